@@ -82,12 +82,13 @@ macro_rules! fixed_body {
             const MESSAGE_TYPE: $crate::message::MessageType = $crate::message::MessageType::$mt;
             const FIXED_LEN: usize = $len;
 
+            #[inline(never)]
             fn decode_body(body: &bytes::Bytes) -> Result<Self, $crate::error::CodecError> {
                 use deku::DekuContainerRead;
                 $crate::message::body::check_body_len(Self::MESSAGE_TYPE, body.len(), $len, $len)?;
                 match Self::from_bytes((body, 0)) {
                     // The struct must consume the fixed part exactly.
-                    Ok(((rest, 0), v)) if rest.is_empty() => Ok(v),
+                    Ok((([], 0), v)) => Ok(v),
                     _ => Err($crate::message::body::deku_err(Self::MESSAGE_TYPE, body.len(), $len)),
                 }
             }
@@ -122,6 +123,7 @@ macro_rules! payload_body {
             const FIXED_LEN: usize = $len;
             const HAS_PAYLOAD: bool = true;
 
+            #[inline(never)]
             fn decode_body(body: &bytes::Bytes) -> Result<Self, $crate::error::CodecError> {
                 use deku::DekuContainerRead;
                 $crate::message::body::check_body_len(
@@ -131,7 +133,7 @@ macro_rules! payload_body {
                     $len + $crate::header::MAX_PAYLOAD_LEN,
                 )?;
                 match Self::from_bytes((&body[..$len], 0)) {
-                    Ok(((rest, 0), mut v)) if rest.is_empty() => {
+                    Ok((([], 0), mut v)) => {
                         v.payload = body.slice($len..);
                         Ok(v)
                     }

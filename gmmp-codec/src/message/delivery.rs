@@ -82,7 +82,7 @@ impl Body for DeliveryResponse {
             });
         }
         let mut v = match Self::from_bytes((&body[..RESPONSE_LEN], 0)) {
-            Ok(((rest, 0), v)) if rest.is_empty() => v,
+            Ok((([], 0), v)) => v,
             _ => return Err(deku_err(Self::MESSAGE_TYPE, len, RESPONSE_LEN)),
         };
         if len == RESPONSE_WITH_BACKOFF_LEN {
