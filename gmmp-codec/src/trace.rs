@@ -52,11 +52,13 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 fn gw_function_name(t: MessageType) -> &'static str {
     use MessageType::*;
     match t {
-        GwRegistrationRequest => "GMMP_SetGWRegistration",
-        GwDeregistrationRequest => "GMMP_SetGWDeRegistration",
+        // Seed 000 shows "[GW->OMP]GW GMMP_SetReg Start"; the device and
+        // deregistration forms follow the same pattern.
+        GwRegistrationRequest => "GW GMMP_SetReg",
+        GwDeregistrationRequest => "GW GMMP_SetDeReg",
         ProfileRequest => "GMMP_SetProfile",
-        DeviceRegistrationRequest => "GMMP_SetDeviceRegistration",
-        DeviceDeregistrationRequest => "GMMP_SetDeviceDeRegistration",
+        DeviceRegistrationRequest => "Device GMMP_SetReg",
+        DeviceDeregistrationRequest => "Device GMMP_SetDeReg",
         DeliveryRequest => "GMMP_SetDelivery",
         ControlResponse => "GMMP_SetControlResp",
         HeartbeatRequest => "GMMP_SetHB",

@@ -165,3 +165,16 @@ fn seed_delivery_response_traces_like_the_wizfi310() {
     assert!(trace.contains("GMMP Trace :  unBackOffTime = 0\n"));
     assert!(trace.ends_with("<OMP><Marker:OPE> \n"));
 }
+
+#[test]
+fn seed_gw_registration_traces_like_the_wizfi310() {
+    let v = common::vectors()
+        .into_iter()
+        .find(|v| v.name == "gw_reg_req")
+        .expect("gw_reg_req vector");
+    let trace = Frame::decode_slice(&v.bytes).unwrap().trace().to_string();
+    assert!(
+        trace.starts_with("<OMP><Marker:OPS> [GW->OMP]GW GMMP_SetReg Start\n"),
+        "{trace}"
+    );
+}

@@ -1,0 +1,88 @@
+//! One real TCP connection per module socket.
+//!
+//! A socket task connects (binding the requested local port, if any),
+//! reports the outcome, then forwards what the peer sends until it closes.
+//! Writes go through a separate writer task fed by a channel: dropping the
+//! sender flushes what is queued and half-closes the connection, which is
+//! how AT+SMGMT and faults close a socket.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+
+/// What a socket task reports.
+#[derive(Debug)]
+pub(crate) enum SocketReport {
+    Connected { local_port: u16 },
+    ConnectFailed,
+    Received(Bytes),
+    Closed,
+}
+
+/// Where to connect and how.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    pub(crate) remote: SocketAddrV4,
+    pub(crate) local_port: u16,
+    pub(crate) timeout: Duration,
+}
+
+async fn connect(target: Target) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if target.local_port != 0 {
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, target.local_port)))?;
+    }
+    match tokio::time::timeout(target.timeout, socket.connect(target.remote.into())).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("connect to {} timed out", target.remote),
+        )),
+    }
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(data) = rx.recv().await {
+        if let Err(e) = wr.write_all(&data).await {
+            tracing::debug!("socket write failed: {e}");
+            return;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Runs one socket: `report` is called with every [`SocketReport`].
+pub(crate) async fn run_socket(
+    target: Target,
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    report: impl Fn(SocketReport),
+) {
+    let stream = match connect(target).await {
+        Ok(stream) => stream,
+        Err(e) => {
+            tracing::debug!("connect to {} failed: {e}", target.remote);
+            report(SocketReport::ConnectFailed);
+            return;
+        }
+    };
+    let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
+    report(SocketReport::Connected { local_port });
+    let (mut rd, wr) = stream.into_split();
+    tokio::spawn(write_loop(wr, rx));
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                report(SocketReport::Closed);
+                return;
+            }
+            Ok(n) => report(SocketReport::Received(Bytes::copy_from_slice(&buf[..n]))),
+        }
+    }
+}
