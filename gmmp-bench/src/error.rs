@@ -1,0 +1,145 @@
+//! [`BenchError`], the one error type of the bench.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use gmmp_codec::CodecError;
+
+/// Why a scenario could not run or could not be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A socket or file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done (`connect 127.0.0.1:7000`).
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The OMP sent bytes that are not a GMMP frame.
+    #[error("gateway {auth_id}: bad frame from the OMP: {source}")]
+    Codec {
+        /// The simulated gateway's auth ID.
+        auth_id: String,
+        /// What the codec found.
+        #[source]
+        source: CodecError,
+    },
+    /// The OMP answered something the protocol does not allow here.
+    #[error("gateway {auth_id}: {detail}")]
+    Protocol {
+        /// The simulated gateway's auth ID.
+        auth_id: String,
+        /// What was expected and what came.
+        detail: String,
+    },
+    /// The OMP closed a session the bench was using.
+    #[error("gateway {auth_id}: the OMP closed the session while {during}")]
+    Closed {
+        /// The simulated gateway's auth ID.
+        auth_id: String,
+        /// What the gateway was waiting for.
+        during: &'static str,
+    },
+    /// GW registration was refused.
+    #[error("gateway {auth_id}: registration refused with rc 0x{rc:02x} ({name})")]
+    RegistrationRefused {
+        /// The simulated gateway's auth ID.
+        auth_id: String,
+        /// The result code of the 0x02 response.
+        rc: u8,
+        /// Its name.
+        name: &'static str,
+    },
+    /// No answer in time.
+    #[error("{what}: no answer within {secs} s")]
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// The limit.
+        secs: u64,
+    },
+    /// An HTTP request failed or answered an unexpected status.
+    #[error("HTTP {method} {url}: {detail}")]
+    Http {
+        /// GET, POST, …
+        method: &'static str,
+        /// The URL.
+        url: String,
+        /// The status and body, or the client error.
+        detail: String,
+    },
+    /// The SQLite database could not be read or written.
+    #[error("database {path}: {source}")]
+    Db {
+        /// The database file.
+        path: PathBuf,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The rows stored do not match the deliveries acknowledged.
+    #[error(
+        "check failed: {acknowledged} deliveries acknowledged but {rows} new rows in {table} \
+         ({before} before the run, {after} after)"
+    )]
+    RowMismatch {
+        /// STATUS_OK responses counted by the bench.
+        acknowledged: u64,
+        /// New rows (after − before).
+        rows: i64,
+        /// The table counted.
+        table: String,
+        /// Rows before the run.
+        before: i64,
+        /// Rows after the run.
+        after: i64,
+    },
+    /// The control scenario saw controls lost or delivered twice.
+    #[error("control check failed: {lost} lost, {duplicated} duplicated, {failed} not SUCCESS")]
+    ControlMismatch {
+        /// POSTed but never seen as 0x0D.
+        lost: u64,
+        /// Seen as 0x0D more than once.
+        duplicated: u64,
+        /// Never reached SUCCESS.
+        failed: u64,
+    },
+    /// The MQTT broker refused or dropped a client.
+    #[error("MQTT client {client} to {broker}: {detail}")]
+    Mqtt {
+        /// Client index.
+        client: usize,
+        /// Broker address.
+        broker: SocketAddr,
+        /// The client library's words.
+        detail: String,
+    },
+    /// A worker process of the sessions scenario failed.
+    #[error("worker process {index}: {detail}")]
+    Worker {
+        /// Worker index.
+        index: usize,
+        /// Exit status and stderr, or the bad output.
+        detail: String,
+    },
+    /// An option value the scenario cannot use.
+    #[error("invalid option {option}: {detail}")]
+    Config {
+        /// The option.
+        option: &'static str,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl BenchError {
+    /// Wraps an IO error with what was being done.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        BenchError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! [`Gateway`]: one simulated Always-On gateway on its own TCP session.
+//!
+//! It speaks GMMP as the WizFi310 does: GW registration first (auth key
+//! zero, domain `ThingPlug`), then every request carries the auth ID, the
+//! key the OMP put in the 0x02 header and the GW ID from the 0x02 body.
+//! T-IDs run 0‥99 999 per gateway and wrap.
+//!
+//! Deliveries are sent from a pre-encoded template (`DeliveryTemplate`)
+//! with only the T-ID patched in, so the bench spends its CPU on the OMP's
+//! answers rather than on encoding the same bytes a million times.
+//! Controls are answered the WizFi310's way: 0x0E rc 0 at once, then a 0x17
+//! notification with the same T-ID, rc 0 and an empty body.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use gmmp_codec::{
+    AuthId, AuthKey, CodecError, ControlRequest, ControlResponse, DeliveryRequest, DeviceId,
+    DomainCode, FixedStr, Frame, GmmpCodec, GwId, GwRegistrationRequest, Header, HeartbeatRequest,
+    ManufactureId, Message, NotificationRequest, ReportType, ResultCode,
+};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_util::codec::{Decoder, Encoder, Framed};
+
+use crate::error::BenchError;
+
+/// T-IDs are 0‥99 999 per gateway (GMMP.md §2).
+pub const TID_MODULO: u32 = 100_000;
+/// The domain every simulated gateway registers with.
+pub const DOMAIN: &str = "ThingPlug";
+/// Byte offset of the T-ID in the header.
+const TID_OFFSET: usize = 44;
+
+/// The auth ID of simulated gateway `index`: `prefix` + 8 digits (at most
+/// 16 bytes, GMMP's auth ID width).
+pub fn auth_id_for(prefix: &str, index: usize) -> String {
+    format!("{prefix}{index:08}")
+}
+
+/// Decodes GMMP frames; encodes frames or pre-encoded bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientCodec;
+
+impl Decoder for ClientCodec {
+    type Item = Frame;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        GmmpCodec.decode(src)
+    }
+}
+
+impl Encoder<&Frame> for ClientCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        item.encode(dst)
+    }
+}
+
+impl Encoder<&[u8]> for ClientCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.extend_from_slice(item);
+        Ok(())
+    }
+}
+
+/// Opens a TCP connection to `target`, from `source` (any port) when given,
+/// with Nagle off.
+pub async fn connect(
+    target: SocketAddr,
+    source: Option<Ipv4Addr>,
+) -> Result<TcpStream, BenchError> {
+    let what = || match source {
+        Some(s) => format!("connect {s} → {target}"),
+        None => format!("connect {target}"),
+    };
+    let stream = match source {
+        Some(ip) => {
+            let socket = TcpSocket::new_v4().map_err(|e| BenchError::io(what(), e))?;
+            socket
+                .bind(SocketAddr::V4(SocketAddrV4::new(ip, 0)))
+                .map_err(|e| BenchError::io(what(), e))?;
+            socket
+                .connect(target)
+                .await
+                .map_err(|e| BenchError::io(what(), e))?
+        }
+        None => TcpStream::connect(target)
+            .await
+            .map_err(|e| BenchError::io(what(), e))?,
+    };
+    stream
+        .set_nodelay(true)
+        .map_err(|e| BenchError::io(what(), e))?;
+    Ok(stream)
+}
+
+/// What a gateway learnt from its registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// Its auth ID.
+    pub auth_id: AuthId,
+    /// The key from the 0x02 header.
+    pub auth_key: AuthKey,
+    /// The GW ID from the 0x02 body.
+    pub gw_id: GwId,
+}
+
+/// A registered simulated gateway and its session.
+#[derive(Debug)]
+pub struct Gateway {
+    framed: Framed<TcpStream, ClientCodec>,
+    identity: Identity,
+    domain: DomainCode,
+    name: String,
+    next_tid: u32,
+}
+
+impl Gateway {
+    /// Registers `auth_id` over `stream` and waits for the 0x02, at most
+    /// `timeout`.
+    pub async fn register(
+        stream: TcpStream,
+        auth_id: &str,
+        manufacture_id: &str,
+        timeout: Duration,
+    ) -> Result<Gateway, BenchError> {
+        let name = auth_id.to_string();
+        let field = |source| BenchError::Codec {
+            auth_id: name.clone(),
+            source,
+        };
+        let auth = AuthId::new("auth_id", auth_id).map_err(field)?;
+        let domain = DomainCode::new("domain_code", DOMAIN).map_err(field)?;
+        let manufacture = ManufactureId::new("manufacture_id", manufacture_id).map_err(field)?;
+        let mut gateway = Gateway {
+            framed: Framed::new(stream, ClientCodec),
+            identity: Identity {
+                auth_id: auth,
+                auth_key: AuthKey::EMPTY,
+                gw_id: GwId::EMPTY,
+            },
+            domain,
+            name,
+            next_tid: 0,
+        };
+        let tid = gateway.take_tid();
+        let request = Frame::new(
+            gateway.header(tid),
+            GwRegistrationRequest {
+                domain_code: domain,
+                manufacture_id: manufacture,
+            },
+        );
+        gateway.send(&request).await?;
+        let response = gateway
+            .recv_within(timeout, "waiting for the 0x02 registration response")
+            .await?;
+        match &response.message {
+            Message::GwRegistrationResponse(r) if r.result_code.is_ok() => {
+                gateway.identity.auth_key = response.header.auth_key;
+                gateway.identity.gw_id = r.gw_id;
+                Ok(gateway)
+            }
+            Message::GwRegistrationResponse(r) => Err(BenchError::RegistrationRefused {
+                auth_id: gateway.name.clone(),
+                rc: r.result_code.0,
+                name: r.result_code.name(),
+            }),
+            other => Err(gateway.unexpected("a 0x02 registration response", other)),
+        }
+    }
+
+    /// The identity the OMP gave this gateway.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The auth ID as text, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The GW ID as text.
+    pub fn gw_id(&self) -> String {
+        self.identity.gw_id.to_string()
+    }
+
+    /// The next T-ID (0‥99 999, wrapping).
+    pub fn take_tid(&mut self) -> u32 {
+        let tid = self.next_tid;
+        self.next_tid = (self.next_tid + 1) % TID_MODULO;
+        tid
+    }
+
+    /// A request header with this gateway's auth ID and key.
+    pub fn header(&self, tid: u32) -> Header {
+        Header::new(self.identity.auth_id, self.identity.auth_key, tid)
+            .with_timestamp(unix_now())
+            .with_encryption_flag(0x02)
+    }
+
+    /// A heartbeat request.
+    pub fn heartbeat(&self, tid: u32) -> Frame {
+        Frame::new(
+            self.header(tid),
+            HeartbeatRequest {
+                domain_code: self.domain,
+                gw_id: self.identity.gw_id,
+            },
+        )
+    }
+
+    /// Pre-encodes a GW-level delivery (report type collect data, media
+    /// type 0x01, as the WizFi310 sends) carrying `payload`.
+    pub fn delivery_template(&self, payload: Bytes) -> Result<DeliveryTemplate, BenchError> {
+        let frame = Frame::new(
+            self.header(0),
+            DeliveryRequest {
+                domain_code: self.domain,
+                gw_id: self.identity.gw_id,
+                device_id: DeviceId::EMPTY,
+                report_type: ReportType::COLLECT_DATA,
+                media_type: 0x01,
+                payload,
+            },
+        );
+        let bytes = frame.to_bytes().map_err(|source| BenchError::Codec {
+            auth_id: self.name.clone(),
+            source,
+        })?;
+        Ok(DeliveryTemplate {
+            bytes: BytesMut::from(&bytes[..]),
+        })
+    }
+
+    /// Queues a frame without flushing.
+    pub async fn feed(&mut self, frame: &Frame) -> Result<(), BenchError> {
+        let name = &self.name;
+        self.framed
+            .feed(frame)
+            .await
+            .map_err(|e| codec_or_io(name, e))
+    }
+
+    /// Queues pre-encoded bytes without flushing.
+    pub async fn feed_raw(&mut self, bytes: &[u8]) -> Result<(), BenchError> {
+        let name = &self.name;
+        self.framed
+            .feed(bytes)
+            .await
+            .map_err(|e| codec_or_io(name, e))
+    }
+
+    /// Writes what was queued.
+    pub async fn flush(&mut self) -> Result<(), BenchError> {
+        let name = &self.name;
+        <Framed<TcpStream, ClientCodec> as SinkExt<&[u8]>>::flush(&mut self.framed)
+            .await
+            .map_err(|e| codec_or_io(name, e))
+    }
+
+    /// Sends one frame.
+    pub async fn send(&mut self, frame: &Frame) -> Result<(), BenchError> {
+        self.feed(frame).await?;
+        self.flush().await
+    }
+
+    /// The next frame from the OMP.
+    pub async fn recv(&mut self, during: &'static str) -> Result<Frame, BenchError> {
+        match self.framed.next().await {
+            Some(Ok(frame)) => Ok(frame),
+            Some(Err(e)) => Err(codec_or_io(&self.name, e)),
+            None => Err(BenchError::Closed {
+                auth_id: self.name.clone(),
+                during,
+            }),
+        }
+    }
+
+    /// The next frame, at most `timeout` later.
+    pub async fn recv_within(
+        &mut self,
+        timeout: Duration,
+        during: &'static str,
+    ) -> Result<Frame, BenchError> {
+        match tokio::time::timeout(timeout, self.recv(during)).await {
+            Ok(result) => result,
+            Err(_) => Err(BenchError::Timeout {
+                what: format!("gateway {}: {during}", self.name),
+                secs: timeout.as_secs(),
+            }),
+        }
+    }
+
+    /// Answers a control as the WizFi310 does: 0x0E rc 0 with the same
+    /// T-ID and control type, then a 0x17 notification with rc 0 and an
+    /// empty body. The 0x18 comes back later through [`recv`](Self::recv).
+    pub async fn answer_control(
+        &mut self,
+        request_header: &Header,
+        control: &ControlRequest,
+    ) -> Result<(), BenchError> {
+        let header = self.header(request_header.tid);
+        let response = Frame::new(
+            header,
+            ControlResponse {
+                domain_code: self.domain,
+                gw_id: self.identity.gw_id,
+                device_id: control.device_id,
+                control_type: control.control_type,
+                result_code: ResultCode::OK,
+            },
+        );
+        let notification = Frame::new(
+            header,
+            NotificationRequest {
+                domain_code: self.domain,
+                gw_id: self.identity.gw_id,
+                device_id: control.device_id,
+                control_type: control.control_type,
+                result_code: ResultCode::OK,
+                payload: Bytes::new(),
+            },
+        );
+        self.feed(&response).await?;
+        self.feed(&notification).await?;
+        self.flush().await
+    }
+
+    /// The error for a message that should not have come.
+    pub fn unexpected(&self, expected: &str, got: &Message) -> BenchError {
+        BenchError::Protocol {
+            auth_id: self.name.clone(),
+            detail: format!(
+                "expected {expected}, got 0x{:02x} {}",
+                got.message_type() as u8,
+                got.message_type().description()
+            ),
+        }
+    }
+}
+
+/// A delivery request encoded once; [`with_tid`](Self::with_tid) patches
+/// the T-ID in place.
+#[derive(Debug, Clone)]
+pub struct DeliveryTemplate {
+    bytes: BytesMut,
+}
+
+impl DeliveryTemplate {
+    /// The frame bytes carrying `tid`.
+    pub fn with_tid(&mut self, tid: u32) -> &[u8] {
+        self.bytes[TID_OFFSET..TID_OFFSET + 4].copy_from_slice(&tid.to_be_bytes());
+        &self.bytes
+    }
+
+    /// Length of the frame in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Never true: a frame has at least a header.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// A payload of `len` printable bytes (what a sensor report looks like).
+pub fn payload_of(len: usize) -> Bytes {
+    const TEXT: &[u8] = b"WizFi310 test data !@#$%^&*(/) ";
+    Bytes::from(TEXT.iter().copied().cycle().take(len).collect::<Vec<u8>>())
+}
+
+/// Seconds since the Unix epoch, as GMMP's 32-bit `origin_timestamp`.
+pub fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+fn codec_or_io(auth_id: &str, e: CodecError) -> BenchError {
+    match e {
+        CodecError::Io(source) => BenchError::io(format!("gateway {auth_id}"), source),
+        source => BenchError::Codec {
+            auth_id: auth_id.to_string(),
+            source,
+        },
+    }
+}
+
+/// Builds a fixed-width field from text known to fit (names the bench
+/// chose), for tests and the responder.
+pub fn fixed<const N: usize>(field: &'static str, value: &str) -> Result<FixedStr<N>, BenchError> {
+    FixedStr::new(field, value).map_err(|source| BenchError::Codec {
+        auth_id: value.to_string(),
+        source,
+    })
+}

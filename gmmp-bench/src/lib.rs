@@ -1,0 +1,42 @@
+//! `gmmp-bench`: a load generator for a GMMP OMP (`omp-server`), and the
+//! same-machine reference points its figures are compared with.
+//!
+//! It simulates Always-On gateways over loopback TCP with `gmmp-codec`,
+//! drives the OMP's HTTP API, and prints one line per scenario (or one
+//! JSON object with `--json`). Every run is bounded in time (and
+//! optionally in count) and only ever talks to 127.0.0.0/8 or ::1.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (clap); loopback-only address parsing.
+//! - [`error`]: [`BenchError`], the one error type.
+//! - [`report`]: [`Report`], the figures of a run, as a line or JSON.
+//! - [`latency`]: [`Latency`], an hdrhistogram of latencies.
+//! - [`rss`]: the OMP's memory from `/proc/<pid>/status`.
+//! - [`db`]: counting rows in the OMP's SQLite file (read-only).
+//! - [`gateway`]: [`Gateway`], one simulated gateway session.
+//! - [`http`]: [`http::ApiClient`], the HTTP API calls used.
+//! - [`responder`]: a scripted GMMP peer standing in for the OMP in tests.
+//! - [`scenario`]: `ingest`, `sessions`, `control`, `api`.
+//! - [`ceiling`]: `sqlite-ceiling`, `tcp-ceiling`, `mqtt-ceiling`.
+//! - [`run`]: dispatches a parsed command line to its scenario.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod ceiling;
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod latency;
+pub mod report;
+pub mod responder;
+pub mod rss;
+pub mod run;
+pub mod scenario;
+
+pub use error::BenchError;
+pub use gateway::Gateway;
+pub use latency::Latency;
+pub use report::Report;

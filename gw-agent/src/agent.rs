@@ -1,0 +1,702 @@
+//! The agent's main loop: the engine, a transport, the spool, the data
+//! sources and the controls tied together.
+//!
+//! ```text
+//! sources ──lines──▶ spool (fsync) ──in order──▶ engine ──frames──▶ transport ──▶ OMP
+//!                      ▲                            │ Delivered (STATUS_OK)
+//!                      └──────── remove ◀───────────┘
+//! ```
+//!
+//! [`Agent::start`] opens the state directory (identity, spool, status)
+//! and starts the data sources; [`Agent::run`] then connects, lets the
+//! engine register, and loops: feed the engine from the spool, send its
+//! frames, act on its events, and wait for a frame, a source line, a
+//! finished control or the engine's next timeout. When the connection is
+//! lost the engine keeps its in-flight deliveries and the sources keep
+//! spooling; the agent reconnects after an exponential back-off with
+//! jitter (`reconnect.initial` doubling up to `reconnect.max`, each delay
+//! drawn from its upper half), reset once a session is ready again.
+//!
+//! A delivery the OMP refuses for good (or that cannot be framed, e.g. for
+//! a device no longer configured) is set aside in `rejected.jsonl` in the
+//! state directory (one JSON line, synced) and then removed from the spool:
+//! never lost, never blocking the ones behind it.
+//!
+//! Controls run inside the session: a host command still running when the
+//! session ends is killed (its control died with the session, and the
+//! notification could not be sent anyway). The `bridge` and `native`
+//! transports are not implemented yet; `main` refuses them with an error.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gmmp_codec::{AuthId, DomainCode, FixedStr, ManufactureId};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ListenAddr};
+use crate::engine::{DeviceSpec, Engine, EngineConfig, Event, PendingControl, SessionState};
+use crate::sources::{self, LineDefaults, LocalListener, SourceMessage};
+use crate::spool::{Spool, SpoolError, SpooledDelivery};
+use crate::status::{Status, StatusReporter};
+use crate::transport::{ModuleOp, Transport, TransportError};
+
+mod controls;
+mod identity;
+
+/// Capacity of the channel from the sources: a source waits (and its
+/// socket client with it) while the agent is this far behind.
+const SOURCE_QUEUE: usize = 1024;
+/// File where refused deliveries are set aside.
+pub const REJECTED_FILE: &str = "rejected.jsonl";
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The state directory could not be used.
+    #[error("state directory {path}: {source}")]
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The spool failed.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The local data socket could not be bound.
+    #[error("cannot listen on {addr:?}: {source}")]
+    Listen {
+        /// The address.
+        addr: ListenAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The transport could not give an auth ID.
+    #[error("cannot learn the auth ID from the {transport} transport: {source}")]
+    AuthId {
+        /// Transport name.
+        transport: &'static str,
+        /// Why.
+        source: TransportError,
+    },
+    /// A configured value does not fit its GMMP field.
+    #[error("config value does not fit its GMMP field: {0}")]
+    Field(#[from] gmmp_codec::CodecError),
+}
+
+/// How a session ended.
+enum SessionEnd {
+    Shutdown,
+    Reset,
+    Lost(String),
+}
+
+/// The agent, with its state directory open and its sources running.
+#[derive(Debug)]
+pub struct Agent {
+    config: Config,
+    spool: Spool,
+    sources_rx: mpsc::Receiver<SourceMessage>,
+    sources_tx: mpsc::Sender<SourceMessage>,
+    local_addr: Option<ListenAddr>,
+    source_tasks: Vec<JoinHandle<()>>,
+    status: StatusReporter,
+    /// The last spool sequence number handed to the engine.
+    cursor: Option<u64>,
+    spool_full_warned: bool,
+    reset_pending: bool,
+    omp_note: &'static str,
+    last_status: Status,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        for t in &self.source_tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Agent {
+    /// Opens the state directory and the spool, binds the local socket and
+    /// starts reading stdin (as configured).
+    pub async fn start(config: Config) -> Result<Agent, AgentError> {
+        std::fs::create_dir_all(&config.state_dir).map_err(|source| AgentError::StateDir {
+            path: config.state_dir.clone(),
+            source,
+        })?;
+        let (spool, report) = Spool::open(config.spool_dir(), config.spool)?;
+        for (path, bytes) in &report.truncated {
+            tracing::warn!(path = %path.display(), bytes, "spool: dropped a torn record at the end of a segment");
+        }
+        tracing::info!(pending = report.pending, "spool opened");
+        let (sources_tx, sources_rx) = mpsc::channel(SOURCE_QUEUE);
+        let defaults = LineDefaults {
+            report_type: config.report_type,
+            media_type: config.media_type,
+        };
+        let mut source_tasks = Vec::new();
+        let mut local_addr = None;
+        if let Some(addr) = &config.sources.listen {
+            let listener =
+                LocalListener::bind(addr)
+                    .await
+                    .map_err(|source| AgentError::Listen {
+                        addr: addr.clone(),
+                        source,
+                    })?;
+            local_addr = listener.local_addr();
+            tracing::info!(addr = ?local_addr, "listening for data");
+            source_tasks.push(listener.spawn(sources_tx.clone(), defaults));
+        }
+        if config.sources.stdin {
+            source_tasks.push(sources::spawn_stdin(sources_tx.clone(), defaults));
+        }
+        let status = StatusReporter::new(&config.state_dir);
+        let config_transport = config.transport.name();
+        Ok(Agent {
+            config,
+            spool,
+            sources_rx,
+            sources_tx,
+            local_addr,
+            source_tasks,
+            status,
+            cursor: None,
+            spool_full_warned: false,
+            reset_pending: false,
+            omp_note: "starting",
+            last_status: Status {
+                transport: config_transport.to_string(),
+                module: "unknown".into(),
+                wifi: "unknown".into(),
+                omp: "starting".into(),
+                gw_id: None,
+                spool_depth: 0,
+                spool_bytes: 0,
+                report_on: true,
+                running: true,
+                pid: std::process::id(),
+                updated: 0,
+            },
+        })
+    }
+
+    /// The bound local data socket (the real port for `tcp:…:0`).
+    pub fn local_addr(&self) -> Option<&ListenAddr> {
+        self.local_addr.as_ref()
+    }
+
+    /// A programmatic data source (the load generator, tests).
+    pub fn sender(&self) -> mpsc::Sender<SourceMessage> {
+        self.sources_tx.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run<T: Transport>(
+        mut self,
+        mut transport: T,
+        shutdown: CancellationToken,
+    ) -> Result<(), AgentError> {
+        let auth_id = match &self.config.auth_id {
+            Some(a) => a.clone(),
+            None => transport
+                .default_auth_id()
+                .await
+                .map_err(|source| AgentError::AuthId {
+                    transport: transport.name(),
+                    source,
+                })?
+                .map(|mac| mac.replace(':', "").to_ascii_lowercase())
+                .ok_or(AgentError::AuthId {
+                    transport: transport.name(),
+                    source: TransportError::Module("no MAC address".into()),
+                })?,
+        };
+        let engine_config = self.engine_config(&auth_id, &transport)?;
+        let stored = identity::load(&self.config.state_dir, &auth_id);
+        if let Some(id) = &stored {
+            tracing::info!(gw_id = %id.gw_id, "reusing the stored GW identity");
+        }
+        let mut engine = Engine::new(engine_config, stored);
+        let mut backoff = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            self.omp_note = "connecting";
+            self.report_status(&engine, &transport);
+            let connected = tokio::select! {
+                r = transport.connect() => r,
+                _ = shutdown.cancelled() => break,
+            };
+            let end = match connected {
+                Ok(()) => {
+                    tracing::info!(transport = transport.name(), "connected to the OMP");
+                    self.omp_note = "";
+                    engine.connected(Instant::now());
+                    let end = self
+                        .session(
+                            &mut engine,
+                            &mut transport,
+                            &shutdown,
+                            &mut backoff,
+                            &auth_id,
+                        )
+                        .await?;
+                    engine.disconnected(Instant::now());
+                    transport.close().await;
+                    end
+                }
+                Err(e) => SessionEnd::Lost(e.to_string()),
+            };
+            match end {
+                SessionEnd::Shutdown => break,
+                SessionEnd::Reset => {
+                    tracing::info!("reset by control: re-initialising");
+                    if transport.supports(ModuleOp::Reset)
+                        && let Err(e) = transport.module_op(ModuleOp::Reset).await
+                    {
+                        tracing::warn!(error = %e, "module reset failed");
+                    }
+                }
+                SessionEnd::Lost(reason) => {
+                    let delay = backoff.next();
+                    tracing::warn!(%reason, retry_in = ?delay, "OMP session down");
+                    self.omp_note = "down";
+                    self.report_status(&engine, &transport);
+                    if !self.idle(delay, &shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.omp_note = "stopped";
+        self.report_status(&engine, &transport);
+        self.status.flush(Instant::now());
+        Ok(())
+    }
+
+    fn engine_config<T: Transport>(
+        &self,
+        auth_id: &str,
+        transport: &T,
+    ) -> Result<EngineConfig, AgentError> {
+        let c = &self.config;
+        let devices = c
+            .devices
+            .iter()
+            .map(|d| {
+                Ok(DeviceSpec {
+                    name: d.name.clone(),
+                    manufacture_id: ManufactureId::new(
+                        "devices.manufacture_id",
+                        &d.manufacture_id,
+                    )?,
+                })
+            })
+            .collect::<Result<_, gmmp_codec::CodecError>>()?;
+        Ok(EngineConfig {
+            domain_code: DomainCode::new("domain_code", &c.domain_code)?,
+            auth_id: AuthId::new("auth_id", auth_id)?,
+            manufacture_id: FixedStr::new("manufacture_id", &c.manufacture_id)?,
+            devices,
+            heartbeat_period: c.heartbeat_period,
+            report_period: c.report_period,
+            response_timeout: c.response_timeout,
+            default_response_timeout: Duration::from_secs(30),
+            max_retries: c.max_retries,
+            max_in_flight: c.max_in_flight,
+            retry_delay: c.retry_delay,
+            host_controls: controls::host_controls(c, transport),
+            encryption_flag: 0x02,
+        })
+    }
+
+    /// One connected session; returns how it ended.
+    async fn session<T: Transport>(
+        &mut self,
+        engine: &mut Engine,
+        transport: &mut T,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+        auth_id: &str,
+    ) -> Result<SessionEnd, AgentError> {
+        let mut commands: JoinSet<(PendingControl, controls::Outcome)> = JoinSet::new();
+        loop {
+            // Work until the engine has nothing more to say.
+            loop {
+                let now = Instant::now();
+                self.feed(engine, now)?;
+                let mut busy = false;
+                while let Some(mut frame) = engine.poll_transmit() {
+                    busy = true;
+                    frame.header.origin_timestamp = crate::status::unix_now() as u32;
+                    let bytes = match frame.to_bytes() {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot encode a frame; dropped");
+                            continue;
+                        }
+                    };
+                    if let Err(e) = transport.send(bytes).await {
+                        return Ok(SessionEnd::Lost(e.to_string()));
+                    }
+                }
+                if self.reset_pending {
+                    self.reset_pending = false;
+                    return Ok(SessionEnd::Reset);
+                }
+                while let Some(event) = engine.poll_event() {
+                    busy = true;
+                    if let Some(end) = self
+                        .on_event(event, engine, transport, backoff, auth_id, &mut commands)
+                        .await?
+                    {
+                        return Ok(end);
+                    }
+                }
+                if !busy {
+                    break;
+                }
+            }
+            self.report_status(engine, transport);
+            let timeout = engine.poll_timeout();
+            let status_due = self.status.next_write();
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
+                r = transport.recv() => match r {
+                    Ok(Some(frame)) => engine.handle_frame(frame, Instant::now()),
+                    Ok(None) => return Ok(SessionEnd::Lost("the OMP closed the connection".into())),
+                    Err(e) => return Ok(SessionEnd::Lost(e.to_string())),
+                },
+                Some(msg) = self.sources_rx.recv() => self.accept(msg),
+                Some(done) = commands.join_next(), if !commands.is_empty() => {
+                    if let Ok((control, (rc, body))) = done {
+                        engine.complete_control(&control, rc, body, Instant::now());
+                    }
+                }
+                _ = sleep_until(timeout), if timeout.is_some() => engine.handle_timeout(Instant::now()),
+                _ = sleep_until(status_due), if status_due.is_some() => self.status.flush(Instant::now()),
+            }
+        }
+    }
+
+    async fn on_event<T: Transport>(
+        &mut self,
+        event: Event,
+        engine: &mut Engine,
+        transport: &mut T,
+        backoff: &mut Backoff,
+        auth_id: &str,
+        commands: &mut JoinSet<(PendingControl, controls::Outcome)>,
+    ) -> Result<Option<SessionEnd>, AgentError> {
+        let state_dir = &self.config.state_dir;
+        match event {
+            Event::IdentityChanged(id) => {
+                tracing::info!(gw_id = %id.gw_id, devices = id.devices.len(), "identity assigned");
+                if let Err(e) = identity::save(state_dir, auth_id, &id) {
+                    tracing::warn!(error = %e, "cannot store the identity; a restart registers again");
+                }
+            }
+            Event::IdentityCleared => {
+                if let Err(e) = identity::remove(state_dir) {
+                    tracing::warn!(error = %e, "cannot remove the stale identity");
+                }
+            }
+            Event::State(state) => tracing::info!(state = state.name(), "OMP session"),
+            Event::Ready {
+                heartbeat_period,
+                report_period,
+                response_timeout,
+            } => {
+                tracing::info!(
+                    ?heartbeat_period,
+                    ?report_period,
+                    ?response_timeout,
+                    "session ready"
+                );
+                backoff.reset();
+            }
+            Event::Delivered { seq } => match self.spool.remove(seq) {
+                Ok(()) | Err(SpoolError::NotPending { .. }) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Event::DeliveryRejected { seq, rc } => {
+                self.set_aside(seq, &format!("the OMP answered {rc:?}"))?
+            }
+            Event::Unsendable { seq, error } => self.set_aside(seq, &error.to_string())?,
+            Event::Control(control) => match controls::plan(&self.config, &control) {
+                controls::Plan::Done((rc, body)) => {
+                    engine.complete_control(&control, rc, body, Instant::now())
+                }
+                controls::Plan::Reset => {
+                    engine.complete_control(
+                        &control,
+                        gmmp_codec::ResultCode::OK,
+                        Bytes::new(),
+                        Instant::now(),
+                    );
+                    self.reset_pending = true;
+                }
+                controls::Plan::Module(op) => {
+                    let (rc, body) = controls::run_module_op(transport, op).await;
+                    engine.complete_control(&control, rc, body, Instant::now());
+                }
+                controls::Plan::Command(command) => {
+                    commands.spawn(controls::run_command(command, control));
+                }
+            },
+            Event::ControlState { report_on, running } => {
+                tracing::info!(
+                    report_on,
+                    running,
+                    "report/operation state changed by the OMP"
+                );
+            }
+            Event::ReportDue => {
+                if let Some(text) = &self.config.sources.fixed_payload {
+                    let delivery = SpooledDelivery {
+                        device: None,
+                        report_type: self.config.report_type,
+                        media_type: self.config.media_type,
+                        payload: Bytes::copy_from_slice(text.as_bytes()),
+                    };
+                    self.accept(SourceMessage {
+                        delivery,
+                        reply: None,
+                    });
+                }
+            }
+            Event::Close { reason } => return Ok(Some(SessionEnd::Lost(reason))),
+        }
+        Ok(None)
+    }
+
+    /// Hands spooled deliveries to the engine while it has slots.
+    fn feed(&mut self, engine: &mut Engine, now: Instant) -> Result<(), AgentError> {
+        while engine.delivery_slots(now) > 0 {
+            let Some(seq) = self.spool.next_after(self.cursor) else {
+                return Ok(());
+            };
+            self.cursor = Some(seq);
+            let delivery = match self.spool.read(seq) {
+                Ok(d) => d,
+                Err(e @ SpoolError::BadRecord { .. }) => {
+                    self.set_aside(seq, &e.to_string())?;
+                    continue;
+                }
+                Err(e) => {
+                    // Left in the spool: a restart tries it again.
+                    tracing::error!(seq, error = %e, "cannot read a spooled delivery; skipped for now");
+                    continue;
+                }
+            };
+            if let Err(e) = engine.send_delivery(seq, delivery, now) {
+                self.set_aside(seq, &e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Spools one delivery from a source and answers the source.
+    fn accept(&mut self, msg: SourceMessage) {
+        let result = self.spool_delivery(&msg.delivery);
+        if let Some(reply) = msg.reply {
+            let _ = reply.send(result);
+        } else if let Err(e) = result {
+            tracing::warn!(error = %e, "delivery not spooled");
+        }
+    }
+
+    fn spool_delivery(&mut self, delivery: &SpooledDelivery) -> Result<u64, String> {
+        if let Some(name) = &delivery.device
+            && !self.config.devices.iter().any(|d| &d.name == name)
+        {
+            return Err(format!("unknown device {name:?}"));
+        }
+        match self.spool.append(delivery) {
+            Ok(appended) => {
+                if !appended.dropped.is_empty() {
+                    tracing::warn!(
+                        dropped = appended.dropped.len(),
+                        oldest = appended.dropped[0],
+                        "spool full: dropped the oldest deliveries"
+                    );
+                }
+                if self.spool.pending_bytes() * 10 >= self.spool.limits().max_bytes * 9 {
+                    if !self.spool_full_warned {
+                        tracing::warn!(
+                            pending = self.spool.len(),
+                            bytes = self.spool.pending_bytes(),
+                            "spool is 90% full"
+                        );
+                        self.spool_full_warned = true;
+                    }
+                } else {
+                    self.spool_full_warned = false;
+                }
+                Ok(appended.seq)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery refused by the spool");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Moves a delivery the OMP will never take into `rejected.jsonl`.
+    fn set_aside(&mut self, seq: u64, reason: &str) -> Result<(), AgentError> {
+        tracing::warn!(seq, reason, "delivery set aside in {REJECTED_FILE}");
+        let record = match self.spool.read(seq) {
+            Ok(d) => serde_json::json!({
+                "seq": seq,
+                "reason": reason,
+                "device": d.device,
+                "report_type": d.report_type,
+                "media_type": d.media_type,
+                "payload_hex": hex::encode(&d.payload),
+            }),
+            Err(e) => {
+                serde_json::json!({ "seq": seq, "reason": reason, "unreadable": e.to_string() })
+            }
+        };
+        let path = self.config.state_dir.join(REJECTED_FILE);
+        let written = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            writeln!(f, "{record}")?;
+            f.sync_data()
+        })();
+        if let Err(source) = written {
+            // Keep it in the spool rather than lose it.
+            return Err(AgentError::StateDir { path, source });
+        }
+        match self.spool.remove(seq) {
+            Ok(()) | Err(SpoolError::NotPending { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Waits `delay` while still spooling source data; false on shutdown.
+    async fn idle(&mut self, delay: Duration, shutdown: &CancellationToken) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep_until(until) => return true,
+                Some(msg) = self.sources_rx.recv() => {
+                    self.accept(msg);
+                    self.status.update(self.status_snapshot_depth(), Instant::now());
+                }
+            }
+        }
+    }
+
+    fn status_snapshot_depth(&self) -> Status {
+        let mut s = self.last_status.clone();
+        s.spool_depth = self.spool.len();
+        s.spool_bytes = self.spool.pending_bytes();
+        s
+    }
+
+    fn report_status<T: Transport>(&mut self, engine: &Engine, transport: &T) {
+        let link = transport.link_status();
+        let omp = match (engine.state(), self.omp_note) {
+            (SessionState::Disconnected, note) if !note.is_empty() => note.to_string(),
+            (state, _) => state.name().to_string(),
+        };
+        let status = Status {
+            transport: transport.name().to_string(),
+            module: link.module,
+            wifi: link.wifi,
+            omp,
+            gw_id: engine.identity().map(|i| i.gw_id.to_string()),
+            spool_depth: self.spool.len(),
+            spool_bytes: self.spool.pending_bytes(),
+            report_on: engine.report_on(),
+            running: engine.running(),
+            pid: std::process::id(),
+            updated: 0,
+        };
+        self.last_status = status.clone();
+        self.status.update(status, Instant::now());
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Exponential reconnect delays with jitter.
+#[derive(Debug)]
+struct Backoff {
+    initial: Duration,
+    max: Duration,
+    current: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    fn new(initial: Duration, max: Duration) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()).rotate_left(32);
+        Backoff {
+            initial,
+            max,
+            current: initial,
+            rng: seed | 1,
+        }
+    }
+
+    /// The next delay: uniformly in the upper half of the current step,
+    /// which then doubles (capped).
+    fn next(&mut self) -> Duration {
+        // xorshift64: jitter only, not security.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let step = self.current;
+        self.current = (self.current * 2).min(self.max);
+        let half = step / 2;
+        let fraction = (self.rng % 1000) as u32;
+        half + half * fraction / 1000
+    }
+
+    fn reset(&mut self) {
+        self.current = self.initial;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delays_grow_to_the_cap_with_jitter() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
+        let delays: Vec<Duration> = (0..6).map(|_| b.next()).collect();
+        let caps = [1, 2, 4, 8, 8, 8];
+        for (d, cap) in delays.iter().zip(caps) {
+            let cap = Duration::from_secs(cap);
+            assert!(
+                *d >= cap / 2 && *d <= cap,
+                "{d:?} not in [{:?}, {cap:?}]",
+                cap / 2
+            );
+        }
+        b.reset();
+        assert!(b.next() <= Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,147 @@
+//! `gw-agent` — the GMMP gateway agent.
+//!
+//! - `gw-agent [run]` (default): runs the agent (see `gw_agent::config` for
+//!   the flags, `GW_AGENT_…` variables and the TOML file).
+//! - `gw-agent status`: prints the running agent's one-line state from the
+//!   status file in the state directory.
+//! - `gw-agent probe`: opens the module's serial port and prints its
+//!   answers to AT, AT+MMAC=? and AT+MINFO.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gw_agent::agent::Agent;
+use gw_agent::config::{Config, Overrides, TransportKind};
+use gw_agent::transport::DirectTransport;
+use gw_agent::wizfi310::{DataForm, Driver, DriverConfig, SerialConfig};
+use tokio_util::sync::CancellationToken;
+
+/// GMMP gateway agent.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent (the default).
+    Run,
+    /// Print the running agent's state.
+    Status,
+    /// Probe a WizFi310 module on a serial port.
+    Probe {
+        /// Serial device of the module (or the emulator's pty).
+        #[arg(long = "port")]
+        port: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run(&cli.overrides).await,
+        Command::Status => status(&cli.overrides),
+        Command::Probe { port } => probe(&cli.overrides, port).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gw-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(overrides: &Overrides) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::load(overrides)?;
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    match config.transport {
+        TransportKind::Direct => {
+            let transport = DirectTransport::new(&config.omp_host, config.omp_port);
+            let agent = Agent::start(config).await?;
+            agent.run(transport, shutdown).await?;
+            Ok(())
+        }
+        other => Err(format!(
+            "the {} transport is not available in this build yet; use --transport direct",
+            other.name()
+        )
+        .into()),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn status(overrides: &Overrides) -> Result<(), Box<dyn std::error::Error>> {
+    let state_dir = match &overrides.state_dir {
+        Some(dir) => dir.clone(),
+        None => match &overrides.config {
+            Some(_) => Config::load(overrides)?.state_dir,
+            None => PathBuf::from("gw-agent-state"),
+        },
+    };
+    let status = gw_agent::status::read(&state_dir)?;
+    println!("{}", status.line());
+    Ok(())
+}
+
+async fn probe(
+    overrides: &Overrides,
+    port: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let path = port
+        .or_else(|| overrides.serial.clone())
+        .ok_or("probe needs a serial port: --serial PATH (or probe --port PATH)")?;
+    let serial = SerialConfig {
+        baud: overrides.baud.unwrap_or(115_200),
+        ..SerialConfig::new(&path)
+    };
+    let (driver, _events) = Driver::open(&serial, DriverConfig::default())?;
+    driver.init(&DataForm::default()).await?;
+    println!("AT: OK");
+    println!("MAC: {}", driver.mac().await?);
+    let info = driver.info().await?;
+    println!("firmware: {}", info.firmware);
+    println!("hardware: {}", info.hardware);
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Transports: how GMMP frames reach the OMP. One [`Transport`] trait, so
+//! that the engine and the agent loop do not care which carries them.
+//!
+//! - [`direct`]: the host's own TCP connection (a software gateway, and the
+//!   load generator's building block).
+//! - `bridge` (the WizFi310's TCP socket over AT commands) and `native`
+//!   (the module's own GMMP client) come with the module driver.
+//!
+//! Module-dependent operations (reset, RSSI, firmware version, GPIO, ADC)
+//! go through [`Transport::module_op`]; a transport without a module says
+//! so through [`Transport::supports`], and the agent answers those
+//! controls with rc 0x0D.
+
+use std::future::Future;
+
+use bytes::Bytes;
+use gmmp_codec::Frame;
+
+pub mod direct;
+
+pub use direct::DirectTransport;
+
+/// Why a transport operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Connecting failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// Where to.
+        addr: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Connecting took too long.
+    #[error("connecting to {addr} timed out after {after:?}")]
+    ConnectTimeout {
+        /// Where to.
+        addr: String,
+        /// The time waited.
+        after: std::time::Duration,
+    },
+    /// Reading or writing the connection failed.
+    #[error("connection i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The OMP sent bytes that are not GMMP; the stream cannot be
+    /// re-synchronised, so the connection must be closed.
+    #[error("bad frame from the OMP: {0}")]
+    Codec(#[from] gmmp_codec::CodecError),
+    /// The operation needs a connection and there is none.
+    #[error("not connected")]
+    NotConnected,
+    /// This transport cannot do that (no module).
+    #[error("{op:?} is not available on the {transport} transport")]
+    Unsupported {
+        /// The operation asked for.
+        op: ModuleOp,
+        /// The transport's name.
+        transport: &'static str,
+    },
+    /// The module failed the operation.
+    #[error("module: {0}")]
+    Module(String),
+}
+
+/// An operation only a module can perform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleOp {
+    /// AT+MRESET and full re-initialisation.
+    Reset,
+    /// RSSI from AT+WSTAT.
+    SignalPower,
+    /// Firmware version from AT+MINFO.
+    FirmwareVersion,
+    /// Write a GPIO.
+    GpioWrite {
+        /// GPIO number.
+        pin: u8,
+        /// Value.
+        value: u8,
+    },
+}
+
+/// What a module operation returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleAnswer {
+    /// Done, nothing to report.
+    Done,
+    /// A signal strength in dBm.
+    Rssi(i32),
+    /// Text (a firmware version).
+    Text(String),
+}
+
+/// The link state below the OMP session, for the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// The module: `none`, `ready`, `absent`, …
+    pub module: String,
+    /// Wi-Fi: `n/a`, `joined`, `down`, …
+    pub wifi: String,
+}
+
+/// A carrier of GMMP frames to one OMP.
+///
+/// `recv` must be cancel-safe (the agent loop races it with timers and
+/// data sources); the others are awaited to completion.
+pub trait Transport: Send {
+    /// The transport's name (`direct`).
+    fn name(&self) -> &'static str;
+
+    /// Opens the connection to the OMP (bringing the link up first when
+    /// the transport has one).
+    fn connect(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Sends one encoded frame.
+    fn send(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// The next frame from the OMP; `Ok(None)` when the connection closed.
+    fn recv(&mut self) -> impl Future<Output = Result<Option<Frame>, TransportError>> + Send;
+
+    /// Closes the connection; harmless when there is none.
+    fn close(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// The auth ID the hardware suggests (the module's MAC), if any.
+    fn default_auth_id(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<String>, TransportError>> + Send {
+        async { Ok(None) }
+    }
+
+    /// The state of the link below GMMP.
+    fn link_status(&self) -> LinkStatus {
+        LinkStatus {
+            module: "none".into(),
+            wifi: "n/a".into(),
+        }
+    }
+
+    /// True when [`module_op`](Self::module_op) can perform `op`.
+    fn supports(&self, op: ModuleOp) -> bool {
+        let _ = op;
+        false
+    }
+
+    /// Performs a module operation.
+    fn module_op(
+        &mut self,
+        op: ModuleOp,
+    ) -> impl Future<Output = Result<ModuleAnswer, TransportError>> + Send {
+        let transport = self.name();
+        async move { Err(TransportError::Unsupported { op, transport }) }
+    }
+}

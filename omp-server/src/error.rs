@@ -1,0 +1,99 @@
+//! The server's error types, one per layer: [`ConfigError`] (settings),
+//! [`StoreError`] (database), [`ServerError`] (start-up and run).
+
+use std::path::PathBuf;
+
+/// A setting could not be read or makes no sense; names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The `--config` file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid (unknown key, bad value); the
+    /// message from the TOML parser names the key and line.
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value parses but is out of range.
+    #[error("setting {key} = {value:?}: {reason}")]
+    BadValue {
+        /// The setting's key (as in the TOML file).
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is refused.
+        reason: String,
+    },
+}
+
+/// A database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite / sqlx failed.
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// Migrations failed to apply.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The group-commit writer has stopped (shutdown or a fatal error).
+    #[error("the delivery writer has stopped")]
+    WriterGone,
+    /// A value read from the database does not fit its GMMP field.
+    #[error("stored {field} {value:?} does not fit its GMMP field")]
+    BadStoredValue {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
+}
+
+/// Start-up or run failure of the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Bad settings.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Database failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A server task panicked or was cancelled.
+    #[error("server task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// No usable API key (setting `api_key` or the key file).
+    #[error("api_key: {0}")]
+    ApiKey(#[from] crate::http::auth::ApiKeyError),
+    /// The HTTP API failed while serving.
+    #[error("HTTP API on {addr}: {source}")]
+    Http {
+        /// The HTTP listen address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,27 @@
+//! The GMMP side: the accept loop, one session task per connection, and
+//! one handler per message family. Protocol decisions (authentication,
+//! registration checks, replies) are plain functions, testable without
+//! sockets.
+//!
+//! - [`listener`]: accept loop, connection cap, EMFILE back-off.
+//! - [`session`]: one connection — framing, timeouts, binding, dispatch.
+//! - [`auth`]: auth_id + auth_key + GW ID checks.
+//! - [`registration`]: GW/device (de)registration and provisioning checks.
+//! - [`profile`], [`delivery`], [`heartbeat`], [`encryption`]: the served
+//!   requests.
+//! - [`control`]: hooks for long sentence / notification / control
+//!   responses, replaced by the control task.
+//! - [`unsupported`]: rc 0x0D for types not served; [`reply`]: the
+//!   result-code-only response to any request.
+
+pub mod auth;
+pub mod control;
+pub mod delivery;
+pub mod encryption;
+pub mod heartbeat;
+pub mod listener;
+pub mod profile;
+pub mod registration;
+pub mod reply;
+pub mod session;
+pub mod unsupported;

@@ -1,0 +1,432 @@
+//! One task per TCP connection: read frames, handle each request in order,
+//! answer each one.
+//!
+//! Life of a session:
+//! - New connection: it must send a valid frame within
+//!   `first_frame_timeout`, and stays under that idle limit until it is
+//!   bound to a GW.
+//! - Bound: a GW registration, or any request that authenticates, binds
+//!   the connection to that GW in the [`Registry`](crate::registry) (an
+//!   older session of the same GW is closed). The idle limit becomes the
+//!   GW's heartbeat period × `heartbeat_grace`; a period of 0 means never
+//!   closed for silence.
+//! - A malformed frame closes this connection only (GMMP has no frame
+//!   marker to re-synchronise on). A refused request is answered rc 0x04
+//!   where its response has a result code; otherwise (heartbeat) the
+//!   connection is closed.
+//! - Shutdown is checked between frames, so a request being handled (a
+//!   delivery waiting for its commit) is finished and answered first.
+//!
+//! Memory: the read buffer starts at 64 bytes and grows to at most one
+//! frame (the codec refuses longer ones); responses are written straight
+//! from a small buffer (no `FramedWrite`, whose 8 KiB buffer per session
+//! would break the 4 KiB-per-idle-session budget); the handlers' futures
+//! are boxed per request, so an idle task does not carry their size; the
+//! push [`Outbox`] allocates nothing while empty.
+//!
+//! Buffered bytes per connection are capped: the read buffer by the
+//! codec's largest frame (2142 bytes), half-received split deliveries by
+//! `max_connection_buffer`, pushed frames by the outbox's capacity.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use gmmp_codec::{AuthKey, Frame, GmmpCodec, Message, Reassembler, ResultCode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::directory::GatewayEntry;
+use crate::error::StoreError;
+use crate::gmmp::{
+    auth, delivery, encryption, heartbeat, profile, registration, reply, unsupported,
+};
+use crate::registry::{Outbox, SessionHandle};
+use crate::state::Shared;
+
+const INITIAL_READ_CAPACITY: usize = 64;
+/// A peer that does not take a response within this time is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The GW a connection is bound to.
+struct Binding {
+    auth_id: String,
+    gw_id: String,
+    outbox: Arc<Outbox>,
+}
+
+/// What handling one frame asks of the session.
+enum Next {
+    Continue,
+    Close(&'static str),
+}
+
+struct Session {
+    state: Arc<Shared>,
+    id: u64,
+    peer: SocketAddr,
+    write: OwnedWriteHalf,
+    close: CancellationToken,
+    binding: Option<Binding>,
+    idle_limit: Option<Duration>,
+    reassembler: Option<Box<Reassembler>>,
+}
+
+/// Runs one connection to its end. `_permit` holds a place under the
+/// connection cap until the session ends.
+pub async fn run(
+    state: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+    shutdown: CancellationToken,
+) {
+    state
+        .metrics
+        .connections_open
+        .fetch_add(1, Ordering::Relaxed);
+    let (read, write) = stream.into_split();
+    let mut frames = FramedRead::with_capacity(read, GmmpCodec, INITIAL_READ_CAPACITY);
+    let mut session = Session {
+        id: state.next_session_id(),
+        idle_limit: Some(state.config.first_frame_timeout),
+        state,
+        peer,
+        write,
+        close: CancellationToken::new(),
+        binding: None,
+        reassembler: None,
+    };
+    tracing::debug!(%peer, session = session.id, "connection opened");
+    let reason = session.serve(&mut frames, &shutdown).await;
+    if let Some(b) = &session.binding {
+        session.state.registry.unbind(&b.gw_id, session.id);
+    }
+    let _ = session.write.shutdown().await;
+    session
+        .state
+        .metrics
+        .connections_open
+        .fetch_sub(1, Ordering::Relaxed);
+    tracing::info!(%peer, gw_id = session.gw_id(), reason, "connection closed");
+}
+
+impl Session {
+    fn gw_id(&self) -> &str {
+        self.binding.as_ref().map_or("", |b| b.gw_id.as_str())
+    }
+
+    async fn serve(
+        &mut self,
+        frames: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, GmmpCodec>,
+        shutdown: &CancellationToken,
+    ) -> &'static str {
+        let far = Duration::from_secs(365 * 24 * 3600);
+        let silence = tokio::time::sleep(self.idle_limit.unwrap_or(far));
+        tokio::pin!(silence);
+        loop {
+            let push = async {
+                match self.binding.as_ref() {
+                    Some(b) => b.outbox.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return "server shutting down",
+                () = self.close.cancelled() => return "replaced by a newer session of the same GW",
+                frame = frames.next() => match frame {
+                    None => return "peer closed",
+                    Some(Err(e)) => {
+                        self.state.metrics.malformed_frames.fetch_add(1, Ordering::Relaxed);
+                        if let gmmp_codec::CodecError::Io(io) = &e {
+                            tracing::info!(peer = %self.peer, gw_id = self.gw_id(), error = %io, "read failed");
+                            return "read error";
+                        }
+                        tracing::warn!(peer = %self.peer, gw_id = self.gw_id(), kind = e.kind(),
+                            error = %e, "malformed frame; closing this connection");
+                        return "malformed frame";
+                    }
+                    Some(Ok(frame)) => {
+                        self.state.metrics.frames_in.fetch_add(1, Ordering::Relaxed);
+                        // Boxed: the handlers' futures (sqlx queries) are large, and
+                        // an idle session must not carry their space.
+                        match Box::pin(self.handle(frame)).await {
+                            Next::Continue => {}
+                            Next::Close(reason) => return reason,
+                        }
+                        silence.as_mut().reset(Instant::now() + self.idle_limit.unwrap_or(far));
+                    }
+                },
+                bytes = push => {
+                    if let Err(reason) = self.write_bytes(&bytes).await {
+                        return reason;
+                    }
+                }
+                () = &mut silence, if self.idle_limit.is_some() => {
+                    tracing::info!(peer = %self.peer, gw_id = self.gw_id(),
+                        limit = ?self.idle_limit, "silent past the limit; closing");
+                    return "silent";
+                }
+            }
+        }
+    }
+
+    async fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), &'static str> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.write.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::info!(peer = %self.peer, error = %e, "write failed");
+                Err("write error")
+            }
+            Err(_) => Err("write timed out"),
+        }
+    }
+
+    /// Sends `response` to `request`, logs the exchange.
+    async fn respond(&mut self, request: &Frame, response: Message, key: Option<AuthKey>) -> Next {
+        let mut header = request.header.response();
+        if let Some(key) = key {
+            header.auth_key = key;
+        }
+        let frame = Frame::new(header, response);
+        let mut buf = BytesMut::with_capacity(frame.encoded_len());
+        if let Err(e) = frame.encode(&mut buf) {
+            tracing::error!(peer = %self.peer, error = %e, "cannot encode a response");
+            return Next::Close("response encoding failed");
+        }
+        let rc = frame.message.result_code().map(|rc| rc.0);
+        tracing::info!(
+            peer = %self.peer,
+            gw_id = self.gw_id(),
+            message_type = request.message_type().operation_name(),
+            tid = request.header.tid,
+            rc,
+            bytes = request.header.message_length,
+            "gmmp"
+        );
+        if self.state.config.trace_gmmp {
+            tracing::info!(target: "omp_server::trace", "[OMP->GW] to {}\n{}", self.peer, frame.trace());
+        }
+        match self.write_bytes(&buf).await {
+            Ok(()) => Next::Continue,
+            Err(reason) => Next::Close(reason),
+        }
+    }
+
+    async fn handle(&mut self, frame: Frame) -> Next {
+        if self.state.config.trace_gmmp {
+            tracing::info!(target: "omp_server::trace", "[GW->OMP] from {}\n{}", self.peer, frame.trace());
+        }
+        // One connection carries one GW: a frame of another auth_id on a
+        // bound connection is refused before anything else happens.
+        if let Some(b) = &self.binding
+            && frame.header.auth_id.as_str() != Some(b.auth_id.as_str())
+        {
+            let refusal = auth::Refusal::OtherSession {
+                bound: b.gw_id.clone(),
+                got: frame.header.auth_id.to_string(),
+            };
+            return self.refuse(&frame, refusal).await;
+        }
+        if let Message::GwRegistrationRequest(req) = &frame.message {
+            return match registration::register_gw(&self.state, self.peer, &frame.header, req).await
+            {
+                Ok(registration::GwRegistration::Accepted {
+                    response,
+                    key,
+                    entry,
+                }) => {
+                    let auth_id = frame.header.auth_id.as_str().unwrap_or_default().to_owned();
+                    if let Err(next) = self.bind(&auth_id, &entry).await {
+                        return next;
+                    }
+                    self.respond(&frame, response, Some(key)).await
+                }
+                Ok(registration::GwRegistration::Refused(response)) => {
+                    self.respond(&frame, response, None).await
+                }
+                Err(e) => self.failed(&frame, e).await,
+            };
+        }
+        let message_type = frame.message_type();
+        if !message_type.is_request() {
+            return self.take_response(&frame);
+        }
+        let entry = match auth::authenticate(&self.state.directory, &frame.header, &frame.message) {
+            Ok(entry) => entry,
+            Err(refusal) => return self.refuse(&frame, refusal).await,
+        };
+        let auth_id = frame.header.auth_id.as_str().unwrap_or_default().to_owned();
+        if let Err(next) = self.bind(&auth_id, &entry).await {
+            return next;
+        }
+        self.state.touch(&entry.gw_id, self.peer);
+        let state = self.state.clone();
+        let s = &*state;
+        let result: Result<Option<Message>, StoreError> = match &frame.message {
+            Message::GwDeregistrationRequest(req) => {
+                registration::deregister_gw(s, &auth_id, &entry, req)
+                    .await
+                    .map(Some)
+            }
+            Message::DeviceRegistrationRequest(req) => {
+                registration::register_device(s, &auth_id, &entry, req)
+                    .await
+                    .map(Some)
+            }
+            Message::DeviceDeregistrationRequest(req) => {
+                registration::deregister_device(s, &auth_id, &entry, req)
+                    .await
+                    .map(Some)
+            }
+            Message::ProfileRequest(req) => profile::answer(s, &entry, req).await.map(Some),
+            Message::DeliveryRequest(req) => Ok(Some(
+                delivery::deliver(s, &entry, &frame.header, req, &mut self.reassembler).await,
+            )),
+            Message::HeartbeatRequest(req) => Ok(Some(heartbeat::answer(req))),
+            Message::EncryptionInfoRequest(req) => encryption::info(s, &entry, req).await.map(Some),
+            Message::EncryptionKeyRequest(req) => {
+                encryption::set_key(s, &entry, req).await.map(Some)
+            }
+            Message::LongSentenceRequest(req) => Ok(Some(
+                s.control
+                    .long_sentence(&entry.gw_id, &frame.header, req)
+                    .await
+                    .into(),
+            )),
+            Message::NotificationRequest(req) => Ok(Some(
+                s.control
+                    .notification(&entry.gw_id, &frame.header, req)
+                    .await
+                    .into(),
+            )),
+            other => Ok(unsupported::answer(other)),
+        };
+        let next = match result {
+            Ok(Some(response)) => self.respond(&frame, response, None).await,
+            Ok(None) => Next::Close("request without a response form"),
+            Err(e) => self.failed(&frame, e).await,
+        };
+        if matches!(frame.message, Message::GwDeregistrationRequest(_)) {
+            self.unbind();
+        }
+        next
+    }
+
+    /// Binds this connection to the GW `entry` (first time only).
+    async fn bind(&mut self, auth_id: &str, entry: &Arc<GatewayEntry>) -> Result<(), Next> {
+        if let Some(b) = &self.binding {
+            if b.gw_id == entry.gw_id {
+                return Ok(());
+            }
+            tracing::warn!(peer = %self.peer, bound = %b.gw_id, got = %entry.gw_id,
+                "a connection may carry one GW only; closing");
+            return Err(Next::Close("second GW on one connection"));
+        }
+        let outbox = Arc::new(Outbox::default());
+        let handle = SessionHandle {
+            id: self.id,
+            peer: self.peer,
+            outbound: outbox.clone(),
+            close: self.close.clone(),
+        };
+        if let Some(old) = self.state.registry.bind(&entry.gw_id, handle) {
+            tracing::info!(gw_id = %entry.gw_id, old_peer = %old.peer, new_peer = %self.peer,
+                "GW connected again; closing its older session");
+        }
+        self.binding = Some(Binding {
+            auth_id: auth_id.to_owned(),
+            gw_id: entry.gw_id.clone(),
+            outbox,
+        });
+        let period = match profile::effective(&self.state, &entry.gw_id, "").await {
+            Ok(p) => p.heartbeat_period,
+            Err(e) => {
+                tracing::warn!(gw_id = %entry.gw_id, error = %e, "profile lookup failed; using the default heartbeat period");
+                self.state.config.profile_defaults.heartbeat_period
+            }
+        };
+        self.idle_limit = silence_limit(period, self.state.config.heartbeat_grace);
+        Ok(())
+    }
+
+    fn unbind(&mut self) {
+        if let Some(b) = self.binding.take() {
+            self.state.registry.unbind(&b.gw_id, self.id);
+            tracing::debug!(auth_id = %b.auth_id, gw_id = %b.gw_id, "session unbound");
+        }
+        self.idle_limit = Some(self.state.config.first_frame_timeout);
+    }
+
+    async fn refuse(&mut self, frame: &Frame, refusal: auth::Refusal) -> Next {
+        self.state
+            .metrics
+            .auth_refused
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(peer = %self.peer, message_type = frame.message_type().operation_name(),
+            tid = frame.header.tid, %refusal, "request refused");
+        match reply::with_result_code(&frame.message, ResultCode::PERMISSION_DENIED) {
+            Some(response) => self.respond(frame, response, None).await,
+            None => Next::Close("refused request without a result code"),
+        }
+    }
+
+    async fn failed(&mut self, frame: &Frame, error: StoreError) -> Next {
+        tracing::error!(peer = %self.peer, gw_id = self.gw_id(),
+            message_type = frame.message_type().operation_name(), tid = frame.header.tid,
+            %error, "request failed");
+        match reply::with_result_code(&frame.message, ResultCode::INTERNAL_SERVER_ERROR) {
+            Some(response) => self.respond(frame, response, None).await,
+            None => Next::Close("internal error"),
+        }
+    }
+
+    /// A response from the GW: control responses go to the control hooks;
+    /// anything else is logged and ignored.
+    fn take_response(&mut self, frame: &Frame) -> Next {
+        match (&frame.message, &self.binding) {
+            (Message::ControlResponse(rsp), Some(b)) => {
+                let gw_id = b.gw_id.clone();
+                self.state
+                    .control
+                    .control_response(&gw_id, &frame.header, rsp);
+            }
+            _ => tracing::info!(peer = %self.peer, gw_id = self.gw_id(),
+                message_type = frame.message_type().operation_name(), tid = frame.header.tid,
+                "unexpected response from a GW; ignored"),
+        }
+        Next::Continue
+    }
+}
+
+/// The silence limit of a bound session: heartbeat period (minutes) ×
+/// grace; `None` (never) when the period is 0.
+pub fn silence_limit(heartbeat_period_minutes: u32, grace: u32) -> Option<Duration> {
+    (heartbeat_period_minutes > 0)
+        .then(|| Duration::from_secs(u64::from(heartbeat_period_minutes) * 60 * u64::from(grace)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_heartbeat_period_is_never_closed_for_silence() {
+        assert_eq!(silence_limit(0, 2), None);
+    }
+
+    #[test]
+    fn silence_limit_is_period_times_grace() {
+        assert_eq!(silence_limit(10, 2), Some(Duration::from_secs(1200)));
+        assert_eq!(silence_limit(1, 3), Some(Duration::from_secs(180)));
+    }
+}

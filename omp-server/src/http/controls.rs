@@ -1,0 +1,505 @@
+//! Controls: `POST/GET /api/v1/gateways/{gw_id}/controls`,
+//! `GET/DELETE /api/v1/controls/{id}` (tables `controls`, `control_events`).
+//!
+//! This is the API side of the control queue. A POST validates and stores
+//! the control `QUEUED` (with its first timeline event), commits, and only
+//! then tells the dispatcher ([`ControlSink`](super::ControlSink)), so the
+//! dispatcher always finds the row. The dispatcher moves the state on and
+//! announces each change on [`HttpState::control_changed`], which wakes
+//! `GET …?wait=N`.
+//!
+//! Decisions:
+//! - An unknown gateway, or a device that is not the gateway's, is a 404
+//!   (the contract's answer for a schema-valid ID that names nothing).
+//! - `control_type` is a name, a code, or a code as a string (`"12"`).
+//! - Control data is limited to one GMMP frame body (2048 bytes); `time_sync`
+//!   data, when given, must be the 4-byte Unix seconds of GMMP.md §5.
+//! - `?wait=` returns at once when the state is final (it cannot change).
+//! - An `Idempotency-Key` already used for the gateway answers the first
+//!   control (202) without looking at the new body.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use gmmp_codec::{ControlType, ResultCode};
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqlitePool};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::HttpState;
+use super::cursor::{self, CursorKind, page_end};
+use super::error::{ApiError, ApiResult};
+use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
+use super::params::{Body, JsonObject, PathParams, QueryParams};
+use super::time::{format_millis, format_seconds, now_millis};
+
+/// Largest control data: one GMMP body (`gmmp_codec::MAX_PAYLOAD_LEN`).
+pub const MAX_CONTROL_DATA: usize = gmmp_codec::MAX_PAYLOAD_LEN;
+/// Longest TTL: 7 days.
+pub const MAX_TTL_SECONDS: i64 = 604_800;
+/// Longest `?wait=`.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+/// Header carrying the client's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const IDEMPOTENCY_KEY_MAX: usize = 128;
+
+/// The states of the contract's `ControlState`.
+pub const STATES: &[&str] = &[
+    "QUEUED",
+    "SENT",
+    "PROGRESS",
+    "SUCCESS",
+    "FAILED",
+    "TIMEOUT",
+    "EXPIRED",
+    "CANCELLED",
+];
+/// States that never change again.
+const FINAL_STATES: &[&str] = &["SUCCESS", "FAILED", "TIMEOUT", "EXPIRED", "CANCELLED"];
+
+#[derive(Debug, Clone, FromRow)]
+struct ControlRow {
+    id: i64,
+    gw_id: String,
+    device_id: String,
+    control_type: i64,
+    data: Option<Vec<u8>>,
+    tid: Option<i64>,
+    state: String,
+    result_code: Option<i64>,
+    result_data: Option<Vec<u8>>,
+    created_at: i64,
+    sent_at: Option<i64>,
+    acknowledged_at: Option<i64>,
+    completed_at: Option<i64>,
+    expires_at: i64,
+}
+
+const CONTROL_COLUMNS: &str = "id, gw_id, device_id, control_type, data, tid, state,
+    result_code, result_data, created_at, sent_at, acknowledged_at, completed_at, expires_at";
+
+#[derive(Debug, FromRow)]
+struct EventRow {
+    control_id: i64,
+    state: String,
+    at: i64,
+}
+
+/// The notification's payload decoded per control type (GMMP.md §5); the
+/// raw Base64 for other types or unexpected lengths.
+fn decode_result(control_type: u8, data: &[u8]) -> Value {
+    let ct = ControlType(control_type);
+    match (ct, data) {
+        (ControlType::STATUS_CHECK, [on_off, run_pause]) => json!({
+            "report_state": if *on_off == 0x01 { "ON" } else { "OFF" },
+            "operation_state": if *run_pause == 0x01 { "RUN" } else { "PAUSE" },
+        }),
+        (ControlType::TIME_SYNC, [a, b, c, d]) => {
+            json!({ "time": format_seconds(i64::from(u32::from_be_bytes([*a, *b, *c, *d]))) })
+        }
+        (ControlType::SIGNAL_POWER_CHECK, [a, b, c, d]) => {
+            json!({ "signal_power": u32::from_be_bytes([*a, *b, *c, *d]) })
+        }
+        (ControlType::FIRMWARE_VERSION_CHECK, text) => {
+            let end = text.iter().position(|b| *b == 0).unwrap_or(text.len());
+            json!({ "firmware_version": String::from_utf8_lossy(&text[..end]) })
+        }
+        _ => json!({ "data": STANDARD.encode(data) }),
+    }
+}
+
+fn code_name(code: i64, name: impl Fn(u8) -> &'static str) -> Value {
+    json!({ "code": code, "name": u8::try_from(code).map_or("unknown", name) })
+}
+
+fn control_json(row: &ControlRow, events: &[&EventRow]) -> Value {
+    let ct = u8::try_from(row.control_type).unwrap_or(0);
+    json!({
+        "id": row.id,
+        "gw_id": row.gw_id,
+        "device_id": (!row.device_id.is_empty()).then_some(&row.device_id),
+        "control_type": code_name(row.control_type, |c| ControlType(c).name()),
+        "data": row.data.as_ref().map(|d| STANDARD.encode(d)),
+        "tid": row.tid,
+        "state": row.state,
+        "result_code": row.result_code.map(|rc| code_name(rc, |c| ResultCode(c).name())),
+        "result": row.result_data.as_ref().map(|d| decode_result(ct, d)),
+        "created_at": format_millis(row.created_at),
+        "sent_at": row.sent_at.map(format_millis),
+        "acknowledged_at": row.acknowledged_at.map(format_millis),
+        "completed_at": row.completed_at.map(format_millis),
+        "expires_at": format_millis(row.expires_at),
+        "timeline": events
+            .iter()
+            .map(|e| json!({ "state": e.state, "at": format_millis(e.at) }))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// The JSON of `rows`, with their timelines read in one query.
+async fn render(pool: &SqlitePool, rows: &[ControlRow]) -> ApiResult<Vec<Value>> {
+    let ids = serde_json::to_string(&rows.iter().map(|r| r.id).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".to_owned());
+    let events: Vec<EventRow> = sqlx::query_as(
+        "SELECT control_id, state, at FROM control_events
+         WHERE control_id IN (SELECT value FROM json_each(?)) ORDER BY control_id, id",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let mine: Vec<&EventRow> = events.iter().filter(|e| e.control_id == r.id).collect();
+            control_json(r, &mine)
+        })
+        .collect())
+}
+
+async fn render_one(pool: &SqlitePool, row: &ControlRow) -> ApiResult<Value> {
+    Ok(render(pool, std::slice::from_ref(row))
+        .await?
+        .pop()
+        .unwrap_or(Value::Null))
+}
+
+async fn fetch(pool: &SqlitePool, id: i64) -> ApiResult<Option<ControlRow>> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {CONTROL_COLUMNS} FROM controls WHERE id = ?"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+async fn by_idempotency_key(
+    pool: &SqlitePool,
+    gw_id: &str,
+    key: &str,
+) -> ApiResult<Option<ControlRow>> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {CONTROL_COLUMNS} FROM controls WHERE gw_id = ? AND idempotency_key = ?"
+    )))
+    .bind(gw_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// A validated `ControlCreate`.
+struct NewControl {
+    control_type: u8,
+    device_id: Option<String>,
+    data: Option<Vec<u8>>,
+    ttl_ms: i64,
+}
+
+fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<NewControl> {
+    let body = Body::new(body, &["control_type", "device_id", "data", "ttl_seconds"])?;
+    let control_type = match body.value("control_type") {
+        None => return Err(ApiError::bad_request("control_type", "required")),
+        Some(Value::String(name)) => {
+            ControlType::from_name(name)
+                .or_else(|| name.parse::<u8>().ok().map(ControlType))
+                .ok_or_else(|| {
+                    ApiError::unprocessable(
+                        "control_type",
+                        format!("unknown control type {name:?}"),
+                    )
+                })?
+                .0
+        }
+        Some(Value::Number(_)) => {
+            let code = body.integer("control_type", 0..=255)?.unwrap_or(0);
+            u8::try_from(code).map_err(|_| {
+                ApiError::unprocessable("control_type", "a code must be from 0 to 255")
+            })?
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "control_type",
+                "must be a name or a code from 0 to 255",
+            ));
+        }
+    };
+    let device_id = body
+        .bounded_string("device_id", 1, DEVICE_ID_MAX)?
+        .map(str::to_owned);
+    let data = body
+        .string("data")?
+        .map(|text| {
+            STANDARD.decode(text).map_err(|e| {
+                ApiError::unprocessable("data", format!("not Base64 (standard alphabet): {e}"))
+            })
+        })
+        .transpose()?;
+    if let Some(data) = &data {
+        if data.len() > MAX_CONTROL_DATA {
+            return Err(ApiError::unprocessable(
+                "data",
+                format!("{} bytes; at most {MAX_CONTROL_DATA}", data.len()),
+            ));
+        }
+        if ControlType(control_type) == ControlType::TIME_SYNC && data.len() != 4 {
+            return Err(ApiError::unprocessable(
+                "data",
+                "time_sync data is the 4-byte Unix seconds",
+            ));
+        }
+    }
+    let ttl_ms = match body.integer("ttl_seconds", 1..=MAX_TTL_SECONDS)? {
+        Some(s) => s * 1000,
+        None => i64::try_from(default_ttl.as_millis()).unwrap_or(MAX_TTL_SECONDS * 1000),
+    };
+    Ok(NewControl {
+        control_type,
+        device_id,
+        data,
+        ttl_ms,
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::bad_request(
+            "Idempotency-Key",
+            format!("must be 1 to {IDEMPOTENCY_KEY_MAX} visible characters"),
+        )
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    if text.is_empty() || text.len() > IDEMPOTENCY_KEY_MAX {
+        return Err(bad());
+    }
+    Ok(Some(text.to_owned()))
+}
+
+fn accepted(body: Value) -> Response {
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
+/// `POST /api/v1/gateways/{gw_id}/controls`: 202 with the QUEUED control.
+pub async fn create(
+    State(state): State<HttpState>,
+    path: PathParams,
+    headers: HeaderMap,
+    body: JsonObject,
+) -> ApiResult<Response> {
+    let gw_id = path.id("gw_id", GW_ID_MAX)?;
+    let key = idempotency_key(&headers)?;
+    let pool = state.pool();
+    require_gateway(pool, gw_id).await?;
+    if let Some(key) = &key {
+        if let Some(existing) = by_idempotency_key(pool, gw_id, key).await? {
+            return Ok(accepted(render_one(pool, &existing).await?));
+        }
+    }
+    let new = parse_create(body, state.config().control_default_ttl)?;
+    if let Some(device_id) = &new.device_id {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM devices WHERE gw_id = ? AND device_id = ? AND deregistered_at IS NULL",
+        )
+        .bind(gw_id)
+        .bind(device_id)
+        .fetch_optional(pool)
+        .await?;
+        if found.is_none() {
+            return Err(ApiError::NotFound(format!(
+                "{device_id} is not a registered device of gateway {gw_id}"
+            )));
+        }
+    }
+    let now = now_millis();
+    let mut tx = pool.begin().await?;
+    let inserted: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO controls (gw_id, device_id, control_type, data, state, created_at,
+             expires_at, idempotency_key)
+         VALUES (?, ?, ?, ?, 'QUEUED', ?, ?, ?)
+         ON CONFLICT (gw_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id",
+    )
+    .bind(gw_id)
+    .bind(new.device_id.as_deref().unwrap_or(""))
+    .bind(i64::from(new.control_type))
+    .bind(&new.data)
+    .bind(now)
+    .bind(now.saturating_add(new.ttl_ms))
+    .bind(&key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((id,)) = inserted else {
+        // A concurrent POST with the same key won the race: answer its control.
+        tx.rollback().await?;
+        let key = key.as_deref().unwrap_or("");
+        let existing = by_idempotency_key(pool, gw_id, key)
+            .await?
+            .ok_or_else(|| ApiError::Conflict(format!("Idempotency-Key {key:?} is in use")))?;
+        return Ok(accepted(render_one(pool, &existing).await?));
+    };
+    sqlx::query("INSERT INTO control_events (control_id, state, at) VALUES (?, 'QUEUED', ?)")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    state.control_sink().control_queued(gw_id, id);
+    let row = fetch(pool, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("control {id} vanished")))?;
+    Ok(accepted(render_one(pool, &row).await?))
+}
+
+/// `GET /api/v1/gateways/{gw_id}/controls`: a page, newest first.
+pub async fn list(
+    State(state): State<HttpState>,
+    path: PathParams,
+    query: QueryParams,
+) -> ApiResult<Json<Value>> {
+    let gw_id = path.id("gw_id", GW_ID_MAX)?;
+    let limit = query.limit()?;
+    let state_filter = query
+        .get("state")
+        .map(|s| {
+            STATES.iter().find(|known| **known == s).ok_or_else(|| {
+                ApiError::bad_request("state", format!("must be one of {}", STATES.join(", ")))
+            })
+        })
+        .transpose()?;
+    let before = query
+        .cursor()?
+        .map(|c| cursor::decode_id(CursorKind::Controls, c))
+        .transpose()?;
+    let pool = state.pool();
+    require_gateway(pool, gw_id).await?;
+    let mut sql = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {CONTROL_COLUMNS} FROM controls WHERE gw_id = "
+    ));
+    sql.push_bind(gw_id);
+    if let Some(s) = state_filter {
+        sql.push(" AND state = ").push_bind(*s);
+    }
+    if let Some(id) = before {
+        sql.push(" AND id < ").push_bind(id);
+    }
+    sql.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(limit) + 1);
+    let mut rows: Vec<ControlRow> = sql.build_query_as().fetch_all(pool).await?;
+    let next = page_end(&mut rows, limit, |r| {
+        cursor::encode(CursorKind::Controls, &r.id.to_string())
+    });
+    Ok(Json(
+        json!({ "items": render(pool, &rows).await?, "next_cursor": next }),
+    ))
+}
+
+/// `GET /api/v1/controls/{id}[?wait=N]`.
+pub async fn one(
+    State(state): State<HttpState>,
+    path: PathParams,
+    query: QueryParams,
+) -> ApiResult<Json<Value>> {
+    let id = path.positive_i64("id")?;
+    let wait = query.integer("wait", 0..=MAX_WAIT_SECONDS)?.unwrap_or(0);
+    let pool = state.pool();
+    // Subscribe before the first read so that no change slips between them.
+    let mut changes = state.control_changed().subscribe();
+    let mut row = fetch(pool, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
+    let first_state = row.state.clone();
+    if wait > 0 && !FINAL_STATES.contains(&first_state.as_str()) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        loop {
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
+                Err(_) | Ok(Err(RecvError::Closed)) => break,
+                Ok(Ok(changed)) if changed != id => continue,
+                // Our id, or missed messages that may have held it: re-read.
+                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {
+                    if let Some(now) = fetch(pool, id).await? {
+                        row = now;
+                    }
+                    if row.state != first_state {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Json(render_one(pool, &row).await?))
+}
+
+/// `DELETE /api/v1/controls/{id}`: QUEUED → CANCELLED, 409 in any other state.
+pub async fn cancel(State(state): State<HttpState>, path: PathParams) -> ApiResult<Json<Value>> {
+    let id = path.positive_i64("id")?;
+    let pool = state.pool();
+    let now = now_millis();
+    let mut tx = pool.begin().await?;
+    let updated = sqlx::query(
+        "UPDATE controls SET state = 'CANCELLED', completed_at = ? WHERE id = ? AND state = 'QUEUED'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Err(match fetch(pool, id).await? {
+            None => ApiError::NotFound(format!("no control {id}")),
+            Some(row) => ApiError::Conflict(format!(
+                "control {id} is {}; only a QUEUED control can be cancelled",
+                row.state
+            )),
+        });
+    }
+    sqlx::query("INSERT INTO control_events (control_id, state, at) VALUES (?, 'CANCELLED', ?)")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    // Nobody waiting is not an error.
+    let _ = state.control_changed().send(id);
+    let row = fetch(pool, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
+    Ok(Json(render_one(pool, &row).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_decode_per_control_type() {
+        assert_eq!(
+            decode_result(0x0C, &[0x01, 0x00]),
+            json!({ "report_state": "ON", "operation_state": "PAUSE" })
+        );
+        assert_eq!(
+            decode_result(0x0C, &[0x00, 0x01]),
+            json!({ "report_state": "OFF", "operation_state": "RUN" })
+        );
+        assert_eq!(
+            decode_result(0x05, &1_586_937_600u32.to_be_bytes()),
+            json!({ "time": "2020-04-15T08:00:00Z" })
+        );
+        assert_eq!(
+            decode_result(0x08, &[0, 0, 0, 42]),
+            json!({ "signal_power": 42 })
+        );
+        assert_eq!(
+            decode_result(0xA3, b"1.0.0.6\0\0"),
+            json!({ "firmware_version": "1.0.0.6" })
+        );
+        assert_eq!(decode_result(0x01, &[1, 2]), json!({ "data": "AQI=" }));
+        // A status check with an unexpected length stays raw.
+        assert_eq!(decode_result(0x0C, &[1]), json!({ "data": "AQ==" }));
+    }
+}

@@ -1,0 +1,151 @@
+//! The API's one error type and its JSON form:
+//!
+//! ```text
+//! {"error": {"code": "bad_request", "message": "limit: must be an integer from 1 to 1000", "field": "limit"}}
+//! ```
+//!
+//! Internal errors (a failing database) are logged with their details and
+//! answered 500 `internal` without them.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything a handler can answer instead of its resource.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: malformed input; `field` names it.
+    #[error("{field}: {message}")]
+    BadRequest {
+        /// The parameter or body field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// 400 about the request as a whole (e.g. a body that is not JSON at all).
+    #[error("{0}")]
+    BadBody(String),
+    /// 401: missing or wrong API key.
+    #[error("missing or wrong API key (Authorization: Bearer <key>)")]
+    Unauthorized,
+    /// 404: no such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the route exists, not with this method.
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    /// 409: conflicts with the resource's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: body over the limit.
+    #[error("request body larger than the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 415: the body is not `application/json`.
+    #[error("the request body must be application/json (got {0})")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed but invalid value; `field` names it.
+    #[error("{field}: {message}")]
+    Unprocessable {
+        /// The offending field.
+        field: String,
+        /// Why it is refused.
+        message: String,
+    },
+    /// 503: the database does not answer (health check).
+    #[error("the database does not answer")]
+    Unavailable,
+    /// 500: a real database failure; details go to the log only.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ApiError {
+    /// A 400 naming `field`.
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A 422 naming `field`.
+    pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Unprocessable {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The contract's `code` (schema `Error`).
+    ///
+    /// 405 has no code of its own in the contract's enum; it is answered as
+    /// `bad_request` (the request is malformed for this route).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { .. } | ApiError::BadBody(_) | ApiError::MethodNotAllowed => {
+                "bad_request"
+            }
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unprocessable { .. } => "unprocessable",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Database(_) => "internal",
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::BadRequest { field, .. } | ApiError::Unprocessable { field, .. } => {
+                Some(field)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = match &self {
+            ApiError::Database(e) => {
+                tracing::error!(error = %e, "HTTP API database error");
+                "internal error".to_owned()
+            }
+            ApiError::Unavailable => {
+                tracing::warn!("health check: the database does not answer");
+                self.to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut error = json!({ "code": self.code(), "message": message });
+        if let Some(field) = self.field() {
+            error["field"] = json!(field);
+        }
+        (self.status_code(), Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// The result type of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;

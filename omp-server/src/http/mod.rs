@@ -1,0 +1,385 @@
+//! The HTTP API of the OMP (issue 4): the contract in `openapi/openapi.yaml`,
+//! implemented with axum over the server's SQLite pool.
+//!
+//! # Interface with the rest of the server
+//!
+//! The GMMP side builds an [`HttpState`] with [`HttpState::new`] from the
+//! pool, an [`HttpConfig`] and three small traits it implements:
+//! [`SessionView`] (who is connected), [`ControlSink`] (a control was
+//! queued) and [`GmmpMetrics`] (its Prometheus text). [`router`] turns the
+//! state into an `axum::Router`, [`serve`] runs it until the shutdown token
+//! fires. The control dispatcher announces state changes of a control by
+//! sending its id on [`HttpState::control_changed`], which wakes
+//! `GET /api/v1/controls/{id}?wait=N`.
+//!
+//! # Layout
+//!
+//! - [`error`]: the one error type and its JSON shape.
+//! - [`auth`]: the API key (Bearer, constant-time compare) and its file.
+//! - [`params`]: query string, path and JSON body reading with field-named errors.
+//! - [`cursor`]: opaque page cursors.
+//! - [`time`]: RFC 3339 in and out.
+//! - [`service`]: `/healthz`, `/openapi.yaml`.
+//! - [`metrics`]: HTTP request counters and `/metrics`.
+//! - [`provisioning`], [`gateways`], [`profiles`], [`deliveries`],
+//!   [`controls`]: one module per resource.
+//!
+//! # Decisions
+//!
+//! - Every route is listed once in [`ROUTES`]; the router is built from it
+//!   and a test compares it with the contract's paths and methods.
+//! - Authentication is one middleware keyed on the path (`/api/…` and
+//!   `/metrics`), so unknown `/api/` paths answer 401 before 404 and never
+//!   reveal which routes exist.
+//! - axum's extractor rejections are plain text; the API never uses them
+//!   ([`params`] replaces `Query`, `Path` and `Json`), and the router's own
+//!   404/405 are replaced by JSON fallbacks (the 405 keeps its `Allow`).
+//! - Shutdown: in-flight requests get [`SHUTDOWN_GRACE`] to finish (a
+//!   long-poll `?wait=` may hold up to 60 s), then connections are dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{MethodRouter, delete, get, post, put};
+use sqlx::SqlitePool;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub mod auth;
+pub mod controls;
+pub mod cursor;
+pub mod deliveries;
+pub mod error;
+pub mod gateways;
+pub mod metrics;
+pub mod params;
+pub mod profiles;
+pub mod provisioning;
+pub mod service;
+pub mod time;
+
+pub use auth::{ApiKey, ApiKeyError, LoadedApiKey, load_or_create_api_key};
+pub use error::ApiError;
+
+/// Default request body limit (64 KiB).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// Default time a control may wait QUEUED (1 day).
+pub const DEFAULT_CONTROL_TTL: Duration = Duration::from_secs(86_400);
+/// How long [`serve`] lets in-flight requests finish after shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Profile values (GMMP 0x06 fields), as answered when none is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileValues {
+    /// Minutes; 0 = no heartbeats.
+    pub heartbeat_period: u32,
+    /// Minutes; 0 = no periodic reports.
+    pub report_period: u32,
+    /// Seconds.
+    pub report_offset: u32,
+    /// Seconds.
+    pub response_timeout: u32,
+    /// ≤ 32 bytes.
+    pub model: String,
+    /// ≤ 16 bytes.
+    pub firmware_version: String,
+    /// ≤ 16 bytes.
+    pub software_version: String,
+    /// ≤ 16 bytes.
+    pub hardware_version: String,
+}
+
+/// Settings of the HTTP API.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// The key every `/api/` route and `/metrics` require.
+    pub api_key: ApiKey,
+    /// The profile answered for a gateway or device without a stored one.
+    pub profile_defaults: ProfileValues,
+    /// Largest request body in bytes ([`DEFAULT_BODY_LIMIT`]).
+    pub body_limit: usize,
+    /// TTL of a control created without `ttl_seconds` ([`DEFAULT_CONTROL_TTL`]).
+    pub control_default_ttl: Duration,
+}
+
+impl HttpConfig {
+    /// A configuration with the default limits.
+    pub fn new(api_key: ApiKey, profile_defaults: ProfileValues) -> HttpConfig {
+        HttpConfig {
+            api_key,
+            profile_defaults,
+            body_limit: DEFAULT_BODY_LIMIT,
+            control_default_ttl: DEFAULT_CONTROL_TTL,
+        }
+    }
+}
+
+/// What the GMMP side tells the API about live sessions.
+pub trait SessionView: Send + Sync + 'static {
+    /// The peer of the gateway's live session; `Some` = connected now.
+    fn peer(&self, gw_id: &str) -> Option<SocketAddr>;
+    /// Number of live sessions bound to a gateway.
+    fn connected_count(&self) -> usize;
+    /// GW IDs with a live session (for `?connected=`).
+    fn connected_gw_ids(&self) -> Vec<String>;
+}
+
+/// Where the API hands new controls to the control dispatcher. Called after
+/// the control's row (state `QUEUED`) is committed.
+pub trait ControlSink: Send + Sync + 'static {
+    /// Control `control_id` for `gw_id` was queued.
+    fn control_queued(&self, gw_id: &str, control_id: i64);
+}
+
+/// Prometheus text of the GMMP side (sessions, deliveries stored, frames by
+/// type, errors by kind, write batches), appended to `/metrics`.
+pub trait GmmpMetrics: Send + Sync + 'static {
+    /// Appends the exposition text to `out`.
+    fn render(&self, out: &mut String);
+}
+
+/// Capacity of the control change channel; a slower long-poll that lags
+/// just re-reads its row.
+const CONTROL_CHANGES_CAPACITY: usize = 1024;
+
+struct Inner {
+    pool: SqlitePool,
+    config: HttpConfig,
+    sessions: Arc<dyn SessionView>,
+    controls: Arc<dyn ControlSink>,
+    gmmp_metrics: Arc<dyn GmmpMetrics>,
+    http_metrics: metrics::HttpMetrics,
+    control_changed: broadcast::Sender<i64>,
+}
+
+/// The state shared by all handlers (cheap to clone).
+#[derive(Clone)]
+pub struct HttpState {
+    inner: Arc<Inner>,
+}
+
+impl HttpState {
+    /// The API over `pool` (migrations applied).
+    pub fn new(
+        pool: SqlitePool,
+        config: HttpConfig,
+        sessions: Arc<dyn SessionView>,
+        controls: Arc<dyn ControlSink>,
+        metrics: Arc<dyn GmmpMetrics>,
+    ) -> HttpState {
+        let (control_changed, _) = broadcast::channel(CONTROL_CHANGES_CAPACITY);
+        HttpState {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                sessions,
+                controls,
+                gmmp_metrics: metrics,
+                http_metrics: metrics::HttpMetrics::default(),
+                control_changed,
+            }),
+        }
+    }
+
+    /// The sender on which the control dispatcher announces that a
+    /// control's row changed (send its id; an error only means nobody is
+    /// waiting). Wakes `GET /api/v1/controls/{id}?wait=N`.
+    pub fn control_changed(&self) -> broadcast::Sender<i64> {
+        self.inner.control_changed.clone()
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn config(&self) -> &HttpConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn sessions(&self) -> &dyn SessionView {
+        self.inner.sessions.as_ref()
+    }
+
+    pub(crate) fn control_sink(&self) -> &dyn ControlSink {
+        self.inner.controls.as_ref()
+    }
+
+    pub(crate) fn gmmp_metrics(&self) -> &dyn GmmpMetrics {
+        self.inner.gmmp_metrics.as_ref()
+    }
+
+    pub(crate) fn http_metrics(&self) -> &metrics::HttpMetrics {
+        &self.inner.http_metrics
+    }
+}
+
+impl std::fmt::Debug for HttpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpState")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One route of the API: method and path as the contract writes them.
+pub struct Route {
+    /// `GET`, `POST`, `PUT` or `DELETE`.
+    pub method: &'static str,
+    /// The path template (`/api/v1/gateways/{gw_id}`), axum's and OpenAPI's syntax alike.
+    pub path: &'static str,
+    handler: fn() -> MethodRouter<HttpState>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+/// Every route of the API; the router is built from this list.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/healthz",
+        handler: || get(service::health),
+    },
+    Route {
+        method: "GET",
+        path: "/openapi.yaml",
+        handler: || get(service::openapi),
+    },
+    Route {
+        method: "GET",
+        path: "/metrics",
+        handler: || get(metrics::render),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/provisioning",
+        handler: || get(provisioning::list),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/provisioning",
+        handler: || post(provisioning::create),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/provisioning/{auth_id}",
+        handler: || delete(provisioning::remove),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways",
+        handler: || get(gateways::list),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}",
+        handler: || get(gateways::one),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}/devices",
+        handler: || get(gateways::devices),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}/profile",
+        handler: || get(profiles::get_gateway),
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/gateways/{gw_id}/profile",
+        handler: || put(profiles::put_gateway),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}/devices/{device_id}/profile",
+        handler: || get(profiles::get_device),
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/gateways/{gw_id}/devices/{device_id}/profile",
+        handler: || put(profiles::put_device),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}/deliveries/latest",
+        handler: || get(deliveries::latest),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}/deliveries",
+        handler: || get(deliveries::history),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/gateways/{gw_id}/controls",
+        handler: || post(controls::create),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}/controls",
+        handler: || get(controls::list),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/controls/{id}",
+        handler: || get(controls::one),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/controls/{id}",
+        handler: || delete(controls::cancel),
+    },
+];
+
+/// The API's router (state applied), with auth, metrics, tracing, the body
+/// limit and the JSON 404/405 fallbacks.
+pub fn router(state: HttpState) -> Router {
+    let mut router = Router::new();
+    for route in ROUTES {
+        router = router.route(route.path, (route.handler)());
+    }
+    let body_limit = state.config().body_limit;
+    router
+        .fallback(service::not_found)
+        .method_not_allowed_fallback(service::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` fires, then lets
+/// in-flight requests finish for up to [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let graceful = axum::serve(listener, router.into_make_service())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    tokio::select! {
+        result = graceful => result,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("HTTP API: requests still running after the shutdown grace; dropped");
+            Ok(())
+        }
+    }
+}

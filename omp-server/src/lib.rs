@@ -1,0 +1,203 @@
+//! `omp-server`: the OMP side of GMMP — a replacement for SK Telecom's
+//! ThingPlug sandbox. A WizFi310 given
+//! `AT+GMMPSET=1,<this machine>,31002,ThingPlug,<MAC>,<maker>,<id>`
+//! registers, heartbeats and delivers as it did with ThingPlug; every
+//! delivery is committed to SQLite before the module hears STATUS_OK.
+//!
+//! [`run`] starts the server on the addresses of a [`Config`] and returns
+//! a [`RunningServer`] with the bound address (tests bind `127.0.0.1:0`);
+//! cancelling the shutdown token stops accepting, lets in-flight requests
+//! finish (deliveries are committed and answered), closes the sessions,
+//! drains the writer and closes the database.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags / `OMP_…` environment / TOML file → [`Config`].
+//! - [`error`]: one error type per layer.
+//! - [`state`]: [`Shared`], the state every part holds (the HTTP API too).
+//! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
+//! - [`registry`]: GW ID → live session (push frames, close, "connected").
+//! - [`ids`]: auth key generation.
+//! - [`gmmp`]: listener, sessions and one handler per message family.
+//! - [`store`]: SQLite, one file per table, and the group-commit writer.
+//! - [`provision`]: the `omp-server provision add|list|remove` commands.
+//!
+//! - [`http`]: the HTTP API of `openapi/openapi.yaml` (axum), and [`api`],
+//!   which wires it to the GMMP side.
+//!
+//! Decisions: Times in the
+//! database are Unix milliseconds. Deliveries are stored with the T-ID as
+//! sent and never de-duplicated by it (GMMP.md §7).
+
+#![warn(missing_docs, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub mod api;
+pub mod config;
+pub mod directory;
+pub mod error;
+pub mod gmmp;
+pub mod http;
+pub mod ids;
+pub mod provision;
+pub mod registry;
+pub mod state;
+pub mod store;
+
+pub use config::{Config, ProvisioningMode};
+pub use error::ServerError;
+pub use state::Shared;
+
+/// How often last-contact times are written to the database.
+const LAST_SEEN_FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// A started server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound GMMP address (the real port when `:0` was asked).
+    pub gmmp_addr: SocketAddr,
+    /// The bound HTTP API address.
+    pub http_addr: SocketAddr,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The shared state (for the HTTP API and tests).
+    pub state: Arc<Shared>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Waits until the server has shut down (after the token is cancelled).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        self.task.await?
+    }
+}
+
+/// Opens the store, binds the GMMP listener and starts serving until
+/// `shutdown` is cancelled.
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<RunningServer, ServerError> {
+    config.check()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let db_path = config.database_path();
+    let pool = store::open(&db_path).await?;
+    let directory = directory::Directory::load(
+        store::gateways::load_active(&pool).await?,
+        store::devices::load_active(&pool).await?,
+    );
+    let writer_conn = store::open_writer_connection(&db_path).await?;
+    let writer_stop = CancellationToken::new();
+    let (writer, writer_task) = store::writer::spawn(
+        writer_conn,
+        config.writer_queue_capacity,
+        config.writer_batch_max,
+        writer_stop.clone(),
+    );
+    let listener = TcpListener::bind(config.gmmp_listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.gmmp_listen,
+            source,
+        })?;
+    let gmmp_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.gmmp_listen,
+        source,
+    })?;
+    let http_listener = TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.http_listen,
+            source,
+        })?;
+    let http_addr = http_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: config.http_listen,
+            source,
+        })?;
+    let api_key = http::auth::load_or_create_api_key(&config.data_dir, config.api_key.as_deref())?;
+    match &api_key.source {
+        http::auth::KeySource::Configured => tracing::info!("HTTP API key: the configured api_key"),
+        http::auth::KeySource::File(path) | http::auth::KeySource::Generated(path) => {
+            tracing::info!(path = %path.display(), "HTTP API key is in this file (Authorization: Bearer <key>)")
+        }
+    }
+    let data_dir = config.data_dir.clone();
+    tracing::info!(http = %http_addr, "omp-server serving the HTTP API");
+    tracing::info!(gmmp = %gmmp_addr, data = %db_path.display(), gateways = directory.len(),
+        max_connections = config.max_connections, "omp-server listening for GMMP");
+    if config.provisioning == ProvisioningMode::Open {
+        tracing::warn!("provisioning is open: any auth_id may register (private sandbox only)");
+    }
+    let state = Arc::new(Shared::new(
+        config,
+        pool,
+        writer,
+        directory,
+        Arc::new(gmmp::control::NoControl),
+    ));
+    let http_task = tokio::spawn(http::serve(
+        http_listener,
+        http::router(api::http_state(state.clone(), api_key.key)),
+        shutdown.clone(),
+    ));
+    let tracker = TaskTracker::new();
+    let flusher = tokio::spawn(flush_last_seen(state.clone(), shutdown.clone()));
+    let task = tokio::spawn({
+        let state = state.clone();
+        async move {
+            gmmp::listener::accept_loop(listener, state.clone(), shutdown, tracker.clone()).await;
+            tracing::info!(
+                sessions = tracker.len(),
+                "stopped accepting; closing sessions"
+            );
+            tracker.close();
+            tracker.wait().await;
+            writer_stop.cancel();
+            writer_task.await?;
+            flusher.await?;
+            http_task.await?.map_err(|source| ServerError::Http {
+                addr: http_addr,
+                source,
+            })?;
+            if let Err(e) = state.flush_last_seen().await {
+                tracing::warn!(error = %e, "last contact times not saved");
+            }
+            state.pool.close().await;
+            tracing::info!("omp-server stopped");
+            Ok(())
+        }
+    });
+    Ok(RunningServer {
+        gmmp_addr,
+        http_addr,
+        data_dir,
+        state,
+        task,
+    })
+}
+
+async fn flush_last_seen(state: Arc<Shared>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(LAST_SEEN_FLUSH_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        if let Err(e) = state.flush_last_seen().await {
+            tracing::warn!(error = %e, "last contact times not saved");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `omp-server provision add|list|remove`: manage approved auth_ids in the
+//! data directory's database. Works whether or not the server runs: the
+//! server reads provisioning on every registration.
+
+use std::io::Write;
+
+use crate::config::{Config, ProvisionCommand};
+use crate::error::{ConfigError, ServerError};
+use crate::store::{self, provisioning};
+
+fn check_width(key: &'static str, value: &str, width: usize) -> Result<(), ConfigError> {
+    if value.is_empty() || value.len() > width {
+        return Err(ConfigError::BadValue {
+            key,
+            value: value.to_owned(),
+            reason: format!("must be 1..={width} bytes (its GMMP field width)"),
+        });
+    }
+    Ok(())
+}
+
+/// Runs one provisioning command, printing its result to `out`.
+pub async fn execute(
+    config: &Config,
+    command: &ProvisionCommand,
+    out: &mut impl Write,
+) -> Result<(), ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let pool = store::open(&config.database_path()).await?;
+    let result = match command {
+        ProvisionCommand::Add {
+            auth_id,
+            domain,
+            manufacture_id,
+        } => {
+            check_width("auth_id", auth_id, 16)?;
+            if let Some(d) = domain {
+                check_width("domain", d, 10)?;
+            }
+            if let Some(m) = manufacture_id {
+                check_width("manufacture_id", m, 16)?;
+            }
+            provisioning::add(&pool, auth_id, domain.as_deref(), manufacture_id.as_deref()).await?;
+            writeln!(out, "approved {auth_id}").ok();
+            Ok(())
+        }
+        ProvisionCommand::List => {
+            for p in provisioning::list(&pool).await? {
+                writeln!(
+                    out,
+                    "{}\tdomain={}\tmanufacture_id={}",
+                    p.auth_id,
+                    p.domain.as_deref().unwrap_or("*"),
+                    p.manufacture_id.as_deref().unwrap_or("*")
+                )
+                .ok();
+            }
+            Ok(())
+        }
+        ProvisionCommand::Remove { auth_id } => {
+            if provisioning::remove(&pool, auth_id).await? {
+                writeln!(out, "removed {auth_id}").ok();
+            } else {
+                writeln!(out, "{auth_id} was not provisioned").ok();
+            }
+            Ok(())
+        }
+    };
+    pool.close().await;
+    result
+}

@@ -1,0 +1,139 @@
+//! [`Shared`]: the one state every part of the server holds (store,
+//! writer, gateway directory, session registry, settings). The HTTP API
+//! gets the same `Arc<Shared>`.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sqlx::SqlitePool;
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::error::StoreError;
+use crate::gmmp::control::ControlHooks;
+use crate::registry::Registry;
+use crate::store::{self, writer::WriterHandle};
+
+/// Most auth_ids remembered for the once-per-auth_id approve hint.
+const MAX_REFUSALS_REMEMBERED: usize = 10_000;
+
+/// Counters of the GMMP side, for logs and the later `/metrics`.
+#[derive(Debug, Default)]
+pub struct GmmpMetrics {
+    /// Connections accepted.
+    pub connections_accepted: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
+    /// Frames received.
+    pub frames_in: AtomicU64,
+    /// Malformed frames (each closed its connection).
+    pub malformed_frames: AtomicU64,
+    /// Requests refused for authentication.
+    pub auth_refused: AtomicU64,
+    /// Deliveries acknowledged with STATUS_OK (after commit).
+    pub deliveries_ok: AtomicU64,
+    /// Deliveries answered rc 0x0F (writer saturated).
+    pub deliveries_backoff: AtomicU64,
+}
+
+/// The server's shared state.
+pub struct Shared {
+    /// Merged settings.
+    pub config: Config,
+    /// Pool for reads and the rare writes.
+    pub pool: SqlitePool,
+    /// The group-commit delivery writer.
+    pub writer: WriterHandle,
+    /// auth_id → registered GW.
+    pub directory: Directory,
+    /// GW ID → live session.
+    pub registry: Registry,
+    /// Serialises registrations (ID allocation).
+    pub registration_lock: tokio::sync::Mutex<()>,
+    /// Long sentence / notification handling (the control task replaces it).
+    pub control: Arc<dyn ControlHooks>,
+    /// GMMP counters.
+    pub metrics: GmmpMetrics,
+    refusals_logged: Mutex<HashSet<String>>,
+    last_seen: Mutex<HashMap<String, (i64, SocketAddr)>>,
+    next_session_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("gmmp_listen", &self.config.gmmp_listen)
+            .field("gateways", &self.directory.len())
+            .field("sessions", &self.registry.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// State around an open store and a running writer.
+    pub fn new(
+        config: Config,
+        pool: SqlitePool,
+        writer: WriterHandle,
+        directory: Directory,
+        control: Arc<dyn ControlHooks>,
+    ) -> Shared {
+        Shared {
+            config,
+            pool,
+            writer,
+            directory,
+            registry: Registry::default(),
+            registration_lock: tokio::sync::Mutex::new(()),
+            control,
+            metrics: GmmpMetrics::default(),
+            refusals_logged: Mutex::new(HashSet::new()),
+            last_seen: Mutex::new(HashMap::new()),
+            next_session_id: AtomicU64::new(1),
+        }
+    }
+
+    /// A new session id.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// True the first time `auth_id` is refused (so the approve hint is
+    /// logged once per auth_id).
+    ///
+    /// The set is capped so that a stream of made-up auth_ids cannot grow
+    /// it without bound (past the cap, refusals are no longer hinted).
+    pub fn first_refusal(&self, auth_id: &str) -> bool {
+        let mut logged = self
+            .refusals_logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        logged.len() < MAX_REFUSALS_REMEMBERED && logged.insert(auth_id.to_owned())
+    }
+
+    /// Notes contact from `gw_id`; written to the database in batches by
+    /// [`flush_last_seen`](Self::flush_last_seen), not one write per frame.
+    pub fn touch(&self, gw_id: &str, peer: SocketAddr) {
+        let now = store::now_millis();
+        let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get_mut(gw_id) {
+            Some(entry) => *entry = (now, peer),
+            None => {
+                seen.insert(gw_id.to_owned(), (now, peer));
+            }
+        }
+    }
+
+    /// Writes the contacts noted since the last flush.
+    pub async fn flush_last_seen(&self) -> Result<(), StoreError> {
+        let batch: Vec<(String, i64, String)> = {
+            let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.drain()
+                .map(|(gw, (at, peer))| (gw, at, peer.to_string()))
+                .collect()
+        };
+        store::gateways::record_last_seen(&self.pool, &batch).await
+    }
+}

@@ -1,0 +1,229 @@
+//! Table `gateways`: registered GWs, their GW ID, auth key, encryption
+//! setting and last contact.
+//!
+//! GW IDs are `SC` + 8 digits from `seq` (starting at SC10010001, near the
+//! observed `SC10010254`). Registering again returns the same GW ID and
+//! key; registering after a deregistration returns the same GW ID with a
+//! new key.
+
+use sqlx::SqlitePool;
+
+use crate::error::StoreError;
+use crate::store::now_millis;
+
+/// First GW ID number − 1.
+const GW_ID_BASE: i64 = 10_010_000;
+
+/// A gateway as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GatewayRecord {
+    /// `SC…`
+    pub gw_id: String,
+    /// The GW's auth_id.
+    pub auth_id: String,
+    /// The key assigned at registration.
+    pub auth_key: String,
+    /// Domain code it registered with.
+    pub domain: String,
+    /// Manufacture ID it registered with.
+    pub manufacture_id: String,
+    /// Unix ms.
+    pub registered_at: i64,
+    /// Unix ms; `Some` = deregistered.
+    pub deregistered_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "gw_id, auth_id, auth_key, domain, manufacture_id, registered_at, deregistered_at";
+
+/// Every registered (not deregistered) gateway.
+pub async fn load_active(pool: &SqlitePool) -> Result<Vec<GatewayRecord>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM gateways WHERE deregistered_at IS NULL"
+        )))
+        .fetch_all(pool)
+        .await?,
+    )
+}
+
+/// The gateway of `auth_id`, registered or not.
+pub async fn find_by_auth_id(
+    pool: &SqlitePool,
+    auth_id: &str,
+) -> Result<Option<GatewayRecord>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM gateways WHERE auth_id = ?"
+        )))
+        .bind(auth_id)
+        .fetch_optional(pool)
+        .await?,
+    )
+}
+
+/// Registers `auth_id`: returns the active registration as it is, revives a
+/// deregistered one with `new_key`, or creates one with the next GW ID and
+/// `new_key`. Callers serialise registrations (one at a time per process).
+pub async fn register(
+    pool: &SqlitePool,
+    auth_id: &str,
+    domain: &str,
+    manufacture_id: &str,
+    new_key: &str,
+) -> Result<GatewayRecord, StoreError> {
+    let now = now_millis();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let existing = sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM gateways WHERE auth_id = ?"
+    )))
+    .bind(auth_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let record = match existing {
+        Some(active) if active.deregistered_at.is_none() => return Ok(active),
+        Some(old) => {
+            sqlx::query(
+                "UPDATE gateways SET auth_key = ?, domain = ?, manufacture_id = ?,
+                     registered_at = ?, deregistered_at = NULL WHERE gw_id = ?",
+            )
+            .bind(new_key)
+            .bind(domain)
+            .bind(manufacture_id)
+            .bind(now)
+            .bind(&old.gw_id)
+            .execute(&mut *tx)
+            .await?;
+            GatewayRecord {
+                auth_key: new_key.to_owned(),
+                domain: domain.to_owned(),
+                manufacture_id: manufacture_id.to_owned(),
+                registered_at: now,
+                deregistered_at: None,
+                ..old
+            }
+        }
+        None => {
+            let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM gateways")
+                .fetch_one(&mut *tx)
+                .await?;
+            let gw_id = format!("SC{:08}", GW_ID_BASE + seq);
+            sqlx::query(
+                "INSERT INTO gateways (seq, gw_id, auth_id, auth_key, domain, manufacture_id,
+                     registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(seq)
+            .bind(&gw_id)
+            .bind(auth_id)
+            .bind(new_key)
+            .bind(domain)
+            .bind(manufacture_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            GatewayRecord {
+                gw_id,
+                auth_id: auth_id.to_owned(),
+                auth_key: new_key.to_owned(),
+                domain: domain.to_owned(),
+                manufacture_id: manufacture_id.to_owned(),
+                registered_at: now,
+                deregistered_at: None,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(record)
+}
+
+/// Marks `gw_id` deregistered (its devices too); true when it was active.
+pub async fn deregister(pool: &SqlitePool, gw_id: &str) -> Result<bool, StoreError> {
+    let now = now_millis();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let done = sqlx::query(
+        "UPDATE gateways SET deregistered_at = ? WHERE gw_id = ? AND deregistered_at IS NULL",
+    )
+    .bind(now)
+    .bind(gw_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE devices SET deregistered_at = ? WHERE gw_id = ? AND deregistered_at IS NULL",
+    )
+    .bind(now)
+    .bind(gw_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// A GW's encryption setting: (enabled 0x00/0x01, algorithm).
+pub async fn encryption(pool: &SqlitePool, gw_id: &str) -> Result<(u8, u8), StoreError> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT encryption_enabled, encryption_algorithm FROM gateways WHERE gw_id = ?",
+    )
+    .bind(gw_id)
+    .fetch_optional(pool)
+    .await?;
+    let (enabled, algorithm) = row.unwrap_or((0, 0));
+    Ok((u8::from(enabled != 0), u8::try_from(algorithm).unwrap_or(0)))
+}
+
+/// Stores the key a GW set with 0x1B (raw bytes as received).
+pub async fn set_encryption_key(
+    pool: &SqlitePool,
+    gw_id: &str,
+    key: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE gateways SET encryption_key = ? WHERE gw_id = ?")
+        .bind(key)
+        .bind(gw_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The key a GW set, if any.
+pub async fn encryption_key(pool: &SqlitePool, gw_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let key: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT encryption_key FROM gateways WHERE gw_id = ?")
+            .bind(gw_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(key.flatten())
+}
+
+/// Writes last contact times and peers in one transaction.
+pub async fn record_last_seen(
+    pool: &SqlitePool,
+    seen: &[(String, i64, String)],
+) -> Result<(), StoreError> {
+    if seen.is_empty() {
+        return Ok(());
+    }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for (gw_id, at, peer) in seen {
+        sqlx::query("UPDATE gateways SET last_seen = ?, last_peer = ? WHERE gw_id = ?")
+            .bind(at)
+            .bind(peer)
+            .bind(gw_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Last contact time and peer of a GW.
+pub async fn last_seen(
+    pool: &SqlitePool,
+    gw_id: &str,
+) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT last_seen, last_peer FROM gateways WHERE gw_id = ?")
+            .bind(gw_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}

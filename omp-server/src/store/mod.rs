@@ -1,0 +1,69 @@
+//! The SQLite store: one file per table, and the group-commit [`writer`].
+//!
+//! Reads and the rare writes (registration, provisioning, encryption key)
+//! go through a [`SqlitePool`]; deliveries, the hot path, go only through
+//! the single writer task, which owns its own connection. SQLite runs in
+//! WAL mode with `synchronous=FULL`: a commit is on disk (survives power
+//! loss) before it returns, and group commit makes that affordable.
+//!
+//! Every write transaction starts with `BEGIN IMMEDIATE`: a deferred
+//! transaction that reads first and writes later cannot wait for the lock
+//! in WAL mode (SQLITE_BUSY_SNAPSHOT once the writer has committed in
+//! between), whereas IMMEDIATE takes the write lock up front and honours
+//! `busy_timeout`.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, migrate::Migrator};
+
+use crate::error::StoreError;
+
+pub mod deliveries;
+pub mod devices;
+pub mod gateways;
+pub mod profiles;
+pub mod provisioning;
+pub mod writer;
+
+/// The migrations in the top-level `migrations/` folder, embedded at build
+/// time (no database is needed to build).
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Unix milliseconds now.
+pub fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+}
+
+/// Opens (creating if missing) the database at `path` and applies the
+/// migrations.
+pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options(path))
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Opens the writer's own connection to the database at `path`.
+pub async fn open_writer_connection(path: &Path) -> Result<SqliteConnection, StoreError> {
+    Ok(options(path).connect().await?)
+}

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Runs every gmmp-bench scenario on this machine and writes the figures.
+#
+#   scripts/bench/run-all.sh            # everything, default sizes
+#   DURATION=5 SESSIONS=2000 scripts/bench/run-all.sh
+#   ONLY="tcp-ceiling ingest" scripts/bench/run-all.sh
+#
+# - Builds gmmp-bench and omp-server in release mode.
+# - Installs mosquitto from Debian's packages only if it is missing, and runs
+#   it on a free loopback port with a minimal config (no persistence).
+# - Starts omp-server (release) with a temp data dir, `--provisioning open`,
+#   GMMP and HTTP on free loopback ports; a fresh one for `sessions`, so its
+#   RSS baseline is not the ingest run's.
+# - Runs each scenario bounded by `timeout`; every address is 127.0.0.1.
+# - Stops everything it started (trap on EXIT/INT/TERM), removes the temp dir.
+# - Writes one JSON object per scenario to $OUT/results.jsonl, the machine
+#   description to $OUT/machine.txt, and the Markdown summary with the
+#   OMP ÷ reference ratios to $OUT/summary.md (scripts/bench/summarize.py).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${OUT:-$ROOT/target/bench-results}
+DURATION=${DURATION:-10}          # seconds per measured phase
+GATEWAYS=${GATEWAYS:-1000}        # ingest / mqtt / tcp client count
+SESSIONS=${SESSIONS:-19000}       # idle sessions for `sessions`
+HEARTBEAT=${HEARTBEAT:-10}        # seconds between heartbeats in `sessions`
+CONTROL_GATEWAYS=${CONTROL_GATEWAYS:-100}
+PREFILL=${PREFILL:-1000000}       # deliveries in the database for `api`
+ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling ingest sessions control api"}
+API_KEY=bench-key
+BENCH=$ROOT/target/release/gmmp-bench
+OMP=$ROOT/target/release/omp-server
+
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+WORK=$(mktemp -d /tmp/gmmp-bench-run.XXXXXX)
+STARTED_PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${STARTED_PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            # Give it 10 s to exit cleanly, then insist.
+            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+log() { echo "[run-all $(date -u +%H:%M:%S)] $*" >&2; }
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+# Raise the open-files limit as far as the hard limit allows (sessions needs
+# one descriptor per session on each side).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "open files limit: $(ulimit -n)"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port, seconds
+    local port=$1 secs=$2
+    for _ in $(seq 1 $((secs * 10))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.1
+    done
+    log "nothing listens on 127.0.0.1:$port after ${secs}s"
+    return 1
+}
+
+# Records a scenario's JSON line, or a "not measured" line with the reason.
+record() { # scenario, command...
+    local name=$1; shift
+    log "$name: $*"
+    local out err=$WORK/$name.err
+    if out=$(timeout --kill-after=10 "$((DURATION * 4 + 900))" "$@" 2>"$err"); then
+        echo "$out" >>"$RESULTS"
+        log "$name: $out"
+    else
+        local status=$?
+        # A run whose check failed still printed its figures: keep them.
+        if [[ -n "$out" ]]; then echo "$out" >>"$RESULTS"; fi
+        local reason
+        reason=$(tail -n 3 "$err" | tr '\n' ' ' | sed 's/"/'"'"'/g')
+        echo "{\"scenario\":\"$name\",\"not_measured\":true,\"exit\":$status,\"reason\":\"$reason\"}" >>"$RESULTS"
+        log "$name failed (exit $status): $reason"
+    fi
+}
+
+machine() {
+    {
+        echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "cpus: $(nproc)"
+        echo "cpu model: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+        echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
+        echo "kernel: $(uname -sr)"
+        echo "os: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+        echo "rustc: $(rustc --version)"
+        echo "open files: $(ulimit -n)"
+        echo "ephemeral ports: $(cat /proc/sys/net/ipv4/ip_local_port_range)"
+        echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+        if command -v mosquitto >/dev/null; then
+            echo "mosquitto: $(mosquitto -h 2>/dev/null | head -1)"
+        fi
+    } >"$OUT/machine.txt"
+}
+
+start_omp() { # name → sets OMP_PID, GMMP_PORT, HTTP_PORT, DATA_DIR
+    DATA_DIR=$WORK/omp-$1
+    GMMP_PORT=$(free_port)
+    HTTP_PORT=$(free_port)
+    "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" \
+        --data-dir "$DATA_DIR" --provisioning open --api-key "$API_KEY" \
+        >"$WORK/omp-$1.log" 2>&1 &
+    OMP_PID=$!
+    STARTED_PIDS+=("$OMP_PID")
+    wait_port "$GMMP_PORT" 30
+    log "omp-server ($1) pid $OMP_PID gmmp :$GMMP_PORT http :$HTTP_PORT"
+}
+
+stop_pid() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+}
+
+log "building (release)"
+(cd "$ROOT" && cargo build --release -p gmmp-bench -p omp-server)
+
+if wants mqtt-ceiling && ! command -v mosquitto >/dev/null; then
+    log "installing mosquitto (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+fi
+machine
+
+# --- reference points --------------------------------------------------------
+if wants sqlite-ceiling; then
+    record sqlite-ceiling "$BENCH" --json sqlite-ceiling --duration "$DURATION" --gateways 1000 \
+        --batch 1000 --dir "$WORK"
+fi
+if wants tcp-ceiling; then
+    for n in 100 "$GATEWAYS"; do
+        record tcp-ceiling "$BENCH" --json tcp-ceiling --duration "$DURATION" --gateways "$n"
+    done
+fi
+if wants mqtt-ceiling; then
+    MQTT_PORT=$(free_port)
+    cat >"$WORK/mosquitto.conf" <<EOF
+listener $MQTT_PORT 127.0.0.1
+allow_anonymous true
+persistence false
+max_connections -1
+log_dest none
+EOF
+    mosquitto -c "$WORK/mosquitto.conf" >"$WORK/mosquitto.log" 2>&1 &
+    MQTT_PID=$!
+    STARTED_PIDS+=("$MQTT_PID")
+    wait_port "$MQTT_PORT" 10
+    for n in 100 "$GATEWAYS"; do
+        record mqtt-ceiling "$BENCH" --json mqtt-ceiling --broker "127.0.0.1:$MQTT_PORT" \
+            --duration "$DURATION" --gateways "$n"
+    done
+    stop_pid "$MQTT_PID"
+fi
+
+# --- the OMP ----------------------------------------------------------------
+if wants ingest; then
+    start_omp ingest
+    record ingest "$BENCH" --json ingest --target "127.0.0.1:$GMMP_PORT" --gateways "$GATEWAYS" \
+        --duration "$DURATION" --server-pid "$OMP_PID" --check-db "$DATA_DIR/omp.sqlite3"
+    stop_pid "$OMP_PID"
+fi
+if wants sessions; then
+    start_omp sessions
+    record sessions "$BENCH" --json sessions --target "127.0.0.1:$GMMP_PORT" --sessions "$SESSIONS" \
+        --heartbeat-period "$HEARTBEAT" --duration "$DURATION" --server-pid "$OMP_PID"
+    stop_pid "$OMP_PID"
+fi
+if wants control || wants api; then
+    start_omp http
+    if wants control; then
+        record control "$BENCH" --json control --target "127.0.0.1:$GMMP_PORT" \
+            --api "http://127.0.0.1:$HTTP_PORT" --api-key "$API_KEY" \
+            --gateways "$CONTROL_GATEWAYS" --duration "$DURATION"
+    fi
+    if wants api; then
+        record api "$BENCH" --json api --target "127.0.0.1:$GMMP_PORT" \
+            --api "http://127.0.0.1:$HTTP_PORT" --api-key "$API_KEY" --gateways 1000 \
+            --prefill "$PREFILL" --db "$DATA_DIR/omp.sqlite3" --duration "$DURATION" \
+            --server-pid "$OMP_PID"
+    fi
+    stop_pid "$OMP_PID"
+fi
+
+python3 "$ROOT/scripts/bench/summarize.py" "$OUT/machine.txt" "$RESULTS" >"$OUT/summary.md"
+log "figures: $RESULTS; summary: $OUT/summary.md"
+cat "$OUT/summary.md"
