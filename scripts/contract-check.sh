@@ -91,7 +91,12 @@ fi
 # 4. schemathesis, bounded in time. `?wait=` may hold a GET up to 60 s by
 # contract, hence --max-response-time 65. use_after_free is excluded: DELETE
 # on a control cancels it (state CANCELLED) and the control stays readable
-# by design, which that check reads as a failed delete.
+# by design, which that check reads as a failed delete. positive_data_acceptance
+# is excluded because some validity cannot be said in JSON Schema: an opaque
+# cursor the server did not issue, Base64 that does not decode, a control type
+# name that does not exist, a device of another gateway: those are schema-valid
+# and rightly answered 400/404/422 (each such answer is still checked against
+# the documented status codes and the error schema).
 log "running schemathesis (max $MAX_EXAMPLES examples per operation, ${TIME_LIMIT}s)"
 status=0
 timeout --signal=INT "$TIME_LIMIT" \
@@ -102,7 +107,8 @@ timeout --signal=INT "$TIME_LIMIT" \
         --max-examples "$MAX_EXAMPLES" \
         --request-timeout 70 \
         --max-response-time 65 \
-        --exclude-checks use_after_free \
+        --exclude-checks use_after_free,positive_data_acceptance \
+        --seed "${SCHEMATHESIS_SEED:-20261121}" \
         --no-color \
     || status=$?
 if [[ $status -ne 0 ]]; then

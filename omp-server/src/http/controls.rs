@@ -16,7 +16,8 @@
 //!   data, when given, must be the 4-byte Unix seconds of GMMP.md §5.
 //! - `?wait=` returns at once when the state is final (it cannot change).
 //! - An `Idempotency-Key` already used for the gateway answers the first
-//!   control (202) without looking at the new body.
+//!   control (202) once the new body is valid; its values are not compared
+//!   with the first control's.
 
 use std::time::Duration;
 
@@ -203,6 +204,12 @@ fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<NewControl
     let body = Body::new(body, &["control_type", "device_id", "data", "ttl_seconds"])?;
     let control_type = match body.value("control_type") {
         None => return Err(ApiError::bad_request("control_type", "required")),
+        Some(Value::String(name)) if name.is_empty() || name.chars().count() > 64 => {
+            return Err(ApiError::bad_request(
+                "control_type",
+                "a name must be 1 to 64 characters",
+            ));
+        }
         Some(Value::String(name)) => {
             ControlType::from_name(name)
                 .or_else(|| name.parse::<u8>().ok().map(ControlType))
@@ -228,7 +235,7 @@ fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<NewControl
         }
     };
     let device_id = body
-        .bounded_string("device_id", 1, DEVICE_ID_MAX)?
+        .gmmp_field("device_id", 1, DEVICE_ID_MAX)?
         .map(str::to_owned);
     let data = body
         .string("data")?
@@ -296,12 +303,14 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     let pool = state.pool();
     require_gateway(pool, gw_id).await?;
+    // The body is validated first: a malformed retry is refused as any
+    // malformed request is, whatever its key.
+    let new = parse_create(body, state.config().control_default_ttl)?;
     if let Some(key) = &key {
         if let Some(existing) = by_idempotency_key(pool, gw_id, key).await? {
             return Ok(accepted(render_one(pool, &existing).await?));
         }
     }
-    let new = parse_create(body, state.config().control_default_ttl)?;
     if let Some(device_id) = &new.device_id {
         let found: Option<(i64,)> = sqlx::query_as(
             "SELECT 1 FROM devices WHERE gw_id = ? AND device_id = ? AND deregistered_at IS NULL",

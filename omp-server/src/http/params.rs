@@ -268,6 +268,21 @@ impl Body {
         Ok(s)
     }
 
+    /// A string destined for a fixed-width GMMP field: `min..=max` bytes of
+    /// printable ASCII (the contract's `pattern: '^[ -~]*$'`), else 422.
+    pub fn gmmp_field(&self, name: &str, min: usize, max: usize) -> Result<Option<&str>, ApiError> {
+        let s = self.bounded_string(name, min, max)?;
+        if let Some(s) = s {
+            if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                return Err(ApiError::unprocessable(
+                    name,
+                    "must be printable ASCII (GMMP fields are ASCII)".to_string(),
+                ));
+            }
+        }
+        Ok(s)
+    }
+
     /// An integer field within `range` (400 when not an integer, 422 when
     /// out of range).
     pub fn integer(

@@ -150,7 +150,7 @@ fn apply(body: JsonObject, current: &mut ProfileValues) -> ApiResult<()> {
     if let Some(v) = period("response_timeout")? {
         current.response_timeout = v;
     }
-    if let Some(v) = body.bounded_string("model", 0, MODEL_MAX)? {
+    if let Some(v) = body.gmmp_field("model", 0, MODEL_MAX)? {
         current.model = v.to_owned();
     }
     for (name, slot) in [
@@ -158,7 +158,7 @@ fn apply(body: JsonObject, current: &mut ProfileValues) -> ApiResult<()> {
         ("software_version", &mut current.software_version),
         ("hardware_version", &mut current.hardware_version),
     ] {
-        if let Some(v) = body.bounded_string(name, 0, VERSION_MAX)? {
+        if let Some(v) = body.gmmp_field(name, 0, VERSION_MAX)? {
             *slot = v.to_owned();
         }
     }

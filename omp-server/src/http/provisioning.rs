@@ -71,10 +71,10 @@ pub async fn list(State(state): State<HttpState>, query: QueryParams) -> ApiResu
 pub async fn create(State(state): State<HttpState>, body: JsonObject) -> ApiResult<Response> {
     let body = Body::new(body, &["auth_id", "domain_code", "manufacture_id", "name"])?;
     let auth_id = body
-        .bounded_string("auth_id", 1, AUTH_ID_MAX)?
+        .gmmp_field("auth_id", 1, AUTH_ID_MAX)?
         .ok_or_else(|| ApiError::bad_request("auth_id", "required"))?;
-    let domain = body.bounded_string("domain_code", 1, DOMAIN_MAX)?;
-    let manufacture_id = body.bounded_string("manufacture_id", 0, MANUFACTURE_ID_MAX)?;
+    let domain = body.gmmp_field("domain_code", 1, DOMAIN_MAX)?;
+    let manufacture_id = body.gmmp_field("manufacture_id", 0, MANUFACTURE_ID_MAX)?;
     let name = body.bounded_string("name", 0, NAME_MAX)?;
     let row = ProvisionRow {
         auth_id: auth_id.to_owned(),
