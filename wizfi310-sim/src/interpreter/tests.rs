@@ -667,7 +667,7 @@ fn gmmp_commands_are_checked_and_handed_over() {
     assert_eq!(m.send("AT+GMMPOPT=10,1,1,1\r"), "[OK]\r\n");
     assert_eq!(m.send("AT+GMMPOPT=13,1\r"), "[ERROR: INVALID INPUT]\r\n");
     assert_eq!(
-        m.send("AT+GMMPSET=1,127.0.0.1,31002,ThingPlugXXX,a,b,c\r"),
+        m.send("AT+GMMPSET=1,127.0.0.1,31002,ThingPlug123,a,b,c\r"),
         "[ERROR: INVALID INPUT]\r\n"
     );
     assert_eq!(m.send("AT+GMMPSET=0\r"), "[OK]\r\n");
