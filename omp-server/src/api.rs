@@ -8,9 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::http::{
-    self, ControlSink, GmmpMetrics, HttpConfig, HttpState, ProfileValues, SessionView,
-};
+use crate::http::{self, ControlSink, GmmpMetrics, HttpConfig, HttpState, SessionView};
 use crate::state::Shared;
 
 /// The GMMP side as the API sees it.
@@ -103,17 +101,7 @@ impl ControlSink for NoDispatcher {
 
 /// The API's state over the server's shared state and `api_key`.
 pub fn http_state(shared: Arc<Shared>, api_key: http::auth::ApiKey) -> HttpState {
-    let d = &shared.config.profile_defaults;
-    let defaults = ProfileValues {
-        heartbeat_period: d.heartbeat_period,
-        report_period: d.report_period,
-        report_offset: d.report_offset,
-        response_timeout: d.response_timeout,
-        model: d.model.clone(),
-        firmware_version: d.firmware_version.clone(),
-        software_version: d.software_version.clone(),
-        hardware_version: d.hardware_version.clone(),
-    };
+    let defaults = shared.config.profile_defaults.clone();
     let side = Arc::new(GmmpSide(shared.clone()));
     HttpState::new(
         shared.pool.clone(),

@@ -72,26 +72,9 @@ pub const DEFAULT_CONTROL_TTL: Duration = Duration::from_secs(86_400);
 /// How long [`serve`] lets in-flight requests finish after shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Profile values (GMMP 0x06 fields), as answered when none is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileValues {
-    /// Minutes; 0 = no heartbeats.
-    pub heartbeat_period: u32,
-    /// Minutes; 0 = no periodic reports.
-    pub report_period: u32,
-    /// Seconds.
-    pub report_offset: u32,
-    /// Seconds.
-    pub response_timeout: u32,
-    /// ≤ 32 bytes.
-    pub model: String,
-    /// ≤ 16 bytes.
-    pub firmware_version: String,
-    /// ≤ 16 bytes.
-    pub software_version: String,
-    /// ≤ 16 bytes.
-    pub hardware_version: String,
-}
+/// Profile values (GMMP 0x06 fields): the server's configured defaults
+/// and what the API reads and writes are the same type.
+pub use crate::config::ProfileDefaults as ProfileValues;
 
 /// Settings of the HTTP API.
 #[derive(Debug, Clone)]

@@ -95,33 +95,12 @@ async fn store(
     device_id: &str,
     p: &ProfileValues,
 ) -> ApiResult<()> {
-    sqlx::query(
-        "INSERT INTO profiles (gw_id, device_id, heartbeat_period, report_period, report_offset,
-             response_timeout, model, firmware_version, software_version, hardware_version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (gw_id, device_id) DO UPDATE SET
-             heartbeat_period = excluded.heartbeat_period,
-             report_period = excluded.report_period,
-             report_offset = excluded.report_offset,
-             response_timeout = excluded.response_timeout,
-             model = excluded.model,
-             firmware_version = excluded.firmware_version,
-             software_version = excluded.software_version,
-             hardware_version = excluded.hardware_version",
-    )
-    .bind(gw_id)
-    .bind(device_id)
-    .bind(i64::from(p.heartbeat_period))
-    .bind(i64::from(p.report_period))
-    .bind(i64::from(p.report_offset))
-    .bind(i64::from(p.response_timeout))
-    .bind(&p.model)
-    .bind(&p.firmware_version)
-    .bind(&p.software_version)
-    .bind(&p.hardware_version)
-    .execute(pool)
-    .await?;
-    Ok(())
+    crate::store::profiles::put(pool, gw_id, device_id, p)
+        .await
+        .map_err(|e| match e {
+            crate::error::StoreError::Sqlx(e) => ApiError::Database(e),
+            other => ApiError::Database(sqlx::Error::Protocol(other.to_string())),
+        })
 }
 
 /// Applies a `ProfileUpdate` body to `current`.
