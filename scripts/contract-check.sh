@@ -4,6 +4,17 @@
 #
 #   scripts/contract-check.sh            # from the workspace root
 #   MAX_EXAMPLES=50 TIME_LIMIT=900 scripts/contract-check.sh
+#   HOSTILE_SECONDS=120 scripts/contract-check.sh   # longer hostile phase
+#
+# Two phases against the same server:
+# 1. the contract: every schemathesis phase (examples, coverage, fuzzing,
+#    stateful) in its default mode (valid and invalid data), every check;
+# 2. hostile requests (issue 9, part 4): negative-only fuzzing (invalid
+#    types, out-of-range values, bad Base64 and cursors, missing fields,
+#    wrong content types) and a longer stateful run (create / read /
+#    cancel / delete chains), each for HOSTILE_SECONDS; every response is
+#    recorded (HAR) and the phase fails on any 5xx, on any schemathesis
+#    failure, and if the server is not healthy afterwards.
 #
 # Needs python3 (with venv) and network access to PyPI the first time; the
 # virtualenv is kept in target/contract-venv. Exits non-zero on any failure.
@@ -15,6 +26,7 @@ cd "$ROOT"
 SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
 MAX_EXAMPLES="${MAX_EXAMPLES:-30}"
 TIME_LIMIT="${TIME_LIMIT:-600}"       # seconds for the schemathesis run
+HOSTILE_SECONDS="${HOSTILE_SECONDS:-30}"  # budget of each hostile run
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$TARGET_DIR/contract-venv"
 API_KEY="contract-check-key-$(date +%s)-$$"
@@ -117,3 +129,57 @@ if [[ $status -ne 0 ]]; then
     exit "$status"
 fi
 log "contract check passed"
+
+# 5. Hostile requests. `?wait=` is pinned to 0 here: a valid long-poll only
+# costs time (the contract run above covers it), and with a time budget
+# the runs should spend it on requests. negative_data_rejection stays on:
+# data that breaks the schema must be answered 4xx.
+cat >"$DATA_DIR/hostile.toml" <<'TOML'
+[[operations]]
+include-operation-id = "getControl"
+parameters = { "query.wait" = 0 }
+TOML
+hostile_run() { # name, extra schemathesis options…
+    local name=$1; shift
+    log "hostile phase: $name (${HOSTILE_SECONDS}s)"
+    local run_status=0
+    timeout --signal=INT "$((HOSTILE_SECONDS + 120))" \
+        "$VENV/bin/schemathesis" --config-file "$DATA_DIR/hostile.toml" \
+        run openapi/openapi.yaml \
+            --url "$BASE" \
+            -H "Authorization: Bearer $API_KEY" \
+            --checks all \
+            --exclude-checks use_after_free,positive_data_acceptance \
+            --max-time "$HOSTILE_SECONDS" \
+            --request-timeout 70 \
+            --seed "${SCHEMATHESIS_SEED:-20261121}" \
+            --report har --report-dir "$DATA_DIR/$name" \
+            --no-color \
+            "$@" \
+        || run_status=$?
+    if [[ $run_status -ne 0 ]]; then
+        log "hostile phase $name failed (exit $run_status); server log tail:"
+        tail -n 50 "$DATA_DIR/server.log" >&2
+        exit "$run_status"
+    fi
+    # Zero 5xx, counted from the recorded responses themselves.
+    python3 - "$DATA_DIR/$name" <<'PY'
+import collections, glob, json, sys
+entries = []
+for path in glob.glob(sys.argv[1] + "/*.json"):
+    with open(path) as f:
+        entries += json.load(f)["log"]["entries"]
+statuses = collections.Counter(e["response"]["status"] for e in entries)
+errors = [e for e in entries if e["response"]["status"] >= 500]
+print(f"contract-check: {len(entries)} requests, statuses {dict(sorted(statuses.items()))}", file=sys.stderr)
+for e in errors[:10]:
+    print(f"contract-check: 5xx: {e['request']['method']} {e['request']['url']}", file=sys.stderr)
+sys.exit(1 if errors or not entries else 0)
+PY
+}
+hostile_run negative --phases fuzzing --mode negative
+hostile_run stateful --phases stateful
+if ! kill -0 "$SERVER_PID" 2>/dev/null || ! curl -fsS "$BASE/healthz" >/dev/null; then
+    log "omp-server is not healthy after the hostile phase:"; tail -n 50 "$DATA_DIR/server.log" >&2; exit 1
+fi
+log "hostile phase passed"

@@ -64,6 +64,8 @@ pub enum Scenario {
     TcpCeiling(TcpCeilingArgs),
     /// QoS1 publish rate against a local Mosquitto.
     MqttCeiling(MqttCeilingArgs),
+    /// Good gateways' delivery latency while one attack runs (hostile input).
+    Hostile(HostileArgs),
     /// Internal: one process's share of the `sessions` scenario.
     #[command(hide = true)]
     SessionsWorker(SessionsWorkerArgs),
@@ -153,6 +155,13 @@ pub struct ControlArgs {
     /// lost or failed.
     #[arg(long, default_value_t = 10)]
     pub wait_seconds: u64,
+    /// Offered load in controls per second over all gateways (each
+    /// gateway POSTs every gateways ÷ rate seconds, slots spread evenly).
+    /// Without it each gateway POSTs its next control as soon as the last
+    /// one ended (closed loop: the figures are the saturation rate and its
+    /// queueing latency).
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 /// Options of `api`.
@@ -180,6 +189,29 @@ pub struct ApiArgs {
     /// Bound on the pre-fill phase in seconds.
     #[arg(long, default_value_t = 900)]
     pub prefill_seconds: u64,
+}
+
+/// Options of `hostile` (`--gateways` = good gateways, default 10).
+#[derive(Debug, Clone, Args)]
+pub struct HostileArgs {
+    /// The attack.
+    #[arg(long, value_enum)]
+    pub attack: crate::scenario::hostile::Attack,
+    /// Concurrent attack loops (connections).
+    #[arg(long, default_value_t = 100)]
+    pub attackers: usize,
+    /// Source addresses 127.1.0.1… the attackers spread over (0 = 127.0.0.1).
+    #[arg(long, default_value_t = 0)]
+    pub attack_sources: usize,
+    /// Milliseconds between two deliveries of one good gateway.
+    #[arg(long, default_value_t = 100)]
+    pub interval_ms: u64,
+    /// Milliseconds between two bytes of the slowloris attack.
+    #[arg(long, default_value_t = 1000)]
+    pub trickle_ms: u64,
+    /// Auth ID prefix of the good gateways.
+    #[arg(long, default_value = "good")]
+    pub auth_prefix: String,
 }
 
 /// Options of `sqlite-ceiling`.

@@ -17,7 +17,7 @@
 //! - [`gateway`]: [`Gateway`], one simulated gateway session.
 //! - [`http`]: [`http::ApiClient`], the HTTP API calls used.
 //! - [`responder`]: a scripted GMMP peer standing in for the OMP in tests.
-//! - [`scenario`]: `ingest`, `sessions`, `control`, `api`.
+//! - [`scenario`]: `ingest`, `sessions`, `control`, `api`, `hostile`.
 //! - [`ceiling`]: `sqlite-ceiling`, `tcp-ceiling`, `mqtt-ceiling`.
 //! - [`run`]: dispatches a parsed command line to its scenario.
 

@@ -14,6 +14,7 @@ use crate::http::ApiClient;
 use crate::report::Report;
 use crate::scenario::api::{self, ApiOptions};
 use crate::scenario::control::{self, ControlOptions};
+use crate::scenario::hostile::{self, HostileOptions};
 use crate::scenario::ingest::{self, IngestOptions};
 use crate::scenario::sessions::{self, SessionsOptions, WorkerPlan};
 
@@ -73,6 +74,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::SqliteCeiling(_) => "sqlite-ceiling",
         Scenario::TcpCeiling(_) => "tcp-ceiling",
         Scenario::MqttCeiling(_) => "mqtt-ceiling",
+        Scenario::Hostile(_) => "hostile",
         Scenario::SessionsWorker(_) => "sessions-worker",
     }
 }
@@ -130,6 +132,7 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
                 control_type: a.control_type,
                 auth_prefix: a.auth_prefix.clone(),
                 wait: Duration::from_secs(a.wait_seconds.max(1)),
+                rate: a.rate.filter(|r| r.is_finite() && *r > 0.0),
             })
             .await?
         }
@@ -183,6 +186,21 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
             })
             .await?;
             (report, None)
+        }
+        Scenario::Hostile(a) => {
+            hostile::run(&HostileOptions {
+                target: cli.target,
+                attack: a.attack,
+                attackers: a.attackers,
+                attack_sources: a.attack_sources,
+                gateways: cli.gateways.unwrap_or(10),
+                interval: Duration::from_millis(a.interval_ms.max(1)),
+                duration,
+                trickle: Duration::from_millis(a.trickle_ms.max(1)),
+                server_pid: cli.server_pid,
+                auth_prefix: a.auth_prefix.clone(),
+            })
+            .await?
         }
         Scenario::SessionsWorker(_) => {
             return Err(BenchError::Config {

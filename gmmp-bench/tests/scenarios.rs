@@ -267,6 +267,7 @@ fn control_options(omp: &support::FakeOmp) -> ControlOptions {
         control_type: 0x80,
         auth_prefix: "c".into(),
         wait: Duration::from_secs(10),
+        rate: None,
     }
 }
 
@@ -283,6 +284,22 @@ async fn control_round_trips_are_counted_and_verified() {
     assert_eq!(u64_of(&report, "lost"), 0);
     assert_eq!(u64_of(&report, "duplicated"), 0);
     assert_eq!(report.get("check").unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn paced_controls_are_offered_at_the_rate_and_verified_the_same() {
+    let omp = support::start_fake_omp(ResponderConfig::default()).await;
+    let mut opts = control_options(&omp);
+    opts.rate = Some(200.0);
+    opts.max_controls = Some(12);
+    let (report, verdict) = tokio::time::timeout(GUARD, control::run(&opts))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(verdict.is_none(), "{report}");
+    assert_eq!(report.get("offered_rate").unwrap(), 200.0);
+    assert_eq!(u64_of(&report, "controls_posted"), 12, "{report}");
+    assert_eq!(u64_of(&report, "controls_succeeded"), 12);
 }
 
 #[tokio::test]
@@ -454,6 +471,7 @@ async fn control_gives_up_on_a_server_without_the_route() {
         control_type: 0x80,
         auth_prefix: "g".into(),
         wait: Duration::from_secs(1),
+        rate: None,
     };
     let (report, verdict) = tokio::time::timeout(GUARD, control::run(&opts))
         .await

@@ -24,13 +24,21 @@
 //!
 //! Controls run inside the session: a host command still running when the
 //! session ends is killed (its control died with the session, and the
-//! notification could not be sent anyway). The `bridge` and `native`
-//! transports are not implemented yet; `main` refuses them with an error.
+//! notification could not be sent anyway). A Reset control is answered
+//! (0x0E, then 0x17 rc 0x00) before the reset: the session closes, the
+//! transport resets the module (bridge: AT+MRESET, `[Reset Event]`) and
+//! the next connect re-initialises it and joins Wi-Fi again.
+//!
+//! [`Agent::run`] serves the frame transports (`direct`, `bridge`);
+//! [`Agent::run_native`] (in `native`) the module's own GMMP client.
+//! [`Agent::add_module_source`] starts the module readings
+//! ([`crate::sources::module`]) when the config asks for them.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use gmmp_codec::{AuthId, DomainCode, FixedStr, ManufactureId};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
@@ -38,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ListenAddr};
 use crate::engine::{DeviceSpec, Engine, EngineConfig, Event, PendingControl, SessionState};
+use crate::module::ModuleHandle;
 use crate::sources::{self, LineDefaults, LocalListener, SourceMessage};
 use crate::spool::{Spool, SpoolError, SpooledDelivery};
 use crate::status::{Status, StatusReporter};
@@ -45,10 +54,15 @@ use crate::transport::{ModuleOp, Transport, TransportError};
 
 mod controls;
 mod identity;
+mod native;
 
 /// Capacity of the channel from the sources: a source waits (and its
 /// socket client with it) while the agent is this far behind.
 const SOURCE_QUEUE: usize = 1024;
+/// Source messages spooled in one go before the loop looks at the rest.
+const ACCEPT_BATCH: usize = 256;
+/// Why a session ended when the OMP closed it.
+const OMP_CLOSED: &str = "the OMP closed the connection";
 /// File where refused deliveries are set aside.
 pub const REJECTED_FILE: &str = "rejected.jsonl";
 
@@ -195,6 +209,20 @@ impl Agent {
         self.sources_tx.clone()
     }
 
+    /// Starts the module readings of `sources.module`, if configured,
+    /// reading through `handle` (the bridge or native transport's).
+    pub fn add_module_source(&mut self, handle: ModuleHandle) {
+        if let Some(config) = self.config.sources.module.clone() {
+            tracing::info!(interval = ?config.interval, adc = config.adc, gpio = ?config.gpio, "module readings on");
+            self.source_tasks.push(crate::sources::module::spawn(
+                handle,
+                config,
+                self.config.report_type,
+                self.sources_tx.clone(),
+            ));
+        }
+    }
+
     /// Runs until `shutdown` is cancelled.
     pub async fn run<T: Transport>(
         mut self,
@@ -213,7 +241,7 @@ impl Agent {
                 .map(|mac| mac.replace(':', "").to_ascii_lowercase())
                 .ok_or(AgentError::AuthId {
                     transport: transport.name(),
-                    source: TransportError::Module("no MAC address".into()),
+                    source: TransportError::NoMac,
                 })?,
         };
         let engine_config = self.engine_config(&auth_id, &transport)?;
@@ -332,17 +360,17 @@ impl Agent {
                 let now = Instant::now();
                 self.feed(engine, now)?;
                 let mut busy = false;
+                let mut batch = Vec::new();
                 while let Some(mut frame) = engine.poll_transmit() {
-                    busy = true;
                     frame.header.origin_timestamp = crate::status::unix_now() as u32;
-                    let bytes = match frame.to_bytes() {
-                        Ok(b) => b,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot encode a frame; dropped");
-                            continue;
-                        }
-                    };
-                    if let Err(e) = transport.send(bytes).await {
+                    match frame.to_bytes() {
+                        Ok(b) => batch.push(b),
+                        Err(e) => tracing::error!(error = %e, "cannot encode a frame; dropped"),
+                    }
+                }
+                if !batch.is_empty() {
+                    busy = true;
+                    if let Err(e) = transport.send_batch(batch).await {
                         return Ok(SessionEnd::Lost(e.to_string()));
                     }
                 }
@@ -369,11 +397,24 @@ impl Agent {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ok(SessionEnd::Shutdown),
                 r = transport.recv() => match r {
-                    Ok(Some(frame)) => engine.handle_frame(frame, Instant::now()),
-                    Ok(None) => return Ok(SessionEnd::Lost("the OMP closed the connection".into())),
+                    Ok(Some(frame)) => {
+                        engine.handle_frame(frame, Instant::now());
+                        // Take the frames already here before answering, so
+                        // the answers leave together (one AT+SSEND on the
+                        // bridge). `recv` is cancel-safe, so polling it once
+                        // loses nothing.
+                        while let Some(more) = transport.recv().now_or_never() {
+                            match more {
+                                Ok(Some(frame)) => engine.handle_frame(frame, Instant::now()),
+                                Ok(None) => return Ok(SessionEnd::Lost(OMP_CLOSED.into())),
+                                Err(e) => return Ok(SessionEnd::Lost(e.to_string())),
+                            }
+                        }
+                    }
+                    Ok(None) => return Ok(SessionEnd::Lost(OMP_CLOSED.into())),
                     Err(e) => return Ok(SessionEnd::Lost(e.to_string())),
                 },
-                Some(msg) = self.sources_rx.recv() => self.accept(msg),
+                Some(msg) = self.sources_rx.recv() => self.accept_ready(msg),
                 Some(done) = commands.join_next(), if !commands.is_empty() => {
                     if let Ok((control, (rc, body))) = done {
                         engine.complete_control(&control, rc, body, Instant::now());
@@ -500,6 +541,19 @@ impl Agent {
             }
         }
         Ok(())
+    }
+
+    /// Spools `first` and whatever else the sources have ready (up to
+    /// [`ACCEPT_BATCH`]), so that the engine gets them together and their
+    /// frames can leave in one write.
+    fn accept_ready(&mut self, first: SourceMessage) {
+        self.accept(first);
+        for _ in 1..ACCEPT_BATCH {
+            match self.sources_rx.try_recv() {
+                Ok(msg) => self.accept(msg),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Spools one delivery from a source and answers the source.

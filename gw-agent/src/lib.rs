@@ -1,6 +1,13 @@
-//! The GMMP gateway agent. So far it holds the WizFi310 AT-command driver
-//! that the agent's "bridge" transport will sit on; the gateway engine and
-//! the other transports come later.
+//! The GMMP gateway agent: a host with a WizFi310 on its serial port
+//! speaks GMMP to the OMP through the module's Wi-Fi, turns the module's
+//! readings and the host's own data into deliveries (never losing one:
+//! each is spooled on disk until the OMP answers STATUS_OK), and carries
+//! out the OMP's controls on the module. See `README.md` for a walkthrough.
+//!
+//! Three transports carry the one gateway [`engine`]: `bridge` (default;
+//! the module's TCP socket driven by AT commands), `direct` (the host's
+//! own TCP) — and `native`, where the module's built-in GMMP client does
+//! the protocol and the agent feeds and follows it.
 //!
 //! # Layout
 //!
@@ -11,19 +18,26 @@
 //!   heartbeats, deliveries, controls, T-IDs, timeouts).
 //! - [`spool`]: the crash-safe on-disk delivery spool.
 //! - [`config`]: TOML file + flags + `GW_AGENT_…` environment → [`config::Config`].
-//! - [`sources`]: host data sources (stdin, local socket) → deliveries.
-//! - [`transport`]: the [`transport::Transport`] trait and the `direct` transport.
+//! - [`module`]: the WizFi310 as the agent keeps it (port, start-up, Wi-Fi
+//!   join, reset, state), shared by the module transports and readings.
+//! - [`sources`]: data sources → deliveries: stdin, a local socket, and
+//!   [`sources::module`] (ADC/GPIO readings on a schedule).
+//! - [`transport`]: the [`transport::Transport`] trait; `direct`, `bridge`,
+//!   and `native` (with [`transport::native::trace`], the sans-IO reader
+//!   of the module's GMMP trace).
 //! - [`status`]: the one-line state, logged and kept in `status.json`.
-//! - [`agent`]: the main loop tying engine, transport, spool, sources and controls.
+//! - [`agent`]: the main loops tying engine (or module client), transport,
+//!   spool, sources and controls.
 //!
-//! The binary (`src/main.rs`) is for now a probe: it opens the port and
-//! prints the module's answers to AT, AT+MMAC=? and AT+MINFO.
+//! The binary (`src/main.rs`): `gw-agent [run]`, `gw-agent status`,
+//! `gw-agent probe`.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod agent;
 pub mod config;
 pub mod engine;
+pub mod module;
 pub mod sources;
 pub mod spool;
 pub mod status;

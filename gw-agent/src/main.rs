@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gw_agent::agent::Agent;
 use gw_agent::config::{Config, Overrides, TransportKind};
-use gw_agent::transport::DirectTransport;
+use gw_agent::module::{Module, ModuleSettings};
+use gw_agent::transport::{BridgeTransport, DirectTransport, NativeTransport};
 use gw_agent::wizfi310::{DataForm, Driver, DriverConfig, SerialConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -79,14 +80,23 @@ async fn run(overrides: &Overrides) -> Result<(), Box<dyn std::error::Error>> {
             let transport = DirectTransport::new(&config.omp_host, config.omp_port);
             let agent = Agent::start(config).await?;
             agent.run(transport, shutdown).await?;
-            Ok(())
         }
-        other => Err(format!(
-            "the {} transport is not available in this build yet; use --transport direct",
-            other.name()
-        )
-        .into()),
+        TransportKind::Bridge => {
+            let module = Module::new(ModuleSettings::from_config(&config));
+            let transport = BridgeTransport::new(module, &config.omp_host, config.omp_port);
+            let mut agent = Agent::start(config).await?;
+            agent.add_module_source(transport.module_handle());
+            agent.run(transport, shutdown).await?;
+        }
+        TransportKind::Native => {
+            let module = Module::new(ModuleSettings::from_config(&config));
+            let transport = NativeTransport::new(module, &config.omp_host, config.omp_port);
+            let mut agent = Agent::start(config).await?;
+            agent.add_module_source(transport.module_handle());
+            agent.run_native(transport, shutdown).await?;
+        }
     }
+    Ok(())
 }
 
 async fn wait_for_signal() {
@@ -139,7 +149,9 @@ async fn probe(
     let (driver, _events) = Driver::open(&serial, DriverConfig::default())?;
     driver.init(&DataForm::default()).await?;
     println!("AT: OK");
-    println!("MAC: {}", driver.mac().await?);
+    let mac = driver.mac().await?;
+    println!("MAC: {mac}");
+    println!("auth ID: {}", mac.to_hex_lower());
     let info = driver.info().await?;
     println!("firmware: {}", info.firmware);
     println!("hardware: {}", info.hardware);

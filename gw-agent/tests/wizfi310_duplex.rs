@@ -435,6 +435,93 @@ async fn a_2048_byte_binary_payload_goes_both_ways_intact() {
     }
 }
 
+#[tokio::test]
+async fn pipelined_sends_write_the_next_line_before_the_previous_ok() {
+    let (driver, _events, mut peer) = start();
+    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de", b"f"]
+        .into_iter()
+        .map(bytes::Bytes::from_static)
+        .collect();
+    let call = driver.send_pipelined(0, || queue.pop_front());
+    let script = async {
+        peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
+        let first = peer.expect_bytes(3).await;
+        // The next line is already there, before this payload's [OK].
+        peer.expect("AT+SSEND=0,,,2").await;
+        peer.write(b"[OK]\r\n[0,,,2]\r\n").await;
+        let second = peer.expect_bytes(2).await;
+        peer.expect("AT+SSEND=0,,,1").await;
+        peer.write(b"[OK]\r\n[0,,,1]\r\n").await;
+        let third = peer.expect_bytes(1).await;
+        peer.write(b"[OK]\r\n").await;
+        [first, second, third].concat()
+    };
+    let (sent, got) = tokio::join!(call, script);
+    assert_eq!(sent.unwrap(), 3);
+    assert_eq!(got, b"abcdef");
+}
+
+#[tokio::test]
+async fn a_failed_pipelined_send_still_finishes_the_line_already_written() {
+    let (driver, _events, mut peer) = start();
+    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
+        .into_iter()
+        .map(bytes::Bytes::from_static)
+        .collect();
+    let call = driver.send_pipelined(0, || queue.pop_front());
+    let script = async {
+        peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
+        peer.expect_bytes(3).await;
+        peer.expect("AT+SSEND=0,,,2").await;
+        // The first fails; the module has read the second line and gives
+        // its go-ahead: the driver must feed it, or the module would read
+        // the next command as payload.
+        peer.write(b"[ERROR]\r\n[0,,,2]\r\n").await;
+        let second = peer.expect_bytes(2).await;
+        peer.write(b"[OK]\r\n").await;
+        second
+    };
+    let (sent, second) = tokio::join!(call, script);
+    match sent {
+        Err(Error::Module { command, words }) => {
+            assert_eq!(
+                (command.as_str(), words.as_str()),
+                ("AT+SSEND=0,,,3", "[ERROR]")
+            );
+        }
+        other => panic!("expected the first send's error, got {other:?}"),
+    }
+    assert_eq!(second, b"de");
+    // The module is in step: the next command is a command.
+    let next = driver.at();
+    let script = peer.answer("AT", "[OK]\r\n");
+    let (r, ()) = tokio::join!(next, script);
+    r.unwrap();
+}
+
+#[tokio::test]
+async fn a_module_without_a_go_ahead_gets_one_plain_send_per_call() {
+    let timeouts = Timeouts {
+        send_prompt: Duration::from_millis(50),
+        ..Timeouts::default()
+    };
+    let (driver, _events, mut peer) = start_with(timeouts);
+    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
+        .into_iter()
+        .map(bytes::Bytes::from_static)
+        .collect();
+    let call = driver.send_pipelined(0, || queue.pop_front());
+    let script = async {
+        peer.expect("AT+SSEND=0,,,3").await;
+        let got = peer.expect_bytes(3).await;
+        peer.write(b"[OK]\r\n").await;
+        got
+    };
+    let (sent, got) = tokio::join!(call, script);
+    assert_eq!(sent.unwrap(), 1, "no pipelining without a go-ahead");
+    assert_eq!(got, b"abc");
+}
+
 #[tokio::test(start_paused = true)]
 async fn ssend_without_a_go_ahead_still_sends_after_the_prompt_wait() {
     let (driver, _events, mut peer) = start();

@@ -1,14 +1,20 @@
 //! Wires the HTTP API ([`crate::http`]) to the GMMP side: live sessions from
 //! the [`Registry`](crate::registry::Registry), metrics from
-//! [`GmmpMetrics`](crate::state::GmmpMetrics), profile defaults and the API
-//! key from the [`Config`](crate::Config).
+//! [`GmmpMetrics`](crate::state::GmmpMetrics), new controls to the control
+//! dispatcher ([`crate::control`]), profile defaults, the control TTL and
+//! the API key from the [`Config`](crate::Config).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::http::{self, ControlSink, GmmpMetrics, HttpConfig, HttpState, SessionView};
+use futures::future::BoxFuture;
+
+use crate::control::{ControlError, ControlMetrics};
+use crate::http::{
+    self, ApiError, ControlSink, GmmpMetrics, HttpConfig, HttpState, NewControl, SessionView,
+};
 use crate::state::Shared;
 
 /// The GMMP side as the API sees it.
@@ -81,33 +87,79 @@ impl GmmpMetrics for GmmpSide {
             "# HELP omp_gmmp_sessions GMMP sessions bound to a gateway.\n# TYPE omp_gmmp_sessions gauge\nomp_gmmp_sessions {}",
             self.0.registry.len()
         );
+        render_controls(self.0.control.metrics(), out);
     }
 }
 
-/// Until the control dispatcher exists, a queued control stays `QUEUED`
-/// in the database (its true state): it is not sent over GMMP. This says
-/// so in the log rather than pretending otherwise.
-struct NoDispatcher;
-
-impl ControlSink for NoDispatcher {
-    fn control_queued(&self, gw_id: &str, control_id: i64) {
-        tracing::warn!(
-            gw_id,
-            control_id,
-            "control stored as QUEUED; this build does not yet send controls over GMMP"
+/// The control dispatcher's counters.
+fn render_controls(m: &ControlMetrics, out: &mut String) {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP omp_controls_sent_total Control requests (0x0D) handed to a gateway's session.\n\
+         # TYPE omp_controls_sent_total counter\nomp_controls_sent_total {}\n\
+         # HELP omp_controls_requeued_total Controls put back in the queue (session ended before the 0x0E, restart).\n\
+         # TYPE omp_controls_requeued_total counter\nomp_controls_requeued_total {}\n\
+         # HELP omp_controls_unmatched_total Control responses, notifications and long sentences matching no control in flight.\n\
+         # TYPE omp_controls_unmatched_total counter\nomp_controls_unmatched_total {}\n\
+         # HELP omp_controls_in_flight Controls SENT or PROGRESS now.\n\
+         # TYPE omp_controls_in_flight gauge\nomp_controls_in_flight {}\n\
+         # HELP omp_controls_ended_total Controls that reached a final state, by state.\n\
+         # TYPE omp_controls_ended_total counter",
+        load(&m.sent),
+        load(&m.requeued),
+        load(&m.unmatched),
+        load(&m.in_flight),
+    );
+    for (state, counter) in [
+        ("SUCCESS", &m.succeeded),
+        ("FAILED", &m.failed),
+        ("TIMEOUT", &m.timed_out),
+        ("EXPIRED", &m.expired),
+        ("CANCELLED", &m.cancelled),
+    ] {
+        let _ = writeln!(
+            out,
+            "omp_controls_ended_total{{state=\"{state}\"}} {}",
+            load(counter)
         );
+    }
+}
+
+impl ControlSink for GmmpSide {
+    fn create(&self, control: NewControl) -> BoxFuture<'static, Result<Option<i64>, ApiError>> {
+        let handle = self.0.control.clone();
+        Box::pin(async move { handle.create(control).await.map_err(api_error) })
+    }
+
+    fn cancel(&self, id: i64) -> BoxFuture<'static, Result<bool, ApiError>> {
+        let handle = self.0.control.clone();
+        Box::pin(async move { handle.cancel(id).await.map_err(api_error) })
+    }
+}
+
+/// A failed dispatcher request as the API answers it: a database error is
+/// a 500 (details logged), a stopped dispatcher a 503.
+fn api_error(e: ControlError) -> ApiError {
+    match e {
+        ControlError::Store(e) => e.into(),
+        ControlError::Stopped => {
+            tracing::error!("control request refused: the dispatcher has stopped");
+            ApiError::Unavailable
+        }
     }
 }
 
 /// The API's state over the server's shared state and `api_key`.
 pub fn http_state(shared: Arc<Shared>, api_key: http::auth::ApiKey) -> HttpState {
-    let defaults = shared.config.profile_defaults.clone();
+    let mut config = HttpConfig::new(api_key, shared.config.profile_defaults.clone());
+    config.control_default_ttl = shared.config.control.ttl;
     let side = Arc::new(GmmpSide(shared.clone()));
     HttpState::new(
         shared.pool.clone(),
-        HttpConfig::new(api_key, defaults),
+        config,
         side.clone(),
-        Arc::new(NoDispatcher),
+        side.clone(),
         side,
     )
 }

@@ -107,6 +107,18 @@ pub struct Settings {
     /// Most bytes one connection may hold buffered (split deliveries in progress) [default: 131072].
     #[arg(long, env = "OMP_MAX_CONNECTION_BUFFER", global = true)]
     pub max_connection_buffer: Option<usize>,
+    /// Time from a frame's first byte to its last; a slower frame closes the connection [default: 20s].
+    #[arg(long, env = "OMP_FRAME_TIMEOUT", global = true, value_parser = parse_duration)]
+    pub frame_timeout: Option<Duration>,
+    /// Time a connection has to register or authenticate, whatever it sends meanwhile [default: 60s].
+    #[arg(long, env = "OMP_AUTH_TIMEOUT", global = true, value_parser = parse_duration)]
+    pub auth_timeout: Option<Duration>,
+    /// Most connections not yet bound to a GW, whole server; more are closed at once [default: 4096].
+    #[arg(long, env = "OMP_MAX_UNAUTHENTICATED", global = true)]
+    pub max_unauthenticated: Option<usize>,
+    /// Most connections not yet bound to a GW from one IPv4 address or IPv6 /64 [default: 512].
+    #[arg(long, env = "OMP_MAX_UNAUTHENTICATED_PER_IP", global = true)]
+    pub max_unauthenticated_per_ip: Option<usize>,
     /// Most deliveries committed in one transaction [default: 1000].
     #[arg(long, env = "OMP_WRITER_BATCH_MAX", global = true)]
     pub writer_batch_max: Option<usize>,
@@ -148,6 +160,15 @@ pub struct Settings {
     /// Default profile hardware version (≤ 16 bytes) [default: empty].
     #[arg(long, env = "OMP_DEFAULT_HARDWARE_VERSION", global = true)]
     pub default_hardware_version: Option<String>,
+    /// How long a control may wait QUEUED before it is EXPIRED, when its request gives no ttl_seconds [default: 1d].
+    #[arg(long, env = "OMP_CONTROL_TTL", global = true, value_parser = parse_duration)]
+    pub control_ttl: Option<Duration>,
+    /// Time from a gateway's control response (0x0E) to its notification (0x17) before TIMEOUT [default: 5m].
+    #[arg(long, env = "OMP_CONTROL_COMPLETION_TIMEOUT", global = true, value_parser = parse_duration)]
+    pub control_completion_timeout: Option<Duration>,
+    /// Controls in flight (SENT or PROGRESS) at once per gateway or device [default: 1].
+    #[arg(long, env = "OMP_CONTROL_MAX_IN_FLIGHT", global = true)]
+    pub control_max_in_flight: Option<usize>,
     /// Print the WizFi310-style trace of every GMMP frame.
     #[arg(long, env = "OMP_TRACE_GMMP", global = true, num_args = 0..=1, default_missing_value = "true")]
     pub trace_gmmp: Option<bool>,
@@ -170,6 +191,10 @@ struct FileSettings {
     heartbeat_grace: Option<u32>,
     max_connections: Option<usize>,
     max_connection_buffer: Option<usize>,
+    frame_timeout: Option<String>,
+    auth_timeout: Option<String>,
+    max_unauthenticated: Option<usize>,
+    max_unauthenticated_per_ip: Option<usize>,
     writer_batch_max: Option<usize>,
     writer_queue_capacity: Option<usize>,
     backoff_seconds: Option<u32>,
@@ -182,6 +207,9 @@ struct FileSettings {
     default_firmware_version: Option<String>,
     default_software_version: Option<String>,
     default_hardware_version: Option<String>,
+    control_ttl: Option<String>,
+    control_completion_timeout: Option<String>,
+    control_max_in_flight: Option<usize>,
     trace_gmmp: Option<bool>,
 }
 
@@ -228,6 +256,16 @@ pub struct Config {
     pub max_connections: usize,
     /// Per-connection buffered bytes cap.
     pub max_connection_buffer: usize,
+    /// Time from the first byte of a frame to its last (slowloris guard:
+    /// the idle limits restart only on whole frames; this bounds one frame).
+    pub frame_timeout: Duration,
+    /// Time an unbound connection (new, or after deregistration) has to
+    /// bind to a GW; refused frames do not extend it.
+    pub auth_timeout: Duration,
+    /// Cap on connections not yet bound to a GW (all peers together).
+    pub max_unauthenticated: usize,
+    /// Cap on connections not yet bound to a GW per IPv4 address / IPv6 /64.
+    pub max_unauthenticated_per_ip: usize,
     /// Rows per commit, at most.
     pub writer_batch_max: usize,
     /// Writer queue length.
@@ -238,8 +276,25 @@ pub struct Config {
     pub allowed_domains: Vec<String>,
     /// Profile defaults.
     pub profile_defaults: ProfileDefaults,
+    /// Control queue settings.
+    pub control: ControlConfig,
     /// Trace every frame.
     pub trace_gmmp: bool,
+}
+
+/// Settings of the control queue (GMMP 0x0D → 0x0E → 0x17).
+///
+/// The time a gateway has to answer a control (0x0E) is not here: it is
+/// the gateway's profile `response_timeout` (GMMP 0x06), as for any GMMP
+/// request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlConfig {
+    /// TTL of a control whose request names none.
+    pub ttl: Duration,
+    /// Time from the 0x0E (PROGRESS) to the 0x17 before TIMEOUT.
+    pub completion_timeout: Duration,
+    /// Controls in flight at once per gateway or device.
+    pub max_in_flight: usize,
 }
 
 /// Default GMMP port, as ThingPlug's.
@@ -262,6 +317,10 @@ impl Config {
             heartbeat_grace: 2,
             max_connections: default_max_connections(),
             max_connection_buffer: 128 * 1024,
+            frame_timeout: Duration::from_secs(20),
+            auth_timeout: Duration::from_secs(60),
+            max_unauthenticated: 4096,
+            max_unauthenticated_per_ip: 512,
             writer_batch_max: 1000,
             writer_queue_capacity: 20_000,
             backoff_seconds: 5,
@@ -276,6 +335,11 @@ impl Config {
                 software_version: String::new(),
                 hardware_version: String::new(),
             },
+            control: ControlConfig {
+                ttl: Duration::from_secs(86_400),
+                completion_timeout: Duration::from_secs(300),
+                max_in_flight: 1,
+            },
             trace_gmmp: false,
         }
     }
@@ -288,19 +352,11 @@ impl Config {
             None => FileSettings::default(),
         };
         let mut c = Config::defaults();
-        let ff_timeout = match (&settings.first_frame_timeout, &file.first_frame_timeout) {
-            (Some(d), _) => Some(*d),
-            (None, Some(s)) => {
-                Some(
-                    humantime::parse_duration(s).map_err(|e| ConfigError::BadValue {
-                        key: "first_frame_timeout",
-                        value: s.clone(),
-                        reason: e.to_string(),
-                    })?,
-                )
-            }
-            (None, None) => None,
-        };
+        let ff_timeout = pick_duration(
+            "first_frame_timeout",
+            settings.first_frame_timeout,
+            &file.first_frame_timeout,
+        )?;
         macro_rules! pick {
             ($($field:ident),*) => {$(
                 if let Some(v) = settings.$field.clone().or(file.$field.clone()) {
@@ -316,6 +372,8 @@ impl Config {
             heartbeat_grace,
             max_connections,
             max_connection_buffer,
+            max_unauthenticated,
+            max_unauthenticated_per_ip,
             writer_batch_max,
             writer_queue_capacity,
             backoff_seconds,
@@ -323,8 +381,32 @@ impl Config {
             trace_gmmp
         );
         c.api_key = settings.api_key.clone().or(file.api_key.clone());
+        if let Some(d) = pick_duration("control_ttl", settings.control_ttl, &file.control_ttl)? {
+            c.control.ttl = d;
+        }
+        if let Some(d) = pick_duration(
+            "control_completion_timeout",
+            settings.control_completion_timeout,
+            &file.control_completion_timeout,
+        )? {
+            c.control.completion_timeout = d;
+        }
+        if let Some(n) = settings
+            .control_max_in_flight
+            .or(file.control_max_in_flight)
+        {
+            c.control.max_in_flight = n;
+        }
         if let Some(d) = ff_timeout {
             c.first_frame_timeout = d;
+        }
+        if let Some(d) =
+            pick_duration("frame_timeout", settings.frame_timeout, &file.frame_timeout)?
+        {
+            c.frame_timeout = d;
+        }
+        if let Some(d) = pick_duration("auth_timeout", settings.auth_timeout, &file.auth_timeout)? {
+            c.auth_timeout = d;
         }
         macro_rules! pick_profile {
             ($($field:ident => $target:ident),*) => {$(
@@ -354,6 +436,12 @@ impl Config {
             ("writer_batch_max", self.writer_batch_max),
             ("writer_queue_capacity", self.writer_queue_capacity),
             ("max_connection_buffer", self.max_connection_buffer),
+            ("max_unauthenticated", self.max_unauthenticated),
+            (
+                "max_unauthenticated_per_ip",
+                self.max_unauthenticated_per_ip,
+            ),
+            ("control_max_in_flight", self.control.max_in_flight),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -370,6 +458,34 @@ impl Config {
                 value: "0s".into(),
                 reason: "must be longer than zero".into(),
             });
+        }
+        let durations = [
+            ("control_ttl", self.control.ttl),
+            (
+                "control_completion_timeout",
+                self.control.completion_timeout,
+            ),
+        ];
+        for (key, value) in durations {
+            if value < Duration::from_secs(1) {
+                return Err(ConfigError::BadValue {
+                    key,
+                    value: humantime::format_duration(value).to_string(),
+                    reason: "must be at least 1s".into(),
+                });
+            }
+        }
+        for (key, value) in [
+            ("frame_timeout", self.frame_timeout),
+            ("auth_timeout", self.auth_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::BadValue {
+                    key,
+                    value: "0s".into(),
+                    reason: "must be longer than zero".into(),
+                });
+            }
         }
         if self.heartbeat_grace == 0 {
             return Err(ConfigError::BadValue {
@@ -409,6 +525,28 @@ impl Config {
     /// Path of the SQLite database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("omp.sqlite3")
+    }
+}
+
+/// A duration setting: the flag/environment value, else the file's
+/// humantime string (a bad one names `key`).
+fn pick_duration(
+    key: &'static str,
+    given: Option<Duration>,
+    file: &Option<String>,
+) -> Result<Option<Duration>, ConfigError> {
+    match (given, file) {
+        (Some(d), _) => Ok(Some(d)),
+        (None, Some(s)) => {
+            humantime::parse_duration(s)
+                .map(Some)
+                .map_err(|e| ConfigError::BadValue {
+                    key,
+                    value: s.clone(),
+                    reason: e.to_string(),
+                })
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -511,9 +649,58 @@ mod tests {
     fn nonsense_values_are_refused() {
         let err = load_toml("writer_batch_max = 0\n").unwrap_err();
         assert!(err.to_string().contains("writer_batch_max"), "{err}");
+        let err = load_toml("control_ttl = \"500ms\"\n").unwrap_err();
+        assert!(err.to_string().contains("control_ttl"), "{err}");
+        let err = load_toml("control_completion_timeout = \"later\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("control_completion_timeout"),
+            "{err}"
+        );
+        let err = load_toml("writer_batch_max = 0\n").unwrap_err();
+        assert!(err.to_string().contains("writer_batch_max"), "{err}");
         let err = load_toml("default_model = \"a model name that is far longer than 32 bytes\"\n")
             .unwrap_err();
         assert!(err.to_string().contains("default_model"), "{err}");
+    }
+
+    #[test]
+    fn hostile_input_limits_are_settings() {
+        let c = Config::defaults();
+        assert_eq!(c.frame_timeout, Duration::from_secs(20));
+        assert_eq!(c.auth_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_unauthenticated, 4096);
+        assert_eq!(c.max_unauthenticated_per_ip, 512);
+        let c = load_toml(
+            "frame_timeout = \"3s\"\nauth_timeout = \"1m\"\nmax_unauthenticated = 10\nmax_unauthenticated_per_ip = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.frame_timeout, Duration::from_secs(3));
+        assert_eq!(c.auth_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_unauthenticated, 10);
+        assert_eq!(c.max_unauthenticated_per_ip, 2);
+        let cli = Cli::try_parse_from([
+            "omp-server",
+            "--frame-timeout",
+            "500ms",
+            "--max-unauthenticated-per-ip",
+            "7",
+        ])
+        .unwrap();
+        let c = Config::load(&cli.settings).unwrap();
+        assert_eq!(c.frame_timeout, Duration::from_millis(500));
+        assert_eq!(c.max_unauthenticated_per_ip, 7);
+        for (text, key) in [
+            ("frame_timeout = \"never\"\n", "frame_timeout"),
+            ("auth_timeout = \"0s\"\n", "auth_timeout"),
+            ("max_unauthenticated = 0\n", "max_unauthenticated"),
+            (
+                "max_unauthenticated_per_ip = 0\n",
+                "max_unauthenticated_per_ip",
+            ),
+        ] {
+            let err = load_toml(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
     }
 
     #[test]

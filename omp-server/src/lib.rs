@@ -19,6 +19,7 @@
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`ids`]: auth key generation.
 //! - [`gmmp`]: listener, sessions and one handler per message family.
+//! - [`control`]: the control queue and its dispatcher task.
 //! - [`store`]: SQLite, one file per table, and the group-commit writer.
 //! - [`provision`]: the `omp-server provision add|list|remove` commands.
 //!
@@ -42,6 +43,7 @@ use tokio_util::task::TaskTracker;
 
 pub mod api;
 pub mod config;
+pub mod control;
 pub mod directory;
 pub mod error;
 pub mod gmmp;
@@ -141,16 +143,22 @@ pub async fn run(
     if config.provisioning == ProvisioningMode::Open {
         tracing::warn!("provisioning is open: any auth_id may register (private sandbox only)");
     }
-    let state = Arc::new(Shared::new(
-        config,
-        pool,
-        writer,
-        directory,
-        Arc::new(gmmp::control::NoControl),
-    ));
+    let (control, control_inbox) = control::ControlHandle::channel();
+    let control_config = config.control.clone();
+    let state = Arc::new(Shared::new(config, pool, writer, directory, control));
+    let http_state = api::http_state(state.clone(), api_key.key);
+    let control_stop = CancellationToken::new();
+    let control_task = control::dispatcher::spawn(
+        store::open_writer_connection(&db_path).await?,
+        control_config,
+        control_inbox,
+        http_state.control_watch(),
+        control_stop.clone(),
+    )
+    .await?;
     let http_task = tokio::spawn(http::serve(
         http_listener,
-        http::router(api::http_state(state.clone(), api_key.key)),
+        http::router(http_state),
         shutdown.clone(),
     ));
     let tracker = TaskTracker::new();
@@ -165,6 +173,9 @@ pub async fn run(
             );
             tracker.close();
             tracker.wait().await;
+            // The sessions are gone: nothing more for the dispatcher.
+            control_stop.cancel();
+            control_task.await?;
             writer_stop.cancel();
             writer_task.await?;
             flusher.await?;

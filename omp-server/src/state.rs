@@ -4,15 +4,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use sqlx::SqlitePool;
 
 use crate::config::Config;
+use crate::control::ControlHandle;
 use crate::directory::Directory;
 use crate::error::StoreError;
-use crate::gmmp::control::ControlHooks;
 use crate::registry::Registry;
 use crate::store::{self, writer::WriterHandle};
 
@@ -52,8 +52,9 @@ pub struct Shared {
     pub registry: Registry,
     /// Serialises registrations (ID allocation).
     pub registration_lock: tokio::sync::Mutex<()>,
-    /// Long sentence / notification handling (the control task replaces it).
-    pub control: Arc<dyn ControlHooks>,
+    /// The control dispatcher (control responses, notifications, long
+    /// sentences, sessions coming and going).
+    pub control: ControlHandle,
     /// GMMP counters.
     pub metrics: GmmpMetrics,
     refusals_logged: Mutex<HashSet<String>>,
@@ -78,7 +79,7 @@ impl Shared {
         pool: SqlitePool,
         writer: WriterHandle,
         directory: Directory,
-        control: Arc<dyn ControlHooks>,
+        control: ControlHandle,
     ) -> Shared {
         Shared {
             config,

@@ -133,7 +133,7 @@ async fn create_refuses_bad_controls_without_storing_them() {
     }
     let too_much = format!(
         r#"{{"control_type":"reset","data":"{}"}}"#,
-        base64_of(&[0u8; 2049])
+        base64_of(&[0u8; 16 * 2048 + 1])
     );
     let answer = app.send_json(Method::POST, CONTROLS, &too_much).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -199,21 +199,10 @@ async fn an_idempotency_key_returns_the_first_control() {
     assert_eq!(long.field(), "Idempotency-Key");
 }
 
-/// What the dispatcher will do: move the row on and announce it.
+/// What the dispatcher will do: move the row on and announce it (the
+/// final state's timeline row comes from the database's trigger).
 async fn finish(app: &TestApp, id: i64, state: &str, rc: i64, result: &[u8]) {
-    sqlx::query(
-        "UPDATE controls SET state = ?, tid = 100001, result_code = ?, result_data = ?,
-             sent_at = created_at + 1, acknowledged_at = created_at + 2, completed_at = created_at + 3
-         WHERE id = ?",
-    )
-    .bind(state)
-    .bind(rc)
-    .bind(result)
-    .bind(id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    for s in ["SENT", "PROGRESS", state] {
+    for s in ["SENT", "PROGRESS"] {
         sqlx::query(
             "INSERT INTO control_events (control_id, state, at) VALUES (?, ?, 1586937600000)",
         )
@@ -223,7 +212,20 @@ async fn finish(app: &TestApp, id: i64, state: &str, rc: i64, result: &[u8]) {
         .await
         .unwrap();
     }
-    let _ = app.state.control_changed().send(id);
+    sqlx::query(
+        "UPDATE controls SET state = ?, tid = 100001, result_code = ?, result_data = ?,
+             sent_at = created_at + 1, acknowledged_at = created_at + 2,
+             completed_at = created_at + 3, changed_at = 1586937600000
+         WHERE id = ?",
+    )
+    .bind(state)
+    .bind(rc)
+    .bind(result)
+    .bind(id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    app.state.control_watch().changed(id);
 }
 
 #[tokio::test]
@@ -301,11 +303,11 @@ async fn wait_returns_when_the_dispatcher_announces_a_change() {
         })
     };
     // Announcements of other controls, and of ours without a change, do not end the wait.
-    while app.state.control_changed().receiver_count() == 0 {
+    while !app.state.control_watch().is_watched(id) {
         tokio::task::yield_now().await;
     }
-    app.state.control_changed().send(id + 1000).unwrap();
-    app.state.control_changed().send(id).unwrap();
+    app.state.control_watch().changed(id + 1000);
+    app.state.control_watch().changed(id);
     finish(&app, id, "SUCCESS", 0, &[0, 0, 0, 42]).await;
     let got = tokio::time::timeout(Duration::from_secs(30), waiting)
         .await

@@ -67,6 +67,10 @@ pub struct BoardValues {
     pub rssi: i16,
     /// Pins 3 and 4, in the order of [`GPIO_PINS`].
     pub gpio: [GpioPin; 2],
+    /// The access point is on the air: while false, AT+WJOIN fails.
+    pub ap_on_air: bool,
+    /// Reboots since power-up (AT+MRESET or a reset fault).
+    pub boots: u32,
 }
 
 impl Default for BoardValues {
@@ -82,6 +86,8 @@ impl Default for BoardValues {
             adc: 1697,
             rssi: -55,
             gpio: [pin; 2],
+            ap_on_air: true,
+            boots: 0,
         }
     }
 }
@@ -206,6 +212,25 @@ impl SimControl {
     pub fn gpio_is_output(&self, pin: u8) -> Option<bool> {
         self.board
             .with(|v| v.pin_mut(pin).map(|p| p.output.is_some()))
+    }
+
+    /// Takes the access point off the air (`false`: the link goes down as
+    /// with [`Fault::LinkDown`] and every AT+WJOIN fails) or puts it back.
+    pub fn set_access_point(&self, on_air: bool) {
+        self.board.with(|v| v.ap_on_air = on_air);
+        if !on_air {
+            self.board.push_fault(Fault::LinkDown);
+        }
+    }
+
+    /// Reboots since power-up (AT+MRESET or [`Fault::ResetEvent`]).
+    pub fn boots(&self) -> u32 {
+        self.board.with(|v| v.boots)
+    }
+
+    /// Whether the access point is on the air.
+    pub fn access_point(&self) -> bool {
+        self.board.with(|v| v.ap_on_air)
     }
 
     /// Injects a fault; see [`Fault`] for what each does.

@@ -73,7 +73,8 @@
 //! a garbled line (content reversed, first byte 0xFF, CR LF kept), an
 //! unsolicited `[Reset Event]`, `[Link-Down Event]` (then `[DISCONNECT n]`
 //! per socket; ignored when not joined), a socket closed (`[DISCONNECT n]`,
-//! the peer sees the close).
+//! the peer sees the close); and the access point taken off the air
+//! ([`SimControl::set_access_point`]: link down, joins fail until it is back).
 //!
 //! # Layout
 //!

@@ -58,6 +58,8 @@ pub struct ControlOptions {
     pub auth_prefix: String,
     /// How long to wait for a 0x0D, or for SUCCESS.
     pub wait: Duration,
+    /// Offered controls per second over all gateways; `None` = closed loop.
+    pub rate: Option<f64>,
 }
 
 /// A 0x0D as it reached a gateway.
@@ -105,7 +107,16 @@ pub async fn run(opts: &ControlOptions) -> Result<(Report, Option<BenchError>), 
     let deadline = start + opts.duration;
     let mut sessions = Vec::new();
     let mut drivers = Vec::new();
-    for gw in fleet.gateways {
+    // Open loop: each gateway's slots are `interval` apart, the gateways'
+    // first slots spread evenly over one interval.
+    let interval = opts
+        .rate
+        .map(|rate| Duration::from_secs_f64(registered.max(1) as f64 / rate));
+    for (index, gw) in fleet.gateways.into_iter().enumerate() {
+        let pacing = interval.map(|every| Pacing {
+            first: start + every.mul_f64(index as f64 / registered.max(1) as f64),
+            every,
+        });
         let gw_id = gw.gw_id();
         let (tx, rx) = mpsc::unbounded_channel();
         sessions.push(tokio::spawn(answer_controls(
@@ -116,6 +127,7 @@ pub async fn run(opts: &ControlOptions) -> Result<(Report, Option<BenchError>), 
         )));
         drivers.push(tokio::spawn(drive(
             opts.clone(),
+            pacing,
             gw_id,
             rx,
             deadline,
@@ -160,6 +172,7 @@ pub async fn run(opts: &ControlOptions) -> Result<(Report, Option<BenchError>), 
     report
         .set("gateways", opts.gateways)
         .set("registered", registered)
+        .set_f64("offered_rate", opts.rate.unwrap_or(0.0), 1)
         .set("controls_posted", total.posted)
         .set("controls_succeeded", total.succeeded)
         .set_f64("elapsed_secs", elapsed.as_secs_f64(), 3)
@@ -231,9 +244,19 @@ async fn answer_controls(
     }
 }
 
-/// One gateway's driver: one control at a time until the deadline.
+/// When an open-loop driver POSTs.
+#[derive(Debug, Clone, Copy)]
+struct Pacing {
+    first: Instant,
+    every: Duration,
+}
+
+/// One gateway's driver: one control at a time until the deadline, each
+/// at its slot when paced (a control that outlasts its slot delays the
+/// next one: a gateway never has two open).
 async fn drive(
     opts: ControlOptions,
+    pacing: Option<Pacing>,
     gw_id: String,
     mut arrivals: mpsc::UnboundedReceiver<Arrival>,
     deadline: Instant,
@@ -242,10 +265,18 @@ async fn drive(
 ) -> DriverTally {
     let mut t = DriverTally::default();
     let mut failed_posts_in_a_row = 0;
-    while failed_posts_in_a_row < GIVE_UP_AFTER
-        && Instant::now() < deadline
-        && budget.fetch_sub(1, Ordering::Relaxed) > 0
-    {
+    let mut slot = pacing.map(|p| p.first);
+    loop {
+        if let (Some(at), Some(p)) = (slot, pacing) {
+            tokio::time::sleep_until(at.into()).await;
+            slot = Some(at + p.every);
+        }
+        if !(failed_posts_in_a_row < GIVE_UP_AFTER
+            && Instant::now() < deadline
+            && budget.fetch_sub(1, Ordering::Relaxed) > 0)
+        {
+            break;
+        }
         let seq = sequence.fetch_add(1, Ordering::Relaxed);
         let data = Bytes::copy_from_slice(&seq.to_be_bytes());
         let t0 = Instant::now();
@@ -306,40 +337,29 @@ async fn drive(
     t
 }
 
-/// How long a control is polled with plain GETs before long-polling.
-const SHORT_POLL: Duration = Duration::from_millis(100);
-
 /// Reads a control until its state is final or `until` passes.
 ///
-/// `?wait=N` holds a GET "until the state changes from the one it has
-/// now" — from the server's point of view. If the state changes between
-/// the bench's last read and the server receiving the long-poll, the
-/// long-poll waits for a change that already happened and only returns
-/// after N seconds. So the first `SHORT_POLL` uses plain GETs 1–10 ms
-/// apart (most controls finish within it), and only then long-polls with
-/// `wait=1`, which bounds that race's cost at one second.
+/// Every read but the first is a long-poll (`?wait=`), which returns at the
+/// next change of the control, at once for a final state. A change between
+/// two reads costs nothing: the long-poll then returns at the change after
+/// it, and a control not yet final always has one more (or times out).
 async fn wait_final(
     api: &ApiClient,
     id: i64,
     until: Instant,
 ) -> Result<crate::http::ControlView, BenchError> {
     let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
     let mut view = api.get_control(id, None).await?;
     while !view.is_final() {
-        if Instant::now() >= until {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(BenchError::Timeout {
                 what: format!("control {id} reaching a final state (last {})", view.state),
                 secs: until.saturating_duration_since(start).as_secs(),
             });
         }
-        view = if start.elapsed() < SHORT_POLL {
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(10));
-            api.get_control(id, None).await?
-        } else {
-            api.get_control(id, Some(1)).await?
-        };
+        let wait = left.as_secs().clamp(1, 60);
+        view = api.get_control(id, Some(wait)).await?;
     }
     Ok(view)
 }

@@ -1,5 +1,6 @@
 //! The scenarios run against an OMP: [`ingest`], [`sessions`], [`control`],
-//! [`api`]; and what they share: registering a fleet of gateways.
+//! [`api`], [`hostile`]; and what they share: registering a fleet of
+//! gateways.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use crate::gateway::{self, Gateway, auth_id_for};
 
 pub mod api;
 pub mod control;
+pub mod hostile;
 pub mod ingest;
 pub mod sessions;
 

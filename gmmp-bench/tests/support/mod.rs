@@ -122,7 +122,14 @@ async fn get_control(
     let wait: u64 = q.get("wait").and_then(|w| w.parse().ok()).unwrap_or(0);
     let mut state = first.clone();
     let until = tokio::time::Instant::now() + Duration::from_secs(wait);
-    while state == first && tokio::time::Instant::now() < until {
+    // As the real OMP: a final state cannot change, so no wait.
+    let is_final = |st: &str| {
+        matches!(
+            st,
+            "SUCCESS" | "FAILED" | "TIMEOUT" | "EXPIRED" | "CANCELLED"
+        )
+    };
+    while state == first && !is_final(&state) && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(2)).await;
         state = read(&s).unwrap_or_default();
     }

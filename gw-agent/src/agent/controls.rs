@@ -3,8 +3,10 @@
 //! types of the config.
 //!
 //! Notification bodies: time sync — the host's Unix seconds (u32 BE; the
-//! offset to the OMP's clock is logged); signal power check — the RSSI in
-//! dBm as i32 BE; firmware version check — the version text; a host
+//! offset to the OMP's clock is logged); signal power check — u32 BE as
+//! GMMP.md has it, holding the RSSI in −dBm the way the module's AT+WSTAT
+//! column `RSSI(-dBm)` does (61 for −61 dBm); firmware version check — the
+//! version text; a host
 //! command — its stdout (at most 2048 bytes). A host command gets the
 //! control payload on stdin and `GW_AGENT_CONTROL_TYPE` /
 //! `GW_AGENT_CONTROL_TID` in its environment, and 60 s to finish.
@@ -110,7 +112,13 @@ fn time_sync(payload: &[u8]) -> Outcome {
 pub(crate) async fn run_module_op<T: Transport>(transport: &mut T, op: ModuleOp) -> Outcome {
     match transport.module_op(op).await {
         Ok(ModuleAnswer::Done) => (ResultCode::OK, Bytes::new()),
-        Ok(ModuleAnswer::Rssi(dbm)) => (ResultCode::OK, Bytes::copy_from_slice(&dbm.to_be_bytes())),
+        Ok(ModuleAnswer::Rssi(dbm)) => {
+            let minus_dbm = dbm.unsigned_abs();
+            (
+                ResultCode::OK,
+                Bytes::copy_from_slice(&minus_dbm.to_be_bytes()),
+            )
+        }
         Ok(ModuleAnswer::Text(text)) => (ResultCode::OK, truncate(text.into_bytes())),
         Err(e) => {
             tracing::warn!(?op, error = %e, "module operation for a control failed");

@@ -44,6 +44,13 @@ fn classify(rc: ResultCode) -> Refusal {
     }
 }
 
+/// True when a delivery refused with `rc` will never be taken (the native
+/// transport sorts the module's traced results the same way; a stale
+/// identity counts as passing there, since the module registers itself).
+pub(crate) fn refusal_is_final(rc: ResultCode) -> bool {
+    matches!(classify(rc), Refusal::Final)
+}
+
 impl Engine {
     /// True unless Report Off or Pause holds deliveries.
     pub(super) fn deliveries_allowed(&self) -> bool {

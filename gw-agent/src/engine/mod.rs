@@ -57,7 +57,7 @@ use gmmp_codec::{
 use crate::spool::SpooledDelivery;
 
 mod control;
-mod delivery;
+pub(crate) mod delivery;
 #[cfg(test)]
 mod tests;
 pub mod tid;

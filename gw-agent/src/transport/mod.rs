@@ -3,8 +3,12 @@
 //!
 //! - [`direct`]: the host's own TCP connection (a software gateway, and the
 //!   load generator's building block).
-//! - `bridge` (the WizFi310's TCP socket over AT commands) and `native`
-//!   (the module's own GMMP client) come with the module driver.
+//! - [`bridge`]: a TCP socket the WizFi310 opens (AT+SCON), frames written
+//!   with AT+SSEND and read from its `{sid,ip,port,len}` socket data.
+//! - [`native`]: not a frame transport — the module's own GMMP client,
+//!   configured and fed with AT+GMMP… commands and followed through its
+//!   trace lines ([`native::trace`]); the agent runs it with
+//!   [`Agent::run_native`](crate::agent::Agent::run_native).
 //!
 //! Module-dependent operations (reset, RSSI, firmware version, GPIO, ADC)
 //! go through [`Transport::module_op`]; a transport without a module says
@@ -16,9 +20,13 @@ use std::future::Future;
 use bytes::Bytes;
 use gmmp_codec::Frame;
 
+pub mod bridge;
 pub mod direct;
+pub mod native;
 
+pub use bridge::BridgeTransport;
 pub use direct::DirectTransport;
+pub use native::NativeTransport;
 
 /// Why a transport operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,9 +65,12 @@ pub enum TransportError {
         /// The transport's name.
         transport: &'static str,
     },
-    /// The module failed the operation.
+    /// The module failed (a command, the Wi-Fi join, the serial port).
     #[error("module: {0}")]
-    Module(String),
+    Module(#[from] crate::module::ModuleError),
+    /// The hardware gave no auth ID.
+    #[error("the module reported no MAC address")]
+    NoMac,
 }
 
 /// An operation only a module can perform.
@@ -112,8 +123,24 @@ pub trait Transport: Send {
     /// the transport has one).
     fn connect(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
 
-    /// Sends one encoded frame.
+    /// Sends one encoded frame — or queues it, for a transport with a send
+    /// buffer (the bridge): a later failure then comes back from
+    /// [`recv`](Self::recv).
     fn send(&mut self, frame: Bytes) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Sends encoded frames in order; a transport with a per-write cost
+    /// (the bridge's AT+SSEND) sends them in as few writes as it can.
+    fn send_batch(
+        &mut self,
+        frames: Vec<Bytes>,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async move {
+            for frame in frames {
+                self.send(frame).await?;
+            }
+            Ok(())
+        }
+    }
 
     /// The next frame from the OMP; `Ok(None)` when the connection closed.
     fn recv(&mut self) -> impl Future<Output = Result<Option<Frame>, TransportError>> + Send;

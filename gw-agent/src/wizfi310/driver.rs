@@ -8,9 +8,10 @@
 //! `[ERROR…]` or its timeout; on timeout it re-synchronises with bare `AT`s.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
@@ -68,12 +69,31 @@ struct Shared {
     request_data_after_ok: AtomicBool,
     /// Ask the parser to go back to command mode.
     request_command_mode: AtomicBool,
+    /// Callers waiting for the exchange lock.
+    waiting: AtomicUsize,
 }
 
 /// The write half and the reply stream, used by one command at a time.
 struct Exchange {
     writer: Box<dyn AsyncWrite + Send + Unpin>,
     replies: mpsc::UnboundedReceiver<Incoming>,
+}
+
+/// Counts a caller waiting for the exchange lock while it waits, so a
+/// pipelined send can let it in ([`Driver::send_pipelined`]).
+struct WaitingGuard<'a>(&'a Shared);
+
+impl<'a> WaitingGuard<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.waiting.fetch_add(1, Ordering::SeqCst);
+        WaitingGuard(shared)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Clears `pending` when a command ends, even when its future is dropped.
@@ -364,29 +384,105 @@ impl Driver {
     /// `[sid,,,len]` go-ahead (or an `[ERROR…]`, in which case no payload
     /// is written), then writes the payload whether or not a go-ahead came.
     pub async fn send(&self, sid: u8, payload: &[u8]) -> Result<(), Error> {
-        if payload.is_empty() || payload.len() > 100_000_000 {
-            return Err(Error::InvalidArgument {
-                command: "AT+SSEND",
-                reason: format!("size {} outside 1..=100000000", payload.len()),
-            });
-        }
-        let line = format!("AT+SSEND={sid},,,{}", payload.len());
-        let timeouts = &self.inner.timeouts;
+        check_send_size(payload.len())?;
+        let line = ssend_line(sid, payload.len());
         let mut ex = self.lock_command_mode().await?;
         let _guard = self.begin(&mut ex);
         write_all(&mut ex, &[line.as_bytes(), b"\r"]).await?;
-        let prompt_deadline = Instant::now() + timeouts.send_prompt;
-        let mut ok_early = false;
+        let go = self.await_go_ahead(&mut ex, &line).await?;
+        self.finish_send(&mut ex, line, payload, go).await
+    }
+
+    /// AT+SSEND for a stream of payloads: sends what `next` yields, in
+    /// order, until it yields `None` or another command waits for the
+    /// driver (it then gets its turn; call again for the rest). Returns how
+    /// many payloads went out.
+    ///
+    /// Unlike [`send`](Self::send), the next `AT+SSEND` line is written
+    /// right after the previous payload, before its `[OK]`: the module
+    /// reads it from its UART buffer once the payload is in, and its
+    /// go-ahead comes back right after that `[OK]`, ahead of any socket
+    /// data the payload caused. A payload is still written only after its
+    /// go-ahead. A module that gives no bracketed go-ahead is served one
+    /// payload the plain way, without pipelining.
+    ///
+    /// `next` must yield 1..=100,000,000 bytes. On an error the payloads
+    /// not yet sent are lost to the caller (it took them from `next`): a
+    /// caller that must not lose them keeps its own copy — the agent's
+    /// spool does.
+    pub async fn send_pipelined<F>(&self, sid: u8, mut next: F) -> Result<usize, Error>
+    where
+        F: FnMut() -> Option<Bytes>,
+    {
+        let Some(mut payload) = next() else {
+            return Ok(0);
+        };
+        check_send_size(payload.len())?;
+        let mut line = ssend_line(sid, payload.len());
+        let mut ex = self.lock_command_mode().await?;
+        let _guard = self.begin(&mut ex);
+        write_all(&mut ex, &[line.as_bytes(), b"\r"]).await?;
+        let mut sent = 0;
         loop {
-            match timeout_at(prompt_deadline, ex.replies.recv()).await {
-                Ok(Some(Incoming::Line(ResponseLine::SendPrompt { .. }))) | Err(_) => break,
-                Ok(Some(Incoming::Line(ResponseLine::Ok))) => {
-                    ok_early = true;
-                    break;
-                }
-                Ok(Some(Incoming::Line(ResponseLine::Error(words)))) => {
+            let go = self.await_go_ahead(&mut ex, &line).await?;
+            if go != GoAhead::Prompt {
+                self.finish_send(&mut ex, line, &payload, go).await?;
+                return Ok(sent + 1);
+            }
+            write_all(&mut ex, &[&payload]).await?;
+            let others_wait = self.inner.shared.waiting.load(Ordering::SeqCst) > 0;
+            let following = match (!others_wait).then(&mut next).flatten() {
+                Some(p) if check_send_size(p.len()).is_ok() => Some(p),
+                Some(p) => return Err(check_send_size(p.len()).unwrap_err()),
+                None => None,
+            };
+            let following = following.map(|p| (ssend_line(sid, p.len()), p));
+            if let Some((next_line, _)) = &following {
+                write_all(&mut ex, &[next_line.as_bytes(), b"\r"]).await?;
+            }
+            let after = self.inner.timeouts.send_for(payload.len());
+            match await_final(&mut ex, Instant::now() + after).await? {
+                Some(Final::Ok(_)) => sent += 1,
+                Some(Final::Error(words)) => {
+                    if let Some((next_line, next_payload)) = following {
+                        // The module has read that line: finish its exchange
+                        // so that it does not take later commands as payload.
+                        if let Ok(go) = self.await_go_ahead(&mut ex, &next_line).await {
+                            let _ = self
+                                .finish_send(&mut ex, next_line, &next_payload, go)
+                                .await;
+                        }
+                    }
                     return Err(Error::Module {
                         command: line,
+                        words,
+                    });
+                }
+                None => return Err(self.recover(&mut ex, line, after).await),
+            }
+            match following {
+                Some((next_line, next_payload)) => {
+                    line = next_line;
+                    payload = next_payload;
+                }
+                None => return Ok(sent),
+            }
+        }
+    }
+
+    /// Waits for the go-ahead of an AT+SSEND line (see [`send`](Self::send)).
+    async fn await_go_ahead(&self, ex: &mut Exchange, line: &str) -> Result<GoAhead, Error> {
+        let deadline = Instant::now() + self.inner.timeouts.send_prompt;
+        loop {
+            match timeout_at(deadline, ex.replies.recv()).await {
+                Ok(Some(Incoming::Line(ResponseLine::SendPrompt { .. }))) => {
+                    return Ok(GoAhead::Prompt);
+                }
+                Err(_) => return Ok(GoAhead::Silent),
+                Ok(Some(Incoming::Line(ResponseLine::Ok))) => return Ok(GoAhead::OkEarly),
+                Ok(Some(Incoming::Line(ResponseLine::Error(words)))) => {
+                    return Err(Error::Module {
+                        command: line.to_owned(),
                         words,
                     });
                 }
@@ -394,12 +490,23 @@ impl Driver {
                 Ok(None) => return Err(Error::Closed),
             }
         }
-        write_all(&mut ex, &[payload]).await?;
-        if ok_early {
+    }
+
+    /// Writes the payload of an AT+SSEND and takes its final reply.
+    async fn finish_send(
+        &self,
+        ex: &mut Exchange,
+        line: String,
+        payload: &[u8],
+        go: GoAhead,
+    ) -> Result<(), Error> {
+        let timeouts = &self.inner.timeouts;
+        write_all(ex, &[payload]).await?;
+        if go == GoAhead::OkEarly {
             // `[OK]` came before the payload: take a second final if it
             // comes soon, and success if none does.
             let deadline = Instant::now() + timeouts.send_prompt;
-            return match await_final(&mut ex, deadline).await {
+            return match await_final(ex, deadline).await {
                 Ok(Some(Final::Error(words))) => Err(Error::Module {
                     command: line,
                     words,
@@ -409,13 +516,13 @@ impl Driver {
             };
         }
         let after = timeouts.send_for(payload.len());
-        match await_final(&mut ex, Instant::now() + after).await? {
+        match await_final(ex, Instant::now() + after).await? {
             Some(Final::Ok(_)) => Ok(()),
             Some(Final::Error(words)) => Err(Error::Module {
                 command: line,
                 words,
             }),
-            None => Err(self.recover(&mut ex, line, after).await),
+            None => Err(self.recover(ex, line, after).await),
         }
     }
 
@@ -469,7 +576,9 @@ impl Driver {
     }
 
     async fn lock_command_mode(&self) -> Result<tokio::sync::MutexGuard<'_, Exchange>, Error> {
+        let waiting = WaitingGuard::new(&self.inner.shared);
         let ex = self.inner.exchange.lock().await;
+        drop(waiting);
         if self.in_data_mode() {
             return Err(Error::WrongMode("data"));
         }
@@ -537,6 +646,31 @@ impl Driver {
         }
         Error::Unresponsive { command }
     }
+}
+
+/// What answered an AT+SSEND line before its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GoAhead {
+    /// `[sid,,,len]`.
+    Prompt,
+    /// `[OK]` (a firmware that answers before reading the payload).
+    OkEarly,
+    /// Nothing within `send_prompt`.
+    Silent,
+}
+
+fn check_send_size(len: usize) -> Result<(), Error> {
+    if len == 0 || len > 100_000_000 {
+        return Err(Error::InvalidArgument {
+            command: "AT+SSEND",
+            reason: format!("size {len} outside 1..=100000000"),
+        });
+    }
+    Ok(())
+}
+
+fn ssend_line(sid: u8, len: usize) -> String {
+    format!("AT+SSEND={sid},,,{len}")
 }
 
 async fn write_all(ex: &mut Exchange, parts: &[&[u8]]) -> Result<(), Error> {

@@ -48,7 +48,10 @@
 //!   up to `send_prompt` for it, writes no payload if `[ERROR…]` comes first,
 //!   and writes the payload anyway when nothing came. `[OK]` is accepted
 //!   before the payload too (then a second final reply is taken if it comes
-//!   within `send_prompt`).
+//!   within `send_prompt`). [`Driver::send_pipelined`] writes the next
+//!   AT+SSEND line right after a payload instead of after its `[OK]`, so a
+//!   stream of payloads keeps the host → module direction busy; it falls
+//!   back to one plain exchange when the module gives no `[sid,,,len]`.
 //! - AT+SCON for a TCP client: `[CONNECT x]` may come before or after
 //!   `[OK]`; the driver waits up to `connect_event` after `[OK]` for it.
 //! - Timeouts: on a timeout the driver sends bare `AT`s (up to

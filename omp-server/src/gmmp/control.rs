@@ -1,81 +1,76 @@
-//! Hooks for the control family the GW starts: long sentence (0x11) and
-//! notification (0x17), and control responses (0x0E) from the GW.
-//!
-//! The control task (OMP-initiated control requests) replaces
-//! [`NoControl`] with its own [`ControlHooks`]; until then long sentences
-//! and notifications are answered rc 0x06 not found (there is no open
-//! control they could belong to) and control responses are logged.
+//! The control family on a GW's session: control responses (0x0E),
+//! notifications (0x17 → 0x18) and long sentences (0x11 → 0x12). Each is
+//! handed to the control dispatcher ([`crate::control`]), which matches it
+//! with a control in flight; these functions turn its answer into GMMP.
 
-use futures::future::BoxFuture;
 use gmmp_codec::{
     ControlResponse, Header, LongSentenceRequest, LongSentenceResponse, NotificationRequest,
     NotificationResponse, ResultCode,
 };
 
-/// What the session asks the control part.
-pub trait ControlHooks: Send + Sync + 'static {
-    /// Answers a long sentence request of the authenticated GW `gw_id`.
-    fn long_sentence<'a>(
-        &'a self,
-        gw_id: &'a str,
-        header: &'a Header,
-        request: &'a LongSentenceRequest,
-    ) -> BoxFuture<'a, LongSentenceResponse>;
+use crate::control::{ControlHandle, ControlRef, LongSentence};
 
-    /// Answers a notification (control result) of the GW `gw_id`.
-    fn notification<'a>(
-        &'a self,
-        gw_id: &'a str,
-        header: &'a Header,
-        request: &'a NotificationRequest,
-    ) -> BoxFuture<'a, NotificationResponse>;
-
-    /// Takes a control response (0x0E) from the GW `gw_id`.
-    fn control_response(&self, gw_id: &str, header: &Header, response: &ControlResponse);
+fn about(gw_id: &str, header: &Header, device_id: &gmmp_codec::DeviceId, ct: u8) -> ControlRef {
+    ControlRef {
+        gw_id: gw_id.to_owned(),
+        tid: header.tid,
+        device_id: device_id.as_str().unwrap_or_default().to_owned(),
+        control_type: ct,
+    }
 }
 
-/// No control part yet: no control is ever open.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoControl;
+/// Takes a control response (0x0E) of the authenticated GW `gw_id`.
+pub async fn response(
+    control: &ControlHandle,
+    gw_id: &str,
+    header: &Header,
+    rsp: &ControlResponse,
+) {
+    let about = about(gw_id, header, &rsp.device_id, rsp.control_type.0);
+    control.response(about, rsp.result_code).await;
+}
 
-impl ControlHooks for NoControl {
-    fn long_sentence<'a>(
-        &'a self,
-        gw_id: &'a str,
-        header: &'a Header,
-        request: &'a LongSentenceRequest,
-    ) -> BoxFuture<'a, LongSentenceResponse> {
-        tracing::info!(gw_id, tid = header.tid, control_type = %request.control_type.name(),
-            "long sentence for no open control; answering not found");
-        Box::pin(std::future::ready(LongSentenceResponse {
-            domain_code: request.domain_code,
-            gw_id: request.gw_id,
-            device_id: request.device_id,
-            control_type: request.control_type,
-            result_code: ResultCode::NOT_FOUND,
-            payload: bytes::Bytes::new(),
-        }))
+/// Answers a notification (0x17): rc 0x00 once its result is committed,
+/// 0x06 when it matches no control in flight.
+pub async fn notification(
+    control: &ControlHandle,
+    gw_id: &str,
+    header: &Header,
+    req: &NotificationRequest,
+) -> NotificationResponse {
+    let about = about(gw_id, header, &req.device_id, req.control_type.0);
+    let result_code = control
+        .notification(about, req.result_code, req.payload.clone())
+        .await;
+    NotificationResponse {
+        domain_code: req.domain_code,
+        gw_id: req.gw_id,
+        device_id: req.device_id,
+        control_type: req.control_type,
+        result_code,
     }
+}
 
-    fn notification<'a>(
-        &'a self,
-        gw_id: &'a str,
-        header: &'a Header,
-        request: &'a NotificationRequest,
-    ) -> BoxFuture<'a, NotificationResponse> {
-        tracing::info!(gw_id, tid = header.tid, control_type = %request.control_type.name(),
-            "notification for no open control; answering not found");
-        Box::pin(std::future::ready(NotificationResponse {
-            domain_code: request.domain_code,
-            gw_id: request.gw_id,
-            device_id: request.device_id,
-            control_type: request.control_type,
-            result_code: ResultCode::NOT_FOUND,
-        }))
-    }
-
-    fn control_response(&self, gw_id: &str, header: &Header, response: &ControlResponse) {
-        tracing::info!(gw_id, tid = header.tid, control_type = %response.control_type.name(),
-            rc = %response.result_code, "control response for no open control; ignored");
+/// Answers a long sentence request (0x11) with the data of the control in
+/// flight it names (the caller splits data over 2048 bytes into parts).
+pub async fn long_sentence(
+    control: &ControlHandle,
+    gw_id: &str,
+    header: &Header,
+    req: &LongSentenceRequest,
+) -> LongSentenceResponse {
+    let about = about(gw_id, header, &req.device_id, req.control_type.0);
+    let (result_code, payload) = match control.long_sentence(about).await {
+        LongSentence::Data(data) => (ResultCode::OK, data),
+        LongSentence::NotFound => (ResultCode::NOT_FOUND, bytes::Bytes::new()),
+        LongSentence::Failed => (ResultCode::INTERNAL_SERVER_ERROR, bytes::Bytes::new()),
+    };
+    LongSentenceResponse {
+        domain_code: req.domain_code,
+        gw_id: req.gw_id,
+        device_id: req.device_id,
+        control_type: req.control_type,
+        result_code,
+        payload,
     }
 }

@@ -9,8 +9,8 @@
 //! - [`registration`]: GW/device (de)registration and provisioning checks.
 //! - [`profile`], [`delivery`], [`heartbeat`], [`encryption`]: the served
 //!   requests.
-//! - [`control`]: hooks for long sentence / notification / control
-//!   responses, replaced by the control task.
+//! - [`control`]: control responses, notifications and long sentences,
+//!   handed to the control dispatcher ([`crate::control`]).
 //! - [`unsupported`]: rc 0x0D for types not served; [`reply`]: the
 //!   result-code-only response to any request.
 

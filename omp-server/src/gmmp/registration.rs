@@ -335,6 +335,7 @@ mod tests {
             auth_id: "0008dc1e3222".into(),
             domain: domain.map(Into::into),
             manufacture_id: manufacture_id.map(Into::into),
+            name: None,
             created_at: 0,
         }
     }

@@ -4,7 +4,15 @@
 //! Life of a session:
 //! - New connection: it must send a valid frame within
 //!   `first_frame_timeout`, and stays under that idle limit until it is
-//!   bound to a GW.
+//!   bound to a GW; and it must bind within `auth_timeout` of connecting,
+//!   whatever it sends (refused frames do not keep it open). Until it
+//!   binds it holds a place under the listener's unauthenticated caps
+//!   ([`UnauthenticatedSlot`]).
+//! - Every frame: once its first byte is in, its last must follow within
+//!   `frame_timeout`. The idle limits restart only on whole frames, so
+//!   without this a peer trickling one byte at a time (slowloris) would be
+//!   held to the idle limit only — 20 minutes for a bound GW by default,
+//!   forever with a heartbeat period of 0.
 //! - Bound: a GW registration, or any request that authenticates, binds
 //!   the connection to that GW in the [`Registry`](crate::registry) (an
 //!   older session of the same GW is closed). The idle limit becomes the
@@ -24,35 +32,50 @@
 //! are boxed per request, so an idle task does not carry their size; the
 //! push [`Outbox`] allocates nothing while empty.
 //!
+//! Logs: a peer can cause malformed frames and refused requests at will,
+//! so they are logged at warn level within a [`LogBudget`] (and only the
+//! first refusal of each connection), otherwise at debug level; a
+//! connection that never bound logs its end at debug level, with the count
+//! of its refused requests.
+//!
 //! Buffered bytes per connection are capped: the read buffer by the
 //! codec's largest frame (2142 bytes), half-received split deliveries by
 //! `max_connection_buffer`, pushed frames by the outbox's capacity.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use gmmp_codec::{AuthKey, Frame, GmmpCodec, Message, Reassembler, ResultCode};
+use gmmp_codec::{
+    AuthId, AuthKey, CodecError, DomainCode, Frame, GmmpCodec, MAX_PAYLOAD_LEN, Message,
+    Reassembler, ResultCode,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::Live;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
+use crate::gmmp::listener::{LogBudget, UnauthenticatedSlot};
 use crate::gmmp::{
-    auth, delivery, encryption, heartbeat, profile, registration, reply, unsupported,
+    auth, control, delivery, encryption, heartbeat, profile, registration, reply, unsupported,
 };
 use crate::registry::{Outbox, SessionHandle};
 use crate::state::Shared;
 
 const INITIAL_READ_CAPACITY: usize = 64;
+/// Warn lines per second for events a peer causes at will.
+static PEER_FAULT_LOG: LogBudget = LogBudget::new(10);
 /// A peer that does not take a response within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -78,15 +101,23 @@ struct Session {
     binding: Option<Binding>,
     idle_limit: Option<Duration>,
     reassembler: Option<Box<Reassembler>>,
+    /// Held while unbound (see the listener's caps).
+    unauthenticated: Option<UnauthenticatedSlot>,
+    /// When the connection last became unbound (connect, deregistration).
+    unbound_since: Instant,
+    /// Requests refused on this connection.
+    refusals: u64,
 }
 
 /// Runs one connection to its end. `_permit` holds a place under the
-/// connection cap until the session ends.
+/// connection cap until the session ends, `unauthenticated` one under the
+/// unauthenticated caps until it binds to a GW.
 pub async fn run(
     state: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
+    unauthenticated: UnauthenticatedSlot,
     shutdown: CancellationToken,
 ) {
     state
@@ -104,11 +135,19 @@ pub async fn run(
         close: CancellationToken::new(),
         binding: None,
         reassembler: None,
+        unauthenticated: Some(unauthenticated),
+        unbound_since: Instant::now(),
+        refusals: 0,
     };
     tracing::debug!(%peer, session = session.id, "connection opened");
     let reason = session.serve(&mut frames, &shutdown).await;
     if let Some(b) = &session.binding {
         session.state.registry.unbind(&b.gw_id, session.id);
+        session
+            .state
+            .control
+            .disconnected(&b.gw_id, session.id)
+            .await;
     }
     let _ = session.write.shutdown().await;
     session
@@ -116,7 +155,13 @@ pub async fn run(
         .metrics
         .connections_open
         .fetch_sub(1, Ordering::Relaxed);
-    tracing::info!(%peer, gw_id = session.gw_id(), reason, "connection closed");
+    let refused = session.refusals;
+    if session.unauthenticated.is_some() {
+        // Never bound to a GW: scans and attacks end here by the thousand.
+        tracing::debug!(%peer, reason, refused, "connection closed");
+    } else {
+        tracing::info!(%peer, gw_id = session.gw_id(), reason, refused, "connection closed");
+    }
 }
 
 impl Session {
@@ -129,9 +174,11 @@ impl Session {
         frames: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, GmmpCodec>,
         shutdown: &CancellationToken,
     ) -> &'static str {
-        let far = Duration::from_secs(365 * 24 * 3600);
-        let silence = tokio::time::sleep(self.idle_limit.unwrap_or(far));
+        let silence = tokio::time::sleep_until(self.silence_deadline());
         tokio::pin!(silence);
+        // The deadline of a frame whose first bytes are in (see `next_frame`).
+        let mut partial: Option<Pin<Box<Sleep>>> = None;
+        let frame_timeout = self.state.config.frame_timeout;
         loop {
             let push = async {
                 match self.binding.as_ref() {
@@ -143,19 +190,30 @@ impl Session {
                 biased;
                 () = shutdown.cancelled() => return "server shutting down",
                 () = self.close.cancelled() => return "replaced by a newer session of the same GW",
-                frame = frames.next() => match frame {
-                    None => return "peer closed",
-                    Some(Err(e)) => {
+                frame = next_frame(frames, &mut partial, frame_timeout) => match frame {
+                    Err(Stalled) => {
+                        tracing::info!(peer = %self.peer, gw_id = self.gw_id(),
+                            buffered = frames.read_buffer().len(), limit = ?frame_timeout,
+                            "frame not completed in time; closing");
+                        return "frame not completed in time";
+                    }
+                    Ok(None) => return "peer closed",
+                    Ok(Some(Err(e))) => {
                         self.state.metrics.malformed_frames.fetch_add(1, Ordering::Relaxed);
                         if let gmmp_codec::CodecError::Io(io) = &e {
                             tracing::info!(peer = %self.peer, gw_id = self.gw_id(), error = %io, "read failed");
                             return "read error";
                         }
-                        tracing::warn!(peer = %self.peer, gw_id = self.gw_id(), kind = e.kind(),
-                            error = %e, "malformed frame; closing this connection");
+                        match PEER_FAULT_LOG.take() {
+                            Some(left_out) => tracing::warn!(peer = %self.peer, gw_id = self.gw_id(),
+                                kind = e.kind(), error = %e, left_out,
+                                "malformed frame; closing this connection"),
+                            None => tracing::debug!(peer = %self.peer, kind = e.kind(), error = %e,
+                                "malformed frame; closing this connection"),
+                        }
                         return "malformed frame";
                     }
-                    Some(Ok(frame)) => {
+                    Ok(Some(Ok(frame))) => {
                         self.state.metrics.frames_in.fetch_add(1, Ordering::Relaxed);
                         // Boxed: the handlers' futures (sqlx queries) are large, and
                         // an idle session must not carry their space.
@@ -163,7 +221,7 @@ impl Session {
                             Next::Continue => {}
                             Next::Close(reason) => return reason,
                         }
-                        silence.as_mut().reset(Instant::now() + self.idle_limit.unwrap_or(far));
+                        silence.as_mut().reset(self.silence_deadline());
                     }
                 },
                 bytes = push => {
@@ -172,11 +230,30 @@ impl Session {
                     }
                 }
                 () = &mut silence, if self.idle_limit.is_some() => {
+                    if self.binding.is_none()
+                        && self.unbound_since.elapsed() >= self.state.config.auth_timeout
+                    {
+                        tracing::info!(peer = %self.peer, limit = ?self.state.config.auth_timeout,
+                            "not bound to a GW in time; closing");
+                        return "not authenticated in time";
+                    }
                     tracing::info!(peer = %self.peer, gw_id = self.gw_id(),
                         limit = ?self.idle_limit, "silent past the limit; closing");
                     return "silent";
                 }
             }
+        }
+    }
+
+    /// When silence closes the session, counted from now: the idle limit,
+    /// and for an unbound connection no later than `auth_timeout` after it
+    /// became unbound.
+    fn silence_deadline(&self) -> Instant {
+        let far = Duration::from_secs(365 * 24 * 3600);
+        let idle = Instant::now() + self.idle_limit.unwrap_or(far);
+        match self.binding {
+            Some(_) => idle,
+            None => idle.min(self.unbound_since + self.state.config.auth_timeout),
         }
     }
 
@@ -199,12 +276,31 @@ impl Session {
         }
         let frame = Frame::new(header, response);
         let mut buf = BytesMut::with_capacity(frame.encoded_len());
-        if let Err(e) = frame.encode(&mut buf) {
+        // A long sentence answer can exceed one body: it goes in parts.
+        let encoded = if frame
+            .message
+            .payload()
+            .is_some_and(|p| p.len() > MAX_PAYLOAD_LEN)
+        {
+            gmmp_codec::split(&frame)
+                .and_then(|parts| parts.iter().try_for_each(|part| part.encode(&mut buf)))
+        } else {
+            frame.encode(&mut buf)
+        };
+        if let Err(e) = encoded {
             tracing::error!(peer = %self.peer, error = %e, "cannot encode a response");
             return Next::Close("response encoding failed");
         }
         let rc = frame.message.result_code().map(|rc| rc.0);
-        tracing::info!(
+        let refused = rc == Some(ResultCode::PERMISSION_DENIED.0);
+        if refused
+            && (self.refusals > 1 || (self.binding.is_none() && PEER_FAULT_LOG.take().is_none()))
+        {
+            // Repeated refusals on one connection, or refusals to unbound
+            // connections past the budget: counted, not logged one by one.
+            tracing::debug!(peer = %self.peer, tid = request.header.tid, rc, "gmmp");
+        } else {
+            tracing::info!(
             peer = %self.peer,
             gw_id = self.gw_id(),
             message_type = request.message_type().operation_name(),
@@ -212,7 +308,8 @@ impl Session {
             rc,
             bytes = request.header.message_length,
             "gmmp"
-        );
+            );
+        }
         if self.state.config.trace_gmmp {
             tracing::info!(target: "omp_server::trace", "[OMP->GW] to {}\n{}", self.peer, frame.trace());
         }
@@ -259,7 +356,7 @@ impl Session {
         }
         let message_type = frame.message_type();
         if !message_type.is_request() {
-            return self.take_response(&frame);
+            return self.take_response(&frame).await;
         }
         let entry = match auth::authenticate(&self.state.directory, &frame.header, &frame.message) {
             Ok(entry) => entry,
@@ -298,14 +395,12 @@ impl Session {
                 encryption::set_key(s, &entry, req).await.map(Some)
             }
             Message::LongSentenceRequest(req) => Ok(Some(
-                s.control
-                    .long_sentence(&entry.gw_id, &frame.header, req)
+                control::long_sentence(&s.control, &entry.gw_id, &frame.header, req)
                     .await
                     .into(),
             )),
             Message::NotificationRequest(req) => Ok(Some(
-                s.control
-                    .notification(&entry.gw_id, &frame.header, req)
+                control::notification(&s.control, &entry.gw_id, &frame.header, req)
                     .await
                     .into(),
             )),
@@ -317,7 +412,7 @@ impl Session {
             Err(e) => self.failed(&frame, e).await,
         };
         if matches!(frame.message, Message::GwDeregistrationRequest(_)) {
-            self.unbind();
+            self.unbind().await;
         }
         next
     }
@@ -348,23 +443,58 @@ impl Session {
             gw_id: entry.gw_id.clone(),
             outbox,
         });
-        let period = match profile::effective(&self.state, &entry.gw_id, "").await {
-            Ok(p) => p.heartbeat_period,
+        // Bound: no longer counted among the unauthenticated.
+        self.unauthenticated = None;
+        let profile = match profile::effective(&self.state, &entry.gw_id, "").await {
+            Ok(p) => p,
             Err(e) => {
-                tracing::warn!(gw_id = %entry.gw_id, error = %e, "profile lookup failed; using the default heartbeat period");
-                self.state.config.profile_defaults.heartbeat_period
+                tracing::warn!(gw_id = %entry.gw_id, error = %e, "profile lookup failed; using the default profile");
+                self.state.config.profile_defaults.clone()
             }
         };
-        self.idle_limit = silence_limit(period, self.state.config.heartbeat_grace);
+        self.idle_limit =
+            silence_limit(profile.heartbeat_period, self.state.config.heartbeat_grace);
+        self.announce_live(auth_id, entry, &profile).await;
         Ok(())
     }
 
-    fn unbind(&mut self) {
+    /// Tells the control dispatcher that this session now carries the GW
+    /// `entry` (its queued controls can be pushed).
+    async fn announce_live(
+        &self,
+        auth_id: &str,
+        entry: &GatewayEntry,
+        profile: &crate::config::ProfileDefaults,
+    ) {
+        let Some(b) = &self.binding else { return };
+        // The stored IDs fit their fields: they were checked on the way in.
+        let (Ok(auth_id), Ok(auth_key), Ok(domain)) = (
+            AuthId::new("auth_id", auth_id),
+            AuthKey::new("auth_key", &entry.auth_key),
+            DomainCode::new("domain_code", &entry.domain),
+        ) else {
+            tracing::error!(gw_id = %entry.gw_id, "stored IDs do not fit GMMP; controls cannot be pushed");
+            return;
+        };
+        let live = Live {
+            session: self.id,
+            auth_id,
+            auth_key,
+            domain,
+            outbox: b.outbox.clone(),
+            response_timeout: Duration::from_secs(u64::from(profile.response_timeout)),
+        };
+        self.state.control.connected(&entry.gw_id, live).await;
+    }
+
+    async fn unbind(&mut self) {
         if let Some(b) = self.binding.take() {
             self.state.registry.unbind(&b.gw_id, self.id);
+            self.state.control.disconnected(&b.gw_id, self.id).await;
             tracing::debug!(auth_id = %b.auth_id, gw_id = %b.gw_id, "session unbound");
         }
         self.idle_limit = Some(self.state.config.first_frame_timeout);
+        self.unbound_since = Instant::now();
     }
 
     async fn refuse(&mut self, frame: &Frame, refusal: auth::Refusal) -> Next {
@@ -372,8 +502,19 @@ impl Session {
             .metrics
             .auth_refused
             .fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(peer = %self.peer, message_type = frame.message_type().operation_name(),
-            tid = frame.header.tid, %refusal, "request refused");
+        self.refusals += 1;
+        let budget = if self.refusals == 1 {
+            PEER_FAULT_LOG.take()
+        } else {
+            None
+        };
+        match budget {
+            Some(left_out) => tracing::warn!(peer = %self.peer,
+                message_type = frame.message_type().operation_name(),
+                tid = frame.header.tid, %refusal, left_out, "request refused"),
+            None => tracing::debug!(peer = %self.peer, tid = frame.header.tid, %refusal,
+                "request refused"),
+        }
         match reply::with_result_code(&frame.message, ResultCode::PERMISSION_DENIED) {
             Some(response) => self.respond(frame, response, None).await,
             None => Next::Close("refused request without a result code"),
@@ -390,15 +531,12 @@ impl Session {
         }
     }
 
-    /// A response from the GW: control responses go to the control hooks;
-    /// anything else is logged and ignored.
-    fn take_response(&mut self, frame: &Frame) -> Next {
+    /// A response from the GW: control responses go to the control
+    /// dispatcher; anything else is logged and ignored.
+    async fn take_response(&mut self, frame: &Frame) -> Next {
         match (&frame.message, &self.binding) {
             (Message::ControlResponse(rsp), Some(b)) => {
-                let gw_id = b.gw_id.clone();
-                self.state
-                    .control
-                    .control_response(&gw_id, &frame.header, rsp);
+                control::response(&self.state.control, &b.gw_id, &frame.header, rsp).await;
             }
             _ => tracing::info!(peer = %self.peer, gw_id = self.gw_id(),
                 message_type = frame.message_type().operation_name(), tid = frame.header.tid,
@@ -406,6 +544,33 @@ impl Session {
         }
         Next::Continue
     }
+}
+
+/// A frame began more than `frame_timeout` ago and is still incomplete.
+struct Stalled;
+
+/// The next frame (`None` at end of stream), or [`Stalled`] when the
+/// first bytes of a frame are buffered and its last has not come within
+/// `limit`. `partial` keeps that deadline across calls, as the select loop
+/// drops this future whenever another branch (a push) wins.
+async fn next_frame(
+    frames: &mut FramedRead<tokio::net::tcp::OwnedReadHalf, GmmpCodec>,
+    partial: &mut Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+) -> Result<Option<Result<Frame, CodecError>>, Stalled> {
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(frame) = frames.poll_next_unpin(cx) {
+            *partial = None;
+            return Poll::Ready(Ok(frame));
+        }
+        if frames.read_buffer().is_empty() {
+            *partial = None;
+            return Poll::Pending;
+        }
+        let deadline = partial.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        deadline.as_mut().poll(cx).map(|()| Err(Stalled))
+    })
+    .await
 }
 
 /// The silence limit of a bound session: heartbeat period (minutes) ×

@@ -1,19 +1,23 @@
 //! Controls: `POST/GET /api/v1/gateways/{gw_id}/controls`,
 //! `GET/DELETE /api/v1/controls/{id}` (tables `controls`, `control_events`).
 //!
-//! This is the API side of the control queue. A POST validates and stores
-//! the control `QUEUED` (with its first timeline event), commits, and only
-//! then tells the dispatcher ([`ControlSink`](super::ControlSink)), so the
-//! dispatcher always finds the row. The dispatcher moves the state on and
-//! announces each change on [`HttpState::control_changed`], which wakes
-//! `GET …?wait=N`.
+//! This is the API side of the control queue. A POST validates the
+//! request and hands the control to the dispatcher
+//! ([`ControlSink`](super::ControlSink)), which stores it `QUEUED` (the
+//! database adds its first timeline row) and tries to push it before
+//! answering, so a live gateway's control comes back `SENT`. `DELETE` goes
+//! through the dispatcher too: it is the only writer of control rows. The
+//! dispatcher announces each committed change on
+//! [`HttpState::control_watch`], which wakes `GET …?wait=N`.
 //!
 //! Decisions:
 //! - An unknown gateway, or a device that is not the gateway's, is a 404
 //!   (the contract's answer for a schema-valid ID that names nothing).
 //! - `control_type` is a name, a code, or a code as a string (`"12"`).
-//! - Control data is limited to one GMMP frame body (2048 bytes); `time_sync`
-//!   data, when given, must be the 4-byte Unix seconds of GMMP.md §5.
+//! - Control data is limited to [`MAX_CONTROL_DATA`] (32 KiB): up to 2048
+//!   bytes travel in the 0x0D, longer data is fetched by the gateway with
+//!   long sentence (0x11/0x12, in parts). `time_sync` data, when given,
+//!   must be the 4-byte Unix seconds of GMMP.md §5.
 //! - `?wait=` returns at once when the state is final (it cannot change).
 //! - An `Idempotency-Key` already used for the gateway answers the first
 //!   control (202) once the new body is valid; its values are not compared
@@ -30,17 +34,17 @@ use base64::engine::general_purpose::STANDARD;
 use gmmp_codec::{ControlType, ResultCode};
 use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqlitePool};
-use tokio::sync::broadcast::error::RecvError;
 
-use super::HttpState;
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
 use super::params::{Body, JsonObject, PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, now_millis};
+use super::{HttpState, NewControl};
 
-/// Largest control data: one GMMP body (`gmmp_codec::MAX_PAYLOAD_LEN`).
-pub const MAX_CONTROL_DATA: usize = gmmp_codec::MAX_PAYLOAD_LEN;
+/// Largest control data: 16 long sentence parts of 2048 bytes. (Its
+/// Base64 fits the default 64 KiB body limit.)
+pub const MAX_CONTROL_DATA: usize = 16 * gmmp_codec::MAX_PAYLOAD_LEN;
 /// Longest TTL: 7 days.
 pub const MAX_TTL_SECONDS: i64 = 604_800;
 /// Longest `?wait=`.
@@ -193,14 +197,14 @@ async fn by_idempotency_key(
 }
 
 /// A validated `ControlCreate`.
-struct NewControl {
+struct ControlCreate {
     control_type: u8,
     device_id: Option<String>,
     data: Option<Vec<u8>>,
     ttl_ms: i64,
 }
 
-fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<NewControl> {
+fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<ControlCreate> {
     let body = Body::new(body, &["control_type", "device_id", "data", "ttl_seconds"])?;
     let control_type = match body.value("control_type") {
         None => return Err(ApiError::bad_request("control_type", "required")),
@@ -263,7 +267,7 @@ fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<NewControl
         Some(s) => s * 1000,
         None => i64::try_from(default_ttl.as_millis()).unwrap_or(MAX_TTL_SECONDS * 1000),
     };
-    Ok(NewControl {
+    Ok(ControlCreate {
         control_type,
         device_id,
         data,
@@ -326,39 +330,24 @@ pub async fn create(
         }
     }
     let now = now_millis();
-    let mut tx = pool.begin().await?;
-    let inserted: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO controls (gw_id, device_id, control_type, data, state, created_at,
-             expires_at, idempotency_key)
-         VALUES (?, ?, ?, ?, 'QUEUED', ?, ?, ?)
-         ON CONFLICT (gw_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING id",
-    )
-    .bind(gw_id)
-    .bind(new.device_id.as_deref().unwrap_or(""))
-    .bind(i64::from(new.control_type))
-    .bind(&new.data)
-    .bind(now)
-    .bind(now.saturating_add(new.ttl_ms))
-    .bind(&key)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((id,)) = inserted else {
+    let control = NewControl {
+        gw_id: gw_id.to_owned(),
+        device_id: new.device_id.unwrap_or_default(),
+        control_type: new.control_type,
+        data: new.data,
+        created_at: now,
+        expires_at: now.saturating_add(new.ttl_ms),
+        idempotency_key: key.clone(),
+    };
+    // The dispatcher stores it and tries to push it before answering.
+    let Some(id) = state.control_sink().create(control).await? else {
         // A concurrent POST with the same key won the race: answer its control.
-        tx.rollback().await?;
         let key = key.as_deref().unwrap_or("");
         let existing = by_idempotency_key(pool, gw_id, key)
             .await?
             .ok_or_else(|| ApiError::Conflict(format!("Idempotency-Key {key:?} is in use")))?;
         return Ok(accepted(render_one(pool, &existing).await?));
     };
-    sqlx::query("INSERT INTO control_events (control_id, state, at) VALUES (?, 'QUEUED', ?)")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    state.control_sink().control_queued(gw_id, id);
     let row = fetch(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("control {id} vanished")))?;
@@ -417,27 +406,29 @@ pub async fn one(
     let id = path.positive_i64("id")?;
     let wait = query.integer("wait", 0..=MAX_WAIT_SECONDS)?.unwrap_or(0);
     let pool = state.pool();
-    // Subscribe before the first read so that no change slips between them.
-    let mut changes = state.control_changed().subscribe();
+    let watch = state.control_watch();
+    let watching = watch.watch(id);
+    // Armed before the first read so that no change slips between them.
+    let mut change = std::pin::pin!(watching.next_change());
+    change.as_mut().enable();
     let mut row = fetch(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
     let first_state = row.state.clone();
     if wait > 0 && !FINAL_STATES.contains(&first_state.as_str()) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-        loop {
-            match tokio::time::timeout_at(deadline, changes.recv()).await {
-                Err(_) | Ok(Err(RecvError::Closed)) => break,
-                Ok(Ok(changed)) if changed != id => continue,
-                // Our id, or missed messages that may have held it: re-read.
-                Ok(Ok(_)) | Ok(Err(RecvError::Lagged(_))) => {
-                    if let Some(now) = fetch(pool, id).await? {
-                        row = now;
-                    }
-                    if row.state != first_state {
-                        break;
-                    }
-                }
+        while tokio::time::timeout_at(deadline, change.as_mut())
+            .await
+            .is_ok()
+        {
+            // Re-armed before re-reading, for the same reason.
+            change.set(watching.next_change());
+            change.as_mut().enable();
+            if let Some(now) = fetch(pool, id).await? {
+                row = now;
+            }
+            if row.state != first_state {
+                break;
             }
         }
     }
@@ -448,17 +439,7 @@ pub async fn one(
 pub async fn cancel(State(state): State<HttpState>, path: PathParams) -> ApiResult<Json<Value>> {
     let id = path.positive_i64("id")?;
     let pool = state.pool();
-    let now = now_millis();
-    let mut tx = pool.begin().await?;
-    let updated = sqlx::query(
-        "UPDATE controls SET state = 'CANCELLED', completed_at = ? WHERE id = ? AND state = 'QUEUED'",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        tx.rollback().await?;
+    if !state.control_sink().cancel(id).await? {
         return Err(match fetch(pool, id).await? {
             None => ApiError::NotFound(format!("no control {id}")),
             Some(row) => ApiError::Conflict(format!(
@@ -467,14 +448,6 @@ pub async fn cancel(State(state): State<HttpState>, path: PathParams) -> ApiResu
             )),
         });
     }
-    sqlx::query("INSERT INTO control_events (control_id, state, at) VALUES (?, 'CANCELLED', ?)")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    // Nobody waiting is not an error.
-    let _ = state.control_changed().send(id);
     let row = fetch(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;

@@ -63,6 +63,16 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
 }
 
+/// A store failure is a 500 whose details go to the log only.
+impl From<crate::error::StoreError> for ApiError {
+    fn from(e: crate::error::StoreError) -> ApiError {
+        match e {
+            crate::error::StoreError::Sqlx(e) => ApiError::Database(e),
+            other => ApiError::Database(sqlx::Error::Protocol(other.to_string())),
+        }
+    }
+}
+
 impl ApiError {
     /// A 400 naming `field`.
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> ApiError {

@@ -9,7 +9,7 @@
 //! queued) and [`GmmpMetrics`] (its Prometheus text). [`router`] turns the
 //! state into an `axum::Router`, [`serve`] runs it until the shutdown token
 //! fires. The control dispatcher announces state changes of a control by
-//! sending its id on [`HttpState::control_changed`], which wakes
+//! calling [`ControlWatch::changed`] on [`HttpState::control_watch`], which wakes
 //! `GET /api/v1/controls/{id}?wait=N`.
 //!
 //! # Layout
@@ -19,6 +19,7 @@
 //! - [`params`]: query string, path and JSON body reading with field-named errors.
 //! - [`cursor`]: opaque page cursors.
 //! - [`time`]: RFC 3339 in and out.
+//! - [`watch`]: wakes the `?wait=` long-polls of a control that changed.
 //! - [`service`]: `/healthz`, `/openapi.yaml`.
 //! - [`metrics`]: HTTP request counters and `/metrics`.
 //! - [`provisioning`], [`gateways`], [`profiles`], [`deliveries`],
@@ -44,8 +45,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, delete, get, post, put};
+use futures::future::BoxFuture;
 use sqlx::SqlitePool;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
@@ -61,14 +62,21 @@ pub mod profiles;
 pub mod provisioning;
 pub mod service;
 pub mod time;
+pub mod watch;
 
+pub use crate::store::controls::NewControl;
 pub use auth::{ApiKey, ApiKeyError, LoadedApiKey, load_or_create_api_key};
 pub use error::ApiError;
+pub use watch::ControlWatch;
 
 /// Default request body limit (64 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 /// Default time a control may wait QUEUED (1 day).
 pub const DEFAULT_CONTROL_TTL: Duration = Duration::from_secs(86_400);
+/// Default time a request body has to arrive whole, from the request's
+/// start: a client that declares a length and then sends nothing, or
+/// trickles its body, does not hold a handler (and its connection) forever.
+pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long [`serve`] lets in-flight requests finish after shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -85,6 +93,8 @@ pub struct HttpConfig {
     pub profile_defaults: ProfileValues,
     /// Largest request body in bytes ([`DEFAULT_BODY_LIMIT`]).
     pub body_limit: usize,
+    /// Time a request body has to arrive whole ([`DEFAULT_BODY_DEADLINE`]).
+    pub body_deadline: Duration,
     /// TTL of a control created without `ttl_seconds` ([`DEFAULT_CONTROL_TTL`]).
     pub control_default_ttl: Duration,
 }
@@ -96,6 +106,7 @@ impl HttpConfig {
             api_key,
             profile_defaults,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_deadline: DEFAULT_BODY_DEADLINE,
             control_default_ttl: DEFAULT_CONTROL_TTL,
         }
     }
@@ -111,11 +122,16 @@ pub trait SessionView: Send + Sync + 'static {
     fn connected_gw_ids(&self) -> Vec<String>;
 }
 
-/// Where the API hands new controls to the control dispatcher. Called after
-/// the control's row (state `QUEUED`) is committed.
+/// The control dispatcher, as the API sees it: it writes every change of
+/// a control, creation and cancellation included, so control writes never
+/// contend with each other for SQLite's write lock.
 pub trait ControlSink: Send + Sync + 'static {
-    /// Control `control_id` for `gw_id` was queued.
-    fn control_queued(&self, gw_id: &str, control_id: i64);
+    /// Stores `control` QUEUED and tries to push it at once; its id once
+    /// both are done (so a live gateway's control reads `SENT`), `None`
+    /// when its idempotency key is already used for the gateway.
+    fn create(&self, control: NewControl) -> BoxFuture<'static, Result<Option<i64>, ApiError>>;
+    /// Cancels control `id` if it is QUEUED; true when it was.
+    fn cancel(&self, id: i64) -> BoxFuture<'static, Result<bool, ApiError>>;
 }
 
 /// Prometheus text of the GMMP side (sessions, deliveries stored, frames by
@@ -125,10 +141,6 @@ pub trait GmmpMetrics: Send + Sync + 'static {
     fn render(&self, out: &mut String);
 }
 
-/// Capacity of the control change channel; a slower long-poll that lags
-/// just re-reads its row.
-const CONTROL_CHANGES_CAPACITY: usize = 1024;
-
 struct Inner {
     pool: SqlitePool,
     config: HttpConfig,
@@ -136,7 +148,7 @@ struct Inner {
     controls: Arc<dyn ControlSink>,
     gmmp_metrics: Arc<dyn GmmpMetrics>,
     http_metrics: metrics::HttpMetrics,
-    control_changed: broadcast::Sender<i64>,
+    control_watch: Arc<ControlWatch>,
 }
 
 /// The state shared by all handlers (cheap to clone).
@@ -154,7 +166,6 @@ impl HttpState {
         controls: Arc<dyn ControlSink>,
         metrics: Arc<dyn GmmpMetrics>,
     ) -> HttpState {
-        let (control_changed, _) = broadcast::channel(CONTROL_CHANGES_CAPACITY);
         HttpState {
             inner: Arc::new(Inner {
                 pool,
@@ -163,16 +174,15 @@ impl HttpState {
                 controls,
                 gmmp_metrics: metrics,
                 http_metrics: metrics::HttpMetrics::default(),
-                control_changed,
+                control_watch: Arc::default(),
             }),
         }
     }
 
-    /// The sender on which the control dispatcher announces that a
-    /// control's row changed (send its id; an error only means nobody is
-    /// waiting). Wakes `GET /api/v1/controls/{id}?wait=N`.
-    pub fn control_changed(&self) -> broadcast::Sender<i64> {
-        self.inner.control_changed.clone()
+    /// Where the control dispatcher announces that a control's row
+    /// changed (after the commit); wakes `GET /api/v1/controls/{id}?wait=N`.
+    pub fn control_watch(&self) -> Arc<ControlWatch> {
+        self.inner.control_watch.clone()
     }
 
     pub(crate) fn pool(&self) -> &SqlitePool {
@@ -335,6 +345,10 @@ pub fn router(state: HttpState) -> Router {
         .method_not_allowed_fallback(service::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            limit_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             auth::require_key,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -344,6 +358,38 @@ pub fn router(state: HttpState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Middleware (after authentication): a body whose declared length is
+/// over the limit is refused at once with 413, before any of it is read
+/// (`DefaultBodyLimit` alone only counts bytes as they arrive, so a
+/// claimed 10 GB that never comes would hold the request); a body that
+/// is coming gets `body_deadline` to arrive whole (else 400).
+async fn limit_body(
+    axum::extract::State(state): axum::extract::State<HttpState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::body::HttpBody;
+    use axum::response::IntoResponse;
+    let limit = state.config().body_limit;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::PayloadTooLarge { limit }.into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let body = if body.is_end_stream() {
+        body
+    } else {
+        let deadline = state.config().body_deadline;
+        axum::body::Body::new(tower_http::timeout::DeadlineBody::new(deadline, body))
+    };
+    next.run(axum::extract::Request::from_parts(parts, body))
+        .await
 }
 
 /// Serves `router` on `listener` until `shutdown` fires, then lets

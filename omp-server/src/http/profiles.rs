@@ -7,7 +7,9 @@
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
+
+use crate::store::profiles;
 
 use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_device, require_gateway};
@@ -75,32 +77,12 @@ pub(crate) fn to_json(p: &ProfileValues) -> Value {
     })
 }
 
+/// The profile in force: the stored one (read as the GMMP side reads it
+/// for 0x06), else the defaults.
 async fn load(state: &HttpState, gw_id: &str, device_id: &str) -> ApiResult<ProfileValues> {
-    let row: Option<ProfileRow> = sqlx::query_as(
-        "SELECT heartbeat_period, report_period, report_offset, response_timeout, model,
-             firmware_version, software_version, hardware_version
-         FROM profiles WHERE gw_id = ? AND device_id = ?",
-    )
-    .bind(gw_id)
-    .bind(device_id)
-    .fetch_optional(state.pool())
-    .await?;
-    let defaults = &state.config().profile_defaults;
-    Ok(row.map_or_else(|| defaults.clone(), |r| r.or_defaults(defaults)))
-}
-
-async fn store(
-    pool: &SqlitePool,
-    gw_id: &str,
-    device_id: &str,
-    p: &ProfileValues,
-) -> ApiResult<()> {
-    crate::store::profiles::put(pool, gw_id, device_id, p)
-        .await
-        .map_err(|e| match e {
-            crate::error::StoreError::Sqlx(e) => ApiError::Database(e),
-            other => ApiError::Database(sqlx::Error::Protocol(other.to_string())),
-        })
+    Ok(profiles::get(state.pool(), gw_id, device_id)
+        .await?
+        .unwrap_or_else(|| state.config().profile_defaults.clone()))
 }
 
 /// Applies a `ProfileUpdate` body to `current`.
@@ -164,7 +146,7 @@ pub async fn put_gateway(
     require_gateway(state.pool(), gw_id).await?;
     let mut profile = load(&state, gw_id, "").await?;
     apply(body, &mut profile)?;
-    store(state.pool(), gw_id, "", &profile).await?;
+    profiles::put(state.pool(), gw_id, "", &profile).await?;
     Ok(Json(to_json(&profile)))
 }
 
@@ -190,6 +172,6 @@ pub async fn put_device(
     require_device(state.pool(), gw_id, device_id).await?;
     let mut profile = load(&state, gw_id, device_id).await?;
     apply(body, &mut profile)?;
-    store(state.pool(), gw_id, device_id, &profile).await?;
+    profiles::put(state.pool(), gw_id, device_id, &profile).await?;
     Ok(Json(to_json(&profile)))
 }

@@ -19,10 +19,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, migrate::Migrator};
+use sqlx::{ConnectOptions, Connection, migrate::Migrator};
 
 use crate::error::StoreError;
 
+pub mod controls;
 pub mod deliveries;
 pub mod devices;
 pub mod gateways;
@@ -57,13 +58,20 @@ fn options(path: &Path) -> SqliteConnectOptions {
 pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        // A connection handed back inside a transaction is closed, not
+        // reused: after a failed commit on a full disk SQLite has rolled
+        // back by itself, sqlx's ROLLBACK fails, and sqlx would refuse
+        // every later BEGIN on that connection for good.
+        .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(options(path))
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }
 
-/// Opens the writer's own connection to the database at `path`.
+/// Opens a dedicated connection to the database at `path` (the delivery
+/// writer and the control dispatcher each own one, so neither waits for
+/// the shared pool).
 pub async fn open_writer_connection(path: &Path) -> Result<SqliteConnection, StoreError> {
     Ok(options(path).connect().await?)
 }

@@ -1,4 +1,5 @@
 //! Table `provisioning`: auth_ids approved ahead of time (mode `approved`).
+//! Used by the `provision` CLI, the HTTP API and registration alike.
 
 use sqlx::SqlitePool;
 
@@ -14,11 +15,16 @@ pub struct Provision {
     pub domain: Option<String>,
     /// Manufacture ID the GW must register with; `None` = any.
     pub manufacture_id: Option<String>,
+    /// A label for people (the portal's device name); not a GMMP field.
+    pub name: Option<String>,
     /// When it was added, Unix milliseconds.
     pub created_at: i64,
 }
 
-/// Adds or replaces an approval.
+const COLUMNS: &str = "auth_id, domain, manufacture_id, name, created_at";
+
+/// Adds or replaces an approval (the CLI's `provision add`; a name given
+/// earlier is kept).
 pub async fn add(
     pool: &SqlitePool,
     auth_id: &str,
@@ -39,11 +45,28 @@ pub async fn add(
     Ok(())
 }
 
+/// Adds `p` unless its auth_id is approved already (the API's POST);
+/// false when it was.
+pub async fn insert_new(pool: &SqlitePool, p: &Provision) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO provisioning (auth_id, domain, manufacture_id, name, created_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (auth_id) DO NOTHING",
+    )
+    .bind(&p.auth_id)
+    .bind(&p.domain)
+    .bind(&p.manufacture_id)
+    .bind(&p.name)
+    .bind(p.created_at)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// The approval of `auth_id`, if any.
 pub async fn get(pool: &SqlitePool, auth_id: &str) -> Result<Option<Provision>, StoreError> {
-    Ok(sqlx::query_as::<_, Provision>(
-        "SELECT auth_id, domain, manufacture_id, created_at FROM provisioning WHERE auth_id = ?",
-    )
+    Ok(sqlx::query_as::<_, Provision>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM provisioning WHERE auth_id = ?"
+    )))
     .bind(auth_id)
     .fetch_optional(pool)
     .await?)
@@ -51,9 +74,21 @@ pub async fn get(pool: &SqlitePool, auth_id: &str) -> Result<Option<Provision>, 
 
 /// Every approval, by auth_id.
 pub async fn list(pool: &SqlitePool) -> Result<Vec<Provision>, StoreError> {
-    Ok(sqlx::query_as::<_, Provision>(
-        "SELECT auth_id, domain, manufacture_id, created_at FROM provisioning ORDER BY auth_id",
-    )
+    page(pool, None, i64::MAX).await
+}
+
+/// At most `limit` approvals after auth_id `after`, by auth_id.
+pub async fn page(
+    pool: &SqlitePool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Provision>, StoreError> {
+    Ok(sqlx::query_as::<_, Provision>(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM provisioning WHERE ?1 IS NULL OR auth_id > ?1
+         ORDER BY auth_id LIMIT ?2"
+    )))
+    .bind(after)
+    .bind(limit)
     .fetch_all(pool)
     .await?)
 }

@@ -164,9 +164,26 @@ async fn run(
     }
 }
 
+/// One transaction of `rows`, with plain BEGIN/COMMIT statements rather
+/// than sqlx's `Transaction`: on a full disk (SQLITE_FULL, IOERR) SQLite
+/// rolls the transaction back by itself, sqlx's own ROLLBACK then fails
+/// and sqlx keeps counting a transaction open, refusing every later BEGIN
+/// on this connection — the writer would never store again, even once
+/// space returns. Here a failed batch is rolled back (an error from that
+/// ROLLBACK only means SQLite did it already) and the next batch starts
+/// clean.
 async fn commit(conn: &mut SqliteConnection, rows: &[DeliveryRow]) -> Result<(), StoreError> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    deliveries::insert_batch(&mut tx, rows).await?;
-    tx.commit().await?;
-    Ok(())
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let mut result = deliveries::insert_batch(conn, rows).await;
+    if result.is_ok() {
+        result = sqlx::query("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(StoreError::from);
+    }
+    if result.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    result
 }

@@ -24,6 +24,7 @@ pub const GUARD: Duration = Duration::from_secs(20);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub state: Arc<Shared>,
     shutdown: CancellationToken,
@@ -49,6 +50,7 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
     let server = omp_server::run(config, shutdown.clone()).await.unwrap();
     TestServer {
         addr: server.gmmp_addr,
+        http_addr: server.http_addr,
         data_dir: server.data_dir.clone(),
         state: server.state.clone(),
         shutdown,

@@ -11,9 +11,12 @@ use std::sync::{Arc, Mutex};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
+use futures::future::BoxFuture;
 use omp_server::http::{
-    ApiKey, ControlSink, GmmpMetrics, HttpConfig, HttpState, ProfileValues, SessionView, router,
+    ApiError, ApiKey, ControlSink, GmmpMetrics, HttpConfig, HttpState, NewControl, ProfileValues,
+    SessionView, router,
 };
+use omp_server::store::controls::{self, ControlState, Outcome};
 use serde_json::Value;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -40,18 +43,43 @@ impl SessionView for FakeSessions {
     }
 }
 
-/// Records the controls handed to the dispatcher.
-#[derive(Default)]
+/// Stands in for the control dispatcher: stores and cancels controls with
+/// the store's own functions (as the dispatcher does) on the test's pool,
+/// pushes nothing, and records the controls it created.
 pub struct FakeSink {
-    pub queued: Mutex<Vec<(String, i64)>>,
+    pub pool: SqlitePool,
+    pub queued: Arc<Mutex<Vec<(String, i64)>>>,
 }
 
 impl ControlSink for FakeSink {
-    fn control_queued(&self, gw_id: &str, control_id: i64) {
-        self.queued
-            .lock()
-            .unwrap()
-            .push((gw_id.to_owned(), control_id));
+    fn create(&self, control: NewControl) -> BoxFuture<'static, Result<Option<i64>, ApiError>> {
+        let pool = self.pool.clone();
+        let queued = self.queued.clone();
+        Box::pin(async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let id = controls::insert(&mut conn, &control).await.unwrap();
+            if let Some(id) = id {
+                queued.lock().unwrap().push((control.gw_id, id));
+            }
+            Ok(id)
+        })
+    }
+
+    fn cancel(&self, id: i64) -> BoxFuture<'static, Result<bool, ApiError>> {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let mut conn = pool.acquire().await.unwrap();
+            Ok(controls::transition(
+                &mut conn,
+                id,
+                &[ControlState::Queued],
+                ControlState::Cancelled,
+                1_586_937_600_000,
+                &Outcome::default(),
+            )
+            .await
+            .unwrap())
+        })
     }
 }
 
@@ -125,7 +153,10 @@ impl TestApp {
         let mut config = HttpConfig::new(ApiKey::new(KEY).unwrap(), defaults());
         edit(&mut config);
         let sessions = Arc::new(FakeSessions::default());
-        let sink = Arc::new(FakeSink::default());
+        let sink = Arc::new(FakeSink {
+            pool: pool.clone(),
+            queued: Arc::default(),
+        });
         let state = HttpState::new(
             pool.clone(),
             config,

@@ -418,6 +418,7 @@ impl Interpreter {
     /// in RAM back to defaults (Wi-Fi settings, MAC and UART are in flash),
     /// then `[Reset Event]`.
     fn reboot(&mut self) {
+        self.board.with(|v| v.boots += 1);
         for sid in 0..MAX_SOCKETS as u8 {
             if self.sockets[usize::from(sid)].take().is_some() {
                 self.actions.push(Action::Close { sid });

@@ -217,6 +217,20 @@ fn join_with_a_wrong_passphrase_fails() {
 }
 
 #[test]
+fn joins_fail_while_the_access_point_is_off_the_air() {
+    let mut m = Module::new();
+    m.send("AT+MECHO=0\r");
+    m.send("AT+WSET=0,testnet\r");
+    m.send("AT+WSEC=0,,12345678\r");
+    m.board.with(|v| v.ap_on_air = false);
+    assert_eq!(m.send("AT+WJOIN\r"), "Joining : testnet\r\n");
+    assert_eq!(m.fire(), "[ERROR]\r\n");
+    m.board.with(|v| v.ap_on_air = true);
+    m.send("AT+WJOIN\r");
+    assert!(m.fire().contains("[Link-Up Event]"));
+}
+
+#[test]
 fn wifi_parameters_are_checked() {
     let mut m = Module::new();
     m.send("AT+MECHO=0\r");
@@ -544,7 +558,9 @@ fn mreset_reboots_after_ok() {
     let mut m = Module::connected();
     assert_eq!(m.send("AT+MRESET\r"), "[OK]\r\n");
     assert_eq!(m.send("AT\r"), "", "input during the reboot is lost");
+    assert_eq!(m.board.with(|v| v.boots), 0);
     assert_eq!(m.fire(), "\r\n[Reset Event]\r\n");
+    assert_eq!(m.board.with(|v| v.boots), 1, "the reboot is counted");
     assert!(m.actions.contains(&Action::Close { sid: 0 }));
     assert_eq!(m.send("AT\r"), "AT\r\n[OK]\r\n", "echo is back on");
     assert_eq!(

@@ -14,7 +14,8 @@
 //!   Gateway    : 192.168.1.1\r\n
 //! [OK]\r\n
 //! ```
-//! A failed join prints `Joining : <ssid>` then `[ERROR]`.
+//! A failed join prints `Joining : <ssid>` then `[ERROR]`; every station
+//! join fails while the AP is off the air (`SimControl::set_access_point`).
 
 use std::net::Ipv4Addr;
 use std::time::Instant;
@@ -184,7 +185,7 @@ impl Interpreter {
 
     fn credentials_match(&self) -> bool {
         let w = &self.wifi;
-        if w.ssid != self.config.ssid {
+        if w.ssid != self.config.ssid || !self.board.with(|v| v.ap_on_air) {
             return false;
         }
         if self.config.passphrase.is_empty() {

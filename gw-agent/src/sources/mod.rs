@@ -16,9 +16,10 @@
 //! the spool: `ok <seq>` or `error <reason>`. Stdin gets none; a bad stdin
 //! line is logged and skipped.
 //!
-//! The module's ADC/GPIO readings (a source on the report schedule) need
-//! the WizFi310 transports and are not here yet; the fixed payload of
-//! each report period is handled by the agent loop.
+//! [`module`] reads the WizFi310's ADC and GPIO pins on a schedule (bridge
+//! and native transports). The fixed payload of each report period is
+//! handled by the agent loop (bridge, direct) or by the module itself
+//! (native, AT+GMMPDATA=0).
 
 use std::path::PathBuf;
 
@@ -30,6 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::ListenAddr;
 use crate::spool::SpooledDelivery;
+
+pub mod module;
 
 /// Media type of a JSON payload (seen in a public ThingPlug device).
 pub const MEDIA_TYPE_JSON: u8 = 0x65;

@@ -14,7 +14,7 @@
 //!
 //! [wifi]
 //! ssid = "lab"
-//! security = "wpa2"                 # open | wep | wpa | wpa2 | wpa-wpa2
+//! security = "auto"                 # auto | open | wep | wpa | wpa-aes | wpa2 | wpa2-aes | wpa2-tkip
 //! passphrase = "secret"
 //!
 //! [omp]
@@ -44,6 +44,12 @@
 //! listen = "unix:/run/gw-agent.sock" # or "tcp:127.0.0.1:7001"
 //! fixed_payload = "WizFi310 test data"
 //!
+//! [sources.module]                  # bridge / native: module readings as JSON
+//! interval = "60s"                  # absent or 0 = off
+//! adc = true                        # AT+FGETADC=?
+//! gpio = [3, 4]                     # AT+FGPIO=<pin>,2,0
+//! device = "sensor1"                # optional: deliver as this device
+//!
 //! [controls]                        # user-defined control types 0x80..=0x9F
 //! "0x80" = { command = "systemctl restart pump" }
 //! "0x81" = { gpio = 3, value = 1 }
@@ -63,6 +69,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::spool::{FullPolicy, SpoolLimits};
+use crate::wizfi310::{FlowControl, Parity, Security};
 
 /// The OMP's default GMMP port.
 pub const DEFAULT_OMP_PORT: u16 = 31002;
@@ -281,6 +288,17 @@ struct FileSources {
     stdin: Option<bool>,
     listen: Option<String>,
     fixed_payload: Option<String>,
+    #[serde(default)]
+    module: FileModuleSource,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileModuleSource {
+    interval: Option<String>,
+    adc: Option<bool>,
+    gpio: Option<Vec<u8>>,
+    device: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,14 +315,14 @@ pub struct SerialSettings {
     pub path: Option<String>,
     /// Line rate.
     pub baud: u32,
-    /// `N`, `O` or `E`.
-    pub parity: String,
-    /// 5..=8.
+    /// Parity (`N`, `O` or `E` in the file).
+    pub parity: Parity,
+    /// 7 or 8.
     pub data_bits: u8,
     /// 1 or 2.
     pub stop_bits: u8,
-    /// `N` or `HW`.
-    pub flow_control: String,
+    /// Flow control (`N` or `HW` in the file).
+    pub flow_control: FlowControl,
 }
 
 /// Wi-Fi settings (bridge and native transports).
@@ -312,8 +330,8 @@ pub struct SerialSettings {
 pub struct WifiSettings {
     /// Network name.
     pub ssid: Option<String>,
-    /// Security mode name.
-    pub security: String,
+    /// Security type for AT+WSEC.
+    pub security: Security,
     /// Passphrase.
     pub passphrase: Option<String>,
 }
@@ -366,6 +384,22 @@ pub struct SourcesConfig {
     pub listen: Option<ListenAddr>,
     /// A payload sent on every report period (like AT+GMMPDATA=0).
     pub fixed_payload: Option<String>,
+    /// Module readings on a schedule (bridge and native transports).
+    pub module: Option<ModuleSourceConfig>,
+}
+
+/// Module readings (`AT+FGETADC=?`, `AT+FGPIO=<pin>,2,0`) delivered as JSON on
+/// a schedule: `{"adc":1697,"gpio":{"3":0,"4":1}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleSourceConfig {
+    /// Time between readings.
+    pub interval: Duration,
+    /// Read the ADC.
+    pub adc: bool,
+    /// GPIO pins to read.
+    pub gpio: Vec<u8>,
+    /// Deliver as this configured device (`None`: the GW).
+    pub device: Option<String>,
 }
 
 /// The resolved configuration.
@@ -530,6 +564,104 @@ fn report_type(value: Option<toml::Value>) -> Result<u8, ConfigError> {
     }
 }
 
+/// The config's security names → AT+WSEC types.
+fn security(name: &str) -> Result<Security, ConfigError> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "auto" => Security::Auto,
+        "open" => Security::Open,
+        "wep" => Security::Wep,
+        "wpa" => Security::Wpa,
+        "wpa-aes" => Security::WpaAes,
+        "wpa2" => Security::Wpa2,
+        "wpa2-aes" => Security::Wpa2Aes,
+        "wpa2-tkip" => Security::Wpa2Tkip,
+        _ => {
+            return Err(invalid(
+                "wifi.security",
+                name,
+                "must be auto, open, wep, wpa, wpa-aes, wpa2, wpa2-aes or wpa2-tkip",
+            ));
+        }
+    })
+}
+
+/// The key lengths AT+WSEC accepts (seed 001), checked before start-up
+/// rather than answered `[ERROR]` by the module at every join.
+fn check_wifi(wifi: &WifiSettings) -> Result<(), ConfigError> {
+    if let Some(ssid) = &wifi.ssid
+        && (ssid.is_empty() || ssid.chars().count() > 32 || ssid.contains([',', '\r', '\n']))
+    {
+        return Err(invalid(
+            "wifi.ssid",
+            ssid,
+            "must be 1 to 32 characters without commas (AT+WSET)",
+        ));
+    }
+    let Some(key) = &wifi.passphrase else {
+        // Required only by the module transports; checked there.
+        return Ok(());
+    };
+    if key.contains(['\r', '\n']) {
+        return Err(invalid("wifi.passphrase", "****", "contains CR or LF"));
+    }
+    let n = key.len();
+    let hex = key.bytes().all(|b| b.is_ascii_hexdigit());
+    let ok = match wifi.security {
+        Security::Open => true,
+        Security::Wep => matches!(n, 5 | 13) || (matches!(n, 10 | 26) && hex),
+        _ => (8..=63).contains(&n) || (n == 64 && hex),
+    };
+    if !ok {
+        return Err(invalid(
+            "wifi.passphrase",
+            format!("({n} characters)"),
+            "WPA keys are 8..=63 characters (or 64 hex digits), WEP keys 5 or 13 (10 or 26 hex)",
+        ));
+    }
+    Ok(())
+}
+
+fn module_source(
+    file: FileModuleSource,
+    devices: &[DeviceConfig],
+) -> Result<Option<ModuleSourceConfig>, ConfigError> {
+    let interval = duration("sources.module.interval", file.interval)?.unwrap_or(Duration::ZERO);
+    if interval.is_zero() {
+        return Ok(None);
+    }
+    if interval < Duration::from_millis(100) {
+        return Err(invalid(
+            "sources.module.interval",
+            humantime::format_duration(interval),
+            "must be at least 100ms",
+        ));
+    }
+    let adc = file.adc.unwrap_or(true);
+    let gpio = file.gpio.unwrap_or_default();
+    if !adc && gpio.is_empty() {
+        return Err(invalid(
+            "sources.module.adc",
+            false,
+            "with no gpio pins either there is nothing to read",
+        ));
+    }
+    if let Some(device) = &file.device
+        && !devices.iter().any(|d| &d.name == device)
+    {
+        return Err(invalid(
+            "sources.module.device",
+            device,
+            "not a name under [[devices]]",
+        ));
+    }
+    Ok(Some(ModuleSourceConfig {
+        interval,
+        adc,
+        gpio,
+        device: file.device,
+    }))
+}
+
 fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     let transport = o.transport.or(file.transport).unwrap_or_default();
     let (omp_host, omp_port) = match &o.omp {
@@ -572,22 +704,32 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         .unwrap_or_else(|| "ThingPlug".into());
     check_len("domain_code", &domain_code, 10)?;
 
+    let parity = match file.serial.parity {
+        Some(p) => p.parse().map_err(|e| invalid("serial.parity", &p, e))?,
+        None => Parity::None,
+    };
+    let flow_control = match file.serial.flow_control {
+        Some(f) => f
+            .parse()
+            .map_err(|e| invalid("serial.flow_control", &f, e))?,
+        None => FlowControl::None,
+    };
     let serial = SerialSettings {
         path: o.serial.clone().or(file.serial.path),
         baud: o.baud.or(file.serial.baud).unwrap_or(115_200),
-        parity: file.serial.parity.unwrap_or_else(|| "N".into()),
+        parity,
         data_bits: file.serial.data_bits.unwrap_or(8),
         stop_bits: file.serial.stop_bits.unwrap_or(1),
-        flow_control: file.serial.flow_control.unwrap_or_else(|| "N".into()),
+        flow_control,
     };
     if serial.baud == 0 {
         return Err(invalid("serial.baud", 0, "must be above 0"));
     }
-    if !(5..=8).contains(&serial.data_bits) {
+    if !(7..=8).contains(&serial.data_bits) {
         return Err(invalid(
             "serial.data_bits",
             serial.data_bits,
-            "must be 5..=8",
+            "must be 7 or 8 (AT+USET)",
         ));
     }
     if !(1..=2).contains(&serial.stop_bits) {
@@ -597,33 +739,16 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             "must be 1 or 2",
         ));
     }
-    if !["N", "O", "E"].contains(&serial.parity.to_ascii_uppercase().as_str()) {
-        return Err(invalid(
-            "serial.parity",
-            &serial.parity,
-            "must be N, O or E",
-        ));
-    }
-    if !["N", "HW"].contains(&serial.flow_control.to_ascii_uppercase().as_str()) {
-        return Err(invalid(
-            "serial.flow_control",
-            &serial.flow_control,
-            "must be N or HW",
-        ));
-    }
+    let security = match file.wifi.security {
+        Some(name) => security(&name)?,
+        None => Security::Auto,
+    };
     let wifi = WifiSettings {
         ssid: o.ssid.clone().or(file.wifi.ssid),
-        security: file.wifi.security.unwrap_or_else(|| "wpa2".into()),
+        security,
         passphrase: o.passphrase.clone().or(file.wifi.passphrase),
     };
-    const SECURITIES: [&str; 5] = ["open", "wep", "wpa", "wpa2", "wpa-wpa2"];
-    if !SECURITIES.contains(&wifi.security.to_ascii_lowercase().as_str()) {
-        return Err(invalid(
-            "wifi.security",
-            &wifi.security,
-            format!("must be one of {SECURITIES:?}"),
-        ));
-    }
+    check_wifi(&wifi)?;
     if transport != TransportKind::Direct {
         if serial.path.is_none() {
             return Err(ConfigError::Missing {
@@ -635,6 +760,12 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             return Err(ConfigError::Missing {
                 key: "wifi.ssid (--ssid)".into(),
                 why: format!("the {} transport joins Wi-Fi", transport.name()),
+            });
+        }
+        if wifi.passphrase.is_none() && wifi.security != Security::Open {
+            return Err(ConfigError::Missing {
+                key: "wifi.passphrase (--passphrase)".into(),
+                why: "the network is not configured as open (wifi.security = \"open\")".into(),
             });
         }
     }
@@ -680,10 +811,19 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         Some(v) => Some(parse_listen("sources.listen", v)?),
         None => None,
     };
+    let module_source = module_source(file.sources.module, &file.devices)?;
+    if module_source.is_some() && transport == TransportKind::Direct {
+        return Err(invalid(
+            "sources.module.interval",
+            "set",
+            "module readings need the bridge or native transport",
+        ));
+    }
     let sources = SourcesConfig {
         stdin: !o.no_stdin && file.sources.stdin.unwrap_or(true),
         listen,
         fixed_payload: file.sources.fixed_payload,
+        module: module_source,
     };
 
     let mut controls = BTreeMap::new();
@@ -756,85 +896,4 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DIRECT: &str =
-        "transport = \"direct\"\nauth_id = \"0008dc1e3222\"\n[omp]\nhost = \"127.0.0.1\"\n";
-
-    #[test]
-    fn a_minimal_direct_config_gets_the_defaults() {
-        let c = Config::from_toml(DIRECT).unwrap();
-        assert_eq!(c.transport, TransportKind::Direct);
-        assert_eq!(c.omp_port, 31002);
-        assert_eq!(c.domain_code, "ThingPlug");
-        assert_eq!(c.max_in_flight, 1);
-        assert!(c.sources.stdin);
-        assert_eq!(c.heartbeat_period, None);
-    }
-
-    #[test]
-    fn an_unknown_key_is_named() {
-        let err = Config::from_toml(&format!("{DIRECT}colour = 3\n")).unwrap_err();
-        assert!(err.to_string().contains("colour"), "{err}");
-    }
-
-    #[test]
-    fn a_bad_duration_names_its_key() {
-        let err =
-            Config::from_toml(&format!("{DIRECT}[periods]\nheartbeat = \"soon\"\n")).unwrap_err();
-        assert!(err.to_string().contains("periods.heartbeat"), "{err}");
-    }
-
-    #[test]
-    fn a_long_domain_code_is_refused() {
-        let err =
-            Config::from_toml(&format!("domain_code = \"ThingPlug123\"\n{DIRECT}")).unwrap_err();
-        assert!(err.to_string().contains("domain_code"), "{err}");
-    }
-
-    #[test]
-    fn bridge_needs_a_serial_port() {
-        let err = Config::from_toml("[omp]\nhost = \"h\"\n").unwrap_err();
-        assert!(err.to_string().contains("serial.path"), "{err}");
-    }
-
-    #[test]
-    fn flags_override_the_file() {
-        let o = Overrides {
-            omp: Some("10.1.2.3:4000".into()),
-            baud: Some(9600),
-            no_stdin: true,
-            ..Overrides::default()
-        };
-        let c = resolve(parse(Path::new("x"), DIRECT).unwrap(), &o).unwrap();
-        assert_eq!((c.omp_host.as_str(), c.omp_port), ("10.1.2.3", 4000));
-        assert_eq!(c.serial.baud, 9600);
-        assert!(!c.sources.stdin);
-    }
-
-    #[test]
-    fn user_controls_must_be_in_the_user_range() {
-        let ok = Config::from_toml(&format!("{DIRECT}[controls]\n\"0x80\" = {{ command = \"true\" }}\n\"0x81\" = {{ gpio = 3, value = 1 }}\n")).unwrap();
-        assert_eq!(ok.controls.len(), 2);
-        assert_eq!(ok.controls[&0x81], UserControl::Gpio { gpio: 3, value: 1 });
-        let err = Config::from_toml(&format!(
-            "{DIRECT}[controls]\n\"0x20\" = {{ command = \"x\" }}\n"
-        ))
-        .unwrap_err();
-        assert!(err.to_string().contains("0x20"), "{err}");
-    }
-
-    #[test]
-    fn listen_addresses_parse() {
-        assert_eq!(
-            parse_listen("k", "tcp:127.0.0.1:0").unwrap(),
-            ListenAddr::Tcp("127.0.0.1:0".parse().unwrap())
-        );
-        assert_eq!(
-            parse_listen("k", "unix:/tmp/s").unwrap(),
-            ListenAddr::Unix("/tmp/s".into())
-        );
-        assert!(parse_listen("k", "/tmp/s").is_err());
-    }
-}
+mod tests;

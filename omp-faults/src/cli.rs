@@ -1,0 +1,167 @@
+//! The command line (clap): one subcommand per fault run, plus the hidden
+//! `serve` the runs start as their OMP.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::scenario::Keep;
+use crate::scenario::disk_full::Method;
+use crate::scenario::fd_limit::Flood;
+use crate::serve::ServeArgs;
+
+/// `omp-faults`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "omp-faults",
+    version,
+    about = "Fault tests of the OMP: SIGKILL during deliveries and controls, a full disk, the file-descriptor limit"
+)]
+pub struct Cli {
+    /// Print the figures as one JSON object instead of one line.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every run takes.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Run this omp-server binary instead of the built-in `omp-faults serve`.
+    #[arg(long)]
+    pub server_bin: Option<PathBuf>,
+    /// Longest wait for each phase of the run.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub phase_timeout: Duration,
+    /// When to keep the working directory (data dir, server log).
+    #[arg(long, value_enum, default_value_t = Keep::OnFailure)]
+    pub keep: Keep,
+}
+
+/// The runs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// SIGKILL the OMP at random points while gateways deliver; check that
+    /// every acknowledged delivery is stored exactly once, byte-exact.
+    Crash {
+        /// SIGKILLs under load (each followed by a restart).
+        #[arg(long, default_value_t = 20)]
+        kills: u32,
+        /// Simulated gateways.
+        #[arg(long, default_value_t = 16)]
+        gateways: u32,
+        /// Deliveries in flight per gateway.
+        #[arg(long, default_value_t = 2)]
+        in_flight: usize,
+        /// Seed of the kill schedule (random by default; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Most acknowledgements to wait for before a kill.
+        #[arg(long, default_value_t = 200)]
+        max_acks_between_kills: u64,
+        /// Share of kills right after a restart, percent.
+        #[arg(long, default_value_t = 20)]
+        early_kill_percent: u64,
+        /// Shared options.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// SIGKILL the OMP at random points while controls are POSTed and
+    /// executed; check that every state it committed stays, every control
+    /// ends final by the queue's rules, and none runs again after SUCCESS.
+    CrashControls {
+        /// SIGKILLs under load (each followed by a restart).
+        #[arg(long, default_value_t = 20)]
+        kills: u32,
+        /// Simulated gateways (one HTTP client each).
+        #[arg(long, default_value_t = 16)]
+        gateways: u32,
+        /// Controls open (POSTed, not final) per gateway at once.
+        #[arg(long, default_value_t = 3)]
+        depth: usize,
+        /// Seed of the kill schedule (random by default; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Most control events (202s, 0x0D arrivals, 0x18s) to wait for
+        /// before a kill.
+        #[arg(long, default_value_t = 40)]
+        max_events_between_kills: u64,
+        /// Share of kills right after a restart, percent.
+        #[arg(long, default_value_t = 20)]
+        early_kill_percent: u64,
+        /// The server's control_completion_timeout (at least 1s).
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        completion_timeout: Duration,
+        /// Gateways re-send a 0x17 whose 0x18 never came (the WizFi310
+        /// does not).
+        #[arg(long)]
+        resend_notifications: bool,
+        /// Shared options.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Fill the database's filesystem while gateways deliver; check for
+    /// error answers (no false STATUS_OK) and recovery when space returns.
+    DiskFull {
+        /// How to fill the disk.
+        #[arg(long, value_enum, default_value_t = Method::Auto)]
+        method: Method,
+        /// tmpfs size, MiB.
+        #[arg(long, default_value_t = 16)]
+        size_mib: u64,
+        /// Simulated gateways.
+        #[arg(long, default_value_t = 8)]
+        gateways: u32,
+        /// Acknowledgements before the disk fills.
+        #[arg(long, default_value_t = 200)]
+        before: u64,
+        /// Error answers to see while it is full.
+        #[arg(long, default_value_t = 50)]
+        full_errors: u64,
+        /// How much longer to keep it full.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        hold: Duration,
+        /// Acknowledgements to see after space returns.
+        #[arg(long, default_value_t = 200)]
+        after: u64,
+        /// Shared options.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Exhaust the OMP's file descriptors with silent connections; check it
+    /// keeps serving established gateways and recovers when they close.
+    FdLimit {
+        /// The server's open-file limit (RLIMIT_NOFILE).
+        #[arg(long, default_value_t = 128)]
+        open_files: u64,
+        /// The server's --max-connections [default: 4 × open-files, so
+        /// that accept() hits EMFILE].
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Silent connections to open at most [default: open-files + 64];
+        /// the flood stops at the first one not served.
+        #[arg(long)]
+        idle: Option<usize>,
+        /// What the silent connections are.
+        #[arg(long, value_enum, default_value_t = Flood::Registered)]
+        flood: Flood,
+        /// Established, delivering gateways.
+        #[arg(long, default_value_t = 4)]
+        gateways: u32,
+        /// How long to stay at the limit.
+        #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+        hold: Duration,
+        /// How long a new gateway waits for its registration at the limit.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        probe_timeout: Duration,
+        /// Shared options.
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Run the OMP in this process (what the runs start; omp-server's flags).
+    #[command(hide = true)]
+    Serve(Box<ServeArgs>),
+}

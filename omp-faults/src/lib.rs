@@ -1,0 +1,54 @@
+//! `omp-faults`: fault tests of the OMP (`omp-server`) — the promises of
+//! issue 9 that need a real process to break: a SIGKILL at any moment
+//! loses nothing acknowledged (`crash`) and undoes no committed control
+//! state (`crash-controls`), a full disk yields error answers
+//! and never a false STATUS_OK, and the OMP resumes when space returns
+//! (`disk-full`), and running out of file descriptors neither kills it nor
+//! stops it from recovering (`fd-limit`).
+//!
+//! Each run starts the OMP as a child process (by default this program's
+//! hidden `serve`, which is `omp_server::run`), drives simulated gateways
+//! (gmmp-bench's [`Gateway`](gmmp_bench::Gateway)) that send numbered,
+//! self-describing payloads, injects its fault, and at the end reads the
+//! database directly and checks it against what the gateways were told.
+//! Figures are printed as one line (or JSON); broken promises go to stderr
+//! and make the exit code 1 (2 when the run itself could not be carried
+//! out).
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line.
+//! - [`error`]: [`FaultError`], the one error type.
+//! - [`rng`]: SplitMix64 for payloads and kill schedules.
+//! - [`payload`]: payloads that name their gateway and sequence number.
+//! - [`sys`]: rlimits of another process, signals, tmpfs, `/proc` (rustix).
+//! - [`server`]: the OMP child process (start, readiness, kill, stop).
+//! - [`serve`]: the hidden `serve` subcommand (the OMP in this process).
+//! - [`ledger`]: what the gateways recorded, and live counters.
+//! - [`sender`]: a gateway that keeps delivering across server deaths.
+//! - [`verify`]: the database against the ledgers; `integrity_check`.
+//! - [`scenario`]: the runs — `crash`, `crash_controls` (its own module
+//!   tree: gateways answering controls, an HTTP client, the state machine,
+//!   its checker), `disk_full`, `fd_limit`.
+//!
+//! Decisions: no `unsafe` (rustix's safe wrappers for prlimit, kill and
+//! mount; SIGXFSZ is caught with tokio's signal handling inside `serve`).
+//! The database is read with sqlx, the OMP's own driver (a second SQLite
+//! driver would link a second libsqlite3). Linux only.
+
+#![warn(missing_docs, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+pub mod ledger;
+pub mod payload;
+pub mod rng;
+pub mod scenario;
+pub mod sender;
+pub mod serve;
+pub mod server;
+pub mod sys;
+pub mod verify;
+
+pub use error::FaultError;

@@ -1,0 +1,125 @@
+//! What the fault runs ask of the OS, through rustix (no `unsafe`):
+//! resource limits of the OMP child (`prlimit(2)`), signals, tmpfs mounts,
+//! and readings from `/proc/<pid>`. Linux only, as the tests are.
+
+use std::io;
+use std::path::Path;
+
+use rustix::mount::{MountFlags, UnmountFlags};
+use rustix::process::{Pid, Resource, Rlimit, Signal};
+
+fn pid_of(pid: u32) -> io::Result<Pid> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad pid {pid}")))
+}
+
+/// Sets the open-file limit (soft and hard) of process `pid` to `n`. Only
+/// descriptors opened later are refused, so it is set before the process
+/// gets traffic.
+pub fn set_open_files_limit(pid: u32, n: u64) -> io::Result<()> {
+    let limit = Rlimit {
+        current: Some(n),
+        maximum: Some(n),
+    };
+    rustix::process::prlimit(Some(pid_of(pid)?), Resource::Nofile, limit)?;
+    Ok(())
+}
+
+/// Sets the file-size limit (`RLIMIT_FSIZE`, soft; hard unlimited) of
+/// process `pid`: `Some(0)` makes every write to a regular file fail with
+/// EFBIG (and SIGXFSZ, which the process must handle), `None` lifts it.
+pub fn set_file_size_limit(pid: u32, bytes: Option<u64>) -> io::Result<()> {
+    let limit = Rlimit {
+        current: bytes,
+        maximum: None,
+    };
+    rustix::process::prlimit(Some(pid_of(pid)?), Resource::Fsize, limit)?;
+    Ok(())
+}
+
+/// Sends SIGKILL to `pid`.
+pub fn kill(pid: u32) -> io::Result<()> {
+    rustix::process::kill_process(pid_of(pid)?, Signal::KILL)?;
+    Ok(())
+}
+
+/// Sends SIGTERM to `pid` (the OMP's clean shutdown).
+pub fn terminate(pid: u32) -> io::Result<()> {
+    rustix::process::kill_process(pid_of(pid)?, Signal::TERM)?;
+    Ok(())
+}
+
+/// Mounts a tmpfs of `size_bytes` on `target` (needs CAP_SYS_ADMIN).
+pub fn mount_tmpfs(target: &Path, size_bytes: u64) -> io::Result<()> {
+    let data = std::ffi::CString::new(format!("size={size_bytes},mode=0700"))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    rustix::mount::mount(
+        "omp-faults",
+        target,
+        "tmpfs",
+        MountFlags::NOSUID | MountFlags::NODEV,
+        Some(data.as_c_str()),
+    )?;
+    Ok(())
+}
+
+/// Detaches the mount on `target` (lazily, so an open file cannot keep it).
+pub fn unmount(target: &Path) -> io::Result<()> {
+    rustix::mount::unmount(target, UnmountFlags::DETACH)?;
+    Ok(())
+}
+
+/// How many file descriptors process `pid` has open.
+pub fn open_fds(pid: u32) -> io::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds.
+pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let ticks = parse_cpu_ticks(&stat).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected /proc/{pid}/stat"),
+        )
+    })?;
+    Ok(ticks as f64 / rustix::param::clock_ticks_per_second().max(1) as f64)
+}
+
+/// utime + stime from a `/proc/<pid>/stat` line. The command name (field
+/// 2) may hold spaces and parentheses, so fields are counted after the
+/// last `)`: state is the first there, utime the 12th, stime the 13th.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Free bytes of the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(path)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_survive_odd_command_names() {
+        let stat = "4242 (omp (x) y) S 1 2 3 4 5 6 7 8 9 10 120 30 0 0 20 0 1 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(150));
+        assert_eq!(parse_cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_is_readable() {
+        let me = std::process::id();
+        assert!(open_fds(me).unwrap() >= 3);
+        assert!(cpu_seconds(me).unwrap() >= 0.0);
+    }
+}

@@ -1,0 +1,278 @@
+//! Table `controls` (and its `control_events` timeline) as the control
+//! dispatcher writes it. The HTTP API inserts controls `QUEUED` and
+//! cancels them; everything after that is here.
+//!
+//! Every change is one compare-and-set UPDATE on the state (`WHERE state
+//! IN …`); the database's triggers (migration 0003) add its timeline row in
+//! the same statement. Whoever moves a control first wins (the dispatcher
+//! sending it or an API `DELETE` cancelling it), and the loser sees
+//! `false` and leaves it alone.
+
+use sqlx::{FromRow, SqliteConnection};
+
+use crate::error::StoreError;
+
+/// A control's state, as stored (the contract's `ControlState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ControlState {
+    /// Stored, waiting for the gateway or for a free slot.
+    Queued,
+    /// 0x0D handed to the gateway's session.
+    Sent,
+    /// The gateway answered 0x0E with rc OK.
+    Progress,
+    /// The 0x17 arrived with rc OK.
+    Success,
+    /// An error rc in the 0x0E or in the 0x17.
+    Failed,
+    /// No 0x0E or no 0x17 in time.
+    Timeout,
+    /// The TTL passed while it was QUEUED.
+    Expired,
+    /// Deleted through the API while QUEUED.
+    Cancelled,
+}
+
+impl ControlState {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlState::Queued => "QUEUED",
+            ControlState::Sent => "SENT",
+            ControlState::Progress => "PROGRESS",
+            ControlState::Success => "SUCCESS",
+            ControlState::Failed => "FAILED",
+            ControlState::Timeout => "TIMEOUT",
+            ControlState::Expired => "EXPIRED",
+            ControlState::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// The column that records when this state was reached.
+    fn timestamp_column(self) -> Option<&'static str> {
+        match self {
+            ControlState::Queued => None,
+            ControlState::Sent => Some("sent_at"),
+            ControlState::Progress => Some("acknowledged_at"),
+            ControlState::Success
+            | ControlState::Failed
+            | ControlState::Timeout
+            | ControlState::Expired
+            | ControlState::Cancelled => Some("completed_at"),
+        }
+    }
+}
+
+/// A control to insert, `QUEUED`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewControl {
+    /// GW ID.
+    pub gw_id: String,
+    /// Device ID, `""` for the gateway itself.
+    pub device_id: String,
+    /// GMMP control type.
+    pub control_type: u8,
+    /// Control data.
+    pub data: Option<Vec<u8>>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms after which it expires if still QUEUED.
+    pub expires_at: i64,
+    /// The client's Idempotency-Key.
+    pub idempotency_key: Option<String>,
+}
+
+/// Inserts `control` QUEUED (the trigger writes its first timeline row);
+/// its id, or `None` when its idempotency key is already used for the
+/// gateway.
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    control: &NewControl,
+) -> Result<Option<i64>, StoreError> {
+    let id: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO controls (gw_id, device_id, control_type, data, state, created_at,
+             changed_at, expires_at, idempotency_key)
+         VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5, ?5, ?6, ?7)
+         ON CONFLICT (gw_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id",
+    )
+    .bind(&control.gw_id)
+    .bind(&control.device_id)
+    .bind(i64::from(control.control_type))
+    .bind(&control.data)
+    .bind(control.created_at)
+    .bind(control.expires_at)
+    .bind(&control.idempotency_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id.map(|(id,)| id))
+}
+
+/// A QUEUED control, as the dispatcher needs it to send it.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct QueuedControl {
+    /// Row id.
+    pub id: i64,
+    /// Device ID, `""` for the gateway itself.
+    pub device_id: String,
+    /// GMMP control type.
+    pub control_type: i64,
+    /// Control data.
+    pub data: Option<Vec<u8>>,
+    /// Unix ms after which it expires.
+    pub expires_at: i64,
+}
+
+/// A SENT or PROGRESS control (start-up recovery).
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct OpenControl {
+    /// Row id.
+    pub id: i64,
+    /// GW ID.
+    pub gw_id: String,
+    /// Device ID, `""` for the gateway itself.
+    pub device_id: String,
+    /// GMMP control type.
+    pub control_type: i64,
+    /// Its OMP T-ID.
+    pub tid: Option<i64>,
+    /// `SENT` or `PROGRESS`.
+    pub state: String,
+    /// Unix ms of the 0x0E, when PROGRESS.
+    pub acknowledged_at: Option<i64>,
+    /// Unix ms after which a QUEUED control expires.
+    pub expires_at: i64,
+}
+
+/// What a transition writes besides the state and its timestamp.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The OMP T-ID (when sent); a control going back to QUEUED loses its
+    /// T-ID so a late answer to the old one matches nothing.
+    pub tid: Option<u32>,
+    /// The gateway's result code (0x0E or 0x17).
+    pub result_code: Option<u8>,
+    /// The 0x17 body.
+    pub result_data: Option<Vec<u8>>,
+}
+
+/// Moves control `id` from one of `from` to `to` at `at` (Unix ms), with
+/// `outcome` (the trigger appends the timeline row). False when the
+/// control was not in one of `from` (someone else moved it first): nothing
+/// is written.
+pub async fn transition(
+    conn: &mut SqliteConnection,
+    id: i64,
+    from: &[ControlState],
+    to: ControlState,
+    at: i64,
+    outcome: &Outcome,
+) -> Result<bool, StoreError> {
+    let from_json = serde_json::to_string(&from.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".to_owned());
+    // The column names come from a closed list, never from input.
+    let stamp = to
+        .timestamp_column()
+        .map(|c| format!(", {c} = ?4"))
+        .unwrap_or_default();
+    let tid = if to == ControlState::Queued {
+        ", tid = NULL".to_owned()
+    } else if outcome.tid.is_some() {
+        ", tid = ?5".to_owned()
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "UPDATE controls SET state = ?1, changed_at = ?4{stamp}{tid},
+             result_code = COALESCE(?6, result_code), result_data = COALESCE(?7, result_data)
+         WHERE id = ?2 AND state IN (SELECT value FROM json_each(?3))"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(to.as_str())
+        .bind(id)
+        .bind(from_json)
+        .bind(at)
+        .bind(outcome.tid.map(i64::from))
+        .bind(outcome.result_code.map(i64::from))
+        .bind(outcome.result_data.as_deref())
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The QUEUED controls of `gw_id` that have not expired at `now`, oldest
+/// first, at most `limit`.
+pub async fn queued(
+    conn: &mut SqliteConnection,
+    gw_id: &str,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<QueuedControl>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, device_id, control_type, data, expires_at FROM controls
+         WHERE gw_id = ? AND state = 'QUEUED' AND expires_at > ? ORDER BY id LIMIT ?",
+    )
+    .bind(gw_id)
+    .bind(now)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The gateways with a QUEUED control.
+pub async fn gateways_with_queued(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT gw_id FROM controls WHERE state = 'QUEUED'")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().map(|(g,)| g).collect())
+}
+
+/// Marks every QUEUED control whose TTL passed by `now` EXPIRED; returns
+/// their ids.
+pub async fn expire_due(conn: &mut SqliteConnection, now: i64) -> Result<Vec<i64>, StoreError> {
+    let ids: Vec<(i64,)> = sqlx::query_as(
+        "UPDATE controls SET state = 'EXPIRED', completed_at = ?1, changed_at = ?1
+         WHERE state = 'QUEUED' AND expires_at <= ?1 RETURNING id",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// The earliest expiry among QUEUED controls.
+pub async fn next_expiry(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+    let (at,): (Option<i64>,) =
+        sqlx::query_as("SELECT MIN(expires_at) FROM controls WHERE state = 'QUEUED'")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(at)
+}
+
+/// Every SENT or PROGRESS control (start-up recovery).
+pub async fn in_flight(conn: &mut SqliteConnection) -> Result<Vec<OpenControl>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, gw_id, device_id, control_type, tid, state, acknowledged_at, expires_at
+         FROM controls WHERE state IN ('SENT', 'PROGRESS') ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The highest T-ID ever given (to continue after it).
+pub async fn max_tid(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+    let (tid,): (Option<i64>,) = sqlx::query_as("SELECT MAX(tid) FROM controls")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(tid)
+}
+
+/// The data of control `id`.
+pub async fn data(conn: &mut SqliteConnection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT data FROM controls WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.and_then(|(d,)| d))
+}
