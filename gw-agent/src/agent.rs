@@ -22,6 +22,14 @@
 //! state directory (one JSON line, synced) and then removed from the spool:
 //! never lost, never blocking the ones behind it.
 //!
+//! When the spool is full under the drop-oldest policy, the deliveries it
+//! is about to drop are first written to `dropped.jsonl` (same form, with
+//! the reason, synced), and only then dropped; the engine forgets them
+//! (not sent again). A drop is therefore always on disk: a crash between
+//! the two steps leaves the delivery both recorded and still spooled (it
+//! is sent, and may be recorded again when dropped again), never neither.
+//! If the record cannot be written the new delivery is refused instead.
+//!
 //! Controls run inside the session: a host command still running when the
 //! session ends is killed (its control died with the session, and the
 //! notification could not be sent anyway). A Reset control is answered
@@ -65,6 +73,8 @@ const ACCEPT_BATCH: usize = 256;
 const OMP_CLOSED: &str = "the OMP closed the connection";
 /// File where refused deliveries are set aside.
 pub const REJECTED_FILE: &str = "rejected.jsonl";
+/// File where deliveries dropped by a full spool are recorded.
+pub const DROPPED_FILE: &str = "dropped.jsonl";
 
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +130,8 @@ pub struct Agent {
     status: StatusReporter,
     /// The last spool sequence number handed to the engine.
     cursor: Option<u64>,
+    /// Deliveries the spool dropped that the engine must forget.
+    abandoned: Vec<u64>,
     spool_full_warned: bool,
     reset_pending: bool,
     omp_note: &'static str,
@@ -180,6 +192,7 @@ impl Agent {
             source_tasks,
             status,
             cursor: None,
+            abandoned: Vec::new(),
             spool_full_warned: false,
             reset_pending: false,
             omp_note: "starting",
@@ -519,6 +532,9 @@ impl Agent {
 
     /// Hands spooled deliveries to the engine while it has slots.
     fn feed(&mut self, engine: &mut Engine, now: Instant) -> Result<(), AgentError> {
+        for seq in self.abandoned.drain(..) {
+            engine.abandon_delivery(seq);
+        }
         while engine.delivery_slots(now) > 0 {
             let Some(seq) = self.spool.next_after(self.cursor) else {
                 return Ok(());
@@ -572,14 +588,31 @@ impl Agent {
         {
             return Err(format!("unknown device {name:?}"));
         }
+        let victims = self.spool.would_drop(delivery);
+        if !victims.is_empty() {
+            let records: Vec<_> = victims
+                .iter()
+                .map(|&seq| self.record(seq, "spool full (drop-oldest)"))
+                .collect();
+            let path = self.config.state_dir.join(DROPPED_FILE);
+            if let Err(e) = append_records(&path, &records) {
+                tracing::error!(path = %path.display(), error = %e, "cannot record the deliveries a full spool would drop; refusing the new one");
+                return Err(format!(
+                    "spool full and {} cannot be written: {e}",
+                    path.display()
+                ));
+            }
+        }
         match self.spool.append(delivery) {
             Ok(appended) => {
                 if !appended.dropped.is_empty() {
                     tracing::warn!(
                         dropped = appended.dropped.len(),
-                        oldest = appended.dropped[0],
-                        "spool full: dropped the oldest deliveries"
+                        first = appended.dropped[0],
+                        last = appended.dropped[appended.dropped.len() - 1],
+                        "spool full: dropped the oldest deliveries (recorded in {DROPPED_FILE})"
                     );
+                    self.abandoned.extend_from_slice(&appended.dropped);
                 }
                 if self.spool.pending_bytes() * 10 >= self.spool.limits().max_bytes * 9 {
                     if !self.spool_full_warned {
@@ -602,10 +635,10 @@ impl Agent {
         }
     }
 
-    /// Moves a delivery the OMP will never take into `rejected.jsonl`.
-    fn set_aside(&mut self, seq: u64, reason: &str) -> Result<(), AgentError> {
-        tracing::warn!(seq, reason, "delivery set aside in {REJECTED_FILE}");
-        let record = match self.spool.read(seq) {
+    /// A spooled delivery as one JSON line of `rejected.jsonl` /
+    /// `dropped.jsonl`.
+    fn record(&self, seq: u64, reason: &str) -> serde_json::Value {
+        match self.spool.read(seq) {
             Ok(d) => serde_json::json!({
                 "seq": seq,
                 "reason": reason,
@@ -617,18 +650,15 @@ impl Agent {
             Err(e) => {
                 serde_json::json!({ "seq": seq, "reason": reason, "unreadable": e.to_string() })
             }
-        };
+        }
+    }
+
+    /// Moves a delivery the OMP will never take into `rejected.jsonl`.
+    fn set_aside(&mut self, seq: u64, reason: &str) -> Result<(), AgentError> {
+        tracing::warn!(seq, reason, "delivery set aside in {REJECTED_FILE}");
+        let record = self.record(seq, reason);
         let path = self.config.state_dir.join(REJECTED_FILE);
-        let written = (|| -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
-            writeln!(f, "{record}")?;
-            f.sync_data()
-        })();
-        if let Err(source) = written {
+        if let Err(source) = append_records(&path, &[record]) {
             // Keep it in the spool rather than lose it.
             return Err(AgentError::StateDir { path, source });
         }
@@ -682,6 +712,22 @@ impl Agent {
         self.last_status = status.clone();
         self.status.update(status, Instant::now());
     }
+}
+
+/// Appends JSON lines to `path` and syncs them.
+fn append_records(path: &std::path::Path, records: &[serde_json::Value]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&r.to_string());
+        text.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_data()
 }
 
 async fn sleep_until(at: Option<Instant>) {

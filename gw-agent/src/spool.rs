@@ -189,10 +189,10 @@ impl SpooledDelivery {
         })
     }
 
-    /// Bytes this delivery takes in the spool's bound.
+    /// Bytes this delivery takes in the spool's bound (its whole record).
     pub fn spooled_size(&self) -> u64 {
-        (FRAME_PREFIX + RECORD_FIXED + 4 + self.device.as_deref().map_or(0, str::len)) as u64
-            + self.payload.len() as u64
+        let name = self.device.as_deref().map_or(0, |d| d.len().min(255));
+        (FRAME_PREFIX + RECORD_FIXED + 4 + name) as u64 + self.payload.len() as u64
     }
 }
 
@@ -387,6 +387,7 @@ impl Spool {
     pub fn append(&mut self, delivery: &SpooledDelivery) -> Result<Appended, SpoolError> {
         let body = delivery.encode();
         let size = (FRAME_PREFIX + RECORD_FIXED + body.len()) as u64;
+        debug_assert_eq!(size, delivery.spooled_size());
         if size > self.limits.max_bytes {
             return Err(SpoolError::TooLarge {
                 size,
@@ -429,6 +430,29 @@ impl Spool {
             s.live += 1;
         }
         Ok(Appended { seq, dropped })
+    }
+
+    /// The pending deliveries [`append`](Self::append) would drop, oldest
+    /// first, to make room for `delivery` under the drop-oldest policy:
+    /// empty when it fits, under reject-new, or when it is too large for
+    /// the spool anyway. The agent records them before appending, so that
+    /// no drop goes unreported even if it is killed in between.
+    pub fn would_drop(&self, delivery: &SpooledDelivery) -> Vec<u64> {
+        let size = delivery.spooled_size();
+        let max = self.limits.max_bytes;
+        if self.limits.when_full != FullPolicy::DropOldest || size > max {
+            return Vec::new();
+        }
+        let mut pending = self.pending_bytes;
+        let mut victims = Vec::new();
+        for (&seq, loc) in &self.pending {
+            if pending + size <= max {
+                break;
+            }
+            pending -= loc.size;
+            victims.push(seq);
+        }
+        victims
     }
 
     /// Reads a pending delivery back.
@@ -754,10 +778,23 @@ mod tests {
         for t in ["0123456789", "1123456789", "2123456789"] {
             assert!(spool.append(&delivery(t)).unwrap().dropped.is_empty());
         }
-        let outcome = spool.append(&delivery("3123456789")).unwrap();
+        let next = delivery("3123456789");
+        assert_eq!(spool.would_drop(&next), [1], "announced before the append");
+        let outcome = spool.append(&next).unwrap();
         assert_eq!(outcome.dropped, [1]);
         assert_eq!(texts(&spool), ["1123456789", "2123456789", "3123456789"]);
         assert!(spool.pending_bytes() <= lim.max_bytes);
+        // A larger one needs two of the oldest gone: announced as dropped.
+        let big = delivery("4123456789-twice-as-long-as-the-others");
+        assert!(big.spooled_size() > one && big.spooled_size() <= 2 * one);
+        let announced = spool.would_drop(&big);
+        assert_eq!(announced, [2, 3]);
+        assert_eq!(spool.append(&big).unwrap().dropped, announced);
+        assert_eq!(
+            spool.would_drop(&delivery("x".repeat(4 * one as usize).as_str())),
+            Vec::<u64>::new(),
+            "too large for the spool: nothing dropped, the append fails"
+        );
     }
 
     #[test]

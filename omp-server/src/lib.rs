@@ -176,16 +176,17 @@ pub async fn run(
             // The sessions are gone: nothing more for the dispatcher.
             control_stop.cancel();
             control_task.await?;
+            flusher.await?;
+            // Last contacts go to the writer, which drains its queue on stop.
+            if let Err(e) = state.flush_last_seen().await {
+                tracing::warn!(error = %e, "last contact times not saved");
+            }
             writer_stop.cancel();
             writer_task.await?;
-            flusher.await?;
             http_task.await?.map_err(|source| ServerError::Http {
                 addr: http_addr,
                 source,
             })?;
-            if let Err(e) = state.flush_last_seen().await {
-                tracing::warn!(error = %e, "last contact times not saved");
-            }
             state.pool.close().await;
             tracing::info!("omp-server stopped");
             Ok(())

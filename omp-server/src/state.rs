@@ -127,7 +127,8 @@ impl Shared {
         }
     }
 
-    /// Writes the contacts noted since the last flush.
+    /// Hands the contacts noted since the last flush to the delivery
+    /// writer (committed with its next batch).
     pub async fn flush_last_seen(&self) -> Result<(), StoreError> {
         let batch: Vec<(String, i64, String)> = {
             let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -135,6 +136,9 @@ impl Shared {
                 .map(|(gw, (at, peer))| (gw, at, peer.to_string()))
                 .collect()
         };
-        store::gateways::record_last_seen(&self.pool, &batch).await
+        self.writer
+            .record_last_seen(batch)
+            .await
+            .map_err(|_| StoreError::WriterGone)
     }
 }

@@ -508,7 +508,8 @@ async fn notifications_match_by_tid_then_by_device_and_type_and_strays_get_not_f
     assert_eq!(status, 200);
     assert_eq!(page["items"], json!([]), "a stray result is not stored");
 
-    // The module's library may have changed its T-ID (GMMP.md §7).
+    // The module's library may have moved its T-ID on from the control's
+    // (a heartbeat in between, GMMP.md §7).
     let id = id_of(
         &api.control(&gw_id, json!({ "control_type": "signal_power_check" }))
             .await,
@@ -518,7 +519,7 @@ async fn notifications_match_by_tid_then_by_device_and_type_and_strays_get_not_f
     api.until(id, "PROGRESS").await;
     let answer = notify(
         &mut gw,
-        77,
+        tid + 1,
         DeviceId::EMPTY,
         ControlType::SIGNAL_POWER_CHECK,
         ResultCode::OK,
@@ -687,5 +688,47 @@ async fn the_queue_continues_after_a_restart() {
     for id in [b, c, d] {
         api.until(id, "SUCCESS").await;
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeated_notification_is_acknowledged_again_and_never_completes_the_next_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), |_| {}).await;
+    let api = Api::new(&server);
+    let mut gw = registered(&server).await;
+    let gw_id = gw.gw_id.to_string();
+    let a = id_of(
+        &api.control(&gw_id, json!({ "control_type": "reset", "data": "QQ==" }))
+            .await,
+    );
+    let b = id_of(
+        &api.control(&gw_id, json!({ "control_type": "reset", "data": "Qg==" }))
+            .await,
+    );
+    let (tid_a, req_a) = recv_control(&mut gw).await;
+    carry_out(&mut gw, tid_a, &req_a, b"A").await;
+    let (tid_b, req_b) = recv_control(&mut gw).await;
+    assert_eq!(&req_b.payload[..], b"B");
+    // The gateway sends A's result again (it lost our 0x18).
+    let again = notify(
+        &mut gw,
+        tid_a,
+        DeviceId::EMPTY,
+        ControlType::RESET,
+        ResultCode::OK,
+        b"A",
+    )
+    .await;
+    assert_eq!(again, ResultCode::OK, "acknowledged again");
+    let still = api.get(b).await;
+    assert_eq!(still["state"], "SENT", "B is not A's repeat: {still}");
+    assert!(still["result"].is_null());
+    assert_eq!(api.get(a).await["result"], json!({ "data": "QQ==" }));
+    carry_out(&mut gw, tid_b, &req_b, b"B").await;
+    assert_eq!(
+        api.until(b, "SUCCESS").await["result"],
+        json!({ "data": "Qg==" })
+    );
     server.stop().await;
 }

@@ -345,6 +345,17 @@ impl Engine {
             }))
     }
 
+    /// Forgets delivery `seq` (the spool dropped it to make room): it is
+    /// neither sent again nor waited for. If it was in flight the OMP may
+    /// still store it; a late response is ignored. True when it was held.
+    pub fn abandon_delivery(&mut self, seq: u64) -> bool {
+        let retried = self.retry.remove(&seq).is_some();
+        let before = self.outstanding.len();
+        self.outstanding
+            .retain(|_, o| !matches!(&o.request, Request::Delivery(d) if d.seq == seq));
+        retried || self.outstanding.len() != before
+    }
+
     /// The connection to the OMP is up: start the registration sequence.
     pub fn connected(&mut self, now: Instant) {
         self.outstanding.clear();

@@ -461,6 +461,38 @@ fn a_disconnect_keeps_in_flight_deliveries_and_sends_them_first() {
 }
 
 #[test]
+fn an_abandoned_delivery_is_neither_sent_again_nor_waited_for() {
+    let now = Instant::now();
+    let mut e = ready_engine(
+        EngineConfig {
+            max_in_flight: 2,
+            ..config()
+        },
+        now,
+    );
+    e.send_delivery(1, data("a"), now).unwrap();
+    e.send_delivery(2, data("b"), now).unwrap();
+    let first = sent(&mut e);
+    // In flight: forgotten, its slot freed; its late answer is ignored.
+    assert!(e.abandon_delivery(1));
+    assert_eq!(e.held().collect::<Vec<_>>(), [2]);
+    e.handle_frame(
+        delivery_response(first[0].header.tid, ResultCode::OK, None),
+        now,
+    );
+    assert!(events(&mut e).is_empty());
+    // Held for a retry after a disconnect: not sent on the next session.
+    e.disconnected(now);
+    assert!(e.abandon_delivery(2));
+    assert!(!e.abandon_delivery(2), "already gone");
+    e.connected(now);
+    let out = sent(&mut e);
+    e.handle_frame(profile(out[0].header.tid, ResultCode::OK, 0, 0), now);
+    assert!(sent(&mut e).is_empty());
+    assert_eq!(e.delivery_slots(now), 2);
+}
+
+#[test]
 fn tids_wrap_at_100000() {
     let now = Instant::now();
     let mut e = ready_engine(config(), now);

@@ -42,7 +42,9 @@ impl Run {
             .unwrap_or_else(|| panic!("figure {key} missing: {}\n{}", self.report, self.stderr))
     }
 
-    /// Asserts the checker's figures that must be zero, and integrity ok.
+    /// Asserts the checker's figures that must be zero, and integrity ok
+    /// (of the delivery runs; `crash-controls` has its own figures).
+    #[allow(dead_code)]
     pub fn assert_nothing_lost(&self) {
         for key in ["lost", "duplicated", "corrupt", "foreign", "wrong_gw"] {
             assert_eq!(self.num(key), 0, "{key}: {}\n{}", self.report, self.stderr);

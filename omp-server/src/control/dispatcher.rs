@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use gmmp_codec::{ControlRequest, ControlType, DeviceId, Frame, GwId, Header, ResultCode};
 use tokio_util::sync::CancellationToken;
 
-use super::inflight::{InFlight, Stage, Table};
+use super::inflight::{InFlight, Left, Stage, Table};
 use super::{ControlMetrics, ControlRef, Event, Inbox, Live};
 use crate::config::ControlConfig;
 use crate::error::StoreError;
@@ -420,7 +420,7 @@ impl Dispatcher {
                 .await;
             match requeue {
                 Ok(_) => {
-                    self.table.remove(gw_id, c.id);
+                    self.table.remove(gw_id, c.id, Left::WithoutResult);
                     self.maybe_queued.insert(gw_id.to_owned());
                     tracing::info!(
                         gw_id,
@@ -436,16 +436,7 @@ impl Dispatcher {
     }
 
     async fn response(&mut self, about: &ControlRef, rc: ResultCode) {
-        let Some(c) = self
-            .table
-            .match_response(
-                &about.gw_id,
-                about.tid,
-                &about.device_id,
-                about.control_type,
-            )
-            .cloned()
-        else {
+        let Some(c) = self.table.match_response(&about.gw_id, about.tid).cloned() else {
             tracing::info!(gw_id = %about.gw_id, tid = about.tid, rc = %rc,
                 "control response for no control awaiting one; ignored");
             self.metrics.unmatched.fetch_add(1, Ordering::Relaxed);
@@ -469,7 +460,7 @@ impl Dispatcher {
             {
                 Ok(true) => self.table.progress(gw_id, c.id, deadline),
                 Ok(false) => {
-                    self.table.remove(gw_id, c.id);
+                    self.table.remove(gw_id, c.id, Left::WithoutResult);
                 }
                 Err(e) => tracing::error!(gw_id, control_id = c.id, error = %e,
                     "control response not recorded: database error"),
@@ -483,6 +474,7 @@ impl Dispatcher {
             &[ControlState::Sent],
             ControlState::Failed,
             &outcome,
+            Left::WithoutResult,
         )
         .await
         .ok();
@@ -500,6 +492,16 @@ impl Dispatcher {
             .match_notification(gw_id, about.tid, &about.device_id, about.control_type)
             .cloned()
         else {
+            if self.table.left(gw_id, about.tid) == Some(Left::WithResult) {
+                // The gateway did not get our 0x18 and sends its result
+                // again: acknowledge it again, store nothing.
+                tracing::info!(
+                    gw_id,
+                    tid = about.tid,
+                    "repeated notification of a control that has its result; acknowledged again"
+                );
+                return ResultCode::OK;
+            }
             tracing::warn!(gw_id, tid = about.tid, device_id = %about.device_id,
                 control_type = %ControlType(about.control_type).name(), rc = %rc,
                 "notification for no control in flight; answering not found");
@@ -526,7 +528,10 @@ impl Dispatcher {
             ..Outcome::default()
         };
         let from = [ControlState::Sent, ControlState::Progress];
-        match self.finish(gw_id, &c, &from, to, &outcome).await {
+        match self
+            .finish(gw_id, &c, &from, to, &outcome, Left::WithResult)
+            .await
+        {
             Ok(true) => ResultCode::OK,
             Ok(false) => ResultCode::NOT_FOUND,
             Err(()) => ResultCode::INTERNAL_SERVER_ERROR,
@@ -541,10 +546,11 @@ impl Dispatcher {
         from: &[ControlState],
         to: ControlState,
         outcome: &Outcome,
+        left: Left,
     ) -> Result<bool, ()> {
         match self.commit(c.id, from, to, outcome).await {
             Ok(moved) => {
-                self.table.remove(gw_id, c.id);
+                self.table.remove(gw_id, c.id, left);
                 tracing::info!(
                     gw_id,
                     control_id = c.id,
@@ -601,6 +607,7 @@ impl Dispatcher {
                     &[from],
                     ControlState::Timeout,
                     &Outcome::default(),
+                    Left::WithoutResult,
                 )
                 .await
                 .is_err()

@@ -2,11 +2,37 @@
 //! matching of the gateway's answers, slots per target, deadlines. Plain
 //! data, no IO: the dispatcher commits every change to the database first
 //! and only then applies it here.
+//!
+//! Matching (GMMP.md §6.7, §7): a control response (0x0E) echoes its
+//! control's T-ID and is matched by it alone. A notification (0x17) is
+//! matched by T-ID, else — a real module may have moved its T-ID on — by
+//! the PROGRESS control of the same device and type with the highest
+//! T-ID *below* the one received. SKT's library sets its T-ID to the
+//! OMP's when it answers a control and counts up from there, so a changed
+//! T-ID is above its control's; T-IDs given by the OMP only ever grow
+//! (across restarts too), so a repeated or late 0x17 of an earlier
+//! control is below the current one and never completes it with its
+//! predecessor's result. The T-IDs of each gateway's last controls that
+//! left flight are also remembered, so a repeat of a result already
+//! stored is acknowledged again rather than refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// First OMP T-ID: GW T-IDs run 0..=99 999 (GMMP.md §2).
 pub const FIRST_TID: u32 = 100_000;
+/// T-IDs remembered per gateway after their controls left flight.
+pub const RECENT_PER_GATEWAY: usize = 16;
+
+/// How a control left flight, as remembered by its T-ID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// It ended with the gateway's result stored (SUCCESS or FAILED by a
+    /// 0x17): a repeated 0x17 is acknowledged again, not stored again.
+    WithResult,
+    /// It ended otherwise (TIMEOUT, FAILED by its 0x0E) or went back to the
+    /// queue: an answer for it is late and matches nothing.
+    WithoutResult,
+}
 
 /// Where a control in flight stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +77,7 @@ pub struct Due {
 #[derive(Debug)]
 pub struct Table {
     by_gw: HashMap<String, Vec<InFlight>>,
+    recent: HashMap<String, VecDeque<(u32, Left)>>,
     next_tid: u32,
 }
 
@@ -64,6 +91,7 @@ impl Table {
         };
         Table {
             by_gw: HashMap::new(),
+            recent: HashMap::new(),
             next_tid,
         }
     }
@@ -93,15 +121,38 @@ impl Table {
             .push(control);
     }
 
-    /// Removes control `id` of `gw_id`.
-    pub fn remove(&mut self, gw_id: &str, id: i64) -> Option<InFlight> {
+    /// Removes control `id` of `gw_id`, remembering its T-ID as `left`.
+    pub fn remove(&mut self, gw_id: &str, id: i64, left: Left) -> Option<InFlight> {
         let open = self.by_gw.get_mut(gw_id)?;
         let at = open.iter().position(|c| c.id == id)?;
         let control = open.remove(at);
         if open.is_empty() {
             self.by_gw.remove(gw_id);
         }
+        let recent = self.recent.entry(gw_id.to_owned()).or_default();
+        if recent.len() == RECENT_PER_GATEWAY {
+            recent.pop_front();
+        }
+        recent.push_back((control.tid, left));
         Some(control)
+    }
+
+    /// How the control with T-ID `tid` of `gw_id` left flight, if it did
+    /// recently and nothing in flight holds that T-ID now.
+    pub fn left(&self, gw_id: &str, tid: u32) -> Option<Left> {
+        if self
+            .by_gw
+            .get(gw_id)
+            .is_some_and(|open| open.iter().any(|c| c.tid == tid))
+        {
+            return None;
+        }
+        self.recent
+            .get(gw_id)?
+            .iter()
+            .rev()
+            .find(|(t, _)| *t == tid)
+            .map(|(_, left)| *left)
     }
 
     /// Marks control `id` PROGRESS with a new deadline.
@@ -134,22 +185,19 @@ impl Table {
     }
 
     /// The control a control response (0x0E) answers: the SENT one with
-    /// this T-ID, else the oldest SENT one of the same device and type.
-    pub fn match_response(
-        &self,
-        gw_id: &str,
-        tid: u32,
-        device_id: &str,
-        control_type: u8,
-    ) -> Option<&InFlight> {
-        let sent = |c: &&InFlight| matches!(c.stage, Stage::Sent { .. });
-        self.find(gw_id, tid, device_id, control_type, sent)
+    /// its T-ID (a response echoes its request's).
+    pub fn match_response(&self, gw_id: &str, tid: u32) -> Option<&InFlight> {
+        self.by_gw
+            .get(gw_id)?
+            .iter()
+            .find(|c| c.tid == tid && matches!(c.stage, Stage::Sent { .. }))
     }
 
-    /// The control a notification (0x17) reports on: the one in flight
-    /// with this T-ID, else the oldest in flight of the same device and
-    /// type (a real gateway may change the T-ID, GMMP.md §7). A control
-    /// still SENT matches too: the 0x0E may have been lost.
+    /// The control a notification (0x17) — or a long sentence request —
+    /// is about: the one in flight with its T-ID (SENT too: the 0x0E may
+    /// have been lost), else, unless the T-ID is one that recently left
+    /// flight, the PROGRESS control of the same device and type with the
+    /// highest T-ID below it.
     pub fn match_notification(
         &self,
         gw_id: &str,
@@ -157,27 +205,21 @@ impl Table {
         device_id: &str,
         control_type: u8,
     ) -> Option<&InFlight> {
-        self.find(gw_id, tid, device_id, control_type, |_| true)
-    }
-
-    fn find(
-        &self,
-        gw_id: &str,
-        tid: u32,
-        device_id: &str,
-        control_type: u8,
-        eligible: impl Fn(&&InFlight) -> bool,
-    ) -> Option<&InFlight> {
         let open = self.by_gw.get(gw_id)?;
+        if let Some(c) = open.iter().find(|c| c.tid == tid) {
+            return Some(c);
+        }
+        if self.left(gw_id, tid).is_some() {
+            return None;
+        }
         open.iter()
-            .filter(&eligible)
-            .find(|c| c.tid == tid)
-            .or_else(|| {
-                open.iter()
-                    .filter(&eligible)
-                    .filter(|c| c.device_id == device_id && c.control_type == control_type)
-                    .min_by_key(|c| c.id)
+            .filter(|c| {
+                c.stage == Stage::Progress
+                    && c.tid < tid
+                    && c.device_id == device_id
+                    && c.control_type == control_type
             })
+            .max_by_key(|c| c.tid)
     }
 
     /// The controls of `gw_id` still SENT on `session` (it ended before the
@@ -264,19 +306,48 @@ mod tests {
         t.insert("G", sent(2, 100_001, "AD1", 12));
         t.insert("G", sent(3, 100_002, "", 8));
         assert_eq!(t.match_notification("G", 100_001, "", 12).unwrap().id, 2);
-        // Changed T-ID: same device and type.
-        assert_eq!(t.match_notification("G", 7, "", 12).unwrap().id, 1);
-        assert_eq!(t.match_notification("G", 7, "", 8).unwrap().id, 3);
-        assert!(t.match_notification("G", 7, "AD9", 12).is_none());
+        // Moved-on T-ID: only a PROGRESS control of the same device and
+        // type whose T-ID is below it.
+        assert!(t.match_notification("G", 100_005, "", 12).is_none());
+        t.progress("G", 1, 9_000);
+        t.progress("G", 3, 9_000);
+        assert_eq!(t.match_notification("G", 100_005, "", 12).unwrap().id, 1);
+        assert_eq!(t.match_notification("G", 100_005, "", 8).unwrap().id, 3);
+        assert!(t.match_notification("G", 100_005, "AD9", 12).is_none());
+        // An older T-ID (an earlier control's, repeated) never matches.
+        assert!(t.match_notification("G", 99_999, "", 12).is_none());
         assert!(t.match_notification("H", 100_000, "", 12).is_none());
     }
 
     #[test]
-    fn responses_match_only_sent_controls() {
+    fn a_tid_that_left_flight_never_falls_back_to_another_control() {
         let mut t = Table::new(None);
         t.insert("G", sent(1, 100_000, "", 12));
+        t.progress("G", 1, 9_000);
+        t.remove("G", 1, Left::WithResult);
+        t.insert("G", sent(2, 100_001, "", 12));
+        t.progress("G", 2, 9_000);
+        // A repeat of control 1's 0x17 is not control 2's result.
+        assert!(t.match_notification("G", 100_000, "", 12).is_none());
+        assert_eq!(t.left("G", 100_000), Some(Left::WithResult));
+        assert_eq!(t.left("G", 100_001), None, "in flight");
+        // Only the last RECENT_PER_GATEWAY are remembered.
+        for i in 0..RECENT_PER_GATEWAY as i64 {
+            t.insert("G", sent(10 + i, 200_000 + i as u32, "", 1));
+            t.remove("G", 10 + i, Left::WithoutResult);
+        }
+        assert_eq!(t.left("G", 100_000), None);
+        assert_eq!(t.left("G", 200_000), Some(Left::WithoutResult));
+    }
+
+    #[test]
+    fn responses_match_only_sent_controls_by_tid() {
+        let mut t = Table::new(None);
+        t.insert("G", sent(1, 100_000, "", 12));
+        assert!(t.match_response("G", 100_001).is_none());
+        assert_eq!(t.match_response("G", 100_000).unwrap().id, 1);
         t.progress("G", 1, 9_999);
-        assert!(t.match_response("G", 100_000, "", 12).is_none());
+        assert!(t.match_response("G", 100_000).is_none());
         assert_eq!(t.match_notification("G", 100_000, "", 12).unwrap().id, 1);
     }
 
@@ -295,8 +366,8 @@ mod tests {
         t.progress("G", 1, 5_000);
         assert_eq!(t.sent_on("G", 1).len(), 1);
         assert_eq!(t.next_deadline(), Some(1_002));
-        t.remove("G", 1);
-        t.remove("G", 2);
+        t.remove("G", 1, Left::WithResult);
+        t.remove("G", 2, Left::WithResult);
         assert!(t.is_empty());
         assert_eq!(t.len(), 0);
     }

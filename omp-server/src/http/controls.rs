@@ -83,17 +83,17 @@ struct ControlRow {
     acknowledged_at: Option<i64>,
     completed_at: Option<i64>,
     expires_at: i64,
+    /// `[[state, at], …]` in order, as JSON.
+    timeline: String,
 }
 
+/// A control and its timeline in one statement, so an answer is one
+/// snapshot (two reads could show a state and a timeline that has moved
+/// on past it).
 const CONTROL_COLUMNS: &str = "id, gw_id, device_id, control_type, data, tid, state,
-    result_code, result_data, created_at, sent_at, acknowledged_at, completed_at, expires_at";
-
-#[derive(Debug, FromRow)]
-struct EventRow {
-    control_id: i64,
-    state: String,
-    at: i64,
-}
+    result_code, result_data, created_at, sent_at, acknowledged_at, completed_at, expires_at,
+    (SELECT json_group_array(json_array(e.state, e.at) ORDER BY e.id)
+     FROM control_events AS e WHERE e.control_id = controls.id) AS timeline";
 
 /// The notification's payload decoded per control type (GMMP.md §5); the
 /// raw Base64 for other types or unexpected lengths.
@@ -122,8 +122,9 @@ fn code_name(code: i64, name: impl Fn(u8) -> &'static str) -> Value {
     json!({ "code": code, "name": u8::try_from(code).map_or("unknown", name) })
 }
 
-fn control_json(row: &ControlRow, events: &[&EventRow]) -> Value {
+fn control_json(row: &ControlRow) -> Value {
     let ct = u8::try_from(row.control_type).unwrap_or(0);
+    let timeline: Vec<(String, i64)> = serde_json::from_str(&row.timeline).unwrap_or_default();
     json!({
         "id": row.id,
         "gw_id": row.gw_id,
@@ -139,38 +140,11 @@ fn control_json(row: &ControlRow, events: &[&EventRow]) -> Value {
         "acknowledged_at": row.acknowledged_at.map(format_millis),
         "completed_at": row.completed_at.map(format_millis),
         "expires_at": format_millis(row.expires_at),
-        "timeline": events
+        "timeline": timeline
             .iter()
-            .map(|e| json!({ "state": e.state, "at": format_millis(e.at) }))
+            .map(|(state, at)| json!({ "state": state, "at": format_millis(*at) }))
             .collect::<Vec<_>>(),
     })
-}
-
-/// The JSON of `rows`, with their timelines read in one query.
-async fn render(pool: &SqlitePool, rows: &[ControlRow]) -> ApiResult<Vec<Value>> {
-    let ids = serde_json::to_string(&rows.iter().map(|r| r.id).collect::<Vec<_>>())
-        .unwrap_or_else(|_| "[]".to_owned());
-    let events: Vec<EventRow> = sqlx::query_as(
-        "SELECT control_id, state, at FROM control_events
-         WHERE control_id IN (SELECT value FROM json_each(?)) ORDER BY control_id, id",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let mine: Vec<&EventRow> = events.iter().filter(|e| e.control_id == r.id).collect();
-            control_json(r, &mine)
-        })
-        .collect())
-}
-
-async fn render_one(pool: &SqlitePool, row: &ControlRow) -> ApiResult<Value> {
-    Ok(render(pool, std::slice::from_ref(row))
-        .await?
-        .pop()
-        .unwrap_or(Value::Null))
 }
 
 async fn fetch(pool: &SqlitePool, id: i64) -> ApiResult<Option<ControlRow>> {
@@ -312,7 +286,7 @@ pub async fn create(
     let new = parse_create(body, state.config().control_default_ttl)?;
     if let Some(key) = &key {
         if let Some(existing) = by_idempotency_key(pool, gw_id, key).await? {
-            return Ok(accepted(render_one(pool, &existing).await?));
+            return Ok(accepted(control_json(&existing)));
         }
     }
     if let Some(device_id) = &new.device_id {
@@ -346,12 +320,12 @@ pub async fn create(
         let existing = by_idempotency_key(pool, gw_id, key)
             .await?
             .ok_or_else(|| ApiError::Conflict(format!("Idempotency-Key {key:?} is in use")))?;
-        return Ok(accepted(render_one(pool, &existing).await?));
+        return Ok(accepted(control_json(&existing)));
     };
     let row = fetch(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("control {id} vanished")))?;
-    Ok(accepted(render_one(pool, &row).await?))
+    Ok(accepted(control_json(&row)))
 }
 
 /// `GET /api/v1/gateways/{gw_id}/controls`: a page, newest first.
@@ -393,7 +367,7 @@ pub async fn list(
         cursor::encode(CursorKind::Controls, &r.id.to_string())
     });
     Ok(Json(
-        json!({ "items": render(pool, &rows).await?, "next_cursor": next }),
+        json!({ "items": rows.iter().map(control_json).collect::<Vec<_>>(), "next_cursor": next }),
     ))
 }
 
@@ -432,7 +406,7 @@ pub async fn one(
             }
         }
     }
-    Ok(Json(render_one(pool, &row).await?))
+    Ok(Json(control_json(&row)))
 }
 
 /// `DELETE /api/v1/controls/{id}`: QUEUED → CANCELLED, 409 in any other state.
@@ -451,7 +425,7 @@ pub async fn cancel(State(state): State<HttpState>, path: PathParams) -> ApiResu
     let row = fetch(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
-    Ok(Json(render_one(pool, &row).await?))
+    Ok(Json(control_json(&row)))
 }
 
 #[cfg(test)]

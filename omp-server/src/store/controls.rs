@@ -147,8 +147,9 @@ pub struct OpenControl {
 /// What a transition writes besides the state and its timestamp.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
-    /// The OMP T-ID (when sent); a control going back to QUEUED loses its
-    /// T-ID so a late answer to the old one matches nothing.
+    /// The OMP T-ID (when sent). A control going back to QUEUED keeps the
+    /// T-ID it was last sent with, so that the highest T-ID stored never
+    /// goes down and a restart never gives an old T-ID out again.
     pub tid: Option<u32>,
     /// The gateway's result code (0x0E or 0x17).
     pub result_code: Option<u8>,
@@ -175,9 +176,7 @@ pub async fn transition(
         .timestamp_column()
         .map(|c| format!(", {c} = ?4"))
         .unwrap_or_default();
-    let tid = if to == ControlState::Queued {
-        ", tid = NULL".to_owned()
-    } else if outcome.tid.is_some() {
+    let tid = if outcome.tid.is_some() {
         ", tid = ?5".to_owned()
     } else {
         String::new()

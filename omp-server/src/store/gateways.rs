@@ -194,24 +194,27 @@ pub async fn encryption_key(pool: &SqlitePool, gw_id: &str) -> Result<Option<Vec
     Ok(key.flatten())
 }
 
-/// Writes last contact times and peers in one transaction.
+/// Writes last contact times and peers `(gw_id, unix ms, peer)` (the
+/// delivery writer calls it, inside its own transaction).
 pub async fn record_last_seen(
-    pool: &SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     seen: &[(String, i64, String)],
 ) -> Result<(), StoreError> {
     if seen.is_empty() {
         return Ok(());
     }
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    for (gw_id, at, peer) in seen {
-        sqlx::query("UPDATE gateways SET last_seen = ?, last_peer = ? WHERE gw_id = ?")
-            .bind(at)
-            .bind(peer)
-            .bind(gw_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    // One statement for the whole batch (tens of thousands of gateways
+    // under load), not one round trip per gateway.
+    let batch = serde_json::to_string(seen).unwrap_or_else(|_| "[]".to_owned());
+    sqlx::query(
+        "UPDATE gateways SET last_seen = seen.at, last_peer = seen.peer
+         FROM (SELECT value ->> 0 AS gw_id, value ->> 1 AS at, value ->> 2 AS peer
+               FROM json_each(?)) AS seen
+         WHERE gateways.gw_id = seen.gw_id",
+    )
+    .bind(batch)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

@@ -12,6 +12,13 @@
 //! The queue is bounded; when it is full [`submit`](WriterHandle::submit)
 //! answers [`SubmitError::Full`] at once and the session answers rc 0x0F
 //! with a back-off time — the server never buffers without bound.
+//!
+//! The gateways' last-contact times (batched by the server every few
+//! seconds) go through this writer too, in the next batch's transaction:
+//! written on another connection, their UPDATE would hold SQLite's write
+//! lock while the writer's BEGIN waits in SQLite's busy handler (which
+//! sleeps milliseconds at a time) — a latency spike for every delivery in
+//! flight, every few seconds.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +30,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
 use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::gateways;
 
 type Reply = oneshot::Sender<Result<(), Arc<StoreError>>>;
+
+/// Contact times `(gw_id, unix ms, peer)`.
+pub type LastSeen = Vec<(String, i64, String)>;
+
+/// What the writer is handed.
+#[derive(Debug)]
+enum Job {
+    Delivery(DeliveryRow, Reply),
+    LastSeen(LastSeen),
+}
 
 /// Counters of the writer, for logs and the later `/metrics`.
 #[derive(Debug, Default)]
@@ -57,7 +75,7 @@ pub enum SubmitError {
 /// The sessions' side of the writer.
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
-    tx: mpsc::Sender<(DeliveryRow, Reply)>,
+    tx: mpsc::Sender<Job>,
     metrics: Arc<WriterMetrics>,
 }
 
@@ -69,7 +87,7 @@ impl WriterHandle {
         row: DeliveryRow,
     ) -> Result<oneshot::Receiver<Result<(), Arc<StoreError>>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send((row, reply)) {
+        match self.tx.try_send(Job::Delivery(row, reply)) {
             Ok(()) => Ok(rx),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.metrics.refused_full.fetch_add(1, Ordering::Relaxed);
@@ -77,6 +95,18 @@ impl WriterHandle {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
         }
+    }
+
+    /// Hands over last-contact times, waiting for room in the queue;
+    /// `Closed` once the writer has stopped.
+    pub async fn record_last_seen(&self, seen: LastSeen) -> Result<(), SubmitError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Job::LastSeen(seen))
+            .await
+            .map_err(|_| SubmitError::Closed)
     }
 
     /// The writer's counters.
@@ -101,13 +131,14 @@ pub fn spawn(
 
 async fn run(
     mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<(DeliveryRow, Reply)>,
+    mut rx: mpsc::Receiver<Job>,
     batch_max: usize,
     stop: CancellationToken,
     metrics: Arc<WriterMetrics>,
 ) {
     let mut rows = Vec::with_capacity(batch_max);
     let mut replies = Vec::with_capacity(batch_max);
+    let mut seen: LastSeen = Vec::new();
     loop {
         let first = tokio::select! {
             item = rx.recv() => item,
@@ -117,20 +148,23 @@ async fn run(
                 rx.recv().await
             }
         };
-        let Some((row, reply)) = first else { break };
-        rows.push(row);
-        replies.push(reply);
-        while rows.len() < batch_max {
-            match rx.try_recv() {
-                Ok((row, reply)) => {
+        let Some(job) = first else { break };
+        let mut next = Some(job);
+        while let Some(job) = next.take() {
+            match job {
+                Job::Delivery(row, reply) => {
                     rows.push(row);
                     replies.push(reply);
                 }
-                Err(_) => break,
+                Job::LastSeen(batch) => seen.extend(batch),
+            }
+            if rows.len() < batch_max {
+                next = rx.try_recv().ok();
             }
         }
         let started = Instant::now();
-        let result = commit(&mut conn, &rows).await;
+        let result = commit(&mut conn, &rows, &seen).await;
+        seen.clear();
         let micros = started.elapsed().as_micros() as u64;
         let n = rows.len() as u64;
         match result {
@@ -172,9 +206,20 @@ async fn run(
 /// space returns. Here a failed batch is rolled back (an error from that
 /// ROLLBACK only means SQLite did it already) and the next batch starts
 /// clean.
-async fn commit(conn: &mut SqliteConnection, rows: &[DeliveryRow]) -> Result<(), StoreError> {
+async fn commit(
+    conn: &mut SqliteConnection,
+    rows: &[DeliveryRow],
+    seen: &[(String, i64, String)],
+) -> Result<(), StoreError> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let mut result = deliveries::insert_batch(conn, rows).await;
+    // Contact times are a convenience: their failure must not cost the
+    // deliveries (SQLite undoes just the failed statement).
+    if result.is_ok()
+        && let Err(e) = gateways::record_last_seen(conn, seen).await
+    {
+        tracing::warn!(gateways = seen.len(), error = %e, "last contact times not saved");
+    }
     if result.is_ok() {
         result = sqlx::query("COMMIT")
             .execute(&mut *conn)

@@ -98,7 +98,11 @@ impl Api {
     }
 
     /// `POST /api/v1/gateways/{gw_id}/controls` of `key`'s control.
-    pub async fn post(&self, gw_id: &str, key: &ControlKey) -> Result<(i64, Observation), CallError> {
+    pub async fn post(
+        &self,
+        gw_id: &str,
+        key: &ControlKey,
+    ) -> Result<(i64, Observation), CallError> {
         let body = serde_json::json!({
             "control_type": super::CONTROL_TYPE,
             "data": STANDARD.encode(key.data()),
@@ -219,13 +223,19 @@ pub async fn drive(
                 gateway: opts.index,
                 seq,
             });
-            let id = post_until_answered(&opts, &api, &gw_id, &mut record, &shared, &mut refused)
-                .await;
+            let id =
+                post_until_answered(&opts, &api, &gw_id, &mut record, &shared, &mut refused).await;
             records.push(record);
             let Some(id) = id else { break };
             let at = records.len() - 1;
             latest = Some((at, shared.generation.load(Ordering::Relaxed)));
-            watchers.spawn(watch_control(opts.clone(), api.clone(), id, at, shared.clone()));
+            watchers.spawn(watch_control(
+                opts.clone(),
+                api.clone(),
+                id,
+                at,
+                shared.clone(),
+            ));
             open += 1;
         }
         if open == 0 {
@@ -336,7 +346,10 @@ async fn replay(
                 shared.counters.http_5xx.fetch_add(1, Ordering::Relaxed);
             }
             Err(CallError::Status(status, body)) => {
-                note(record.anomalies.as_mut(), format!("replayed POST: {status} {body}"));
+                note(
+                    record.anomalies.as_mut(),
+                    format!("replayed POST: {status} {body}"),
+                );
                 return;
             }
             Err(CallError::Body(e)) => {
@@ -369,7 +382,10 @@ async fn watch_control(
         match answer {
             Ok((got, observation)) => {
                 if got != id {
-                    note(&mut anomalies, format!("GET control {id} answered control {got}"));
+                    note(
+                        &mut anomalies,
+                        format!("GET control {id} answered control {got}"),
+                    );
                 }
                 shared.counters.observations.fetch_add(1, Ordering::Relaxed);
                 let done = is_final(&observation.state);

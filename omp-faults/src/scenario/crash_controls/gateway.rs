@@ -160,12 +160,11 @@ async fn session(
         match &frame.message {
             Message::ControlRequest(control) => {
                 let tid = frame.header.tid;
-                let key = ControlKey::from_data(&control.payload)
-                    .filter(|k| {
-                        k.gateway == opts.index
-                            && control.device_id == DeviceId::EMPTY
-                            && control.control_type.0 == super::CONTROL_TYPE
-                    });
+                let key = ControlKey::from_data(&control.payload).filter(|k| {
+                    k.gateway == opts.index
+                        && control.device_id == DeviceId::EMPTY
+                        && control.control_type.0 == super::CONTROL_TYPE
+                });
                 let Some(key) = key else {
                     memory.record.foreign_controls.push(format!(
                         "T-ID {tid}, device {:?}, control type 0x{:02x}, data {:?}",

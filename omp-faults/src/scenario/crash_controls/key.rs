@@ -90,12 +90,18 @@ mod tests {
         assert_eq!(k.data(), b"omp-faults control g=00003 c=000000012");
         assert_eq!(k.idempotency_key(), "omp-faults-g00003-c000000012");
         assert_eq!(ControlKey::from_data(&k.data()), Some(k));
-        assert_eq!(ControlKey::from_idempotency_key(&k.idempotency_key()), Some(k));
+        assert_eq!(
+            ControlKey::from_idempotency_key(&k.idempotency_key()),
+            Some(k)
+        );
     }
 
     #[test]
     fn foreign_text_is_not_a_key() {
-        assert_eq!(ControlKey::from_data(b"omp-faults control g=00003 c=12"), None);
+        assert_eq!(
+            ControlKey::from_data(b"omp-faults control g=00003 c=12"),
+            None
+        );
         assert_eq!(ControlKey::from_data(&[0xff, 0x00]), None);
         assert_eq!(ControlKey::from_idempotency_key("retry-1"), None);
         assert_eq!(

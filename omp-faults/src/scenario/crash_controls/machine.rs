@@ -67,12 +67,10 @@ pub fn path_problem(timeline: &[(String, i64)]) -> Option<String> {
 
 /// The edges of `timeline`, as (from, to, from's time, to's time).
 pub fn edges(timeline: &[(String, i64)]) -> impl Iterator<Item = (&str, &str, i64, i64)> {
-    timeline
-        .windows(2)
-        .filter_map(|pair| match pair {
-            [(from, t0), (to, t1)] => Some((from.as_str(), to.as_str(), *t0, *t1)),
-            _ => None,
-        })
+    timeline.windows(2).filter_map(|pair| match pair {
+        [(from, t0), (to, t1)] => Some((from.as_str(), to.as_str(), *t0, *t1)),
+        _ => None,
+    })
 }
 
 /// The state a control with `timeline` was in at Unix ms `at`: the last
@@ -139,6 +137,9 @@ mod tests {
         assert_eq!(state_at(&t, 25), Some("SENT"));
         assert_eq!(state_at(&t, 99), Some("QUEUED"));
         let e: Vec<_> = edges(&t).collect();
-        assert_eq!(e, vec![("QUEUED", "SENT", 10, 20), ("SENT", "QUEUED", 20, 30)]);
+        assert_eq!(
+            e,
+            vec![("QUEUED", "SENT", 10, 20), ("SENT", "QUEUED", 20, 30)]
+        );
     }
 }

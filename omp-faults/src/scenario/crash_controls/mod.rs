@@ -45,11 +45,20 @@
 //!   dispatcher takes a session's frames in order), no SENT → TIMEOUT (the
 //!   gateway answers at once; a SENT control whose session died is
 //!   requeued), no FAILED, EXPIRED or CANCELLED (no error rc, one-day TTL,
-//!   no DELETE).
+//!   no DELETE). With `--resend-notifications` SENT → SUCCESS is allowed:
+//!   a re-sent 0x17 of an earlier sending may come before the 0x0E of the
+//!   control's new sending, and the OMP matches a notification to a SENT
+//!   control too.
 //! - Everything the API showed stays: every answer's timeline is a prefix
 //!   of the stored one (nothing shown is later lost or rewritten — the API
 //!   only shows committed states), answers to one client never go back,
-//!   and the last one is final and equals the stored timeline.
+//!   and the last one is final and equals the stored timeline. An answer's
+//!   `state` must be one of its own timeline's; when it is an earlier one
+//!   than the last, the answer is counted as *torn* (`torn_answers`), not
+//!   as a violation: the OMP reads a control's row and its timeline in two
+//!   queries, outside one transaction, so a change committed between them
+//!   shows in the timeline only. That is an inconsistency of one answer,
+//!   not a lost or undone state (reported to the server's owner).
 //! - Final states: SUCCESS with rc 0 and the echoed data as result, after
 //!   at least one 0x0D reached the gateway. **TIMEOUT is allowed only**
 //!   when (1) it came from PROGRESS, (2) the gateway never got a 0x18 rc 0
@@ -70,9 +79,26 @@
 //!   violation unless it was a re-sent copy.
 //! - `PRAGMA integrity_check` answers `ok`; the server log has no panic.
 //!
+//! # Layout
+//!
+//! - [`key`]: [`key::ControlKey`], the control a data or key names.
+//! - [`ledger`]: what the clients and gateways recorded; shared counters.
+//! - [`gateway`]: a gateway answering controls as the WizFi310 does.
+//! - [`client`]: the HTTP client (POST with Idempotency-Key, GET ?wait=).
+//! - [`machine`]: the control state machine, as a path check.
+//! - [`db`]: the control tables read back after the last kill.
+//! - [`verify`]: the checker and its figures.
+//!
 //! Clock: the OMP stamps timelines with the wall clock in ms; the run
 //! records kills, session ends and 0x0D arrivals with the same clock, so
-//! "between" above compares those numbers (ties count as between).
+//! "between" above compares those numbers (ties count as between; a kill
+//! spans from just before the signal to the reaping of the process).
+//!
+//! Known result: with `--resend-notifications` the run finds violations
+//! today — a re-sent 0x17 of a control already SUCCESS matches no T-ID in
+//! flight and the OMP's fallback (same GW, device and control type,
+//! GMMP.md §7) gives it to the gateway's next control in flight, which
+//! ends SUCCESS with the other's result (RELIABILITY.md §1).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -87,6 +113,7 @@ use crate::scenario::{Keep, Outcome, WorkDir, panic_violations};
 use crate::server::{Program, ServerSpec};
 
 pub mod client;
+pub mod db;
 pub mod gateway;
 pub mod key;
 pub mod ledger;
@@ -198,7 +225,7 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
         )));
     }
 
-    let mut kills_ms = Vec::with_capacity(opts.kills as usize);
+    let mut kills = Vec::with_capacity(opts.kills as usize);
     let mut early_kills = 0u32;
     let mut last_start_ms = now_ms();
     for kill in 0..opts.kills {
@@ -216,8 +243,12 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
             .await?;
             tokio::time::sleep(Duration::from_micros(rng.range(0, 3000))).await;
         }
-        kills_ms.push(now_ms());
+        let sent_ms = now_ms();
         server.kill().await?;
+        kills.push(verify::Kill {
+            sent_ms,
+            reaped_ms: now_ms(),
+        });
         last_start_ms = now_ms();
         server = spec.start().await?;
         shared.generation.fetch_add(1, Ordering::Relaxed);
@@ -229,9 +260,11 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
     let mut violations = Vec::new();
     let last = shared.counters.events();
     let settle_started = Instant::now();
-    if let Err(e) = wait_until(opts.phase_timeout, "control events after the last restart", || {
-        shared.counters.events() > last
-    })
+    if let Err(e) = wait_until(
+        opts.phase_timeout,
+        "control events after the last restart",
+        || shared.counters.events() > last,
+    )
     .await
     {
         violations.push(e.to_string());
@@ -265,13 +298,14 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
     server.kill().await?;
     let elapsed = run_started.elapsed();
 
-    let (rows, integrity) = verify::read_database(&spec.database_path()).await?;
+    let (rows, integrity) = db::read_database(&spec.database_path()).await?;
     let facts = verify::Facts {
         records: &records,
         gateways: &gateways,
-        kills_ms: &kills_ms,
+        kills: &kills,
         completion_timeout_ms: i64::try_from(opts.completion_timeout.as_millis())
             .unwrap_or(i64::MAX),
+        resend_notifications: opts.resend_notifications,
     };
     let verdict = verify::check(&facts, &rows, integrity);
     violations.extend(verdict.violations());
@@ -285,16 +319,16 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
         .set("final_idle_kill", true)
         .set("gateways", opts.gateways)
         .set("depth", opts.depth)
-        .set(
-            "completion_timeout_ms",
-            facts.completion_timeout_ms,
-        )
+        .set("completion_timeout_ms", facts.completion_timeout_ms)
         .set("resend_notifications", opts.resend_notifications);
     verdict.add_to(&mut report);
     let c = &shared.counters;
     report
         .set("sessions", c.sessions.load(Ordering::Relaxed))
-        .set("connect_failures", c.connect_failures.load(Ordering::Relaxed))
+        .set(
+            "connect_failures",
+            c.connect_failures.load(Ordering::Relaxed),
+        )
         .set("http_5xx", c.http_5xx.load(Ordering::Relaxed));
     if let Some(e) = gateways.iter().find_map(|g| g.last_error.clone()) {
         report.set("last_gateway_error", e);

@@ -1,22 +1,19 @@
-//! The checker of `crash-controls`: the database the last kill left (read
-//! directly, after WAL recovery) against what the clients saw through the
-//! API and what the gateways received. What counts as a broken promise,
+//! The checker of `crash-controls`: the database the last kill left
+//! ([`super::db`]) against what the clients saw through the API and what
+//! the gateways received. What counts as a broken promise,
 //! and what is allowed, is listed in the module doc of
 //! [`super`]; each problem kind below names the rule it checks.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use gmmp_bench::Report;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, FromRow};
 
 use super::client::is_final;
+use super::db::DbControl;
 use super::key::ControlKey;
 use super::ledger::{Arrival, ControlRecord, GatewayRecord, Observation, Step};
 use super::machine::{self, path_problem};
-use crate::error::FaultError;
 
 /// Examples kept per kind of problem.
 const EXAMPLES: usize = 3;
@@ -27,89 +24,6 @@ const DEADLINE_SLACK_MS: i64 = 100;
 /// The first OMP T-ID (GW T-IDs run 0‥99 999).
 const FIRST_OMP_TID: u32 = 100_000;
 
-/// A control as the database holds it, with its timeline.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
-pub struct DbControl {
-    /// Row id.
-    pub id: i64,
-    /// GW ID.
-    pub gw_id: String,
-    /// Device ID, `""` for the gateway.
-    pub device_id: String,
-    /// GMMP control type.
-    pub control_type: i64,
-    /// Control data.
-    pub data: Option<Vec<u8>>,
-    /// OMP T-ID of its last sending.
-    pub tid: Option<i64>,
-    /// State.
-    pub state: String,
-    /// rc of the 0x0E or 0x17.
-    pub result_code: Option<i64>,
-    /// The 0x17's body.
-    pub result_data: Option<Vec<u8>>,
-    /// Unix ms of the insert.
-    pub created_at: i64,
-    /// Unix ms of the final state.
-    pub completed_at: Option<i64>,
-    /// The POST's Idempotency-Key.
-    pub idempotency_key: Option<String>,
-    /// `control_events`: (state, Unix ms), in order.
-    #[sqlx(skip)]
-    pub timeline: Vec<(String, i64)>,
-}
-
-/// Reads every control with its timeline, and `PRAGMA integrity_check`
-/// (lines joined with `; `), from the database at `path` (the OMP must be
-/// stopped).
-pub async fn read_database(path: &Path) -> Result<(Vec<DbControl>, String), FaultError> {
-    let db_err = |source| FaultError::Db {
-        path: path.to_path_buf(),
-        source,
-    };
-    // Read-write (never created): the first connection after a SIGKILL
-    // recovers the WAL.
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(false)
-        .connect()
-        .await
-        .map_err(db_err)?;
-    let mut controls: Vec<DbControl> = sqlx::query_as(
-        "SELECT id, gw_id, device_id, control_type, data, tid, state, result_code, result_data,
-                created_at, completed_at, idempotency_key
-         FROM controls ORDER BY id",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .map_err(db_err)?;
-    let events: Vec<(i64, String, i64)> =
-        sqlx::query_as("SELECT control_id, state, at FROM control_events ORDER BY control_id, id")
-            .fetch_all(&mut conn)
-            .await
-            .map_err(db_err)?;
-    let position: HashMap<i64, usize> = controls
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.id, i))
-        .collect();
-    let mut orphans = 0u64;
-    for (control_id, state, at) in events {
-        match position.get(&control_id) {
-            Some(&i) => controls[i].timeline.push((state, at)),
-            None => orphans += 1,
-        }
-    }
-    let mut integrity: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_all(&mut conn)
-        .await
-        .map_err(db_err)?;
-    if orphans > 0 {
-        integrity.push(format!("{orphans} control_events rows name no control"));
-    }
-    Ok((controls, integrity.join("; ")))
-}
-
 /// What the run did, for the checker.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
@@ -117,10 +31,32 @@ pub struct Facts<'a> {
     pub records: &'a [ControlRecord],
     /// Every gateway, by index.
     pub gateways: &'a [GatewayRecord],
-    /// Unix ms of each SIGKILL under load.
-    pub kills_ms: &'a [i64],
+    /// Each SIGKILL under load.
+    pub kills: &'a [Kill],
     /// The server's `control_completion_timeout`, ms.
     pub completion_timeout_ms: i64,
+    /// The gateways re-sent unanswered 0x17s.
+    pub resend_notifications: bool,
+}
+
+/// One SIGKILL, in Unix ms: just before the signal was sent, and once the
+/// process was reaped (the OMP may commit up to the moment the signal
+/// lands, somewhere in between).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kill {
+    /// Before `kill(2)`.
+    pub sent_ms: i64,
+    /// After `waitpid`.
+    pub reaped_ms: i64,
+}
+
+impl Kill {
+    /// True when this kill may have fallen between an event at `t0` and
+    /// one at `t1`: the first may have been committed before the process
+    /// died and the second after it.
+    pub fn between(&self, t0: i64, t1: i64) -> bool {
+        t0 <= self.reaped_ms && self.sent_ms <= t1
+    }
 }
 
 /// Problems by kind: a count and the first few in words.
@@ -199,14 +135,18 @@ pub struct Verdict {
     /// Re-sent 0x17s the OMP answered with an error rc (the first copy
     /// had been taken).
     pub resent_notifications_refused: u64,
-    /// Controls QUEUED at a kill (summed over the kills).
+    /// Controls QUEUED at one kill or more (by their timeline's ms clock
+    /// at the moment the signal was sent).
     pub queued_at_kill: u64,
-    /// Controls SENT at a kill.
+    /// Controls SENT at one kill or more.
     pub sent_at_kill: u64,
-    /// Controls PROGRESS at a kill.
+    /// Controls PROGRESS at one kill or more.
     pub progress_at_kill: u64,
     /// API answers checked against the final timelines.
     pub observations: u64,
+    /// Of those, answers whose `state` is an earlier state of their own
+    /// `timeline` (a torn read of the OMP's API; see the module doc).
+    pub torn_answers: u64,
     /// `PRAGMA integrity_check`.
     pub integrity: String,
     /// The broken promises.
@@ -251,6 +191,7 @@ impl Verdict {
             .set("sent_at_kill", self.sent_at_kill)
             .set("progress_at_kill", self.progress_at_kill)
             .set("observations", self.observations)
+            .set("torn_answers", self.torn_answers)
             .set("problems", self.problems.total())
             .set("integrity", self.integrity.clone());
     }
@@ -364,10 +305,8 @@ pub fn check(facts: &Facts<'_>, rows: &[DbControl], integrity: String) -> Verdic
         }
     }
     for key in arrivals.keys().filter(|k| !by_key.contains_key(k)) {
-        v.problems.add(
-            "0x0Ds of controls that are not stored",
-            format!("{key}"),
-        );
+        v.problems
+            .add("0x0Ds of controls that are not stored", format!("{key}"));
     }
     for r in facts.records {
         check_posts(r, &by_key, &mut v);
@@ -386,7 +325,12 @@ fn check_row(facts: &Facts<'_>, row: &DbControl, v: &mut Verdict) {
     if row.timeline.last().map(|(s, _)| s.as_str()) != Some(row.state.as_str()) {
         v.problems.add(
             "rows whose state is not their timeline's last",
-            format!("control {}: {} vs {}", row.id, row.state, states(&row.timeline)),
+            format!(
+                "control {}: {} vs {}",
+                row.id,
+                row.state,
+                states(&row.timeline)
+            ),
         );
     }
     if !machine::FINAL.contains(&row.state.as_str()) {
@@ -395,14 +339,14 @@ fn check_row(facts: &Facts<'_>, row: &DbControl, v: &mut Verdict) {
             format!("control {}: {}", row.id, states(&row.timeline)),
         );
     }
-    for &k in facts.kills_ms {
-        match machine::state_at(&row.timeline, k) {
-            Some("QUEUED") => v.queued_at_kill += 1,
-            Some("SENT") => v.sent_at_kill += 1,
-            Some("PROGRESS") => v.progress_at_kill += 1,
-            _ => {}
-        }
-    }
+    let at_kills: Vec<Option<&str>> = facts
+        .kills
+        .iter()
+        .map(|k| machine::state_at(&row.timeline, k.sent_ms))
+        .collect();
+    v.queued_at_kill += u64::from(at_kills.contains(&Some("QUEUED")));
+    v.sent_at_kill += u64::from(at_kills.contains(&Some("SENT")));
+    v.progress_at_kill += u64::from(at_kills.contains(&Some("PROGRESS")));
 }
 
 /// One stored control of the run against its gateway's arrivals.
@@ -427,15 +371,18 @@ fn check_control(
             ("SENT", "QUEUED") => {
                 v.requeues += 1;
                 requeued = true;
-                let between = |t: &i64| t0 <= *t && *t <= t1;
-                if !facts.kills_ms.iter().any(between) && !session_ends.iter().any(between) {
+                let killed = facts.kills.iter().any(|k| k.between(t0, t1));
+                let ended = session_ends.iter().any(|t| t0 <= *t && *t <= t1);
+                if !killed && !ended {
                     v.problems.add(
                         "SENT → QUEUED with no kill or session end in between",
                         format!("control {} ({key}): SENT at {t0}, QUEUED at {t1}", row.id),
                     );
                 }
             }
-            ("SENT", "SUCCESS") => v.problems.add(
+            // A re-sent 0x17 of an earlier sending may complete a control
+            // sent again before its 0x0E: allowed by the rules then.
+            ("SENT", "SUCCESS") if !facts.resend_notifications => v.problems.add(
                 "SUCCESS committed without the 0x0E that preceded its 0x17",
                 format!("control {} ({key}): {}", row.id, states(tl)),
             ),
@@ -470,7 +417,10 @@ fn check_control(
         if a.after_ack {
             v.problems.add(
                 "controls executed again after their result was acknowledged",
-                format!("control {} ({key}): T-ID {} on session {}", row.id, a.tid, a.session),
+                format!(
+                    "control {} ({key}): T-ID {} on session {}",
+                    row.id, a.tid, a.session
+                ),
             );
         }
         v.notifications_unanswered += u64::from(a.unanswered());
@@ -557,7 +507,10 @@ fn timeout_problem(facts: &Facts<'_>, row: &DbControl, arrivals: &[&Arrival]) ->
     }
     let tid = row.tid.and_then(|t| u32::try_from(t).ok());
     let Some(execution) = arrivals.iter().rev().find(|a| Some(a.tid) == tid) else {
-        return Some(format!("no 0x0D with its T-ID {:?} reached the gateway", row.tid));
+        return Some(format!(
+            "no 0x0D with its T-ID {:?} reached the gateway",
+            row.tid
+        ));
     };
     if execution.unanswered() == 0 {
         return Some(format!(
@@ -565,11 +518,7 @@ fn timeout_problem(facts: &Facts<'_>, row: &DbControl, arrivals: &[&Arrival]) ->
             execution.tid, execution.answers
         ));
     }
-    if !facts
-        .kills_ms
-        .iter()
-        .any(|k| t_progress <= k && k <= t_end)
-    {
+    if !facts.kills.iter().any(|k| k.between(*t_progress, *t_end)) {
         return Some("no kill between its PROGRESS and its TIMEOUT".into());
     }
     if t_end + DEADLINE_SLACK_MS < t_progress + facts.completion_timeout_ms {
@@ -583,8 +532,9 @@ fn timeout_problem(facts: &Facts<'_>, row: &DbControl, arrivals: &[&Arrival]) ->
 }
 
 /// What the API showed of a control against its stored timeline: every
-/// answer a prefix of it, never shorter than an earlier answer, its state
-/// its own timeline's last; the last answer final and whole.
+/// answer a prefix of it and an extension of the answer before it, its
+/// state one of its own timeline's (the last, unless torn); the last
+/// answer final and whole.
 fn check_observations(record: &ControlRecord, row: &DbControl, v: &mut Verdict) {
     let stored: Vec<Step> = row
         .timeline
@@ -602,23 +552,38 @@ fn check_observations(record: &ControlRecord, row: &DbControl, v: &mut Verdict) 
             .join("→")
     };
     let key = record.key;
-    let mut longest = 0usize;
-    for o in &record.observations {
-        if o.timeline.len() < longest {
+    for pair in record.observations.windows(2) {
+        if let [earlier, later] = pair
+            && !later.timeline.starts_with(&earlier.timeline)
+        {
             v.problems.add(
-                "API answers that went back to an earlier state",
-                format!("control {} ({key}): {} after {longest} states", row.id, show(o)),
+                "API answers that do not extend the answer before them (a state went back)",
+                format!(
+                    "control {} ({key}): {} after {}",
+                    row.id,
+                    show(later),
+                    show(earlier)
+                ),
             );
         }
-        longest = longest.max(o.timeline.len());
     }
-    for o in record.observations.iter().chain(&record.replay_observations) {
+    for o in record
+        .observations
+        .iter()
+        .chain(&record.replay_observations)
+    {
         v.observations += 1;
         if o.timeline.last().map(|s| s.state.as_str()) != Some(o.state.as_str()) {
-            v.problems.add(
-                "API answers whose state is not their timeline's last",
-                format!("control {} ({key}): {} vs {}", row.id, o.state, show(o)),
-            );
+            if o.timeline.iter().any(|s| s.state == o.state) {
+                // Row and timeline read in two queries: a change committed
+                // in between shows in the timeline only.
+                v.torn_answers += 1;
+            } else {
+                v.problems.add(
+                    "API answers whose state is not in their own timeline",
+                    format!("control {} ({key}): {} vs {}", row.id, o.state, show(o)),
+                );
+            }
         }
         if !stored.starts_with(&o.timeline) {
             v.problems.add(
@@ -632,23 +597,24 @@ fn check_observations(record: &ControlRecord, row: &DbControl, v: &mut Verdict) 
             );
         }
     }
-    match record.observations.last() {
-        Some(last) if is_final(&last.state) => {
-            if last.timeline != stored {
-                v.problems.add(
-                    "final API answers differing from the stored timeline",
-                    format!(
-                        "control {} ({key}): shown {}, stored {}",
-                        row.id,
-                        show(last),
-                        states(&row.timeline)
-                    ),
-                );
-            }
-        }
-        _ if record.id.is_some() => v.problems.add(
+    let shown_final = record.observations.last().filter(|o| is_final(&o.state));
+    match shown_final {
+        Some(last) if last.timeline != stored => v.problems.add(
+            "final API answers differing from the stored timeline",
+            format!(
+                "control {} ({key}): shown {}, stored {}",
+                row.id,
+                show(last),
+                states(&row.timeline)
+            ),
+        ),
+        None if record.id.is_some() => v.problems.add(
             "controls never shown final by the API",
-            format!("control {} ({key}): stored {}", row.id, states(&row.timeline)),
+            format!(
+                "control {} ({key}): stored {}",
+                row.id,
+                states(&row.timeline)
+            ),
         ),
         _ => {}
     }
@@ -691,16 +657,15 @@ fn check_posts(
         }
     }
     for a in &record.anomalies {
-        v.problems.add("unexpected API answers", format!("{key}: {a}"));
+        v.problems
+            .add("unexpected API answers", format!("{key}: {a}"));
     }
     for a in &record.attempts {
         if let super::ledger::PostOutcome::Status(status, body) = &a.outcome
             && *status < 500
         {
-            v.problems.add(
-                "POSTs refused",
-                format!("{key}: {status} {body}"),
-            );
+            v.problems
+                .add("POSTs refused", format!("{key}: {status} {body}"));
         }
     }
 }
