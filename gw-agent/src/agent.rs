@@ -270,10 +270,24 @@ impl Agent {
             }
             self.omp_note = "connecting";
             self.report_status(&engine, &transport);
-            let connected = tokio::select! {
-                r = transport.connect() => r,
-                _ = shutdown.cancelled() => break,
+            // Connecting can take long (module start-up, a Wi-Fi join, a
+            // module that stopped answering): the sources are spooled and
+            // answered meanwhile, as in `idle`.
+            let connected = {
+                let connect = transport.connect();
+                tokio::pin!(connect);
+                loop {
+                    tokio::select! {
+                        r = &mut connect => break Some(r),
+                        _ = shutdown.cancelled() => break None,
+                        Some(msg) = self.sources_rx.recv() => {
+                            self.accept(msg);
+                            self.status.update(self.status_snapshot_depth(), Instant::now());
+                        }
+                    }
+                }
             };
+            let Some(connected) = connected else { break };
             let end = match connected {
                 Ok(()) => {
                     tracing::info!(transport = transport.name(), "connected to the OMP");

@@ -119,6 +119,12 @@ pub struct Settings {
     /// Most connections not yet bound to a GW from one IPv4 address or IPv6 /64 [default: 512].
     #[arg(long, env = "OMP_MAX_UNAUTHENTICATED_PER_IP", global = true)]
     pub max_unauthenticated_per_ip: Option<usize>,
+    /// Most HTTP API connections open at once; more wait in the backlog [default: 1024].
+    #[arg(long, env = "OMP_HTTP_MAX_CONNECTIONS", global = true)]
+    pub http_max_connections: Option<usize>,
+    /// An HTTP connection with no byte read or written for this long is closed; above 60s (the longest ?wait=) [default: 75s].
+    #[arg(long, env = "OMP_HTTP_IDLE_TIMEOUT", global = true, value_parser = parse_duration)]
+    pub http_idle_timeout: Option<Duration>,
     /// Most deliveries committed in one transaction [default: 1000].
     #[arg(long, env = "OMP_WRITER_BATCH_MAX", global = true)]
     pub writer_batch_max: Option<usize>,
@@ -195,6 +201,8 @@ struct FileSettings {
     auth_timeout: Option<String>,
     max_unauthenticated: Option<usize>,
     max_unauthenticated_per_ip: Option<usize>,
+    http_max_connections: Option<usize>,
+    http_idle_timeout: Option<String>,
     writer_batch_max: Option<usize>,
     writer_queue_capacity: Option<usize>,
     backoff_seconds: Option<u32>,
@@ -266,6 +274,10 @@ pub struct Config {
     pub max_unauthenticated: usize,
     /// Cap on connections not yet bound to a GW per IPv4 address / IPv6 /64.
     pub max_unauthenticated_per_ip: usize,
+    /// Cap on open HTTP API connections.
+    pub http_max_connections: usize,
+    /// An HTTP connection making no progress this long is closed.
+    pub http_idle_timeout: Duration,
     /// Rows per commit, at most.
     pub writer_batch_max: usize,
     /// Writer queue length.
@@ -321,6 +333,8 @@ impl Config {
             auth_timeout: Duration::from_secs(60),
             max_unauthenticated: 4096,
             max_unauthenticated_per_ip: 512,
+            http_max_connections: 1024,
+            http_idle_timeout: Duration::from_secs(75),
             writer_batch_max: 1000,
             writer_queue_capacity: 20_000,
             backoff_seconds: 5,
@@ -374,6 +388,7 @@ impl Config {
             max_connection_buffer,
             max_unauthenticated,
             max_unauthenticated_per_ip,
+            http_max_connections,
             writer_batch_max,
             writer_queue_capacity,
             backoff_seconds,
@@ -407,6 +422,13 @@ impl Config {
         }
         if let Some(d) = pick_duration("auth_timeout", settings.auth_timeout, &file.auth_timeout)? {
             c.auth_timeout = d;
+        }
+        if let Some(d) = pick_duration(
+            "http_idle_timeout",
+            settings.http_idle_timeout,
+            &file.http_idle_timeout,
+        )? {
+            c.http_idle_timeout = d;
         }
         macro_rules! pick_profile {
             ($($field:ident => $target:ident),*) => {$(
@@ -442,6 +464,7 @@ impl Config {
                 self.max_unauthenticated_per_ip,
             ),
             ("control_max_in_flight", self.control.max_in_flight),
+            ("http_max_connections", self.http_max_connections),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -457,6 +480,18 @@ impl Config {
                 key: "first_frame_timeout",
                 value: "0s".into(),
                 reason: "must be longer than zero".into(),
+            });
+        }
+        // The longest `?wait=` long-poll is silent on its connection by design.
+        let longest_wait = Duration::from_secs(crate::http::controls::MAX_WAIT_SECONDS);
+        if self.http_idle_timeout <= longest_wait {
+            return Err(ConfigError::BadValue {
+                key: "http_idle_timeout",
+                value: humantime::format_duration(self.http_idle_timeout).to_string(),
+                reason: format!(
+                    "must be longer than the longest ?wait= long-poll ({}s)",
+                    longest_wait.as_secs()
+                ),
             });
         }
         let durations = [

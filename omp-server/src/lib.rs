@@ -157,7 +157,11 @@ pub async fn run(
     )
     .await?;
     let http_task = tokio::spawn(http::serve(
-        http_listener,
+        http::listener::LimitedListener::new(
+            http_listener,
+            state.config.http_max_connections,
+            state.config.http_idle_timeout,
+        ),
         http::router(http_state),
         shutdown.clone(),
     ));

@@ -170,7 +170,7 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     let started = Instant::now();
     let faults = Counts::default();
     let omp_dir = opts.work_dir.join("omp");
-    let omp = Omp::start(&omp_dir, "127.0.0.1:0".parse().expect("literal address")).await?;
+    let omp = Omp::start(&omp_dir, SocketAddr::from(([127, 0, 0, 1], pick_port()?))).await?;
     let gmmp_addr = omp.gmmp_addr;
     let sim = Simulator::start(SimConfig {
         pace: opts.pace,
@@ -420,6 +420,38 @@ async fn emulator_faults(
     }
 }
 
+/// A free loopback port below the kernel's ephemeral range for the OMP.
+/// The OMP is stopped and started again on one port, and a port of the
+/// ephemeral range can be handed to another socket in between — another
+/// program's, or the emulator's own connect attempt to it (a TCP
+/// self-connect) — which then keeps the OMP out. Falls back to any free
+/// port when the range starts too low.
+fn pick_port() -> Result<u16, RunError> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let from = 10_000u16;
+    if ephemeral_low > from {
+        let mut rng = Rng::new(
+            u64::from(std::process::id())
+                ^ std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+        );
+        for _ in 0..200 {
+            let port = from + (rng.next() % u64::from(ephemeral_low - from)) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
+    let any = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
+    any.local_addr()
+        .map(|a| a.port())
+        .map_err(io("finding a free port"))
+}
+
 /// The OMP in-process, on a fixed GMMP address once started.
 struct Omp {
     server: omp_server::RunningServer,
@@ -432,7 +464,7 @@ impl Omp {
     /// the old socket is still being released).
     async fn start(dir: &Path, gmmp: SocketAddr) -> Result<Omp, RunError> {
         let mut last = String::new();
-        for _ in 0..20 {
+        for _ in 0..50 {
             let mut config = omp_server::Config::defaults();
             config.gmmp_listen = gmmp;
             config.http_listen = "127.0.0.1:0".parse().expect("literal address");

@@ -6,22 +6,27 @@
 //! announced on the `changed` channel (which wakes the API's `?wait=`).
 //! A database error is logged and the control stays as stored; the sweep
 //! retries pushing, and a timed-out control is retried on the next tick.
+//!
+//! - this file: the task, its loop, start-up recovery, timers, commits;
+//! - [`push`]: creating, cancelling and pushing controls to sessions;
+//! - [`answers`]: sessions ending and the gateway's 0x0E / 0x17 / 0x11.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use gmmp_codec::{ControlRequest, ControlType, DeviceId, Frame, GwId, Header, ResultCode};
 use tokio_util::sync::CancellationToken;
 
+mod answers;
+mod push;
+
 use super::inflight::{InFlight, Left, Stage, Table};
-use super::{ControlMetrics, ControlRef, Event, Inbox, Live};
+use super::{ControlMetrics, Event, Inbox, Live};
 use crate::config::ControlConfig;
 use crate::error::StoreError;
 use crate::http::ControlWatch;
-use crate::store::controls::{self as rows, ControlState, NewControl, Outcome, QueuedControl};
+use crate::store::controls::{self as rows, ControlState, Outcome};
 use crate::store::now_millis;
 
 /// How often QUEUED controls of live gateways are looked for regardless of
@@ -212,55 +217,6 @@ impl Dispatcher {
         }
     }
 
-    /// Stores a new control QUEUED, then pushes its gateway's queue.
-    async fn create(&mut self, control: NewControl) -> Result<Option<i64>, StoreError> {
-        let Some(id) = rows::insert(&mut self.db, &control).await? else {
-            return Ok(None);
-        };
-        let at = control.expires_at;
-        self.next_expiry = Some(self.next_expiry.map_or(at, |t| t.min(at)));
-        let gw_id = control.gw_id.as_str();
-        let live = self.live.get(gw_id).cloned();
-        let alone = !self.maybe_queued.contains(gw_id);
-        match live {
-            // Nothing queued before it and a free slot: send it straight
-            // away, without reading the queue back.
-            Some(live)
-                if alone
-                    && self.table.count(gw_id, &control.device_id) < self.config.max_in_flight =>
-            {
-                let queued = QueuedControl {
-                    id,
-                    device_id: control.device_id,
-                    control_type: i64::from(control.control_type),
-                    data: control.data,
-                    expires_at: control.expires_at,
-                };
-                if let Err(e) = self.send_one(gw_id, &live, &queued).await {
-                    tracing::error!(gw_id, control_id = id, error = %e,
-                        "control not sent: database error; it stays queued");
-                    self.maybe_queued.insert(control.gw_id.clone());
-                }
-            }
-            _ => {
-                self.maybe_queued.insert(control.gw_id.clone());
-                self.push(&control.gw_id).await;
-            }
-        }
-        Ok(Some(id))
-    }
-
-    /// QUEUED → CANCELLED; false in any other state.
-    async fn cancel(&mut self, id: i64) -> Result<bool, StoreError> {
-        self.commit(
-            id,
-            &[ControlState::Queued],
-            ControlState::Cancelled,
-            &Outcome::default(),
-        )
-        .await
-    }
-
     /// Commits a transition and announces it; false when the control was
     /// no longer in `from` or the commit failed (logged).
     async fn commit(
@@ -283,311 +239,6 @@ impl Dispatcher {
             self.changed.changed(id);
         }
         Ok(moved)
-    }
-
-    /// Pushes the QUEUED controls of `gw_id` that have a free slot, oldest
-    /// first, if the gateway is live.
-    async fn push(&mut self, gw_id: &str) {
-        if !self.maybe_queued.contains(gw_id) {
-            return;
-        }
-        let Some(live) = self.live.get(gw_id).cloned() else {
-            return;
-        };
-        let queued = match rows::queued(&mut self.db, gw_id, now_millis(), PUSH_BATCH).await {
-            Ok(q) => q,
-            Err(e) => {
-                tracing::error!(gw_id, error = %e, "cannot read the control queue");
-                return;
-            }
-        };
-        let mut all_sent = queued.len() < PUSH_BATCH as usize;
-        for control in queued {
-            if self.table.count(gw_id, &control.device_id) >= self.config.max_in_flight {
-                all_sent = false;
-                continue;
-            }
-            match self.send_one(gw_id, &live, &control).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    all_sent = false;
-                    break;
-                }
-                Err(e) => {
-                    tracing::error!(gw_id, control_id = control.id, error = %e,
-                        "control not sent: database error");
-                    all_sent = false;
-                    break;
-                }
-            }
-        }
-        if all_sent {
-            self.maybe_queued.remove(gw_id);
-        }
-    }
-
-    /// Sends one QUEUED control; false when the session's outbox is full
-    /// (stop pushing to this gateway for now).
-    async fn send_one(
-        &mut self,
-        gw_id: &str,
-        live: &Live,
-        control: &QueuedControl,
-    ) -> Result<bool, StoreError> {
-        let tid = self.table.allocate_tid(gw_id);
-        let frame = match control_frame(gw_id, live, control, tid) {
-            Ok(frame) => frame,
-            Err(reason) => {
-                tracing::error!(gw_id, control_id = control.id, %reason, "control cannot be encoded; FAILED");
-                self.commit(
-                    control.id,
-                    &[ControlState::Queued],
-                    ControlState::Failed,
-                    &Outcome::default(),
-                )
-                .await?;
-                return Ok(true);
-            }
-        };
-        let outcome = Outcome {
-            tid: Some(tid),
-            ..Outcome::default()
-        };
-        if !self
-            .commit(
-                control.id,
-                &[ControlState::Queued],
-                ControlState::Sent,
-                &outcome,
-            )
-            .await?
-        {
-            // Cancelled (or expired) in the meantime.
-            return Ok(true);
-        }
-        if live.outbox.push(frame).is_err() {
-            tracing::info!(
-                gw_id,
-                control_id = control.id,
-                "session outbox full; control queued again"
-            );
-            self.commit(
-                control.id,
-                &[ControlState::Sent],
-                ControlState::Queued,
-                &Outcome::default(),
-            )
-            .await?;
-            self.maybe_queued.insert(gw_id.to_owned());
-            return Ok(false);
-        }
-        let timeout = if live.response_timeout.is_zero() {
-            FALLBACK_RESPONSE_TIMEOUT
-        } else {
-            live.response_timeout
-        };
-        tracing::info!(gw_id, control_id = control.id, tid, device_id = %control.device_id,
-            control_type = %ControlType(u8::try_from(control.control_type).unwrap_or(0)).name(),
-            "control sent");
-        self.table.insert(
-            gw_id,
-            InFlight {
-                id: control.id,
-                device_id: control.device_id.clone(),
-                control_type: u8::try_from(control.control_type).unwrap_or(0),
-                tid,
-                stage: Stage::Sent {
-                    session: live.session,
-                },
-                deadline: now_millis().saturating_add(millis(timeout)),
-            },
-        );
-        Ok(true)
-    }
-
-    async fn disconnected(&mut self, gw_id: &str, session: u64) {
-        if self.live.get(gw_id).is_some_and(|l| l.session == session) {
-            self.live.remove(gw_id);
-        }
-        for c in self.table.sent_on(gw_id, session) {
-            let requeue = self
-                .commit(
-                    c.id,
-                    &[ControlState::Sent],
-                    ControlState::Queued,
-                    &Outcome::default(),
-                )
-                .await;
-            match requeue {
-                Ok(_) => {
-                    self.table.remove(gw_id, c.id, Left::WithoutResult);
-                    self.maybe_queued.insert(gw_id.to_owned());
-                    tracing::info!(
-                        gw_id,
-                        control_id = c.id,
-                        "session ended before the control was answered; queued again"
-                    );
-                }
-                Err(e) => tracing::error!(gw_id, control_id = c.id, error = %e,
-                    "control not queued again: database error"),
-            }
-        }
-        self.push(gw_id).await;
-    }
-
-    async fn response(&mut self, about: &ControlRef, rc: ResultCode) {
-        let Some(c) = self.table.match_response(&about.gw_id, about.tid).cloned() else {
-            tracing::info!(gw_id = %about.gw_id, tid = about.tid, rc = %rc,
-                "control response for no control awaiting one; ignored");
-            self.metrics.unmatched.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        let outcome = Outcome {
-            result_code: Some(rc.0),
-            ..Outcome::default()
-        };
-        let gw_id = about.gw_id.as_str();
-        if rc == ResultCode::OK {
-            let deadline = now_millis().saturating_add(millis(self.config.completion_timeout));
-            match self
-                .commit(
-                    c.id,
-                    &[ControlState::Sent],
-                    ControlState::Progress,
-                    &outcome,
-                )
-                .await
-            {
-                Ok(true) => self.table.progress(gw_id, c.id, deadline),
-                Ok(false) => {
-                    self.table.remove(gw_id, c.id, Left::WithoutResult);
-                }
-                Err(e) => tracing::error!(gw_id, control_id = c.id, error = %e,
-                    "control response not recorded: database error"),
-            }
-            return;
-        }
-        tracing::info!(gw_id, control_id = c.id, rc = %rc, "gateway refused the control");
-        self.finish(
-            gw_id,
-            &c,
-            &[ControlState::Sent],
-            ControlState::Failed,
-            &outcome,
-            Left::WithoutResult,
-        )
-        .await
-        .ok();
-    }
-
-    async fn notification(
-        &mut self,
-        about: &ControlRef,
-        rc: ResultCode,
-        data: Bytes,
-    ) -> ResultCode {
-        let gw_id = about.gw_id.as_str();
-        let Some(c) = self
-            .table
-            .match_notification(gw_id, about.tid, &about.device_id, about.control_type)
-            .cloned()
-        else {
-            if self.table.left(gw_id, about.tid) == Some(Left::WithResult) {
-                // The gateway did not get our 0x18 and sends its result
-                // again: acknowledge it again, store nothing.
-                tracing::info!(
-                    gw_id,
-                    tid = about.tid,
-                    "repeated notification of a control that has its result; acknowledged again"
-                );
-                return ResultCode::OK;
-            }
-            tracing::warn!(gw_id, tid = about.tid, device_id = %about.device_id,
-                control_type = %ControlType(about.control_type).name(), rc = %rc,
-                "notification for no control in flight; answering not found");
-            self.metrics.unmatched.fetch_add(1, Ordering::Relaxed);
-            return ResultCode::NOT_FOUND;
-        };
-        if c.tid != about.tid {
-            tracing::info!(
-                gw_id,
-                control_id = c.id,
-                tid = about.tid,
-                control_tid = c.tid,
-                "notification with another T-ID matched by device and control type"
-            );
-        }
-        let to = if rc == ResultCode::OK {
-            ControlState::Success
-        } else {
-            ControlState::Failed
-        };
-        let outcome = Outcome {
-            result_code: Some(rc.0),
-            result_data: (!data.is_empty()).then(|| data.to_vec()),
-            ..Outcome::default()
-        };
-        let from = [ControlState::Sent, ControlState::Progress];
-        match self
-            .finish(gw_id, &c, &from, to, &outcome, Left::WithResult)
-            .await
-        {
-            Ok(true) => ResultCode::OK,
-            Ok(false) => ResultCode::NOT_FOUND,
-            Err(()) => ResultCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// Ends control `c` (a final state), frees its slot, pushes the next.
-    async fn finish(
-        &mut self,
-        gw_id: &str,
-        c: &InFlight,
-        from: &[ControlState],
-        to: ControlState,
-        outcome: &Outcome,
-        left: Left,
-    ) -> Result<bool, ()> {
-        match self.commit(c.id, from, to, outcome).await {
-            Ok(moved) => {
-                self.table.remove(gw_id, c.id, left);
-                tracing::info!(
-                    gw_id,
-                    control_id = c.id,
-                    state = to.as_str(),
-                    "control ended"
-                );
-                self.push(gw_id).await;
-                Ok(moved)
-            }
-            Err(e) => {
-                tracing::error!(gw_id, control_id = c.id, state = to.as_str(), error = %e,
-                    "control end not recorded: database error");
-                Err(())
-            }
-        }
-    }
-
-    async fn long_sentence(&mut self, about: &ControlRef) -> Result<Option<Bytes>, ()> {
-        let Some(c) = self.table.match_notification(
-            &about.gw_id,
-            about.tid,
-            &about.device_id,
-            about.control_type,
-        ) else {
-            tracing::info!(gw_id = %about.gw_id, tid = about.tid,
-                "long sentence for no control in flight; answering not found");
-            self.metrics.unmatched.fetch_add(1, Ordering::Relaxed);
-            return Ok(None);
-        };
-        match rows::data(&mut self.db, c.id).await {
-            Ok(data) => Ok(Some(Bytes::from(data.unwrap_or_default()))),
-            Err(e) => {
-                tracing::error!(gw_id = %about.gw_id, control_id = c.id, error = %e,
-                    "control data not read");
-                Err(())
-            }
-        }
     }
 
     /// Deadlines of controls in flight, and TTL expiry of queued ones.
@@ -661,36 +312,4 @@ impl Dispatcher {
             }
         }
     }
-}
-
-/// The encoded 0x0D of `control` for `gw_id` with T-ID `tid`. Data over
-/// one body (2048 bytes) is left out: the gateway fetches it with long
-/// sentence.
-fn control_frame(
-    gw_id: &str,
-    live: &Live,
-    control: &QueuedControl,
-    tid: u32,
-) -> Result<Bytes, String> {
-    let data = control.data.as_deref().unwrap_or_default();
-    let payload = if data.len() <= gmmp_codec::MAX_PAYLOAD_LEN {
-        Bytes::copy_from_slice(data)
-    } else {
-        Bytes::new()
-    };
-    let control_type =
-        u8::try_from(control.control_type).map_err(|_| "control type over 255".to_owned())?;
-    let request = ControlRequest {
-        domain_code: live.domain,
-        gw_id: GwId::new("gw_id", gw_id).map_err(|e| e.to_string())?,
-        device_id: DeviceId::new("device_id", &control.device_id).map_err(|e| e.to_string())?,
-        control_type: ControlType(control_type),
-        payload,
-    };
-    let mut header = Header::new(live.auth_id, live.auth_key, tid);
-    header.origin_timestamp = u32::try_from(now_millis() / 1000).unwrap_or(0);
-    let frame = Frame::new(header, request);
-    let mut buf = BytesMut::with_capacity(frame.encoded_len());
-    frame.encode(&mut buf).map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
 }

@@ -22,6 +22,7 @@ use gmmp_codec::{
 use crate::config::ProvisioningMode;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
+use crate::gmmp::listener::LogBudget;
 use crate::ids;
 use crate::state::Shared;
 use crate::store::provisioning::Provision;
@@ -165,6 +166,9 @@ fn gw_response(req: &GwRegistrationRequest, gw_id: GwId, rc: ResultCode) -> Mess
     .into()
 }
 
+/// Refused registrations logged per second (the rest are counted).
+static REFUSAL_LOG: LogBudget = LogBudget::new(10);
+
 /// Handles 0x01.
 pub async fn register_gw(
     state: &Shared,
@@ -173,7 +177,12 @@ pub async fn register_gw(
     req: &GwRegistrationRequest,
 ) -> Result<GwRegistration, StoreError> {
     let refuse = |refusal: RegistrationRefusal| {
-        tracing::warn!(%peer, %refusal, rc = %refusal.result_code(), "GW registration refused");
+        // A flood of refused registrations must not flood the log too.
+        match REFUSAL_LOG.take() {
+            Some(left_out) => tracing::warn!(%peer, %refusal, rc = %refusal.result_code(),
+                left_out, "GW registration refused"),
+            None => tracing::debug!(%peer, %refusal, "GW registration refused"),
+        }
         GwRegistration::Refused(gw_response(req, GwId::EMPTY, refusal.result_code()))
     };
     let Some(auth_id) = header.auth_id.as_str().filter(|s| !s.is_empty()) else {
@@ -218,25 +227,33 @@ pub async fn register_gw(
         }
         return Ok(refuse(refusal));
     }
-    let record = {
-        let _one_at_a_time = state.registration_lock.lock().await;
-        let key = ids::new_auth_key().map_err(|e| StoreError::BadStoredValue {
-            field: "auth_key (OS random source failed)",
-            value: e.to_string(),
-        })?;
-        gateways::register(&state.pool, auth_id, domain, manufacture_id, &key).await?
+    // A registered GW registering again (the WizFi310 does on every
+    // connect) gets its GW ID and key from memory: no write lock, no
+    // database round trip (a flood of them must not stall deliveries).
+    let entry = match state.directory.get(auth_id) {
+        Some(entry) => entry,
+        None => {
+            let record = {
+                let _one_at_a_time = state.registration_lock.lock().await;
+                let key = ids::new_auth_key().map_err(|e| StoreError::BadStoredValue {
+                    field: "auth_key (OS random source failed)",
+                    value: e.to_string(),
+                })?;
+                gateways::register(&state.pool, auth_id, domain, manufacture_id, &key).await?
+            };
+            state.directory.upsert(auth_id, &record)
+        }
     };
-    let entry = state.directory.upsert(auth_id, &record);
     let (Ok(gw_id), Ok(key)) = (
-        FixedStr::new("gw_id", &record.gw_id),
-        FixedStr::new("auth_key", &record.auth_key),
+        FixedStr::new("gw_id", &entry.gw_id),
+        FixedStr::new("auth_key", &entry.auth_key),
     ) else {
         return Err(StoreError::BadStoredValue {
             field: "gw_id/auth_key",
-            value: format!("{} {}", record.gw_id, record.auth_key),
+            value: format!("{} {}", entry.gw_id, entry.auth_key),
         });
     };
-    tracing::info!(%peer, auth_id, gw_id = %record.gw_id, domain, manufacture_id, "GW registered");
+    tracing::info!(%peer, auth_id, gw_id = %entry.gw_id, domain, manufacture_id, "GW registered");
     Ok(GwRegistration::Accepted {
         response: gw_response(req, gw_id, ResultCode::OK),
         key,

@@ -21,6 +21,7 @@
 //! - [`time`]: RFC 3339 in and out.
 //! - [`watch`]: wakes the `?wait=` long-polls of a control that changed.
 //! - [`service`]: `/healthz`, `/openapi.yaml`.
+//! - [`listener`]: the connection cap and the idle limit of the listener.
 //! - [`metrics`]: HTTP request counters and `/metrics`.
 //! - [`provisioning`], [`gateways`], [`profiles`], [`deliveries`],
 //!   [`controls`]: one module per resource.
@@ -56,6 +57,7 @@ pub mod cursor;
 pub mod deliveries;
 pub mod error;
 pub mod gateways;
+pub mod listener;
 pub mod metrics;
 pub mod params;
 pub mod profiles;
@@ -395,7 +397,7 @@ async fn limit_body(
 /// Serves `router` on `listener` until `shutdown` fires, then lets
 /// in-flight requests finish for up to [`SHUTDOWN_GRACE`].
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: listener::LimitedListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
