@@ -23,9 +23,10 @@
 //! never lost, never blocking the ones behind it.
 //!
 //! When the spool is full under the drop-oldest policy, the deliveries it
-//! is about to drop are first written to `dropped.jsonl` (same form, with
-//! the reason, synced), and only then dropped; the engine forgets them
-//! (not sent again). A drop is therefore always on disk: a crash between
+//! is about to drop — the oldest not on the wire first (dropping a sent
+//! one frees no link time, and it may be stored already) — are first
+//! written to `dropped.jsonl` (same form, with the reason, synced), and
+//! only then dropped; the engine forgets them (not sent again). A drop is therefore always on disk: a crash between
 //! the two steps leaves the delivery both recorded and still spooled (it
 //! is sent, and may be recorded again when dropped again), never neither.
 //! If the record cannot be written the new delivery is refused instead.
@@ -132,6 +133,9 @@ pub struct Agent {
     cursor: Option<u64>,
     /// Deliveries the spool dropped that the engine must forget.
     abandoned: Vec<u64>,
+    /// Spool seqs on the wire (sorted), as of the session loop's last
+    /// wait: a full spool drops these last.
+    in_flight: Vec<u64>,
     spool_full_warned: bool,
     reset_pending: bool,
     omp_note: &'static str,
@@ -193,6 +197,7 @@ impl Agent {
             status,
             cursor: None,
             abandoned: Vec::new(),
+            in_flight: Vec::new(),
             spool_full_warned: false,
             reset_pending: false,
             omp_note: "starting",
@@ -303,6 +308,7 @@ impl Agent {
                         )
                         .await?;
                     engine.disconnected(Instant::now());
+                    self.in_flight.clear();
                     transport.close().await;
                     end
                 }
@@ -419,6 +425,9 @@ impl Agent {
                 }
             }
             self.report_status(engine, transport);
+            self.in_flight.clear();
+            self.in_flight.extend(engine.in_flight_seqs());
+            self.in_flight.sort_unstable();
             let timeout = engine.poll_timeout();
             let status_due = self.status.next_write();
             tokio::select! {
@@ -602,7 +611,10 @@ impl Agent {
         {
             return Err(format!("unknown device {name:?}"));
         }
-        let victims = self.spool.would_drop(delivery);
+        let in_flight = &self.in_flight;
+        let victims = self
+            .spool
+            .room_for(delivery, |seq| in_flight.binary_search(&seq).is_ok());
         if !victims.is_empty() {
             let records: Vec<_> = victims
                 .iter()
@@ -616,15 +628,24 @@ impl Agent {
                     path.display()
                 ));
             }
+            tracing::warn!(
+                dropped = victims.len(),
+                first = victims[0],
+                last = victims[victims.len() - 1],
+                "spool full: dropping the oldest deliveries (recorded in {DROPPED_FILE})"
+            );
+            for &seq in &victims {
+                self.spool.remove(seq).map_err(|e| e.to_string())?;
+                self.abandoned.push(seq);
+            }
         }
         match self.spool.append(delivery) {
             Ok(appended) => {
                 if !appended.dropped.is_empty() {
-                    tracing::warn!(
-                        dropped = appended.dropped.len(),
-                        first = appended.dropped[0],
-                        last = appended.dropped[appended.dropped.len() - 1],
-                        "spool full: dropped the oldest deliveries (recorded in {DROPPED_FILE})"
+                    // Not expected: room was made above. Still reported.
+                    tracing::error!(
+                        dropped = ?appended.dropped,
+                        "spool dropped deliveries not recorded in {DROPPED_FILE}"
                     );
                     self.abandoned.extend_from_slice(&appended.dropped);
                 }

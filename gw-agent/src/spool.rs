@@ -61,7 +61,8 @@ const SEGMENT_SUFFIX: &str = "seg";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum FullPolicy {
-    /// Drop the oldest pending deliveries to make room (logged).
+    /// Drop the oldest pending deliveries to make room (the agent drops
+    /// those not on the wire first, and records each in `dropped.jsonl`).
     #[default]
     DropOldest,
     /// Refuse the new delivery; the source is told.
@@ -432,12 +433,17 @@ impl Spool {
         Ok(Appended { seq, dropped })
     }
 
-    /// The pending deliveries [`append`](Self::append) would drop, oldest
-    /// first, to make room for `delivery` under the drop-oldest policy:
-    /// empty when it fits, under reject-new, or when it is too large for
-    /// the spool anyway. The agent records them before appending, so that
-    /// no drop goes unreported even if it is killed in between.
-    pub fn would_drop(&self, delivery: &SpooledDelivery) -> Vec<u64> {
+    /// The pending deliveries to drop, oldest first, so that `delivery`
+    /// fits under the bound with the drop-oldest policy: the oldest not
+    /// `spared` first (the agent spares those on the wire: dropping one
+    /// frees no link time and only makes its answer unmatched), then spared
+    /// ones if that is not enough. Empty when it fits, under reject-new, or
+    /// when it is too large for the spool anyway (the append fails).
+    ///
+    /// The agent records these, removes them, and then appends, so that no
+    /// drop goes unreported even if it is killed in between; an
+    /// [`append`](Self::append) on its own drops the plain oldest.
+    pub fn room_for(&self, delivery: &SpooledDelivery, spared: impl Fn(u64) -> bool) -> Vec<u64> {
         let size = delivery.spooled_size();
         let max = self.limits.max_bytes;
         if self.limits.when_full != FullPolicy::DropOldest || size > max {
@@ -445,12 +451,16 @@ impl Spool {
         }
         let mut pending = self.pending_bytes;
         let mut victims = Vec::new();
-        for (&seq, loc) in &self.pending {
-            if pending + size <= max {
-                break;
+        for spare_pass in [false, true] {
+            for (&seq, loc) in &self.pending {
+                if pending + size <= max {
+                    return victims;
+                }
+                if spared(seq) == spare_pass {
+                    pending -= loc.size;
+                    victims.push(seq);
+                }
             }
-            pending -= loc.size;
-            victims.push(seq);
         }
         victims
     }
@@ -779,22 +789,35 @@ mod tests {
             assert!(spool.append(&delivery(t)).unwrap().dropped.is_empty());
         }
         let next = delivery("3123456789");
-        assert_eq!(spool.would_drop(&next), [1], "announced before the append");
+        assert_eq!(spool.room_for(&next, |_| false), [1], "the plan");
         let outcome = spool.append(&next).unwrap();
-        assert_eq!(outcome.dropped, [1]);
+        assert_eq!(outcome.dropped, [1], "what append does on its own");
         assert_eq!(texts(&spool), ["1123456789", "2123456789", "3123456789"]);
         assert!(spool.pending_bytes() <= lim.max_bytes);
-        // A larger one needs two of the oldest gone: announced as dropped.
-        let big = delivery("4123456789-twice-as-long-as-the-others");
+        // A larger one needs two gone: the oldest not spared first, then
+        // spared ones when that is not enough.
+        let big = delivery(big_text());
         assert!(big.spooled_size() > one && big.spooled_size() <= 2 * one);
-        let announced = spool.would_drop(&big);
-        assert_eq!(announced, [2, 3]);
-        assert_eq!(spool.append(&big).unwrap().dropped, announced);
+        assert_eq!(spool.room_for(&big, |_| false), [2, 3]);
+        assert_eq!(spool.room_for(&big, |seq| seq == 2), [3, 4]);
+        assert_eq!(spool.room_for(&big, |_| true), [2, 3]);
+        for seq in spool.room_for(&big, |seq| seq == 2) {
+            spool.remove(seq).unwrap();
+        }
+        assert!(
+            spool.append(&big).unwrap().dropped.is_empty(),
+            "room was made"
+        );
+        assert_eq!(texts(&spool), ["1123456789", big_text()], "seq 2 spared");
         assert_eq!(
-            spool.would_drop(&delivery("x".repeat(4 * one as usize).as_str())),
+            spool.room_for(&delivery("x".repeat(4 * one as usize).as_str()), |_| false),
             Vec::<u64>::new(),
             "too large for the spool: nothing dropped, the append fails"
         );
+    }
+
+    fn big_text() -> &'static str {
+        "4123456789-twice-as-long-as-the-others"
     }
 
     #[test]

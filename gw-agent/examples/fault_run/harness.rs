@@ -5,8 +5,9 @@
 //!
 //! - the emulator ([`wizfi310_sim::Fault`]): a command's response lost or
 //!   delayed, a garbled response or event line, an unsolicited
-//!   `[Reset Event]`, `[Link-Down Event]`, the TCP socket closed, and the
-//!   access point off the air for a while (joins fail until it is back);
+//!   `[Reset Event]`, `[Link-Down Event]`, the module's TCP sockets closed
+//!   by the peer, and the access point off the air for a while (joins fail
+//!   until it is back);
 //! - the OMP: stopped (graceful shutdown) and started again on the same
 //!   port and database after a pause;
 //! - the agent: SIGKILLed and started again.
@@ -18,9 +19,9 @@
 //! SIGKILL).
 //!
 //! Decisions:
-//! - The first emulator faults are one of each kind (shuffled), so even a
-//!   short run exercises all of them; then kinds are drawn by weight at
-//!   exponentially distributed intervals.
+//! - The first emulator faults are one of each kind (shuffled, at the
+//!   mean interval), so even a short run exercises all of them; then kinds
+//!   are drawn by weight at exponentially distributed intervals.
 //! - Kill and outage times are drawn up front, spread over 10–90 % of the
 //!   run; loops run concurrently, so faults overlap (a kill during an
 //!   outage is fine). Only the schedule is reproducible from the seed: the
@@ -155,6 +156,10 @@ pub struct Report {
     pub sessions_lost: usize,
     /// Torn spool records the agent cut off at start-up (after a SIGKILL).
     pub torn_spool_records: usize,
+    /// Duplicated deliveries with an agent SIGKILL between their first and
+    /// last copy (the OMP stored one, the kill took its STATUS_OK or the
+    /// spool's `done` record with it).
+    pub duplicates_across_kills: usize,
     /// The spool drained within the drain timeout.
     pub drained: bool,
     /// From the first delivery to the end of the faults.
@@ -244,7 +249,7 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     emulator.await?;
     ctl.set_access_point(true);
     let omp = omp_loop.await??;
-    let (mut agent, agent_exits) = agent_loop.await??;
+    let (mut agent, agent_exits, killed_at) = agent_loop.await??;
     stop_producing.cancel();
     let fault_time = t0.elapsed();
     eprintln!("DBG loops joined at {:?}", started.elapsed());
@@ -268,7 +273,17 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     omp.stop().await?;
     eprintln!("DBG omp down at {:?}", started.elapsed());
     let faults = faults.snapshot();
+    let duplicates_across_kills = tally
+        .duplicates
+        .iter()
+        .filter(|d| {
+            let first = d.copies.first().map_or(0, |c| c.1);
+            let last = d.copies.last().map_or(0, |c| c.1);
+            killed_at.iter().any(|k| (first..=last).contains(k))
+        })
+        .count();
     Ok(Report {
+        duplicates_across_kills,
         faults,
         agent_exits,
         tally,
@@ -376,11 +391,17 @@ async fn emulator_faults(
     }
     let total: u32 = EMULATOR_FAULTS.iter().map(|(_, w)| w).sum();
     let mut drawn = first.into_iter();
+    let mut first_round = EMULATOR_FAULTS.len();
     loop {
-        // Exponential gaps (a Poisson process), kept within reason.
-        let gap = mean
-            .mul_f64(-(1.0 - rng.unit()).ln())
-            .clamp(mean / 10, mean * 4);
+        // The first round at the mean gap, so a short run sees every kind;
+        // then exponential gaps (a Poisson process), kept within reason.
+        let gap = if first_round > 0 {
+            first_round -= 1;
+            mean
+        } else {
+            mean.mul_f64(-(1.0 - rng.unit()).ln())
+                .clamp(mean / 10, mean * 4)
+        };
         tokio::select! {
             _ = tokio::time::sleep(gap) => {}
             _ = stop.cancelled() => return,
@@ -403,8 +424,14 @@ async fn emulator_faults(
                 rng.between(Duration::from_millis(100), Duration::from_secs(3)),
             )),
             "garble-line" => ctl.inject(Fault::GarbleNextLine),
-            // The agent's one socket is 0: stale ones are closed at start-up.
-            "close-socket" => ctl.inject(Fault::CloseSocket(0)),
+            // Every open socket: the agent's is usually 0, but not when a
+            // stale one was still open at its connect (closing a socket
+            // that is not open does nothing).
+            "close-socket" => {
+                for sid in 0..wizfi310_sim::interpreter::MAX_SOCKETS as u8 {
+                    ctl.inject(Fault::CloseSocket(sid));
+                }
+            }
             "link-down" => ctl.inject(Fault::LinkDown),
             "reset-event" => ctl.inject(Fault::ResetEvent),
             _ => {
@@ -620,15 +647,17 @@ fn start_agent(bin: &Path, config: &Path, log: &Path) -> Result<Child, RunError>
 }
 
 /// Kills the agent at the planned times and starts it again; an exit
-/// nobody asked for is recorded and the agent started again too.
+/// nobody asked for is recorded and the agent started again too. Returns
+/// the agent, those exits and the kill times (Unix ms).
 async fn agent_kills(
     mut agent: AgentProcess,
     plan: Vec<(Duration, Duration)>,
     t0: Instant,
     stop: CancellationToken,
     counts: Counts,
-) -> Result<(AgentProcess, Vec<String>), RunError> {
+) -> Result<(AgentProcess, Vec<String>, Vec<i64>), RunError> {
     let mut exits = Vec::new();
+    let mut killed_at = Vec::new();
     let mut plan = plan.into_iter().peekable();
     loop {
         let next = plan.peek().map(|(at, _)| t0 + *at);
@@ -651,6 +680,7 @@ async fn agent_kills(
             _ = kill_due => {
                 let Some((_, pause)) = plan.next() else { continue };
                 agent.kill().await;
+                killed_at.push(unix_ms());
                 counts.add("agent-kill");
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
@@ -660,7 +690,13 @@ async fn agent_kills(
             }
         }
     }
-    Ok((agent, exits))
+    Ok((agent, exits, killed_at))
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn wait_ready(state: &Path, limit: Duration) -> Result<String, RunError> {
@@ -767,15 +803,16 @@ async fn drain(
 
 /// Every row of the OMP's `deliveries` table, in commit order.
 async fn stored_rows(omp: &Omp) -> Result<Vec<Row>, RunError> {
-    let rows: Vec<(String, i64, Vec<u8>)> =
-        sqlx::query_as("SELECT gw_id, tid, payload FROM deliveries ORDER BY id")
+    let rows: Vec<(String, i64, i64, Vec<u8>)> =
+        sqlx::query_as("SELECT gw_id, tid, received_at, payload FROM deliveries ORDER BY id")
             .fetch_all(&omp.server.state.pool)
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(gw_id, tid, payload)| Row {
+        .map(|(gw_id, tid, received_at, payload)| Row {
             gw_id,
             tid,
+            received_at,
             payload,
         })
         .collect())

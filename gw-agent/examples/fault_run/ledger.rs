@@ -79,8 +79,20 @@ pub struct Row {
     pub gw_id: String,
     /// The T-ID of the request that carried it.
     pub tid: i64,
+    /// When the OMP received it, Unix ms.
+    pub received_at: i64,
     /// The payload as stored.
     pub payload: Vec<u8>,
+}
+
+/// A delivery stored more than once: its copies as (T-ID, received at,
+/// Unix ms), in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    /// The delivery's number.
+    pub seq: u64,
+    /// Its rows.
+    pub copies: Vec<(i64, i64)>,
 }
 
 /// The verdict of a run.
@@ -96,6 +108,8 @@ pub struct Tally {
     pub extra_rows: usize,
     /// Duplicated deliveries whose copies share one T-ID.
     pub duplicated_same_tid: usize,
+    /// The duplicated deliveries and their copies.
+    pub duplicates: Vec<Duplicate>,
     /// Reported dropped by the spool policy, not stored.
     pub dropped: usize,
     /// Reported dropped, stored anyway.
@@ -134,7 +148,7 @@ impl Tally {
         rows: &[Row],
         payload_len: usize,
     ) -> Tally {
-        let mut copies: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+        let mut copies: BTreeMap<u64, Vec<(i64, i64)>> = BTreeMap::new();
         let mut first_order = Vec::new();
         let mut corrupt_rows = 0;
         let written = |seq: &u64| {
@@ -149,7 +163,7 @@ impl Tally {
                     if tids.is_empty() {
                         first_order.push(seq);
                     }
-                    tids.push(row.tid);
+                    tids.push((row.tid, row.received_at));
                 }
                 _ => corrupt_rows += 1,
             }
@@ -182,9 +196,13 @@ impl Tally {
                 n => {
                     t.duplicated += 1;
                     t.extra_rows += n - 1;
-                    if stored.iter().all(|tid| *tid == stored[0]) {
+                    if stored.iter().all(|(tid, _)| *tid == stored[0].0) {
                         t.duplicated_same_tid += 1;
                     }
+                    t.duplicates.push(Duplicate {
+                        seq: *seq,
+                        copies: stored.to_vec(),
+                    });
                 }
             }
         }
@@ -230,6 +248,7 @@ mod tests {
         Row {
             gw_id: "SC10010001".into(),
             tid,
+            received_at: 1_000 + tid,
             payload: payload(seq, LEN),
         }
     }
@@ -276,6 +295,7 @@ mod tests {
             Row {
                 gw_id: "SC10010002".into(),
                 tid: 1,
+                received_at: 0,
                 payload: b"someone else's".to_vec(),
             },
         ];
@@ -285,6 +305,13 @@ mod tests {
         assert_eq!(
             (t.duplicated, t.extra_rows, t.duplicated_same_tid),
             (1, 1, 0)
+        );
+        assert_eq!(
+            t.duplicates,
+            [Duplicate {
+                seq: 2,
+                copies: vec![(11, 1_011), (12, 1_012)]
+            }]
         );
         assert_eq!((t.dropped, t.dropped_but_stored), (1, 1));
         assert_eq!((t.rejected, t.spooled), (1, 1));

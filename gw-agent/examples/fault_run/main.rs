@@ -200,6 +200,20 @@ fn print(report: &harness::Report) {
         t.spooled,
         t.lost.len()
     );
+    for d in t.duplicates.iter().take(10) {
+        let copies: Vec<String> = d
+            .copies
+            .iter()
+            .map(|(tid, at)| format!("T-ID {tid} at {at}"))
+            .collect();
+        println!("  duplicate {}: {}", d.seq, copies.join(", "));
+    }
+    if t.duplicated > 0 {
+        println!(
+            "  duplicates with an agent SIGKILL between their copies: {} of {}",
+            report.duplicates_across_kills, t.duplicated
+        );
+    }
     if !t.lost.is_empty() {
         let shown: Vec<String> = t.lost.iter().take(20).map(u64::to_string).collect();
         println!("  LOST: {}", shown.join(" "));

@@ -336,13 +336,16 @@ impl Engine {
     /// Spool sequence numbers the engine holds (in flight or to retry):
     /// the caller must not feed these again.
     pub fn held(&self) -> impl Iterator<Item = u64> + '_ {
-        self.retry
-            .keys()
-            .copied()
-            .chain(self.outstanding.values().filter_map(|o| match &o.request {
-                Request::Delivery(d) => Some(d.seq),
-                _ => None,
-            }))
+        self.retry.keys().copied().chain(self.in_flight_seqs())
+    }
+
+    /// Spool sequence numbers of the deliveries on the wire (sent in this
+    /// session, awaiting their answer), in no order.
+    pub fn in_flight_seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        self.outstanding.values().filter_map(|o| match &o.request {
+            Request::Delivery(d) => Some(d.seq),
+            _ => None,
+        })
     }
 
     /// Forgets delivery `seq` (the spool dropped it to make room): it is

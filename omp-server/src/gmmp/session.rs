@@ -76,6 +76,9 @@ use crate::state::Shared;
 const INITIAL_READ_CAPACITY: usize = 64;
 /// Warn lines per second for events a peer causes at will.
 static PEER_FAULT_LOG: LogBudget = LogBudget::new(10);
+/// Largest response buffer a session keeps between responses (a delivery
+/// response is 93 or 97 bytes, a profile response 173).
+const KEPT_OUT_CAPACITY: usize = 256;
 /// A peer that does not take a response within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -107,6 +110,8 @@ struct Session {
     unbound_since: Instant,
     /// Requests refused on this connection.
     refusals: u64,
+    /// Response buffer, reused (see `respond`).
+    out: BytesMut,
 }
 
 /// Runs one connection to its end. `_permit` holds a place under the
@@ -138,6 +143,7 @@ pub async fn run(
         unauthenticated: Some(unauthenticated),
         unbound_since: Instant::now(),
         refusals: 0,
+        out: BytesMut::new(),
     };
     tracing::debug!(%peer, session = session.id, "connection opened");
     let reason = session.serve(&mut frames, &shutdown).await;
@@ -179,6 +185,13 @@ impl Session {
         // The deadline of a frame whose first bytes are in (see `next_frame`).
         let mut partial: Option<Pin<Box<Sleep>>> = None;
         let frame_timeout = self.state.config.frame_timeout;
+        // Made once, not per frame: each `cancelled()` made anew locks the
+        // token's tree and registers a waiter again.
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
+        let close = self.close.clone();
+        let replaced = close.cancelled();
+        tokio::pin!(replaced);
         loop {
             let push = async {
                 match self.binding.as_ref() {
@@ -188,8 +201,8 @@ impl Session {
             };
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return "server shutting down",
-                () = self.close.cancelled() => return "replaced by a newer session of the same GW",
+                () = &mut shutting_down => return "server shutting down",
+                () = &mut replaced => return "replaced by a newer session of the same GW",
                 frame = next_frame(frames, &mut partial, frame_timeout) => match frame {
                     Err(Stalled) => {
                         tracing::info!(peer = %self.peer, gw_id = self.gw_id(),
@@ -275,7 +288,11 @@ impl Session {
             header.auth_key = key;
         }
         let frame = Frame::new(header, response);
-        let mut buf = BytesMut::with_capacity(frame.encoded_len());
+        // The session's own buffer, kept between responses (one allocation
+        // per session, not per response).
+        let mut buf = std::mem::take(&mut self.out);
+        buf.clear();
+        buf.reserve(frame.encoded_len());
         // A long sentence answer can exceed one body: it goes in parts.
         let encoded = if frame
             .message
@@ -300,20 +317,41 @@ impl Session {
             // connections past the budget: counted, not logged one by one.
             tracing::debug!(peer = %self.peer, tid = request.header.tid, rc, "gmmp");
         } else {
-            tracing::info!(
-            peer = %self.peer,
-            gw_id = self.gw_id(),
-            message_type = request.message_type().operation_name(),
-            tid = request.header.tid,
-            rc,
-            bytes = request.header.message_length,
-            "gmmp"
-            );
+            macro_rules! exchange {
+                ($level:ident) => {
+                    tracing::$level!(
+                        peer = %self.peer,
+                        gw_id = self.gw_id(),
+                        message_type = request.message_type().operation_name(),
+                        tid = request.header.tid,
+                        rc,
+                        bytes = request.header.message_length,
+                        "gmmp"
+                    )
+                };
+            }
+            // Deliveries and heartbeats answered OK are the steady stream
+            // (tens of thousands a second under load): debug level. Every
+            // other exchange, and any of them refused, is info.
+            let routine = matches!(
+                request.message,
+                Message::DeliveryRequest(_) | Message::HeartbeatRequest(_)
+            ) && rc.is_none_or(|c| c == ResultCode::OK.0);
+            if routine {
+                exchange!(debug);
+            } else {
+                exchange!(info);
+            }
         }
         if self.state.config.trace_gmmp {
             tracing::info!(target: "omp_server::trace", "[OMP->GW] to {}\n{}", self.peer, frame.trace());
         }
-        match self.write_bytes(&buf).await {
+        let written = self.write_bytes(&buf).await;
+        // A long answer's buffer is not kept by an idle session.
+        if buf.capacity() <= KEPT_OUT_CAPACITY {
+            self.out = buf;
+        }
+        match written {
             Ok(()) => Next::Continue,
             Err(reason) => Next::Close(reason),
         }
