@@ -99,7 +99,8 @@ pub enum AgentError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// The transport could not give an auth ID.
+    /// The transport has no auth ID to give (no module MAC) and none is
+    /// configured. (A module that does not answer yet is asked again.)
     #[error("cannot learn the auth ID from the {transport} transport: {source}")]
     AuthId {
         /// Transport name.
@@ -247,20 +248,19 @@ impl Agent {
         mut transport: T,
         shutdown: CancellationToken,
     ) -> Result<(), AgentError> {
-        let auth_id = match &self.config.auth_id {
-            Some(a) => a.clone(),
-            None => transport
-                .default_auth_id()
-                .await
-                .map_err(|source| AgentError::AuthId {
-                    transport: transport.name(),
-                    source,
-                })?
-                .map(|mac| mac.replace(':', "").to_ascii_lowercase())
-                .ok_or(AgentError::AuthId {
-                    transport: transport.name(),
-                    source: TransportError::NoMac,
-                })?,
+        let mut backoff = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
+        let auth_id = match self.config.auth_id.clone() {
+            Some(a) => a,
+            None => match self
+                .learn_auth_id(&mut transport, &shutdown, &mut backoff)
+                .await?
+            {
+                Some(a) => a,
+                None => {
+                    self.status.flush(Instant::now());
+                    return Ok(());
+                }
+            },
         };
         let engine_config = self.engine_config(&auth_id, &transport)?;
         let stored = identity::load(&self.config.state_dir, &auth_id);
@@ -268,7 +268,6 @@ impl Agent {
             tracing::info!(gw_id = %id.gw_id, "reusing the stored GW identity");
         }
         let mut engine = Engine::new(engine_config, stored);
-        let mut backoff = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -277,22 +276,10 @@ impl Agent {
             self.report_status(&engine, &transport);
             // Connecting can take long (module start-up, a Wi-Fi join, a
             // module that stopped answering): the sources are spooled and
-            // answered meanwhile, as in `idle`.
-            let connected = {
-                let connect = transport.connect();
-                tokio::pin!(connect);
-                loop {
-                    tokio::select! {
-                        r = &mut connect => break Some(r),
-                        _ = shutdown.cancelled() => break None,
-                        Some(msg) = self.sources_rx.recv() => {
-                            self.accept(msg);
-                            self.status.update(self.status_snapshot_depth(), Instant::now());
-                        }
-                    }
-                }
+            // answered meanwhile.
+            let Some(connected) = self.while_accepting(transport.connect(), &shutdown).await else {
+                break;
             };
-            let Some(connected) = connected else { break };
             let end = match connected {
                 Ok(()) => {
                     tracing::info!(transport = transport.name(), "connected to the OMP");
@@ -700,6 +687,66 @@ impl Agent {
         match self.spool.remove(seq) {
             Ok(()) | Err(SpoolError::NotPending { .. }) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The transport's auth ID (bridge: the module's MAC), asked again
+    /// after the reconnect back-off while the module does not answer — a
+    /// module busy rebooting, or left mid-command by a killed agent, is
+    /// no reason to exit. `None` on shutdown.
+    async fn learn_auth_id<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        shutdown: &CancellationToken,
+        backoff: &mut Backoff,
+    ) -> Result<Option<String>, AgentError> {
+        loop {
+            let Some(asked) = self
+                .while_accepting(transport.default_auth_id(), shutdown)
+                .await
+            else {
+                return Ok(None);
+            };
+            match asked {
+                Ok(Some(mac)) => {
+                    backoff.reset();
+                    return Ok(Some(mac.replace(':', "").to_ascii_lowercase()));
+                }
+                Ok(None) => {
+                    return Err(AgentError::AuthId {
+                        transport: transport.name(),
+                        source: TransportError::NoMac,
+                    });
+                }
+                Err(e) => {
+                    let delay = backoff.next();
+                    tracing::warn!(error = %e, retry_in = ?delay, "cannot read the module's MAC (the default auth ID) yet");
+                    if !self.idle(delay, shutdown).await {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `work` (a connect, a module query) while still spooling and
+    /// answering source data, as [`idle`](Self::idle) does; `None` on
+    /// shutdown.
+    async fn while_accepting<F: std::future::Future>(
+        &mut self,
+        work: F,
+        shutdown: &CancellationToken,
+    ) -> Option<F::Output> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                r = &mut work => return Some(r),
+                _ = shutdown.cancelled() => return None,
+                Some(msg) = self.sources_rx.recv() => {
+                    self.accept(msg);
+                    self.status.update(self.status_snapshot_depth(), Instant::now());
+                }
+            }
         }
     }
 

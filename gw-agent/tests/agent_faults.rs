@@ -165,3 +165,31 @@ max = "200ms"
     let mut omp = omp;
     omp.stop().await;
 }
+
+/// A module that cannot be read when the agent starts (here: its serial
+/// port is not there yet) is asked again with the reconnect back-off,
+/// instead of the agent exiting for want of its auth ID (the module's MAC).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_unreadable_at_start_up_is_asked_again() {
+    let omp_dir = tempfile::tempdir().unwrap();
+    let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let sim = wizfi310_sim::Simulator::start(common::quick_sim())
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let port = state.path().join("ttyWIZ");
+    let config = common::bridge_config(omp.gmmp_addr.port(), &port, state.path(), "");
+    let agent = common::start_bridge(config).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !agent.task.is_finished(),
+        "the agent gave up: {:?}",
+        agent.task.await
+    );
+    std::os::unix::fs::symlink(sim.tty_path(), &port).unwrap();
+    let gw_id = common::ready(state.path()).await;
+    assert_eq!(omp.gateways().await, [(gw_id, "0008dc1e3222".to_string())]);
+    agent.stop().await;
+    sim.shutdown().await;
+    omp.stop().await;
+}

@@ -26,6 +26,7 @@ SESSIONS=${SESSIONS:-19000}       # idle sessions for `sessions`
 HEARTBEAT=${HEARTBEAT:-10}        # seconds between heartbeats in `sessions`
 CONTROL_GATEWAYS=${CONTROL_GATEWAYS:-1000}
 CONTROL_RATE=${CONTROL_RATE:-1000}   # offered controls/s for the paced control run
+CONTROL_UNPACED_GATEWAYS=${CONTROL_UNPACED_GATEWAYS:-100}   # closed-loop clients for the saturation run
 PREFILL=${PREFILL:-1000000}       # deliveries in the database for `api`
 ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling ingest sessions control api"}
 API_KEY=bench-key
@@ -188,14 +189,16 @@ if wants control || wants api; then
     start_omp http
     if wants control; then
         # Paced at the 1,000 controls/s over 1,000 gateways (latency
-        # at that load), then unpaced (the saturation rate).
+        # at that load), then unpaced with 100 closed-loop clients (the
+        # saturation rate; 1,000 closed-loop clients each holding a
+        # connection would sit at the HTTP listener's cap of 1,024).
         record control "$BENCH" --json control --target "127.0.0.1:$GMMP_PORT" \
             --api "http://127.0.0.1:$HTTP_PORT" --api-key "$API_KEY" \
             --gateways "$CONTROL_GATEWAYS" --rate "$CONTROL_RATE" --duration "$DURATION" \
             --auth-prefix paced
         record control "$BENCH" --json control --target "127.0.0.1:$GMMP_PORT" \
             --api "http://127.0.0.1:$HTTP_PORT" --api-key "$API_KEY" \
-            --gateways "$CONTROL_GATEWAYS" --duration "$DURATION" --auth-prefix unpaced
+            --gateways "$CONTROL_UNPACED_GATEWAYS" --duration "$DURATION" --auth-prefix unpaced
     fi
     if wants api; then
         record api "$BENCH" --json api --target "127.0.0.1:$GMMP_PORT" \

@@ -12,6 +12,9 @@
 //!   port and database after a pause;
 //! - the agent: SIGKILLed and started again.
 //!
+//! Each fault is also written to `<work_dir>/faults.log` (`<unix ms>
+//! <kind>`); the agent logs to `<work_dir>/agent/agent.log`.
+//!
 //! Then the faults stop, the producer stops, the agent drains its spool,
 //! and [`crate::ledger::Tally`] sorts every produced delivery against the
 //! rows of the OMP's `deliveries` table, the agent's `dropped.jsonl` and
@@ -22,10 +25,12 @@
 //! - The first emulator faults are one of each kind (shuffled, at the
 //!   mean interval), so even a short run exercises all of them; then kinds
 //!   are drawn by weight at exponentially distributed intervals.
-//! - Kill and outage times are drawn up front, spread over 10–90 % of the
-//!   run; loops run concurrently, so faults overlap (a kill during an
-//!   outage is fine). Only the schedule is reproducible from the seed: the
-//!   points the faults hit depend on timing.
+//! - Kill and outage times are drawn up front, one per equal slot of
+//!   10–90 % (kills) or 10–85 % (outages) of the run, so each happens;
+//!   the loops run concurrently, so faults of different loops overlap (a
+//!   kill during an outage, a link-down during a restart). Only the
+//!   schedule is reproducible from the seed: the points the faults hit
+//!   depend on timing.
 //! - The producer writes one line at a time at `rate` per second and waits
 //!   for its answer (`ok <seq>` means fsynced in the spool). While the
 //!   agent is down it does not produce; a line whose answer died with the
@@ -173,7 +178,7 @@ pub struct Report {
 /// Runs the fault run described by `opts`.
 pub async fn run(opts: Options) -> Result<Report, RunError> {
     let started = Instant::now();
-    let faults = Counts::default();
+    let faults = Counts::new(&opts.work_dir.join("faults.log"))?;
     let omp_dir = opts.work_dir.join("omp");
     let omp = Omp::start(&omp_dir, SocketAddr::from(([127, 0, 0, 1], pick_port()?))).await?;
     let gmmp_addr = omp.gmmp_addr;
@@ -190,7 +195,6 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     let socket = opts.work_dir.join("data.sock");
     let agent = AgentProcess::spawn(&opts, sim.tty_path(), gmmp_addr.port(), &state, &socket)?;
     wait_ready(&state, Duration::from_secs(60)).await?;
-    eprintln!("DBG ready at {:?}", started.elapsed());
 
     let t0 = Instant::now();
     let produced = Arc::new(Mutex::new(Produced::default()));
@@ -252,13 +256,11 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     let (mut agent, agent_exits, killed_at) = agent_loop.await??;
     stop_producing.cancel();
     let fault_time = t0.elapsed();
-    eprintln!("DBG loops joined at {:?}", started.elapsed());
     // The producer ends once its last line is answered (the agent is up).
     let _ = tokio::time::timeout(opts.drain_timeout, producer).await;
     let produced = produced.lock().unwrap_or_else(|p| p.into_inner()).clone();
 
     let drain_started = Instant::now();
-    eprintln!("DBG producer done at {:?}", started.elapsed());
     let drained = drain(&omp, &state, agent.pid(), &produced, &opts).await?;
     let drain_time = drain_started.elapsed();
     agent.kill().await;
@@ -267,11 +269,8 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     records.spooled = spooled(&state)?;
     let tally = Tally::new(&produced, &records, &rows, opts.payload);
     let log = std::fs::read_to_string(state.join("agent.log")).unwrap_or_default();
-    eprintln!("DBG collected at {:?}", started.elapsed());
     sim.shutdown().await;
-    eprintln!("DBG sim down at {:?}", started.elapsed());
     omp.stop().await?;
-    eprintln!("DBG omp down at {:?}", started.elapsed());
     let faults = faults.snapshot();
     let duplicates_across_kills = tally
         .duplicates
@@ -298,21 +297,46 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
 }
 
 /// Fault counts by kind, shared by the loops.
-#[derive(Debug, Clone, Default)]
-struct Counts(Arc<Mutex<BTreeMap<&'static str, u64>>>);
+#[derive(Debug, Clone)]
+struct Counts {
+    counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    /// `<unix ms> <kind>` per fault, to line faults up with the agent's
+    /// log and the OMP's `received_at` when investigating a run.
+    timeline: Arc<Mutex<Option<std::fs::File>>>,
+}
 
 impl Counts {
+    fn new(timeline: &Path) -> Result<Counts, RunError> {
+        let file = std::fs::File::create(timeline)
+            .map_err(io(format!("creating {}", timeline.display())))?;
+        Ok(Counts {
+            counts: Arc::default(),
+            timeline: Arc::new(Mutex::new(Some(file))),
+        })
+    }
+
     fn add(&self, kind: &'static str) {
         *self
-            .0
+            .counts
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(kind)
             .or_default() += 1;
+        let mut timeline = self.timeline.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(file) = timeline.as_mut() {
+            use std::io::Write;
+            // Diagnostics only: a failed write stops the timeline, not the run.
+            if writeln!(file, "{} {kind}", unix_ms()).is_err() {
+                *timeline = None;
+            }
+        }
     }
 
     fn snapshot(&self) -> BTreeMap<&'static str, u64> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -346,8 +370,10 @@ impl Rng {
     }
 }
 
-/// `n` events at sorted random times in [from, to] of `duration`, each
-/// with a length drawn from `len`.
+/// `n` events in [from, to] of `duration`, each with a length drawn from
+/// `len`: one per equal slot, at a random point of it that lets the event
+/// end within the slot when it fits, so events never overlap and all of
+/// them happen before `to`.
 fn plan(
     rng: &mut Rng,
     n: usize,
@@ -356,14 +382,17 @@ fn plan(
     to: f64,
     len: (Duration, Duration),
 ) -> Vec<(Duration, Duration)> {
-    let mut events: Vec<(Duration, Duration)> = (0..n)
-        .map(|_| {
-            let at = duration.mul_f64(from + (to - from) * rng.unit());
-            (at, rng.between(len.0, len.1))
+    let slot = duration.mul_f64((to - from) / n.max(1) as f64);
+    (0..n)
+        .map(|i| {
+            let length = rng.between(len.0, len.1);
+            let start = duration.mul_f64(from) + slot * i as u32;
+            (
+                start + slot.saturating_sub(length).mul_f64(rng.unit()),
+                length,
+            )
         })
-        .collect();
-    events.sort();
-    events
+        .collect()
 }
 
 /// Emulator faults: name, weight.

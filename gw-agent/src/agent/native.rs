@@ -100,8 +100,33 @@ impl Agent {
         mut native: NativeTransport,
         shutdown: CancellationToken,
     ) -> Result<(), AgentError> {
-        let setup = self.native_setup(&mut native).await?;
         let mut backoff = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
+        let auth_id = match self.config.auth_id.clone() {
+            Some(a) => a,
+            None => loop {
+                // A module that does not answer yet is asked again.
+                let Some(asked) = self
+                    .while_accepting(native.default_auth_id(), &shutdown)
+                    .await
+                else {
+                    self.status.flush(Instant::now());
+                    return Ok(());
+                };
+                match asked {
+                    Ok(a) => break a,
+                    Err(e) => {
+                        let delay = backoff.next();
+                        tracing::warn!(error = %e, retry_in = ?delay, "cannot read the module's MAC (the default auth ID) yet");
+                        if !self.idle(delay, &shutdown).await {
+                            self.status.flush(Instant::now());
+                            return Ok(());
+                        }
+                    }
+                }
+            },
+        };
+        backoff.reset();
+        let setup = self.native_setup(auth_id);
         let mut session = Session {
             report_on: true,
             running: true,
@@ -111,9 +136,8 @@ impl Agent {
             session.omp = "starting".into();
             session.ready = false;
             self.native_status(&session, &native);
-            let started = tokio::select! {
-                r = native.start(&setup) => r,
-                _ = shutdown.cancelled() => break,
+            let Some(started) = self.while_accepting(native.start(&setup), &shutdown).await else {
+                break;
             };
             let end = match started {
                 Ok(()) => {
@@ -156,18 +180,8 @@ impl Agent {
         Ok(())
     }
 
-    async fn native_setup(&self, native: &mut NativeTransport) -> Result<NativeSetup, AgentError> {
+    fn native_setup(&self, auth_id: String) -> NativeSetup {
         let c = &self.config;
-        let auth_id = match &c.auth_id {
-            Some(a) => a.clone(),
-            None => native
-                .default_auth_id()
-                .await
-                .map_err(|source| AgentError::AuthId {
-                    transport: "native",
-                    source,
-                })?,
-        };
         let minutes = |d: Option<Duration>| {
             d.map(|d| u16::try_from(d.as_secs().div_ceil(60)).unwrap_or(u16::MAX))
         };
@@ -182,7 +196,7 @@ impl Agent {
                 "native mode registers one device; only the first of [[devices]] is used"
             );
         }
-        Ok(NativeSetup {
+        NativeSetup {
             domain_code: c.domain_code.clone(),
             auth_id,
             manufacture_id: c.manufacture_id.clone(),
@@ -190,7 +204,7 @@ impl Agent {
             heartbeat_minutes: minutes(c.heartbeat_period),
             report_minutes: minutes(c.report_period),
             fixed_payload: c.sources.fixed_payload.clone(),
-        })
+        }
     }
 
     async fn native_session(
