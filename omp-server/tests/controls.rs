@@ -195,6 +195,30 @@ async fn registered(server: &TestServer) -> Client {
     gw
 }
 
+/// A server with one gateway registered on a live session.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    server: TestServer,
+    api: Api,
+    gw: Client,
+    gw_id: String,
+}
+
+async fn live_gateway(tweak: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path(), tweak).await;
+    let api = Api::new(&server);
+    let gw = registered(&server).await;
+    let gw_id = gw.gw_id.to_string();
+    Fixture {
+        _dir: dir,
+        server,
+        api,
+        gw,
+        gw_id,
+    }
+}
+
 /// A gateway that registered and disconnected; its GW ID once the server
 /// has seen its session end.
 async fn registered_then_gone(server: &TestServer) -> String {
@@ -222,11 +246,13 @@ async fn nothing_pushed(gw: &mut Client) {
 
 #[tokio::test]
 async fn a_control_for_a_live_gateway_is_pushed_at_once_and_ends_success() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), |_| {}).await;
-    let api = Api::new(&server);
-    let mut gw = registered(&server).await;
-    let gw_id = gw.gw_id.to_string();
+    let Fixture {
+        _dir,
+        server,
+        api,
+        mut gw,
+        gw_id,
+    } = live_gateway(|_| {}).await;
 
     let created = api
         .control(&gw_id, json!({ "control_type": "status_check" }))
@@ -472,11 +498,13 @@ async fn queued_controls_expire_or_are_cancelled_and_are_never_sent() {
 
 #[tokio::test]
 async fn notifications_match_by_tid_then_by_device_and_type_and_strays_get_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), |_| {}).await;
-    let api = Api::new(&server);
-    let mut gw = registered(&server).await;
-    let gw_id = gw.gw_id.to_string();
+    let Fixture {
+        _dir,
+        server,
+        api,
+        mut gw,
+        gw_id,
+    } = live_gateway(|_| {}).await;
 
     // Nothing open: a notification and a long sentence find nothing.
     let stray = notify(
@@ -535,11 +563,13 @@ async fn notifications_match_by_tid_then_by_device_and_type_and_strays_get_not_f
 
 #[tokio::test]
 async fn long_control_data_is_fetched_with_long_sentence_in_parts() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), |_| {}).await;
-    let api = Api::new(&server);
-    let mut gw = registered(&server).await;
-    let gw_id = gw.gw_id.to_string();
+    let Fixture {
+        _dir,
+        server,
+        api,
+        mut gw,
+        gw_id,
+    } = live_gateway(|_| {}).await;
     let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
     use base64::Engine;
     let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
@@ -693,11 +723,13 @@ async fn the_queue_continues_after_a_restart() {
 
 #[tokio::test]
 async fn a_repeated_notification_is_acknowledged_again_and_never_completes_the_next_control() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), |_| {}).await;
-    let api = Api::new(&server);
-    let mut gw = registered(&server).await;
-    let gw_id = gw.gw_id.to_string();
+    let Fixture {
+        _dir,
+        server,
+        api,
+        mut gw,
+        gw_id,
+    } = live_gateway(|_| {}).await;
     let a = id_of(
         &api.control(&gw_id, json!({ "control_type": "reset", "data": "QQ==" }))
             .await,
