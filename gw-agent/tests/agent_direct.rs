@@ -5,72 +5,14 @@ mod common;
 
 use bytes::Bytes;
 use common::responder::{Responder, gw, key};
-use common::{GUARD, eventually, send_lines};
+use common::{RunningAgent, direct_config, eventually, send_lines, start_direct};
 use gmmp_codec::{
     ControlRequest, ControlType, DeviceId, FixedStr, Frame, Header, MessageType, ResultCode,
 };
-use gw_agent::agent::Agent;
-use gw_agent::config::{Config, ListenAddr};
 use gw_agent::spool::Spool;
-use gw_agent::transport::DirectTransport;
-use tokio_util::sync::CancellationToken;
 
-fn config(omp: std::net::SocketAddr, state_dir: &std::path::Path) -> Config {
-    Config::from_toml(&format!(
-        r#"
-transport = "direct"
-auth_id = "0008dc1e3222"
-state_dir = "{}"
-[omp]
-host = "127.0.0.1"
-port = {}
-[[devices]]
-name = "sensor1"
-manufacture_id = "dev-1"
-[sources]
-stdin = false
-listen = "tcp:127.0.0.1:0"
-[reconnect]
-initial = "50ms"
-max = "200ms"
-"#,
-        state_dir.display(),
-        omp.port()
-    ))
-    .unwrap()
-}
-
-struct Running {
-    data_addr: std::net::SocketAddr,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start_agent(omp: &Responder, state_dir: &std::path::Path) -> Running {
-    let config = config(omp.addr, state_dir);
-    let transport = DirectTransport::new(&config.omp_host, config.omp_port);
-    let agent = Agent::start(config).await.unwrap();
-    let Some(ListenAddr::Tcp(data_addr)) = agent.local_addr().cloned() else {
-        panic!("no TCP data socket");
-    };
-    let shutdown = CancellationToken::new();
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move { agent.run(transport, token).await.unwrap() });
-    Running {
-        data_addr,
-        shutdown,
-        task,
-    }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(GUARD, self.task)
-            .await
-            .unwrap()
-            .unwrap();
-    }
+async fn start_agent(omp: &Responder, state_dir: &std::path::Path) -> RunningAgent {
+    start_direct(direct_config(omp.addr.port(), state_dir, "")).await
 }
 
 #[tokio::test]

@@ -12,11 +12,8 @@ mod ledger;
 
 use std::time::Duration;
 
-use common::{GUARD, send_lines, start_omp, until};
-use gw_agent::agent::{Agent, DROPPED_FILE};
-use gw_agent::config::{Config, ListenAddr};
-use gw_agent::transport::DirectTransport;
-use tokio_util::sync::CancellationToken;
+use common::{direct_config, send_lines, start_direct, start_omp, until};
+use gw_agent::agent::DROPPED_FILE;
 
 /// The run of `examples/fault_run.rs`, shortened: lost must be 0 and
 /// every confirmed delivery in exactly one class.
@@ -84,35 +81,12 @@ async fn a_full_spool_reports_each_delivery_it_drops() {
     let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
     let gmmp_addr = omp.gmmp_addr;
     let state = tempfile::tempdir().unwrap();
-    let config = Config::from_toml(&format!(
-        r#"
-transport = "direct"
-auth_id = "0008dc1e3222"
-state_dir = "{}"
-[omp]
-host = "127.0.0.1"
-port = {}
-[spool]
-max_bytes = 4096
-when_full = "drop-oldest"
-[sources]
-stdin = false
-listen = "tcp:127.0.0.1:0"
-[reconnect]
-initial = "50ms"
-max = "200ms"
-"#,
-        state.path().display(),
-        gmmp_addr.port()
-    ))
-    .unwrap();
-    let transport = DirectTransport::new(&config.omp_host, config.omp_port);
-    let agent = Agent::start(config).await.unwrap();
-    let Some(ListenAddr::Tcp(data_addr)) = agent.local_addr().cloned() else {
-        panic!("no TCP data socket");
-    };
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(agent.run(transport, shutdown.clone()));
+    let config = direct_config(
+        gmmp_addr.port(),
+        state.path(),
+        "[spool]\nmax_bytes = 4096\nwhen_full = \"drop-oldest\"",
+    );
+    let agent = start_direct(config).await;
     let gw_id = common::ready(state.path()).await;
 
     omp.stop().await;
@@ -128,7 +102,7 @@ max = "200ms"
     .spooled_size();
     let kept = (4096 / record) as usize;
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let answers = send_lines(data_addr, &refs).await;
+    let answers = send_lines(agent.data_addr, &refs).await;
     assert!(answers.iter().all(|a| a.starts_with("ok ")), "{answers:?}");
 
     let dropped: Vec<String> = std::fs::read_to_string(state.path().join(DROPPED_FILE))
@@ -156,12 +130,7 @@ max = "200ms"
         "the newest, once, in order"
     );
 
-    shutdown.cancel();
-    tokio::time::timeout(GUARD, task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    agent.stop().await;
     let mut omp = omp;
     omp.stop().await;
 }

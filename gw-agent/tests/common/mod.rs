@@ -245,6 +245,48 @@ max = "200ms"
     .unwrap()
 }
 
+/// The configuration of a `direct` agent (the host's own TCP) for the OMP
+/// on `omp_port`, with one device `sensor1` and a TCP data socket; `extra`
+/// is appended (more TOML sections).
+pub fn direct_config(omp_port: u16, state_dir: &Path, extra: &str) -> gw_agent::config::Config {
+    gw_agent::config::Config::from_toml(&format!(
+        r#"
+transport = "direct"
+auth_id = "0008dc1e3222"
+state_dir = "{}"
+[omp]
+host = "127.0.0.1"
+port = {omp_port}
+[[devices]]
+name = "sensor1"
+manufacture_id = "dev-1"
+[sources]
+stdin = false
+listen = "tcp:127.0.0.1:0"
+[reconnect]
+initial = "50ms"
+max = "200ms"
+{extra}
+"#,
+        state_dir.display(),
+    ))
+    .unwrap()
+}
+
+/// Starts the agent in direct mode.
+pub async fn start_direct(config: gw_agent::config::Config) -> RunningAgent {
+    let transport = gw_agent::transport::DirectTransport::new(&config.omp_host, config.omp_port);
+    let agent = gw_agent::agent::Agent::start(config).await.unwrap();
+    let data_addr = data_addr(&agent);
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(agent.run(transport, shutdown.clone()));
+    RunningAgent {
+        data_addr,
+        shutdown,
+        task,
+    }
+}
+
 /// An agent running in-process.
 pub struct RunningAgent {
     pub data_addr: SocketAddr,

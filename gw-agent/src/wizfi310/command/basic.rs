@@ -171,26 +171,21 @@ impl Command for Reset {
 mod tests {
     use super::*;
 
-    fn reply(lines: &[&str]) -> Reply {
-        Reply {
-            lines: lines.iter().map(|l| l.to_string()).collect(),
-            events: vec![],
-        }
-    }
-
     #[test]
     fn mac_is_read_and_shown_both_ways() {
-        let mac = GetMac.parse(&reply(&["00:08:DC:1E:32:22"])).unwrap();
+        let mac = GetMac
+            .parse(&Reply::of_lines(&["00:08:DC:1E:32:22"]))
+            .unwrap();
         assert_eq!(mac.to_string(), "00:08:DC:1E:32:22");
         assert_eq!(mac.to_hex_lower(), "0008dc1e3222");
-        assert!(GetMac.parse(&reply(&["00:08:DC"])).is_err());
-        assert!(GetMac.parse(&reply(&[])).is_err());
+        assert!(GetMac.parse(&Reply::of_lines(&["00:08:DC"])).is_err());
+        assert!(GetMac.parse(&Reply::of_lines(&[])).is_err());
     }
 
     #[test]
     fn minfo_skips_its_header() {
         let info = GetInfo
-            .parse(&reply(&[
+            .parse(&Reply::of_lines(&[
                 "FW version / HW version",
                 "1.1.1.0 / WizFi310 Rev 1.0",
             ]))

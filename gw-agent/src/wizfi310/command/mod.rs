@@ -31,6 +31,16 @@ pub struct Reply {
     pub events: Vec<Event>,
 }
 
+impl Reply {
+    /// A reply of these text lines and no events.
+    pub fn of_lines(lines: &[&str]) -> Reply {
+        Reply {
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// A reply line that did not read as the command expects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseFail {

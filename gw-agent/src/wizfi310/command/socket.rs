@@ -244,13 +244,10 @@ mod tests {
 
     #[test]
     fn smgmt_rows_are_read() {
-        let reply = Reply {
-            lines: vec![
-                "Number of Sockets : 1 (SCID/Socket/Mode/Remote/Local/DataMode)".into(),
-                "0,1,TCN,127.0.0.1,5000,40000,0".into(),
-            ],
-            events: vec![],
-        };
+        let reply = Reply::of_lines(&[
+            "Number of Sockets : 1 (SCID/Socket/Mode/Remote/Local/DataMode)",
+            "0,1,TCN,127.0.0.1,5000,40000,0",
+        ]);
         let sockets = ListSockets.parse(&reply).unwrap();
         assert_eq!(sockets.len(), 1);
         assert_eq!(sockets[0].kind, SocketType::TcpClient);

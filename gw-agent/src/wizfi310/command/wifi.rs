@@ -293,13 +293,6 @@ impl Command for GetWifiStatus {
 mod tests {
     use super::*;
 
-    fn reply(lines: &[&str]) -> Reply {
-        Reply {
-            lines: lines.iter().map(|l| l.to_string()).collect(),
-            events: vec![],
-        }
-    }
-
     #[test]
     fn wset_omits_unused_trailing_fields() {
         let mut set = WifiSet {
@@ -329,7 +322,7 @@ mod tests {
     #[test]
     fn wstat_rows_are_read() {
         let status = GetWifiStatus
-            .parse(&reply(&[
+            .parse(&Reply::of_lines(&[
                 "IF/SSID/IP-Addr/Gateway/MAC/TxPower(dBm)/RSSI(-dBm)",
                 "STA/my/net/192.168.1.4/192.168.1.1/00:08:DC:1E:32:22/15/-61",
             ]))
@@ -340,7 +333,7 @@ mod tests {
         assert_eq!(sta.rssi_dbm, Some(-61));
         assert_eq!(sta.tx_power_dbm, Some(15));
         let none = GetWifiStatus
-            .parse(&reply(&[
+            .parse(&Reply::of_lines(&[
                 "IF/SSID/IP-Addr/Gateway/MAC/TxPower(dBm)/RSSI(-dBm)",
             ]))
             .unwrap();
@@ -350,7 +343,8 @@ mod tests {
     #[test]
     fn wjoin_reads_already_associated() {
         assert_eq!(
-            Join.parse(&reply(&["Already Associated : STA"])).unwrap(),
+            Join.parse(&Reply::of_lines(&["Already Associated : STA"]))
+                .unwrap(),
             JoinOutcome::AlreadyAssociated("STA".into())
         );
     }
