@@ -6,20 +6,16 @@ use std::process::Stdio;
 
 use common::{GUARD, Port};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
-#[tokio::test]
-async fn binary_prints_the_pty_path_first_and_answers_on_it() {
+/// The binary's standard output, kept open for what it prints later.
+type Stdout = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// Starts the binary with `args`; its first line must be the pty path,
+/// which is opened.
+async fn start(args: &[&str]) -> (Child, Port, Stdout) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wizfi310-sim"))
-        .args([
-            "--mac",
-            "00:08:DC:12:34:56",
-            "--ssid",
-            "lab",
-            "--passphrase",
-            "secret99",
-        ])
-        .args(["--baud", "115200"])
+        .args(args)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -32,7 +28,23 @@ async fn binary_prints_the_pty_path_first_and_answers_on_it() {
         .unwrap()
         .expect("a first line");
     assert!(first.starts_with("/dev/"), "{first}");
-    let mut port = Port::open(std::path::Path::new(&first)).await;
+    let port = Port::open(std::path::Path::new(&first)).await;
+    (child, port, lines)
+}
+
+#[tokio::test]
+async fn binary_prints_the_pty_path_first_and_answers_on_it() {
+    let (mut child, mut port, _stdout) = start(&[
+        "--mac",
+        "00:08:DC:12:34:56",
+        "--ssid",
+        "lab",
+        "--passphrase",
+        "secret99",
+        "--baud",
+        "115200",
+    ])
+    .await;
     assert_eq!(port.command("AT").await, "AT\r\n[OK]\r\n");
     port.command("AT+MECHO=0").await;
     assert_eq!(
@@ -57,20 +69,7 @@ async fn binary_prints_the_pty_path_first_and_answers_on_it() {
 
 #[tokio::test]
 async fn binary_fault_switches_apply() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wizfi310-sim"))
-        .args(["--drop-every", "2"])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let path = tokio::time::timeout(GUARD, lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .expect("a first line");
-    let mut port = Port::open(std::path::Path::new(&path)).await;
+    let (mut child, mut port, _stdout) = start(&["--drop-every", "2"]).await;
     assert_eq!(port.command("AT").await, "AT\r\n[OK]\r\n");
     port.write(b"AT\r").await;
     assert_eq!(port.command("AT").await, "AT\r\nAT\r\n[OK]\r\n");

@@ -24,6 +24,13 @@ impl Module {
         Module::with(SimConfig::default())
     }
 
+    /// A module with echo off (`AT+MECHO=0`), as most tests want it.
+    fn quiet() -> Module {
+        let mut m = Module::new();
+        m.send("AT+MECHO=0\r");
+        m
+    }
+
     fn with(config: SimConfig) -> Module {
         let board = Board::default();
         Module {
@@ -76,8 +83,7 @@ impl Module {
     }
 
     fn joined() -> Module {
-        let mut m = Module::new();
-        m.send("AT+MECHO=0\r");
+        let mut m = Module::quiet();
         m.send("AT+WSET=0,testnet\r");
         m.send("AT+WSEC=0,,12345678\r");
         m.send("AT+WJOIN\r");
@@ -136,16 +142,14 @@ fn echo_can_be_turned_off_and_queried() {
 
 #[test]
 fn input_split_across_reads_and_lf_after_cr_are_handled() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(m.send("A"), "");
     assert_eq!(m.send("T\r\nAT\r"), "[OK]\r\n[OK]\r\n");
 }
 
 #[test]
 fn mac_is_printed_set_and_checked() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(m.send("AT+MMAC=?\r"), "00:08:DC:1E:32:22\r\n[OK]\r\n");
     assert_eq!(m.send("AT+MMAC=00:08:DC:11:22:33\r"), "[OK]\r\n");
     assert_eq!(m.send("AT+MMAC=?\r"), "00:08:DC:11:22:33\r\n[OK]\r\n");
@@ -154,8 +158,7 @@ fn mac_is_printed_set_and_checked() {
 
 #[test]
 fn minfo_prints_versions() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(
         m.send("AT+MINFO\r"),
         "FW version / HW version\r\n1.1.1.0 / WizFi310 Rev 1.0\r\n[OK]\r\n"
@@ -164,8 +167,7 @@ fn minfo_prints_versions() {
 
 #[test]
 fn mmsg_level_one_hides_status_lines() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(m.send("AT+MMSG=?\r"), "2\r\n[OK]\r\n");
     assert_eq!(m.send("AT+MMSG=4\r"), "[ERROR: INVALID INPUT]\r\n");
     assert_eq!(m.send("AT+MMSG=1\r"), "");
@@ -174,8 +176,7 @@ fn mmsg_level_one_hides_status_lines() {
 
 #[test]
 fn socket_commands_before_join_are_a_wifi_status_error() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(
         m.send("AT+SCON=O,TCN,127.0.0.1,5000,,0\r"),
         "[ERROR: WiFi Status]\r\n"
@@ -186,8 +187,7 @@ fn socket_commands_before_join_are_a_wifi_status_error() {
 
 #[test]
 fn join_with_the_right_passphrase_links_up() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(m.send("AT+WSET=0,testnet\r"), "[OK]\r\n");
     assert_eq!(m.send("AT+WSEC=0,,12345678\r"), "[OK]\r\n");
     assert_eq!(m.send("AT+WNET=1\r"), "[OK]\r\n");
@@ -204,8 +204,7 @@ fn join_with_the_right_passphrase_links_up() {
 
 #[test]
 fn join_with_a_wrong_passphrase_fails() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     m.send("AT+WSET=0,testnet\r");
     m.send("AT+WSEC=0,,87654321\r");
     assert_eq!(m.send("AT+WJOIN\r"), "Joining : testnet\r\n");
@@ -218,8 +217,7 @@ fn join_with_a_wrong_passphrase_fails() {
 
 #[test]
 fn joins_fail_while_the_access_point_is_off_the_air() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     m.send("AT+WSET=0,testnet\r");
     m.send("AT+WSEC=0,,12345678\r");
     m.board.with(|v| v.ap_on_air = false);
@@ -232,8 +230,7 @@ fn joins_fail_while_the_access_point_is_off_the_air() {
 
 #[test]
 fn wifi_parameters_are_checked() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(m.send("AT+WSET=2,x\r"), "[ERROR: INVALID INPUT]\r\n");
     assert_eq!(m.send("AT+WSET=0,\r"), "[ERROR: INVALID INPUT]\r\n");
     assert_eq!(
@@ -257,8 +254,7 @@ fn wifi_parameters_are_checked() {
 
 #[test]
 fn input_typed_while_joining_is_held_and_replayed() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     m.send("AT+WSET=0,testnet\r");
     m.send("AT+WSEC=0,,12345678\r");
     m.send("AT+WJOIN\r");
@@ -467,8 +463,7 @@ fn sform_changes_the_receive_header() {
 
 #[test]
 fn adc_and_gpio_follow_the_board() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     m.board.with(|v| v.adc = 1234);
     assert_eq!(m.send("AT+FGETADC=?\r"), "1234\r\n[OK]\r\n");
     assert_eq!(m.send("AT+FGETADC\r"), "[ERROR: INVALID INPUT]\r\n");
@@ -484,8 +479,7 @@ fn adc_and_gpio_follow_the_board() {
 
 #[test]
 fn uset_changes_the_line_rate_after_ok() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(m.send("AT+USET=?\r"), "115200,N,8,1,N\r\n[OK]\r\n");
     assert_eq!(m.send("AT+USET=921600,N,8,1,HW\r"), "[OK]\r\n");
     assert_eq!(m.actions, vec![Action::SetBaud(921_600)]);
@@ -583,8 +577,7 @@ fn drop_fault_swallows_one_response() {
 
 #[test]
 fn delay_fault_pauses_before_the_response() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     let d = Duration::from_millis(300);
     m.event(Event::Fault(Fault::DelayNextResponse(d)));
     m.interp.handle_input(b"AT\r", m.now);
@@ -600,8 +593,7 @@ fn delay_fault_pauses_before_the_response() {
 
 #[test]
 fn garble_fault_corrupts_one_line() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     m.event(Event::Fault(Fault::GarbleNextLine));
     let out = m.input(b"AT\r");
     assert_eq!(out, b"\xffKO[\r\n".to_vec());
@@ -655,8 +647,7 @@ fn close_socket_fault_disconnects() {
 
 #[test]
 fn gmmp_commands_are_checked_and_handed_over() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     let set = "AT+GMMPSET=1,127.0.0.1,31002,ThingPlug,0008dc1e3222,WIZnet,0008dc1e3222\r";
     assert_eq!(m.send(set), "[ERROR: WiFi Status]\r\n");
     let mut m = Module::joined();
@@ -692,8 +683,7 @@ fn gmmp_commands_are_checked_and_handed_over() {
 
 #[test]
 fn gmmp_traces_need_level_three_and_the_option() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     let trace =
         |m: &mut Module| m.event(Event::Gmmp(GmmpLine::Debug("GMMP Trace :  T-ID =1".into())));
     assert_eq!(trace(&mut m), "");
@@ -721,8 +711,7 @@ fn the_remote_of_a_record_is_the_peer() {
 
 #[test]
 fn a_service_socket_opens_on_join_without_ok() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     assert_eq!(m.send("AT+SCON=S,TCN,127.0.0.1,5000,,0\r"), "[OK]\r\n");
     assert!(m.actions.is_empty());
     m.send("AT+WSET=0,testnet\r");
@@ -786,8 +775,7 @@ fn link_down_while_connecting_fails_the_scon() {
 
 #[test]
 fn overlong_lines_are_invalid_input() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     let long = format!("AT+GMMPDATA=0,{}\r", "x".repeat(MAX_LINE + 10));
     assert_eq!(m.send(&long), "[ERROR: INVALID INPUT]\r\n");
     assert_eq!(m.send("AT\r"), "[OK]\r\n");
@@ -795,8 +783,7 @@ fn overlong_lines_are_invalid_input() {
 
 #[test]
 fn mac_and_firmware_come_from_the_board() {
-    let mut m = Module::new();
-    m.send("AT+MECHO=0\r");
+    let mut m = Module::quiet();
     m.board.with(|v| {
         v.mac = [0, 1, 2, 3, 4, 5];
         v.fw_version = "9.9.9.9".into();
