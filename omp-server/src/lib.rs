@@ -99,7 +99,7 @@ pub async fn run(
         store::gateways::load_active(&pool).await?,
         store::devices::load_active(&pool).await?,
     );
-    let writer_conn = store::open_writer_connection(&db_path).await?;
+    let writer_conn = store::open_dedicated_connection(&db_path).await?;
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = store::writer::spawn(
         writer_conn,
@@ -149,7 +149,7 @@ pub async fn run(
     let http_state = api::http_state(state.clone(), api_key.key);
     let control_stop = CancellationToken::new();
     let control_task = control::dispatcher::spawn(
-        store::open_writer_connection(&db_path).await?,
+        store::open_dedicated_connection(&db_path).await?,
         control_config,
         control_inbox,
         http_state.control_watch(),

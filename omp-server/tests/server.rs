@@ -569,7 +569,7 @@ async fn a_full_writer_queue_refuses_instead_of_buffering() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("omp.sqlite3");
     let pool = omp_server::store::open(&path).await.unwrap();
-    let conn = omp_server::store::open_writer_connection(&path)
+    let conn = omp_server::store::open_dedicated_connection(&path)
         .await
         .unwrap();
     let stop = tokio_util::sync::CancellationToken::new();

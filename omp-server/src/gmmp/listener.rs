@@ -18,21 +18,22 @@
 //!
 //! Events any peer can cause at will (a connection over the caps, a
 //! malformed frame, a refused request) are logged through a [`LogBudget`]
-//! of a few lines per second: an attack must not turn into gigabytes of
+//! (`gmmp::log_budget`) of a few lines per second: an attack must not turn into gigabytes of
 //! log (measured before the budget: 1.2 GB in 20 s of forged deliveries).
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::gmmp::log_budget::LogBudget;
 use crate::gmmp::session;
 use crate::state::Shared;
 
@@ -40,46 +41,6 @@ const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Log lines per second for connections closed over the caps.
 static OVER_CAP_LOG: LogBudget = LogBudget::new(1);
-
-/// A budget of log lines per second, shared by every task logging one
-/// kind of event. Lines over the budget are counted, and the next line
-/// logged says how many were left out.
-#[derive(Debug)]
-pub struct LogBudget {
-    per_second: u64,
-    second: AtomicU64,
-    used: AtomicU64,
-    left_out: AtomicU64,
-}
-
-impl LogBudget {
-    /// A budget of `per_second` lines.
-    pub const fn new(per_second: u64) -> LogBudget {
-        LogBudget {
-            per_second,
-            second: AtomicU64::new(0),
-            used: AtomicU64::new(0),
-            left_out: AtomicU64::new(0),
-        }
-    }
-
-    /// `Some(n)`: log this one, `n` lines were left out since the last
-    /// one logged; `None`: over budget (log it at debug level at most).
-    pub fn take(&self) -> Option<u64> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if self.second.swap(now, Ordering::Relaxed) != now {
-            self.used.store(0, Ordering::Relaxed);
-        }
-        if self.used.fetch_add(1, Ordering::Relaxed) < self.per_second {
-            Some(self.left_out.swap(0, Ordering::Relaxed))
-        } else {
-            self.left_out.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-    }
-}
 
 /// True for errors that concern one connection only (retry at once).
 fn is_per_connection(e: &std::io::Error) -> bool {
@@ -328,16 +289,6 @@ mod tests {
         assert_eq!(u.from_source(ip("127.0.0.1")), 1);
         let _a3 = u.try_acquire(ip("127.0.0.1")).unwrap();
         assert_eq!(u.total(), 3);
-    }
-
-    #[test]
-    fn a_log_budget_lets_a_few_lines_through_and_counts_the_rest() {
-        let budget = LogBudget::new(3);
-        let taken: Vec<Option<u64>> = (0..10).map(|_| budget.take()).collect();
-        let logged = taken.iter().filter(|t| t.is_some()).count();
-        // Three per second; a second boundary during the loop allows three more.
-        assert!((3..=6).contains(&logged), "{taken:?}");
-        assert!(taken[..3].iter().all(|t| *t == Some(0)));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! registration checks, replies) are plain functions, testable without
 //! sockets.
 //!
-//! - [`listener`]: accept loop, connection cap, EMFILE back-off.
+//! - [`listener`]: accept loop, connection caps, EMFILE back-off.
+//! - [`log_budget`]: rate-limited logging of what peers can cause at will.
 //! - [`session`]: one connection — framing, timeouts, binding, dispatch.
 //! - [`auth`]: auth_id + auth_key + GW ID checks.
 //! - [`registration`]: GW/device (de)registration and provisioning checks.
@@ -20,6 +21,7 @@ pub mod delivery;
 pub mod encryption;
 pub mod heartbeat;
 pub mod listener;
+pub mod log_budget;
 pub mod profile;
 pub mod registration;
 pub mod reply;

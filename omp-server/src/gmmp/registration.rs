@@ -22,7 +22,7 @@ use gmmp_codec::{
 use crate::config::ProvisioningMode;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
-use crate::gmmp::listener::LogBudget;
+use crate::gmmp::log_budget::LogBudget;
 use crate::ids;
 use crate::state::Shared;
 use crate::store::provisioning::Provision;

@@ -66,7 +66,8 @@ use tokio_util::sync::CancellationToken;
 use crate::control::Live;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
-use crate::gmmp::listener::{LogBudget, UnauthenticatedSlot};
+use crate::gmmp::listener::UnauthenticatedSlot;
+use crate::gmmp::log_budget::LogBudget;
 use crate::gmmp::{
     auth, control, delivery, encryption, heartbeat, profile, registration, reply, unsupported,
 };

@@ -76,6 +76,6 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
 /// Opens a dedicated connection to the database at `path` (the delivery
 /// writer and the control dispatcher each own one, so neither waits for
 /// the shared pool).
-pub async fn open_writer_connection(path: &Path) -> Result<SqliteConnection, StoreError> {
+pub async fn open_dedicated_connection(path: &Path) -> Result<SqliteConnection, StoreError> {
     Ok(options(path).connect().await?)
 }
