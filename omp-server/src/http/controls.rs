@@ -41,6 +41,7 @@ use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
 use super::params::{Body, JsonObject, PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, now_millis};
 use super::{HttpState, NewControl};
+use crate::store::controls::ControlState;
 
 /// Largest control data: 16 long sentence parts of 2048 bytes. (Its
 /// Base64 fits the default 64 KiB body limit.)
@@ -52,20 +53,6 @@ pub const MAX_WAIT_SECONDS: u64 = 60;
 /// Header carrying the client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const IDEMPOTENCY_KEY_MAX: usize = 128;
-
-/// The states of the contract's `ControlState`.
-pub const STATES: &[&str] = &[
-    "QUEUED",
-    "SENT",
-    "PROGRESS",
-    "SUCCESS",
-    "FAILED",
-    "TIMEOUT",
-    "EXPIRED",
-    "CANCELLED",
-];
-/// States that never change again.
-const FINAL_STATES: &[&str] = &["SUCCESS", "FAILED", "TIMEOUT", "EXPIRED", "CANCELLED"];
 
 #[derive(Debug, Clone, FromRow)]
 struct ControlRow {
@@ -339,8 +326,9 @@ pub async fn list(
     let state_filter = query
         .get("state")
         .map(|s| {
-            STATES.iter().find(|known| **known == s).ok_or_else(|| {
-                ApiError::bad_request("state", format!("must be one of {}", STATES.join(", ")))
+            ControlState::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = ControlState::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request("state", format!("must be one of {}", known.join(", ")))
             })
         })
         .transpose()?;
@@ -355,7 +343,7 @@ pub async fn list(
     ));
     sql.push_bind(gw_id);
     if let Some(s) = state_filter {
-        sql.push(" AND state = ").push_bind(*s);
+        sql.push(" AND state = ").push_bind(s.as_str());
     }
     if let Some(id) = before {
         sql.push(" AND id < ").push_bind(id);
@@ -389,7 +377,7 @@ pub async fn one(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
     let first_state = row.state.clone();
-    if wait > 0 && !FINAL_STATES.contains(&first_state.as_str()) {
+    if wait > 0 && !ControlState::parse(&first_state).is_some_and(ControlState::is_final) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         while tokio::time::timeout_at(deadline, change.as_mut())
             .await

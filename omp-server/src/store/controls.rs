@@ -34,6 +34,31 @@ pub enum ControlState {
 }
 
 impl ControlState {
+    /// Every state, in the order of the state machine.
+    pub const ALL: [ControlState; 8] = [
+        ControlState::Queued,
+        ControlState::Sent,
+        ControlState::Progress,
+        ControlState::Success,
+        ControlState::Failed,
+        ControlState::Timeout,
+        ControlState::Expired,
+        ControlState::Cancelled,
+    ];
+
+    /// The state stored as `text`.
+    pub fn parse(text: &str) -> Option<ControlState> {
+        ControlState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// True for the states that never change again.
+    pub fn is_final(self) -> bool {
+        !matches!(
+            self,
+            ControlState::Queued | ControlState::Sent | ControlState::Progress
+        )
+    }
+
     /// The stored text.
     pub fn as_str(self) -> &'static str {
         match self {
