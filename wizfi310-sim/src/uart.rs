@@ -3,6 +3,15 @@
 //! bytes/s. Output is written in slices of about 10 ms of line time, each
 //! followed by a sleep until the line would have sent it; input is read
 //! the same way, so a host writing faster than the line blocks on the pty.
+//!
+//! Each direction keeps a line clock: when the line would have finished
+//! sending what it was given. Bytes that were already waiting when the
+//! previous slice ended follow on that clock, as on a real UART whose
+//! transmit buffer is never empty; only bytes that had to be waited for
+//! start the clock again from now. (Restarting from now after every
+//! slice made each tokio timer's lateness, up to its 1 ms resolution per
+//! 10 ms slice, count as idle line: a busy line ran at about 90 % of its
+//! rate.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -58,16 +67,21 @@ impl LineRate {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
+    /// When the line is done with `n` more bytes: they follow the line's
+    /// `clock`, unless they had to be waited for (then they start `now`).
+    fn advance(&self, clock: Instant, now: Instant, n: usize, waited: bool) -> Instant {
+        let start = if waited { clock.max(now) } else { clock };
+        start + self.time_of(n)
+    }
+
     /// Advances `clock` by the line time of `n` bytes and sleeps until then.
-    async fn spend(&self, clock: &mut Instant, n: usize) {
+    /// `waited` says the bytes were not there when the line became free,
+    /// so the line was idle in between and its clock starts from now.
+    async fn spend(&self, clock: &mut Instant, n: usize, waited: bool) {
         if !self.pace {
             return;
         }
-        let now = Instant::now();
-        if *clock < now {
-            *clock = now;
-        }
-        *clock += self.time_of(n);
+        *clock = self.advance(*clock, Instant::now(), n, waited);
         sleep_until(*clock).await;
     }
 }
@@ -80,21 +94,33 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
     rate: LineRate,
 ) {
     let mut clock = Instant::now();
-    while let Some(item) = rx.recv().await {
+    loop {
+        let (item, waited) = match rx.try_recv() {
+            Ok(item) => (item, false),
+            Err(mpsc::error::TryRecvError::Empty) => match rx.recv().await {
+                Some(item) => (item, true),
+                None => return,
+            },
+            Err(mpsc::error::TryRecvError::Disconnected) => return,
+        };
         match item {
-            UartOut::Pause(d) => tokio::time::sleep(d).await,
+            UartOut::Pause(d) => {
+                tokio::time::sleep(d).await;
+                // The quiet time is not line time to make up for.
+                clock = clock.max(Instant::now());
+            }
             UartOut::Bytes(bytes) => {
                 let slice = if rate.pace {
                     rate.slice()
                 } else {
                     bytes.len().max(1)
                 };
-                for piece in bytes.chunks(slice) {
+                for (i, piece) in bytes.chunks(slice).enumerate() {
                     if let Err(e) = out.write_all(piece).await {
                         tracing::warn!("pty write failed: {e}");
                         return;
                     }
-                    rate.spend(&mut clock, piece.len()).await;
+                    rate.spend(&mut clock, piece.len(), waited && i == 0).await;
                 }
             }
         }
@@ -115,13 +141,19 @@ pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
         } else {
             buf.len()
         };
-        match input.read(&mut buf[..limit]).await {
+        // Polled once first: ready at once means the bytes were waiting.
+        let mut read = std::pin::pin!(input.read(&mut buf[..limit]));
+        let (result, waited) = match futures::poll!(read.as_mut()) {
+            std::task::Poll::Ready(result) => (result, false),
+            std::task::Poll::Pending => (read.await, true),
+        };
+        match result {
             Ok(0) => return,
             Ok(n) => {
                 if tx.send(Bytes::copy_from_slice(&buf[..n])).is_err() {
                     return;
                 }
-                rate.spend(&mut clock, n).await;
+                rate.spend(&mut clock, n, waited).await;
             }
             Err(e) => {
                 tracing::warn!("pty read failed: {e}");
@@ -143,5 +175,22 @@ mod tests {
         rate.set(9600);
         assert_eq!(rate.time_of(960), Duration::from_secs(1));
         assert_eq!(rate.slice(), 9);
+    }
+
+    #[test]
+    fn a_late_timer_is_not_idle_line_but_a_wait_for_bytes_is() {
+        let rate = LineRate::new(115_200, true);
+        let slice = rate.time_of(115);
+        let clock = Instant::now();
+        // The sleep until `clock` woke 1 ms late; the next slice was already
+        // waiting, so it ends one slice after `clock`, not after the wake.
+        let late = clock + Duration::from_millis(1);
+        assert_eq!(rate.advance(clock, late, 115, false), clock + slice);
+        // The next bytes came 5 ms after the line went quiet: idle line.
+        let quiet = clock + Duration::from_millis(5);
+        assert_eq!(rate.advance(clock, quiet, 115, true), quiet + slice);
+        // Bytes waited for but there before the line was free still queue.
+        let early = clock - Duration::from_millis(1);
+        assert_eq!(rate.advance(clock, early, 115, true), clock + slice);
     }
 }
