@@ -96,6 +96,10 @@ pub struct IngestArgs {
     /// Registrations in flight at once.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
+    /// Send keyed deliveries (`gmmp_codec::KEYED_DELIVERY`), which the OMP
+    /// looks up before storing: the cost of that lookup.
+    #[arg(long)]
+    pub keyed: bool,
 }
 
 /// Options of `sessions`.

@@ -32,6 +32,10 @@ pub const TID_MODULO: u32 = 100_000;
 pub const DOMAIN: &str = "ThingPlug";
 /// Byte offset of the T-ID in the header.
 const TID_OFFSET: usize = 44;
+/// Offset of `origin_timestamp` in the header.
+const TIMESTAMP_OFFSET: usize = 4;
+/// Offset of the reserved byte in the header.
+const RESERVED_OFFSET: usize = 49;
 
 /// The auth ID of simulated gateway `index`: `prefix` + 8 digits (at most
 /// 16 bytes, GMMP's auth ID width).
@@ -354,6 +358,16 @@ pub struct DeliveryTemplate {
 }
 
 impl DeliveryTemplate {
+    /// Marks the frame keyed (`gmmp_codec::KEYED_DELIVERY`) with
+    /// `origin_timestamp`: with a T-ID that names the delivery, every send
+    /// of it is the same keyed delivery, which omp-server stores once.
+    pub fn keyed(&mut self, origin_timestamp: u32) -> &mut Self {
+        self.bytes[TIMESTAMP_OFFSET..TIMESTAMP_OFFSET + 4]
+            .copy_from_slice(&origin_timestamp.to_be_bytes());
+        self.bytes[RESERVED_OFFSET] = gmmp_codec::KEYED_DELIVERY;
+        self
+    }
+
     /// The frame bytes carrying `tid`.
     pub fn with_tid(&mut self, tid: u32) -> &[u8] {
         self.bytes[TID_OFFSET..TID_OFFSET + 4].copy_from_slice(&tid.to_be_bytes());

@@ -96,6 +96,7 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
                 server_pid: cli.server_pid,
                 auth_prefix: a.auth_prefix.clone(),
                 connect_concurrency: a.connect_concurrency,
+                keyed: a.keyed,
             })
             .await?;
             (outcome.report, outcome.check_failure)

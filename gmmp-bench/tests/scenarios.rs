@@ -42,6 +42,7 @@ fn ingest_options(target: std::net::SocketAddr) -> IngestOptions {
         server_pid: Some(std::process::id()),
         auth_prefix: "t".into(),
         connect_concurrency: 4,
+        keyed: false,
     }
 }
 

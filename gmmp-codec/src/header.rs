@@ -33,6 +33,14 @@ pub const VERSION: u8 = 0x21;
 pub const ACCEPTED_VERSIONS: std::ops::RangeInclusive<u8> = 0x20..=0x2F;
 /// `encryption_flag` value meaning the body payload is encrypted.
 pub const ENCRYPTED: u8 = 0x01;
+/// This project's extension, not GMMP v2.1: a delivery request (0x0B)
+/// whose `reserved` byte holds this value is *keyed*. The sender promises
+/// that (device, T-ID, origin_timestamp) name this one delivery, and that
+/// every resend of it carries the same three values and payload, so a
+/// receiver that already stored it acknowledges the resend without storing
+/// it twice. Real clients send 0x00 here and are never de-duplicated
+/// (their T-IDs repeat, GMMP.md §7).
+pub const KEYED_DELIVERY: u8 = 0x01;
 
 /// The frame header. `message_length` and `message_type` are filled in from
 /// the message when a [`Frame`](crate::Frame) is encoded, and `version` is
@@ -60,7 +68,8 @@ pub struct Header {
     pub tid: u32,
     /// 0x01 = payload encrypted; 0x00 or 0x02 = not. Kept as received.
     pub encryption_flag: u8,
-    /// Reserved, 0x00.
+    /// Reserved, 0x00 in GMMP v2.1; [`KEYED_DELIVERY`] in this project's
+    /// keyed deliveries. Kept as received.
     pub reserved: u8,
 }
 
@@ -115,6 +124,17 @@ impl Header {
     /// True when the payload is flagged as encrypted.
     pub fn is_encrypted(&self) -> bool {
         self.encryption_flag == ENCRYPTED
+    }
+
+    /// Marks a delivery request as keyed ([`KEYED_DELIVERY`]).
+    pub fn keyed(mut self) -> Self {
+        self.reserved = KEYED_DELIVERY;
+        self
+    }
+
+    /// True when the sender marked this (delivery) frame as keyed.
+    pub fn is_keyed(&self) -> bool {
+        self.reserved == KEYED_DELIVERY
     }
 
     /// True when this frame is one part of a split message.

@@ -62,7 +62,7 @@ pub use codes::{ControlType, ReportType, ResultCode};
 pub use error::CodecError;
 pub use fixed_str::{AuthId, AuthKey, DeviceId, DomainCode, FixedStr, GwId, ManufactureId};
 pub use frame::Frame;
-pub use header::{HEADER_LEN, Header, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, VERSION};
+pub use header::{HEADER_LEN, Header, KEYED_DELIVERY, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, VERSION};
 pub use message::*;
 pub use reassembly::{Reassembler, ReassemblyError, ReassemblyLimits, split};
 pub use trace::{Trace, escape_bytes};

@@ -157,6 +157,7 @@ listen = "unix:{}"
                         report_type: 1,
                         media_type: 1,
                         payload: Bytes::from(p),
+                        spooled_at: 0,
                     };
                     let msg = SourceMessage {
                         delivery,

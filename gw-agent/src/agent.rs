@@ -54,7 +54,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ListenAddr};
-use crate::engine::{DeviceSpec, Engine, EngineConfig, Event, PendingControl, SessionState};
+use crate::engine::{
+    DeviceSpec, Engine, EngineConfig, EngineError, Event, PendingControl, SessionState,
+};
 use crate::module::ModuleHandle;
 use crate::sources::{self, LineDefaults, LocalListener, SourceMessage};
 use crate::spool::{Spool, SpoolError, SpooledDelivery};
@@ -358,6 +360,7 @@ impl Agent {
             default_response_timeout: Duration::from_secs(30),
             max_retries: c.max_retries,
             max_in_flight: c.max_in_flight,
+            keyed_deliveries: c.keyed_deliveries,
             retry_delay: c.retry_delay,
             host_controls: controls::host_controls(c, transport),
             encryption_flag: 0x02,
@@ -382,7 +385,10 @@ impl Agent {
                 let mut busy = false;
                 let mut batch = Vec::new();
                 while let Some(mut frame) = engine.poll_transmit() {
-                    frame.header.origin_timestamp = crate::status::unix_now() as u32;
+                    // Keyed deliveries carry their spool time already.
+                    if frame.header.origin_timestamp == 0 {
+                        frame.header.origin_timestamp = crate::status::unix_now() as u32;
+                    }
                     match frame.to_bytes() {
                         Ok(b) => batch.push(b),
                         Err(e) => tracing::error!(error = %e, "cannot encode a frame; dropped"),
@@ -528,6 +534,7 @@ impl Agent {
                         report_type: self.config.report_type,
                         media_type: self.config.media_type,
                         payload: Bytes::copy_from_slice(text.as_bytes()),
+                        spooled_at: 0,
                     };
                     self.accept(SourceMessage {
                         delivery,
@@ -549,7 +556,7 @@ impl Agent {
             let Some(seq) = self.spool.next_after(self.cursor) else {
                 return Ok(());
             };
-            self.cursor = Some(seq);
+            let previous = self.cursor.replace(seq);
             let delivery = match self.spool.read(seq) {
                 Ok(d) => d,
                 Err(e @ SpoolError::BadRecord { .. }) => {
@@ -562,8 +569,14 @@ impl Agent {
                     continue;
                 }
             };
-            if let Err(e) = engine.send_delivery(seq, delivery, now) {
-                self.set_aside(seq, &e.to_string())?;
+            match engine.send_delivery(seq, delivery, now) {
+                Ok(()) => {}
+                // Its T-ID frees when an older delivery ends: try again then.
+                Err(EngineError::TidInUse { .. }) => {
+                    self.cursor = previous;
+                    return Ok(());
+                }
+                Err(e) => self.set_aside(seq, &e.to_string())?,
             }
         }
         Ok(())

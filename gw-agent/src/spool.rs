@@ -32,8 +32,11 @@
 //! in segments that cannot be deleted yet; in the usual in-order flow
 //! that garbage is at most about one segment.
 //!
-//! Delivery is at-least-once: a delivery acknowledged by the OMP whose
-//! `done` record did not reach the disk before a crash is sent again.
+//! A delivery acknowledged by the OMP whose `done` record did not reach
+//! the disk before a crash is sent again. It goes out keyed (the engine's
+//! `delivery.keyed`): the same T-ID, from its sequence number, and the same
+//! `origin_timestamp`, its [`spooled_at`](SpooledDelivery::spooled_at), as
+//! the first time, so the OMP acknowledges it without storing it twice.
 //!
 //! No crate for the CRC: the 30-line table version below (checked against
 //! the standard check value) avoids a dependency for a few hundred bytes a
@@ -54,6 +57,12 @@ const RECORD_FIXED: usize = 9;
 /// corrupted length field.
 const MAX_RECORD: usize = 16 * 1024 * 1024;
 const KIND_DELIVERY: u8 = 0x01;
+/// A delivery body's format version now written, and the one before it.
+const FORMAT: u8 = 0x02;
+const FORMAT_01: u8 = 0x01;
+/// A body's bytes besides the device name and payload: version,
+/// `spooled_at`, report type, media type, name length.
+const BODY_FIXED: usize = 8;
 const KIND_DONE: u8 = 0x02;
 const SEGMENT_SUFFIX: &str = "seg";
 
@@ -145,23 +154,32 @@ pub struct SpooledDelivery {
     pub media_type: u8,
     /// The data (any length; the engine splits it over 2048 bytes).
     pub payload: Bytes,
+    /// Unix seconds when the spool took it: [`Spool::append`] stamps the
+    /// clock when this is 0. It is the delivery's `origin_timestamp` on the
+    /// wire, in every (re)send. 0 in records written by format 01.
+    pub spooled_at: u32,
 }
 
 impl SpooledDelivery {
     /// Encoded form, the body of a delivery record:
     ///
     /// ```text
-    /// 01            format version
+    /// 02            format version
+    /// 69 fd 0b 80   spooled_at, u32 BE (not in format 01)
     /// 01            report_type
     /// 01            media_type
     /// 07 "sensor1"  device name length (0 = the GW) and name
     /// …             payload
     /// ```
+    ///
+    /// Format 01 records (no `spooled_at`) are still read, with
+    /// `spooled_at` 0: they are sent unkeyed.
     fn encode(&self) -> Bytes {
         let name = self.device.as_deref().unwrap_or("").as_bytes();
         let name = &name[..name.len().min(255)];
-        let mut buf = BytesMut::with_capacity(4 + name.len() + self.payload.len());
-        buf.put_u8(1);
+        let mut buf = BytesMut::with_capacity(BODY_FIXED + name.len() + self.payload.len());
+        buf.put_u8(FORMAT);
+        buf.put_u32(self.spooled_at);
         buf.put_u8(self.report_type);
         buf.put_u8(self.media_type);
         buf.put_u8(name.len() as u8);
@@ -171,29 +189,38 @@ impl SpooledDelivery {
     }
 
     fn decode(body: Bytes) -> Option<Self> {
-        if body.len() < 4 || body[0] != 1 {
+        let (spooled_at, rest) = match *body.first()? {
+            FORMAT_01 => (0, body.slice(1..)),
+            FORMAT if body.len() >= 5 => (
+                u32::from_be_bytes([body[1], body[2], body[3], body[4]]),
+                body.slice(5..),
+            ),
+            _ => return None,
+        };
+        if rest.len() < 3 {
             return None;
         }
-        let name_len = body[3] as usize;
-        if body.len() < 4 + name_len {
+        let name_len = rest[2] as usize;
+        if rest.len() < 3 + name_len {
             return None;
         }
         let device = match name_len {
             0 => None,
-            _ => Some(std::str::from_utf8(&body[4..4 + name_len]).ok()?.to_owned()),
+            _ => Some(std::str::from_utf8(&rest[3..3 + name_len]).ok()?.to_owned()),
         };
         Some(SpooledDelivery {
             device,
-            report_type: body[1],
-            media_type: body[2],
-            payload: body.slice(4 + name_len..),
+            report_type: rest[0],
+            media_type: rest[1],
+            payload: rest.slice(3 + name_len..),
+            spooled_at,
         })
     }
 
     /// Bytes this delivery takes in the spool's bound (its whole record).
     pub fn spooled_size(&self) -> u64 {
         let name = self.device.as_deref().map_or(0, |d| d.len().min(255));
-        (FRAME_PREFIX + RECORD_FIXED + 4 + name) as u64 + self.payload.len() as u64
+        (FRAME_PREFIX + RECORD_FIXED + BODY_FIXED + name) as u64 + self.payload.len() as u64
     }
 }
 
@@ -384,9 +411,16 @@ impl Spool {
     }
 
     /// Writes a delivery and syncs it; returns its sequence number once it
-    /// is on disk.
+    /// is on disk. A `spooled_at` of 0 is stamped with the clock.
     pub fn append(&mut self, delivery: &SpooledDelivery) -> Result<Appended, SpoolError> {
-        let body = delivery.encode();
+        let body = match delivery.spooled_at {
+            0 => SpooledDelivery {
+                spooled_at: crate::status::unix_now() as u32,
+                ..delivery.clone()
+            }
+            .encode(),
+            _ => delivery.encode(),
+        };
         let size = (FRAME_PREFIX + RECORD_FIXED + body.len()) as u64;
         debug_assert_eq!(size, delivery.spooled_size());
         if size > self.limits.max_bytes {
@@ -664,6 +698,7 @@ mod tests {
             report_type: 1,
             media_type: 1,
             payload: Bytes::copy_from_slice(text.as_bytes()),
+            spooled_at: 0,
         }
     }
 
@@ -712,9 +747,50 @@ mod tests {
             report_type: 3,
             media_type: 0x65,
             payload: Bytes::from_static(b"{\"t\":1}"),
+            spooled_at: 1_795_000_000,
         };
         let seq = spool.append(&d).unwrap().seq;
         assert_eq!(spool.read(seq).unwrap(), d);
+    }
+
+    #[test]
+    fn the_spool_time_is_stamped_once_and_kept_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = crate::status::unix_now() as u32;
+        let seq = {
+            let (mut spool, _) = Spool::open(dir.path(), limits()).unwrap();
+            spool.append(&delivery("a")).unwrap().seq
+        };
+        let (spool, _) = Spool::open(dir.path(), limits()).unwrap();
+        let at = spool.read(seq).unwrap().spooled_at;
+        assert!(at >= before && at <= crate::status::unix_now() as u32);
+        assert_eq!(spool.read(seq).unwrap().spooled_at, at, "read again, same");
+    }
+
+    #[test]
+    fn format_01_records_are_still_read_without_a_spool_time() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut spool, _) = Spool::open(dir.path(), limits()).unwrap();
+            // What the previous version wrote: 01, types, name, payload.
+            let mut body = vec![0x01, 3, 0x65, 7];
+            body.extend_from_slice(b"sensor1old data");
+            spool.write_record(KIND_DELIVERY, 0, &body).unwrap();
+        }
+        let (mut spool, report) = Spool::open(dir.path(), limits()).unwrap();
+        assert_eq!(report.pending, 1);
+        let d = spool.read(0).unwrap();
+        assert_eq!(
+            d,
+            SpooledDelivery {
+                device: Some("sensor1".into()),
+                report_type: 3,
+                media_type: 0x65,
+                payload: Bytes::from_static(b"old data"),
+                spooled_at: 0,
+            }
+        );
+        assert_eq!(spool.append(&delivery("new")).unwrap().seq, 1);
     }
 
     #[test]

@@ -50,6 +50,7 @@ async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
     );
     let summary = format!("{report:#?}");
     assert!(t.lost.is_empty(), "lost deliveries: {summary}");
+    assert_eq!(t.duplicated, 0, "stored twice: {summary}");
     assert!(t.balances(), "{summary}");
     assert_eq!(t.corrupt_rows, 0, "{summary}");
     assert!(report.drained && t.spooled == 0, "{summary}");
@@ -98,6 +99,7 @@ async fn a_full_spool_reports_each_delivery_it_drops() {
         report_type: 1,
         media_type: 1,
         payload: lines[0].clone().into(),
+        spooled_at: 0,
     }
     .spooled_size();
     let kept = (4096 / record) as usize;
@@ -115,8 +117,8 @@ async fn a_full_spool_reports_each_delivery_it_drops() {
             String::from_utf8(bytes).unwrap()
         })
         .collect();
-    // 4096 bytes hold 50 records of 81 bytes: the oldest 50 made room.
-    assert_eq!((record, kept), (81, 50));
+    // 4096 bytes hold 48 records of 85 bytes: the oldest 52 made room.
+    assert_eq!((record, kept), (85, 48));
     assert_eq!(dropped, lines[..100 - kept], "the oldest, in order");
 
     let omp = start_omp(omp_dir.path(), gmmp_addr).await;

@@ -3,7 +3,15 @@
 
 mod common;
 
-use common::{direct_config, eventually, send_lines, start_direct, start_omp, status};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use common::{direct_config, drained, send_lines, start_direct, start_omp, until};
+use futures::{SinkExt, StreamExt};
+use gmmp_codec::{GmmpCodec, MessageType};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_reach_the_omp_store_in_order() {
@@ -20,15 +28,7 @@ async fn deliveries_reach_the_omp_store_in_order() {
     let answers = send_lines(agent.data_addr, &lines).await;
     assert!(answers.iter().all(|a| a.starts_with("ok ")), "{answers:?}");
 
-    let mut gw_id = None;
-    eventually("the spool to drain", || {
-        gw_id = status(state.path())
-            .filter(|s| s.spool_depth == 0 && s.omp == "ready")
-            .and_then(|s| s.gw_id);
-        gw_id.is_some()
-    })
-    .await;
-    let gw_id = gw_id.unwrap();
+    let gw_id = drained(state.path()).await;
     let stored = omp_server::store::deliveries::latest(&omp.state.pool, &gw_id, 10)
         .await
         .unwrap();
@@ -47,4 +47,84 @@ async fn deliveries_reach_the_omp_store_in_order() {
 
     agent.stop().await;
     omp.stop().await;
+}
+
+/// Forwards GMMP between the agent and the OMP, except that the first
+/// delivery response (0x0C) is swallowed and both connections cut: the OMP
+/// has committed that delivery, the agent never hears so.
+async fn start_status_ok_thief(omp: SocketAddr) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let armed = Arc::new(AtomicBool::new(true));
+    tokio::spawn(async move {
+        while let Ok((agent, _)) = listener.accept().await {
+            let Ok(upstream) = TcpStream::connect(omp).await else {
+                return;
+            };
+            let armed = armed.clone();
+            tokio::spawn(async move {
+                let (mut agent_rx, agent_tx) = agent.into_split();
+                let (omp_rx, mut omp_tx) = upstream.into_split();
+                let up = tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut agent_rx, &mut omp_tx).await;
+                });
+                let mut from_omp = FramedRead::new(omp_rx, GmmpCodec);
+                let mut to_agent = FramedWrite::new(agent_tx, GmmpCodec);
+                while let Some(Ok(frame)) = from_omp.next().await {
+                    if frame.message.message_type() == MessageType::DeliveryResponse
+                        && armed.swap(false, Ordering::SeqCst)
+                    {
+                        break;
+                    }
+                    if to_agent.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+                // Dropping both halves of each side closes both connections.
+                up.abort();
+            });
+        }
+    });
+    addr
+}
+
+/// The gap at-least-once leaves — a STATUS_OK lost after the OMP committed
+/// the delivery — closed by keyed deliveries: the agent sends the delivery
+/// again after reconnecting, under the same T-ID and origin_timestamp, and
+/// the OMP acknowledges it without a second row. With `delivery.keyed =
+/// false` the same run stores it twice, which shows the test can tell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_status_ok_was_lost_is_stored_once() {
+    for keyed in [true, false] {
+        let omp_dir = tempfile::tempdir().unwrap();
+        let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+        let thief = start_status_ok_thief(omp.gmmp_addr).await;
+        let state = tempfile::tempdir().unwrap();
+        let extra = format!("[delivery]\nkeyed = {keyed}");
+        let agent = start_direct(direct_config(thief.port(), state.path(), &extra)).await;
+
+        let answers = send_lines(agent.data_addr, &["one"]).await;
+        assert!(answers[0].starts_with("ok "), "{answers:?}");
+        let gw_id = drained(state.path()).await;
+        send_lines(agent.data_addr, &["two"]).await;
+        until("the second delivery", || async {
+            omp.payloads(&gw_id).await.last().map(String::as_str) == Some("two")
+        })
+        .await;
+
+        let resent = omp
+            .state
+            .metrics
+            .deliveries_already_stored
+            .load(Ordering::Relaxed);
+        if keyed {
+            assert_eq!(omp.payloads(&gw_id).await, ["one", "two"]);
+            assert_eq!(resent, 1, "the resend was recognised");
+        } else {
+            assert_eq!(omp.payloads(&gw_id).await, ["one", "one", "two"]);
+            assert_eq!(resent, 0);
+        }
+        agent.stop().await;
+        omp.stop().await;
+    }
 }

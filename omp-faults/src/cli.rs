@@ -65,6 +65,10 @@ pub enum Command {
         /// Share of kills right after a restart, percent.
         #[arg(long, default_value_t = 20)]
         early_kill_percent: u64,
+        /// The gateways send keyed deliveries (this project's extension):
+        /// then no acknowledged delivery may be stored twice either.
+        #[arg(long)]
+        keyed: bool,
         /// Shared options.
         #[command(flatten)]
         common: Common,

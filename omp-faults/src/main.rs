@@ -71,6 +71,7 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
             seed,
             max_acks_between_kills,
             early_kill_percent,
+            keyed,
             common,
         } => {
             crash::run(&CrashOptions {
@@ -81,6 +82,7 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
                 seed: *seed,
                 max_acks_between_kills: *max_acks_between_kills,
                 early_kill_percent: *early_kill_percent,
+                keyed: *keyed,
                 phase_timeout: common.phase_timeout,
                 keep: common.keep,
             })

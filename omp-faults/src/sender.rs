@@ -12,6 +12,11 @@
 //!   session, in order, so the checker must allow one stored copy per
 //!   such attempt.
 //!
+//! With `keyed`, each delivery goes out keyed (`gmmp_codec::KEYED_DELIVERY`):
+//! T-ID = sequence number modulo 90 000, `origin_timestamp` fixed for the
+//! run, so every send of one sequence number is the same keyed delivery and
+//! the OMP must store it once even when an answer died with the server.
+//!
 //! Two tokens steer it: `produce` cancelled = start no new sequence
 //! numbers, finish (acknowledge) those begun, then stop; `abort` cancelled
 //! = stop now.
@@ -56,7 +61,12 @@ pub struct SenderOptions {
     pub error_pause: Duration,
     /// Pause after each acknowledgement (`None`: as fast as answered).
     pub pace: Option<Duration>,
+    /// Send keyed deliveries with this `origin_timestamp` (`None`: plain).
+    pub keyed: Option<u32>,
 }
+
+/// Keyed T-IDs: the sequence number modulo this (gw-agent's range).
+const KEYED_TIDS: u64 = 90_000;
 
 /// The tokens and counters a fleet of senders shares.
 #[derive(Debug, Clone)]
@@ -171,8 +181,14 @@ async fn session(
                 gateway: opts.index,
                 seq,
             };
-            let tid = gw.take_tid();
             let mut template = gw.delivery_template(payload::build(id))?;
+            let tid = match opts.keyed {
+                Some(at) => {
+                    template.keyed(at);
+                    (seq % KEYED_TIDS) as u32
+                }
+                None => gw.take_tid(),
+            };
             ledger.record(seq).attempts += 1;
             counters.attempts.fetch_add(1, Ordering::Relaxed);
             window.push_back((tid, seq));

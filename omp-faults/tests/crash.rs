@@ -6,9 +6,9 @@ mod common;
 
 use common::run_faults;
 
-#[test]
-fn fifty_sigkills_lose_nothing_acknowledged() {
-    let run = run_faults(&[
+/// `omp-faults crash` with 50 kills, 8 gateways, plus `extra` flags.
+fn fifty_kills(extra: &[&str]) -> common::Run {
+    let mut args = vec![
         "crash",
         "--kills",
         "50",
@@ -20,7 +20,14 @@ fn fifty_sigkills_lose_nothing_acknowledged() {
         "100",
         "--phase-timeout",
         "30s",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    run_faults(&args)
+}
+
+#[test]
+fn fifty_sigkills_lose_nothing_acknowledged() {
+    let run = fifty_kills(&[]);
     run.assert_clean();
     run.assert_nothing_lost();
     assert_eq!(run.num("kills"), 50);
@@ -28,4 +35,16 @@ fn fifty_sigkills_lose_nothing_acknowledged() {
     // exercised the "sent but not answered" case.
     assert!(run.num("unanswered") > 0, "{}", run.report);
     assert!(run.num("sessions") > 8, "{}", run.report);
+}
+
+/// The same with keyed deliveries: a send committed just before a kill is
+/// sent again after the restart under the same key, and the OMP
+/// acknowledges it without a second row — not even `retry_duplicates`.
+#[test]
+fn with_keyed_deliveries_fifty_sigkills_store_each_delivery_once() {
+    let run = fifty_kills(&["--keyed"]);
+    run.assert_clean();
+    run.assert_nothing_lost();
+    assert_eq!(run.num("retry_duplicates"), 0, "{}", run.report);
+    assert!(run.num("unanswered") > 0, "{}", run.report);
 }

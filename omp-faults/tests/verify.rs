@@ -19,6 +19,7 @@ fn row(gw_id: &str, payload: Bytes) -> DeliveryRow {
         received_at: 0,
         encryption_flag: 2,
         payload,
+        keyed: false,
     }
 }
 

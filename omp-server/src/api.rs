@@ -64,6 +64,11 @@ impl GmmpMetrics for GmmpSide {
                 &m.deliveries_ok,
             ),
             (
+                "omp_deliveries_already_stored_total",
+                "Keyed deliveries sent again after they were stored (answered STATUS_OK, not stored twice).",
+                &m.deliveries_already_stored,
+            ),
+            (
                 "omp_deliveries_backoff_total",
                 "Deliveries answered rc 0x0F (writer saturated).",
                 &m.deliveries_backoff,

@@ -36,6 +36,9 @@ pub struct GmmpMetrics {
     pub deliveries_ok: AtomicU64,
     /// Deliveries answered rc 0x0F (writer saturated).
     pub deliveries_backoff: AtomicU64,
+    /// Keyed deliveries sent again after they were stored: acknowledged
+    /// with STATUS_OK, not stored twice.
+    pub deliveries_already_stored: AtomicU64,
 }
 
 /// The server's shared state.

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Client, GUARD, fixed, rc, start};
+use common::{Client, GUARD, delivery_row, fixed, rc, start, start_writer};
 use gmmp_codec::{
     ControlType, DeviceDeregistrationRequest, DeviceId, EncryptionInfoRequest,
     EncryptionKeyRequest, FixedStr, Frame, FtpInfoRequest, GwDeregistrationRequest,
@@ -567,40 +567,23 @@ async fn encryption_info_is_truthful_and_a_key_is_stored() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_full_writer_queue_refuses_instead_of_buffering() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("omp.sqlite3");
-    let pool = omp_server::store::open(&path).await.unwrap();
-    let conn = omp_server::store::open_dedicated_connection(&path)
-        .await
-        .unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let (handle, task) = writer::spawn(conn, 1, 100, stop.clone());
-    let row = deliveries::DeliveryRow {
-        gw_id: "SC10010001".into(),
-        device_id: String::new(),
-        report_type: 1,
-        media_type: 1,
-        tid: 1,
-        origin_timestamp: 0,
-        received_at: 0,
-        encryption_flag: 2,
-        payload: Bytes::from_static(b"p"),
-    };
-    let first = handle.submit(row.clone()).unwrap();
-    assert_eq!(handle.submit(row).unwrap_err(), writer::SubmitError::Full);
+    let w = start_writer(dir.path(), 1, 100).await;
+    let row = delivery_row(1, 0, false, b"p");
+    let first = w.handle.submit(row.clone()).unwrap();
+    assert_eq!(w.handle.submit(row).unwrap_err(), writer::SubmitError::Full);
     tokio::time::timeout(GUARD, first)
         .await
         .unwrap()
         .unwrap()
         .unwrap();
     assert_eq!(
-        deliveries::latest(&pool, "SC10010001", 10)
+        deliveries::latest(&w.pool, "SC10010001", 10)
             .await
             .unwrap()
             .len(),
         1
     );
-    stop.cancel();
-    task.await.unwrap();
+    w.stop().await;
 }
 
 #[tokio::test]

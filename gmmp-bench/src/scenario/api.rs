@@ -81,6 +81,7 @@ pub async fn run(opts: &ApiOptions) -> Result<Report, BenchError> {
         server_pid: None,
         auth_prefix: opts.auth_prefix.clone(),
         connect_concurrency: 200,
+        keyed: false,
     };
     // A first round (about one delivery per gateway), then a probe of the
     // endpoint, so a server without the route fails in seconds rather than

@@ -60,6 +60,9 @@ pub struct IngestOptions {
     pub auth_prefix: String,
     /// Registrations in flight at once.
     pub connect_concurrency: usize,
+    /// Send keyed deliveries: T-ID from the gateway's counter,
+    /// `origin_timestamp` the current second, so each is its own key.
+    pub keyed: bool,
 }
 
 /// What `ingest` measured.
@@ -142,9 +145,15 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
         let budget = budget.clone();
         let payload = payload.clone();
         let in_flight = opts.in_flight;
+        let keyed = opts.keyed;
         tasks.push(tokio::spawn(async move {
             let mut tally = GatewayTally::new();
-            if let Err(e) = deliver(gw, payload, in_flight, deadline, &budget, &mut tally).await {
+            let sending = Sending {
+                in_flight,
+                keyed,
+                deadline,
+            };
+            if let Err(e) = deliver(gw, payload, sending, &budget, &mut tally).await {
                 tally.error = Some(e);
             }
             tally
@@ -179,6 +188,7 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
         .set_f64("registration_secs", register_elapsed.as_secs_f64(), 3)
         .set("payload_bytes", opts.payload_size)
         .set("in_flight", opts.in_flight)
+        .set("keyed", opts.keyed)
         .set("sent", total.sent)
         .set("acknowledged", total.acknowledged)
         .set_f64("elapsed_secs", elapsed.as_secs_f64(), 3)
@@ -229,15 +239,27 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
     })
 }
 
+/// How one gateway sends.
+#[derive(Debug, Clone, Copy)]
+struct Sending {
+    in_flight: usize,
+    keyed: bool,
+    deadline: Instant,
+}
+
 /// One gateway's delivery loop.
 async fn deliver(
     mut gw: Gateway,
     payload: bytes::Bytes,
-    in_flight: usize,
-    deadline: Instant,
+    sending_opts: Sending,
     budget: &AtomicI64,
     tally: &mut GatewayTally,
 ) -> Result<(), BenchError> {
+    let Sending {
+        in_flight,
+        keyed,
+        deadline,
+    } = sending_opts;
     let mut template = gw.delivery_template(payload)?;
     let mut pending: VecDeque<(u32, Instant)> = VecDeque::with_capacity(in_flight);
     let mut paused_until: Option<Instant> = None;
@@ -264,6 +286,9 @@ async fn deliver(
                 }
                 let tid = gw.take_tid();
                 pending.push_back((tid, Instant::now()));
+                if keyed {
+                    template.keyed(crate::gateway::unix_now());
+                }
                 gw.feed_raw(template.with_tid(tid)).await?;
                 tally.sent += 1;
                 queued = true;

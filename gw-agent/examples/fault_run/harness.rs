@@ -165,6 +165,9 @@ pub struct Report {
     /// last copy (the OMP stored one, the kill took its STATUS_OK or the
     /// spool's `done` record with it).
     pub duplicates_across_kills: usize,
+    /// Keyed resends the OMP acknowledged without storing them again
+    /// (`omp_deliveries_already_stored_total`, summed over its restarts).
+    pub resends_recognised: u64,
     /// The spool drained within the drain timeout.
     pub drained: bool,
     /// From the first delivery to the end of the faults.
@@ -252,7 +255,7 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     stop_faults.cancel();
     emulator.await?;
     ctl.set_access_point(true);
-    let omp = omp_loop.await??;
+    let (omp, resends_before) = omp_loop.await??;
     let (mut agent, agent_exits, killed_at) = agent_loop.await??;
     stop_producing.cancel();
     let fault_time = t0.elapsed();
@@ -270,7 +273,7 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
     let tally = Tally::new(&produced, &records, &rows, opts.payload);
     let log = std::fs::read_to_string(state.join("agent.log")).unwrap_or_default();
     sim.shutdown().await;
-    omp.stop().await?;
+    let resends_recognised = resends_before + omp.stop().await?;
     let faults = faults.snapshot();
     let duplicates_across_kills = tally
         .duplicates
@@ -283,6 +286,7 @@ pub async fn run(opts: Options) -> Result<Report, RunError> {
         .count();
     Ok(Report {
         duplicates_across_kills,
+        resends_recognised,
         faults,
         agent_exits,
         tally,
@@ -542,12 +546,19 @@ impl Omp {
         Err(RunError::Omp(format!("cannot start on {gmmp}: {last}")))
     }
 
-    async fn stop(self) -> Result<(), RunError> {
+    /// Stops it; returns how many keyed resends it acknowledged without
+    /// storing them again.
+    async fn stop(self) -> Result<u64, RunError> {
+        let state = self.server.state.clone();
         self.shutdown.cancel();
         self.server
             .wait()
             .await
-            .map_err(|e| RunError::Omp(format!("shutdown: {e}")))
+            .map_err(|e| RunError::Omp(format!("shutdown: {e}")))?;
+        Ok(state
+            .metrics
+            .deliveries_already_stored
+            .load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -558,15 +569,16 @@ async fn omp_outages(
     t0: Instant,
     stop: CancellationToken,
     counts: Counts,
-) -> Result<Omp, RunError> {
+) -> Result<(Omp, u64), RunError> {
     let addr = omp.gmmp_addr;
     let mut omp = omp;
+    let mut resends = 0;
     for (at, pause) in plan {
         tokio::select! {
             _ = tokio::time::sleep_until((t0 + at).into()) => {}
             _ = stop.cancelled() => break,
         }
-        omp.stop().await?;
+        resends += omp.stop().await?;
         counts.add("omp-stop");
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
@@ -574,7 +586,7 @@ async fn omp_outages(
         }
         omp = Omp::start(&dir, addr).await?;
     }
-    Ok(omp)
+    Ok((omp, resends))
 }
 
 /// The `gw-agent` binary, started again after each kill with the same

@@ -13,8 +13,9 @@
 //!
 //! The agent binary defaults to `gw-agent` beside this example's directory
 //! (`target/<profile>/gw-agent`): build it first. The exit status is 1
-//! when a delivery was lost, a row was corrupt, the accounting did not
-//! balance or the spool did not drain.
+//! when a delivery was lost or stored twice (the agent sends keyed
+//! deliveries, which the OMP stores once), a row was corrupt, the
+//! accounting did not balance or the spool did not drain.
 //!
 //! # Layout
 //!
@@ -158,6 +159,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     print(&report);
     let t = &report.tally;
     let ok = t.lost.is_empty()
+        && t.duplicated == 0
         && t.corrupt_rows == 0
         && t.balances()
         && report.drained
@@ -208,6 +210,10 @@ fn print(report: &harness::Report) {
             .collect();
         println!("  duplicate {}: {}", d.seq, copies.join(", "));
     }
+    println!(
+        "  OMP: {} keyed resends acknowledged without a second row",
+        report.resends_recognised
+    );
     if t.duplicated > 0 {
         println!(
             "  duplicates with an agent SIGKILL between their copies: {} of {}",

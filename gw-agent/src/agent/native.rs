@@ -476,6 +476,7 @@ mod tests {
             report_type: 1,
             media_type: 1,
             payload: Bytes::copy_from_slice(payload),
+            spooled_at: 0,
         }
     }
 

@@ -31,7 +31,8 @@
 //! response_timeout = "30s"
 //!
 //! [delivery]
-//! max_in_flight = 1
+//! max_in_flight = 1                 # 1..=1000
+//! keyed = true                      # resends not stored twice (omp-server)
 //! report_type = "collect_data"      # or a number
 //! media_type = 1
 //!
@@ -73,6 +74,9 @@ use crate::wizfi310::{FlowControl, Parity, Security};
 
 /// The OMP's default GMMP port.
 pub const DEFAULT_OMP_PORT: u16 = 31002;
+/// Most deliveries in flight at once: far below the 90 000 delivery T-IDs,
+/// so two deliveries in flight never share one (`engine::tid`).
+pub const MAX_IN_FLIGHT: usize = 1000;
 
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +272,7 @@ struct FilePeriods {
 #[serde(deny_unknown_fields)]
 struct FileDelivery {
     max_in_flight: Option<usize>,
+    keyed: Option<bool>,
     report_type: Option<toml::Value>,
     media_type: Option<u8>,
     retry_delay: Option<String>,
@@ -433,6 +438,10 @@ pub struct Config {
     pub response_timeout: Option<Duration>,
     /// Deliveries in flight at once.
     pub max_in_flight: usize,
+    /// Send deliveries keyed (`gmmp_codec::KEYED_DELIVERY`): an OMP that
+    /// honours the key never stores a resend twice. Off for an OMP that
+    /// refuses a non-zero reserved header byte.
+    pub keyed_deliveries: bool,
     /// Default report type of host deliveries.
     pub report_type: u8,
     /// Default media type of host deliveries.
@@ -787,8 +796,12 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     }
 
     let max_in_flight = o.max_in_flight.or(file.delivery.max_in_flight).unwrap_or(1);
-    if max_in_flight == 0 {
-        return Err(invalid("delivery.max_in_flight", 0, "must be at least 1"));
+    if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
+        return Err(invalid(
+            "delivery.max_in_flight",
+            max_in_flight,
+            format!("must be 1..={MAX_IN_FLIGHT}"),
+        ));
     }
     let defaults = SpoolLimits::default();
     let spool = SpoolLimits {
@@ -882,6 +895,7 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         report_period: duration("periods.report", file.periods.report)?,
         response_timeout,
         max_in_flight,
+        keyed_deliveries: file.delivery.keyed.unwrap_or(true),
         report_type: report_type(file.delivery.report_type)?,
         media_type: file.delivery.media_type.unwrap_or(0x01),
         retry_delay: duration("delivery.retry_delay", file.delivery.retry_delay)?

@@ -12,6 +12,7 @@ fn a_minimal_direct_config_gets_the_defaults() {
     assert_eq!(c.omp_port, 31002);
     assert_eq!(c.domain_code, "ThingPlug");
     assert_eq!(c.max_in_flight, 1);
+    assert!(c.keyed_deliveries);
     assert!(c.sources.stdin);
     assert_eq!(c.heartbeat_period, None);
 }
@@ -20,6 +21,21 @@ fn a_minimal_direct_config_gets_the_defaults() {
 fn an_unknown_key_is_named() {
     let err = Config::from_toml(&format!("{DIRECT}colour = 3\n")).unwrap_err();
     assert!(err.to_string().contains("colour"), "{err}");
+}
+
+#[test]
+fn deliveries_in_flight_are_bounded_and_keying_can_be_turned_off() {
+    for n in [0, 1001] {
+        let err =
+            Config::from_toml(&format!("{DIRECT}[delivery]\nmax_in_flight = {n}\n")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("delivery.max_in_flight") && text.contains("1..=1000"),
+            "{err}"
+        );
+    }
+    let c = Config::from_toml(&format!("{DIRECT}[delivery]\nkeyed = false\n")).unwrap();
+    assert!(!c.keyed_deliveries);
 }
 
 #[test]

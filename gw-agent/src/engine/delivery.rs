@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use gmmp_codec::{DeliveryRequest, DeviceId, Frame, ReportType, ResultCode, split};
 
+use super::tid::delivery_tid;
 use super::{Engine, EngineError, Event, Outstanding, Request, SessionState};
 use crate::spool::SpooledDelivery;
 
@@ -94,7 +95,8 @@ impl Engine {
         self.transmit_delivery(seq, delivery, 0, now)
     }
 
-    /// Frames `delivery` under a new T-ID and queues every part.
+    /// Frames `delivery` under its T-ID (and, keyed, its spool time) and
+    /// queues every part.
     fn transmit_delivery(
         &mut self,
         seq: u64,
@@ -110,7 +112,14 @@ impl Engine {
                 .and_then(|i| i.devices.get(name))
                 .ok_or_else(|| EngineError::UnknownDevice { name: name.clone() })?,
         };
-        let tid = self.allocate_tid();
+        let tid = delivery_tid(seq);
+        if self.outstanding.contains_key(&tid) {
+            return Err(EngineError::TidInUse { tid });
+        }
+        let mut header = self.header(tid);
+        if self.config.keyed_deliveries && delivery.spooled_at != 0 {
+            header = header.with_timestamp(delivery.spooled_at).keyed();
+        }
         let request = DeliveryRequest {
             domain_code: self.config.domain_code,
             gw_id: self.gw_id(),
@@ -119,8 +128,8 @@ impl Engine {
             media_type: delivery.media_type,
             payload: delivery.payload.clone(),
         };
-        let parts = split(&Frame::new(self.header(tid), request))
-            .map_err(|e| EngineError::Codec(e.to_string()))?;
+        let parts =
+            split(&Frame::new(header, request)).map_err(|e| EngineError::Codec(e.to_string()))?;
         let parts_left = parts.len();
         self.transmit.extend(parts);
         self.outstanding.insert(
@@ -139,7 +148,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Sends again, under a new T-ID, a delivery whose response timed out.
+    /// Sends again, under the same T-ID, a delivery whose response timed
+    /// out.
     pub(super) fn resend_delivery(&mut self, d: InFlight, attempts: u32, now: Instant) {
         let seq = d.seq;
         if let Err(error) = self.transmit_delivery(seq, d.delivery, attempts, now) {
@@ -160,6 +170,10 @@ impl Engine {
             };
             if entry.get().1 > now {
                 // Keep the order: nothing newer overtakes a held delivery.
+                return;
+            }
+            if self.outstanding.contains_key(&delivery_tid(*entry.key())) {
+                // Its T-ID frees when an older delivery ends (see `tid`).
                 return;
             }
             let (seq, (delivery, _)) = entry.remove_entry();

@@ -9,7 +9,8 @@
 //! ([`poll_transmit`](Engine::poll_transmit)), things to act on
 //! ([`poll_event`](Engine::poll_event)) and when to call back
 //! ([`poll_timeout`](Engine::poll_timeout)). Frames leave with
-//! `origin_timestamp` 0; the IO shell stamps the wall clock.
+//! `origin_timestamp` 0 and the IO shell stamps the wall clock — except
+//! keyed deliveries, which carry their spool time.
 //!
 //! On every connect: GW registration (skipped when a stored [`Identity`]
 //! exists) → profile request → registration of each configured device not
@@ -27,8 +28,14 @@
 //! - Every request waits for its response for the profile's
 //!   `response_timeout` (until a profile says, the configured default); on
 //!   timeout it is sent again with a new T-ID (a notification keeps the
-//!   control's T-ID), and after `max_retries` re-sends the session is
-//!   presumed dead: [`Event::Close`].
+//!   control's T-ID, a delivery its own), and after `max_retries` re-sends
+//!   the session is presumed dead: [`Event::Close`].
+//! - A delivery's T-ID comes from its spool sequence number and, with
+//!   [`EngineConfig::keyed_deliveries`], its `origin_timestamp` is its
+//!   spool time and its header carries `gmmp_codec::KEYED_DELIVERY`: every
+//!   send of it, in any session or process, is the same keyed delivery, so
+//!   an OMP that got it but whose STATUS_OK was lost does not store it
+//!   again ([`tid`] has the numbering).
 //! - A delivery's `backoff_time` holds every new delivery until it ends,
 //!   across reconnects.
 //! - Report Off and Pause both hold deliveries (they stay spooled) and
@@ -86,8 +93,10 @@ pub struct EngineConfig {
     pub default_response_timeout: Duration,
     /// Re-sends of an unanswered request before the session is given up.
     pub max_retries: u32,
-    /// Deliveries awaiting their response at once (≥ 1).
+    /// Deliveries awaiting their response at once (1..=1000).
     pub max_in_flight: usize,
+    /// Send deliveries keyed (see the module documentation).
+    pub keyed_deliveries: bool,
     /// Wait before re-sending a delivery the OMP refused for a passing
     /// reason, when it asked for no back-off.
     pub retry_delay: Duration,
@@ -220,6 +229,13 @@ pub enum EngineError {
         state: &'static str,
         /// Deliveries in flight.
         in_flight: usize,
+    },
+    /// Another delivery in flight has this delivery's T-ID (only with
+    /// 90 000 sequence numbers between them, see [`tid`]).
+    #[error("delivery T-ID {tid} is still in use by another delivery")]
+    TidInUse {
+        /// The T-ID.
+        tid: u32,
     },
     /// A payload cannot be framed (too many parts, a field too long).
     #[error("cannot frame the message: {0}")]

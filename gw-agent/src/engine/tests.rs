@@ -29,6 +29,7 @@ fn config() -> EngineConfig {
         default_response_timeout: TIMEOUT,
         max_retries: 2,
         max_in_flight: 1,
+        keyed_deliveries: true,
         retry_delay: Duration::from_secs(5),
         host_controls: ControlSet::new(),
         encryption_flag: 0x02,
@@ -109,12 +110,16 @@ fn control(tid: u32, ct: ControlType) -> Frame {
     )
 }
 
+/// The spool time of the test deliveries.
+const SPOOLED_AT: u32 = 1_795_000_000;
+
 fn data(text: &str) -> SpooledDelivery {
     SpooledDelivery {
         device: None,
         report_type: 1,
         media_type: 1,
         payload: Bytes::copy_from_slice(text.as_bytes()),
+        spooled_at: SPOOLED_AT,
     }
 }
 
@@ -131,6 +136,14 @@ fn types(frames: &[Frame]) -> Vec<MessageType> {
 }
 
 /// An engine with a stored identity, connected and ready.
+/// The test config with `n` deliveries in flight.
+fn in_flight(n: usize) -> EngineConfig {
+    EngineConfig {
+        max_in_flight: n,
+        ..config()
+    }
+}
+
 fn ready_engine(config: EngineConfig, now: Instant) -> Engine {
     let mut e = Engine::new(config, Some(identity()));
     e.connected(now);
@@ -402,7 +415,7 @@ fn a_timed_out_delivery_is_sent_again() {
     e.handle_timeout(now + TIMEOUT);
     let again = sent(&mut e);
     assert_eq!(types(&again), [MessageType::DeliveryRequest]);
-    assert_ne!(again[0].header.tid, first[0].header.tid);
+    assert_eq!(again, first, "the same keyed delivery: same T-ID and time");
     e.handle_frame(
         delivery_response(again[0].header.tid, ResultCode::OK, None),
         now + TIMEOUT,
@@ -436,13 +449,7 @@ fn large_payloads_are_split_and_done_after_every_part() {
 #[test]
 fn a_disconnect_keeps_in_flight_deliveries_and_sends_them_first() {
     let now = Instant::now();
-    let mut e = ready_engine(
-        EngineConfig {
-            max_in_flight: 2,
-            ..config()
-        },
-        now,
-    );
+    let mut e = ready_engine(in_flight(2), now);
     e.send_delivery(1, data("a"), now).unwrap();
     e.send_delivery(2, data("b"), now).unwrap();
     sent(&mut e);
@@ -458,18 +465,62 @@ fn a_disconnect_keeps_in_flight_deliveries_and_sends_them_first() {
     );
     let out = sent(&mut e);
     assert_eq!(out.iter().map(payload_of).collect::<Vec<_>>(), [b"a", b"b"]);
+    let keys: Vec<_> = out
+        .iter()
+        .map(|f| (f.header.tid, f.header.origin_timestamp, f.header.is_keyed()))
+        .collect();
+    assert_eq!(
+        keys,
+        [(1, SPOOLED_AT, true), (2, SPOOLED_AT, true)],
+        "re-sent under the same key after the reconnect"
+    );
+}
+
+#[test]
+fn a_delivery_is_keyed_by_its_sequence_number_and_spool_time() {
+    let now = Instant::now();
+    let mut e = ready_engine(config(), now);
+    e.send_delivery(90_007, data("a"), now).unwrap();
+    let out = sent(&mut e);
+    let h = &out[0].header;
+    assert_eq!((h.tid, h.origin_timestamp), (7, SPOOLED_AT));
+    assert_eq!(h.reserved, gmmp_codec::KEYED_DELIVERY);
+
+    // Keying off, or a record without a spool time (format 01): a plain
+    // delivery, which the IO shell stamps with the clock.
+    for (keyed, spooled_at) in [(false, SPOOLED_AT), (true, 0)] {
+        let mut e = ready_engine(
+            EngineConfig {
+                keyed_deliveries: keyed,
+                ..config()
+            },
+            now,
+        );
+        let d = SpooledDelivery {
+            spooled_at,
+            ..data("a")
+        };
+        e.send_delivery(8, d, now).unwrap();
+        let h = sent(&mut e)[0].header;
+        assert_eq!((h.tid, h.origin_timestamp, h.reserved), (8, 0, 0));
+    }
+}
+
+#[test]
+fn two_deliveries_in_flight_never_share_a_tid() {
+    let now = Instant::now();
+    let mut e = ready_engine(in_flight(2), now);
+    e.send_delivery(3, data("a"), now).unwrap();
+    assert_eq!(
+        e.send_delivery(90_003, data("b"), now),
+        Err(EngineError::TidInUse { tid: 3 })
+    );
 }
 
 #[test]
 fn an_abandoned_delivery_is_neither_sent_again_nor_waited_for() {
     let now = Instant::now();
-    let mut e = ready_engine(
-        EngineConfig {
-            max_in_flight: 2,
-            ..config()
-        },
-        now,
-    );
+    let mut e = ready_engine(in_flight(2), now);
     e.send_delivery(1, data("a"), now).unwrap();
     e.send_delivery(2, data("b"), now).unwrap();
     let first = sent(&mut e);
@@ -493,16 +544,18 @@ fn an_abandoned_delivery_is_neither_sent_again_nor_waited_for() {
 }
 
 #[test]
-fn tids_wrap_at_100000() {
+fn request_tids_wrap_within_90000_to_99999() {
     let now = Instant::now();
-    let mut e = ready_engine(config(), now);
+    let mut e = Engine::new(config(), Some(identity()));
     e.set_first_tid(99_999);
-    e.send_delivery(1, data("a"), now).unwrap();
-    let a = sent(&mut e);
-    e.handle_frame(delivery_response(99_999, ResultCode::OK, None), now);
-    e.send_delivery(2, data("b"), now).unwrap();
-    let b = sent(&mut e);
-    assert_eq!((a[0].header.tid, b[0].header.tid), (99_999, 0));
+    e.connected(now);
+    let profile_request = sent(&mut e);
+    assert_eq!(profile_request[0].header.tid, 99_999);
+    e.handle_frame(profile(99_999, ResultCode::OK, 1, 0), now);
+    e.handle_timeout(now + Duration::from_secs(60));
+    let heartbeat = sent(&mut e);
+    assert_eq!(types(&heartbeat), [MessageType::HeartbeatRequest]);
+    assert_eq!(heartbeat[0].header.tid, 90_000);
 }
 
 #[test]

@@ -75,6 +75,7 @@ pub fn parse_line(line: &str, defaults: LineDefaults) -> Result<SpooledDelivery,
         report_type: defaults.report_type,
         media_type: defaults.media_type,
         payload: Bytes::copy_from_slice(line.as_bytes()),
+        spooled_at: 0,
     };
     if !line.trim_start().starts_with('{') {
         return Ok(plain());
@@ -116,6 +117,7 @@ pub fn parse_line(line: &str, defaults: LineDefaults) -> Result<SpooledDelivery,
         report_type,
         media_type,
         payload,
+        spooled_at: 0,
     })
 }
 

@@ -100,6 +100,7 @@ pub fn spawn(
                 report_type,
                 media_type: MEDIA_TYPE_JSON,
                 payload: Bytes::from(readings.to_json().into_bytes()),
+                spooled_at: 0,
             };
             let msg = SourceMessage {
                 delivery,

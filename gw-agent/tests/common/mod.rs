@@ -352,10 +352,21 @@ impl RunningAgent {
 /// Waits until the agent's status says the OMP session is ready; returns
 /// the GW ID.
 pub async fn ready(state_dir: &Path) -> String {
+    ready_with(state_dir, "the OMP session to be ready", usize::MAX).await
+}
+
+/// Waits until the OMP session is ready and the spool empty; returns the
+/// GW ID.
+pub async fn drained(state_dir: &Path) -> String {
+    ready_with(state_dir, "the spool to drain", 0).await
+}
+
+/// Waits for a ready session with at most `max_depth` deliveries spooled.
+async fn ready_with(state_dir: &Path, what: &str, max_depth: usize) -> String {
     let mut gw_id = None;
-    eventually("the OMP session to be ready", || {
+    eventually(what, || {
         gw_id = status(state_dir)
-            .filter(|s| s.omp == "ready")
+            .filter(|s| s.omp == "ready" && s.spool_depth <= max_depth)
             .and_then(|s| s.gw_id);
         gw_id.is_some()
     })

@@ -50,6 +50,8 @@ pub struct CrashOptions {
     pub max_acks_between_kills: u64,
     /// Share of kills that hit right after a restart, percent.
     pub early_kill_percent: u64,
+    /// The gateways send keyed deliveries.
+    pub keyed: bool,
     /// Longest wait for progress after a restart, and for the drain.
     pub phase_timeout: Duration,
     /// When to keep the working directory.
@@ -86,6 +88,7 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         reconnect_pause: Duration::from_millis(20),
         error_pause: Duration::from_millis(50),
         pace: None,
+        keyed: opts.keyed.then(gmmp_bench::gateway::unix_now),
     };
     let fleet = Fleet::spawn(&template, 0, opts.gateways);
     let steering = fleet.steering.clone();
@@ -126,6 +129,12 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
 
     let verdict = verify::verify(&spec.database_path(), &ledgers).await?;
     let mut violations = collect_violations(&verdict, &spec);
+    if opts.keyed && verdict.retry_duplicates > 0 {
+        violations.push(format!(
+            "{} acknowledged keyed deliveries were stored twice (a resend of a stored keyed delivery must only be acknowledged)",
+            verdict.retry_duplicates
+        ));
+    }
     if !drained {
         violations.push(format!(
             "the gateways could not get every begun delivery acknowledged within {} s",
@@ -140,7 +149,8 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         .set("early_kills", early_kills)
         .set("final_idle_kill", true)
         .set("gateways", opts.gateways)
-        .set("in_flight", opts.in_flight);
+        .set("in_flight", opts.in_flight)
+        .set("keyed", opts.keyed);
     verdict.add_to(&mut report);
     add_fleet_figures(&mut report, &steering, &ledgers);
     let max = restart_ms.iter().copied().fold(0.0, f64::max);

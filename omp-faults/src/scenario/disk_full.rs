@@ -233,6 +233,7 @@ pub async fn run(opts: &DiskFullOptions) -> Result<Outcome, FaultError> {
         reconnect_pause: Duration::from_millis(20),
         error_pause: Duration::from_millis(20),
         pace: None,
+        keyed: None,
     };
     let fleet = Fleet::spawn(&template, 0, opts.gateways);
     let steering = fleet.steering.clone();

@@ -121,6 +121,7 @@ pub async fn run(opts: &FdLimitOptions) -> Result<Outcome, FaultError> {
         reconnect_pause: Duration::from_millis(20),
         error_pause: Duration::from_millis(20),
         pace: Some(Duration::from_millis(10)),
+        keyed: None,
     };
     let fleet = Fleet::spawn(&template, 0, opts.gateways);
     let steering = fleet.steering.clone();

@@ -5,7 +5,12 @@
 //! disk. A full writer queue is answered rc 0x0F with the configured
 //! back-off (47-byte response) and nothing is stored; a failed commit is
 //! answered rc 0x0C. T-IDs are echoed and never used to de-duplicate
-//! (real modules repeat them, GMMP.md §7).
+//! (real modules repeat them, GMMP.md §7) — except in a *keyed* delivery,
+//! this project's extension (`gmmp_codec::KEYED_DELIVERY` in the header's
+//! reserved byte): its sender re-sends it under the same device, T-ID and
+//! origin_timestamp until it sees STATUS_OK, so the writer acknowledges a
+//! resend of one it stored without storing it twice. That closes the one
+//! gap of at-least-once: a STATUS_OK lost after the commit.
 //!
 //! Split deliveries (total_count > 1) are reassembled per session; each
 //! part is answered, the parts before the last with rc 0x00 once held in
@@ -21,7 +26,7 @@ use crate::directory::GatewayEntry;
 use crate::state::Shared;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::now_millis;
-use crate::store::writer::SubmitError;
+use crate::store::writer::{Committed, SubmitError};
 
 /// Most split messages one connection may hold half-received.
 const MAX_INCOMPLETE_PER_SESSION: usize = 4;
@@ -88,6 +93,7 @@ pub async fn deliver(
         received_at: now_millis(),
         encryption_flag: header.encryption_flag,
         payload,
+        keyed: header.is_keyed(),
     };
     let committed = match state.writer.submit(row) {
         Ok(committed) => committed,
@@ -110,11 +116,12 @@ pub async fn deliver(
         }
     };
     match committed.await {
-        Ok(Ok(())) => {
-            state
-                .metrics
-                .deliveries_ok
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(Ok(outcome)) => {
+            let counter = match outcome {
+                Committed::Stored => &state.metrics.deliveries_ok,
+                Committed::AlreadyStored => &state.metrics.deliveries_already_stored,
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             respond(req, ResultCode::OK, None)
         }
         Ok(Err(e)) => {

@@ -9,6 +9,14 @@
 //! is acknowledged. Throughput therefore does not hang on one fsync per
 //! delivery: under load one fsync covers up to `batch_max` rows.
 //!
+//! A keyed delivery (`gmmp_codec::KEYED_DELIVERY`) already stored — found
+//! in the table or earlier in the same batch — is not inserted again and is
+//! answered [`Committed::AlreadyStored`], which the session acknowledges
+//! like a stored one. The lookup runs here, inside the writer's
+//! transaction, because the writer is the only inserter: a resend that
+//! overtakes its original (the original still queued, from a connection
+//! that has since died) is caught just the same, in either order.
+//!
 //! The queue is bounded; when it is full [`submit`](WriterHandle::submit)
 //! answers [`SubmitError::Full`] at once and the session answers rc 0x0F
 //! with a back-off time — the server never buffers without bound.
@@ -20,6 +28,7 @@
 //! sleeps milliseconds at a time) — a latency spike for every delivery in
 //! flight, every few seconds.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -32,7 +41,16 @@ use crate::error::StoreError;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::gateways;
 
-type Reply = oneshot::Sender<Result<(), Arc<StoreError>>>;
+/// What became of a delivery handed to the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Its row is committed.
+    Stored,
+    /// A keyed delivery already stored: nothing was inserted.
+    AlreadyStored,
+}
+
+type Reply = oneshot::Sender<Result<Committed, Arc<StoreError>>>;
 
 /// Contact times `(gw_id, unix ms, peer)`.
 pub type LastSeen = Vec<(String, i64, String)>;
@@ -53,6 +71,8 @@ pub struct WriterMetrics {
     pub rows: AtomicU64,
     /// Rows that failed to commit.
     pub failed_rows: AtomicU64,
+    /// Keyed deliveries found already stored (acknowledged, not inserted).
+    pub already_stored: AtomicU64,
     /// Submissions refused because the queue was full.
     pub refused_full: AtomicU64,
     /// Sum of batch latencies (BEGIN to COMMIT), microseconds.
@@ -81,11 +101,11 @@ pub struct WriterHandle {
 
 impl WriterHandle {
     /// Queues `row`; the returned receiver resolves once the row is
-    /// committed (or failed).
+    /// committed, found already stored, or failed.
     pub fn submit(
         &self,
         row: DeliveryRow,
-    ) -> Result<oneshot::Receiver<Result<(), Arc<StoreError>>>, SubmitError> {
+    ) -> Result<oneshot::Receiver<Result<Committed, Arc<StoreError>>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(Job::Delivery(row, reply)) {
             Ok(()) => Ok(rx),
@@ -168,18 +188,23 @@ async fn run(
         let micros = started.elapsed().as_micros() as u64;
         let n = rows.len() as u64;
         match result {
-            Ok(()) => {
+            Ok(outcomes) => {
+                let again = outcomes
+                    .iter()
+                    .filter(|o| **o == Committed::AlreadyStored)
+                    .count() as u64;
                 metrics.batches.fetch_add(1, Ordering::Relaxed);
-                metrics.rows.fetch_add(n, Ordering::Relaxed);
+                metrics.rows.fetch_add(n - again, Ordering::Relaxed);
+                metrics.already_stored.fetch_add(again, Ordering::Relaxed);
                 metrics
                     .batch_micros_total
                     .fetch_add(micros, Ordering::Relaxed);
                 metrics
                     .batch_micros_max
                     .fetch_max(micros, Ordering::Relaxed);
-                for reply in replies.drain(..) {
+                for (reply, outcome) in replies.drain(..).zip(outcomes) {
                     // A session that went away no longer needs the answer.
-                    let _ = reply.send(Ok(()));
+                    let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
@@ -205,14 +230,27 @@ async fn run(
 /// on this connection — the writer would never store again, even once
 /// space returns. Here a failed batch is rolled back (an error from that
 /// ROLLBACK only means SQLite did it already) and the next batch starts
-/// clean.
+/// clean. Returns what became of each row, in order.
 async fn commit(
     conn: &mut SqliteConnection,
     rows: &[DeliveryRow],
     seen: &[(String, i64, String)],
-) -> Result<(), StoreError> {
+) -> Result<Vec<Committed>, StoreError> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let mut result = deliveries::insert_batch(conn, rows).await;
+    let outcomes = match sort_out_resends(conn, rows).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e);
+        }
+    };
+    let new_rows: Vec<&DeliveryRow> = rows
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == Committed::Stored)
+        .map(|(row, _)| row)
+        .collect();
+    let mut result = deliveries::insert_batch(conn, &new_rows).await;
     // Contact times are a convenience: their failure must not cost the
     // deliveries (SQLite undoes just the failed statement).
     if result.is_ok()
@@ -230,5 +268,36 @@ async fn commit(
     if result.is_err() {
         let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
     }
-    result
+    result.map(|()| outcomes)
+}
+
+/// Which of `rows` are keyed deliveries stored already, in the table or
+/// earlier in this batch. Unkeyed rows cost nothing here.
+async fn sort_out_resends(
+    conn: &mut SqliteConnection,
+    rows: &[DeliveryRow],
+) -> Result<Vec<Committed>, StoreError> {
+    let mut outcomes = vec![Committed::Stored; rows.len()];
+    if !rows.iter().any(|r| r.keyed) {
+        return Ok(outcomes);
+    }
+    let stored = deliveries::stored_keyed(conn, rows).await?;
+    // Keys of the rows this batch stores, to catch two copies in one batch
+    // without comparing every pair.
+    let mut batch_keys: HashMap<(&str, u32, u32), Vec<usize>> = HashMap::new();
+    for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.keyed) {
+        let key = (row.gw_id.as_str(), row.tid, row.origin_timestamp);
+        let earlier = batch_keys.entry(key).or_default();
+        let in_batch = earlier.iter().any(|&j| row.is_resend_of(&rows[j]));
+        let stored_id = stored[i];
+        if in_batch || stored_id.is_some() {
+            tracing::info!(gw_id = %row.gw_id, device_id = %row.device_id, tid = row.tid,
+                origin_timestamp = row.origin_timestamp, stored_id,
+                "keyed delivery sent again after it was stored; acknowledged, not stored twice");
+            outcomes[i] = Committed::AlreadyStored;
+        } else {
+            earlier.push(i);
+        }
+    }
+    Ok(outcomes)
 }

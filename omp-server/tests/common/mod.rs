@@ -193,3 +193,56 @@ pub fn rc(frame: &Frame) -> ResultCode {
         .result_code()
         .expect("a response with a result code")
 }
+
+/// The delivery writer alone on a fresh database in `dir`, with a pool to
+/// read what it stored.
+pub struct LoneWriter {
+    pub pool: sqlx::SqlitePool,
+    pub handle: omp_server::store::writer::WriterHandle,
+    pub task: tokio::task::JoinHandle<()>,
+    pub stop: CancellationToken,
+}
+
+pub async fn start_writer(dir: &Path, capacity: usize, batch_max: usize) -> LoneWriter {
+    let path = dir.join("omp.sqlite3");
+    let pool = omp_server::store::open(&path).await.unwrap();
+    let conn = omp_server::store::open_dedicated_connection(&path)
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let (handle, task) = omp_server::store::writer::spawn(conn, capacity, batch_max, stop.clone());
+    LoneWriter {
+        pool,
+        handle,
+        task,
+        stop,
+    }
+}
+
+impl LoneWriter {
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+/// A delivery of GW `SC10010001` with T-ID `tid` and `origin_timestamp`.
+pub fn delivery_row(
+    tid: u32,
+    origin_timestamp: u32,
+    keyed: bool,
+    payload: &'static [u8],
+) -> omp_server::store::deliveries::DeliveryRow {
+    omp_server::store::deliveries::DeliveryRow {
+        gw_id: "SC10010001".into(),
+        device_id: String::new(),
+        report_type: 1,
+        media_type: 1,
+        tid,
+        origin_timestamp,
+        received_at: 0,
+        encryption_flag: 2,
+        payload: bytes::Bytes::from_static(payload),
+        keyed,
+    }
+}
