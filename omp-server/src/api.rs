@@ -159,6 +159,8 @@ fn api_error(e: ControlError) -> ApiError {
 pub fn http_state(shared: Arc<Shared>, api_key: http::auth::ApiKey) -> HttpState {
     let mut config = HttpConfig::new(api_key, shared.config.profile_defaults.clone());
     config.control_default_ttl = shared.config.control.ttl;
+    config.body_limit = shared.config.http_body_limit;
+    config.body_deadline = shared.config.http_body_deadline;
     let side = Arc::new(GmmpSide(shared.clone()));
     HttpState::new(
         shared.pool.clone(),

@@ -17,6 +17,9 @@ use serde::Deserialize;
 
 use crate::error::ConfigError;
 
+/// Smallest `http_body_limit`: room for any JSON request but control data.
+const MIN_BODY_LIMIT: usize = 1024;
+
 /// Who may register (GMMP.md §6.1, "provisioning").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -125,6 +128,12 @@ pub struct Settings {
     /// An HTTP connection with no byte read or written for this long is closed; above 60s (the longest ?wait=) [default: 75s].
     #[arg(long, env = "OMP_HTTP_IDLE_TIMEOUT", global = true, value_parser = parse_duration)]
     pub http_idle_timeout: Option<Duration>,
+    /// Largest HTTP request body in bytes; larger ones get 413 [default: 65536].
+    #[arg(long, env = "OMP_HTTP_BODY_LIMIT", global = true)]
+    pub http_body_limit: Option<usize>,
+    /// Time an HTTP request body has to arrive whole, else 400 [default: 30s].
+    #[arg(long, env = "OMP_HTTP_BODY_DEADLINE", global = true, value_parser = parse_duration)]
+    pub http_body_deadline: Option<Duration>,
     /// Most deliveries committed in one transaction [default: 1000].
     #[arg(long, env = "OMP_WRITER_BATCH_MAX", global = true)]
     pub writer_batch_max: Option<usize>,
@@ -203,6 +212,8 @@ struct FileSettings {
     max_unauthenticated_per_ip: Option<usize>,
     http_max_connections: Option<usize>,
     http_idle_timeout: Option<String>,
+    http_body_limit: Option<usize>,
+    http_body_deadline: Option<String>,
     writer_batch_max: Option<usize>,
     writer_queue_capacity: Option<usize>,
     backoff_seconds: Option<u32>,
@@ -278,6 +289,10 @@ pub struct Config {
     pub http_max_connections: usize,
     /// An HTTP connection making no progress this long is closed.
     pub http_idle_timeout: Duration,
+    /// Largest HTTP request body, bytes.
+    pub http_body_limit: usize,
+    /// Time an HTTP request body has to arrive whole.
+    pub http_body_deadline: Duration,
     /// Rows per commit, at most.
     pub writer_batch_max: usize,
     /// Writer queue length.
@@ -335,6 +350,8 @@ impl Config {
             max_unauthenticated_per_ip: 512,
             http_max_connections: 1024,
             http_idle_timeout: Duration::from_secs(75),
+            http_body_limit: crate::http::DEFAULT_BODY_LIMIT,
+            http_body_deadline: crate::http::DEFAULT_BODY_DEADLINE,
             writer_batch_max: 1000,
             writer_queue_capacity: 20_000,
             backoff_seconds: 5,
@@ -389,6 +406,7 @@ impl Config {
             max_unauthenticated,
             max_unauthenticated_per_ip,
             http_max_connections,
+            http_body_limit,
             writer_batch_max,
             writer_queue_capacity,
             backoff_seconds,
@@ -429,6 +447,13 @@ impl Config {
             &file.http_idle_timeout,
         )? {
             c.http_idle_timeout = d;
+        }
+        if let Some(d) = pick_duration(
+            "http_body_deadline",
+            settings.http_body_deadline,
+            &file.http_body_deadline,
+        )? {
+            c.http_body_deadline = d;
         }
         macro_rules! pick_profile {
             ($($field:ident => $target:ident),*) => {$(
@@ -510,9 +535,17 @@ impl Config {
                 });
             }
         }
+        if self.http_body_limit < MIN_BODY_LIMIT {
+            return Err(ConfigError::BadValue {
+                key: "http_body_limit",
+                value: self.http_body_limit.to_string(),
+                reason: format!("must be at least {MIN_BODY_LIMIT} bytes"),
+            });
+        }
         for (key, value) in [
             ("frame_timeout", self.frame_timeout),
             ("auth_timeout", self.auth_timeout),
+            ("http_body_deadline", self.http_body_deadline),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::BadValue {
@@ -732,6 +765,38 @@ mod tests {
                 "max_unauthenticated_per_ip = 0\n",
                 "max_unauthenticated_per_ip",
             ),
+        ] {
+            let err = load_toml(text).unwrap_err();
+            assert!(err.to_string().contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn http_body_limits_are_settings() {
+        let c = Config::defaults();
+        assert_eq!(c.http_body_limit, 64 * 1024);
+        assert_eq!(c.http_body_deadline, Duration::from_secs(30));
+        let c = load_toml("http_body_limit = 4096\nhttp_body_deadline = \"5s\"\n").unwrap();
+        assert_eq!(
+            (c.http_body_limit, c.http_body_deadline),
+            (4096, Duration::from_secs(5))
+        );
+        let cli = Cli::try_parse_from([
+            "omp-server",
+            "--http-body-limit",
+            "100000",
+            "--http-body-deadline",
+            "1m",
+        ])
+        .unwrap();
+        let c = Config::load(&cli.settings).unwrap();
+        assert_eq!(
+            (c.http_body_limit, c.http_body_deadline),
+            (100_000, Duration::from_secs(60))
+        );
+        for (text, key) in [
+            ("http_body_limit = 10\n", "http_body_limit"),
+            ("http_body_deadline = \"0s\"\n", "http_body_deadline"),
         ] {
             let err = load_toml(text).unwrap_err();
             assert!(err.to_string().contains(key), "{text}: {err}");

@@ -462,3 +462,30 @@ async fn every_route_of_the_contract_over_tcp() {
     );
     server.stop().await;
 }
+
+/// `http_body_limit` (and its flag) sets the 413 line; the deadline is
+/// checked in `http_hostile`.
+#[tokio::test]
+async fn the_body_limit_is_a_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(dir.path(), |c| {
+        c.api_key = Some(tcp_api::KEY.to_owned());
+        c.http_body_limit = 2048;
+    })
+    .await;
+    let api = Api::new(&server);
+    let body = |name_len: usize| {
+        format!(
+            r#"{{"auth_id":"0008dc1e3299","name":"{}"}}"#,
+            "x".repeat(name_len)
+        )
+    };
+    api.json(Method::POST, "/api/v1/provisioning", &body(3000))
+        .await
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let fits = api
+        .json(Method::POST, "/api/v1/provisioning", &body(100))
+        .await;
+    assert!(fits.status.is_success(), "{}", fits.text);
+    server.stop().await;
+}
