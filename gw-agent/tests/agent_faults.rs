@@ -39,11 +39,12 @@ async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
     let t = &report.tally;
     // Shown with --nocapture: what this run did.
     eprintln!(
-        "faults {:?}; {} sessions lost, {} torn spool records, {} duplicates across kills; {t:?}; faults {:?}, drain {:?}, total {:?}",
+        "faults {:?}; {} sessions lost, {} torn spool records, {} duplicates across kills, {} keyed resends recognised; {t:?}; faults {:?}, drain {:?}, total {:?}",
         report.faults,
         report.sessions_lost,
         report.torn_spool_records,
         report.duplicates_across_kills,
+        report.resends_recognised,
         report.fault_time,
         report.drain_time,
         report.total_time

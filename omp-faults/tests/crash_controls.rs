@@ -8,9 +8,9 @@ mod common;
 
 use common::run_faults;
 
-#[test]
-fn twenty_sigkills_undo_no_control_state() {
-    let run = run_faults(&[
+/// `omp-faults crash-controls` with 20 kills, 8 gateways, plus `extra`.
+fn twenty_kills(extra: &[&str]) -> common::Run {
+    let mut args = vec![
         "crash-controls",
         "--kills",
         "20",
@@ -22,7 +22,14 @@ fn twenty_sigkills_undo_no_control_state() {
         "40",
         "--phase-timeout",
         "30s",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    run_faults(&args)
+}
+
+#[test]
+fn twenty_sigkills_undo_no_control_state() {
+    let run = twenty_kills(&[]);
     run.assert_clean();
     assert_eq!(run.num("kills"), 20);
     for key in ["problems", "violations", "stored_unanswered"] {
@@ -61,22 +68,7 @@ fn twenty_sigkills_undo_no_control_state() {
 /// never taken as the result of another control.
 #[test]
 fn repeated_notifications_never_complete_another_control() {
-    let run = run_faults(&[
-        "crash-controls",
-        "--kills",
-        "20",
-        "--gateways",
-        "8",
-        "--depth",
-        "3",
-        "--max-events-between-kills",
-        "40",
-        "--phase-timeout",
-        "30s",
-        "--resend-notifications",
-        "--seed",
-        "9",
-    ]);
+    let run = twenty_kills(&["--resend-notifications", "--seed", "9"]);
     run.assert_clean();
     for key in ["problems", "violations", "stored_unanswered"] {
         assert_eq!(run.num(key), 0, "{key}: {}\n{}", run.report, run.stderr);

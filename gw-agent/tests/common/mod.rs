@@ -300,16 +300,8 @@ pub async fn start_bridge(config: gw_agent::config::Config) -> RunningAgent {
     let module = Module::new(ModuleSettings::from_config(&config));
     let transport =
         gw_agent::transport::BridgeTransport::new(module, &config.omp_host, config.omp_port);
-    let mut agent = gw_agent::agent::Agent::start(config).await.unwrap();
-    agent.add_module_source(transport.module_handle());
-    let data_addr = data_addr(&agent);
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(agent.run(transport, shutdown.clone()));
-    RunningAgent {
-        data_addr,
-        shutdown,
-        task,
-    }
+    let handle = transport.module_handle();
+    spawn_with_module(config, handle, |agent, stop| agent.run(transport, stop)).await
 }
 
 /// Starts the agent in native mode.
@@ -318,11 +310,29 @@ pub async fn start_native(config: gw_agent::config::Config) -> RunningAgent {
     let module = Module::new(ModuleSettings::from_config(&config));
     let transport =
         gw_agent::transport::NativeTransport::new(module, &config.omp_host, config.omp_port);
+    let handle = transport.module_handle();
+    spawn_with_module(config, handle, |agent, stop| {
+        agent.run_native(transport, stop)
+    })
+    .await
+}
+
+/// Starts the agent with the module's readings as a source and runs it
+/// with `run` on a task.
+async fn spawn_with_module<F, Fut>(
+    config: gw_agent::config::Config,
+    module: gw_agent::module::ModuleHandle,
+    run: F,
+) -> RunningAgent
+where
+    F: FnOnce(gw_agent::agent::Agent, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), gw_agent::agent::AgentError>> + Send + 'static,
+{
     let mut agent = gw_agent::agent::Agent::start(config).await.unwrap();
-    agent.add_module_source(transport.module_handle());
+    agent.add_module_source(module);
     let data_addr = data_addr(&agent);
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(agent.run_native(transport, shutdown.clone()));
+    let task = tokio::spawn(run(agent, shutdown.clone()));
     RunningAgent {
         data_addr,
         shutdown,
