@@ -315,7 +315,6 @@ fn spawn_agent(tty: &Path, omp_port: u16, state: &Path, socket: &Path) -> tokio:
 
 /// Sends lines on the agent's Unix data socket (waiting for it to exist).
 async fn unix_lines(socket: &Path, lines: &[&str]) -> Vec<String> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let stream = tokio::time::timeout(GUARD, async {
         loop {
             if let Ok(s) = tokio::net::UnixStream::connect(socket).await {
@@ -326,17 +325,5 @@ async fn unix_lines(socket: &Path, lines: &[&str]) -> Vec<String> {
     })
     .await
     .unwrap();
-    let (r, mut w) = stream.into_split();
-    let mut answers = BufReader::new(r).lines();
-    let mut out = Vec::new();
-    for line in lines {
-        w.write_all(format!("{line}\n").as_bytes()).await.unwrap();
-        let answer = tokio::time::timeout(GUARD, answers.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        out.push(answer);
-    }
-    out
+    common::exchange_lines(stream, lines).await
 }

@@ -192,7 +192,15 @@ pub fn quick_sim() -> wizfi310_sim::SimConfig {
 /// Sends lines on the data socket; returns the answers.
 pub async fn send_lines(addr: SocketAddr, lines: &[&str]) -> Vec<String> {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (r, mut w) = stream.into_split();
+    exchange_lines(stream, lines).await
+}
+
+/// Writes each line on `stream` and reads its one-line answer.
+pub async fn exchange_lines<S>(stream: S, lines: &[&str]) -> Vec<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+{
+    let (r, mut w) = tokio::io::split(stream);
     let mut answers = BufReader::new(r).lines();
     let mut out = Vec::new();
     for line in lines {

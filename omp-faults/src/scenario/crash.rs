@@ -28,7 +28,9 @@ use gmmp_bench::Report;
 
 use crate::error::FaultError;
 use crate::rng::Rng;
-use crate::scenario::{Fleet, Keep, Outcome, WorkDir, add_fleet_figures, collect_violations};
+use crate::scenario::{
+    Fleet, Keep, Outcome, WorkDir, add_fleet_figures, add_restart_figures, collect_violations,
+};
 use crate::sender::SenderOptions;
 use crate::server::{Program, ServerSpec};
 use crate::verify;
@@ -153,11 +155,8 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         .set("keyed", opts.keyed);
     verdict.add_to(&mut report);
     add_fleet_figures(&mut report, &steering, &ledgers);
-    let max = restart_ms.iter().copied().fold(0.0, f64::max);
-    let mean = restart_ms.iter().sum::<f64>() / restart_ms.len() as f64;
+    add_restart_figures(&mut report, &restart_ms);
     report
-        .set_f64("restart_ms_mean", mean, 1)
-        .set_f64("restart_ms_max", max, 1)
         .set_f64("elapsed_secs", elapsed.as_secs_f64(), 2)
         .set("violations", violations.len());
     let kept_dir = work.finish(!violations.is_empty());

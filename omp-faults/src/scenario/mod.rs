@@ -184,6 +184,15 @@ impl Fleet {
     }
 }
 
+/// Adds the mean and longest restart time (kill to port open), ms.
+pub fn add_restart_figures(report: &mut Report, restart_ms: &[f64]) {
+    let max = restart_ms.iter().copied().fold(0.0, f64::max);
+    let mean = restart_ms.iter().sum::<f64>() / restart_ms.len().max(1) as f64;
+    report
+        .set_f64("restart_ms_mean", mean, 1)
+        .set_f64("restart_ms_max", max, 1);
+}
+
 /// Adds the fleet-wide figures shared by every run.
 pub fn add_fleet_figures(
     report: &mut Report,

@@ -109,7 +109,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::FaultError;
 use crate::rng::Rng;
-use crate::scenario::{Keep, Outcome, WorkDir, panic_violations};
+use crate::scenario::{Keep, Outcome, WorkDir, add_restart_figures, panic_violations};
 use crate::server::{Program, ServerSpec};
 
 pub mod client;
@@ -333,11 +333,8 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
     if let Some(e) = gateways.iter().find_map(|g| g.last_error.clone()) {
         report.set("last_gateway_error", e);
     }
-    let max = restart_ms.iter().copied().fold(0.0, f64::max);
-    let mean = restart_ms.iter().sum::<f64>() / restart_ms.len() as f64;
+    add_restart_figures(&mut report, &restart_ms);
     report
-        .set_f64("restart_ms_mean", mean, 1)
-        .set_f64("restart_ms_max", max, 1)
         .set_f64("settle_secs", settle_secs, 2)
         .set_f64("elapsed_secs", elapsed.as_secs_f64(), 2)
         .set("violations", violations.len());
