@@ -173,13 +173,14 @@ impl SpooledDelivery {
     /// ```
     ///
     /// Format 01 records (no `spooled_at`) are still read, with
-    /// `spooled_at` 0: they are sent unkeyed.
-    fn encode(&self) -> Bytes {
+    /// `spooled_at` 0: they are sent unkeyed. `spooled_at` is written in
+    /// place of the field's value (the spool stamps it).
+    fn encode(&self, spooled_at: u32) -> Bytes {
         let name = self.device.as_deref().unwrap_or("").as_bytes();
         let name = &name[..name.len().min(255)];
         let mut buf = BytesMut::with_capacity(BODY_FIXED + name.len() + self.payload.len());
         buf.put_u8(FORMAT);
-        buf.put_u32(self.spooled_at);
+        buf.put_u32(spooled_at);
         buf.put_u8(self.report_type);
         buf.put_u8(self.media_type);
         buf.put_u8(name.len() as u8);
@@ -413,14 +414,11 @@ impl Spool {
     /// Writes a delivery and syncs it; returns its sequence number once it
     /// is on disk. A `spooled_at` of 0 is stamped with the clock.
     pub fn append(&mut self, delivery: &SpooledDelivery) -> Result<Appended, SpoolError> {
-        let body = match delivery.spooled_at {
-            0 => SpooledDelivery {
-                spooled_at: crate::status::unix_now() as u32,
-                ..delivery.clone()
-            }
-            .encode(),
-            _ => delivery.encode(),
+        let spooled_at = match delivery.spooled_at {
+            0 => crate::status::unix_now() as u32,
+            at => at,
         };
+        let body = delivery.encode(spooled_at);
         let size = (FRAME_PREFIX + RECORD_FIXED + body.len()) as u64;
         debug_assert_eq!(size, delivery.spooled_size());
         if size > self.limits.max_bytes {

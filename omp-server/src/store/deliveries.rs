@@ -41,19 +41,26 @@ pub struct DeliveryRow {
     pub keyed: bool,
 }
 
+/// What makes two keyed deliveries the same one: gateway, device, T-ID,
+/// origin_timestamp, report and media type, payload.
+type Identity<'a> = (&'a str, &'a str, i64, i64, i64, i64, &'a [u8]);
+
 impl DeliveryRow {
-    /// True when `other` is the same keyed delivery sent again: same
-    /// gateway, device, T-ID, origin_timestamp, types and payload.
+    fn identity(&self) -> Identity<'_> {
+        (
+            &self.gw_id,
+            &self.device_id,
+            i64::from(self.tid),
+            i64::from(self.origin_timestamp),
+            i64::from(self.report_type),
+            i64::from(self.media_type),
+            &self.payload,
+        )
+    }
+
+    /// True when `other` is the same keyed delivery sent again.
     pub fn is_resend_of(&self, other: &DeliveryRow) -> bool {
-        self.keyed
-            && other.keyed
-            && self.gw_id == other.gw_id
-            && self.device_id == other.device_id
-            && self.tid == other.tid
-            && self.origin_timestamp == other.origin_timestamp
-            && self.report_type == other.report_type
-            && self.media_type == other.media_type
-            && self.payload == other.payload
+        self.keyed && other.keyed && self.identity() == other.identity()
     }
 }
 
@@ -145,23 +152,23 @@ pub async fn stored_keyed(
     for (row, id) in rows.iter().zip(&mut ids) {
         *id = candidates
             .iter()
-            .find(|c| row.keyed && c.is_copy_of(row))
+            .find(|c| row.keyed && c.identity() == row.identity())
             .map(|c| c.id);
     }
     Ok(ids)
 }
 
 impl StoredDelivery {
-    /// True when this stored row holds `row`'s delivery (key, types and
-    /// payload equal).
-    fn is_copy_of(&self, row: &DeliveryRow) -> bool {
-        self.gw_id == row.gw_id
-            && self.device_id == row.device_id
-            && self.tid == i64::from(row.tid)
-            && self.origin_timestamp == i64::from(row.origin_timestamp)
-            && self.report_type == i64::from(row.report_type)
-            && self.media_type == i64::from(row.media_type)
-            && self.payload == row.payload.as_ref()
+    fn identity(&self) -> Identity<'_> {
+        (
+            &self.gw_id,
+            &self.device_id,
+            self.tid,
+            self.origin_timestamp,
+            self.report_type,
+            self.media_type,
+            &self.payload,
+        )
     }
 }
 

@@ -244,13 +244,18 @@ async fn commit(
             return Err(e);
         }
     };
-    let new_rows: Vec<&DeliveryRow> = rows
-        .iter()
-        .zip(&outcomes)
-        .filter(|(_, o)| **o == Committed::Stored)
-        .map(|(row, _)| row)
-        .collect();
-    let mut result = deliveries::insert_batch(conn, &new_rows).await;
+    let mut result = if outcomes.contains(&Committed::AlreadyStored) {
+        let new_rows: Vec<&DeliveryRow> = rows
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == Committed::Stored)
+            .map(|(row, _)| row)
+            .collect();
+        deliveries::insert_batch(conn, &new_rows).await
+    } else {
+        // The usual batch: every row is new, no copy of the list.
+        deliveries::insert_batch(conn, rows).await
+    };
     // Contact times are a convenience: their failure must not cost the
     // deliveries (SQLite undoes just the failed statement).
     if result.is_ok()
