@@ -1,6 +1,7 @@
 //! Controls: create (validation, idempotency, hand-off to the dispatcher),
 //! read with decoded results and `?wait=`, list with filters, cancel.
 
+mod answer;
 mod http_support;
 
 use std::time::Duration;

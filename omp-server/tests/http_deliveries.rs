@@ -1,6 +1,7 @@
 //! Deliveries: the seed's bytes come back as ThingPlug's Base64, latest,
 //! history filters and pagination, the query plans, hostile parameters.
 
+mod answer;
 mod http_support;
 
 use std::collections::BTreeSet;

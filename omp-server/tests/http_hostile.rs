@@ -20,6 +20,7 @@
 //!   bad cursors, nesting beyond serde_json's depth limit, non-UTF-8 and
 //!   absurd numbers: 4xx naming the field.
 
+mod answer;
 mod common;
 mod http_support;
 mod tcp_api;

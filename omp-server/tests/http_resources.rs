@@ -1,6 +1,7 @@
 //! Provisioning, gateways, devices and profiles; body errors (400, 413,
 //! 415, 422).
 
+mod answer;
 mod http_support;
 
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! The router against the contract: same routes, auth on every protected
 //! route, JSON 404 / 405, the open service routes and `/metrics`.
 
+mod answer;
 mod http_support;
 
 use std::collections::BTreeSet;

@@ -4,6 +4,7 @@
 //! contract lists for it (400, 401, 404, 409, 413, 415, 422), plus the
 //! router's JSON 404 and 405.
 
+mod answer;
 mod common;
 mod tcp_api;
 

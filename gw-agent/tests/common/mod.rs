@@ -228,46 +228,38 @@ pub fn bridge_config(
     state_dir: &Path,
     extra: &str,
 ) -> gw_agent::config::Config {
-    gw_agent::config::Config::from_toml(&format!(
-        r#"
-state_dir = "{}"
-[serial]
-path = "{}"
-[wifi]
-ssid = "testnet"
-passphrase = "12345678"
-[omp]
-host = "127.0.0.1"
-port = {omp_port}
-[sources]
-stdin = false
-listen = "tcp:127.0.0.1:0"
-[reconnect]
-initial = "50ms"
-max = "200ms"
-{extra}
-"#,
-        state_dir.display(),
-        tty.display(),
-    ))
-    .unwrap()
+    let head = format!(
+        "[serial]\npath = \"{}\"\n[wifi]\nssid = \"testnet\"\npassphrase = \"12345678\"",
+        tty.display()
+    );
+    test_config(&head, omp_port, state_dir, extra)
 }
 
 /// The configuration of a `direct` agent (the host's own TCP) for the OMP
 /// on `omp_port`, with one device `sensor1` and a TCP data socket; `extra`
 /// is appended (more TOML sections).
 pub fn direct_config(omp_port: u16, state_dir: &Path, extra: &str) -> gw_agent::config::Config {
+    let head = "transport = \"direct\"\nauth_id = \"0008dc1e3222\"";
+    let devices = format!("[[devices]]\nname = \"sensor1\"\nmanufacture_id = \"dev-1\"\n{extra}");
+    test_config(head, omp_port, state_dir, &devices)
+}
+
+/// `head` (top-level keys first, then its own sections), then the state
+/// directory, the OMP on `omp_port`, a TCP data socket, no stdin, quick
+/// reconnects, then `extra`.
+fn test_config(
+    head: &str,
+    omp_port: u16,
+    state_dir: &Path,
+    extra: &str,
+) -> gw_agent::config::Config {
     gw_agent::config::Config::from_toml(&format!(
         r#"
-transport = "direct"
-auth_id = "0008dc1e3222"
 state_dir = "{}"
+{head}
 [omp]
 host = "127.0.0.1"
 port = {omp_port}
-[[devices]]
-name = "sensor1"
-manufacture_id = "dev-1"
 [sources]
 stdin = false
 listen = "tcp:127.0.0.1:0"

@@ -24,12 +24,11 @@
 
 use std::time::{Duration, Instant};
 
-use gmmp_bench::Report;
-
 use crate::error::FaultError;
 use crate::rng::Rng;
 use crate::scenario::{
     Fleet, Keep, Outcome, WorkDir, add_fleet_figures, add_restart_figures, collect_violations,
+    kill_report,
 };
 use crate::sender::SenderOptions;
 use crate::server::{Program, ServerSpec};
@@ -144,13 +143,8 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         ));
     }
 
-    let mut report = Report::new("crash");
+    let mut report = kill_report("crash", seed, opts.kills, early_kills, opts.gateways);
     report
-        .set("seed", seed)
-        .set("kills", opts.kills)
-        .set("early_kills", early_kills)
-        .set("final_idle_kill", true)
-        .set("gateways", opts.gateways)
         .set("in_flight", opts.in_flight)
         .set("keyed", opts.keyed);
     verdict.add_to(&mut report);

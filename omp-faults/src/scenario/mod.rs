@@ -184,6 +184,26 @@ impl Fleet {
     }
 }
 
+/// Starts the report of a kill scenario `name` with its schedule:
+/// seed, kills under load (and how many early), the final idle kill and
+/// the number of gateways.
+pub fn kill_report(
+    name: &'static str,
+    seed: u64,
+    kills: u32,
+    early_kills: u32,
+    gateways: u32,
+) -> Report {
+    let mut report = Report::new(name);
+    report
+        .set("seed", seed)
+        .set("kills", kills)
+        .set("early_kills", early_kills)
+        .set("final_idle_kill", true)
+        .set("gateways", gateways);
+    report
+}
+
 /// Adds the mean and longest restart time (kill to port open), ms.
 pub fn add_restart_figures(report: &mut Report, restart_ms: &[f64]) {
     let max = restart_ms.iter().copied().fold(0.0, f64::max);

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Method, Request};
 use futures::future::BoxFuture;
 use omp_server::http::{
     ApiError, ApiKey, ControlSink, GmmpMetrics, HttpConfig, HttpState, NewControl, ProfileValues,
@@ -114,23 +114,7 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
-/// One answer: status, headers, body text and (when JSON) its value.
-pub struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub text: String,
-    pub json: Value,
-}
-
-impl Answer {
-    /// The `error.code` of a JSON error.
-    pub fn code(&self) -> &str {
-        self.json["error"]["code"].as_str().unwrap_or("")
-    }
-    pub fn field(&self) -> &str {
-        self.json["error"]["field"].as_str().unwrap_or("")
-    }
-}
+pub use crate::answer::Answer;
 
 impl TestApp {
     pub async fn new() -> TestApp {

@@ -103,13 +103,12 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use gmmp_bench::Report;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::FaultError;
 use crate::rng::Rng;
-use crate::scenario::{Keep, Outcome, WorkDir, add_restart_figures, panic_violations};
+use crate::scenario::{Keep, Outcome, WorkDir, add_restart_figures, kill_report, panic_violations};
 use crate::server::{Program, ServerSpec};
 
 pub mod client;
@@ -311,13 +310,14 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
     violations.extend(verdict.violations());
     violations.extend(panic_violations(&spec));
 
-    let mut report = Report::new("crash-controls");
+    let mut report = kill_report(
+        "crash-controls",
+        seed,
+        opts.kills,
+        early_kills,
+        opts.gateways,
+    );
     report
-        .set("seed", seed)
-        .set("kills", opts.kills)
-        .set("early_kills", early_kills)
-        .set("final_idle_kill", true)
-        .set("gateways", opts.gateways)
         .set("depth", opts.depth)
         .set("completion_timeout_ms", facts.completion_timeout_ms)
         .set("resend_notifications", opts.resend_notifications);
