@@ -42,7 +42,11 @@
 //! AT+FGPIO, AT+WSET, AT+WSEC, AT+WNET, AT+WJOIN, AT+WLEAVE, AT+WSTAT,
 //! AT+SCON, AT+SSEND, AT+SMGMT, AT+SFORM, AT+SDATA, AT+SOPT1, AT+GMMPSET,
 //! AT+GMMPDATA, AT+GMMPOPT, with their `=?` forms where the reference has
-//! them. Events are framed `\r\n[…]\r\n` as AT+MEVTFORM shows.
+//! them. Events are framed `\r\n[…]\r\n` as AT+MEVTFORM shows. As in
+//! WIZnet's firmware source, a command line keeps its first 255 bytes
+//! (a 256-byte buffer; the rest is echoed and dropped) and ends at its
+//! first NUL; so AT+GMMPDATA carries at most 241 bytes, and the module's
+//! GMMP deliveries are never split.
 //!
 //! Where the reference is silent, these choices were made (and where a
 //! driver could reasonably expect otherwise, a [`SimConfig`] field selects

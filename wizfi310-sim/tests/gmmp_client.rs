@@ -23,8 +23,15 @@ fn gw_id() -> GwId {
 }
 
 fn auth_key() -> AuthKey {
-    FixedStr::new("auth_key", "SP10033827key").unwrap()
+    key("SP10033827key")
 }
+
+fn key(text: &str) -> AuthKey {
+    FixedStr::new("auth_key", text).unwrap()
+}
+
+/// What the module prints when its GMMP library refuses a call.
+const LIB_PARAM_ERROR: &str = "<OMP><Marker:ERR> Code[10012], LIB_PARAM_ERROR\r\n";
 
 fn domain() -> gmmp_codec::DomainCode {
     FixedStr::new("domain_code", "ThingPlug").unwrap()
@@ -71,9 +78,9 @@ async fn start(config: SimConfig, data: &str) -> (Simulator, Port, TcpListener, 
     (sim, port, listener, Framed::new(stream, GmmpCodec))
 }
 
-/// Answers the registration sequence with the given periods; checks the
-/// order, ids and T-IDs (from `first_tid` up) the module uses.
-async fn register(omp: &mut Omp, heartbeat_period: u32, report_period: u32, first_tid: u32) {
+/// Takes the GW registration (checking what the module puts in it) and
+/// answers it rc 0 with `key` in the header.
+async fn answer_gw_registration(omp: &mut Omp, key: AuthKey, tid: u32) {
     let reg = next(omp).await;
     let Message::GwRegistrationRequest(body) = &reg.message else {
         panic!("expected GW registration, got {:?}", reg.message);
@@ -82,16 +89,23 @@ async fn register(omp: &mut Omp, heartbeat_period: u32, report_period: u32, firs
     assert_eq!(reg.header.auth_id.as_bytes(), b"0008dc1e3222");
     assert!(reg.header.auth_key.is_empty());
     assert_eq!(reg.header.encryption_flag, 0x02);
-    assert_eq!(reg.header.tid, first_tid);
+    assert_eq!(reg.header.tid, tid);
     let mut header = reg.header.response();
-    header.auth_key = auth_key();
+    header.auth_key = key;
     let rsp = GwRegistrationResponse {
         domain_code: domain(),
         gw_id: gw_id(),
         result_code: ResultCode::OK,
     };
     omp.send(Frame::new(header, rsp)).await.unwrap();
+}
 
+/// Answers the registration sequence with the given periods; checks the
+/// order, ids and T-IDs the module uses: `first_tid` for the GW
+/// registration and the profile request (GO_Profile keeps the T-ID),
+/// the next one for the device registration.
+async fn register(omp: &mut Omp, heartbeat_period: u32, report_period: u32, first_tid: u32) {
+    answer_gw_registration(omp, auth_key(), first_tid).await;
     let profile = next(omp).await;
     let Message::ProfileRequest(body) = &profile.message else {
         panic!("expected profile, got {:?}", profile.message);
@@ -99,7 +113,7 @@ async fn register(omp: &mut Omp, heartbeat_period: u32, report_period: u32, firs
     assert_eq!(body.gw_id, gw_id());
     assert!(body.device_id.is_empty());
     assert_eq!(profile.header.auth_key, auth_key());
-    assert_eq!(profile.header.tid, first_tid + 1);
+    assert_eq!(profile.header.tid, first_tid);
     let rsp = ProfileResponse {
         domain_code: domain(),
         gw_id: gw_id(),
@@ -121,7 +135,7 @@ async fn register(omp: &mut Omp, heartbeat_period: u32, report_period: u32, firs
         panic!("expected device registration, got {:?}", device.message);
     };
     assert_eq!(body.manufacture_id.as_bytes(), b"0008dc1e3222");
-    assert_eq!(device.header.tid, first_tid + 2);
+    assert_eq!(device.header.tid, first_tid + 1);
     let rsp = DeviceRegistrationResponse {
         domain_code: domain(),
         gw_id: gw_id(),
@@ -156,7 +170,8 @@ async fn registers_delivers_and_answers_controls() {
     let (sim, mut port, _listener, mut omp) = start(config(), "WizFi310 test data").await;
     register(&mut omp, 0, 1, 1).await;
 
-    // Report period 1 → a delivery every 6 ticks, reusing T-ID 3.
+    // Report period 1 → a delivery every 6 ticks, each with the next
+    // T-ID (GO_Delivery): 3 after the registrations' 1, 1, 2.
     let delivery = expect_delivery(&mut omp, b"WizFi310 test data").await;
     assert_eq!(delivery.header.tid, 3);
 
@@ -196,17 +211,19 @@ async fn registers_delivers_and_answers_controls() {
     assert_eq!(response.header.tid, 100_001);
     assert_eq!(notification.header.tid, 100_001);
 
-    // The counter now holds the OMP's T-ID: the next delivery reuses it.
+    // The counter now holds the OMP's T-ID: the next delivery takes the
+    // one after it (those sent before the control count up from 3).
     let later = async {
         loop {
             let frame = expect_delivery(&mut omp, b"WizFi310 test data").await;
-            if frame.header.tid != 3 {
+            if frame.header.tid > 100_000 {
                 break frame;
             }
+            assert!(frame.header.tid < 100, "{:?}", frame.header);
         }
     };
     let delivery = tokio::time::timeout(GUARD, later).await.unwrap();
-    assert_eq!(delivery.header.tid, 100_001);
+    assert_eq!(delivery.header.tid, 100_002);
 
     let out = port.read_until_str("[GMMP Control 12]\r\n").await;
     assert!(
@@ -260,22 +277,142 @@ async fn registers_delivers_and_answers_controls() {
 }
 
 #[tokio::test]
-async fn heartbeats_increment_the_tid() {
+async fn every_heartbeat_and_every_delivery_takes_the_next_tid() {
     let (sim, _port, _listener, mut omp) = start(config(), "x").await;
-    register(&mut omp, 1, 0, 1).await;
-    for expected in [4, 5, 6] {
+    register(&mut omp, 1, 1, 1).await;
+    // Both timers fire every 6 ticks; whichever comes first, each request
+    // carries the T-ID after the one before (the device registration's 2).
+    for expected in 3..=8 {
         let frame = next(&mut omp).await;
-        assert!(
-            matches!(frame.message, Message::HeartbeatRequest(_)),
-            "{frame:?}"
-        );
-        assert_eq!(frame.header.tid, expected);
-        let rsp = HeartbeatResponse {
-            domain_code: domain(),
-            gw_id: gw_id(),
-        };
-        reply(&mut omp, &frame, rsp).await;
+        assert_eq!(frame.header.tid, expected, "{frame:?}");
+        match &frame.message {
+            Message::HeartbeatRequest(_) => {
+                let rsp = HeartbeatResponse {
+                    domain_code: domain(),
+                    gw_id: gw_id(),
+                };
+                reply(&mut omp, &frame, rsp).await;
+            }
+            Message::DeliveryRequest(body) => {
+                assert_eq!(body.payload.as_ref(), b"x");
+                assert_eq!(
+                    (frame.header.total_count, frame.header.current_count),
+                    (1, 1)
+                );
+                let rsp = DeliveryResponse {
+                    domain_code: domain(),
+                    gw_id: gw_id(),
+                    device_id: DeviceId::EMPTY,
+                    result_code: ResultCode::OK,
+                    backoff_time: None,
+                };
+                reply(&mut omp, &frame, rsp).await;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
+    sim.shutdown().await;
+}
+
+/// Reads the module's frames until it closes the connection: none may
+/// come.
+async fn expect_silence_until_closed(omp: &mut Omp) {
+    let closed = tokio::time::timeout(GUARD, omp.next())
+        .await
+        .expect("the module closes the connection");
+    assert!(closed.is_none(), "the module sent {closed:?}");
+}
+
+#[tokio::test]
+async fn a_16_character_key_silences_the_module_after_registration() {
+    let (sim, mut port, listener, mut omp) = start(config(), "x").await;
+    answer_gw_registration(&mut omp, key("SP0123456789abcd"), 1).await;
+
+    // The library refuses the profile request: its Start line, then the
+    // error, and nothing on the wire.
+    let out = port.read_until_str(LIB_PARAM_ERROR).await;
+    assert!(
+        out.ends_with(&format!(
+            "<OMP><Marker:OPS> [GW->OMP]GMMP_SetProfile Start\r\n{LIB_PARAM_ERROR}"
+        )),
+        "{out}"
+    );
+    // A delivery fails the same way…
+    port.write(b"AT+GMMPDATA=1,now\r").await;
+    let out = port.read_until_str(LIB_PARAM_ERROR).await;
+    assert!(
+        out.contains("<OMP><Marker:OPS> [GW->OMP]GMMP_SetDelivery Start\r\n"),
+        "{out}"
+    );
+    // …and so do the control's response and notification, though the
+    // module still prints the control.
+    let auth_id = FixedStr::new("auth_id", "0008dc1e3222").unwrap();
+    let header = Header::new(auth_id, key("SP0123456789abcd"), 100_001);
+    let control = ControlRequest {
+        domain_code: domain(),
+        gw_id: gw_id(),
+        device_id: DeviceId::EMPTY,
+        control_type: ControlType(0x0C),
+        payload: Bytes::new(),
+    };
+    omp.send(Frame::new(header, control)).await.unwrap();
+    let out = port.read_until_str("[GMMP Control 12]\r\n").await;
+    assert!(out.contains(LIB_PARAM_ERROR), "{out}");
+    let out = port
+        .read_until_str("<OMP><Marker:OPS> [GW->OMP]GMMP_SetNotifi Start\r\n")
+        .await;
+    assert!(!out.contains("GMMP_SetControlResp End"), "{out}");
+    port.read_until_str(LIB_PARAM_ERROR).await;
+
+    // Stopping the client closes the connection: nothing was sent on it
+    // after the GW registration.
+    port.command("AT+GMMPSET=0").await;
+    expect_silence_until_closed(&mut omp).await;
+
+    // A new start clears the library's buffers; a key of 15 characters
+    // works, and the T-ID starts again from 1.
+    let port_no = listener.local_addr().unwrap().port();
+    port.command(&format!(
+        "AT+GMMPSET=1,127.0.0.1,{port_no},ThingPlug,0008dc1e3222,WIZnet,0008dc1e3222"
+    ))
+    .await;
+    let (stream, _) = tokio::time::timeout(GUARD, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut omp = Framed::new(stream, GmmpCodec);
+    answer_gw_registration(&mut omp, key("SP0123456789abc"), 1).await;
+    let profile = next(&mut omp).await;
+    assert!(
+        matches!(profile.message, Message::ProfileRequest(_)),
+        "{profile:?}"
+    );
+    assert_eq!(profile.header.auth_key, key("SP0123456789abc"));
+    assert_eq!(profile.header.tid, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_shorter_key_at_the_next_registration_does_not_cure_a_16_character_one() {
+    let (sim, mut port, listener, mut omp) = start(config(), "x").await;
+    answer_gw_registration(&mut omp, key("SP0123456789abcd"), 1).await;
+    port.read_until_str(LIB_PARAM_ERROR).await;
+    drop(omp);
+    port.read_until_str("[GMMP Disconnect]\r\n").await;
+
+    // The module reconnects and registers again (the T-ID goes on); the
+    // OMP now gives it a 15-character key, which the library copies over
+    // the old one without clearing it: the 16th character stays, and the
+    // buffer still has no NUL.
+    let (stream, _) = tokio::time::timeout(GUARD, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut omp = Framed::new(stream, GmmpCodec);
+    answer_gw_registration(&mut omp, key("SP0123456789xyz"), 2).await;
+    port.read_until_str(LIB_PARAM_ERROR).await;
+    port.command("AT+GMMPSET=0").await;
+    expect_silence_until_closed(&mut omp).await;
     sim.shutdown().await;
 }
 

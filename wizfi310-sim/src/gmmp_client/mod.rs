@@ -12,12 +12,21 @@
 //! - Periods come from the profile response and override AT+GMMPOPT=11/12
 //!   (which apply until a profile arrives); the timer loop ticks every
 //!   `SimConfig::gmmp_tick` and fires after period × 6 ticks; 0 disables.
-//! - One T-ID counter: every request that is not a delivery (registrations,
-//!   profile, heartbeat) increments it first; a delivery reuses the current
-//!   value; answering a control sets it to the OMP's T-ID.
+//! - T-IDs, the auth key and the GW ID are kept as the module's GMMP
+//!   library keeps them (module `library`): one T-ID, zeroed by
+//!   AT+GMMPSET=1; GW registration, device registration, every delivery
+//!   and every heartbeat take the next one, the profile request goes out
+//!   under the GW registration's, answering a control sets it to the
+//!   control's and the notification carries that too. The key and the GW
+//!   ID sit in 16-byte C string buffers: one of 16 characters leaves no
+//!   room for the NUL, and the library then refuses every later call with
+//!   LIB_PARAM_ERROR (10012) without sending it, printing
+//!   `<OMP><Marker:ERR> Code[10012], LIB_PARAM_ERROR` — after GW
+//!   registration the module goes silent until the connection ends.
 //! - Deliveries are GW-level (device id empty), report type 0x01, media
 //!   type 0x01; AT+GMMPDATA=1 sends at once, =0 stores the data for each
-//!   report period.
+//!   report period. The data is a C string of at most 241 bytes (the
+//!   firmware's 256-byte command buffer), so a delivery is never split.
 //! - A control (0x0D) is answered at once with 0x0E rc 0, printed as
 //!   `[GMMP Control <type in decimal>]`, then notified with 0x17 rc 0 and an
 //!   empty body, both under the control's T-ID.
@@ -28,15 +37,19 @@
 //!   Size = <dec>` plus its trace (seed 000).
 //! - AT+GMMPSET=0 (or a reset) closes the connection: `[GMMP Disconnect]`.
 
+mod library;
 mod session;
 
 use std::time::Duration;
+
+use bytes::Bytes;
 
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::interpreter::{GmmpCommand, GmmpLine, GmmpServer};
 
+use self::library::Library;
 use self::session::{Session, SessionEnd};
 
 /// Timing of the client.
@@ -48,13 +61,14 @@ pub(crate) struct Timing {
     pub(crate) retry: Duration,
 }
 
-/// What survives a connection: the AT+GMMPDATA / AT+GMMPOPT state.
+/// What survives a connection: the AT+GMMPDATA / AT+GMMPOPT state and
+/// the library's.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Stored {
-    pub(crate) data: Option<String>,
+    pub(crate) data: Option<Bytes>,
     pub(crate) heartbeat_period: u32,
     pub(crate) report_period: u32,
-    pub(crate) tid: u32,
+    library: Library,
 }
 
 impl Stored {
@@ -115,7 +129,8 @@ enum Ending {
     Gone,
 }
 
-/// Connects (retrying) and runs sessions until stopped.
+/// Starts the client (the library's `Initializaion`), then connects
+/// (retrying) and runs sessions until stopped.
 async fn connected(
     commands: &mut mpsc::UnboundedReceiver<GmmpCommand>,
     stored: &mut Stored,
@@ -123,6 +138,7 @@ async fn connected(
     timing: Timing,
     server: GmmpServer,
 ) -> Ending {
+    stored.library.initialise();
     loop {
         let attempt = TcpStream::connect((server.ip, server.port));
         let stream = tokio::select! {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use gmmp_codec::{
     AuthId, AuthKey, ControlRequest, ControlResponse, DeliveryRequest, DeviceId,
-    DeviceRegistrationRequest, DomainCode, FixedStr, Frame, GmmpCodec, GwId, GwRegistrationRequest,
+    DeviceRegistrationRequest, DomainCode, FixedStr, Frame, GmmpCodec, GwRegistrationRequest,
     Header, HeartbeatRequest, Message, MessageType, NotificationRequest, ProfileRequest,
     ReportType, ResultCode,
 };
@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
+use super::library::{LIB_PARAM_ERROR, Refusal};
 use super::{Stored, Timing};
 use crate::interpreter::{GmmpCommand, GmmpLine, GmmpServer};
 
@@ -42,17 +43,26 @@ pub(super) enum SessionEnd {
     Gone,
 }
 
+/// What one library call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    /// The frame went out.
+    Sent,
+    /// The library refused it (LIB_PARAM_ERROR): nothing went out.
+    Refused,
+}
+
 pub(super) struct Session<'a, P: Fn(GmmpLine)> {
     framed: Framed<TcpStream, GmmpCodec>,
     stored: &'a mut Stored,
     print: &'a P,
     timing: Timing,
     auth_id: AuthId,
-    auth_key: AuthKey,
     domain: DomainCode,
-    gw_id: GwId,
     gw_manufacture_id: String,
     device_manufacture_id: String,
+    /// The library refused a call on this connection and it was logged.
+    refusal_logged: bool,
 }
 
 fn unix_now() -> u32 {
@@ -84,11 +94,10 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
             print,
             timing,
             auth_id: fixed("auth_id", &server.auth_id),
-            auth_key: AuthKey::EMPTY,
             domain: fixed("domain_code", &server.domain),
-            gw_id: GwId::EMPTY,
             gw_manufacture_id: server.gw_manufacture_id.clone(),
             device_manufacture_id: server.device_manufacture_id.clone(),
+            refusal_logged: false,
         }
     }
 
@@ -103,12 +112,35 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
         }
     }
 
-    async fn send(&mut self, tid: u32, message: impl Into<Message>) -> Result<(), SessionEnd> {
-        let header = Header::new(self.auth_id, self.auth_key, tid)
-            .with_timestamp(unix_now())
-            .with_encryption_flag(MODULE_ENCRYPTION_FLAG);
+    /// One library call sending `message` under the library's current
+    /// T-ID: the frame goes out, or the library refuses it as it does
+    /// when its key or GW ID buffer lost its NUL.
+    async fn call(&mut self, message: impl Into<Message>) -> Result<Call, SessionEnd> {
+        let message = message.into();
+        let t = message.message_type();
+        let key = if t == MessageType::GwRegistrationRequest {
+            // GMMP_SetReg builds the GW registration's header without a key.
+            Ok(AuthKey::EMPTY)
+        } else {
+            let own_gw_id = !matches!(
+                t,
+                MessageType::ControlResponse | MessageType::NotificationRequest
+            );
+            self.stored.library.key_for_call(own_gw_id)
+        };
+        let header = Header::new(
+            self.auth_id,
+            key.unwrap_or(AuthKey::EMPTY),
+            self.stored.library.tid,
+        )
+        .with_timestamp(unix_now())
+        .with_encryption_flag(MODULE_ENCRYPTION_FLAG);
         let frame = Frame::new(header, message);
         let trace = frame.trace().to_string();
+        if let Err(refusal) = key {
+            self.refused(t, &trace, refusal);
+            return Ok(Call::Refused);
+        }
         self.trace(&trace);
         if let Err(e) = self.framed.send(frame).await {
             tracing::debug!("GMMP send failed: {e}");
@@ -121,7 +153,26 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
             .and_then(|l| l.strip_suffix(" Start"))
             .unwrap_or("GMMP");
         self.trace(&format!("GMMP Trace :  [GW->OMP]{function} End "));
-        Ok(())
+        Ok(Call::Sent)
+    }
+
+    /// Prints what the firmware prints when the library refuses a call:
+    /// the function's Start line (GMMP_SetControl checks its parameters
+    /// before printing anything), then the error code; logs why once per
+    /// connection.
+    fn refused(&mut self, t: MessageType, trace: &str, refusal: Refusal) {
+        if t != MessageType::ControlResponse {
+            if let Some(start) = trace.lines().next() {
+                self.trace(start);
+            }
+        }
+        (self.print)(GmmpLine::Marker(format!(
+            "<OMP><Marker:ERR> Code[{LIB_PARAM_ERROR}], LIB_PARAM_ERROR"
+        )));
+        if !self.refusal_logged {
+            self.refusal_logged = true;
+            tracing::warn!("{}", self.stored.library.explain(refusal));
+        }
     }
 
     fn traced_receive(&self, frame: &Frame) {
@@ -141,12 +192,16 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
         match self.stored.absorb(command) {
             Some(GmmpCommand::Stop) => Err(SessionEnd::Stopped),
             Some(GmmpCommand::Start(server)) => Err(SessionEnd::Restart(server)),
-            Some(GmmpCommand::SendNow(data)) if !self.gw_id.is_empty() => self.deliver(data).await,
+            Some(GmmpCommand::SendNow(data)) if !self.stored.library.gw_id.is_empty() => {
+                self.deliver(data).await
+            }
             _ => Ok(()),
         }
     }
 
-    /// Sends a registration-sequence request and waits for its response.
+    /// Sends a registration-sequence request (the T-ID already moved as
+    /// its library call moves it) and waits for its response. A request
+    /// the library refuses leaves the session stalled until it ends.
     async fn request(
         &mut self,
         commands: &mut mpsc::UnboundedReceiver<GmmpCommand>,
@@ -154,8 +209,9 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
     ) -> Result<Frame, SessionEnd> {
         let message = message.into();
         let expected = message.message_type().counterpart();
-        self.stored.tid = self.stored.tid.wrapping_add(1);
-        self.send(self.stored.tid, message).await?;
+        if self.call(message.clone()).await? == Call::Refused {
+            return Err(self.stalled(commands, message).await);
+        }
         let deadline = tokio::time::sleep(RESPONSE_TIMEOUT);
         tokio::pin!(deadline);
         loop {
@@ -179,6 +235,37 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
         }
     }
 
+    /// After the library refused the registration step `refused`: the
+    /// firmware's receive loop goes on reading, handles what arrives and
+    /// tries the step again after every frame. The retry fails the same
+    /// way (the buffers change only at GW registration, once per
+    /// connection), so nothing more is sent until the connection ends or
+    /// the client is stopped.
+    async fn stalled(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<GmmpCommand>,
+        refused: Message,
+    ) -> SessionEnd {
+        loop {
+            let step = tokio::select! {
+                frame = self.framed.next() => match frame {
+                    Some(Ok(frame)) => match self.incoming(frame).await {
+                        Ok(()) => {
+                            self.stored.library.before_sending(refused.message_type());
+                            self.call(refused.clone()).await.map(|_| ())
+                        }
+                        Err(end) => Err(end),
+                    },
+                    _ => Err(SessionEnd::Lost),
+                },
+                command = commands.recv() => self.command(command).await,
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
     /// Registers, then serves until the session ends.
     pub(super) async fn run(
         mut self,
@@ -198,16 +285,23 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
             domain_code: self.domain,
             manufacture_id: fixed("manufacture_id", &self.gw_manufacture_id),
         };
+        self.stored
+            .library
+            .before_sending(MessageType::GwRegistrationRequest);
         let response = self.request(commands, registration).await?;
-        self.auth_key = response.header.auth_key;
+        // WIZnet's receive callback: SetAuthKey from the header, SetGWID
+        // from the body.
+        let library = &mut self.stored.library;
+        library.auth_key.copy_in(response.header.auth_key.raw());
         if let Message::GwRegistrationResponse(body) = &response.message {
-            self.gw_id = body.gw_id;
+            library.gw_id.copy_in(body.gw_id.raw());
         }
         let profile = ProfileRequest {
             domain_code: self.domain,
-            gw_id: self.gw_id,
+            gw_id: library.gw_id(),
             device_id: DeviceId::EMPTY,
         };
+        library.before_sending(MessageType::ProfileRequest);
         let response = self.request(commands, profile).await?;
         if let Message::ProfileResponse(body) = &response.message {
             self.stored.heartbeat_period = body.heartbeat_period;
@@ -215,9 +309,12 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
         }
         let device = DeviceRegistrationRequest {
             domain_code: self.domain,
-            gw_id: self.gw_id,
+            gw_id: self.stored.library.gw_id(),
             manufacture_id: fixed("manufacture_id", &self.device_manufacture_id),
         };
+        self.stored
+            .library
+            .before_sending(MessageType::DeviceRegistrationRequest);
         self.request(commands, device).await?;
         self.serve_registered(commands).await
     }
@@ -262,24 +359,32 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
     }
 
     async fn heartbeat(&mut self) -> Result<(), SessionEnd> {
-        self.stored.tid = self.stored.tid.wrapping_add(1);
         let heartbeat = HeartbeatRequest {
             domain_code: self.domain,
-            gw_id: self.gw_id,
+            gw_id: self.stored.library.gw_id(),
         };
-        self.send(self.stored.tid, heartbeat).await
+        self.stored
+            .library
+            .before_sending(MessageType::HeartbeatRequest);
+        self.call(heartbeat).await.map(|_| ())
     }
 
-    async fn deliver(&mut self, data: String) -> Result<(), SessionEnd> {
+    /// WIZnet's GW_Delivery: one GO_Delivery per 2048-byte part, each
+    /// with the next T-ID. AT+GMMPDATA's data (at most 241 bytes, no NUL:
+    /// see the interpreter's `gmmp` module) always makes one part, 1 of 1.
+    async fn deliver(&mut self, data: Bytes) -> Result<(), SessionEnd> {
         let delivery = DeliveryRequest {
             domain_code: self.domain,
-            gw_id: self.gw_id,
+            gw_id: self.stored.library.gw_id(),
             device_id: DeviceId::EMPTY,
             report_type: ReportType::COLLECT_DATA,
             media_type: MEDIA_TYPE_TEXT,
-            payload: Bytes::from(data),
+            payload: data,
         };
-        self.send(self.stored.tid, delivery).await
+        self.stored
+            .library
+            .before_sending(MessageType::DeliveryRequest);
+        self.call(delivery).await.map(|_| ())
     }
 
     async fn incoming(&mut self, frame: Frame) -> Result<(), SessionEnd> {
@@ -293,12 +398,15 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
         self.answer_control(frame.header.tid, control).await
     }
 
+    /// WIZnet's receive callback for a control: GO_Control (the T-ID
+    /// becomes the control's) with rc 0, `[GMMP Control <type>]` whatever
+    /// it returned, then GO_Notifi under the same T-ID, rc 0, no body.
     async fn answer_control(
         &mut self,
         tid: u32,
         control: ControlRequest,
     ) -> Result<(), SessionEnd> {
-        self.stored.tid = tid;
+        self.stored.library.tid = tid;
         let response = ControlResponse {
             domain_code: control.domain_code,
             gw_id: control.gw_id,
@@ -306,7 +414,7 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
             control_type: control.control_type,
             result_code: ResultCode::OK,
         };
-        self.send(tid, response).await?;
+        self.call(response).await?;
         (self.print)(GmmpLine::Event(format!(
             "[GMMP Control {}]",
             control.control_type.0
@@ -319,6 +427,9 @@ impl<'a, P: Fn(GmmpLine)> Session<'a, P> {
             result_code: ResultCode::OK,
             payload: Bytes::new(),
         };
-        self.send(self.stored.tid, notification).await
+        self.stored
+            .library
+            .before_sending(MessageType::NotificationRequest);
+        self.call(notification).await.map(|_| ())
     }
 }

@@ -8,8 +8,18 @@
 //! AT+MMSG=3 with the event log on (AT+GMMPOPT=10,1,1,x); `GMMP Trace :`
 //! and the other debug lines only at AT+MMSG=3 with debug on
 //! (AT+GMMPOPT=10,1,x,1). Both flags are off after power-up.
+//!
+//! AT+GMMPDATA's data is what follows `AT+GMMPDATA=<0|1>,` on the line,
+//! byte for byte. The firmware copies it (`strcpy`) into its 256-byte
+//! message buffer `g_pszMessage`, which the 255-byte command buffer
+//! (`COMMAND_BUFFER`) can never overrun: data holds at most 241 bytes
+//! (255 − `AT+GMMPDATA=1,`), ends at the line's first NUL and never
+//! reaches GMMP's 2048-byte part size, so the module's deliveries are
+//! never split.
 
 use std::net::Ipv4Addr;
+
+use bytes::Bytes;
 
 use super::params::{field, flag, ipv4, number};
 use super::{Action, AtError, CommandLine, CommandResult, Interpreter, Outcome};
@@ -39,9 +49,9 @@ pub enum GmmpCommand {
     /// Stop and close the connection.
     Stop,
     /// AT+GMMPDATA=0: data for every report period.
-    StoreData(String),
+    StoreData(Bytes),
     /// AT+GMMPDATA=1: deliver this now.
-    SendNow(String),
+    SendNow(Bytes),
     /// AT+GMMPOPT=11: heartbeat period in minutes (0 = off).
     HeartbeatPeriod(u32),
     /// AT+GMMPOPT=12: report period in minutes (0 = off).
@@ -120,18 +130,28 @@ impl Interpreter {
     }
 
     pub(super) fn cmd_gmmpdata(&mut self, cmd: &CommandLine) -> CommandResult {
-        let params = cmd.params.as_deref().ok_or(AtError::InvalidInput)?;
-        let (option, data) = params.split_once(',').ok_or(AtError::InvalidInput)?;
-        if data.is_empty() || data.len() > gmmp_codec::MAX_PAYLOAD_LEN {
+        let params = cmd.raw_params().ok_or(AtError::InvalidInput)?;
+        let comma = params
+            .iter()
+            .position(|&b| b == b',')
+            .ok_or(AtError::InvalidInput)?;
+        let (option, data) = (&params[..comma], &params[comma + 1..]);
+        if data.is_empty() {
             return Err(AtError::InvalidInput);
         }
-        let command = if flag(option)? {
+        let data = Bytes::copy_from_slice(data);
+        let send_now = match option {
+            b"0" => false,
+            b"1" => true,
+            _ => return Err(AtError::InvalidInput),
+        };
+        let command = if send_now {
             if !self.gmmp.started {
                 return Err(AtError::Failed);
             }
-            GmmpCommand::SendNow(data.to_string())
+            GmmpCommand::SendNow(data)
         } else {
-            GmmpCommand::StoreData(data.to_string())
+            GmmpCommand::StoreData(data)
         };
         self.actions.push(Action::Gmmp(command));
         Ok(Outcome::Ok)

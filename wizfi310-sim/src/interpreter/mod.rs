@@ -45,8 +45,12 @@ pub fn is_valid_mac(text: &str) -> bool {
 /// Sockets the module can hold at once.
 pub const MAX_SOCKETS: usize = 8;
 
-/// Longest command line accepted; longer lines are answered with invalid input.
-const MAX_LINE: usize = 8192;
+/// Bytes of a command line the module keeps. The firmware reads a line
+/// into a 256-byte buffer (`WX_CMDBUF_SIZE`) that keeps its NUL, so it
+/// holds the first 255 bytes and drops the rest without a word
+/// (`WXS2w_CommandCharProcess`); the line then runs as kept. This is also
+/// what bounds AT+GMMPDATA's data (module `gmmp`).
+pub(crate) const COMMAND_BUFFER: usize = 255;
 
 /// Something the IO shell must do for the interpreter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,7 +146,6 @@ pub enum Event {
 enum Input {
     Command {
         line: Vec<u8>,
-        overflow: bool,
     },
     Payload {
         sid: u8,
@@ -160,10 +163,7 @@ enum Input {
 
 impl Input {
     fn command() -> Input {
-        Input::Command {
-            line: Vec::new(),
-            overflow: false,
-        }
+        Input::Command { line: Vec::new() }
     }
 }
 
@@ -289,16 +289,14 @@ impl Interpreter {
         let take = cr.unwrap_or(bytes.len());
         let typed = &bytes[..take];
         self.echo(typed);
-        if let Input::Command { line, overflow } = &mut self.input {
+        if let Input::Command { line } = &mut self.input {
             for &b in typed {
                 // LF is not a line end for the module; a host sending CR LF
                 // gets its LF ignored rather than prefixed to the next command.
                 if b == b'\n' {
                     continue;
                 }
-                if line.len() >= MAX_LINE {
-                    *overflow = true;
-                } else {
+                if line.len() < COMMAND_BUFFER {
                     line.push(b);
                 }
             }
@@ -307,17 +305,14 @@ impl Interpreter {
             return bytes.len();
         };
         self.echo(b"\r\n");
-        let (line, overflow) = match std::mem::replace(&mut self.input, Input::command()) {
-            Input::Command { line, overflow } => (line, overflow),
+        let line = match std::mem::replace(&mut self.input, Input::command()) {
+            Input::Command { line } => line,
             other => {
                 self.input = other;
                 return cr + 1;
             }
         };
-        if overflow {
-            self.start_command();
-            self.error(AtError::InvalidInput);
-        } else if !line.is_empty() {
+        if !line.is_empty() {
             self.run_line(&line);
         }
         cr + 1
@@ -325,8 +320,7 @@ impl Interpreter {
 
     fn run_line(&mut self, line: &[u8]) {
         self.start_command();
-        let text = String::from_utf8_lossy(line).into_owned();
-        let result = CommandLine::parse(&text).and_then(|cmd| self.dispatch(&cmd));
+        let result = CommandLine::parse(line).and_then(|cmd| self.dispatch(&cmd));
         match result {
             Ok(Outcome::Ok) => self.ok(),
             Ok(Outcome::Pending) => {}

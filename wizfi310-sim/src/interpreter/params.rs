@@ -10,16 +10,26 @@ use super::output::AtError;
 pub(crate) struct CommandLine {
     /// Upper-cased name after `AT+` (empty for plain `AT`).
     pub(crate) name: String,
-    /// Everything after the first `=`, if there was one.
+    /// Everything after the first `=`, if there was one, as text (bytes
+    /// that are not UTF-8 shown as U+FFFD).
     pub(crate) params: Option<String>,
+    /// The same bytes as typed, for commands that carry data rather than
+    /// settings (AT+GMMPDATA).
+    raw_params: Option<Vec<u8>>,
 }
 
 impl CommandLine {
     /// Parses a line (without its CR); any line not starting with `AT`
     /// (either case) is invalid input, as is `AT` followed by anything but `+`.
-    pub(crate) fn parse(line: &str) -> Result<CommandLine, AtError> {
+    ///
+    /// The firmware hands its command buffer to C string functions, so a
+    /// line ends at its first NUL byte: `AT+GMMPDATA=1,ab\0cd` is
+    /// `AT+GMMPDATA=1,ab`.
+    pub(crate) fn parse(line: impl AsRef<[u8]>) -> Result<CommandLine, AtError> {
+        let line = line.as_ref();
+        let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
         let head = line.get(..2).ok_or(AtError::InvalidInput)?;
-        if !head.eq_ignore_ascii_case("AT") {
+        if !head.eq_ignore_ascii_case(b"AT") {
             return Err(AtError::InvalidInput);
         }
         let rest = &line[2..];
@@ -27,20 +37,30 @@ impl CommandLine {
             return Ok(CommandLine {
                 name: String::new(),
                 params: None,
+                raw_params: None,
             });
         }
-        let rest = rest.strip_prefix('+').ok_or(AtError::InvalidInput)?;
-        let (name, params) = match rest.split_once('=') {
-            Some((name, params)) => (name, Some(params.to_string())),
+        let rest = rest.strip_prefix(b"+").ok_or(AtError::InvalidInput)?;
+        let (name, raw_params) = match rest.iter().position(|&b| b == b'=') {
+            Some(at) => (&rest[..at], Some(rest[at + 1..].to_vec())),
             None => (rest, None),
         };
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric()) {
             return Err(AtError::InvalidInput);
         }
         Ok(CommandLine {
-            name: name.to_ascii_uppercase(),
-            params,
+            // Checked ASCII alphanumeric just above.
+            name: String::from_utf8_lossy(name).to_ascii_uppercase(),
+            params: raw_params
+                .as_deref()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            raw_params,
         })
+    }
+
+    /// The parameters as typed (see [`CommandLine::params`]).
+    pub(crate) fn raw_params(&self) -> Option<&[u8]> {
+        self.raw_params.as_deref()
     }
 
     /// True for the `=?` query form.
@@ -144,6 +164,15 @@ mod tests {
             vec!["O", "TCN", "1.2.3.4", "5", "", "0"]
         );
         assert!(CommandLine::parse("AT+MMAC=?").unwrap().is_query());
+    }
+
+    #[test]
+    fn a_line_ends_at_its_first_nul_and_keeps_its_bytes() {
+        let c = CommandLine::parse(b"AT+GMMPDATA=1,ab\0cd").unwrap();
+        assert_eq!(c.params.as_deref(), Some("1,ab"));
+        let c = CommandLine::parse(b"AT+GMMPDATA=1,\xe9t\xe9").unwrap();
+        assert_eq!(c.raw_params(), Some(&b"1,\xe9t\xe9"[..]));
+        assert_eq!(CommandLine::parse(b"\0AT"), Err(AtError::InvalidInput));
     }
 
     #[test]

@@ -666,7 +666,9 @@ fn gmmp_commands_are_checked_and_handed_over() {
     assert_eq!(m.send("AT+GMMPDATA=0,a,b\r"), "[OK]\r\n");
     assert_eq!(
         m.actions,
-        vec![Action::Gmmp(GmmpCommand::StoreData("a,b".into()))]
+        vec![Action::Gmmp(GmmpCommand::StoreData(Bytes::from_static(
+            b"a,b"
+        )))]
     );
     assert_eq!(m.send("AT+GMMPOPT=12,5\r"), "[OK]\r\n");
     assert_eq!(m.send("AT+GMMPOPT=12\r"), "5\r\n[OK]\r\n");
@@ -774,11 +776,46 @@ fn link_down_while_connecting_fails_the_scon() {
 }
 
 #[test]
-fn overlong_lines_are_invalid_input() {
+fn a_line_keeps_the_first_255_bytes_as_the_firmware_buffer_does() {
     let mut m = Module::quiet();
-    let long = format!("AT+GMMPDATA=0,{}\r", "x".repeat(MAX_LINE + 10));
-    assert_eq!(m.send(&long), "[ERROR: INVALID INPUT]\r\n");
+    let prefix = "AT+GMMPDATA=0,";
+    let long = format!("{prefix}{}\r", "x".repeat(COMMAND_BUFFER + 10));
+    assert_eq!(m.send(&long), "[OK]\r\n", "the kept part runs");
+    let kept = COMMAND_BUFFER - prefix.len();
+    assert_eq!(kept, 241, "the most data AT+GMMPDATA can carry");
+    assert_eq!(
+        m.actions,
+        vec![Action::Gmmp(GmmpCommand::StoreData(Bytes::from(
+            "x".repeat(kept)
+        )))]
+    );
     assert_eq!(m.send("AT\r"), "[OK]\r\n");
+}
+
+#[test]
+fn gmmp_data_ends_at_a_nul_and_keeps_other_bytes_as_typed() {
+    let mut m = Module::joined();
+    m.send("AT+GMMPSET=1,127.0.0.1,31002,ThingPlug,0008dc1e3222,WIZnet,0008dc1e3222\r");
+    m.actions.clear();
+    assert_eq!(m.input(b"AT+GMMPDATA=1,ab\0cd\r"), b"[OK]\r\n");
+    assert_eq!(
+        m.actions,
+        vec![Action::Gmmp(GmmpCommand::SendNow(Bytes::from_static(
+            b"ab"
+        )))]
+    );
+    assert_eq!(m.input(b"AT+GMMPDATA=0,\xe9t\xe9\r"), b"[OK]\r\n");
+    assert_eq!(
+        m.actions,
+        vec![Action::Gmmp(GmmpCommand::StoreData(Bytes::from_static(
+            b"\xe9t\xe9"
+        )))]
+    );
+    assert_eq!(
+        m.input(b"AT+GMMPDATA=1,\0cd\r"),
+        b"[ERROR: INVALID INPUT]\r\n",
+        "nothing before the NUL"
+    );
 }
 
 #[test]
