@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::delivery::PartTids;
+
 /// Load generator for a GMMP OMP, and same-machine reference ceilings.
 #[derive(Debug, Parser)]
 #[command(name = "gmmp-bench", version, about)]
@@ -74,7 +76,8 @@ pub enum Scenario {
 /// Options of `ingest`.
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
-    /// Payload bytes per delivery.
+    /// Payload bytes per delivery (over 2048: a split delivery, sent in
+    /// parts of 2048).
     #[arg(long, default_value_t = 100)]
     pub payload_size: usize,
     /// Requests each gateway keeps in flight (GMMP clients use 1).
@@ -100,6 +103,11 @@ pub struct IngestArgs {
     /// looks up before storing: the cost of that lookup.
     #[arg(long)]
     pub keyed: bool,
+    /// T-IDs of a split delivery's parts: all the delivery's (`same`) or
+    /// the previous part's plus one (`per-part`, as SK Telecom's library
+    /// sends them).
+    #[arg(long, value_enum, default_value_t = PartTids::Same)]
+    pub part_tids: PartTids,
 }
 
 /// Options of `sessions`.

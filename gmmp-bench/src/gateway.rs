@@ -5,9 +5,10 @@
 //! key the OMP put in the 0x02 header and the GW ID from the 0x02 body.
 //! T-IDs run 0‥99 999 per gateway and wrap.
 //!
-//! Deliveries are sent from a pre-encoded template (`DeliveryTemplate`)
-//! with only the T-ID patched in, so the bench spends its CPU on the OMP's
-//! answers rather than on encoding the same bytes a million times.
+//! Deliveries are sent from a pre-encoded template
+//! ([`DeliveryTemplate`]) with only the T-IDs patched in, so the bench
+//! spends its CPU on the OMP's answers rather than on encoding the same
+//! bytes a million times.
 //! Controls are answered the WizFi310's way: 0x0E rc 0 at once, then a 0x17
 //! notification with the same T-ID, rc 0 and an empty body.
 
@@ -24,18 +25,13 @@ use gmmp_codec::{
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
+pub use crate::delivery::{DeliveryTemplate, PartTids};
 use crate::error::BenchError;
 
 /// T-IDs are 0‥99 999 per gateway (GMMP.md §2).
 pub const TID_MODULO: u32 = 100_000;
 /// The domain every simulated gateway registers with.
 pub const DOMAIN: &str = "ThingPlug";
-/// Byte offset of the T-ID in the header.
-const TID_OFFSET: usize = 44;
-/// Offset of `origin_timestamp` in the header.
-const TIMESTAMP_OFFSET: usize = 4;
-/// Offset of the reserved byte in the header.
-const RESERVED_OFFSET: usize = 49;
 
 /// The auth ID of simulated gateway `index`: `prefix` + 8 digits (at most
 /// 16 bytes, GMMP's auth ID width).
@@ -197,9 +193,15 @@ impl Gateway {
 
     /// The next T-ID (0‥99 999, wrapping).
     pub fn take_tid(&mut self) -> u32 {
-        let tid = self.next_tid;
-        self.next_tid = (self.next_tid + 1) % TID_MODULO;
-        tid
+        self.take_tids(1)
+    }
+
+    /// The first of `n` consecutive T-IDs (at most [`TID_MODULO`]); a run
+    /// that would wrap starts at 0 instead, so its T-IDs count up by one.
+    pub fn take_tids(&mut self, n: usize) -> u32 {
+        let (first, next) = tid_run(self.next_tid, n);
+        self.next_tid = next;
+        first
     }
 
     /// A request header with this gateway's auth ID and key.
@@ -221,7 +223,8 @@ impl Gateway {
     }
 
     /// Pre-encodes a GW-level delivery (report type collect data, media
-    /// type 0x01, as the WizFi310 sends) carrying `payload`.
+    /// type 0x01, as the WizFi310 sends) carrying `payload`; over 2048
+    /// bytes it is split into parts.
     pub fn delivery_template(&self, payload: Bytes) -> Result<DeliveryTemplate, BenchError> {
         let frame = Frame::new(
             self.header(0),
@@ -234,12 +237,9 @@ impl Gateway {
                 payload,
             },
         );
-        let bytes = frame.to_bytes().map_err(|source| BenchError::Codec {
+        DeliveryTemplate::new(&frame).map_err(|source| BenchError::Codec {
             auth_id: self.name.clone(),
             source,
-        })?;
-        Ok(DeliveryTemplate {
-            bytes: BytesMut::from(&bytes[..]),
         })
     }
 
@@ -350,39 +350,12 @@ impl Gateway {
     }
 }
 
-/// A delivery request encoded once; [`with_tid`](Self::with_tid) patches
-/// the T-ID in place.
-#[derive(Debug, Clone)]
-pub struct DeliveryTemplate {
-    bytes: BytesMut,
-}
-
-impl DeliveryTemplate {
-    /// Marks the frame keyed (`gmmp_codec::KEYED_DELIVERY`) with
-    /// `origin_timestamp`: with a T-ID that names the delivery, every send
-    /// of it is the same keyed delivery, which omp-server stores once.
-    pub fn keyed(&mut self, origin_timestamp: u32) -> &mut Self {
-        self.bytes[TIMESTAMP_OFFSET..TIMESTAMP_OFFSET + 4]
-            .copy_from_slice(&origin_timestamp.to_be_bytes());
-        self.bytes[RESERVED_OFFSET] = gmmp_codec::KEYED_DELIVERY;
-        self
-    }
-
-    /// The frame bytes carrying `tid`.
-    pub fn with_tid(&mut self, tid: u32) -> &[u8] {
-        self.bytes[TID_OFFSET..TID_OFFSET + 4].copy_from_slice(&tid.to_be_bytes());
-        &self.bytes
-    }
-
-    /// Length of the frame in bytes.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// Never true: a frame has at least a header.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
+/// The first of `n` consecutive T-IDs from `next` (restarting at 0 rather
+/// than wrapping inside the run), and the T-ID after them.
+fn tid_run(next: u32, n: usize) -> (u32, u32) {
+    let n = u32::try_from(n).unwrap_or(TID_MODULO).clamp(1, TID_MODULO);
+    let first = if next + n > TID_MODULO { 0 } else { next };
+    (first, (first + n) % TID_MODULO)
 }
 
 /// A payload of `len` printable bytes (what a sensor report looks like).
@@ -415,4 +388,17 @@ pub fn fixed<const N: usize>(field: &'static str, value: &str) -> Result<FixedSt
         auth_id: value.to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_tids_never_wraps_inside() {
+        assert_eq!(tid_run(5, 1), (5, 6));
+        assert_eq!(tid_run(99_999, 1), (99_999, 0));
+        assert_eq!(tid_run(99_998, 3), (0, 3));
+        assert_eq!(tid_run(99_997, 3), (99_997, 0));
+    }
 }

@@ -15,6 +15,9 @@
 //! - [`rss`]: the OMP's memory from `/proc/<pid>/status`.
 //! - [`db`]: counting rows in the OMP's SQLite file (read-only).
 //! - [`gateway`]: [`Gateway`], one simulated gateway session.
+//! - [`delivery`]: [`delivery::DeliveryTemplate`], a delivery encoded once
+//!   (split into parts over 2048 bytes, their T-IDs per
+//!   [`delivery::PartTids`]).
 //! - [`http`]: [`http::ApiClient`], the HTTP API calls used.
 //! - [`responder`]: a scripted GMMP peer standing in for the OMP in tests.
 //! - [`scenario`]: `ingest`, `sessions`, `control`, `api`, `hostile`.
@@ -26,6 +29,7 @@
 pub mod ceiling;
 pub mod cli;
 pub mod db;
+pub mod delivery;
 pub mod error;
 pub mod gateway;
 pub mod http;

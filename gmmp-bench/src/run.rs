@@ -97,6 +97,7 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
                 auth_prefix: a.auth_prefix.clone(),
                 connect_concurrency: a.connect_concurrency,
                 keyed: a.keyed,
+                part_tids: a.part_tids,
             })
             .await?;
             (outcome.report, outcome.check_failure)

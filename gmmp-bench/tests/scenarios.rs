@@ -11,6 +11,7 @@ use std::time::Duration;
 use gmmp_bench::ceiling::mqtt::{self, MqttCeilingOptions};
 use gmmp_bench::ceiling::sqlite::{self, ScratchDir, SqliteCeilingOptions};
 use gmmp_bench::ceiling::tcp::{self, TcpCeilingOptions};
+use gmmp_bench::delivery::PartTids;
 use gmmp_bench::http::ApiClient;
 use gmmp_bench::responder::{Responder, ResponderConfig};
 use gmmp_bench::scenario::api::{self, ApiOptions};
@@ -43,6 +44,7 @@ fn ingest_options(target: std::net::SocketAddr) -> IngestOptions {
         auth_prefix: "t".into(),
         connect_concurrency: 4,
         keyed: false,
+        part_tids: PartTids::Same,
     }
 }
 

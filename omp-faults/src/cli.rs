@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use gmmp_bench::gateway::PartTids;
 
 use crate::scenario::Keep;
 use crate::scenario::disk_full::Method;
@@ -69,6 +70,11 @@ pub enum Command {
         /// then no acknowledged delivery may be stored twice either.
         #[arg(long)]
         keyed: bool,
+        /// The gateways send split deliveries (2‥3 parts of 2048 bytes)
+        /// whose parts carry the delivery's T-ID (`same`) or the previous
+        /// part's plus one (`per-part`, as SK Telecom's library does).
+        #[arg(long, value_enum, conflicts_with = "keyed")]
+        split: Option<PartTids>,
         /// Shared options.
         #[command(flatten)]
         common: Common,

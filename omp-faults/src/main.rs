@@ -72,6 +72,7 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
             max_acks_between_kills,
             early_kill_percent,
             keyed,
+            split,
             common,
         } => {
             crash::run(&CrashOptions {
@@ -83,6 +84,7 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
                 max_acks_between_kills: *max_acks_between_kills,
                 early_kill_percent: *early_kill_percent,
                 keyed: *keyed,
+                split: *split,
                 phase_timeout: common.phase_timeout,
                 keep: common.keep,
             })

@@ -17,6 +17,15 @@
 //! run, so every send of one sequence number is the same keyed delivery and
 //! the OMP must store it once even when an answer died with the server.
 //!
+//! With `split`, every delivery is a [`Size::Split`] payload sent as 2 or 3
+//! parts back to back, their T-IDs numbered as the [`PartTids`] says. The
+//! OMP answers each part; the delivery is acknowledged when all its parts
+//! were answered rc 0 (the last part's answer follows the commit of the
+//! whole row). A part answered with another rc fails the delivery (its
+//! later parts' answers are read and ignored); a session that dies leaves
+//! it unanswered. Either way it is sent again whole, from part 1, under
+//! new T-IDs: a new split for the OMP, the old one left incomplete.
+//!
 //! Two tokens steer it: `produce` cancelled = start no new sequence
 //! numbers, finish (acknowledge) those begun, then stop; `abort` cancelled
 //! = stop now.
@@ -28,12 +37,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use gmmp_bench::BenchError;
-use gmmp_bench::gateway::{self, Gateway, auth_id_for};
+use gmmp_bench::gateway::{self, Gateway, PartTids, auth_id_for};
 use gmmp_codec::{Message, ResultCode};
 use tokio_util::sync::CancellationToken;
 
 use crate::ledger::{Counters, GatewayLedger};
-use crate::payload::{self, PayloadId};
+use crate::payload::{self, PayloadId, Size};
 
 /// The manufacture ID the fault gateways register with.
 pub const MANUFACTURE_ID: &str = "omp-faults";
@@ -63,6 +72,9 @@ pub struct SenderOptions {
     pub pace: Option<Duration>,
     /// Send keyed deliveries with this `origin_timestamp` (`None`: plain).
     pub keyed: Option<u32>,
+    /// Send split deliveries whose parts number their T-IDs this way
+    /// (`None`: single frames). Not together with `keyed`.
+    pub split: Option<PartTids>,
 }
 
 /// Keyed T-IDs: the sequence number modulo this (gw-agent's range).
@@ -154,6 +166,15 @@ async fn connect(opts: &SenderOptions, auth_id: &str) -> Result<Gateway, BenchEr
     Gateway::register(stream, auth_id, MANUFACTURE_ID, opts.answer_timeout).await
 }
 
+/// A delivery written to the session and not answered in full.
+struct Outstanding {
+    seq: u64,
+    /// T-IDs of the answers still due, one per part, in order.
+    due: VecDeque<u32>,
+    /// A part was answered with an rc other than 0.
+    failed: bool,
+}
+
 /// One registered session: send and collect answers until the work is
 /// done (Ok) or the session fails (Err; the unanswered ones are queued
 /// again).
@@ -165,7 +186,13 @@ async fn session(
     queue: &mut Queue,
 ) -> Result<(), BenchError> {
     let counters = &steering.counters;
-    let mut window: VecDeque<(u32, u64)> = VecDeque::with_capacity(opts.in_flight);
+    let size = if opts.split.is_some() {
+        Size::Split
+    } else {
+        Size::Single
+    };
+    let part_tids = opts.split.unwrap_or_default();
+    let mut window: VecDeque<Outstanding> = VecDeque::with_capacity(opts.in_flight);
     let result = 'session: loop {
         while window.len() < opts.in_flight.max(1) {
             let seq = match queue.retry.pop_front() {
@@ -181,18 +208,23 @@ async fn session(
                 gateway: opts.index,
                 seq,
             };
-            let mut template = gw.delivery_template(payload::build(id))?;
-            let tid = match opts.keyed {
+            let mut template = gw.delivery_template(payload::build(id, size))?;
+            let parts = template.parts();
+            let first = match opts.keyed {
                 Some(at) => {
                     template.keyed(at);
                     (seq % KEYED_TIDS) as u32
                 }
-                None => gw.take_tid(),
+                None => gw.take_tids(part_tids.tids_used(parts)),
             };
             ledger.record(seq).attempts += 1;
             counters.attempts.fetch_add(1, Ordering::Relaxed);
-            window.push_back((tid, seq));
-            if let Err(e) = gw.feed_raw(template.with_tid(tid)).await {
+            window.push_back(Outstanding {
+                seq,
+                due: (0..parts).map(|i| part_tids.tid_of(first, i)).collect(),
+                failed: false,
+            });
+            if let Err(e) = gw.feed_raw(template.with_tids(first, part_tids)).await {
                 break 'session Err(e);
             }
         }
@@ -214,9 +246,10 @@ async fn session(
             // Nothing else is expected; a push from the OMP is not ours to judge here.
             continue;
         };
-        let Some(&(tid, seq)) = window.front() else {
+        let Some(oldest) = window.front_mut() else {
             break Err(gw.unexpected("no answer (none outstanding)", &frame.message));
         };
+        let tid = oldest.due.front().copied().unwrap_or_default();
         if frame.header.tid != tid {
             break Err(BenchError::Protocol {
                 auth_id: gw.name().to_string(),
@@ -226,11 +259,18 @@ async fn session(
                 ),
             });
         }
-        window.pop_front();
+        oldest.due.pop_front();
         let rc = answer.result_code;
         counters.by_rc[rc.0 as usize].fetch_add(1, Ordering::Relaxed);
+        let seq = oldest.seq;
+        let first_failure = rc != ResultCode::OK && !oldest.failed;
+        oldest.failed |= rc != ResultCode::OK;
+        let (done, failed) = (oldest.due.is_empty(), oldest.failed);
+        if done {
+            window.pop_front();
+        }
         let record = ledger.record(seq);
-        if rc == ResultCode::OK {
+        if done && !failed {
             record.acked = true;
             counters.acked.fetch_add(1, Ordering::Relaxed);
             if let Some(pace) = opts.pace {
@@ -239,6 +279,11 @@ async fn session(
                     () = tokio::time::sleep(pace) => {}
                 }
             }
+            continue;
+        }
+        if !first_failure {
+            // A part before the last answered rc 0, or a later part of a
+            // delivery that failed already.
             continue;
         }
         record.error_rcs += 1;
@@ -256,11 +301,15 @@ async fn session(
         }
     };
     // Whatever is still outstanding died with the session: send it again
-    // first, in the original order.
-    for (_, seq) in window.drain(..).rev() {
-        ledger.record(seq).unanswered += 1;
+    // first, in the original order. A delivery that failed already is
+    // queued for its retry.
+    for outstanding in window.drain(..).rev() {
+        if outstanding.failed {
+            continue;
+        }
+        ledger.record(outstanding.seq).unanswered += 1;
         counters.unanswered.fetch_add(1, Ordering::Relaxed);
-        queue.retry.push_front(seq);
+        queue.retry.push_front(outstanding.seq);
     }
     result
 }

@@ -129,7 +129,7 @@ pub async fn verify(db_path: &Path, ledgers: &[GatewayLedger]) -> Result<Verdict
         .fetch(&mut conn);
         while let Some((gw_id, bytes)) = rows.try_next().await.map_err(db_err)? {
             verdict.rows += 1;
-            let Some(id) = payload::parse(&bytes) else {
+            let Some((id, size)) = payload::parse(&bytes) else {
                 verdict.foreign += 1;
                 continue;
             };
@@ -140,7 +140,7 @@ pub async fn verify(db_path: &Path, ledgers: &[GatewayLedger]) -> Result<Verdict
                 continue;
             };
             *slot += 1;
-            if bytes != payload::build(id) {
+            if bytes != payload::build(id, size) {
                 verdict.corrupt += 1;
             }
             if !ledgers[at].gw_ids.contains(&gw_id) {

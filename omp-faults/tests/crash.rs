@@ -48,3 +48,25 @@ fn with_keyed_deliveries_fifty_sigkills_store_each_delivery_once() {
     assert_eq!(run.num("retry_duplicates"), 0, "{}", run.report);
     assert!(run.num("unanswered") > 0, "{}", run.report);
 }
+
+/// Split deliveries (2‥3 parts of 2048 bytes each) whose parts all carry
+/// the delivery's T-ID: kills also land between the parts of one
+/// delivery, whose resend starts a new split; every acknowledged delivery
+/// is one whole row, byte-exact.
+#[test]
+fn with_split_deliveries_under_one_tid_fifty_sigkills_lose_nothing_acknowledged() {
+    let run = fifty_kills(&["--split", "same"]);
+    run.assert_clean();
+    run.assert_nothing_lost();
+    assert_eq!(run.report["split"], "same", "{}", run.report);
+}
+
+/// The same with each part under the previous part's T-ID plus one, as
+/// SK Telecom's library sends them (GO_Delivery once per part).
+#[test]
+fn with_split_deliveries_under_per_part_tids_fifty_sigkills_lose_nothing_acknowledged() {
+    let run = fifty_kills(&["--split", "per-part"]);
+    run.assert_clean();
+    run.assert_nothing_lost();
+    assert_eq!(run.report["split"], "per-part", "{}", run.report);
+}

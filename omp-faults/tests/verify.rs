@@ -24,7 +24,7 @@ fn row(gw_id: &str, payload: Bytes) -> DeliveryRow {
 }
 
 fn p(gateway: u32, seq: u64) -> Bytes {
-    payload::build(PayloadId { gateway, seq })
+    payload::build(PayloadId { gateway, seq }, payload::Size::Single)
 }
 
 fn rec(attempts: u32, unanswered: u32, error_rcs: u32, acked: bool) -> SeqRecord {

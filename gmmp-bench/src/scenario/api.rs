@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::db;
+use crate::delivery::PartTids;
 use crate::error::BenchError;
 use crate::http::ApiClient;
 use crate::latency::Latency;
@@ -82,6 +83,7 @@ pub async fn run(opts: &ApiOptions) -> Result<Report, BenchError> {
         auth_prefix: opts.auth_prefix.clone(),
         connect_concurrency: 200,
         keyed: false,
+        part_tids: PartTids::Same,
     };
     // A first round (about one delivery per gateway), then a probe of the
     // endpoint, so a server without the route fails in seconds rather than

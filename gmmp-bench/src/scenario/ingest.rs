@@ -14,6 +14,13 @@
 //! rows must equal the acknowledged deliveries (nothing else may write to
 //! it meanwhile). The OMP acknowledges after commit, so when the last 0x0C
 //! is in, every row is there.
+//!
+//! A payload over 2048 bytes is sent as a split delivery: its parts back
+//! to back (as WIZnet's `GW_Delivery` sends them on an Always-On
+//! session), under one T-ID or one each (`--part-tids`). The OMP answers
+//! every part; the delivery is acknowledged when every part got rc 0 (the
+//! last part's rc 0 comes after the whole row is committed). Latency runs
+//! to the last part's answer; `result_codes` counts every answer.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -26,7 +33,7 @@ use gmmp_codec::{Message, ResultCode};
 
 use crate::db;
 use crate::error::BenchError;
-use crate::gateway::{Gateway, payload_of};
+use crate::gateway::{Gateway, PartTids, payload_of};
 use crate::latency::Latency;
 use crate::report::Report;
 use crate::rss::RssSampler;
@@ -63,6 +70,8 @@ pub struct IngestOptions {
     /// Send keyed deliveries: T-ID from the gateway's counter,
     /// `origin_timestamp` the current second, so each is its own key.
     pub keyed: bool,
+    /// T-IDs of a split delivery's parts (payloads over 2048 bytes).
+    pub part_tids: PartTids,
 }
 
 /// What `ingest` measured.
@@ -108,6 +117,15 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
             detail: "must be at least 1".into(),
         });
     }
+    if opts.keyed && opts.payload_size > gmmp_codec::MAX_PAYLOAD_LEN {
+        return Err(BenchError::Config {
+            option: "--keyed",
+            detail: format!(
+                "a keyed delivery is one frame; --payload-size {} would split it",
+                opts.payload_size
+            ),
+        });
+    }
     let rows_before = match &opts.check_db {
         Some(path) => Some(db::count_rows(path, &opts.check_table).await?),
         None => None,
@@ -144,15 +162,14 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
     for gw in gateways {
         let budget = budget.clone();
         let payload = payload.clone();
-        let in_flight = opts.in_flight;
-        let keyed = opts.keyed;
+        let sending = Sending {
+            in_flight: opts.in_flight,
+            keyed: opts.keyed,
+            part_tids: opts.part_tids,
+            deadline,
+        };
         tasks.push(tokio::spawn(async move {
             let mut tally = GatewayTally::new();
-            let sending = Sending {
-                in_flight,
-                keyed,
-                deadline,
-            };
             if let Err(e) = deliver(gw, payload, sending, &budget, &mut tally).await {
                 tally.error = Some(e);
             }
@@ -187,6 +204,13 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
         .set("registration_failures", register_failed)
         .set_f64("registration_secs", register_elapsed.as_secs_f64(), 3)
         .set("payload_bytes", opts.payload_size)
+        .set(
+            "parts_per_delivery",
+            opts.payload_size
+                .div_ceil(gmmp_codec::MAX_PAYLOAD_LEN)
+                .max(1),
+        )
+        .set("part_tids", opts.part_tids.name())
         .set("in_flight", opts.in_flight)
         .set("keyed", opts.keyed)
         .set("sent", total.sent)
@@ -244,7 +268,18 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
 struct Sending {
     in_flight: usize,
     keyed: bool,
+    part_tids: PartTids,
     deadline: Instant,
+}
+
+/// A delivery sent and not yet answered in full.
+#[derive(Debug)]
+struct Pending {
+    /// T-IDs of the part answers still due, in order.
+    due: VecDeque<u32>,
+    sent_at: Instant,
+    /// A part was answered with an rc other than 0.
+    refused: bool,
 }
 
 /// One gateway's delivery loop.
@@ -258,10 +293,12 @@ async fn deliver(
     let Sending {
         in_flight,
         keyed,
+        part_tids,
         deadline,
     } = sending_opts;
     let mut template = gw.delivery_template(payload)?;
-    let mut pending: VecDeque<(u32, Instant)> = VecDeque::with_capacity(in_flight);
+    let parts = template.parts();
+    let mut pending: VecDeque<Pending> = VecDeque::with_capacity(in_flight);
     let mut paused_until: Option<Instant> = None;
     let mut sending = true;
     loop {
@@ -284,12 +321,16 @@ async fn deliver(
                     sending = false;
                     break;
                 }
-                let tid = gw.take_tid();
-                pending.push_back((tid, Instant::now()));
+                let first = gw.take_tids(part_tids.tids_used(parts));
+                pending.push_back(Pending {
+                    due: (0..parts).map(|i| part_tids.tid_of(first, i)).collect(),
+                    sent_at: Instant::now(),
+                    refused: false,
+                });
                 if keyed {
                     template.keyed(crate::gateway::unix_now());
                 }
-                gw.feed_raw(template.with_tid(tid)).await?;
+                gw.feed_raw(template.with_tids(first, part_tids)).await?;
                 tally.sent += 1;
                 queued = true;
             }
@@ -313,21 +354,32 @@ async fn deliver(
             continue;
         };
         let tid = frame.header.tid;
-        let Some(at) = pending.iter().position(|(t, _)| *t == tid) else {
+        let Some(at) = pending.iter().position(|p| p.due.front() == Some(&tid)) else {
             return Err(BenchError::Protocol {
                 auth_id: gw.name().to_string(),
-                detail: format!("0x0C with T-ID {tid}, which no pending delivery carries"),
+                detail: format!(
+                    "0x0C with T-ID {tid}, which no pending delivery's next part carries"
+                ),
             });
         };
-        let (_, sent_at) = pending.remove(at).unwrap_or((tid, Instant::now()));
-        tally.latency.record(sent_at.elapsed());
+        let delivery = &mut pending[at];
+        delivery.due.pop_front();
         let rc = response.result_code;
         tally.codes[rc.0 as usize] += 1;
-        if rc.is_ok() {
-            tally.acknowledged += 1;
-        } else if rc == ResultCode::SERVICE_UNAVAILABLE {
+        if !rc.is_ok() {
+            delivery.refused = true;
+        }
+        if rc == ResultCode::SERVICE_UNAVAILABLE {
             let secs = u64::from(response.backoff_time.unwrap_or(0));
             paused_until = Some(Instant::now() + Duration::from_secs(secs));
+        }
+        if delivery.due.is_empty() {
+            if let Some(done) = pending.remove(at) {
+                tally.latency.record(done.sent_at.elapsed());
+                if !done.refused {
+                    tally.acknowledged += 1;
+                }
+            }
         }
     }
 }

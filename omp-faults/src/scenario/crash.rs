@@ -17,12 +17,20 @@
 //! so that the checker reads a database left by a kill (after WAL
 //! recovery) rather than by a clean stop. Then [`crate::verify`].
 //!
+//! With `split`, every delivery is split into 2 or 3 parts (their T-IDs
+//! as [`PartTids`] says), so kills also land between the parts of one
+//! delivery: the OMP must hold each part it answered rc 0 durably, store
+//! the delivery as one row once its last part came, and never acknowledge
+//! a last part whose row is not committed.
+//!
 //! What it does not simulate: power loss. SIGKILL leaves the kernel's page
 //! cache intact, so this proves the commit protocol (nothing acknowledged
 //! before COMMIT returns; WAL recovery), not the disk's honesty about
 //! fsync; `synchronous=FULL` is what covers the latter.
 
 use std::time::{Duration, Instant};
+
+use gmmp_bench::gateway::PartTids;
 
 use crate::error::FaultError;
 use crate::rng::Rng;
@@ -53,6 +61,8 @@ pub struct CrashOptions {
     pub early_kill_percent: u64,
     /// The gateways send keyed deliveries.
     pub keyed: bool,
+    /// The gateways send split deliveries, parts numbered this way.
+    pub split: Option<PartTids>,
     /// Longest wait for progress after a restart, and for the drain.
     pub phase_timeout: Duration,
     /// When to keep the working directory.
@@ -65,6 +75,12 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         return Err(FaultError::Config {
             option: "--kills/--gateways",
             detail: "both must be at least 1".into(),
+        });
+    }
+    if opts.keyed && opts.split.is_some() {
+        return Err(FaultError::Config {
+            option: "--keyed/--split",
+            detail: "a keyed delivery is one frame; choose one of the two".into(),
         });
     }
     let seed = opts.seed.unwrap_or_else(Rng::os_seed);
@@ -90,6 +106,7 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         error_pause: Duration::from_millis(50),
         pace: None,
         keyed: opts.keyed.then(gmmp_bench::gateway::unix_now),
+        split: opts.split,
     };
     let fleet = Fleet::spawn(&template, 0, opts.gateways);
     let steering = fleet.steering.clone();
@@ -146,7 +163,8 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
     let mut report = kill_report("crash", seed, opts.kills, early_kills, opts.gateways);
     report
         .set("in_flight", opts.in_flight)
-        .set("keyed", opts.keyed);
+        .set("keyed", opts.keyed)
+        .set("split", opts.split.map_or("no", PartTids::name));
     verdict.add_to(&mut report);
     add_fleet_figures(&mut report, &steering, &ledgers);
     add_restart_figures(&mut report, &restart_ms);

@@ -234,6 +234,7 @@ pub async fn run(opts: &DiskFullOptions) -> Result<Outcome, FaultError> {
         error_pause: Duration::from_millis(20),
         pace: None,
         keyed: None,
+        split: None,
     };
     let fleet = Fleet::spawn(&template, 0, opts.gateways);
     let steering = fleet.steering.clone();

@@ -122,6 +122,7 @@ pub async fn run(opts: &FdLimitOptions) -> Result<Outcome, FaultError> {
         error_pause: Duration::from_millis(20),
         pace: Some(Duration::from_millis(10)),
         keyed: None,
+        split: None,
     };
     let fleet = Fleet::spawn(&template, 0, opts.gateways);
     let steering = fleet.steering.clone();
