@@ -111,6 +111,44 @@ async fn ingest_counts_back_offs_apart_from_acknowledgements() {
     assert_eq!(r.get("result_codes").unwrap(), "0x00:20,0x0f:10");
 }
 
+#[tokio::test]
+async fn ingest_counts_a_split_delivery_once_whatever_its_part_tids() {
+    for form in [PartTids::Same, PartTids::PerPart] {
+        let responder = Responder::start(ResponderConfig::default(), None)
+            .await
+            .unwrap();
+        let mut opts = ingest_options(responder.addr);
+        opts.payload_size = 5000;
+        opts.in_flight = 2;
+        opts.max_deliveries = Some(20);
+        opts.duration = Duration::from_secs(30);
+        opts.part_tids = form;
+        let outcome = tokio::time::timeout(GUARD, ingest::run(&opts))
+            .await
+            .unwrap()
+            .unwrap();
+        let r = &outcome.report;
+        assert_eq!(outcome.acknowledged, 20, "{form:?}: {r}");
+        assert_eq!(u64_of(r, "parts_per_delivery"), 3);
+        assert_eq!(
+            responder.counters.deliveries_acked.load(Ordering::Relaxed),
+            60,
+            "every part answered"
+        );
+        assert_eq!(r.get("result_codes").unwrap(), "0x00:60");
+        assert_eq!(u64_of(r, "session_errors"), 0, "{r}");
+    }
+}
+
+#[tokio::test]
+async fn keyed_split_deliveries_are_refused() {
+    let mut opts = ingest_options("127.0.0.1:9".parse().unwrap());
+    opts.keyed = true;
+    opts.payload_size = 3000;
+    let e = ingest::run(&opts).await.unwrap_err();
+    assert!(e.to_string().contains("--keyed"), "{e}");
+}
+
 /// A deliveries table with `rows` rows, in a scratch dir.
 async fn database_with(rows: usize) -> (ScratchDir, PathBuf) {
     use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
