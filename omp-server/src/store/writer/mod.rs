@@ -21,6 +21,10 @@
 //! answers [`SubmitError::Full`] at once and the session answers rc 0x0F
 //! with a back-off time — the server never buffers without bound.
 //!
+//! Split deliveries go through this writer part by part ([`parts`]): each
+//! part's row is committed before its STATUS_OK, and the last part's
+//! transaction turns the parts into one delivery row.
+//!
 //! The gateways' last-contact times (batched by the server every few
 //! seconds) go through this writer too, in the next batch's transaction:
 //! written on another connection, their UPDATE would hold SQLite's write
@@ -31,8 +35,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use gmmp_codec::SplitLimits;
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +45,15 @@ use tokio_util::sync::CancellationToken;
 use crate::error::StoreError;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::gateways;
+use crate::store::splits::PartRow;
+
+mod parts;
+
+pub use parts::PartOutcome;
+use parts::{Abandoned, PartWrite, Splits};
+
+/// How often open splits are checked against their expiry.
+const SPLIT_SWEEP: Duration = Duration::from_secs(1);
 
 /// What became of a delivery handed to the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +65,7 @@ pub enum Committed {
 }
 
 type Reply = oneshot::Sender<Result<Committed, Arc<StoreError>>>;
+type PartReply = oneshot::Sender<Result<PartOutcome, Arc<StoreError>>>;
 
 /// Contact times `(gw_id, unix ms, peer)`.
 pub type LastSeen = Vec<(String, i64, String)>;
@@ -59,6 +74,7 @@ pub type LastSeen = Vec<(String, i64, String)>;
 #[derive(Debug)]
 enum Job {
     Delivery(DeliveryRow, Reply),
+    Part(PartRow, PartReply),
     LastSeen(LastSeen),
 }
 
@@ -79,6 +95,18 @@ pub struct WriterMetrics {
     pub batch_micros_total: AtomicU64,
     /// Largest batch latency seen, microseconds.
     pub batch_micros_max: AtomicU64,
+    /// Parts of split deliveries committed.
+    pub split_parts_stored: AtomicU64,
+    /// Parts of split deliveries sent again (acknowledged, held already).
+    pub split_parts_repeated: AtomicU64,
+    /// Parts of split deliveries that fit no split (refused).
+    pub split_parts_refused: AtomicU64,
+    /// Split deliveries made whole.
+    pub splits_completed: AtomicU64,
+    /// Split deliveries given up before their last part.
+    pub splits_abandoned: AtomicU64,
+    /// Split deliveries open now.
+    pub splits_open: AtomicU64,
 }
 
 /// Why a row could not be queued.
@@ -117,6 +145,24 @@ impl WriterHandle {
         }
     }
 
+    /// Queues one part of a split delivery; the receiver resolves once the
+    /// part is committed (and, for the last part, the whole delivery),
+    /// recognised as a repeat, refused, or failed.
+    pub fn submit_part(
+        &self,
+        part: PartRow,
+    ) -> Result<oneshot::Receiver<Result<PartOutcome, Arc<StoreError>>>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job::Part(part, reply)) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.refused_full.fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::Full)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+        }
+    }
+
     /// Hands over last-contact times, waiting for room in the queue;
     /// `Closed` once the writer has stopped.
     pub async fn record_last_seen(&self, seen: LastSeen) -> Result<(), SubmitError> {
@@ -135,66 +181,136 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer on `conn`. It runs until `stop` is cancelled, then
-/// commits whatever is still queued and returns.
-pub fn spawn(
-    conn: SqliteConnection,
+/// Starts the writer on `conn`, with the open splits read back from it.
+/// It runs until `stop` is cancelled, then commits whatever is still
+/// queued and returns.
+pub async fn spawn(
+    mut conn: SqliteConnection,
     capacity: usize,
     batch_max: usize,
+    split_limits: SplitLimits,
     stop: CancellationToken,
-) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+) -> Result<(WriterHandle, tokio::task::JoinHandle<()>), StoreError> {
+    let splits = Splits::load(&mut conn, split_limits).await?;
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = Arc::new(WriterMetrics::default());
-    let task = tokio::spawn(run(conn, rx, batch_max, stop, metrics.clone()));
-    (WriterHandle { tx, metrics }, task)
+    metrics
+        .splits_open
+        .store(splits.open_count() as u64, Ordering::Relaxed);
+    let writer = Writer {
+        conn,
+        splits,
+        split_limits,
+        metrics: metrics.clone(),
+    };
+    let task = tokio::spawn(writer.run(rx, batch_max, stop));
+    Ok((WriterHandle { tx, metrics }, task))
 }
 
-async fn run(
-    mut conn: SqliteConnection,
-    mut rx: mpsc::Receiver<Job>,
-    batch_max: usize,
-    stop: CancellationToken,
+struct Writer {
+    conn: SqliteConnection,
+    splits: Splits,
+    split_limits: SplitLimits,
     metrics: Arc<WriterMetrics>,
-) {
-    let mut rows = Vec::with_capacity(batch_max);
-    let mut replies = Vec::with_capacity(batch_max);
-    let mut seen: LastSeen = Vec::new();
-    loop {
-        let first = tokio::select! {
-            item = rx.recv() => item,
-            () = stop.cancelled() => {
-                // Refuse new rows, then commit what is queued.
-                rx.close();
-                rx.recv().await
-            }
-        };
-        let Some(job) = first else { break };
-        let mut next = Some(job);
-        while let Some(job) = next.take() {
-            match job {
-                Job::Delivery(row, reply) => {
-                    rows.push(row);
-                    replies.push(reply);
+}
+
+/// What one transaction writes.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<DeliveryRow>,
+    replies: Vec<Reply>,
+    parts: Vec<PartWrite>,
+    part_replies: Vec<PartReply>,
+    abandoned: Vec<Abandoned>,
+    seen: LastSeen,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+            && self.parts.is_empty()
+            && self.abandoned.is_empty()
+            && self.seen.is_empty()
+    }
+
+    fn jobs(&self) -> usize {
+        self.rows.len() + self.parts.len()
+    }
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, batch_max: usize, stop: CancellationToken) {
+        let mut sweep = tokio::time::interval(SPLIT_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Batch::default();
+        loop {
+            let first = tokio::select! {
+                item = rx.recv() => item,
+                _ = sweep.tick() => {
+                    self.splits.expire(&mut batch.abandoned);
+                    if !batch.abandoned.is_empty() {
+                        self.commit(&mut batch).await;
+                    }
+                    continue;
                 }
-                Job::LastSeen(batch) => seen.extend(batch),
+                () = stop.cancelled() => {
+                    // Refuse new rows, then commit what is queued.
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            let Some(job) = first else { break };
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Delivery(row, reply) => {
+                        batch.rows.push(row);
+                        batch.replies.push(reply);
+                    }
+                    Job::Part(part, reply) => match self.splits.plan(part, &mut batch.abandoned) {
+                        Ok(write) => {
+                            batch.parts.push(write);
+                            batch.part_replies.push(reply);
+                        }
+                        Err(refusal) => {
+                            self.metrics
+                                .split_parts_refused
+                                .fetch_add(1, Ordering::Relaxed);
+                            let _ = reply.send(Ok(PartOutcome::Refused(refusal)));
+                        }
+                    },
+                    Job::LastSeen(batch_seen) => batch.seen.extend(batch_seen),
+                }
+                if batch.jobs() < batch_max {
+                    next = rx.try_recv().ok();
+                }
             }
-            if rows.len() < batch_max {
-                next = rx.try_recv().ok();
+            if !batch.is_empty() {
+                self.commit(&mut batch).await;
             }
         }
+        if let Err(e) = self.conn.close().await {
+            tracing::warn!(error = %e, "closing the writer connection failed");
+        }
+    }
+
+    /// Commits `batch` and answers every job of it; leaves it empty.
+    async fn commit(&mut self, batch: &mut Batch) {
         let started = Instant::now();
-        let result = commit(&mut conn, &rows, &seen).await;
-        seen.clear();
+        let result = commit(&mut self.conn, batch).await;
         let micros = started.elapsed().as_micros() as u64;
-        let n = rows.len() as u64;
+        let metrics = &self.metrics;
+        let n = batch.rows.len() as u64;
         match result {
-            Ok(outcomes) => {
+            Ok((outcomes, whole)) => {
                 let again = outcomes
                     .iter()
+                    .chain(&whole)
                     .filter(|o| **o == Committed::AlreadyStored)
                     .count() as u64;
+                let stored = n + whole.len() as u64;
                 metrics.batches.fetch_add(1, Ordering::Relaxed);
-                metrics.rows.fetch_add(n - again, Ordering::Relaxed);
+                metrics.rows.fetch_add(stored - again, Ordering::Relaxed);
                 metrics.already_stored.fetch_add(again, Ordering::Relaxed);
                 metrics
                     .batch_micros_total
@@ -202,78 +318,119 @@ async fn run(
                 metrics
                     .batch_micros_max
                     .fetch_max(micros, Ordering::Relaxed);
-                for (reply, outcome) in replies.drain(..).zip(outcomes) {
+                self.splits
+                    .committed(&batch.parts, &batch.abandoned, metrics);
+                for (reply, outcome) in batch.replies.drain(..).zip(outcomes) {
                     // A session that went away no longer needs the answer.
+                    let _ = reply.send(Ok(outcome));
+                }
+                let mut whole = whole.into_iter();
+                for (write, reply) in batch.parts.drain(..).zip(batch.part_replies.drain(..)) {
+                    let outcome = match write {
+                        PartWrite::Open(..) | PartWrite::Add(..) => PartOutcome::Stored,
+                        PartWrite::Touch(..) => PartOutcome::Repeated,
+                        PartWrite::Complete(..) => {
+                            PartOutcome::Completed(whole.next().unwrap_or(Committed::Stored))
+                        }
+                    };
                     let _ = reply.send(Ok(outcome));
                 }
             }
             Err(e) => {
-                tracing::error!(rows = n, error = %e, "delivery batch failed; none acknowledged");
+                tracing::error!(rows = n, parts = batch.parts.len(), error = %e,
+                    "delivery batch failed; none acknowledged");
                 metrics.failed_rows.fetch_add(n, Ordering::Relaxed);
                 let e = Arc::new(e);
-                for reply in replies.drain(..) {
+                for reply in batch.replies.drain(..) {
                     let _ = reply.send(Err(e.clone()));
+                }
+                for reply in batch.part_replies.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                batch.parts.clear();
+                // The tracker took this batch's parts as if committed; the
+                // database says what really is.
+                match Splits::load(&mut self.conn, self.split_limits).await {
+                    Ok(splits) => self.splits = splits,
+                    Err(e) => tracing::error!(error = %e,
+                        "open split deliveries could not be read back; keeping the last known"),
                 }
             }
         }
-        rows.clear();
-    }
-    if let Err(e) = conn.close().await {
-        tracing::warn!(error = %e, "closing the writer connection failed");
+        batch.rows.clear();
+        batch.abandoned.clear();
+        batch.seen.clear();
     }
 }
 
-/// One transaction of `rows`, with plain BEGIN/COMMIT statements rather
+/// One transaction of `batch`, with plain BEGIN/COMMIT statements rather
 /// than sqlx's `Transaction`: on a full disk (SQLITE_FULL, IOERR) SQLite
 /// rolls the transaction back by itself, sqlx's own ROLLBACK then fails
 /// and sqlx keeps counting a transaction open, refusing every later BEGIN
 /// on this connection — the writer would never store again, even once
 /// space returns. Here a failed batch is rolled back (an error from that
 /// ROLLBACK only means SQLite did it already) and the next batch starts
-/// clean. Returns what became of each row, in order.
+/// clean. Returns what became of each row, in order, and of each
+/// delivery a completed split made.
 async fn commit(
     conn: &mut SqliteConnection,
-    rows: &[DeliveryRow],
-    seen: &[(String, i64, String)],
-) -> Result<Vec<Committed>, StoreError> {
+    batch: &mut Batch,
+) -> Result<(Vec<Committed>, Vec<Committed>), StoreError> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let outcomes = match sort_out_resends(conn, rows).await {
-        Ok(outcomes) => outcomes,
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e);
-        }
+    let result = write_batch(conn, batch).await;
+    let result = match result {
+        Ok(outcomes) => sqlx::query("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map(|_| outcomes)
+            .map_err(StoreError::from),
+        Err(e) => Err(e),
     };
-    let mut result = if outcomes.contains(&Committed::AlreadyStored) {
+    if result.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    result
+}
+
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut Batch,
+) -> Result<(Vec<Committed>, Vec<Committed>), StoreError> {
+    let whole = Splits::apply(conn, &batch.parts, &batch.abandoned).await?;
+    let plain = batch.rows.len();
+    // Completed splits join the batch's rows for the keyed look-up and the
+    // INSERT; taken off again below so the rows keep their replies.
+    batch.rows.extend(whole);
+    let result = insert_rows(conn, &batch.rows).await;
+    batch.rows.truncate(plain);
+    let mut outcomes = result?;
+    let whole_outcomes = outcomes.split_off(plain);
+    // Contact times are a convenience: their failure must not cost the
+    // deliveries (SQLite undoes just the failed statement).
+    if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
+        tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
+    }
+    Ok((outcomes, whole_outcomes))
+}
+
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[DeliveryRow],
+) -> Result<Vec<Committed>, StoreError> {
+    let outcomes = sort_out_resends(conn, rows).await?;
+    if outcomes.contains(&Committed::AlreadyStored) {
         let new_rows: Vec<&DeliveryRow> = rows
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| **o == Committed::Stored)
             .map(|(row, _)| row)
             .collect();
-        deliveries::insert_batch(conn, &new_rows).await
+        deliveries::insert_batch(conn, &new_rows).await?;
     } else {
         // The usual batch: every row is new, no copy of the list.
-        deliveries::insert_batch(conn, rows).await
-    };
-    // Contact times are a convenience: their failure must not cost the
-    // deliveries (SQLite undoes just the failed statement).
-    if result.is_ok()
-        && let Err(e) = gateways::record_last_seen(conn, seen).await
-    {
-        tracing::warn!(gateways = seen.len(), error = %e, "last contact times not saved");
+        deliveries::insert_batch(conn, rows).await?;
     }
-    if result.is_ok() {
-        result = sqlx::query("COMMIT")
-            .execute(&mut *conn)
-            .await
-            .map(drop)
-            .map_err(StoreError::from);
-    }
-    if result.is_err() {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-    }
-    result.map(|()| outcomes)
+    Ok(outcomes)
 }
 
 /// Which of `rows` are keyed deliveries stored already, in the table or
