@@ -2,7 +2,7 @@
 //!
 //! A split message is a run of frames with the same T-ID, `total_count = N`
 //! and `current_count = 1..=N`, each carrying up to 2048 bytes of the
-//! payload (GMMP.md §6.6). [`split`] makes those frames; a [`Reassembler`]
+//! payload (docs/gmmp.md §6.6). [`split`] makes those frames; a [`Reassembler`]
 //! (sans-IO: the caller passes the time in) collects the parts of each
 //! `(auth_id, tid)` and hands back the whole payload once every part is
 //! there. It enforces limits a hostile peer cannot exceed: parts per
