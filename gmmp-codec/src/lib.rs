@@ -1,7 +1,7 @@
 //! GMMP v2.1 — SK Telecom's binary TCP protocol between M2M gateways and the
 //! OMP platform (ThingPlug) — as typed Rust, framed for tokio.
 //!
-//! Every message of the wire reference (`shared/gmmp/GMMP.md`) is a named
+//! Every message of the wire reference (`docs/gmmp.md`) is a named
 //! struct, gathered in [`Message`] by [`MessageType`]; a [`Frame`] is a
 //! [`Header`] plus a message; [`GmmpCodec`] frames a byte stream for
 //! `tokio_util::codec::Framed`. Decoding is zero-copy for payloads and

@@ -3,7 +3,7 @@
 //!
 //! A split message is a run of frames with `total_count = N` and
 //! `current_count = 1..=N`, each carrying up to 2048 bytes of the payload
-//! (GMMP.md §6.6). Two forms are in use:
+//! (docs/gmmp.md §6.6). Two forms are in use:
 //!
 //! - **same T-ID**: every part carries part 1's T-ID (the wire reference's
 //!   form, and what [`split`] makes);

@@ -20,7 +20,7 @@ use crate::error::ConfigError;
 /// Smallest `http_body_limit`: room for any JSON request but control data.
 const MIN_BODY_LIMIT: usize = 1024;
 
-/// Who may register (GMMP.md §6.1, "provisioning").
+/// Who may register (docs/gmmp.md §6.1, "provisioning").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProvisioningMode {
@@ -236,7 +236,7 @@ struct FileSettings {
     trace_gmmp: Option<bool>,
 }
 
-/// Profile values answered when no profile is stored (GMMP.md §4, 0x06).
+/// Profile values answered when no profile is stored (docs/gmmp.md §4, 0x06).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileDefaults {
     /// Minutes; 0 = no heartbeats.

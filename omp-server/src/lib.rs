@@ -28,7 +28,7 @@
 //!
 //! Decisions: Times in the
 //! database are Unix milliseconds. Deliveries are stored with the T-ID as
-//! sent and never de-duplicated by it (GMMP.md §7).
+//! sent and never de-duplicated by it (docs/gmmp.md §7).
 
 #![warn(missing_docs, unreachable_pub)]
 

@@ -128,7 +128,7 @@ async fn registering_again_returns_the_same_id_and_key() {
 async fn the_seed_delivery_is_stored_byte_exact_and_answered_with_43_bytes() {
     let hex_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/gmmp/vectors/delivery_req.hex"
+        "/../gmmp-codec/tests/vectors/delivery_req.hex"
     );
     let seed = hex::decode(std::fs::read_to_string(hex_path).unwrap().trim()).unwrap();
     let seed = Frame::decode_slice(&seed).unwrap();

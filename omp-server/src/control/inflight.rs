@@ -3,7 +3,7 @@
 //! data, no IO: the dispatcher commits every change to the database first
 //! and only then applies it here.
 //!
-//! Matching (GMMP.md §6.7, §7): a control response (0x0E) echoes its
+//! Matching (docs/gmmp.md §6.7, §7): a control response (0x0E) echoes its
 //! control's T-ID and is matched by it alone. A notification (0x17) is
 //! matched by T-ID, else — a real module may have moved its T-ID on — by
 //! the PROGRESS control of the same device and type with the highest
@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-/// First OMP T-ID: GW T-IDs run 0..=99 999 (GMMP.md §2).
+/// First OMP T-ID: GW T-IDs run 0..=99 999 (docs/gmmp.md §2).
 pub const FIRST_TID: u32 = 100_000;
 /// T-IDs remembered per gateway after their controls left flight.
 pub const RECENT_PER_GATEWAY: usize = 16;

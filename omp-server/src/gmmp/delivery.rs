@@ -5,7 +5,7 @@
 //! disk. A full writer queue is answered rc 0x0F with the configured
 //! back-off (47-byte response) and nothing is stored; a failed commit is
 //! answered rc 0x0C. T-IDs are echoed and never used to de-duplicate
-//! (real modules repeat them, GMMP.md §7) — except in a *keyed* delivery,
+//! (real modules repeat them, docs/gmmp.md §7) — except in a *keyed* delivery,
 //! this project's extension (`gmmp_codec::KEYED_DELIVERY` in the header's
 //! reserved byte): its sender re-sends it under the same device, T-ID and
 //! origin_timestamp until it sees STATUS_OK, so the writer acknowledges a

@@ -4,7 +4,7 @@
 //! auth_id is checked against provisioning ([`check_gw_registration`], a
 //! plain function) and the OMP assigns the GW ID and key (the key travels
 //! in the response header). Registering again returns the same GW ID and
-//! key, as real modules register on every connect (GMMP.md §7). Knowing a
+//! key, as real modules register on every connect (docs/gmmp.md §7). Knowing a
 //! provisioned auth_id is therefore enough to obtain its key — as with
 //! ThingPlug; provisioning is the gate.
 
