@@ -11,7 +11,7 @@
 # - The fuzz build needs nightly flags (-Zsanitizer=address); on the stable
 #   toolchain RUSTC_BOOTSTRAP=1 allows them, as for the manual runs.
 # - Corpus: target/fuzz-corpus/decode, seeded from the golden vectors
-#   (../shared/gmmp/vectors/*.hex) and from gmmp-codec/fuzz/corpus/decode
+#   (gmmp-codec/tests/vectors/*.hex) and from gmmp-codec/fuzz/corpus/decode
 #   when present (it is not in git); the fuzzer adds to it, so a cached
 #   target/ makes later runs start further.
 # - A crash input is written to target/fuzz-artifacts/decode/ and printed in
@@ -28,7 +28,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 TOOLS="$TARGET_DIR/fuzz-tools"
 CORPUS="$TARGET_DIR/fuzz-corpus/decode"
 ARTIFACTS="$TARGET_DIR/fuzz-artifacts/decode"
-VECTORS="$ROOT/../shared/gmmp/vectors"
+VECTORS="$ROOT/gmmp-codec/tests/vectors"
 
 log() { printf 'fuzz-ci: %s\n' "$*" >&2; }
 
@@ -41,13 +41,11 @@ export PATH="$TOOLS/bin:$PATH"
 
 # 2. The seed corpus.
 mkdir -p "$CORPUS" "$ARTIFACTS"
-if [[ -d "$VECTORS" ]]; then
-    for hex in "$VECTORS"/*.hex; do
-        name="vector-$(basename "$hex" .hex)"
-        # Hex text to bytes without xxd: every pair becomes a \xHH escape.
-        printf '%b' "$(tr -dc '0-9a-fA-F' <"$hex" | sed 's/../\\x&/g')" >"$CORPUS/$name"
-    done
-fi
+for hex in "$VECTORS"/*.hex; do
+    name="vector-$(basename "$hex" .hex)"
+    # Hex text to bytes without xxd: every pair becomes a \xHH escape.
+    printf '%b' "$(tr -dc '0-9a-fA-F' <"$hex" | sed 's/../\\x&/g')" >"$CORPUS/$name"
+done
 if [[ -d gmmp-codec/fuzz/corpus/decode ]]; then
     cp -n gmmp-codec/fuzz/corpus/decode/* "$CORPUS/" 2>/dev/null || true
 fi

@@ -28,7 +28,7 @@ use tokio_util::codec::{Decoder, Encoder, Framed};
 pub use crate::delivery::{DeliveryTemplate, PartTids};
 use crate::error::BenchError;
 
-/// T-IDs are 0‥99 999 per gateway (GMMP.md §2).
+/// T-IDs are 0‥99 999 per gateway (docs/gmmp.md §2).
 pub const TID_MODULO: u32 = 100_000;
 /// The domain every simulated gateway registers with.
 pub const DOMAIN: &str = "ThingPlug";

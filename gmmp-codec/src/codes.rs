@@ -1,4 +1,4 @@
-//! Named codes of GMMP.md §5: result codes, report types, control types.
+//! Named codes of docs/gmmp.md §5: result codes, report types, control types.
 //!
 //! Each is a transparent `u8` newtype so that a value the reference does not
 //! name (a user-defined code, a future one) is carried, stored and echoed as

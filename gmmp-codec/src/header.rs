@@ -1,4 +1,4 @@
-//! The 50-byte header every GMMP frame starts with (GMMP.md §2).
+//! The 50-byte header every GMMP frame starts with (docs/gmmp.md §2).
 //!
 //! ```text
 //! off size field
@@ -39,7 +39,7 @@ pub const ENCRYPTED: u8 = 0x01;
 /// every resend of it carries the same three values and payload, so a
 /// receiver that already stored it acknowledges the resend without storing
 /// it twice. Real clients send 0x00 here and are never de-duplicated
-/// (their T-IDs repeat, GMMP.md §7).
+/// (their T-IDs repeat, docs/gmmp.md §7).
 pub const KEYED_DELIVERY: u8 = 0x01;
 
 /// The frame header. `message_length` and `message_type` are filled in from

@@ -1,5 +1,5 @@
 //! A human-readable trace of a frame, printed the way the WizFi310 prints
-//! GMMP on its serial console (seed `000_…`), so a person can compare an
+//! GMMP on its serial console (docs/wizfi310.md §3), so a person can compare an
 //! OMP log line by line with their module's output:
 //!
 //! ```text
@@ -52,7 +52,7 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 fn gw_function_name(t: MessageType) -> &'static str {
     use MessageType::*;
     match t {
-        // Seed 000 shows "[GW->OMP]GW GMMP_SetReg Start"; the device and
+        // docs/wizfi310.md §3 shows "[GW->OMP]GW GMMP_SetReg Start"; the device and
         // deregistration forms follow the same pattern.
         GwRegistrationRequest => "GW GMMP_SetReg",
         GwDeregistrationRequest => "GW GMMP_SetDeReg",

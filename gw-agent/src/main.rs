@@ -7,6 +7,7 @@
 //! - `gw-agent probe`: opens the module's serial port and prints its
 //!   answers to AT, AT+MMAC=? and AT+MINFO.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,12 +45,17 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Colours only on a terminal (and without NO_COLOR): a log piped to a
+    // file or journald stays plain text.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Run) {

@@ -15,7 +15,7 @@
 //!   are written before every join (the module keeps them in flash anyway,
 //!   and a replaced module then joins too).
 //! - `open` security still sends an 8-character dummy key: the module
-//!   refuses AT+WSEC=0,OPEN, without one (seed 001).
+//!   refuses AT+WSEC=0,OPEN, without one (docs/wizfi310.md §2).
 //! - A module that stops answering (a command timed out and the bare-AT
 //!   re-sync went unanswered too) gets AT+MRESET at the next
 //!   [`Module::ensure_ready`]; if that is not answered either the serial
@@ -37,7 +37,7 @@ use crate::wizfi310::{
     SerialConfig, WifiMode, WifiNet, WifiSecurity, WifiSet,
 };
 
-/// The dummy key AT+WSEC needs for an open network (seed 001).
+/// The dummy key AT+WSEC needs for an open network (docs/wizfi310.md §2).
 const OPEN_DUMMY_KEY: &str = "12345678";
 
 /// Why a module step failed.

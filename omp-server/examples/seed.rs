@@ -64,7 +64,7 @@ async fn main() -> Result<()> {
         return Err("unexpected answer to the registration".into());
     };
     let gw_id = reg.gw_id;
-    // The auth key travels in the answer's header (GMMP.md §6.1).
+    // The auth key travels in the answer's header (docs/gmmp.md §6.1).
     let auth_key = answer.header.auth_key;
 
     let device = DeviceRegistrationRequest {

@@ -28,7 +28,7 @@
 //!
 //! Decisions: Times in the
 //! database are Unix milliseconds. Deliveries are stored with the T-ID as
-//! sent and never de-duplicated by it (GMMP.md §7).
+//! sent and never de-duplicated by it (docs/gmmp.md §7).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -105,8 +105,10 @@ pub async fn run(
         writer_conn,
         config.writer_queue_capacity,
         config.writer_batch_max,
+        config.split_limits(),
         writer_stop.clone(),
-    );
+    )
+    .await?;
     let listener = TcpListener::bind(config.gmmp_listen)
         .await
         .map_err(|source| ServerError::Bind {

@@ -1,5 +1,11 @@
 //! `omp-server`: parse settings, start logging, run the server (or a
 //! `provision` command). SIGINT / SIGTERM shut it down cleanly (exit 0).
+//! The log goes to stderr, so a `provision` command's stdout carries its
+//! answer alone; it is coloured only when stderr is a terminal (and
+//! `NO_COLOR` is not set), so a log piped to a file or a collector is
+//! plain text.
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 use omp_server::config::{Cli, Command, Config};
@@ -9,10 +15,14 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .init();
     let config = match Config::load(&cli.settings) {
         Ok(c) => c,
@@ -37,34 +47,51 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(config: Config) -> Result<(), omp_server::ServerError> {
+    // Watched before the server starts: a SIGTERM that comes while it is
+    // starting (a service manager's stop right after its start) is then a
+    // clean stop, not the default action that kills the process.
+    let signal = watch_for_signal();
     let shutdown = CancellationToken::new();
     let server = omp_server::run(config, shutdown.clone()).await?;
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         tracing::info!("shutdown requested");
         shutdown.cancel();
     });
     server.wait().await
 }
 
+/// Installs the SIGINT and SIGTERM handlers now; the future ends at the
+/// first of the two.
 #[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+fn watch_for_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let watch = |kind: SignalKind, name: &str| {
+        signal(kind)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot watch {name}"))
+            .ok()
+    };
+    async fn next(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
             }
+            None => std::future::pending().await,
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
+    }
+    let interrupt = watch(SignalKind::interrupt(), "SIGINT");
+    let terminate = watch(SignalKind::terminate(), "SIGTERM");
+    async move {
+        tokio::select! {
+            () = next(interrupt) => {}
+            () = next(terminate) => {}
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn watch_for_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -537,7 +537,7 @@ async fn notifications_match_by_tid_then_by_device_and_type_and_strays_get_not_f
     assert_eq!(page["items"], json!([]), "a stray result is not stored");
 
     // The module's library may have moved its T-ID on from the control's
-    // (a heartbeat in between, GMMP.md §7).
+    // (a heartbeat in between, docs/gmmp.md §7).
     let id = id_of(
         &api.control(&gw_id, json!({ "control_type": "signal_power_check" }))
             .await,

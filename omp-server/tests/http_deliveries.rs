@@ -12,8 +12,8 @@ use omp_server::http::deliveries::{HistoryFilter, history_query, latest_sql};
 
 /// The payload of the golden 0x0B frame of the WizFi310 guide.
 fn seed_payload() -> Vec<u8> {
-    let frame =
-        hex::decode(include_str!("../../../shared/gmmp/vectors/delivery_req.hex").trim()).unwrap();
+    let frame = hex::decode(include_str!("../../gmmp-codec/tests/vectors/delivery_req.hex").trim())
+        .unwrap();
     // header, then domain (10) gw_id (16) device_id (16) report_type media_type
     frame[gmmp_codec::HEADER_LEN + 44..].to_vec()
 }

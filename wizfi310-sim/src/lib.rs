@@ -31,7 +31,7 @@
 //!
 //! # Behaviour
 //!
-//! Commands follow the AT reference (seed 001): CR-terminated input (LF is
+//! Commands follow the AT reference (docs/wizfi310.md §1): CR-terminated input (LF is
 //! ignored), case-insensitive `AT`, echo on by default (each typed byte as
 //! it comes, CR echoed as CR LF), lines ending CR LF, `[OK]`, `[ERROR]`,
 //! `[ERROR: INVALID INPUT]` for unknown commands or bad parameters,

@@ -1,7 +1,7 @@
 //! `wizfi310-sim`: prints the pty path as its first stdout line, then
 //! emulates a WizFi310 on it until SIGINT or SIGTERM.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -74,8 +74,13 @@ fn every(control: &SimControl, secs: Option<u64>, fault: Fault) {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
+    // Colours only on a terminal (and without NO_COLOR): a log piped to a
+    // file or a test harness stays plain text.
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! The control goes OMP → GW with the OMP's T-ID; the GW answers 0x0E at
-//! once, acts, then sends 0x17 with the same T-ID (usually: GMMP.md §7).
+//! once, acts, then sends 0x17 with the same T-ID (usually: docs/gmmp.md §7).
 //! Control data too large for one request is fetched with 0x11/0x12.
 
 use bytes::Bytes;

@@ -40,7 +40,7 @@ pub use transfer_info::*;
 /// which showed up as memcpy in the decode profile of deliveries.
 macro_rules! messages {
     ($( $code:literal => $name:ident: $vty:ty, $op:literal, $desc:literal; )*) => {
-        /// The `message_type` byte of the header (GMMP.md §3). Requests are
+        /// The `message_type` byte of the header (docs/gmmp.md §3). Requests are
         /// odd; each response is the next even number.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]

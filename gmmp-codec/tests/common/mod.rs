@@ -1,17 +1,14 @@
-//! Shared by the codec's integration tests: the golden vectors of
-//! `shared/gmmp/vectors/`.
+//! Shared by the codec's integration tests: the golden vectors in
+//! `tests/vectors/` (`vectors.json` lists every field of every frame, one
+//! `<name>.hex` per frame beside it).
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
 
-/// The `shared/gmmp/vectors` folder: `$GMMP_VECTORS_DIR`, or `../shared`
-/// beside the repository checkout.
+/// The golden vectors folder, `gmmp-codec/tests/vectors`.
 pub fn vectors_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("GMMP_VECTORS_DIR") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/gmmp/vectors")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 /// One golden vector.

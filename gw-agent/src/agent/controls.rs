@@ -4,7 +4,7 @@
 //!
 //! Notification bodies: time sync — the host's Unix seconds (u32 BE; the
 //! offset to the OMP's clock is logged); signal power check — u32 BE as
-//! GMMP.md has it, holding the RSSI in −dBm the way the module's AT+WSTAT
+//! docs/gmmp.md §5 has it, holding the RSSI in −dBm the way the module's AT+WSTAT
 //! column `RSSI(-dBm)` does (61 for −61 dBm); firmware version check — the
 //! version text; a host
 //! command — its stdout (at most 2048 bytes). A host command gets the

@@ -185,8 +185,8 @@ impl Agent {
         let minutes = |d: Option<Duration>| {
             d.map(|d| u16::try_from(d.as_secs().div_ceil(60)).unwrap_or(u16::MAX))
         };
-        // FIRMWARE-NOTES: the 7th AT+GMMPSET parameter is the device
-        // registration's manufacture ID; the seed gives the MAC there.
+        // docs/wizfi310.md §3-4: the 7th AT+GMMPSET parameter is the device
+        // registration's manufacture ID; the GMMP guide gives the MAC there.
         let device_manufacture_id = c
             .devices
             .first()

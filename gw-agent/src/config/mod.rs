@@ -594,7 +594,7 @@ fn security(name: &str) -> Result<Security, ConfigError> {
     })
 }
 
-/// The key lengths AT+WSEC accepts (seed 001), checked before start-up
+/// The key lengths AT+WSEC accepts (docs/wizfi310.md §2), checked before start-up
 /// rather than answered `[ERROR]` by the module at every join.
 fn check_wifi(wifi: &WifiSettings) -> Result<(), ConfigError> {
     if let Some(ssid) = &wifi.ssid

@@ -89,7 +89,11 @@ fn a_minimal_bridge_config_asks_the_module_for_the_auth_id() {
     let c = Config::from_toml(BRIDGE).unwrap();
     assert_eq!(c.transport, TransportKind::Bridge);
     assert_eq!(c.auth_id, None);
-    assert_eq!(c.wifi.security, Security::Auto, "the seed's AT+WSEC=0,,key");
+    assert_eq!(
+        c.wifi.security,
+        Security::Auto,
+        "the guide's AT+WSEC=0,,key"
+    );
     assert_eq!(c.serial.parity, Parity::None);
     assert_eq!(c.sources.module, None);
 }

@@ -1,4 +1,4 @@
-//! T-ID allocation. A GW numbers its requests 0..=99 999 (GMMP.md §2; the
+//! T-ID allocation. A GW numbers its requests 0..=99 999 (docs/gmmp.md §2; the
 //! OMP's control T-IDs live above that range). This engine splits its range
 //! in two:
 //!

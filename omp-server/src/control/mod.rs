@@ -13,7 +13,7 @@
 //! - [`inflight`]: the controls in flight in memory (T-IDs, matching,
 //!   slots, deadlines), plain data.
 //!
-//! Rules (issue 5, GMMP.md §6.7, §7):
+//! Rules (docs/gmmp.md §6.7, §7):
 //! - A control is pushed when its gateway has a live session and its
 //!   target (the gateway, or one device) has fewer than
 //!   `control_max_in_flight` controls SENT or PROGRESS; the rest wait in

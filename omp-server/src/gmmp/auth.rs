@@ -1,4 +1,4 @@
-//! Authentication of a request after registration (GMMP.md §6.3): the
+//! Authentication of a request after registration (docs/gmmp.md §6.3): the
 //! header's auth_id must be registered, its auth_key must be that GW's
 //! key, and the body's GW ID and domain must be that GW's. A plain
 //! function over the directory: no IO.

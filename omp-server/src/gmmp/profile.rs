@@ -1,7 +1,7 @@
 //! Profile (0x05/0x06): answered from the stored profile of the GW or
 //! device, else the configured defaults. A registered GW's own profile is
 //! always answered rc 0x00 (a real module stops for good otherwise,
-//! GMMP.md §7); a device that is not under the GW gets rc 0x06.
+//! docs/gmmp.md §7); a device that is not under the GW gets rc 0x06.
 
 use gmmp_codec::{FixedStr, Message, ProfileRequest, ProfileResponse, ResultCode};
 

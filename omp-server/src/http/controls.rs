@@ -17,7 +17,7 @@
 //! - Control data is limited to [`MAX_CONTROL_DATA`] (32 KiB): up to 2048
 //!   bytes travel in the 0x0D, longer data is fetched by the gateway with
 //!   long sentence (0x11/0x12, in parts). `time_sync` data, when given,
-//!   must be the 4-byte Unix seconds of GMMP.md §5.
+//!   must be the 4-byte Unix seconds of docs/gmmp.md §5.
 //! - `?wait=` returns at once when the state is final (it cannot change).
 //! - An `Idempotency-Key` already used for the gateway answers the first
 //!   control (202) once the new body is valid; its values are not compared
@@ -82,7 +82,7 @@ const CONTROL_COLUMNS: &str = "id, gw_id, device_id, control_type, data, tid, st
     (SELECT json_group_array(json_array(e.state, e.at) ORDER BY e.id)
      FROM control_events AS e WHERE e.control_id = controls.id) AS timeline";
 
-/// The notification's payload decoded per control type (GMMP.md §5); the
+/// The notification's payload decoded per control type (docs/gmmp.md §5); the
 /// raw Base64 for other types or unexpected lengths.
 fn decode_result(control_type: u8, data: &[u8]) -> Value {
     let ct = ControlType(control_type);

@@ -14,7 +14,7 @@ use super::params::{Body, JsonObject, PathParams, QueryParams};
 use super::time::{format_millis, now_millis};
 use crate::store::provisioning::{self, Provision};
 
-/// GMMP field sizes (GMMP.md §3).
+/// GMMP field sizes (docs/gmmp.md §2, §4).
 const AUTH_ID_MAX: usize = 16;
 const DOMAIN_MAX: usize = 10;
 const MANUFACTURE_ID_MAX: usize = 16;

@@ -26,7 +26,7 @@ pub struct DeliveryRow {
     pub report_type: u8,
     /// media_type byte.
     pub media_type: u8,
-    /// The request's T-ID (not unique: GMMP.md §7).
+    /// The request's T-ID (not unique: docs/gmmp.md §7).
     pub tid: u32,
     /// Header origin_timestamp, Unix seconds as sent.
     pub origin_timestamp: u32,

@@ -1,5 +1,5 @@
 //! The module's own GMMP client (AT+GMMPSET / AT+GMMPDATA / AT+GMMPOPT),
-//! built on `gmmp-codec`, behaving as FIRMWARE-NOTES.md describes:
+//! built on `gmmp-codec`, behaving as docs/wizfi310.md §4 describes:
 //!
 //! - AT+GMMPSET=1 starts it: connect over TCP, retrying every
 //!   `SimConfig::gmmp_retry` (about a second) forever; on connect print
@@ -31,10 +31,10 @@
 //!   `[GMMP Control <type in decimal>]`, then notified with 0x17 rc 0 and an
 //!   empty body, both under the control's T-ID.
 //! - Every frame the module sends has encryption flag 0x02, as the real
-//!   module's (GMMP.md §7). Each sent frame is traced as the codec's
+//!   module's (docs/gmmp.md §7). Each sent frame is traced as the codec's
 //!   WizFi310 trace plus `GMMP Trace :  [GW->OMP]<function> End`, each
 //!   received one as `GMMP Trace :  Recv Header Type = <hex>, Read Body
-//!   Size = <dec>` plus its trace (seed 000).
+//!   Size = <dec>` plus its trace (docs/wizfi310.md §3).
 //! - AT+GMMPSET=0 (or a reset) closes the connection: `[GMMP Disconnect]`.
 
 mod library;

@@ -19,7 +19,7 @@ use super::library::{LIB_PARAM_ERROR, Refusal};
 use super::{Stored, Timing};
 use crate::interpreter::{GmmpCommand, GmmpLine, GmmpServer};
 
-/// Encryption flag the module puts on everything it sends (GMMP.md §7).
+/// Encryption flag the module puts on everything it sends (docs/gmmp.md §7).
 const MODULE_ENCRYPTION_FLAG: u8 = 0x02;
 /// Media type of the module's deliveries (plain text).
 const MEDIA_TYPE_TEXT: u8 = 0x01;

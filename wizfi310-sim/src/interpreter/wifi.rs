@@ -4,7 +4,7 @@
 //! in station mode succeeds when AT+WSET's SSID and AT+WSEC's key match it
 //! (an empty passphrase means an open AP: any security type joins); in AP
 //! mode it always succeeds with the module at 192.168.12.1. The join prints
-//! (seed 000's example, with the event framed as AT+MEVTFORM shows it):
+//! (docs/wizfi310.md §2's example, with the event framed as AT+MEVTFORM shows it):
 //!
 //! ```text
 //! Joining : testnet\r\n

@@ -17,7 +17,7 @@
 //! host. [`Agent::run_native`](crate::agent::Agent::run_native) drives it.
 //!
 //! What native mode cannot do, because the firmware does it its own way
-//! (FIRMWARE-NOTES.md):
+//! (docs/wizfi310.md §4):
 //! - Deliveries are GW-level text: report type 0x01, media type 0x01, no
 //!   device ID, no CR/LF, at most 2048 bytes. Binary or device deliveries
 //!   cannot be carried and are set aside (`rejected.jsonl`).

@@ -1,6 +1,6 @@
 //! Reading the module's GMMP client from its console: the sans-IO follower
 //! of `[GMMP Connect]` / `[GMMP Disconnect]` / `[GMMP Control n]` and the
-//! trace blocks AT+MMSG=3 with AT+GMMPOPT=10,1,1,1 prints (seed 000):
+//! trace blocks AT+MMSG=3 with AT+GMMPOPT=10,1,1,1 prints (docs/wizfi310.md §3):
 //!
 //! ```text
 //! <OMP><Marker:OPS> [GW->OMP]GMMP_SetDelivery Start      ┐ a request the module sent
@@ -20,7 +20,7 @@
 //! what they add up to as [`Observed`] items: a block is complete at its
 //! end line, or when the next block starts (a lost end line loses nothing
 //! but the block's own end). Field names are matched after trimming, so
-//! the seed's varying spaces around `=` do not matter.
+//! the module's varying spaces around `=` do not matter.
 
 use crate::wizfi310::Event;
 
@@ -176,7 +176,7 @@ fn block_name<'a>(rest: &'a str, arrow: &str) -> Option<&'a str> {
 }
 
 /// `T-ID =55` with `name` = `T-ID` → `55`; spaces around `=` are optional.
-/// The value keeps its own spaces except the one the seed puts after `=`
+/// The value keeps its own spaces except the one the module puts after `=`
 /// in some lines, which is not trimmed (a body may start with a space).
 fn value<'a>(field: &'a str, name: &str) -> Option<&'a str> {
     let rest = field.strip_prefix(name)?;

@@ -4,7 +4,7 @@
 //! It registers (on every connect, as the module does), then waits for
 //! 0x0D control requests. Each is answered at once with a 0x0E rc 0 and a
 //! 0x17 notification rc 0, both with the 0x0D's T-ID, control type and
-//! device — the module's behaviour (FIRMWARE-NOTES.md), except that the
+//! device — the module's behaviour (docs/wizfi310.md §4), except that the
 //! 0x17's body echoes the control data instead of being empty, so that the
 //! checker can tell whose result the OMP stored. Every 0x0D is recorded
 //! as an [`Arrival`] with the fate of its 0x17 (answered by a 0x18 with

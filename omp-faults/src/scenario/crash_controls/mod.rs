@@ -97,7 +97,7 @@
 //! Known result: with `--resend-notifications` the run finds violations
 //! today — a re-sent 0x17 of a control already SUCCESS matches no T-ID in
 //! flight and the OMP's fallback (same GW, device and control type,
-//! GMMP.md §7) gives it to the gateway's next control in flight, which
+//! docs/gmmp.md §7) gives it to the gateway's next control in flight, which
 //! ends SUCCESS with the other's result (RELIABILITY.md §1).
 
 use std::sync::atomic::Ordering;
