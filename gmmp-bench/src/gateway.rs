@@ -196,6 +196,18 @@ impl Gateway {
         self.take_tids(1)
     }
 
+    /// The T-ID [`take_tid`](Self::take_tid) hands out next.
+    pub fn next_tid(&self) -> u32 {
+        self.next_tid
+    }
+
+    /// Goes on numbering from `tid` (modulo [`TID_MODULO`]): a client whose
+    /// T-ID counter outlives its connection, as SK Telecom's library's
+    /// global one does, continues where the last session stopped.
+    pub fn continue_tids_from(&mut self, tid: u32) {
+        self.next_tid = tid % TID_MODULO;
+    }
+
     /// The first of `n` consecutive T-IDs (at most [`TID_MODULO`]); a run
     /// that would wrap starts at 0 instead, so its T-IDs count up by one.
     pub fn take_tids(&mut self, n: usize) -> u32 {

@@ -3,7 +3,9 @@
 //! It registers (as the WizFi310 does on every connect), then sends
 //! numbered deliveries ([`crate::payload`]), up to `in_flight`
 //! unanswered at once, and records every attempt in its
-//! [`GatewayLedger`]. Retry policy, as a careful GMMP client's:
+//! [`GatewayLedger`]. Its T-ID counter outlives each session, as the
+//! client library's global one does: the gateway goes on living while
+//! the server dies. Retry policy, as a careful GMMP client's:
 //! - rc 0: acknowledged; never sent again.
 //! - another rc: the OMP said "not stored"; sent again after
 //!   `error_pause` (after `backoff_time` for rc 0x0F).
@@ -108,11 +110,12 @@ impl Default for Steering {
     }
 }
 
-/// Work not yet acknowledged.
+/// Work not yet acknowledged, and where the T-IDs go on.
 struct Queue {
     /// Sequence numbers to send again, oldest first.
     retry: VecDeque<u64>,
     next_seq: u64,
+    next_tid: u32,
 }
 
 /// Runs one gateway until it has nothing left to send or is aborted;
@@ -122,6 +125,7 @@ pub async fn run(opts: SenderOptions, steering: Steering) -> GatewayLedger {
     let mut queue = Queue {
         retry: VecDeque::new(),
         next_seq: 0,
+        next_tid: 1,
     };
     let auth_id = auth_id_for(&opts.auth_prefix, opts.index as usize);
     let counters = &steering.counters;
@@ -148,7 +152,10 @@ pub async fn run(opts: SenderOptions, steering: Steering) -> GatewayLedger {
         ledger.sessions += 1;
         counters.sessions.fetch_add(1, Ordering::Relaxed);
         ledger.gw_ids.insert(gw.gw_id());
-        if let Err(e) = session(&opts, &steering, &mut gw, &mut ledger, &mut queue).await {
+        gw.continue_tids_from(queue.next_tid);
+        let ended = session(&opts, &steering, &mut gw, &mut ledger, &mut queue).await;
+        queue.next_tid = gw.next_tid();
+        if let Err(e) = ended {
             ledger.last_error = Some(e.to_string());
         }
     }
