@@ -63,7 +63,19 @@ pub type ManufactureId = FixedStr<16>;
 /// Auth ID of a GW (serial, MAC or MSISDN), 16 bytes: `0008dc1e3222`.
 pub type AuthId = FixedStr<16>;
 /// Auth key assigned by the OMP at registration, 16 bytes: `SP10033827key`.
+///
+/// The wire field is 16 bytes, but an OMP should issue keys of at most
+/// [`MAX_CLIENT_AUTH_KEY_LEN`] characters: SK Telecom's client library (and
+/// the WizFi250/WizFi310 firmware built on it) keeps the key in a 16-byte
+/// C array, copies it with `strlen` and refuses a key whose `strlen`
+/// exceeds 16. A 16-character key leaves no room for the terminating NUL,
+/// so `strlen` runs into the next variable and every request after
+/// registration fails inside the library without being sent.
 pub type AuthKey = FixedStr<16>;
+
+/// The longest auth key the real clients can hold: 15 characters and the
+/// NUL in their 16-byte buffer (see [`AuthKey`]).
+pub const MAX_CLIENT_AUTH_KEY_LEN: usize = 15;
 
 impl<const N: usize> FixedStr<N> {
     /// The field's width on the wire.

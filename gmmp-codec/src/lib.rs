@@ -40,7 +40,8 @@
 //! - [`frame`]: [`Frame`] — header + message to and from bytes.
 //! - [`codec`]: [`GmmpCodec`] for `tokio_util::codec`.
 //! - [`reassembly`]: [`split`] payloads over 2048 bytes, and the
-//!   [`Reassembler`] that puts parts back together within limits.
+//!   [`SplitTracker`] that matches parts to their split (either T-ID form)
+//!   within limits.
 //! - [`trace`]: WizFi310-style multi-line trace of a frame.
 //!
 //! The binary `gmmp-decode` (src/bin) prints the trace of hex frames.
@@ -60,9 +61,13 @@ pub mod trace;
 pub use codec::GmmpCodec;
 pub use codes::{ControlType, ReportType, ResultCode};
 pub use error::CodecError;
-pub use fixed_str::{AuthId, AuthKey, DeviceId, DomainCode, FixedStr, GwId, ManufactureId};
+pub use fixed_str::{
+    AuthId, AuthKey, DeviceId, DomainCode, FixedStr, GwId, MAX_CLIENT_AUTH_KEY_LEN, ManufactureId,
+};
 pub use frame::Frame;
 pub use header::{HEADER_LEN, Header, KEYED_DELIVERY, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, VERSION};
 pub use message::*;
-pub use reassembly::{Reassembler, ReassemblyError, ReassemblyLimits, split};
+pub use reassembly::{
+    OpenSplit, Part, PartDecision, PartRefusal, SplitLimits, SplitTracker, split,
+};
 pub use trace::{Trace, escape_bytes};

@@ -1,21 +1,34 @@
-//! Splitting payloads over 2048 bytes into parts, and putting them back.
+//! Splitting payloads over 2048 bytes into parts, and matching parts back
+//! into their message.
 //!
-//! A split message is a run of frames with the same T-ID, `total_count = N`
-//! and `current_count = 1..=N`, each carrying up to 2048 bytes of the
-//! payload (GMMP.md §6.6). [`split`] makes those frames; a [`Reassembler`]
-//! (sans-IO: the caller passes the time in) collects the parts of each
-//! `(auth_id, tid)` and hands back the whole payload once every part is
-//! there. It enforces limits a hostile peer cannot exceed: parts per
-//! message, bytes per message, incomplete messages held at once, and how
-//! long an incomplete message is kept.
+//! A split message is a run of frames with `total_count = N` and
+//! `current_count = 1..=N`, each carrying up to 2048 bytes of the payload
+//! (GMMP.md §6.6). Two forms are in use:
+//!
+//! - **same T-ID**: every part carries part 1's T-ID (the wire reference's
+//!   form, and what [`split`] makes);
+//! - **T-ID per part**: each part's T-ID is the previous part's plus one.
+//!   SK Telecom's client library increments the T-ID on every
+//!   `GO_Delivery` call, and WIZnet's firmware calls it once per part.
+//!
+//! A [`SplitTracker`] (sans-IO: the caller passes the time in, and keeps
+//! the bytes) decides for every part what it is — the start of a split,
+//! the next part of one in progress, its last part, a repeat, or a part
+//! that fits nothing and must be refused — matching by source (gateway and
+//! device, chosen by the caller), total_count, report and media type, the
+//! current_count sequence and either T-ID form. Several splits of one
+//! source may be open at once (interleaved under different T-IDs). A split
+//! that stops short stays open until [`SplitTracker::expire`] or a newer
+//! split pushes it out, and is handed back so the caller can keep its
+//! parts visible. Limits bound what a hostile peer can hold: parts and
+//! bytes per split, open splits per source.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::hash::Hash;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::error::CodecError;
-use crate::fixed_str::AuthId;
 use crate::frame::Frame;
 use crate::header::MAX_PAYLOAD_LEN;
 
@@ -48,35 +61,133 @@ pub fn split(frame: &Frame) -> Result<Vec<Frame>, CodecError> {
     Ok(parts)
 }
 
-/// Limits of a [`Reassembler`].
+/// Limits of a [`SplitTracker`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReassemblyLimits {
-    /// Most parts one message may have.
+pub struct SplitLimits {
+    /// Most parts one split may have.
     pub max_parts: u16,
-    /// Most payload bytes one message may have once reassembled.
-    pub max_message_bytes: usize,
-    /// Most incomplete messages held at once (over all peers sharing this
-    /// reassembler).
-    pub max_incomplete: usize,
-    /// How long an incomplete message is kept after its last part.
-    pub expiry: Duration,
+    /// Most payload bytes one split may carry in all.
+    pub max_bytes: usize,
+    /// Most splits open at once for one source; opening one more closes
+    /// the oldest.
+    pub max_open_per_source: usize,
+    /// How long (ms) an open split is kept after its last part.
+    pub expiry_ms: i64,
 }
 
-impl Default for ReassemblyLimits {
+impl Default for SplitLimits {
     fn default() -> Self {
-        ReassemblyLimits {
+        SplitLimits {
             max_parts: 64,
-            max_message_bytes: 64 * MAX_PAYLOAD_LEN,
-            max_incomplete: 64,
-            expiry: Duration::from_secs(120),
+            max_bytes: 64 * MAX_PAYLOAD_LEN,
+            max_open_per_source: 4,
+            expiry_ms: 120_000,
         }
     }
 }
 
-/// Why a part was refused. The incomplete message it belonged to is
-/// dropped, so a peer cannot wedge a half-message forever.
+/// One part as received: the header's T-ID and counts, the delivery's
+/// report and media type, and its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Header T-ID.
+    pub tid: u32,
+    /// Header current_count.
+    pub current: u16,
+    /// Header total_count.
+    pub total: u16,
+    /// report_type of the body.
+    pub report_type: u8,
+    /// media_type of the body.
+    pub media_type: u8,
+    /// This part's payload.
+    pub payload: Bytes,
+}
+
+/// A split in progress, as the tracker holds it (the caller holds the
+/// parts' bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSplit {
+    /// Its id, given by the tracker (increasing).
+    pub id: u64,
+    /// total_count of its parts.
+    pub total: u16,
+    /// report_type of its parts.
+    pub report_type: u8,
+    /// media_type of its parts.
+    pub media_type: u8,
+    /// T-IDs of the parts taken, in order; `tids.len()` parts are held.
+    pub tids: Vec<u32>,
+    /// T-ID of the last part seen (a repeat may move it on).
+    pub last_tid: u32,
+    /// Payload bytes taken so far.
+    pub bytes: usize,
+    /// When part 1 arrived (caller's clock, ms).
+    pub started_at: i64,
+    /// When the last part arrived (caller's clock, ms).
+    pub last_part_at: i64,
+    /// The last part's payload, to tell a repeat from a contradiction.
+    pub last_payload: Bytes,
+}
+
+impl OpenSplit {
+    /// Parts taken so far.
+    pub fn received(&self) -> u16 {
+        // tids.len() ≤ total ≤ u16::MAX.
+        self.tids.len() as u16
+    }
+
+    fn takes_next(&self, part: &Part) -> bool {
+        self.same_shape(part)
+            && self.received() + 1 == part.current
+            && (part.tid == self.last_tid || part.tid == self.last_tid.wrapping_add(1))
+    }
+
+    fn repeats_last(&self, part: &Part) -> bool {
+        self.same_shape(part)
+            && self.received() == part.current
+            && (part.tid == self.last_tid || part.tid == self.last_tid.wrapping_add(1))
+    }
+
+    fn same_shape(&self, part: &Part) -> bool {
+        self.total == part.total
+            && self.report_type == part.report_type
+            && self.media_type == part.media_type
+    }
+}
+
+/// What a part is, as decided by [`SplitTracker::accept`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartDecision {
+    /// Part 1 of a new split `id`. `closed` is the source's oldest open
+    /// split, closed to make room (its parts stay the caller's to keep).
+    Opened {
+        /// The new split.
+        id: u64,
+        /// The split pushed out, if the source had too many open.
+        closed: Option<OpenSplit>,
+    },
+    /// The next part of split `id`, which stays open.
+    Added {
+        /// The split.
+        id: u64,
+    },
+    /// The last part: the split is whole and no longer tracked.
+    Completed(OpenSplit),
+    /// The last part taken by split `id`, sent again with the same bytes:
+    /// held already, nothing to store.
+    Repeated {
+        /// The split.
+        id: u64,
+    },
+    /// Fits nothing; the open splits are unchanged.
+    Refused(PartRefusal),
+}
+
+/// Why a part was refused. A refusal changes no split: the one in
+/// progress can still complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReassemblyError {
+pub enum PartRefusal {
     /// `current_count` is 0 or above `total_count`, or `total_count` is 0.
     #[error("part {current} of {total} is out of range")]
     OutOfRange {
@@ -85,24 +196,8 @@ pub enum ReassemblyError {
         /// The total received.
         total: u16,
     },
-    /// The same part number arrived twice.
-    #[error("part {current} of {total} arrived twice")]
-    Duplicate {
-        /// The part number received.
-        current: u16,
-        /// The total.
-        total: u16,
-    },
-    /// A later part names a different total from the first part.
-    #[error("part says {got} parts but the message started with {expected}")]
-    TotalChanged {
-        /// The total of the first part.
-        expected: u16,
-        /// The total of this part.
-        got: u16,
-    },
     /// More parts than allowed.
-    #[error("message of {total} parts exceeds the limit of {max}")]
+    #[error("a split of {total} parts exceeds the limit of {max}")]
     TooManyParts {
         /// Parts announced.
         total: u16,
@@ -110,157 +205,262 @@ pub enum ReassemblyError {
         max: u16,
     },
     /// More bytes than allowed.
-    #[error("message of {bytes} bytes so far exceeds the limit of {max}")]
+    #[error("the split would hold {bytes} bytes, over the limit of {max}")]
     TooLarge {
-        /// Bytes collected with this part.
+        /// Bytes with this part.
         bytes: usize,
         /// The limit.
         max: usize,
     },
-    /// Too many incomplete messages are held already.
-    #[error("{max} incomplete split messages are pending already")]
-    TooManyIncomplete {
-        /// The limit.
-        max: usize,
+    /// The last part taken, again, but with other bytes.
+    #[error("part {current} of {total} sent again with other bytes")]
+    RepeatDiffers {
+        /// The part number.
+        current: u16,
+        /// The total.
+        total: u16,
+    },
+    /// A part under the T-ID of an open split, with another total.
+    #[error("part says {got} parts but its split started with {expected}")]
+    TotalChanged {
+        /// The total of the open split.
+        expected: u16,
+        /// The total of this part.
+        got: u16,
+    },
+    /// No open split of this source waits for this part.
+    #[error("no split in progress expects part {current} of {total} (T-ID {tid})")]
+    NotExpected {
+        /// The part number.
+        current: u16,
+        /// The total.
+        total: u16,
+        /// Its T-ID.
+        tid: u32,
     },
 }
 
-#[derive(Debug)]
-struct Incomplete {
-    total: u16,
-    parts: Vec<Option<Bytes>>,
-    bytes: usize,
-    received: u16,
-    last_seen: Instant,
+impl PartRefusal {
+    /// True when the part contradicts a split in progress (as opposed to
+    /// fitting none).
+    pub fn contradicts(&self) -> bool {
+        matches!(
+            self,
+            PartRefusal::RepeatDiffers { .. } | PartRefusal::TotalChanged { .. }
+        )
+    }
 }
 
-/// Collects the parts of split messages, keyed by `(auth_id, tid)`.
-#[derive(Debug)]
-pub struct Reassembler {
-    limits: ReassemblyLimits,
-    incomplete: HashMap<(AuthId, u32), Incomplete>,
+/// Open splits per source `K` (the server uses gateway and device), and
+/// the rules that match parts to them.
+#[derive(Debug, Clone)]
+pub struct SplitTracker<K> {
+    limits: SplitLimits,
+    open: HashMap<K, Vec<OpenSplit>>,
+    /// The splits each source completed last (as many as it may have
+    /// open), so that a resend of a last part whose answer was lost is
+    /// recognised rather than refused.
+    completed: HashMap<K, Vec<OpenSplit>>,
+    next_id: u64,
 }
 
-impl Reassembler {
-    /// A reassembler with these limits.
-    pub fn new(limits: ReassemblyLimits) -> Self {
-        Reassembler {
+impl<K: Hash + Eq + Clone> SplitTracker<K> {
+    /// An empty tracker; split ids start at `first_id`.
+    pub fn new(limits: SplitLimits, first_id: u64) -> Self {
+        SplitTracker {
             limits,
-            incomplete: HashMap::new(),
+            open: HashMap::new(),
+            completed: HashMap::new(),
+            next_id: first_id,
         }
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> &ReassemblyLimits {
+    pub fn limits(&self) -> &SplitLimits {
         &self.limits
     }
 
-    /// Number of incomplete messages held.
-    pub fn incomplete(&self) -> usize {
-        self.incomplete.len()
+    /// Open splits, over all sources.
+    pub fn open_count(&self) -> usize {
+        self.open.values().map(Vec::len).sum()
     }
 
-    /// Adds part `current` of `total` of the message `(auth_id, tid)`.
-    /// Returns the whole payload when this part completes it. A message of
-    /// one part is returned at once and never stored.
-    pub fn push(
-        &mut self,
-        auth_id: AuthId,
-        tid: u32,
-        current: u16,
-        total: u16,
-        part: Bytes,
-        now: Instant,
-    ) -> Result<Option<Bytes>, ReassemblyError> {
-        let key = (auth_id, tid);
+    /// The open splits of `source`, oldest first.
+    pub fn open_splits(&self, source: &K) -> &[OpenSplit] {
+        self.open.get(source).map_or(&[], Vec::as_slice)
+    }
+
+    /// Puts back a split held elsewhere (after a restart); later ids are
+    /// above its id.
+    pub fn restore(&mut self, source: K, split: OpenSplit) {
+        self.next_id = self.next_id.max(split.id + 1);
+        let splits = self.open.entry(source).or_default();
+        splits.push(split);
+        splits.sort_by_key(|s| s.id);
+    }
+
+    /// Decides what `part` of `source`, received at `now` (ms), is, and
+    /// updates the open splits accordingly. `part.total` must be above 1
+    /// for it to be a split at all; a lone part (1 of 1) is the caller's.
+    pub fn accept(&mut self, source: &K, part: &Part, now: i64) -> PartDecision {
+        let (current, total) = (part.current, part.total);
         if total == 0 || current == 0 || current > total {
-            self.incomplete.remove(&key);
-            return Err(ReassemblyError::OutOfRange { current, total });
-        }
-        if total == 1 {
-            return Ok(Some(part));
+            return PartDecision::Refused(PartRefusal::OutOfRange { current, total });
         }
         if total > self.limits.max_parts {
-            self.incomplete.remove(&key);
-            return Err(ReassemblyError::TooManyParts {
+            return PartDecision::Refused(PartRefusal::TooManyParts {
                 total,
                 max: self.limits.max_parts,
             });
         }
-        if !self.incomplete.contains_key(&key) {
-            self.expire(now);
-            if self.incomplete.len() >= self.limits.max_incomplete {
-                return Err(ReassemblyError::TooManyIncomplete {
-                    max: self.limits.max_incomplete,
-                });
+        let splits = self.open.get(source).map_or(&[][..], Vec::as_slice);
+        // The same T-ID before T-ID + 1: with two splits interleaved under
+        // adjacent T-IDs, a part under its own split's T-ID is that split's.
+        let next = splits
+            .iter()
+            .position(|s| s.takes_next(part) && s.last_tid == part.tid)
+            .or_else(|| splits.iter().position(|s| s.takes_next(part)));
+        if let Some(i) = next {
+            return self.take(source, i, part, now);
+        }
+        if let Some(done) = self.completed.get_mut(source).and_then(|done| {
+            done.iter_mut()
+                .find(|s| s.repeats_last(part) && s.last_payload == part.payload)
+        }) {
+            done.last_tid = part.tid;
+            done.last_part_at = now;
+            return PartDecision::Repeated { id: done.id };
+        }
+        if let Some(i) = splits.iter().position(|s| s.repeats_last(part)) {
+            let same_bytes = splits[i].last_payload == part.payload;
+            if same_bytes {
+                let split = &mut self.open.get_mut(source).expect("found above")[i];
+                split.last_tid = part.tid;
+                split.last_part_at = now;
+                return PartDecision::Repeated { id: split.id };
+            }
+            if current > 1 {
+                return PartDecision::Refused(PartRefusal::RepeatDiffers { current, total });
             }
         }
-        let entry = self.incomplete.entry(key).or_insert_with(|| Incomplete {
-            total,
-            parts: vec![None; total as usize],
-            bytes: 0,
-            received: 0,
-            last_seen: now,
+        if current == 1 {
+            return self.open_new(source, part, now);
+        }
+        let under_same_tid = splits.iter().find(|s| {
+            s.total != total && (part.tid == s.last_tid || part.tid == s.last_tid.wrapping_add(1))
         });
-        let refusal = if entry.total != total {
-            Some(ReassemblyError::TotalChanged {
-                expected: entry.total,
+        match under_same_tid {
+            Some(s) => PartDecision::Refused(PartRefusal::TotalChanged {
+                expected: s.total,
                 got: total,
-            })
-        } else if entry.parts[current as usize - 1].is_some() {
-            Some(ReassemblyError::Duplicate { current, total })
-        } else if entry.bytes + part.len() > self.limits.max_message_bytes {
-            Some(ReassemblyError::TooLarge {
-                bytes: entry.bytes + part.len(),
-                max: self.limits.max_message_bytes,
-            })
-        } else {
-            None
-        };
-        if let Some(err) = refusal {
-            self.incomplete.remove(&key);
-            return Err(err);
+            }),
+            None => PartDecision::Refused(PartRefusal::NotExpected {
+                current,
+                total,
+                tid: part.tid,
+            }),
         }
-        entry.bytes += part.len();
-        entry.received += 1;
-        entry.last_seen = now;
-        entry.parts[current as usize - 1] = Some(part);
-        if entry.received < entry.total {
-            return Ok(None);
-        }
-        let done = self.incomplete.remove(&key);
-        let mut whole = BytesMut::with_capacity(done.as_ref().map_or(0, |d| d.bytes));
-        for part in done.into_iter().flat_map(|d| d.parts).flatten() {
-            whole.extend_from_slice(&part);
-        }
-        Ok(Some(whole.freeze()))
     }
 
-    /// Drops incomplete messages not added to within the expiry time;
-    /// returns how many were dropped.
-    pub fn expire(&mut self, now: Instant) -> usize {
-        let before = self.incomplete.len();
-        let expiry = self.limits.expiry;
-        self.incomplete
-            .retain(|_, m| now.saturating_duration_since(m.last_seen) < expiry);
-        before - self.incomplete.len()
+    fn take(&mut self, source: &K, i: usize, part: &Part, now: i64) -> PartDecision {
+        let splits = self.open.get_mut(source).expect("found by the caller");
+        let split = &mut splits[i];
+        let bytes = split.bytes + part.payload.len();
+        if bytes > self.limits.max_bytes {
+            return PartDecision::Refused(PartRefusal::TooLarge {
+                bytes,
+                max: self.limits.max_bytes,
+            });
+        }
+        split.bytes = bytes;
+        split.tids.push(part.tid);
+        split.last_tid = part.tid;
+        split.last_part_at = now;
+        split.last_payload = Bytes::copy_from_slice(&part.payload);
+        if split.received() < split.total {
+            return PartDecision::Added { id: split.id };
+        }
+        let done = splits.remove(i);
+        if splits.is_empty() {
+            self.open.remove(source);
+        }
+        let recent = self.completed.entry(source.clone()).or_default();
+        if recent.len() >= self.limits.max_open_per_source.max(1) {
+            recent.remove(0);
+        }
+        recent.push(done.clone());
+        PartDecision::Completed(done)
+    }
+
+    fn open_new(&mut self, source: &K, part: &Part, now: i64) -> PartDecision {
+        if part.payload.len() > self.limits.max_bytes {
+            return PartDecision::Refused(PartRefusal::TooLarge {
+                bytes: part.payload.len(),
+                max: self.limits.max_bytes,
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let splits = self.open.entry(source.clone()).or_default();
+        let closed =
+            (splits.len() >= self.limits.max_open_per_source.max(1)).then(|| splits.remove(0));
+        splits.push(OpenSplit {
+            id,
+            total: part.total,
+            report_type: part.report_type,
+            media_type: part.media_type,
+            tids: vec![part.tid],
+            last_tid: part.tid,
+            bytes: part.payload.len(),
+            started_at: now,
+            last_part_at: now,
+            // A copy: a slice would keep the whole read buffer alive.
+            last_payload: Bytes::copy_from_slice(&part.payload),
+        });
+        PartDecision::Opened { id, closed }
+    }
+
+    /// Closes and returns the splits whose last part is `expiry_ms` or more
+    /// before `now`.
+    pub fn expire(&mut self, now: i64) -> Vec<(K, OpenSplit)> {
+        let expiry = self.limits.expiry_ms;
+        self.completed.retain(|_, done| {
+            done.retain(|s| now.saturating_sub(s.last_part_at) < expiry);
+            !done.is_empty()
+        });
+        let mut closed = Vec::new();
+        self.open.retain(|source, splits| {
+            splits.retain(|s| {
+                let keep = now.saturating_sub(s.last_part_at) < expiry;
+                if !keep {
+                    closed.push((source.clone(), s.clone()));
+                }
+                keep
+            });
+            !splits.is_empty()
+        });
+        closed.sort_by_key(|(_, s)| s.id);
+        closed
+    }
+
+    /// Closes and returns every open split of `source` (its gateway was
+    /// deregistered, say).
+    pub fn close_source(&mut self, source: &K) -> Vec<OpenSplit> {
+        self.completed.remove(source);
+        self.open.remove(source).unwrap_or_default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixed_str::FixedStr;
+    use crate::fixed_str::{AuthId, FixedStr};
     use crate::header::Header;
     use crate::message::DeliveryRequest;
 
-    fn id(s: &str) -> AuthId {
-        FixedStr::new("auth_id", s).unwrap()
-    }
-
     fn delivery(payload: Bytes) -> Frame {
         Frame::new(
-            Header::new(id("gw"), AuthId::EMPTY, 7),
+            Header::new(FixedStr::new("auth_id", "gw").unwrap(), AuthId::EMPTY, 7),
             DeliveryRequest {
                 domain_code: FixedStr::new("domain_code", "ThingPlug").unwrap(),
                 gw_id: FixedStr::new("gw_id", "SC10010254").unwrap(),
@@ -272,28 +472,43 @@ mod tests {
         )
     }
 
+    fn part(tid: u32, current: u16, total: u16, payload: &'static [u8]) -> Part {
+        Part {
+            tid,
+            current,
+            total,
+            report_type: 1,
+            media_type: 1,
+            payload: Bytes::from_static(payload),
+        }
+    }
+
+    fn tracker() -> SplitTracker<&'static str> {
+        SplitTracker::new(SplitLimits::default(), 1)
+    }
+
+    fn completed_tids(d: PartDecision) -> Vec<u32> {
+        match d {
+            PartDecision::Completed(s) => s.tids,
+            other => panic!("expected a completed split, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn split_then_reassemble_gives_the_payload_back() {
+    fn split_makes_parts_under_one_tid() {
         let payload: Bytes = (0..5000u32).map(|i| i as u8).collect::<Vec<_>>().into();
         let parts = split(&delivery(payload.clone())).unwrap();
         assert_eq!(parts.len(), 3);
-        let mut r = Reassembler::new(ReassemblyLimits::default());
-        let now = Instant::now();
-        let mut out = None;
-        // Out of order on purpose.
-        for i in [2usize, 0, 1] {
-            let p = &parts[i];
+        let mut whole = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
             assert_eq!(p.header.tid, 7);
             assert_eq!(p.header.total_count, 3);
             assert_eq!(p.header.current_count, i as u16 + 1);
-            let bytes = p.message.payload().unwrap().clone();
+            let bytes = p.message.payload().unwrap();
             assert!(bytes.len() <= MAX_PAYLOAD_LEN);
-            out = r
-                .push(id("gw"), 7, p.header.current_count, 3, bytes, now)
-                .unwrap();
+            whole.extend_from_slice(bytes);
         }
-        assert_eq!(out.unwrap(), payload);
-        assert_eq!(r.incomplete(), 0);
+        assert_eq!(whole, payload);
     }
 
     #[test]
@@ -306,94 +521,166 @@ mod tests {
     }
 
     #[test]
-    fn out_of_range_and_duplicate_parts_are_refused() {
-        let mut r = Reassembler::new(ReassemblyLimits::default());
-        let now = Instant::now();
-        let b = Bytes::from_static(b"x");
+    fn same_tid_and_tid_per_part_both_complete() {
+        let mut t = tracker();
+        assert!(matches!(
+            t.accept(&"gw", &part(7, 1, 3, b"a"), 0),
+            PartDecision::Opened { closed: None, .. }
+        ));
+        assert!(matches!(
+            t.accept(&"gw", &part(7, 2, 3, b"b"), 0),
+            PartDecision::Added { .. }
+        ));
         assert_eq!(
-            r.push(id("a"), 1, 0, 2, b.clone(), now),
-            Err(ReassemblyError::OutOfRange {
-                current: 0,
+            completed_tids(t.accept(&"gw", &part(7, 3, 3, b"c"), 0)),
+            [7, 7, 7]
+        );
+        t.accept(&"gw", &part(8, 1, 3, b"a"), 0);
+        t.accept(&"gw", &part(9, 2, 3, b"b"), 0);
+        assert_eq!(
+            completed_tids(t.accept(&"gw", &part(10, 3, 3, b"c"), 0)),
+            [8, 9, 10]
+        );
+        assert_eq!(t.open_count(), 0);
+    }
+
+    #[test]
+    fn a_repeat_is_recognised_and_other_bytes_are_refused() {
+        let mut t = tracker();
+        t.accept(&"gw", &part(7, 1, 2, b"a"), 0);
+        assert!(matches!(
+            t.accept(&"gw", &part(7, 1, 2, b"a"), 0),
+            PartDecision::Repeated { .. }
+        ));
+        assert_eq!(
+            completed_tids(t.accept(&"gw", &part(7, 2, 2, b"b"), 0)),
+            [7, 7]
+        );
+        t.accept(&"gw", &part(1, 1, 3, b"a"), 0);
+        t.accept(&"gw", &part(2, 2, 3, b"b"), 0);
+        assert_eq!(
+            t.accept(&"gw", &part(3, 2, 3, b"X"), 0),
+            PartDecision::Refused(PartRefusal::RepeatDiffers {
+                current: 2,
+                total: 3
+            })
+        );
+        // The library resends under T-ID + 1; the next part follows that one.
+        assert!(matches!(
+            t.accept(&"gw", &part(3, 2, 3, b"b"), 0),
+            PartDecision::Repeated { .. }
+        ));
+        assert_eq!(
+            completed_tids(t.accept(&"gw", &part(4, 3, 3, b"c"), 0)),
+            [1, 2, 4]
+        );
+    }
+
+    #[test]
+    fn refused_parts_leave_the_split_in_progress() {
+        let mut t = tracker();
+        t.accept(&"gw", &part(7, 1, 2, b"a"), 0);
+        assert_eq!(
+            t.accept(&"gw", &part(7, 5, 2, b"junk"), 0),
+            PartDecision::Refused(PartRefusal::OutOfRange {
+                current: 5,
                 total: 2
             })
         );
         assert_eq!(
-            r.push(id("a"), 1, 3, 2, b.clone(), now),
-            Err(ReassemblyError::OutOfRange {
-                current: 3,
-                total: 2
-            })
-        );
-        assert_eq!(r.push(id("a"), 1, 1, 2, b.clone(), now), Ok(None));
-        assert_eq!(
-            r.push(id("a"), 1, 1, 2, b.clone(), now),
-            Err(ReassemblyError::Duplicate {
-                current: 1,
-                total: 2
-            })
-        );
-        assert_eq!(r.incomplete(), 0, "a refused part drops its message");
-        assert_eq!(r.push(id("a"), 1, 1, 2, b.clone(), now), Ok(None));
-        assert_eq!(
-            r.push(id("a"), 1, 2, 3, b, now),
-            Err(ReassemblyError::TotalChanged {
+            t.accept(&"gw", &part(7, 2, 3, b"b"), 0),
+            PartDecision::Refused(PartRefusal::TotalChanged {
                 expected: 2,
                 got: 3
             })
+        );
+        assert_eq!(
+            t.accept(&"other-device", &part(7, 2, 2, b"b"), 0),
+            PartDecision::Refused(PartRefusal::NotExpected {
+                current: 2,
+                total: 2,
+                tid: 7
+            })
+        );
+        let mut other_type = part(7, 2, 2, b"b");
+        other_type.report_type = 3;
+        assert!(matches!(
+            t.accept(&"gw", &other_type, 0),
+            PartDecision::Refused(_)
+        ));
+        assert_eq!(
+            completed_tids(t.accept(&"gw", &part(7, 2, 2, b"b"), 0)),
+            [7, 7]
+        );
+    }
+
+    #[test]
+    fn interleaved_splits_under_adjacent_tids_do_not_mix() {
+        let mut t = tracker();
+        t.accept(&"gw", &part(7, 1, 2, b"A1"), 0);
+        t.accept(&"gw", &part(8, 1, 2, b"B1"), 0);
+        // T-ID 8 is B's own and A's + 1: B's own wins.
+        assert_eq!(
+            completed_tids(t.accept(&"gw", &part(8, 2, 2, b"B2"), 0)),
+            [8, 8]
+        );
+        assert_eq!(
+            completed_tids(t.accept(&"gw", &part(7, 2, 2, b"A2"), 0)),
+            [7, 7]
         );
     }
 
     #[test]
     fn limits_hold_against_a_hostile_peer() {
-        let limits = ReassemblyLimits {
+        let limits = SplitLimits {
             max_parts: 4,
-            max_message_bytes: 10,
-            max_incomplete: 2,
-            expiry: Duration::from_secs(5),
+            max_bytes: 10,
+            max_open_per_source: 2,
+            expiry_ms: 5_000,
         };
-        let mut r = Reassembler::new(limits);
-        let now = Instant::now();
-        let b = Bytes::from_static(b"123456");
+        let mut t = SplitTracker::new(limits, 1);
         assert_eq!(
-            r.push(id("a"), 1, 1, 5, b.clone(), now),
-            Err(ReassemblyError::TooManyParts { total: 5, max: 4 })
+            t.accept(&"a", &part(1, 1, 5, b"123456"), 0),
+            PartDecision::Refused(PartRefusal::TooManyParts { total: 5, max: 4 })
         );
-        assert_eq!(r.push(id("a"), 1, 1, 3, b.clone(), now), Ok(None));
+        t.accept(&"a", &part(1, 1, 3, b"123456"), 0);
         assert_eq!(
-            r.push(id("a"), 1, 2, 3, b.clone(), now),
-            Err(ReassemblyError::TooLarge { bytes: 12, max: 10 })
+            t.accept(&"a", &part(1, 2, 3, b"123456"), 0),
+            PartDecision::Refused(PartRefusal::TooLarge { bytes: 12, max: 10 })
         );
-        assert_eq!(r.push(id("a"), 2, 1, 2, b.clone(), now), Ok(None));
-        assert_eq!(r.push(id("a"), 3, 1, 2, b.clone(), now), Ok(None));
-        assert_eq!(
-            r.push(id("a"), 4, 1, 2, b.clone(), now),
-            Err(ReassemblyError::TooManyIncomplete { max: 2 })
-        );
-        // Once the old ones expire there is room again.
-        let later = now + Duration::from_secs(6);
-        assert_eq!(r.push(id("a"), 4, 1, 2, b, later), Ok(None));
-        assert_eq!(r.incomplete(), 1);
+        t.accept(&"a", &part(20, 1, 2, b"x"), 1);
+        let PartDecision::Opened {
+            closed: Some(oldest),
+            ..
+        } = t.accept(&"a", &part(30, 1, 2, b"y"), 2)
+        else {
+            panic!("a third open split closes the oldest");
+        };
+        assert_eq!(oldest.tids, [1]);
+        assert_eq!(t.open_count(), 2);
+        assert!(t.expire(5_000).is_empty());
+        let expired = t.expire(5_002);
+        assert_eq!(expired.len(), 2);
+        assert_eq!(t.open_count(), 0);
     }
 
     #[test]
-    fn same_tid_from_different_gateways_does_not_mix() {
-        let mut r = Reassembler::new(ReassemblyLimits::default());
-        let now = Instant::now();
+    fn restored_splits_continue_and_ids_stay_above_them() {
+        let mut t = tracker();
+        t.accept(&"gw", &part(7, 1, 2, b"a"), 0);
+        let held = t.open_splits(&"gw").to_vec();
+        let mut after_restart = tracker();
+        for s in held {
+            after_restart.restore("gw", s);
+        }
         assert_eq!(
-            r.push(id("a"), 9, 1, 2, Bytes::from_static(b"A1"), now),
-            Ok(None)
+            completed_tids(after_restart.accept(&"gw", &part(8, 2, 2, b"b"), 0)),
+            [7, 8]
         );
-        assert_eq!(
-            r.push(id("b"), 9, 1, 2, Bytes::from_static(b"B1"), now),
-            Ok(None)
-        );
-        assert_eq!(
-            r.push(id("a"), 9, 2, 2, Bytes::from_static(b"A2"), now),
-            Ok(Some(Bytes::from_static(b"A1A2")))
-        );
-        assert_eq!(
-            r.push(id("b"), 9, 2, 2, Bytes::from_static(b"B2"), now),
-            Ok(Some(Bytes::from_static(b"B1B2")))
-        );
+        let PartDecision::Opened { id, .. } = after_restart.accept(&"gw", &part(9, 1, 2, b"c"), 0)
+        else {
+            panic!("part 1 opens a split");
+        };
+        assert!(id > 1);
     }
 }

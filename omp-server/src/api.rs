@@ -16,6 +16,7 @@ use crate::http::{
     self, ApiError, ControlSink, GmmpMetrics, HttpConfig, HttpState, NewControl, SessionView,
 };
 use crate::state::Shared;
+use crate::store::writer::WriterMetrics;
 
 /// The GMMP side as the API sees it.
 struct GmmpSide(Arc<Shared>);
@@ -92,8 +93,52 @@ impl GmmpMetrics for GmmpSide {
             "# HELP omp_gmmp_sessions GMMP sessions bound to a gateway.\n# TYPE omp_gmmp_sessions gauge\nomp_gmmp_sessions {}",
             self.0.registry.len()
         );
+        render_splits(self.0.writer.metrics(), out);
         render_controls(self.0.control.metrics(), out);
     }
+}
+
+/// The writer's split-delivery counters.
+fn render_splits(m: &WriterMetrics, out: &mut String) {
+    let counters = [
+        (
+            "omp_split_parts_stored_total",
+            "Parts of split deliveries committed and answered STATUS_OK.",
+            &m.split_parts_stored,
+        ),
+        (
+            "omp_split_parts_repeated_total",
+            "Parts of split deliveries sent again (answered STATUS_OK, held already).",
+            &m.split_parts_repeated,
+        ),
+        (
+            "omp_split_parts_refused_total",
+            "Parts of split deliveries no split expects or that contradict one (answered rc 0x03/0x0A).",
+            &m.split_parts_refused,
+        ),
+        (
+            "omp_split_deliveries_completed_total",
+            "Split deliveries made whole and stored as one delivery.",
+            &m.splits_completed,
+        ),
+        (
+            "omp_split_deliveries_abandoned_total",
+            "Split deliveries given up before their last part (parts kept as an incomplete delivery).",
+            &m.splits_abandoned,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP omp_split_deliveries_open Split deliveries waiting for parts now.\n# TYPE omp_split_deliveries_open gauge\nomp_split_deliveries_open {}",
+        m.splits_open.load(Ordering::Relaxed)
+    );
 }
 
 /// The control dispatcher's counters.

@@ -107,12 +107,15 @@ pub struct Settings {
     /// Most concurrent GMMP connections [default: open-file limit − 500].
     #[arg(long, env = "OMP_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
-    /// Most bytes one connection may hold buffered (split deliveries in progress) [default: 131072].
+    /// Most bytes one split delivery may carry in all [default: 131072].
     #[arg(long, env = "OMP_MAX_CONNECTION_BUFFER", global = true)]
     pub max_connection_buffer: Option<usize>,
     /// Time from a frame's first byte to its last; a slower frame closes the connection [default: 20s].
     #[arg(long, env = "OMP_FRAME_TIMEOUT", global = true, value_parser = parse_duration)]
     pub frame_timeout: Option<Duration>,
+    /// A split delivery with no new part for this long is abandoned (its parts stay readable) [default: 120s].
+    #[arg(long, env = "OMP_SPLIT_EXPIRY", global = true, value_parser = parse_duration)]
+    pub split_expiry: Option<Duration>,
     /// Time a connection has to register or authenticate, whatever it sends meanwhile [default: 60s].
     #[arg(long, env = "OMP_AUTH_TIMEOUT", global = true, value_parser = parse_duration)]
     pub auth_timeout: Option<Duration>,
@@ -207,6 +210,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     max_connection_buffer: Option<usize>,
     frame_timeout: Option<String>,
+    split_expiry: Option<String>,
     auth_timeout: Option<String>,
     max_unauthenticated: Option<usize>,
     max_unauthenticated_per_ip: Option<usize>,
@@ -278,6 +282,9 @@ pub struct Config {
     /// Time from the first byte of a frame to its last (slowloris guard:
     /// the idle limits restart only on whole frames; this bounds one frame).
     pub frame_timeout: Duration,
+    /// How long a split delivery waits for its next part before it is
+    /// abandoned (its parts stay readable as an incomplete delivery).
+    pub split_expiry: Duration,
     /// Time an unbound connection (new, or after deregistration) has to
     /// bind to a GW; refused frames do not extend it.
     pub auth_timeout: Duration,
@@ -345,6 +352,7 @@ impl Config {
             max_connections: default_max_connections(),
             max_connection_buffer: 128 * 1024,
             frame_timeout: Duration::from_secs(20),
+            split_expiry: Duration::from_secs(120),
             auth_timeout: Duration::from_secs(60),
             max_unauthenticated: 4096,
             max_unauthenticated_per_ip: 512,
@@ -437,6 +445,9 @@ impl Config {
             pick_duration("frame_timeout", settings.frame_timeout, &file.frame_timeout)?
         {
             c.frame_timeout = d;
+        }
+        if let Some(d) = pick_duration("split_expiry", settings.split_expiry, &file.split_expiry)? {
+            c.split_expiry = d;
         }
         if let Some(d) = pick_duration("auth_timeout", settings.auth_timeout, &file.auth_timeout)? {
             c.auth_timeout = d;
@@ -544,6 +555,7 @@ impl Config {
         }
         for (key, value) in [
             ("frame_timeout", self.frame_timeout),
+            ("split_expiry", self.split_expiry),
             ("auth_timeout", self.auth_timeout),
             ("http_body_deadline", self.http_body_deadline),
         ] {
@@ -593,6 +605,15 @@ impl Config {
     /// Path of the SQLite database file.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("omp.sqlite3")
+    }
+
+    /// The limits split deliveries are held within.
+    pub fn split_limits(&self) -> gmmp_codec::SplitLimits {
+        gmmp_codec::SplitLimits {
+            max_bytes: self.max_connection_buffer,
+            expiry_ms: i64::try_from(self.split_expiry.as_millis()).unwrap_or(i64::MAX),
+            ..gmmp_codec::SplitLimits::default()
+        }
     }
 }
 

@@ -1,15 +1,24 @@
 //! New auth keys.
 //!
 //! ThingPlug's observed key `SP10033827key` is derived from a counter and
-//! so guessable; ours is `SP` + 14 random base62 characters from the OS
-//! RNG (about 83 bits), which fits the 16-byte field.
+//! so guessable; ours is `SP` + 13 random base62 characters from the OS
+//! RNG (about 77 bits). The wire field holds 16 bytes, but SK Telecom's
+//! client library keeps the key in a 16-byte C buffer and measures it with
+//! `strlen`: a key must leave room for the terminating NUL, so at most
+//! [`MAX_AUTH_KEY_LEN`] characters (see `gmmp_codec::AuthKey`).
 
 use getrandom::Error;
 
 const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const RANDOM_CHARS: usize = 14;
+const RANDOM_CHARS: usize = 13;
 
-/// A fresh auth key, `SP` + 14 base62 characters.
+/// The longest key real clients can hold (15 characters and a NUL in 16
+/// bytes). A stored key longer than this is replaced at the gateway's next
+/// registration.
+pub const MAX_AUTH_KEY_LEN: usize = 2 + RANDOM_CHARS;
+const _: () = assert!(MAX_AUTH_KEY_LEN <= gmmp_codec::MAX_CLIENT_AUTH_KEY_LEN);
+
+/// A fresh auth key, `SP` + 13 base62 characters.
 pub fn new_auth_key() -> Result<String, Error> {
     let mut key = String::with_capacity(2 + RANDOM_CHARS);
     key.push_str("SP");
@@ -35,7 +44,8 @@ mod tests {
     fn keys_fit_the_field_and_differ() {
         let a = new_auth_key().unwrap();
         let b = new_auth_key().unwrap();
-        assert_eq!(a.len(), 16);
+        assert_eq!(a.len(), 15);
+        assert_eq!(a.len(), MAX_AUTH_KEY_LEN);
         assert!(a.starts_with("SP"));
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);

@@ -105,8 +105,10 @@ pub async fn run(
         writer_conn,
         config.writer_queue_capacity,
         config.writer_batch_max,
+        config.split_limits(),
         writer_stop.clone(),
-    );
+    )
+    .await?;
     let listener = TcpListener::bind(config.gmmp_listen)
         .await
         .map_err(|source| ServerError::Bind {

@@ -281,6 +281,21 @@ async fn every_route_of_the_contract_over_tcp() {
     .await
     .assert_field(BAD, "device_id");
 
+    mark("GET", "/api/v1/gateways/{gw_id}/deliveries/incomplete");
+    let none = api
+        .get(&format!("/api/v1/gateways/{gw}/deliveries/incomplete"))
+        .await;
+    assert_eq!(none.status, StatusCode::OK, "{}", none.text);
+    assert_eq!(none.json["items"], json!([]));
+    api.get("/api/v1/gateways/SC99999999/deliveries/incomplete")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    api.get(&format!(
+        "/api/v1/gateways/{gw}/deliveries/incomplete?limit=0"
+    ))
+    .await
+    .assert_field(BAD, "limit");
+
     mark("GET", "/api/v1/gateways/{gw_id}/deliveries");
     let hpath = format!("/api/v1/gateways/{gw}/deliveries");
     let page = api.get(&format!("{hpath}?limit=1")).await;

@@ -27,7 +27,8 @@ async fn full_gw_and_device_lifecycle() {
     let reg = gw.register_gw("ThingPlug", "WIZnet").await;
     assert_eq!(rc(&reg), ResultCode::OK);
     let key = reg.header.auth_key.to_string();
-    assert!(key.starts_with("SP") && key.len() == 16, "{key}");
+    // 15 characters: the client library needs a NUL in its 16-byte buffer.
+    assert!(key.starts_with("SP") && key.len() == 15, "{key}");
     let gw_id = gw.gw_id.to_string();
     assert!(gw_id.starts_with("SC") && gw_id.len() == 10, "{gw_id}");
 
@@ -667,5 +668,54 @@ async fn a_connection_carries_one_gw_only() {
     );
     gw.auth_id = fixed(MAC);
     assert_eq!(rc(&gw.deliver(b"mine").await), ResultCode::OK);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_too_long_for_real_clients_is_replaced_at_the_next_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |_| {}).await;
+    let mut gw = Client::connect(server.addr, MAC).await;
+    assert_eq!(
+        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
+        ResultCode::OK
+    );
+    server.stop().await;
+    // A data directory from when keys had 16 characters.
+    let long = "SP0123456789abcd";
+    let pool = omp_server::store::open(&dir.path().join("omp.sqlite3"))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE gateways SET auth_key = ?")
+        .bind(long)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    let server = start(dir.path(), |_| {}).await;
+    let mut gw = Client::connect(server.addr, MAC).await;
+    let reg = gw.register_gw("ThingPlug", "WIZnet").await;
+    assert_eq!(rc(&reg), ResultCode::OK);
+    let key = reg.header.auth_key.to_string();
+    assert_eq!(key.len(), 15, "{key}");
+    assert_ne!(key, long);
+    assert_eq!(rc(&gw.deliver(b"after").await), ResultCode::OK);
+    let stored = gateways::find_by_auth_id(&server.state.pool, MAC)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.auth_key, key, "the new key is stored");
+    // The old key no longer authenticates.
+    let mut old = Client::connect(server.addr, MAC).await;
+    old.key = FixedStr::new("auth_key", long).unwrap();
+    old.gw_id = gw.gw_id;
+    assert_eq!(
+        rc(&old.deliver(b"old key").await),
+        ResultCode::PERMISSION_DENIED
+    );
+    // Registering again keeps the short key.
+    let again = gw.register_gw("ThingPlug", "WIZnet").await;
+    assert_eq!(again.header.auth_key.to_string(), key);
     server.stop().await;
 }

@@ -222,6 +222,27 @@ impl Table {
             .max_by_key(|c| c.tid)
     }
 
+    /// The control a long sentence request (0x11) is about: the one in
+    /// flight with its T-ID, else the one in flight (SENT or PROGRESS) of
+    /// the same device and type, the latest sent if several. SK Telecom's
+    /// client library never sets the T-ID of a 0x11, so one sent before
+    /// the 0x0E carries whatever T-ID its previous request had.
+    pub fn match_long_sentence(
+        &self,
+        gw_id: &str,
+        tid: u32,
+        device_id: &str,
+        control_type: u8,
+    ) -> Option<&InFlight> {
+        let open = self.by_gw.get(gw_id)?;
+        if let Some(c) = open.iter().find(|c| c.tid == tid) {
+            return Some(c);
+        }
+        open.iter()
+            .filter(|c| c.device_id == device_id && c.control_type == control_type)
+            .max_by_key(|c| c.tid)
+    }
+
     /// The controls of `gw_id` still SENT on `session` (it ended before the
     /// gateway answered).
     pub fn sent_on(&self, gw_id: &str, session: u64) -> Vec<InFlight> {
@@ -317,6 +338,24 @@ mod tests {
         // An older T-ID (an earlier control's, repeated) never matches.
         assert!(t.match_notification("G", 99_999, "", 12).is_none());
         assert!(t.match_notification("H", 100_000, "", 12).is_none());
+    }
+
+    #[test]
+    fn long_sentences_match_by_tid_then_any_open_control_of_the_device_and_type() {
+        let mut t = Table::new(None);
+        t.insert("G", sent(1, 100_000, "", 12));
+        t.insert("G", sent(2, 100_001, "AD1", 12));
+        assert_eq!(t.match_long_sentence("G", 100_001, "", 12).unwrap().id, 2);
+        // A stale T-ID (the library's previous request's), before the 0x0E:
+        // the SENT control of the same device and type.
+        assert_eq!(t.match_long_sentence("G", 7, "", 12).unwrap().id, 1);
+        assert_eq!(t.match_long_sentence("G", 7, "AD1", 12).unwrap().id, 2);
+        // And after it.
+        t.progress("G", 1, 9_000);
+        assert_eq!(t.match_long_sentence("G", 8, "", 12).unwrap().id, 1);
+        assert!(t.match_long_sentence("G", 7, "", 8).is_none());
+        assert!(t.match_long_sentence("G", 7, "AD9", 12).is_none());
+        assert!(t.match_long_sentence("H", 100_000, "", 12).is_none());
     }
 
     #[test]

@@ -12,24 +12,27 @@
 //! resend of one it stored without storing it twice. That closes the one
 //! gap of at-least-once: a STATUS_OK lost after the commit.
 //!
-//! Split deliveries (total_count > 1) are reassembled per session; each
-//! part is answered, the parts before the last with rc 0x00 once held in
-//! memory, the last one after the whole payload is committed as one row.
+//! Split deliveries (total_count > 1) go to the writer part by part, each
+//! answered only once committed (see `store::writer::parts` and the
+//! README's "Split deliveries"): rc 0x00 for a part stored, held already
+//! (a repeat) or completing its delivery; rc 0x03 for a part no split
+//! expects, rc 0x0A for one that contradicts the split in progress —
+//! both change nothing, so the split can still complete.
 
-use std::time::Instant;
+use std::net::SocketAddr;
 
-use gmmp_codec::{
-    DeliveryRequest, DeliveryResponse, Header, Message, Reassembler, ReassemblyLimits, ResultCode,
-};
+use gmmp_codec::{DeliveryRequest, DeliveryResponse, Header, Message, PartRefusal, ResultCode};
 
 use crate::directory::GatewayEntry;
+use crate::gmmp::log_budget::LogBudget;
 use crate::state::Shared;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::now_millis;
-use crate::store::writer::{Committed, SubmitError};
+use crate::store::splits::PartRow;
+use crate::store::writer::{Committed, PartOutcome, SubmitError};
 
-/// Most split messages one connection may hold half-received.
-const MAX_INCOMPLETE_PER_SESSION: usize = 4;
+/// Refused split parts logged per second (the rest are counted).
+static REFUSED_PART_LOG: LogBudget = LogBudget::new(10);
 
 fn respond(req: &DeliveryRequest, rc: ResultCode, backoff_time: Option<u32>) -> Message {
     DeliveryResponse {
@@ -45,10 +48,10 @@ fn respond(req: &DeliveryRequest, rc: ResultCode, backoff_time: Option<u32>) -> 
 /// Handles 0x0B for the authenticated GW.
 pub async fn deliver(
     state: &Shared,
+    peer: SocketAddr,
     entry: &GatewayEntry,
     header: &Header,
     req: &DeliveryRequest,
-    reassembler: &mut Option<Box<Reassembler>>,
 ) -> Message {
     let device_id = req.device_id.as_str().unwrap_or_default();
     if !req.device_id.is_empty() && !entry.devices.contains(device_id) {
@@ -56,33 +59,9 @@ pub async fn deliver(
             "delivery from a device not registered under this GW");
         return respond(req, ResultCode::NOT_FOUND, None);
     }
-    let payload = if header.total_count == 1 && header.current_count == 1 {
-        req.payload.clone()
-    } else {
-        let limits = ReassemblyLimits {
-            max_message_bytes: state.config.max_connection_buffer,
-            max_incomplete: MAX_INCOMPLETE_PER_SESSION,
-            ..ReassemblyLimits::default()
-        };
-        let r = reassembler.get_or_insert_with(|| Box::new(Reassembler::new(limits)));
-        let pushed = r.push(
-            header.auth_id,
-            header.tid,
-            header.current_count,
-            header.total_count,
-            req.payload.clone(),
-            Instant::now(),
-        );
-        match pushed {
-            Ok(Some(whole)) => whole,
-            Ok(None) => return respond(req, ResultCode::OK, None),
-            Err(e) => {
-                tracing::warn!(gw_id = %entry.gw_id, tid = header.tid, error = %e,
-                    "split delivery part refused");
-                return respond(req, ResultCode::BAD_REQUEST, None);
-            }
-        }
-    };
+    if header.total_count != 1 || header.current_count != 1 {
+        return deliver_part(state, peer, entry, header, req).await;
+    }
     let row = DeliveryRow {
         gw_id: entry.gw_id.clone(),
         device_id: device_id.to_owned(),
@@ -92,36 +71,16 @@ pub async fn deliver(
         origin_timestamp: header.origin_timestamp,
         received_at: now_millis(),
         encryption_flag: header.encryption_flag,
-        payload,
+        payload: req.payload.clone(),
         keyed: header.is_keyed(),
     };
     let committed = match state.writer.submit(row) {
         Ok(committed) => committed,
-        Err(SubmitError::Full) => {
-            state
-                .metrics
-                .deliveries_backoff
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(gw_id = %entry.gw_id, tid = header.tid,
-                backoff_seconds = state.config.backoff_seconds, "writer saturated; asking for back-off");
-            return respond(
-                req,
-                ResultCode::SERVICE_UNAVAILABLE,
-                Some(state.config.backoff_seconds),
-            );
-        }
-        Err(SubmitError::Closed) => {
-            tracing::error!(gw_id = %entry.gw_id, tid = header.tid, "writer stopped; delivery not stored");
-            return respond(req, ResultCode::INTERNAL_SERVER_ERROR, None);
-        }
+        Err(e) => return not_queued(state, entry, header, req, e),
     };
     match committed.await {
         Ok(Ok(outcome)) => {
-            let counter = match outcome {
-                Committed::Stored => &state.metrics.deliveries_ok,
-                Committed::AlreadyStored => &state.metrics.deliveries_already_stored,
-            };
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            count_committed(state, outcome);
             respond(req, ResultCode::OK, None)
         }
         Ok(Err(e)) => {
@@ -130,6 +89,111 @@ pub async fn deliver(
         }
         Err(_) => {
             tracing::error!(gw_id = %entry.gw_id, tid = header.tid, "writer dropped the delivery");
+            respond(req, ResultCode::INTERNAL_SERVER_ERROR, None)
+        }
+    }
+}
+
+/// One part of a split delivery: committed, recognised or refused by the
+/// writer, which owns the open splits.
+async fn deliver_part(
+    state: &Shared,
+    peer: SocketAddr,
+    entry: &GatewayEntry,
+    header: &Header,
+    req: &DeliveryRequest,
+) -> Message {
+    let part = PartRow {
+        gw_id: entry.gw_id.clone(),
+        device_id: req.device_id.as_str().unwrap_or_default().to_owned(),
+        report_type: req.report_type.0,
+        media_type: req.media_type,
+        tid: header.tid,
+        current: header.current_count,
+        total: header.total_count,
+        origin_timestamp: header.origin_timestamp,
+        received_at: now_millis(),
+        encryption_flag: header.encryption_flag,
+        payload: req.payload.clone(),
+        keyed: header.is_keyed(),
+        peer: peer.to_string(),
+    };
+    let outcome = match state.writer.submit_part(part) {
+        Ok(outcome) => outcome,
+        Err(e) => return not_queued(state, entry, header, req, e),
+    };
+    match outcome.await {
+        Ok(Ok(PartOutcome::Stored | PartOutcome::Repeated)) => respond(req, ResultCode::OK, None),
+        Ok(Ok(PartOutcome::Completed(outcome))) => {
+            count_committed(state, outcome);
+            respond(req, ResultCode::OK, None)
+        }
+        Ok(Ok(PartOutcome::Refused(why))) => {
+            let rc = refusal_code(&why);
+            match REFUSED_PART_LOG.take() {
+                Some(left_out) => tracing::warn!(%peer, gw_id = %entry.gw_id,
+                    device_id = %req.device_id, tid = header.tid, current = header.current_count,
+                    total = header.total_count, bytes = req.payload.len(), reason = %why,
+                    rc = %rc, left_out, "split delivery part refused"),
+                None => tracing::debug!(%peer, gw_id = %entry.gw_id, reason = %why,
+                    "split delivery part refused"),
+            }
+            respond(req, rc, None)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(gw_id = %entry.gw_id, tid = header.tid, error = %e,
+                "split delivery part not stored");
+            respond(req, ResultCode::INTERNAL_SERVER_ERROR, None)
+        }
+        Err(_) => {
+            tracing::error!(gw_id = %entry.gw_id, tid = header.tid,
+                "writer dropped the split delivery part");
+            respond(req, ResultCode::INTERNAL_SERVER_ERROR, None)
+        }
+    }
+}
+
+/// rc 0x0A for a part that contradicts a split in progress, else 0x03.
+fn refusal_code(why: &PartRefusal) -> ResultCode {
+    if why.contradicts() {
+        ResultCode::CONFLICT
+    } else {
+        ResultCode::BAD_REQUEST
+    }
+}
+
+fn count_committed(state: &Shared, outcome: Committed) {
+    let counter = match outcome {
+        Committed::Stored => &state.metrics.deliveries_ok,
+        Committed::AlreadyStored => &state.metrics.deliveries_already_stored,
+    };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The answer when the writer did not take the delivery.
+fn not_queued(
+    state: &Shared,
+    entry: &GatewayEntry,
+    header: &Header,
+    req: &DeliveryRequest,
+    error: SubmitError,
+) -> Message {
+    match error {
+        SubmitError::Full => {
+            state
+                .metrics
+                .deliveries_backoff
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(gw_id = %entry.gw_id, tid = header.tid,
+                backoff_seconds = state.config.backoff_seconds, "writer saturated; asking for back-off");
+            respond(
+                req,
+                ResultCode::SERVICE_UNAVAILABLE,
+                Some(state.config.backoff_seconds),
+            )
+        }
+        SubmitError::Closed => {
+            tracing::error!(gw_id = %entry.gw_id, tid = header.tid, "writer stopped; delivery not stored");
             respond(req, ResultCode::INTERNAL_SERVER_ERROR, None)
         }
     }

@@ -230,16 +230,26 @@ pub async fn register_gw(
     // A registered GW registering again (the WizFi310 does on every
     // connect) gets its GW ID and key from memory: no write lock, no
     // database round trip (a flood of them must not stall deliveries).
+    // A key longer than real clients can hold (issued by older versions)
+    // is replaced here, so existing data directories heal by themselves.
     let entry = match state.directory.get(auth_id) {
-        Some(entry) => entry,
-        None => {
+        Some(entry) if entry.auth_key.len() <= ids::MAX_AUTH_KEY_LEN => entry,
+        _ => {
             let record = {
                 let _one_at_a_time = state.registration_lock.lock().await;
                 let key = ids::new_auth_key().map_err(|e| StoreError::BadStoredValue {
                     field: "auth_key (OS random source failed)",
                     value: e.to_string(),
                 })?;
-                gateways::register(&state.pool, auth_id, domain, manufacture_id, &key).await?
+                gateways::register(
+                    &state.pool,
+                    auth_id,
+                    domain,
+                    manufacture_id,
+                    &key,
+                    ids::MAX_AUTH_KEY_LEN,
+                )
+                .await?
             };
             state.directory.upsert(auth_id, &record)
         }

@@ -39,8 +39,10 @@
 //! of its refused requests.
 //!
 //! Buffered bytes per connection are capped: the read buffer by the
-//! codec's largest frame (2142 bytes), half-received split deliveries by
-//! `max_connection_buffer`, pushed frames by the outbox's capacity.
+//! codec's largest frame (2142 bytes), pushed frames by the outbox's
+//! capacity. Split deliveries are held by the writer, not the connection
+//! (their parts may come over several), within `max_connection_buffer`
+//! bytes each.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -52,8 +54,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::StreamExt;
 use gmmp_codec::{
-    AuthId, AuthKey, CodecError, DomainCode, Frame, GmmpCodec, MAX_PAYLOAD_LEN, Message,
-    Reassembler, ResultCode,
+    AuthId, AuthKey, CodecError, DomainCode, Frame, GmmpCodec, MAX_PAYLOAD_LEN, Message, ResultCode,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -104,7 +105,6 @@ struct Session {
     close: CancellationToken,
     binding: Option<Binding>,
     idle_limit: Option<Duration>,
-    reassembler: Option<Box<Reassembler>>,
     /// Held while unbound (see the listener's caps).
     unauthenticated: Option<UnauthenticatedSlot>,
     /// When the connection last became unbound (connect, deregistration).
@@ -140,7 +140,6 @@ pub async fn run(
         write,
         close: CancellationToken::new(),
         binding: None,
-        reassembler: None,
         unauthenticated: Some(unauthenticated),
         unbound_since: Instant::now(),
         refusals: 0,
@@ -426,7 +425,7 @@ impl Session {
             }
             Message::ProfileRequest(req) => profile::answer(s, &entry, req).await.map(Some),
             Message::DeliveryRequest(req) => Ok(Some(
-                delivery::deliver(s, &entry, &frame.header, req, &mut self.reassembler).await,
+                delivery::deliver(s, self.peer, &entry, &frame.header, req).await,
             )),
             Message::HeartbeatRequest(req) => Ok(Some(heartbeat::answer(req))),
             Message::EncryptionInfoRequest(req) => encryption::info(s, &entry, req).await.map(Some),

@@ -24,6 +24,7 @@ use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
 use super::params::{PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, parse_rfc3339};
+use crate::store::splits::{self, IncompleteDelivery};
 
 /// The columns every delivery query selects.
 pub const DELIVERY_COLUMNS: &str = "id, gw_id, device_id, report_type, media_type, tid,
@@ -208,4 +209,52 @@ pub async fn history(
         "items": rows.iter().map(DeliveryRow::to_json).collect::<Vec<_>>(),
         "next_cursor": next,
     })))
+}
+
+/// `GET /api/v1/gateways/{gw_id}/deliveries/incomplete`: split deliveries
+/// that are not whole — still waiting for parts (`open`) or given up
+/// (`abandoned`) — newest first, each with the parts it got.
+pub async fn incomplete(
+    State(state): State<HttpState>,
+    path: PathParams,
+    query: QueryParams,
+) -> ApiResult<Json<Value>> {
+    let gw_id = path.id("gw_id", GW_ID_MAX)?;
+    let limit = query.limit()?;
+    require_gateway(state.pool(), gw_id).await?;
+    let splits = splits::incomplete(state.pool(), gw_id, i64::from(limit)).await?;
+    Ok(Json(json!({
+        "items": splits.iter().map(incomplete_json).collect::<Vec<_>>(),
+    })))
+}
+
+fn incomplete_json(d: &IncompleteDelivery) -> Value {
+    let report_type = u8::try_from(d.report_type).map(ReportType);
+    let bytes: usize = d.parts.iter().map(|p| p.payload.len()).sum();
+    json!({
+        "id": d.id,
+        "gw_id": d.gw_id,
+        "device_id": (!d.device_id.is_empty()).then_some(&d.device_id),
+        "state": d.state,
+        "reason": d.reason,
+        "report_type": {
+            "code": d.report_type,
+            "name": report_type.map_or("unknown", |r| r.name()),
+        },
+        "media_type": d.media_type,
+        "total_count": d.total_count,
+        "parts_received": d.parts.len(),
+        "content_length": bytes,
+        "peer": d.peer,
+        "started_at": format_millis(d.started_at),
+        "last_part_at": format_millis(d.last_part_at),
+        "closed_at": d.closed_at.map(format_millis),
+        "parts": d.parts.iter().map(|p| json!({
+            "current_count": p.current_count,
+            "tid": p.tid,
+            "received_at": format_millis(p.received_at),
+            "content": STANDARD.encode(&p.payload),
+            "content_length": p.payload.len(),
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -313,6 +313,11 @@ pub const ROUTES: &[Route] = &[
         handler: || get(deliveries::history),
     },
     Route {
+        method: "GET",
+        path: "/api/v1/gateways/{gw_id}/deliveries/incomplete",
+        handler: || get(deliveries::incomplete),
+    },
+    Route {
         method: "POST",
         path: "/api/v1/gateways/{gw_id}/controls",
         handler: || post(controls::create),

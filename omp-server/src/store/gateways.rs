@@ -3,8 +3,9 @@
 //!
 //! GW IDs are `SC` + 8 digits from `seq` (starting at SC10010001, near the
 //! observed `SC10010254`). Registering again returns the same GW ID and
-//! key; registering after a deregistration returns the same GW ID with a
-//! new key.
+//! key — unless the stored key is longer than real clients can hold (keys
+//! of 16 characters were issued once), which is replaced; registering
+//! after a deregistration returns the same GW ID with a new key.
 
 use sqlx::SqlitePool;
 
@@ -62,15 +63,18 @@ pub async fn find_by_auth_id(
     )
 }
 
-/// Registers `auth_id`: returns the active registration as it is, revives a
-/// deregistered one with `new_key`, or creates one with the next GW ID and
-/// `new_key`. Callers serialise registrations (one at a time per process).
+/// Registers `auth_id`: returns the active registration as it is (with
+/// `new_key` in place of a stored key over `max_key_len` characters),
+/// revives a deregistered one with `new_key`, or creates one with the next
+/// GW ID and `new_key`. Callers serialise registrations (one at a time per
+/// process).
 pub async fn register(
     pool: &SqlitePool,
     auth_id: &str,
     domain: &str,
     manufacture_id: &str,
     new_key: &str,
+    max_key_len: usize,
 ) -> Result<GatewayRecord, StoreError> {
     let now = now_millis();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -81,7 +85,24 @@ pub async fn register(
     .fetch_optional(&mut *tx)
     .await?;
     let record = match existing {
-        Some(active) if active.deregistered_at.is_none() => return Ok(active),
+        Some(active)
+            if active.deregistered_at.is_none() && active.auth_key.len() <= max_key_len =>
+        {
+            return Ok(active);
+        }
+        Some(active) if active.deregistered_at.is_none() => {
+            sqlx::query("UPDATE gateways SET auth_key = ? WHERE gw_id = ?")
+                .bind(new_key)
+                .bind(&active.gw_id)
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(gw_id = %active.gw_id, old_len = active.auth_key.len(), new_len = new_key.len(),
+                "auth key too long for real clients; a shorter one issued");
+            GatewayRecord {
+                auth_key: new_key.to_owned(),
+                ..active
+            }
+        }
         Some(old) => {
             sqlx::query(
                 "UPDATE gateways SET auth_key = ?, domain = ?, manufacture_id = ?,

@@ -29,6 +29,7 @@ pub mod devices;
 pub mod gateways;
 pub mod profiles;
 pub mod provisioning;
+pub mod splits;
 pub mod writer;
 
 /// The migrations in the top-level `migrations/` folder, embedded at build

@@ -210,7 +210,15 @@ pub async fn start_writer(dir: &Path, capacity: usize, batch_max: usize) -> Lone
         .await
         .unwrap();
     let stop = CancellationToken::new();
-    let (handle, task) = omp_server::store::writer::spawn(conn, capacity, batch_max, stop.clone());
+    let (handle, task) = omp_server::store::writer::spawn(
+        conn,
+        capacity,
+        batch_max,
+        gmmp_codec::SplitLimits::default(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
     LoneWriter {
         pool,
         handle,

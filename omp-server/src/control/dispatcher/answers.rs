@@ -178,7 +178,7 @@ impl Dispatcher {
     }
 
     pub(super) async fn long_sentence(&mut self, about: &ControlRef) -> Result<Option<Bytes>, ()> {
-        let Some(c) = self.table.match_notification(
+        let Some(c) = self.table.match_long_sentence(
             &about.gw_id,
             about.tid,
             &about.device_id,

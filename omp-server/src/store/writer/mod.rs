@@ -1,0 +1,465 @@
+//! The group-commit writer: the only task that inserts deliveries.
+//!
+//! Sessions hand a [`DeliveryRow`] and a oneshot reply to
+//! [`WriterHandle::submit`]. The writer takes one row, drains up to
+//! `batch_max − 1` more that are already queued, commits them in one
+//! transaction (multi-row INSERTs), and only then replies `Ok` to every
+//! sender — so a session answers STATUS_OK only for a row that is on disk.
+//! On a database error every row of the batch gets `Err` and nothing of it
+//! is acknowledged. Throughput therefore does not hang on one fsync per
+//! delivery: under load one fsync covers up to `batch_max` rows.
+//!
+//! A keyed delivery (`gmmp_codec::KEYED_DELIVERY`) already stored — found
+//! in the table or earlier in the same batch — is not inserted again and is
+//! answered [`Committed::AlreadyStored`], which the session acknowledges
+//! like a stored one. The lookup runs here, inside the writer's
+//! transaction, because the writer is the only inserter: a resend that
+//! overtakes its original (the original still queued, from a connection
+//! that has since died) is caught just the same, in either order.
+//!
+//! The queue is bounded; when it is full [`submit`](WriterHandle::submit)
+//! answers [`SubmitError::Full`] at once and the session answers rc 0x0F
+//! with a back-off time — the server never buffers without bound.
+//!
+//! Split deliveries go through this writer part by part ([`parts`]): each
+//! part's row is committed before its STATUS_OK, and the last part's
+//! transaction turns the parts into one delivery row.
+//!
+//! The gateways' last-contact times (batched by the server every few
+//! seconds) go through this writer too, in the next batch's transaction:
+//! written on another connection, their UPDATE would hold SQLite's write
+//! lock while the writer's BEGIN waits in SQLite's busy handler (which
+//! sleeps milliseconds at a time) — a latency spike for every delivery in
+//! flight, every few seconds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use gmmp_codec::SplitLimits;
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::StoreError;
+use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::gateways;
+use crate::store::splits::PartRow;
+
+mod parts;
+
+pub use parts::PartOutcome;
+use parts::{Abandoned, PartWrite, Splits};
+
+/// How often open splits are checked against their expiry.
+const SPLIT_SWEEP: Duration = Duration::from_secs(1);
+
+/// What became of a delivery handed to the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Its row is committed.
+    Stored,
+    /// A keyed delivery already stored: nothing was inserted.
+    AlreadyStored,
+}
+
+type Reply = oneshot::Sender<Result<Committed, Arc<StoreError>>>;
+type PartReply = oneshot::Sender<Result<PartOutcome, Arc<StoreError>>>;
+
+/// Contact times `(gw_id, unix ms, peer)`.
+pub type LastSeen = Vec<(String, i64, String)>;
+
+/// What the writer is handed.
+#[derive(Debug)]
+enum Job {
+    Delivery(DeliveryRow, Reply),
+    Part(PartRow, PartReply),
+    LastSeen(LastSeen),
+}
+
+/// Counters of the writer, for logs and the later `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriterMetrics {
+    /// Transactions committed.
+    pub batches: AtomicU64,
+    /// Rows committed.
+    pub rows: AtomicU64,
+    /// Rows that failed to commit.
+    pub failed_rows: AtomicU64,
+    /// Keyed deliveries found already stored (acknowledged, not inserted).
+    pub already_stored: AtomicU64,
+    /// Submissions refused because the queue was full.
+    pub refused_full: AtomicU64,
+    /// Sum of batch latencies (BEGIN to COMMIT), microseconds.
+    pub batch_micros_total: AtomicU64,
+    /// Largest batch latency seen, microseconds.
+    pub batch_micros_max: AtomicU64,
+    /// Parts of split deliveries committed.
+    pub split_parts_stored: AtomicU64,
+    /// Parts of split deliveries sent again (acknowledged, held already).
+    pub split_parts_repeated: AtomicU64,
+    /// Parts of split deliveries that fit no split (refused).
+    pub split_parts_refused: AtomicU64,
+    /// Split deliveries made whole.
+    pub splits_completed: AtomicU64,
+    /// Split deliveries given up before their last part.
+    pub splits_abandoned: AtomicU64,
+    /// Split deliveries open now.
+    pub splits_open: AtomicU64,
+}
+
+/// Why a row could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full: answer rc 0x0F with a back-off.
+    #[error("the delivery writer queue is full")]
+    Full,
+    /// The writer has stopped.
+    #[error("the delivery writer has stopped")]
+    Closed,
+}
+
+/// The sessions' side of the writer.
+#[derive(Debug, Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+    metrics: Arc<WriterMetrics>,
+}
+
+impl WriterHandle {
+    /// Queues `row`; the returned receiver resolves once the row is
+    /// committed, found already stored, or failed.
+    pub fn submit(
+        &self,
+        row: DeliveryRow,
+    ) -> Result<oneshot::Receiver<Result<Committed, Arc<StoreError>>>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job::Delivery(row, reply)) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.refused_full.fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::Full)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Queues one part of a split delivery; the receiver resolves once the
+    /// part is committed (and, for the last part, the whole delivery),
+    /// recognised as a repeat, refused, or failed.
+    pub fn submit_part(
+        &self,
+        part: PartRow,
+    ) -> Result<oneshot::Receiver<Result<PartOutcome, Arc<StoreError>>>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job::Part(part, reply)) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.refused_full.fetch_add(1, Ordering::Relaxed);
+                Err(SubmitError::Full)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Hands over last-contact times, waiting for room in the queue;
+    /// `Closed` once the writer has stopped.
+    pub async fn record_last_seen(&self, seen: LastSeen) -> Result<(), SubmitError> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Job::LastSeen(seen))
+            .await
+            .map_err(|_| SubmitError::Closed)
+    }
+
+    /// The writer's counters.
+    pub fn metrics(&self) -> &Arc<WriterMetrics> {
+        &self.metrics
+    }
+}
+
+/// Starts the writer on `conn`, with the open splits read back from it.
+/// It runs until `stop` is cancelled, then commits whatever is still
+/// queued and returns.
+pub async fn spawn(
+    mut conn: SqliteConnection,
+    capacity: usize,
+    batch_max: usize,
+    split_limits: SplitLimits,
+    stop: CancellationToken,
+) -> Result<(WriterHandle, tokio::task::JoinHandle<()>), StoreError> {
+    let splits = Splits::load(&mut conn, split_limits).await?;
+    let (tx, rx) = mpsc::channel(capacity);
+    let metrics = Arc::new(WriterMetrics::default());
+    metrics
+        .splits_open
+        .store(splits.open_count() as u64, Ordering::Relaxed);
+    let writer = Writer {
+        conn,
+        splits,
+        split_limits,
+        metrics: metrics.clone(),
+    };
+    let task = tokio::spawn(writer.run(rx, batch_max, stop));
+    Ok((WriterHandle { tx, metrics }, task))
+}
+
+struct Writer {
+    conn: SqliteConnection,
+    splits: Splits,
+    split_limits: SplitLimits,
+    metrics: Arc<WriterMetrics>,
+}
+
+/// What one transaction writes.
+#[derive(Default)]
+struct Batch {
+    rows: Vec<DeliveryRow>,
+    replies: Vec<Reply>,
+    parts: Vec<PartWrite>,
+    part_replies: Vec<PartReply>,
+    abandoned: Vec<Abandoned>,
+    seen: LastSeen,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+            && self.parts.is_empty()
+            && self.abandoned.is_empty()
+            && self.seen.is_empty()
+    }
+
+    fn jobs(&self) -> usize {
+        self.rows.len() + self.parts.len()
+    }
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, batch_max: usize, stop: CancellationToken) {
+        let mut sweep = tokio::time::interval(SPLIT_SWEEP);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Batch::default();
+        loop {
+            let first = tokio::select! {
+                item = rx.recv() => item,
+                _ = sweep.tick() => {
+                    self.splits.expire(&mut batch.abandoned);
+                    if !batch.abandoned.is_empty() {
+                        self.commit(&mut batch).await;
+                    }
+                    continue;
+                }
+                () = stop.cancelled() => {
+                    // Refuse new rows, then commit what is queued.
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            let Some(job) = first else { break };
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Delivery(row, reply) => {
+                        batch.rows.push(row);
+                        batch.replies.push(reply);
+                    }
+                    Job::Part(part, reply) => match self.splits.plan(part, &mut batch.abandoned) {
+                        Ok(write) => {
+                            batch.parts.push(write);
+                            batch.part_replies.push(reply);
+                        }
+                        Err(refusal) => {
+                            self.metrics
+                                .split_parts_refused
+                                .fetch_add(1, Ordering::Relaxed);
+                            let _ = reply.send(Ok(PartOutcome::Refused(refusal)));
+                        }
+                    },
+                    Job::LastSeen(batch_seen) => batch.seen.extend(batch_seen),
+                }
+                if batch.jobs() < batch_max {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch).await;
+            }
+        }
+        if let Err(e) = self.conn.close().await {
+            tracing::warn!(error = %e, "closing the writer connection failed");
+        }
+    }
+
+    /// Commits `batch` and answers every job of it; leaves it empty.
+    async fn commit(&mut self, batch: &mut Batch) {
+        let started = Instant::now();
+        let result = commit(&mut self.conn, batch).await;
+        let micros = started.elapsed().as_micros() as u64;
+        let metrics = &self.metrics;
+        let n = batch.rows.len() as u64;
+        match result {
+            Ok((outcomes, whole)) => {
+                let again = outcomes
+                    .iter()
+                    .chain(&whole)
+                    .filter(|o| **o == Committed::AlreadyStored)
+                    .count() as u64;
+                let stored = n + whole.len() as u64;
+                metrics.batches.fetch_add(1, Ordering::Relaxed);
+                metrics.rows.fetch_add(stored - again, Ordering::Relaxed);
+                metrics.already_stored.fetch_add(again, Ordering::Relaxed);
+                metrics
+                    .batch_micros_total
+                    .fetch_add(micros, Ordering::Relaxed);
+                metrics
+                    .batch_micros_max
+                    .fetch_max(micros, Ordering::Relaxed);
+                self.splits
+                    .committed(&batch.parts, &batch.abandoned, metrics);
+                for (reply, outcome) in batch.replies.drain(..).zip(outcomes) {
+                    // A session that went away no longer needs the answer.
+                    let _ = reply.send(Ok(outcome));
+                }
+                let mut whole = whole.into_iter();
+                for (write, reply) in batch.parts.drain(..).zip(batch.part_replies.drain(..)) {
+                    let outcome = match write {
+                        PartWrite::Open(..) | PartWrite::Add(..) => PartOutcome::Stored,
+                        PartWrite::Touch(..) => PartOutcome::Repeated,
+                        PartWrite::Complete(..) => {
+                            PartOutcome::Completed(whole.next().unwrap_or(Committed::Stored))
+                        }
+                    };
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(rows = n, parts = batch.parts.len(), error = %e,
+                    "delivery batch failed; none acknowledged");
+                metrics.failed_rows.fetch_add(n, Ordering::Relaxed);
+                let e = Arc::new(e);
+                for reply in batch.replies.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                for reply in batch.part_replies.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                batch.parts.clear();
+                // The tracker took this batch's parts as if committed; the
+                // database says what really is.
+                match Splits::load(&mut self.conn, self.split_limits).await {
+                    Ok(splits) => self.splits = splits,
+                    Err(e) => tracing::error!(error = %e,
+                        "open split deliveries could not be read back; keeping the last known"),
+                }
+            }
+        }
+        batch.rows.clear();
+        batch.abandoned.clear();
+        batch.seen.clear();
+    }
+}
+
+/// One transaction of `batch`, with plain BEGIN/COMMIT statements rather
+/// than sqlx's `Transaction`: on a full disk (SQLITE_FULL, IOERR) SQLite
+/// rolls the transaction back by itself, sqlx's own ROLLBACK then fails
+/// and sqlx keeps counting a transaction open, refusing every later BEGIN
+/// on this connection — the writer would never store again, even once
+/// space returns. Here a failed batch is rolled back (an error from that
+/// ROLLBACK only means SQLite did it already) and the next batch starts
+/// clean. Returns what became of each row, in order, and of each
+/// delivery a completed split made.
+async fn commit(
+    conn: &mut SqliteConnection,
+    batch: &mut Batch,
+) -> Result<(Vec<Committed>, Vec<Committed>), StoreError> {
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let result = write_batch(conn, batch).await;
+    let result = match result {
+        Ok(outcomes) => sqlx::query("COMMIT")
+            .execute(&mut *conn)
+            .await
+            .map(|_| outcomes)
+            .map_err(StoreError::from),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    result
+}
+
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &mut Batch,
+) -> Result<(Vec<Committed>, Vec<Committed>), StoreError> {
+    let whole = Splits::apply(conn, &batch.parts, &batch.abandoned).await?;
+    let plain = batch.rows.len();
+    // Completed splits join the batch's rows for the keyed look-up and the
+    // INSERT; taken off again below so the rows keep their replies.
+    batch.rows.extend(whole);
+    let result = insert_rows(conn, &batch.rows).await;
+    batch.rows.truncate(plain);
+    let mut outcomes = result?;
+    let whole_outcomes = outcomes.split_off(plain);
+    // Contact times are a convenience: their failure must not cost the
+    // deliveries (SQLite undoes just the failed statement).
+    if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
+        tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
+    }
+    Ok((outcomes, whole_outcomes))
+}
+
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    rows: &[DeliveryRow],
+) -> Result<Vec<Committed>, StoreError> {
+    let outcomes = sort_out_resends(conn, rows).await?;
+    if outcomes.contains(&Committed::AlreadyStored) {
+        let new_rows: Vec<&DeliveryRow> = rows
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == Committed::Stored)
+            .map(|(row, _)| row)
+            .collect();
+        deliveries::insert_batch(conn, &new_rows).await?;
+    } else {
+        // The usual batch: every row is new, no copy of the list.
+        deliveries::insert_batch(conn, rows).await?;
+    }
+    Ok(outcomes)
+}
+
+/// Which of `rows` are keyed deliveries stored already, in the table or
+/// earlier in this batch. Unkeyed rows cost nothing here.
+async fn sort_out_resends(
+    conn: &mut SqliteConnection,
+    rows: &[DeliveryRow],
+) -> Result<Vec<Committed>, StoreError> {
+    let mut outcomes = vec![Committed::Stored; rows.len()];
+    if !rows.iter().any(|r| r.keyed) {
+        return Ok(outcomes);
+    }
+    let stored = deliveries::stored_keyed(conn, rows).await?;
+    // Keys of the rows this batch stores, to catch two copies in one batch
+    // without comparing every pair.
+    let mut batch_keys: HashMap<(&str, u32, u32), Vec<usize>> = HashMap::new();
+    for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.keyed) {
+        let key = (row.gw_id.as_str(), row.tid, row.origin_timestamp);
+        let earlier = batch_keys.entry(key).or_default();
+        let in_batch = earlier.iter().any(|&j| row.is_resend_of(&rows[j]));
+        let stored_id = stored[i];
+        if in_batch || stored_id.is_some() {
+            tracing::info!(gw_id = %row.gw_id, device_id = %row.device_id, tid = row.tid,
+                origin_timestamp = row.origin_timestamp, stored_id,
+                "keyed delivery sent again after it was stored; acknowledged, not stored twice");
+            outcomes[i] = Committed::AlreadyStored;
+        } else {
+            earlier.push(i);
+        }
+    }
+    Ok(outcomes)
+}
