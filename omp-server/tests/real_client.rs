@@ -232,6 +232,9 @@ impl Replay {
             assert_eq!(row["device_id"], live_device, "delivery T-ID {tid}: device");
             assert_eq!(row["tid"], json!(tid), "the T-ID of the first part");
         }
+        let path = format!("/api/v1/gateways/{}/deliveries/incomplete", self.gw_id());
+        let incomplete = self.api(reqwest::Method::GET, &path, None).await;
+        assert_eq!(incomplete["items"], json!([]), "no split left incomplete");
     }
 
     async fn stop(self) {
