@@ -5,7 +5,7 @@
 //! T-ID) are swapped for the ones the live server assigns, and every
 //! origin_timestamp is set to now, as the library sets `time(NULL)`.
 //!
-//! Header offsets used here (GMMP.md §2, the library's `GMMPHeader`):
+//! Header offsets used here (docs/gmmp.md §2, the library's `GMMPHeader`):
 //!
 //! ```text
 //!  0  version · 1 message_length(2) · 3 message_type · 4 origin_timestamp(4)
