@@ -79,7 +79,7 @@ const INITIAL_READ_CAPACITY: usize = 64;
 /// Warn lines per second for events a peer causes at will.
 static PEER_FAULT_LOG: LogBudget = LogBudget::new(10);
 /// Largest response buffer a session keeps between responses (a delivery
-/// response is 93 or 97 bytes, a profile response 173).
+/// response is 93 or 97 bytes, a profile response 189).
 const KEPT_OUT_CAPACITY: usize = 256;
 /// A peer that does not take a response within this time is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
