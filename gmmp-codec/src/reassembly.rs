@@ -159,13 +159,16 @@ impl OpenSplit {
 /// What a part is, as decided by [`SplitTracker::accept`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartDecision {
-    /// Part 1 of a new split `id`. `closed` is the source's oldest open
-    /// split, closed to make room (its parts stay the caller's to keep).
+    /// Part 1 of a new split `id`. `closed` are the source's open splits
+    /// it pushed out (their parts stay the caller's to keep): one that
+    /// would take the same next part (a sender that restarted its T-IDs,
+    /// say, leaving its old split cut short), and the oldest when the
+    /// source had too many open.
     Opened {
         /// The new split.
         id: u64,
-        /// The split pushed out, if the source had too many open.
-        closed: Option<OpenSplit>,
+        /// The splits pushed out.
+        closed: Vec<OpenSplit>,
     },
     /// The next part of split `id`, which stays open.
     Added {
@@ -316,10 +319,11 @@ impl<K: Hash + Eq + Clone> SplitTracker<K> {
         let splits = self.open.get(source).map_or(&[][..], Vec::as_slice);
         // The same T-ID before T-ID + 1: with two splits interleaved under
         // adjacent T-IDs, a part under its own split's T-ID is that split's.
+        // And the newest first.
         let next = splits
             .iter()
-            .position(|s| s.takes_next(part) && s.last_tid == part.tid)
-            .or_else(|| splits.iter().position(|s| s.takes_next(part)));
+            .rposition(|s| s.takes_next(part) && s.last_tid == part.tid)
+            .or_else(|| splits.iter().rposition(|s| s.takes_next(part)));
         if let Some(i) = next {
             return self.take(source, i, part, now);
         }
@@ -402,8 +406,19 @@ impl<K: Hash + Eq + Clone> SplitTracker<K> {
         let id = self.next_id;
         self.next_id += 1;
         let splits = self.open.entry(source.clone()).or_default();
-        let closed =
-            (splits.len() >= self.limits.max_open_per_source.max(1)).then(|| splits.remove(0));
+        // An open split that would take this one's next part could never
+        // be told apart from it again.
+        let mut closed: Vec<OpenSplit> = Vec::new();
+        splits.retain(|s| {
+            let same = s.same_shape(part) && s.last_tid == part.tid;
+            if same {
+                closed.push(s.clone());
+            }
+            !same
+        });
+        if splits.len() >= self.limits.max_open_per_source.max(1) {
+            closed.push(splits.remove(0));
+        }
         splits.push(OpenSplit {
             id,
             total: part.total,
@@ -525,7 +540,7 @@ mod tests {
         let mut t = tracker();
         assert!(matches!(
             t.accept(&"gw", &part(7, 1, 3, b"a"), 0),
-            PartDecision::Opened { closed: None, .. }
+            PartDecision::Opened { ref closed, .. } if closed.is_empty()
         ));
         assert!(matches!(
             t.accept(&"gw", &part(7, 2, 3, b"b"), 0),
@@ -631,6 +646,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_that_restarts_its_tids_closes_its_old_split_instead_of_feeding_it() {
+        // Part 1 of 3 under T-ID 7, then the sender reboots and sends a new
+        // delivery from T-ID 7 again, in either T-ID form.
+        for per_part in [false, true] {
+            let mut t = tracker();
+            t.accept(&"gw", &part(7, 1, 3, b"old"), 0);
+            let PartDecision::Opened { closed, .. } = t.accept(&"gw", &part(7, 1, 3, b"new1"), 1)
+            else {
+                panic!("part 1 opens a split");
+            };
+            assert_eq!(closed.len(), 1, "the old split is closed, its part kept");
+            assert_eq!(closed[0].tids, [7]);
+            let tid = |n: u32| if per_part { 7 + n } else { 7 };
+            let second = t.accept(&"gw", &part(tid(1), 2, 3, b"new2"), 2);
+            assert!(matches!(second, PartDecision::Added { .. }));
+            let third = t.accept(&"gw", &part(tid(2), 3, 3, b"new3"), 3);
+            assert_eq!(completed_tids(third), [7, tid(1), tid(2)]);
+            assert_eq!(t.open_count(), 0);
+        }
+    }
+
+    #[test]
     fn limits_hold_against_a_hostile_peer() {
         let limits = SplitLimits {
             max_parts: 4,
@@ -649,14 +686,11 @@ mod tests {
             PartDecision::Refused(PartRefusal::TooLarge { bytes: 12, max: 10 })
         );
         t.accept(&"a", &part(20, 1, 2, b"x"), 1);
-        let PartDecision::Opened {
-            closed: Some(oldest),
-            ..
-        } = t.accept(&"a", &part(30, 1, 2, b"y"), 2)
-        else {
+        let PartDecision::Opened { closed, .. } = t.accept(&"a", &part(30, 1, 2, b"y"), 2) else {
             panic!("a third open split closes the oldest");
         };
-        assert_eq!(oldest.tids, [1]);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].tids, [1]);
         assert_eq!(t.open_count(), 2);
         assert!(t.expire(5_000).is_empty());
         let expired = t.expire(5_002);

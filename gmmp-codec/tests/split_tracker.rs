@@ -166,7 +166,7 @@ proptest! {
                     match tracker.accept(&source, part, now) {
                         PartDecision::Opened { id, closed } => {
                             prop_assert!(!repeat && *index == 0);
-                            prop_assert!(closed.is_none());
+                            prop_assert!(closed.is_empty());
                             owner.insert(id, *split);
                             held.insert(id, vec![part.payload.clone()]);
                         }

@@ -442,3 +442,34 @@ async fn a_split_cut_short_stays_readable_and_is_abandoned_after_its_expiry() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_gateway_that_restarts_its_tids_mid_split_gets_its_new_delivery_whole() {
+    for per_part in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start(dir.path(), |_| {}).await;
+        let mut c = registered(&server, "0008dc000009").await;
+        let old = bytes(2048, 1);
+        assert_eq!(part(&mut c, DeviceId::EMPTY, 7, 1, 3, &old).await, ResultCode::OK);
+        c.framed.get_mut().shutdown().await.unwrap();
+        // The gateway reboots: its library counts T-IDs from the start again.
+        let mut rebooted = reconnect(&server, &c).await;
+        let (a, b, d) = (bytes(2048, 2), bytes(2048, 3), bytes(10, 4));
+        let tid = |n: u32| if per_part { 7 + n } else { 7 };
+        let got = [
+            part(&mut rebooted, DeviceId::EMPTY, tid(0), 1, 3, &a).await,
+            part(&mut rebooted, DeviceId::EMPTY, tid(1), 2, 3, &b).await,
+            part(&mut rebooted, DeviceId::EMPTY, tid(2), 3, 3, &d).await,
+        ];
+        assert_eq!(got, ok3());
+        let rows = stored(&server, &c).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].payload, [a, b, d].concat(), "the new delivery, whole");
+        let left = incomplete(&server, &c).await;
+        assert_eq!(left.len(), 1, "the old split cut short stays readable");
+        assert_eq!(left[0].state, "abandoned");
+        assert_eq!(left[0].reason.as_deref(), Some("superseded"));
+        assert_eq!(left[0].parts[0].payload, old);
+        server.stop().await;
+    }
+}

@@ -93,13 +93,11 @@ impl Splits {
         let write = match decision {
             PartDecision::Refused(why) => return Err(why),
             PartDecision::Opened { id, closed } => {
-                if let Some(split) = closed {
-                    abandoned.push(Abandoned {
-                        source: source.clone(),
-                        split,
-                        reason: AbandonReason::Superseded,
-                    });
-                }
+                abandoned.extend(closed.into_iter().map(|split| Abandoned {
+                    source: source.clone(),
+                    split,
+                    reason: AbandonReason::Superseded,
+                }));
                 PartWrite::Open(id, part)
             }
             PartDecision::Added { id } => PartWrite::Add(id, part),
