@@ -73,9 +73,12 @@ fn native_text(delivery: &SpooledDelivery) -> Result<String, String> {
             "native mode delivers at GW level only; device {device:?} cannot be named"
         ));
     }
-    if delivery.payload.is_empty() || delivery.payload.len() > gmmp_codec::MAX_PAYLOAD_LEN {
+    // The module's command line keeps 255 bytes: a longer text would go
+    // out cut short, never match its trace, and be sent again forever.
+    let max = crate::wizfi310::command::gmmp::MAX_GMMP_DATA;
+    if delivery.payload.is_empty() || delivery.payload.len() > max {
         return Err(format!(
-            "native mode carries 1..=2048 bytes; this payload has {}",
+            "native mode carries 1..={max} bytes (the module's 255-byte command line); this payload has {}",
             delivery.payload.len()
         ));
     }
@@ -489,7 +492,8 @@ mod tests {
         assert!(native_text(&delivery(Some("s1"), b"x")).is_err());
         assert!(native_text(&delivery(None, b"a\r\nAT+MRESET")).is_err());
         assert!(native_text(&delivery(None, &[0xff, 0x00])).is_err());
-        assert!(native_text(&delivery(None, &[b'a'; 2049])).is_err());
+        assert!(native_text(&delivery(None, &[b'a'; 241])).is_ok());
+        assert!(native_text(&delivery(None, &[b'a'; 242])).is_err());
     }
 
     #[test]

@@ -57,6 +57,14 @@ impl Command for GmmpSet {
     }
 }
 
+/// The firmware's command line keeps 255 bytes and silently drops the
+/// rest (docs/wizfi310.md §4).
+pub const MAX_COMMAND_LINE: usize = 255;
+
+/// The most text one `AT+GMMPDATA=1,…` line can carry: the line less its
+/// 14-byte prefix. Longer text would reach the OMP cut short.
+pub const MAX_GMMP_DATA: usize = MAX_COMMAND_LINE - "AT+GMMPDATA=1,".len();
+
 /// `AT+GMMPDATA=<0|1>,<data>`: 0 stores the text for each report period,
 /// 1 sends it at once. The text is the last field, so commas pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
