@@ -189,14 +189,11 @@ impl ControlSink for GmmpSide {
 }
 
 /// A failed dispatcher request as the API answers it: a database error is
-/// a 500 (details logged), a stopped dispatcher a 503.
+/// a 500 (details logged), a stopped dispatcher a 503 saying so.
 fn api_error(e: ControlError) -> ApiError {
     match e {
         ControlError::Store(e) => e.into(),
-        ControlError::Stopped => {
-            tracing::error!("control request refused: the dispatcher has stopped");
-            ApiError::Unavailable
-        }
+        ControlError::Stopped => ApiError::ControlsStopped,
     }
 }
 
