@@ -3,12 +3,12 @@
 //!
 //! This is the API side of the control queue. A POST validates the
 //! request and hands the control to the dispatcher
-//! ([`ControlSink`](super::ControlSink)), which stores it `QUEUED` (the
+//! ([`ControlHandle`](crate::control::ControlHandle)), which stores it `QUEUED` (the
 //! database adds its first timeline row) and tries to push it before
 //! answering, so a live gateway's control comes back `SENT`. `DELETE` goes
 //! through the dispatcher too: it is the only writer of control rows. The
 //! dispatcher announces each committed change on
-//! [`HttpState::control_watch`], which wakes `GET …?wait=N`.
+//! [`ControlWatch`](crate::control::ControlWatch), which wakes `GET …?wait=N`.
 //!
 //! Decisions:
 //! - An unknown gateway, or a device that is not the gateway's, is a 404
@@ -23,6 +23,7 @@
 //!   control (202) once the new body is valid; its values are not compared
 //!   with the first control's.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -40,8 +41,8 @@ use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
 use super::params::{Body, JsonObject, PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, now_millis};
-use super::{HttpState, NewControl};
-use crate::store::controls::{self, Control, ControlState};
+use crate::state::Shared;
+use crate::store::controls::{self, Control, ControlState, NewControl};
 use crate::store::devices;
 
 /// Largest control data: 16 long sentence parts of 2048 bytes. (Its
@@ -256,18 +257,18 @@ fn accepted(control: Control) -> Response {
 
 /// `POST /api/v1/gateways/{gw_id}/controls`: 202 with the QUEUED control.
 pub async fn create(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     headers: HeaderMap,
     body: JsonObject,
 ) -> ApiResult<Response> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let key = idempotency_key(&headers)?;
-    let pool = state.pool();
+    let pool = &state.pool;
     require_gateway(pool, gw_id).await?;
     // The body is validated first: a malformed retry is refused as any
     // malformed request is, whatever its key.
-    let new = parse_create(body, state.config().control_default_ttl)?;
+    let new = parse_create(body, state.config.control.ttl)?;
     if let Some(key) = &key {
         if let Some(existing) = controls::by_idempotency_key(pool, gw_id, key).await? {
             return Ok(accepted(existing));
@@ -291,7 +292,7 @@ pub async fn create(
         idempotency_key: key.clone(),
     };
     // The dispatcher stores it and tries to push it before answering.
-    let Some(id) = state.control_sink().create(control).await? else {
+    let Some(id) = state.control.create(control).await? else {
         // A concurrent POST with the same key won the race: answer its control.
         let key = key.as_deref().unwrap_or("");
         let existing = controls::by_idempotency_key(pool, gw_id, key)
@@ -314,7 +315,7 @@ pub struct ControlPage {
 
 /// `GET /api/v1/gateways/{gw_id}/controls`: a page, newest first.
 pub async fn list(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
 ) -> ApiResult<Json<ControlPage>> {
@@ -333,7 +334,7 @@ pub async fn list(
         .cursor()?
         .map(|c| cursor::decode_id(CursorKind::Controls, c))
         .transpose()?;
-    let pool = state.pool();
+    let pool = &state.pool;
     require_gateway(pool, gw_id).await?;
     let mut rows = controls::page(pool, gw_id, state_filter, before, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
@@ -347,13 +348,13 @@ pub async fn list(
 
 /// `GET /api/v1/controls/{id}[?wait=N]`.
 pub async fn one(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
 ) -> ApiResult<Json<ControlBody>> {
     let id = path.positive_i64("id")?;
     let wait = query.integer("wait", 0..=MAX_WAIT_SECONDS)?.unwrap_or(0);
-    let pool = state.pool();
+    let pool = &state.pool;
     let watch = state.control_watch();
     let watching = watch.watch(id);
     // Armed before the first read so that no change slips between them.
@@ -385,12 +386,12 @@ pub async fn one(
 
 /// `DELETE /api/v1/controls/{id}`: QUEUED → CANCELLED, 409 in any other state.
 pub async fn cancel(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
 ) -> ApiResult<Json<ControlBody>> {
     let id = path.positive_i64("id")?;
-    let pool = state.pool();
-    if !state.control_sink().cancel(id).await? {
+    let pool = &state.pool;
+    if !state.control.cancel(id).await? {
         return Err(match controls::get(pool, id).await? {
             None => ApiError::NotFound(format!("no control {id}")),
             Some(row) => ApiError::Conflict(format!(

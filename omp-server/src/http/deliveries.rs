@@ -13,13 +13,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gmmp_codec::ReportType;
 use serde::Serialize;
+use std::sync::Arc;
 
-use super::HttpState;
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
 use super::params::{PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, parse_rfc3339};
+use crate::state::Shared;
 use crate::store::deliveries::{self, HistoryFilter, StoredDelivery};
 use crate::store::splits::{self, IncompleteDelivery, StoredPart};
 
@@ -75,16 +76,16 @@ impl From<StoredDelivery> for DeliveryBody {
 
 /// `GET /api/v1/gateways/{gw_id}/deliveries/latest[?device_id=]`.
 pub async fn latest(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
 ) -> ApiResult<Json<DeliveryBody>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let device_id = query.id("device_id", DEVICE_ID_MAX)?;
-    match deliveries::newest(state.pool(), gw_id, device_id).await? {
+    match deliveries::newest(&state.pool, gw_id, device_id).await? {
         Some(row) => Ok(Json(row.into())),
         None => {
-            require_gateway(state.pool(), gw_id).await?;
+            require_gateway(&state.pool, gw_id).await?;
             Err(ApiError::NotFound(match device_id {
                 Some("") => format!("gateway {gw_id} has no deliveries of its own yet"),
                 Some(d) => format!("gateway {gw_id} has no deliveries of device {d} yet"),
@@ -140,15 +141,15 @@ pub struct DeliveryPage {
 
 /// `GET /api/v1/gateways/{gw_id}/deliveries`: a page, newest first.
 pub async fn history(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
 ) -> ApiResult<Json<DeliveryPage>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let limit = query.limit()?;
     let filter = history_filter(&query)?;
-    require_gateway(state.pool(), gw_id).await?;
-    let mut rows = deliveries::history(state.pool(), gw_id, &filter, i64::from(limit) + 1).await?;
+    require_gateway(&state.pool, gw_id).await?;
+    let mut rows = deliveries::history(&state.pool, gw_id, &filter, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Deliveries, &r.id.to_string())
     });
@@ -232,14 +233,14 @@ pub struct IncompleteList {
 /// that are not whole — still waiting for parts (`open`) or given up
 /// (`abandoned`) — newest first, each with the parts it got.
 pub async fn incomplete(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
 ) -> ApiResult<Json<IncompleteList>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let limit = query.limit()?;
-    require_gateway(state.pool(), gw_id).await?;
-    let splits = splits::incomplete(state.pool(), gw_id, i64::from(limit)).await?;
+    require_gateway(&state.pool, gw_id).await?;
+    let splits = splits::incomplete(&state.pool, gw_id, i64::from(limit)).await?;
     Ok(Json(IncompleteList {
         items: splits.into_iter().map(IncompleteBody::from).collect(),
     }))

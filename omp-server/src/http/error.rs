@@ -67,6 +67,17 @@ pub enum ApiError {
     Database(#[from] sqlx::Error),
 }
 
+/// A failed dispatcher request: a database error is a 500 (details
+/// logged), a stopped dispatcher a 503 saying so.
+impl From<crate::control::ControlError> for ApiError {
+    fn from(e: crate::control::ControlError) -> ApiError {
+        match e {
+            crate::control::ControlError::Store(e) => e.into(),
+            crate::control::ControlError::Stopped => ApiError::ControlsStopped,
+        }
+    }
+}
+
 /// A store failure is a 500 whose details go to the log only.
 impl From<crate::error::StoreError> for ApiError {
     fn from(e: crate::error::StoreError) -> ApiError {

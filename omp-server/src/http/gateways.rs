@@ -1,18 +1,20 @@
 //! `/api/v1/gateways…`: registered gateways (table `gateways`), their
 //! devices (table `devices`) and, with each gateway, its profile and
-//! whether a GMMP session is live now ([`SessionView`](super::SessionView)).
+//! whether a GMMP session is live now (the
+//! [`Registry`](crate::registry::Registry)).
 
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use sqlx::SqlitePool;
+use std::sync::Arc;
 
-use super::HttpState;
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::params::{PathParams, QueryParams};
 use super::profiles::Profile;
 use super::time::format_millis;
+use crate::state::Shared;
 use crate::store::devices::{self, Device};
 use crate::store::gateways::{self, GatewayFilter, WithProfile};
 
@@ -60,16 +62,16 @@ pub struct GatewayBody {
 }
 
 impl GatewayBody {
-    fn new(state: &HttpState, found: WithProfile) -> GatewayBody {
+    fn new(state: &Shared, found: WithProfile) -> GatewayBody {
         let g = found.gateway;
-        let live = state.sessions().peer(&g.gw_id);
+        let live = state.registry.get(&g.gw_id).map(|h| h.peer);
         GatewayBody {
             connected: live.is_some(),
             peer: live.map(|p| p.to_string()).or(g.last_peer),
             profile: Profile::from(
                 found
                     .profile
-                    .unwrap_or_else(|| state.config().profile_defaults.clone()),
+                    .unwrap_or_else(|| state.config.profile_defaults.clone()),
             ),
             registered: g.deregistered_at.is_none(),
             registered_at: format_millis(g.registered_at),
@@ -93,7 +95,7 @@ pub struct GatewayPage {
 /// `GET /api/v1/gateways`: a page in GW ID order, filtered by
 /// `connected` / `registered`.
 pub async fn list(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     query: QueryParams,
 ) -> ApiResult<Json<GatewayPage>> {
     let limit = query.limit()?;
@@ -104,9 +106,9 @@ pub async fn list(
             .map(|c| cursor::decode(CursorKind::Gateways, c))
             .transpose()?,
         registered: query.bool("registered")?,
-        connected: connected.map(|c| (c, state.sessions().connected_gw_ids())),
+        connected: connected.map(|c| (c, state.registry.gw_ids())),
     };
-    let mut rows = gateways::page_with_profile(state.pool(), &filter, i64::from(limit) + 1).await?;
+    let mut rows = gateways::page_with_profile(&state.pool, &filter, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Gateways, &r.gateway.gw_id)
     });
@@ -120,9 +122,12 @@ pub async fn list(
 }
 
 /// `GET /api/v1/gateways/{gw_id}`.
-pub async fn one(State(state): State<HttpState>, path: PathParams) -> ApiResult<Json<GatewayBody>> {
+pub async fn one(
+    State(state): State<Arc<Shared>>,
+    path: PathParams,
+) -> ApiResult<Json<GatewayBody>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    let found = gateways::get_with_profile(state.pool(), gw_id)
+    let found = gateways::get_with_profile(&state.pool, gw_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
     Ok(Json(GatewayBody::new(&state, found)))
@@ -160,12 +165,12 @@ pub struct DeviceList {
 
 /// `GET /api/v1/gateways/{gw_id}/devices`: all of them, in device ID order.
 pub async fn devices(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
 ) -> ApiResult<Json<DeviceList>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    require_gateway(state.pool(), gw_id).await?;
-    let items = devices::of_gateway(state.pool(), gw_id)
+    require_gateway(&state.pool, gw_id).await?;
+    let items = devices::of_gateway(&state.pool, gw_id)
         .await?
         .into_iter()
         .map(DeviceBody::from)

@@ -7,13 +7,15 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use std::sync::Arc;
 
 use crate::store::profiles;
 
 use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_device, require_gateway};
 use super::params::{Body, JsonObject, PathParams};
-use super::{HttpState, ProfileValues};
+use crate::config::ProfileDefaults;
+use crate::state::Shared;
 
 /// GMMP 0x06 string field sizes.
 const MODEL_MAX: usize = 32;
@@ -44,8 +46,8 @@ pub struct Profile {
     software_version: String,
 }
 
-impl From<ProfileValues> for Profile {
-    fn from(p: ProfileValues) -> Profile {
+impl From<ProfileDefaults> for Profile {
+    fn from(p: ProfileDefaults) -> Profile {
         Profile {
             firmware_version: p.firmware_version,
             hardware_version: p.hardware_version,
@@ -61,14 +63,14 @@ impl From<ProfileValues> for Profile {
 
 /// The profile in force: the stored one (read as the GMMP side reads it
 /// for 0x06), else the defaults.
-async fn load(state: &HttpState, gw_id: &str, device_id: &str) -> ApiResult<ProfileValues> {
-    Ok(profiles::get(state.pool(), gw_id, device_id)
+async fn load(state: &Shared, gw_id: &str, device_id: &str) -> ApiResult<ProfileDefaults> {
+    Ok(profiles::get(&state.pool, gw_id, device_id)
         .await?
-        .unwrap_or_else(|| state.config().profile_defaults.clone()))
+        .unwrap_or_else(|| state.config.profile_defaults.clone()))
 }
 
 /// Applies a `ProfileUpdate` body to `current`.
-fn apply(body: JsonObject, current: &mut ProfileValues) -> ApiResult<()> {
+fn apply(body: JsonObject, current: &mut ProfileDefaults) -> ApiResult<()> {
     let body = Body::new(body, FIELDS)?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
@@ -110,50 +112,50 @@ fn apply(body: JsonObject, current: &mut ProfileValues) -> ApiResult<()> {
 
 /// `GET /api/v1/gateways/{gw_id}/profile`.
 pub async fn get_gateway(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    require_gateway(state.pool(), gw_id).await?;
+    require_gateway(&state.pool, gw_id).await?;
     Ok(Json(Profile::from(load(&state, gw_id, "").await?)))
 }
 
 /// `PUT /api/v1/gateways/{gw_id}/profile`.
 pub async fn put_gateway(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     body: JsonObject,
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    require_gateway(state.pool(), gw_id).await?;
+    require_gateway(&state.pool, gw_id).await?;
     let mut profile = load(&state, gw_id, "").await?;
     apply(body, &mut profile)?;
-    profiles::put(state.pool(), gw_id, "", &profile).await?;
+    profiles::put(&state.pool, gw_id, "", &profile).await?;
     Ok(Json(Profile::from(profile)))
 }
 
 /// `GET /api/v1/gateways/{gw_id}/devices/{device_id}/profile`.
 pub async fn get_device(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let device_id = path.id("device_id", DEVICE_ID_MAX)?;
-    require_device(state.pool(), gw_id, device_id).await?;
+    require_device(&state.pool, gw_id, device_id).await?;
     Ok(Json(Profile::from(load(&state, gw_id, device_id).await?)))
 }
 
 /// `PUT /api/v1/gateways/{gw_id}/devices/{device_id}/profile`.
 pub async fn put_device(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     body: JsonObject,
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let device_id = path.id("device_id", DEVICE_ID_MAX)?;
-    require_device(state.pool(), gw_id, device_id).await?;
+    require_device(&state.pool, gw_id, device_id).await?;
     let mut profile = load(&state, gw_id, device_id).await?;
     apply(body, &mut profile)?;
-    profiles::put(state.pool(), gw_id, device_id, &profile).await?;
+    profiles::put(&state.pool, gw_id, device_id, &profile).await?;
     Ok(Json(Profile::from(profile)))
 }

@@ -7,9 +7,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use serde::Serialize;
+use std::sync::Arc;
 
-use super::HttpState;
 use super::error::{ApiError, ApiResult};
+use crate::state::Shared;
 use crate::store;
 
 /// The contract, served as written.
@@ -24,13 +25,13 @@ pub struct Health {
 
 /// `GET /healthz`: 200 with the session count when the database answers,
 /// 503 when it does not.
-pub async fn health(State(state): State<HttpState>) -> ApiResult<Json<Health>> {
-    store::ping(state.pool()).await.map_err(|e| {
+pub async fn health(State(state): State<Arc<Shared>>) -> ApiResult<Json<Health>> {
+    store::ping(&state.pool).await.map_err(|e| {
         tracing::warn!(error = %e, "health check query failed");
         ApiError::Unavailable
     })?;
     Ok(Json(Health {
-        sessions: state.sessions().connected_count(),
+        sessions: state.registry.len(),
         status: "ok",
     }))
 }
