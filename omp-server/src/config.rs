@@ -375,7 +375,7 @@ impl Config {
                 hardware_version: String::new(),
             },
             control: ControlConfig {
-                ttl: Duration::from_secs(86_400),
+                ttl: crate::http::DEFAULT_CONTROL_TTL,
                 completion_timeout: Duration::from_secs(300),
                 max_in_flight: 1,
             },

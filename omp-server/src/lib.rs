@@ -14,7 +14,7 @@
 //!
 //! - [`config`]: flags / `OMP_…` environment / TOML file → [`Config`].
 //! - [`error`]: one error type per layer.
-//! - [`state`]: [`Shared`], the state every part holds (the HTTP API too).
+//! - [`state`]: [`Shared`], the one state every part holds (the HTTP API too).
 //! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`ids`]: auth key generation.
@@ -23,8 +23,7 @@
 //! - [`store`]: SQLite, one file per table, and the group-commit writer.
 //! - [`provision`]: the `omp-server provision add|list|remove` commands.
 //!
-//! - [`http`]: the HTTP API of `openapi/openapi.yaml` (axum), and [`api`],
-//!   which wires it to the GMMP side.
+//! - [`http`]: the HTTP API of `openapi/openapi.yaml` (axum).
 //!
 //! Decisions: Times in the
 //! database are Unix milliseconds. Deliveries are stored with the T-ID as
@@ -41,7 +40,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub mod api;
 pub mod config;
 pub mod control;
 pub mod directory;
@@ -147,14 +145,20 @@ pub async fn run(
     }
     let (control, control_inbox) = control::ControlHandle::channel();
     let control_config = config.control.clone();
-    let state = Arc::new(Shared::new(config, pool, writer, directory, control));
-    let http_state = api::http_state(state.clone(), api_key.key);
+    let state = Arc::new(Shared::new(
+        config,
+        pool,
+        writer,
+        directory,
+        control,
+        api_key.key,
+    ));
     let control_stop = CancellationToken::new();
     let control_task = control::dispatcher::spawn(
         store::open_dedicated_connection(&db_path).await?,
         control_config,
         control_inbox,
-        http_state.control_watch(),
+        state.control_watch().clone(),
         control_stop.clone(),
     )
     .await?;
@@ -164,7 +168,7 @@ pub async fn run(
             state.config.http_max_connections,
             state.config.http_idle_timeout,
         ),
-        http::router(http_state),
+        http::router(state.clone()),
         shutdown.clone(),
     ));
     let tracker = TaskTracker::new();

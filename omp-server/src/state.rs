@@ -1,25 +1,27 @@
 //! [`Shared`]: the one state every part of the server holds (store,
-//! writer, gateway directory, session registry, settings). The HTTP API
-//! gets the same `Arc<Shared>`.
+//! writer, gateway directory, session registry, control dispatcher,
+//! counters, settings). The GMMP listener and the HTTP API (axum's
+//! `with_state`) get the same `Arc<Shared>`.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sqlx::SqlitePool;
 
 use crate::config::Config;
-use crate::control::ControlHandle;
+use crate::control::{ControlHandle, ControlWatch};
 use crate::directory::Directory;
 use crate::error::StoreError;
+use crate::http::{ApiKey, metrics::HttpMetrics};
 use crate::registry::Registry;
 use crate::store::{self, writer::WriterHandle};
 
 /// Most auth_ids remembered for the once-per-auth_id approve hint.
 const MAX_REFUSALS_REMEMBERED: usize = 10_000;
 
-/// Counters of the GMMP side, for logs and the later `/metrics`.
+/// Counters of the GMMP side, for logs and `/metrics`.
 #[derive(Debug, Default)]
 pub struct GmmpMetrics {
     /// Connections accepted.
@@ -60,6 +62,11 @@ pub struct Shared {
     pub control: ControlHandle,
     /// GMMP counters.
     pub metrics: GmmpMetrics,
+    /// The key every `/api/` route and `/metrics` require.
+    pub api_key: ApiKey,
+    /// HTTP request counters.
+    pub http_metrics: HttpMetrics,
+    control_watch: Arc<ControlWatch>,
     refusals_logged: Mutex<HashSet<String>>,
     last_seen: Mutex<HashMap<String, (i64, SocketAddr)>>,
     next_session_id: AtomicU64,
@@ -83,6 +90,7 @@ impl Shared {
         writer: WriterHandle,
         directory: Directory,
         control: ControlHandle,
+        api_key: ApiKey,
     ) -> Shared {
         Shared {
             config,
@@ -93,10 +101,19 @@ impl Shared {
             registration_lock: tokio::sync::Mutex::new(()),
             control,
             metrics: GmmpMetrics::default(),
+            api_key,
+            http_metrics: HttpMetrics::default(),
+            control_watch: Arc::default(),
             refusals_logged: Mutex::new(HashSet::new()),
             last_seen: Mutex::new(HashMap::new()),
             next_session_id: AtomicU64::new(1),
         }
+    }
+
+    /// Where the control dispatcher announces that a control's row
+    /// changed (after the commit); wakes `GET /api/v1/controls/{id}?wait=N`.
+    pub fn control_watch(&self) -> &Arc<ControlWatch> {
+        &self.control_watch
     }
 
     /// A new session id.

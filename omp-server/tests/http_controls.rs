@@ -48,10 +48,7 @@ async fn create_queues_and_hands_the_control_to_the_dispatcher() {
         expires_at.duration_since(created_at).unwrap(),
         Duration::from_secs(86_400)
     );
-    assert_eq!(
-        *app.sink.queued.lock().unwrap(),
-        vec![("SC10010254".to_owned(), id)]
-    );
+    assert_eq!(app.queued().await, vec![("SC10010254".to_owned(), id)]);
 
     let by_code = app
         .send_json(
@@ -74,7 +71,7 @@ async fn create_queues_and_hands_the_control_to_the_dispatcher() {
         stored,
         ("AD10014858".to_owned(), vec![0x5E, 0x96, 0xC3, 0x00])
     );
-    assert_eq!(app.sink.queued.lock().unwrap().len(), 2);
+    assert_eq!(app.queued().await.len(), 2);
     let code_text = app
         .send_json(Method::POST, CONTROLS, r#"{"control_type":"12"}"#)
         .await;
@@ -148,7 +145,7 @@ async fn create_refuses_bad_controls_without_storing_them() {
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(app.counts().await, before);
-    assert!(app.sink.queued.lock().unwrap().is_empty());
+    assert!(app.queued().await.is_empty());
 }
 
 fn base64_of(bytes: &[u8]) -> String {
@@ -188,7 +185,7 @@ async fn an_idempotency_key_returns_the_first_control() {
     .await;
     assert_eq!(elsewhere.status, StatusCode::ACCEPTED);
     assert_ne!(elsewhere.json["id"], first.json["id"]);
-    assert_eq!(app.sink.queued.lock().unwrap().len(), 3);
+    assert_eq!(app.queued().await.len(), 3);
     let long = post_with_key(
         &app,
         CONTROLS,

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
 use http_support::TestApp;
-use omp_server::http::deliveries::{HistoryFilter, history_query, latest_sql};
+use omp_server::store::deliveries::{HistoryFilter, history_query, latest_sql};
 
 /// The payload of the golden 0x0B frame of the WizFi310 guide.
 fn seed_payload() -> Vec<u8> {

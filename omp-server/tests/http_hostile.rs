@@ -34,7 +34,7 @@ use tcp_api::{Answer, Api, KEY, Operation, seeded, spec, spec_operations};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The server's request body limit (the default of `HttpConfig`).
+/// The server's request body limit (the default of `Config`).
 const BODY_LIMIT: usize = omp_server::http::DEFAULT_BODY_LIMIT;
 
 /// Classic SQL injection strings (and a few other hostile texts).
@@ -609,7 +609,7 @@ async fn malformed_input_is_a_4xx_naming_the_field() {
 async fn a_body_that_stops_coming_is_cut_at_the_body_deadline() {
     use axum::body::{Body, Bytes};
     let app = http_support::TestApp::with_config(|c| {
-        c.body_deadline = std::time::Duration::from_millis(200);
+        c.http_body_deadline = std::time::Duration::from_millis(200);
     })
     .await;
     // Ten bytes of a declared hundred, then nothing, ever.

@@ -152,7 +152,7 @@ async fn bodies_are_checked_field_by_field() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413_json() {
-    let app = TestApp::with_config(|c| c.body_limit = 1024).await;
+    let app = TestApp::with_config(|c| c.http_body_limit = 1024).await;
     let big = format!(r#"{{"auth_id":"x","name":"{}"}}"#, "n".repeat(2000));
     let answer = app
         .send_json(Method::POST, "/api/v1/provisioning", &big)
@@ -187,16 +187,8 @@ async fn gateways_list_filter_and_one() {
         .await
         .unwrap();
     let live: SocketAddr = "192.168.0.23:50123".parse().unwrap();
-    app.sessions
-        .peers
-        .lock()
-        .unwrap()
-        .insert("SC10010251".into(), live);
-    app.sessions
-        .peers
-        .lock()
-        .unwrap()
-        .insert("SC10010253".into(), live);
+    app.connect("SC10010251", live);
+    app.connect("SC10010253", live);
 
     let one = app.get("/api/v1/gateways/SC10010251").await;
     assert_eq!(one.status, StatusCode::OK, "{}", one.text);

@@ -175,6 +175,7 @@ async fn unknown_routes_and_methods_answer_json() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_template_and_status() {
     let app = TestApp::new().await;
+    app.connect("SC10010254", "10.0.0.9:4000".parse().unwrap());
     app.get("/api/v1/gateways/SC10010254").await;
     app.get("/api/v1/gateways/SC10010999").await;
     app.request(

@@ -22,10 +22,9 @@ mod answers;
 mod push;
 
 use super::inflight::{InFlight, Left, Stage, Table};
-use super::{ControlMetrics, Event, Inbox, Live};
+use super::{ControlMetrics, ControlWatch, Event, Inbox, Live};
 use crate::config::ControlConfig;
 use crate::error::StoreError;
-use crate::http::ControlWatch;
 use crate::store::controls::{self as rows, ControlState, Outcome};
 use crate::store::now_millis;
 

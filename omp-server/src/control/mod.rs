@@ -12,6 +12,8 @@
 //! - [`dispatcher`]: the task; how each event moves controls.
 //! - [`inflight`]: the controls in flight in memory (T-IDs, matching,
 //!   slots, deadlines), plain data.
+//! - [`watch`]: wakes the API's `?wait=` long-polls of a control that
+//!   changed.
 //!
 //! Rules (docs/gmmp.md §6.7, §7):
 //! - A control is pushed when its gateway has a live session and its
@@ -50,6 +52,9 @@ use crate::store::controls::NewControl;
 
 pub mod dispatcher;
 pub mod inflight;
+pub mod watch;
+
+pub use watch::ControlWatch;
 
 /// A request to the dispatcher failed.
 #[derive(Debug, thiserror::Error)]

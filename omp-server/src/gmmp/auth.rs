@@ -111,6 +111,8 @@ mod tests {
                 manufacture_id: "WIZnet".into(),
                 registered_at: 0,
                 deregistered_at: None,
+                last_seen: None,
+                last_peer: None,
             }],
             vec![],
         )

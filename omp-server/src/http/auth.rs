@@ -10,6 +10,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
@@ -19,8 +20,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use subtle::ConstantTimeEq;
 
-use super::HttpState;
 use super::error::ApiError;
+use crate::state::Shared;
 
 /// Name of the generated key's file in the data directory.
 pub const KEY_FILE: &str = "api-key";
@@ -164,13 +165,17 @@ fn bearer(header: &[u8]) -> Option<&[u8]> {
 }
 
 /// Middleware: 401 on a protected path without the right key.
-pub async fn require_key(State(state): State<HttpState>, request: Request, next: Next) -> Response {
+pub async fn require_key(
+    State(state): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if is_protected(request.uri().path()) {
         let ok = request
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| bearer(v.as_bytes()))
-            .is_some_and(|token| state.config().api_key.matches(token));
+            .is_some_and(|token| state.api_key.matches(token));
         if !ok {
             return ApiError::Unauthorized.into_response();
         }

@@ -3,12 +3,12 @@
 //!
 //! This is the API side of the control queue. A POST validates the
 //! request and hands the control to the dispatcher
-//! ([`ControlSink`](super::ControlSink)), which stores it `QUEUED` (the
+//! ([`ControlHandle`](crate::control::ControlHandle)), which stores it `QUEUED` (the
 //! database adds its first timeline row) and tries to push it before
 //! answering, so a live gateway's control comes back `SENT`. `DELETE` goes
 //! through the dispatcher too: it is the only writer of control rows. The
 //! dispatcher announces each committed change on
-//! [`HttpState::control_watch`], which wakes `GET …?wait=N`.
+//! [`ControlWatch`](crate::control::ControlWatch), which wakes `GET …?wait=N`.
 //!
 //! Decisions:
 //! - An unknown gateway, or a device that is not the gateway's, is a 404
@@ -23,6 +23,7 @@
 //!   control (202) once the new body is valid; its values are not compared
 //!   with the first control's.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
@@ -32,16 +33,17 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gmmp_codec::{ControlType, ResultCode};
+use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqlitePool};
 
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
 use super::params::{Body, JsonObject, PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, now_millis};
-use super::{HttpState, NewControl};
-use crate::store::controls::ControlState;
+use crate::state::Shared;
+use crate::store::controls::{self, Control, ControlState, NewControl};
+use crate::store::devices;
 
 /// Largest control data: 16 long sentence parts of 2048 bytes. (Its
 /// Base64 fits the default 64 KiB body limit.)
@@ -53,34 +55,6 @@ pub const MAX_WAIT_SECONDS: u64 = 60;
 /// Header carrying the client's idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const IDEMPOTENCY_KEY_MAX: usize = 128;
-
-#[derive(Debug, Clone, FromRow)]
-struct ControlRow {
-    id: i64,
-    gw_id: String,
-    device_id: String,
-    control_type: i64,
-    data: Option<Vec<u8>>,
-    tid: Option<i64>,
-    state: String,
-    result_code: Option<i64>,
-    result_data: Option<Vec<u8>>,
-    created_at: i64,
-    sent_at: Option<i64>,
-    acknowledged_at: Option<i64>,
-    completed_at: Option<i64>,
-    expires_at: i64,
-    /// `[[state, at], …]` in order, as JSON.
-    timeline: String,
-}
-
-/// A control and its timeline in one statement, so an answer is one
-/// snapshot (two reads could show a state and a timeline that has moved
-/// on past it).
-const CONTROL_COLUMNS: &str = "id, gw_id, device_id, control_type, data, tid, state,
-    result_code, result_data, created_at, sent_at, acknowledged_at, completed_at, expires_at,
-    (SELECT json_group_array(json_array(e.state, e.at) ORDER BY e.id)
-     FROM control_events AS e WHERE e.control_id = controls.id) AS timeline";
 
 /// The notification's payload decoded per control type (docs/gmmp.md §5); the
 /// raw Base64 for other types or unexpected lengths.
@@ -105,56 +79,80 @@ fn decode_result(control_type: u8, data: &[u8]) -> Value {
     }
 }
 
-fn code_name(code: i64, name: impl Fn(u8) -> &'static str) -> Value {
-    json!({ "code": code, "name": u8::try_from(code).map_or("unknown", name) })
+/// A code and its name (`unknown` when it has none).
+#[derive(Debug, Serialize)]
+pub struct CodeName {
+    code: i64,
+    name: &'static str,
 }
 
-fn control_json(row: &ControlRow) -> Value {
-    let ct = u8::try_from(row.control_type).unwrap_or(0);
-    let timeline: Vec<(String, i64)> = serde_json::from_str(&row.timeline).unwrap_or_default();
-    json!({
-        "id": row.id,
-        "gw_id": row.gw_id,
-        "device_id": (!row.device_id.is_empty()).then_some(&row.device_id),
-        "control_type": code_name(row.control_type, |c| ControlType(c).name()),
-        "data": row.data.as_ref().map(|d| STANDARD.encode(d)),
-        "tid": row.tid,
-        "state": row.state,
-        "result_code": row.result_code.map(|rc| code_name(rc, |c| ResultCode(c).name())),
-        "result": row.result_data.as_ref().map(|d| decode_result(ct, d)),
-        "created_at": format_millis(row.created_at),
-        "sent_at": row.sent_at.map(format_millis),
-        "acknowledged_at": row.acknowledged_at.map(format_millis),
-        "completed_at": row.completed_at.map(format_millis),
-        "expires_at": format_millis(row.expires_at),
-        "timeline": timeline
-            .iter()
-            .map(|(state, at)| json!({ "state": state, "at": format_millis(*at) }))
-            .collect::<Vec<_>>(),
-    })
+impl CodeName {
+    fn new(code: i64, name: impl Fn(u8) -> &'static str) -> CodeName {
+        CodeName {
+            code,
+            name: u8::try_from(code).map_or("unknown", name),
+        }
+    }
 }
 
-async fn fetch(pool: &SqlitePool, id: i64) -> ApiResult<Option<ControlRow>> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {CONTROL_COLUMNS} FROM controls WHERE id = ?"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?)
+/// One timeline entry.
+#[derive(Debug, Serialize)]
+pub struct TimelineEntry {
+    at: String,
+    state: &'static str,
 }
 
-async fn by_idempotency_key(
-    pool: &SqlitePool,
-    gw_id: &str,
-    key: &str,
-) -> ApiResult<Option<ControlRow>> {
-    Ok(sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {CONTROL_COLUMNS} FROM controls WHERE gw_id = ? AND idempotency_key = ?"
-    )))
-    .bind(gw_id)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?)
+/// The contract's `Control`. (Fields in alphabetical order, the order the
+/// API has always answered them in.)
+#[derive(Debug, Serialize)]
+pub struct ControlBody {
+    acknowledged_at: Option<String>,
+    completed_at: Option<String>,
+    control_type: CodeName,
+    created_at: String,
+    data: Option<String>,
+    device_id: Option<String>,
+    expires_at: String,
+    gw_id: String,
+    id: i64,
+    result: Option<Value>,
+    result_code: Option<CodeName>,
+    sent_at: Option<String>,
+    state: &'static str,
+    tid: Option<i64>,
+    timeline: Vec<TimelineEntry>,
+}
+
+impl From<Control> for ControlBody {
+    fn from(c: Control) -> ControlBody {
+        let ct = u8::try_from(c.control_type).unwrap_or(0);
+        ControlBody {
+            acknowledged_at: c.acknowledged_at.map(format_millis),
+            completed_at: c.completed_at.map(format_millis),
+            control_type: CodeName::new(c.control_type, |c| ControlType(c).name()),
+            created_at: format_millis(c.created_at),
+            data: c.data.as_ref().map(|d| STANDARD.encode(d)),
+            device_id: (!c.device_id.is_empty()).then_some(c.device_id),
+            expires_at: format_millis(c.expires_at),
+            gw_id: c.gw_id,
+            id: c.id,
+            result: c.result_data.as_ref().map(|d| decode_result(ct, d)),
+            result_code: c
+                .result_code
+                .map(|rc| CodeName::new(rc, |c| ResultCode(c).name())),
+            sent_at: c.sent_at.map(format_millis),
+            state: c.state.as_str(),
+            tid: c.tid,
+            timeline: c
+                .timeline
+                .iter()
+                .map(|(state, at)| TimelineEntry {
+                    at: format_millis(*at),
+                    state: state.as_str(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A validated `ControlCreate`.
@@ -253,38 +251,31 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(text.to_owned()))
 }
 
-fn accepted(body: Value) -> Response {
-    (StatusCode::ACCEPTED, Json(body)).into_response()
+fn accepted(control: Control) -> Response {
+    (StatusCode::ACCEPTED, Json(ControlBody::from(control))).into_response()
 }
 
 /// `POST /api/v1/gateways/{gw_id}/controls`: 202 with the QUEUED control.
 pub async fn create(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     headers: HeaderMap,
     body: JsonObject,
 ) -> ApiResult<Response> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let key = idempotency_key(&headers)?;
-    let pool = state.pool();
+    let pool = &state.pool;
     require_gateway(pool, gw_id).await?;
     // The body is validated first: a malformed retry is refused as any
     // malformed request is, whatever its key.
-    let new = parse_create(body, state.config().control_default_ttl)?;
+    let new = parse_create(body, state.config.control.ttl)?;
     if let Some(key) = &key {
-        if let Some(existing) = by_idempotency_key(pool, gw_id, key).await? {
-            return Ok(accepted(control_json(&existing)));
+        if let Some(existing) = controls::by_idempotency_key(pool, gw_id, key).await? {
+            return Ok(accepted(existing));
         }
     }
     if let Some(device_id) = &new.device_id {
-        let found: Option<(i64,)> = sqlx::query_as(
-            "SELECT 1 FROM devices WHERE gw_id = ? AND device_id = ? AND deregistered_at IS NULL",
-        )
-        .bind(gw_id)
-        .bind(device_id)
-        .fetch_optional(pool)
-        .await?;
-        if found.is_none() {
+        if !devices::exists(pool, gw_id, device_id, true).await? {
             return Err(ApiError::NotFound(format!(
                 "{device_id} is not a registered device of gateway {gw_id}"
             )));
@@ -301,26 +292,33 @@ pub async fn create(
         idempotency_key: key.clone(),
     };
     // The dispatcher stores it and tries to push it before answering.
-    let Some(id) = state.control_sink().create(control).await? else {
+    let Some(id) = state.control.create(control).await? else {
         // A concurrent POST with the same key won the race: answer its control.
         let key = key.as_deref().unwrap_or("");
-        let existing = by_idempotency_key(pool, gw_id, key)
+        let existing = controls::by_idempotency_key(pool, gw_id, key)
             .await?
             .ok_or_else(|| ApiError::Conflict(format!("Idempotency-Key {key:?} is in use")))?;
-        return Ok(accepted(control_json(&existing)));
+        return Ok(accepted(existing));
     };
-    let row = fetch(pool, id)
+    let control = controls::get(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("control {id} vanished")))?;
-    Ok(accepted(control_json(&row)))
+    Ok(accepted(control))
+}
+
+/// A page of controls.
+#[derive(Debug, Serialize)]
+pub struct ControlPage {
+    items: Vec<ControlBody>,
+    next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/gateways/{gw_id}/controls`: a page, newest first.
 pub async fn list(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ControlPage>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let limit = query.limit()?;
     let state_filter = query
@@ -336,48 +334,37 @@ pub async fn list(
         .cursor()?
         .map(|c| cursor::decode_id(CursorKind::Controls, c))
         .transpose()?;
-    let pool = state.pool();
+    let pool = &state.pool;
     require_gateway(pool, gw_id).await?;
-    let mut sql = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {CONTROL_COLUMNS} FROM controls WHERE gw_id = "
-    ));
-    sql.push_bind(gw_id);
-    if let Some(s) = state_filter {
-        sql.push(" AND state = ").push_bind(s.as_str());
-    }
-    if let Some(id) = before {
-        sql.push(" AND id < ").push_bind(id);
-    }
-    sql.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(limit) + 1);
-    let mut rows: Vec<ControlRow> = sql.build_query_as().fetch_all(pool).await?;
-    let next = page_end(&mut rows, limit, |r| {
+    let mut rows = controls::page(pool, gw_id, state_filter, before, i64::from(limit) + 1).await?;
+    let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Controls, &r.id.to_string())
     });
-    Ok(Json(
-        json!({ "items": rows.iter().map(control_json).collect::<Vec<_>>(), "next_cursor": next }),
-    ))
+    Ok(Json(ControlPage {
+        items: rows.into_iter().map(ControlBody::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// `GET /api/v1/controls/{id}[?wait=N]`.
 pub async fn one(
-    State(state): State<HttpState>,
+    State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ControlBody>> {
     let id = path.positive_i64("id")?;
     let wait = query.integer("wait", 0..=MAX_WAIT_SECONDS)?.unwrap_or(0);
-    let pool = state.pool();
+    let pool = &state.pool;
     let watch = state.control_watch();
     let watching = watch.watch(id);
     // Armed before the first read so that no change slips between them.
     let mut change = std::pin::pin!(watching.next_change());
     change.as_mut().enable();
-    let mut row = fetch(pool, id)
+    let mut row = controls::get(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
-    let first_state = row.state.clone();
-    if wait > 0 && !ControlState::parse(&first_state).is_some_and(ControlState::is_final) {
+    let first_state = row.state;
+    if wait > 0 && !first_state.is_final() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         while tokio::time::timeout_at(deadline, change.as_mut())
             .await
@@ -386,7 +373,7 @@ pub async fn one(
             // Re-armed before re-reading, for the same reason.
             change.set(watching.next_change());
             change.as_mut().enable();
-            if let Some(now) = fetch(pool, id).await? {
+            if let Some(now) = controls::get(pool, id).await? {
                 row = now;
             }
             if row.state != first_state {
@@ -394,26 +381,29 @@ pub async fn one(
             }
         }
     }
-    Ok(Json(control_json(&row)))
+    Ok(Json(row.into()))
 }
 
 /// `DELETE /api/v1/controls/{id}`: QUEUED → CANCELLED, 409 in any other state.
-pub async fn cancel(State(state): State<HttpState>, path: PathParams) -> ApiResult<Json<Value>> {
+pub async fn cancel(
+    State(state): State<Arc<Shared>>,
+    path: PathParams,
+) -> ApiResult<Json<ControlBody>> {
     let id = path.positive_i64("id")?;
-    let pool = state.pool();
-    if !state.control_sink().cancel(id).await? {
-        return Err(match fetch(pool, id).await? {
+    let pool = &state.pool;
+    if !state.control.cancel(id).await? {
+        return Err(match controls::get(pool, id).await? {
             None => ApiError::NotFound(format!("no control {id}")),
             Some(row) => ApiError::Conflict(format!(
                 "control {id} is {}; only a QUEUED control can be cancelled",
-                row.state
+                row.state.as_str()
             )),
         });
     }
-    let row = fetch(pool, id)
+    let row = controls::get(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
-    Ok(Json(control_json(&row)))
+    Ok(Json(row.into()))
 }
 
 #[cfg(test)]

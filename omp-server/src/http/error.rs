@@ -58,9 +58,24 @@ pub enum ApiError {
     /// 503: the database does not answer (health check).
     #[error("the database does not answer")]
     Unavailable,
+    /// 503: the control dispatcher has stopped (the server is shutting
+    /// down), so controls are neither created nor cancelled.
+    #[error("the server is shutting down; controls are not accepted now")]
+    ControlsStopped,
     /// 500: a real database failure; details go to the log only.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// A failed dispatcher request: a database error is a 500 (details
+/// logged), a stopped dispatcher a 503 saying so.
+impl From<crate::control::ControlError> for ApiError {
+    fn from(e: crate::control::ControlError) -> ApiError {
+        match e {
+            crate::control::ControlError::Store(e) => e.into(),
+            crate::control::ControlError::Stopped => ApiError::ControlsStopped,
+        }
+    }
 }
 
 /// A store failure is a 500 whose details go to the log only.
@@ -101,7 +116,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::ControlsStopped => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -121,7 +136,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "unprocessable",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable | ApiError::ControlsStopped => "unavailable",
             ApiError::Database(_) => "internal",
         }
     }
@@ -147,6 +162,10 @@ impl IntoResponse for ApiError {
                 tracing::warn!("health check: the database does not answer");
                 self.to_string()
             }
+            ApiError::ControlsStopped => {
+                tracing::warn!("control request refused: the control dispatcher has stopped");
+                self.to_string()
+            }
             other => other.to_string(),
         };
         let mut error = json!({ "code": self.code(), "message": message });
@@ -159,3 +178,17 @@ impl IntoResponse for ApiError {
 
 /// The result type of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_dispatcher_is_a_503_that_does_not_blame_the_database() {
+        let stopped = ApiError::ControlsStopped;
+        assert_eq!(stopped.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(stopped.code(), "unavailable");
+        assert_ne!(stopped.to_string(), ApiError::Unavailable.to_string());
+        assert!(!stopped.to_string().contains("database"));
+    }
+}

@@ -3,14 +3,16 @@
 //!
 //! # Interface with the rest of the server
 //!
-//! The GMMP side builds an [`HttpState`] with [`HttpState::new`] from the
-//! pool, an [`HttpConfig`] and three small traits it implements:
-//! [`SessionView`] (who is connected), [`ControlSink`] (a control was
-//! queued) and [`GmmpMetrics`] (its Prometheus text). [`router`] turns the
-//! state into an `axum::Router`, [`serve`] runs it until the shutdown token
-//! fires. The control dispatcher announces state changes of a control by
-//! calling [`ControlWatch::changed`] on [`HttpState::control_watch`], which wakes
-//! `GET /api/v1/controls/{id}?wait=N`.
+//! The handlers get the server's one state, [`Shared`], in an `Arc` (axum's
+//! `with_state`): the pool for the [`store`](crate::store)'s functions, the
+//! session [`Registry`](crate::registry::Registry) for "connected", the
+//! [`ControlHandle`](crate::control::ControlHandle) for new and cancelled
+//! controls, the [`ControlWatch`](crate::control::ControlWatch) the
+//! dispatcher wakes `GET /api/v1/controls/{id}?wait=N` with, the counters
+//! for `/metrics`, the API key and the [`Config`](crate::Config). [`router`]
+//! turns it into an `axum::Router`, [`serve`] runs it until the shutdown
+//! token fires. Handlers run no SQL: they parse, call the store, and
+//! answer a serde response struct.
 //!
 //! # Layout
 //!
@@ -19,7 +21,6 @@
 //! - [`params`]: query string, path and JSON body reading with field-named errors.
 //! - [`cursor`]: opaque page cursors.
 //! - [`time`]: RFC 3339 in and out.
-//! - [`watch`]: wakes the `?wait=` long-polls of a control that changed.
 //! - [`service`]: `/healthz`, `/openapi.yaml`.
 //! - [`listener`]: the connection cap and the idle limit of the listener.
 //! - [`metrics`]: HTTP request counters and `/metrics`.
@@ -39,17 +40,16 @@
 //! - Shutdown: in-flight requests get [`SHUTDOWN_GRACE`] to finish (a
 //!   long-poll `?wait=` may hold up to 60 s), then connections are dropped.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, delete, get, post, put};
-use futures::future::BoxFuture;
-use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
+
+use crate::state::Shared;
 
 pub mod auth;
 pub mod controls;
@@ -64,12 +64,9 @@ pub mod profiles;
 pub mod provisioning;
 pub mod service;
 pub mod time;
-pub mod watch;
 
-pub use crate::store::controls::NewControl;
 pub use auth::{ApiKey, ApiKeyError, LoadedApiKey, load_or_create_api_key};
 pub use error::ApiError;
-pub use watch::ControlWatch;
 
 /// Default request body limit (64 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -82,151 +79,13 @@ pub const DEFAULT_BODY_DEADLINE: Duration = Duration::from_secs(30);
 /// How long [`serve`] lets in-flight requests finish after shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Profile values (GMMP 0x06 fields): the server's configured defaults
-/// and what the API reads and writes are the same type.
-pub use crate::config::ProfileDefaults as ProfileValues;
-
-/// Settings of the HTTP API.
-#[derive(Debug, Clone)]
-pub struct HttpConfig {
-    /// The key every `/api/` route and `/metrics` require.
-    pub api_key: ApiKey,
-    /// The profile answered for a gateway or device without a stored one.
-    pub profile_defaults: ProfileValues,
-    /// Largest request body in bytes ([`DEFAULT_BODY_LIMIT`]).
-    pub body_limit: usize,
-    /// Time a request body has to arrive whole ([`DEFAULT_BODY_DEADLINE`]).
-    pub body_deadline: Duration,
-    /// TTL of a control created without `ttl_seconds` ([`DEFAULT_CONTROL_TTL`]).
-    pub control_default_ttl: Duration,
-}
-
-impl HttpConfig {
-    /// A configuration with the default limits.
-    pub fn new(api_key: ApiKey, profile_defaults: ProfileValues) -> HttpConfig {
-        HttpConfig {
-            api_key,
-            profile_defaults,
-            body_limit: DEFAULT_BODY_LIMIT,
-            body_deadline: DEFAULT_BODY_DEADLINE,
-            control_default_ttl: DEFAULT_CONTROL_TTL,
-        }
-    }
-}
-
-/// What the GMMP side tells the API about live sessions.
-pub trait SessionView: Send + Sync + 'static {
-    /// The peer of the gateway's live session; `Some` = connected now.
-    fn peer(&self, gw_id: &str) -> Option<SocketAddr>;
-    /// Number of live sessions bound to a gateway.
-    fn connected_count(&self) -> usize;
-    /// GW IDs with a live session (for `?connected=`).
-    fn connected_gw_ids(&self) -> Vec<String>;
-}
-
-/// The control dispatcher, as the API sees it: it writes every change of
-/// a control, creation and cancellation included, so control writes never
-/// contend with each other for SQLite's write lock.
-pub trait ControlSink: Send + Sync + 'static {
-    /// Stores `control` QUEUED and tries to push it at once; its id once
-    /// both are done (so a live gateway's control reads `SENT`), `None`
-    /// when its idempotency key is already used for the gateway.
-    fn create(&self, control: NewControl) -> BoxFuture<'static, Result<Option<i64>, ApiError>>;
-    /// Cancels control `id` if it is QUEUED; true when it was.
-    fn cancel(&self, id: i64) -> BoxFuture<'static, Result<bool, ApiError>>;
-}
-
-/// Prometheus text of the GMMP side (sessions, deliveries stored, frames by
-/// type, errors by kind, write batches), appended to `/metrics`.
-pub trait GmmpMetrics: Send + Sync + 'static {
-    /// Appends the exposition text to `out`.
-    fn render(&self, out: &mut String);
-}
-
-struct Inner {
-    pool: SqlitePool,
-    config: HttpConfig,
-    sessions: Arc<dyn SessionView>,
-    controls: Arc<dyn ControlSink>,
-    gmmp_metrics: Arc<dyn GmmpMetrics>,
-    http_metrics: metrics::HttpMetrics,
-    control_watch: Arc<ControlWatch>,
-}
-
-/// The state shared by all handlers (cheap to clone).
-#[derive(Clone)]
-pub struct HttpState {
-    inner: Arc<Inner>,
-}
-
-impl HttpState {
-    /// The API over `pool` (migrations applied).
-    pub fn new(
-        pool: SqlitePool,
-        config: HttpConfig,
-        sessions: Arc<dyn SessionView>,
-        controls: Arc<dyn ControlSink>,
-        metrics: Arc<dyn GmmpMetrics>,
-    ) -> HttpState {
-        HttpState {
-            inner: Arc::new(Inner {
-                pool,
-                config,
-                sessions,
-                controls,
-                gmmp_metrics: metrics,
-                http_metrics: metrics::HttpMetrics::default(),
-                control_watch: Arc::default(),
-            }),
-        }
-    }
-
-    /// Where the control dispatcher announces that a control's row
-    /// changed (after the commit); wakes `GET /api/v1/controls/{id}?wait=N`.
-    pub fn control_watch(&self) -> Arc<ControlWatch> {
-        self.inner.control_watch.clone()
-    }
-
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.inner.pool
-    }
-
-    pub(crate) fn config(&self) -> &HttpConfig {
-        &self.inner.config
-    }
-
-    pub(crate) fn sessions(&self) -> &dyn SessionView {
-        self.inner.sessions.as_ref()
-    }
-
-    pub(crate) fn control_sink(&self) -> &dyn ControlSink {
-        self.inner.controls.as_ref()
-    }
-
-    pub(crate) fn gmmp_metrics(&self) -> &dyn GmmpMetrics {
-        self.inner.gmmp_metrics.as_ref()
-    }
-
-    pub(crate) fn http_metrics(&self) -> &metrics::HttpMetrics {
-        &self.inner.http_metrics
-    }
-}
-
-impl std::fmt::Debug for HttpState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpState")
-            .field("config", &self.inner.config)
-            .finish_non_exhaustive()
-    }
-}
-
 /// One route of the API: method and path as the contract writes them.
 pub struct Route {
     /// `GET`, `POST`, `PUT` or `DELETE`.
     pub method: &'static str,
     /// The path template (`/api/v1/gateways/{gw_id}`), axum's and OpenAPI's syntax alike.
     pub path: &'static str,
-    handler: fn() -> MethodRouter<HttpState>,
+    handler: fn() -> MethodRouter<Arc<Shared>>,
 }
 
 impl std::fmt::Debug for Route {
@@ -341,12 +200,12 @@ pub const ROUTES: &[Route] = &[
 
 /// The API's router (state applied), with auth, metrics, tracing, the body
 /// limit and the JSON 404/405 fallbacks.
-pub fn router(state: HttpState) -> Router {
+pub fn router(state: Arc<Shared>) -> Router {
     let mut router = Router::new();
     for route in ROUTES {
         router = router.route(route.path, (route.handler)());
     }
-    let body_limit = state.config().body_limit;
+    let body_limit = state.config.http_body_limit;
     router
         .fallback(service::not_found)
         .method_not_allowed_fallback(service::method_not_allowed)
@@ -373,13 +232,13 @@ pub fn router(state: HttpState) -> Router {
 /// claimed 10 GB that never comes would hold the request); a body that
 /// is coming gets `body_deadline` to arrive whole (else 400).
 async fn limit_body(
-    axum::extract::State(state): axum::extract::State<HttpState>,
+    axum::extract::State(state): axum::extract::State<Arc<Shared>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::body::HttpBody;
     use axum::response::IntoResponse;
-    let limit = state.config().body_limit;
+    let limit = state.config.http_body_limit;
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -392,7 +251,7 @@ async fn limit_body(
     let body = if body.is_end_stream() {
         body
     } else {
-        let deadline = state.config().body_deadline;
+        let deadline = state.config.http_body_deadline;
         axum::body::Body::new(tower_http::timeout::DeadlineBody::new(deadline, body))
     };
     next.run(axum::extract::Request::from_parts(parts, body))

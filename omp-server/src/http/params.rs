@@ -8,6 +8,7 @@
 //! errors do not carry the field for type mismatches.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -16,8 +17,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde_json::{Map, Value};
 
-use super::HttpState;
 use super::error::ApiError;
+use crate::state::Shared;
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -171,10 +172,10 @@ impl PathParams {
 #[derive(Debug)]
 pub struct JsonObject(pub Map<String, Value>);
 
-impl FromRequest<HttpState> for JsonObject {
+impl FromRequest<Arc<Shared>> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &HttpState) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &Arc<Shared>) -> Result<Self, ApiError> {
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -194,7 +195,7 @@ impl FromRequest<HttpState> for JsonObject {
                 content_type.unwrap_or_else(|| "no Content-Type".to_owned()),
             ));
         }
-        let limit = state.config().body_limit;
+        let limit = state.config.http_body_limit;
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge { limit }

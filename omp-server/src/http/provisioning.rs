@@ -6,12 +6,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
-use super::HttpState;
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::params::{Body, JsonObject, PathParams, QueryParams};
 use super::time::{format_millis, now_millis};
+use crate::state::Shared;
 use crate::store::provisioning::{self, Provision};
 
 /// GMMP field sizes (docs/gmmp.md §2, §4).
@@ -32,13 +33,13 @@ fn to_json(p: &Provision) -> Value {
 }
 
 /// `GET /api/v1/provisioning`: a page in auth ID order.
-pub async fn list(State(state): State<HttpState>, query: QueryParams) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<Arc<Shared>>, query: QueryParams) -> ApiResult<Json<Value>> {
     let limit = query.limit()?;
     let after = query
         .cursor()?
         .map(|c| cursor::decode(CursorKind::Provisioning, c))
         .transpose()?;
-    let mut rows = provisioning::page(state.pool(), after.as_deref(), i64::from(limit) + 1).await?;
+    let mut rows = provisioning::page(&state.pool, after.as_deref(), i64::from(limit) + 1).await?;
     let next = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Provisioning, &r.auth_id)
     });
@@ -49,7 +50,7 @@ pub async fn list(State(state): State<HttpState>, query: QueryParams) -> ApiResu
 }
 
 /// `POST /api/v1/provisioning`: 201, 409 when provisioned already.
-pub async fn create(State(state): State<HttpState>, body: JsonObject) -> ApiResult<Response> {
+pub async fn create(State(state): State<Arc<Shared>>, body: JsonObject) -> ApiResult<Response> {
     let body = Body::new(body, &["auth_id", "domain_code", "manufacture_id", "name"])?;
     let auth_id = body
         .gmmp_field("auth_id", 1, AUTH_ID_MAX)?
@@ -64,7 +65,7 @@ pub async fn create(State(state): State<HttpState>, body: JsonObject) -> ApiResu
         name: name.map(str::to_owned),
         created_at: now_millis(),
     };
-    if !provisioning::insert_new(state.pool(), &row).await? {
+    if !provisioning::insert_new(&state.pool, &row).await? {
         return Err(ApiError::Conflict(format!(
             "auth_id {} is provisioned already",
             row.auth_id
@@ -74,9 +75,9 @@ pub async fn create(State(state): State<HttpState>, body: JsonObject) -> ApiResu
 }
 
 /// `DELETE /api/v1/provisioning/{auth_id}`: 204, 404 when not provisioned.
-pub async fn remove(State(state): State<HttpState>, path: PathParams) -> ApiResult<StatusCode> {
+pub async fn remove(State(state): State<Arc<Shared>>, path: PathParams) -> ApiResult<StatusCode> {
     let auth_id = path.id("auth_id", AUTH_ID_MAX)?;
-    if !provisioning::remove(state.pool(), auth_id).await? {
+    if !provisioning::remove(&state.pool, auth_id).await? {
         return Err(ApiError::NotFound(format!(
             "auth_id {auth_id} is not provisioned"
         )));

@@ -6,27 +6,34 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use serde::Serialize;
+use std::sync::Arc;
 
-use super::HttpState;
 use super::error::{ApiError, ApiResult};
+use crate::state::Shared;
+use crate::store;
 
 /// The contract, served as written.
 pub const OPENAPI_YAML: &str = include_str!("../../../openapi/openapi.yaml");
 
+/// The contract's `Health`.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    sessions: usize,
+    status: &'static str,
+}
+
 /// `GET /healthz`: 200 with the session count when the database answers,
 /// 503 when it does not.
-pub async fn health(State(state): State<HttpState>) -> ApiResult<Json<Value>> {
-    sqlx::query("SELECT 1")
-        .execute(state.pool())
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "health check query failed");
-            ApiError::Unavailable
-        })?;
-    Ok(Json(
-        json!({ "status": "ok", "sessions": state.sessions().connected_count() }),
-    ))
+pub async fn health(State(state): State<Arc<Shared>>) -> ApiResult<Json<Health>> {
+    store::ping(&state.pool).await.map_err(|e| {
+        tracing::warn!(error = %e, "health check query failed");
+        ApiError::Unavailable
+    })?;
+    Ok(Json(Health {
+        sessions: state.registry.len(),
+        status: "ok",
+    }))
 }
 
 /// `GET /openapi.yaml`.

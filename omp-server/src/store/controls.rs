@@ -1,6 +1,7 @@
-//! Table `controls` (and its `control_events` timeline) as the control
-//! dispatcher writes it. The HTTP API inserts controls `QUEUED` and
-//! cancels them; everything after that is here.
+//! Table `controls` (and its `control_events` timeline). The control
+//! dispatcher is its only writer (the API's creations and cancellations go
+//! through it); the API reads controls with [`get`], [`by_idempotency_key`]
+//! and [`page`].
 //!
 //! Every change is one compare-and-set UPDATE on the state (`WHERE state
 //! IN …`); the database's triggers (migration 0003) add its timeline row in
@@ -8,7 +9,7 @@
 //! sending it or an API `DELETE` cancelling it), and the loser sees
 //! `false` and leaves it alone.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 
@@ -299,4 +300,153 @@ pub async fn data(conn: &mut SqliteConnection, id: i64) -> Result<Option<Vec<u8>
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.and_then(|(d,)| d))
+}
+
+/// A control and its timeline, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// Row id.
+    pub id: i64,
+    /// GW ID.
+    pub gw_id: String,
+    /// Device ID, `""` for the gateway itself.
+    pub device_id: String,
+    /// GMMP control type.
+    pub control_type: i64,
+    /// Control data.
+    pub data: Option<Vec<u8>>,
+    /// The OMP T-ID it was last sent with.
+    pub tid: Option<i64>,
+    /// Its state.
+    pub state: ControlState,
+    /// The gateway's result code (0x0E or 0x17).
+    pub result_code: Option<i64>,
+    /// The 0x17 body.
+    pub result_data: Option<Vec<u8>>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of the (last) 0x0D.
+    pub sent_at: Option<i64>,
+    /// Unix ms of the 0x0E.
+    pub acknowledged_at: Option<i64>,
+    /// Unix ms of the final state.
+    pub completed_at: Option<i64>,
+    /// Unix ms after which it expires if still QUEUED.
+    pub expires_at: i64,
+    /// Every state it was in, with its Unix ms, in order.
+    pub timeline: Vec<(ControlState, i64)>,
+}
+
+#[derive(FromRow)]
+struct ControlRow {
+    id: i64,
+    gw_id: String,
+    device_id: String,
+    control_type: i64,
+    data: Option<Vec<u8>>,
+    tid: Option<i64>,
+    state: String,
+    result_code: Option<i64>,
+    result_data: Option<Vec<u8>>,
+    created_at: i64,
+    sent_at: Option<i64>,
+    acknowledged_at: Option<i64>,
+    completed_at: Option<i64>,
+    expires_at: i64,
+    /// `[[state, at], …]` in order, as JSON.
+    timeline: String,
+}
+
+fn stored_state(field: &'static str, text: &str) -> Result<ControlState, StoreError> {
+    ControlState::parse(text).ok_or_else(|| StoreError::BadStoredValue {
+        field,
+        value: text.to_owned(),
+    })
+}
+
+impl ControlRow {
+    fn into_domain(self) -> Result<Control, StoreError> {
+        let timeline: Vec<(String, i64)> =
+            serde_json::from_str(&self.timeline).map_err(|_| StoreError::BadStoredValue {
+                field: "timeline",
+                value: self.timeline.clone(),
+            })?;
+        Ok(Control {
+            state: stored_state("state", &self.state)?,
+            timeline: timeline
+                .iter()
+                .map(|(state, at)| Ok((stored_state("control_events.state", state)?, *at)))
+                .collect::<Result<_, StoreError>>()?,
+            id: self.id,
+            gw_id: self.gw_id,
+            device_id: self.device_id,
+            control_type: self.control_type,
+            data: self.data,
+            tid: self.tid,
+            result_code: self.result_code,
+            result_data: self.result_data,
+            created_at: self.created_at,
+            sent_at: self.sent_at,
+            acknowledged_at: self.acknowledged_at,
+            completed_at: self.completed_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// A control and its timeline in one statement, so a read is one
+/// snapshot (two reads could show a state and a timeline that has moved
+/// on past it).
+const CONTROL_SELECT: &str = "SELECT id, gw_id, device_id, control_type, data, tid, state,
+    result_code, result_data, created_at, sent_at, acknowledged_at, completed_at, expires_at,
+    (SELECT json_group_array(json_array(e.state, e.at) ORDER BY e.id)
+     FROM control_events AS e WHERE e.control_id = controls.id) AS timeline
+    FROM controls";
+
+/// Control `id`.
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Control>, StoreError> {
+    let row: Option<ControlRow> =
+        sqlx::query_as(AssertSqlSafe(format!("{CONTROL_SELECT} WHERE id = ?")))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    row.map(ControlRow::into_domain).transpose()
+}
+
+/// The control of `gw_id` created with idempotency key `key`.
+pub async fn by_idempotency_key(
+    pool: &SqlitePool,
+    gw_id: &str,
+    key: &str,
+) -> Result<Option<Control>, StoreError> {
+    let row: Option<ControlRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "{CONTROL_SELECT} WHERE gw_id = ? AND idempotency_key = ?"
+    )))
+    .bind(gw_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    row.map(ControlRow::into_domain).transpose()
+}
+
+/// At most `limit` controls of `gw_id` (in `state` when given, with ids
+/// below `before_id` when given), newest first.
+pub async fn page(
+    pool: &SqlitePool,
+    gw_id: &str,
+    state: Option<ControlState>,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Control>, StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new(CONTROL_SELECT);
+    sql.push(" WHERE gw_id = ").push_bind(gw_id);
+    if let Some(s) = state {
+        sql.push(" AND state = ").push_bind(s.as_str());
+    }
+    if let Some(id) = before_id {
+        sql.push(" AND id < ").push_bind(id);
+    }
+    sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    let rows: Vec<ControlRow> = sql.build_query_as().fetch_all(pool).await?;
+    rows.into_iter().map(ControlRow::into_domain).collect()
 }

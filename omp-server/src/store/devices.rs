@@ -87,3 +87,49 @@ pub async fn deregister(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// A device as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Device {
+    /// `AD…`
+    pub device_id: String,
+    /// The gateway it is registered under.
+    pub gw_id: String,
+    /// Manufacture ID it registered with.
+    pub manufacture_id: String,
+    /// Unix ms.
+    pub registered_at: i64,
+    /// Unix ms; `Some` = deregistered.
+    pub deregistered_at: Option<i64>,
+}
+
+/// Every device of `gw_id`, registered or not, in device ID order.
+pub async fn of_gateway(pool: &SqlitePool, gw_id: &str) -> Result<Vec<Device>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT device_id, gw_id, manufacture_id, registered_at, deregistered_at
+         FROM devices WHERE gw_id = ? ORDER BY device_id",
+    )
+    .bind(gw_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// True when `device_id` is a device of `gw_id`; with `active_only`, one
+/// not deregistered.
+pub async fn exists(
+    pool: &SqlitePool,
+    gw_id: &str,
+    device_id: &str,
+    active_only: bool,
+) -> Result<bool, StoreError> {
+    let found: Option<(i64,)> = sqlx::query_as(
+        "SELECT 1 FROM devices WHERE gw_id = ? AND device_id = ?
+             AND (NOT ? OR deregistered_at IS NULL)",
+    )
+    .bind(gw_id)
+    .bind(device_id)
+    .bind(active_only)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.is_some())
+}

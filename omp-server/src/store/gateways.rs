@@ -7,10 +7,12 @@
 //! of 16 characters were issued once), which is replaced; registering
 //! after a deregistration returns the same GW ID with a new key.
 
-use sqlx::SqlitePool;
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
 
+use crate::config::ProfileDefaults;
 use crate::error::StoreError;
 use crate::store::now_millis;
+use crate::store::profiles::{self, ProfileRow};
 
 /// First GW ID number − 1.
 const GW_ID_BASE: i64 = 10_010_000;
@@ -32,10 +34,14 @@ pub struct GatewayRecord {
     pub registered_at: i64,
     /// Unix ms; `Some` = deregistered.
     pub deregistered_at: Option<i64>,
+    /// Last contact, Unix ms (written in batches, so up to a few seconds old).
+    pub last_seen: Option<i64>,
+    /// Peer address of the last contact.
+    pub last_peer: Option<String>,
 }
 
-const COLUMNS: &str =
-    "gw_id, auth_id, auth_key, domain, manufacture_id, registered_at, deregistered_at";
+const COLUMNS: &str = "gw_id, auth_id, auth_key, domain, manufacture_id, registered_at,
+    deregistered_at, last_seen, last_peer";
 
 /// Every registered (not deregistered) gateway.
 pub async fn load_active(pool: &SqlitePool) -> Result<Vec<GatewayRecord>, StoreError> {
@@ -150,6 +156,8 @@ pub async fn register(
                 manufacture_id: manufacture_id.to_owned(),
                 registered_at: now,
                 deregistered_at: None,
+                last_seen: None,
+                last_peer: None,
             }
         }
     };
@@ -250,4 +258,118 @@ pub async fn last_seen(
             .fetch_optional(pool)
             .await?,
     )
+}
+
+/// True when `gw_id` is a gateway the OMP registered (now or before).
+pub async fn exists(pool: &SqlitePool, gw_id: &str) -> Result<bool, StoreError> {
+    let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM gateways WHERE gw_id = ?")
+        .bind(gw_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// A gateway and its own profile (`None`: none stored, the defaults apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithProfile {
+    /// The gateway.
+    pub gateway: GatewayRecord,
+    /// Its stored profile (`device_id = ''`).
+    pub profile: Option<ProfileDefaults>,
+}
+
+#[derive(FromRow)]
+struct WithProfileRow {
+    #[sqlx(flatten)]
+    gateway: GatewayRecord,
+    #[sqlx(flatten)]
+    profile: ProfileRow,
+}
+
+impl WithProfileRow {
+    fn into_domain(self) -> Result<WithProfile, StoreError> {
+        Ok(WithProfile {
+            gateway: self.gateway,
+            profile: self.profile.into_profile()?,
+        })
+    }
+}
+
+/// `SELECT` of a gateway joined with its own profile row, if any.
+fn with_profile_select() -> String {
+    let gateway = COLUMNS
+        .split(',')
+        .map(|c| format!("g.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {gateway}, {} FROM gateways g
+         LEFT JOIN profiles p ON p.gw_id = g.gw_id AND p.device_id = ''",
+        profiles::columns("p.")
+    )
+}
+
+/// Gateway `gw_id` with its profile.
+pub async fn get_with_profile(
+    pool: &SqlitePool,
+    gw_id: &str,
+) -> Result<Option<WithProfile>, StoreError> {
+    let row: Option<WithProfileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} WHERE g.gw_id = ?",
+        with_profile_select()
+    )))
+    .bind(gw_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(WithProfileRow::into_domain).transpose()
+}
+
+/// Which gateways a page holds.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayFilter {
+    /// Only GW IDs after this one (the cursor).
+    pub after: Option<String>,
+    /// `Some(true)`: registered only; `Some(false)`: deregistered only.
+    pub registered: Option<bool>,
+    /// `Some((true, ids))`: only the GW IDs in `ids`; `Some((false, ids))`:
+    /// only those not in it (the live sessions are the caller's to know).
+    pub connected: Option<(bool, Vec<String>)>,
+}
+
+/// At most `limit` gateways matching `filter` with their profiles, in GW
+/// ID order.
+pub async fn page_with_profile(
+    pool: &SqlitePool,
+    filter: &GatewayFilter,
+    limit: i64,
+) -> Result<Vec<WithProfile>, StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new(with_profile_select());
+    sql.push(" WHERE 1 = 1");
+    if let Some(after) = &filter.after {
+        sql.push(" AND g.gw_id > ").push_bind(after);
+    }
+    match filter.registered {
+        Some(true) => {
+            sql.push(" AND g.deregistered_at IS NULL");
+        }
+        Some(false) => {
+            sql.push(" AND g.deregistered_at IS NOT NULL");
+        }
+        None => {}
+    }
+    if let Some((connected, gw_ids)) = &filter.connected {
+        // The set travels as one JSON array parameter, however large.
+        let ids = serde_json::to_string(gw_ids).unwrap_or_else(|_| "[]".to_owned());
+        sql.push(if *connected {
+            " AND g.gw_id IN"
+        } else {
+            " AND g.gw_id NOT IN"
+        })
+        .push(" (SELECT value FROM json_each(")
+        .push_bind(ids)
+        .push("))");
+    }
+    sql.push(" ORDER BY g.gw_id LIMIT ").push_bind(limit);
+    let rows: Vec<WithProfileRow> = sql.build_query_as().fetch_all(pool).await?;
+    rows.into_iter().map(WithProfileRow::into_domain).collect()
 }

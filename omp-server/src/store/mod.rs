@@ -80,3 +80,10 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
 pub async fn open_dedicated_connection(path: &Path) -> Result<SqliteConnection, StoreError> {
     Ok(options(path).connect().await?)
 }
+
+/// Fails when the database does not answer a trivial query (the health
+/// check).
+pub async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}

@@ -6,24 +6,66 @@ use sqlx::SqlitePool;
 use crate::config::ProfileDefaults;
 use crate::error::StoreError;
 
-/// A stored profile row.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-struct ProfileRow {
-    heartbeat_period: i64,
-    report_period: i64,
-    report_offset: i64,
-    response_timeout: i64,
-    model: String,
-    firmware_version: String,
-    software_version: String,
-    hardware_version: String,
+/// The profile columns, as selected from the table or from a LEFT JOIN
+/// on it (every column NULL = no row: the table's columns are NOT NULL).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub(crate) struct ProfileRow {
+    heartbeat_period: Option<i64>,
+    report_period: Option<i64>,
+    report_offset: Option<i64>,
+    response_timeout: Option<i64>,
+    model: Option<String>,
+    firmware_version: Option<String>,
+    software_version: Option<String>,
+    hardware_version: Option<String>,
 }
 
-fn to_u32(field: &'static str, v: i64) -> Result<u32, StoreError> {
-    u32::try_from(v).map_err(|_| StoreError::BadStoredValue {
-        field,
-        value: v.to_string(),
-    })
+/// The columns [`ProfileRow`] reads, qualified with `alias` (`p.` or `''`).
+pub(crate) fn columns(alias: &str) -> String {
+    [
+        "heartbeat_period",
+        "report_period",
+        "report_offset",
+        "response_timeout",
+        "model",
+        "firmware_version",
+        "software_version",
+        "hardware_version",
+    ]
+    .map(|c| format!("{alias}{c}"))
+    .join(", ")
+}
+
+impl ProfileRow {
+    /// The stored profile, `None` for no row; a value no 0x06 field can
+    /// carry (only a hand edit stores one) is an error naming the field,
+    /// for the GMMP side and the API alike.
+    pub(crate) fn into_profile(self) -> Result<Option<ProfileDefaults>, StoreError> {
+        let Some(heartbeat_period) = self.heartbeat_period else {
+            return Ok(None);
+        };
+        let period = |field: &'static str, v: Option<i64>| -> Result<u32, StoreError> {
+            let bad = |value: String| StoreError::BadStoredValue { field, value };
+            let v = v.ok_or_else(|| bad("NULL".to_owned()))?;
+            u32::try_from(v).map_err(|_| bad(v.to_string()))
+        };
+        let text = |field: &'static str, v: Option<String>| {
+            v.ok_or_else(|| StoreError::BadStoredValue {
+                field,
+                value: "NULL".to_owned(),
+            })
+        };
+        Ok(Some(ProfileDefaults {
+            heartbeat_period: period("heartbeat_period", Some(heartbeat_period))?,
+            report_period: period("report_period", self.report_period)?,
+            report_offset: period("report_offset", self.report_offset)?,
+            response_timeout: period("response_timeout", self.response_timeout)?,
+            model: text("model", self.model)?,
+            firmware_version: text("firmware_version", self.firmware_version)?,
+            software_version: text("software_version", self.software_version)?,
+            hardware_version: text("hardware_version", self.hardware_version)?,
+        }))
+    }
 }
 
 /// The profile of `(gw_id, device_id)` (`''` = the GW), or `None` when none
@@ -33,28 +75,15 @@ pub async fn get(
     gw_id: &str,
     device_id: &str,
 ) -> Result<Option<ProfileDefaults>, StoreError> {
-    let row = sqlx::query_as::<_, ProfileRow>(
-        "SELECT heartbeat_period, report_period, report_offset, response_timeout, model,
-             firmware_version, software_version, hardware_version
-         FROM profiles WHERE gw_id = ? AND device_id = ?",
-    )
+    let row = sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM profiles WHERE gw_id = ? AND device_id = ?",
+        columns("")
+    )))
     .bind(gw_id)
     .bind(device_id)
     .fetch_optional(pool)
     .await?;
-    row.map(|r| {
-        Ok(ProfileDefaults {
-            heartbeat_period: to_u32("heartbeat_period", r.heartbeat_period)?,
-            report_period: to_u32("report_period", r.report_period)?,
-            report_offset: to_u32("report_offset", r.report_offset)?,
-            response_timeout: to_u32("response_timeout", r.response_timeout)?,
-            model: r.model,
-            firmware_version: r.firmware_version,
-            software_version: r.software_version,
-            hardware_version: r.hardware_version,
-        })
-    })
-    .transpose()
+    Ok(row.map(ProfileRow::into_profile).transpose()?.flatten())
 }
 
 /// Stores the profile of `(gw_id, device_id)`.
@@ -82,4 +111,44 @@ pub async fn put(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored() -> ProfileRow {
+        ProfileRow {
+            heartbeat_period: Some(5),
+            report_period: Some(10),
+            report_offset: Some(0),
+            response_timeout: Some(30),
+            model: Some("WizFi310".into()),
+            firmware_version: Some("1.0.0.6".into()),
+            software_version: Some(String::new()),
+            hardware_version: Some(String::new()),
+        }
+    }
+
+    #[test]
+    fn no_row_is_no_profile_and_a_row_is_its_values() {
+        assert_eq!(ProfileRow::default().into_profile().unwrap(), None);
+        let p = stored().into_profile().unwrap().unwrap();
+        assert_eq!((p.heartbeat_period, p.response_timeout), (5, 30));
+        assert_eq!(p.model, "WizFi310");
+    }
+
+    #[test]
+    fn a_value_no_field_can_carry_is_an_error_naming_the_field() {
+        let row = ProfileRow {
+            report_period: Some(-1),
+            ..stored()
+        };
+        match row.into_profile() {
+            Err(StoreError::BadStoredValue { field, value }) => {
+                assert_eq!((field, value.as_str()), ("report_period", "-1"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

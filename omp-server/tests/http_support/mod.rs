@@ -1,99 +1,32 @@
-//! Shared helpers of the HTTP API tests: a router over a temp SQLite
-//! database with the migrations applied, fake GMMP-side traits, and
-//! one-shot requests.
+//! Shared helpers of the HTTP API tests: the router over the server's real
+//! state (a temp SQLite database with the migrations applied, the
+//! delivery writer and the control dispatcher running, no GMMP listener),
+//! and one-shot requests.
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request};
-use futures::future::BoxFuture;
-use omp_server::http::{
-    ApiError, ApiKey, ControlSink, GmmpMetrics, HttpConfig, HttpState, NewControl, ProfileValues,
-    SessionView, router,
-};
-use omp_server::store::controls::{self, ControlState, Outcome};
+use omp_server::config::ProfileDefaults;
+use omp_server::control::{ControlHandle, dispatcher};
+use omp_server::directory::Directory;
+use omp_server::http::{ApiKey, router};
+use omp_server::registry::SessionHandle;
+use omp_server::{Config, Shared, store};
 use serde_json::Value;
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tower::ServiceExt;
 
 /// The key the test router requires.
 pub const KEY: &str = "test-key-0123456789abcdef";
 
-/// Live sessions, set by the test.
-#[derive(Default)]
-pub struct FakeSessions {
-    pub peers: Mutex<BTreeMap<String, SocketAddr>>,
-}
-
-impl SessionView for FakeSessions {
-    fn peer(&self, gw_id: &str) -> Option<SocketAddr> {
-        self.peers.lock().unwrap().get(gw_id).copied()
-    }
-    fn connected_count(&self) -> usize {
-        self.peers.lock().unwrap().len()
-    }
-    fn connected_gw_ids(&self) -> Vec<String> {
-        self.peers.lock().unwrap().keys().cloned().collect()
-    }
-}
-
-/// Stands in for the control dispatcher: stores and cancels controls with
-/// the store's own functions (as the dispatcher does) on the test's pool,
-/// pushes nothing, and records the controls it created.
-pub struct FakeSink {
-    pub pool: SqlitePool,
-    pub queued: Arc<Mutex<Vec<(String, i64)>>>,
-}
-
-impl ControlSink for FakeSink {
-    fn create(&self, control: NewControl) -> BoxFuture<'static, Result<Option<i64>, ApiError>> {
-        let pool = self.pool.clone();
-        let queued = self.queued.clone();
-        Box::pin(async move {
-            let mut conn = pool.acquire().await.unwrap();
-            let id = controls::insert(&mut conn, &control).await.unwrap();
-            if let Some(id) = id {
-                queued.lock().unwrap().push((control.gw_id, id));
-            }
-            Ok(id)
-        })
-    }
-
-    fn cancel(&self, id: i64) -> BoxFuture<'static, Result<bool, ApiError>> {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let mut conn = pool.acquire().await.unwrap();
-            Ok(controls::transition(
-                &mut conn,
-                id,
-                &[ControlState::Queued],
-                ControlState::Cancelled,
-                1_586_937_600_000,
-                &Outcome::default(),
-            )
-            .await
-            .unwrap())
-        })
-    }
-}
-
-/// A fixed GMMP metrics text.
-pub struct FakeGmmpMetrics;
-
-impl GmmpMetrics for FakeGmmpMetrics {
-    fn render(&self, out: &mut String) {
-        out.push_str("# TYPE omp_gmmp_sessions gauge\nomp_gmmp_sessions 1\n");
-    }
-}
-
-pub fn defaults() -> ProfileValues {
-    ProfileValues {
+pub fn defaults() -> ProfileDefaults {
+    ProfileDefaults {
         heartbeat_period: 5,
         report_period: 10,
         report_offset: 0,
@@ -107,10 +40,9 @@ pub fn defaults() -> ProfileValues {
 
 pub struct TestApp {
     pub pool: SqlitePool,
-    pub state: HttpState,
+    pub state: Arc<Shared>,
     pub router: Router,
-    pub sessions: Arc<FakeSessions>,
-    pub sink: Arc<FakeSink>,
+    _stop: DropGuard,
     _dir: tempfile::TempDir,
 }
 
@@ -121,41 +53,74 @@ impl TestApp {
         Self::with_config(|_| {}).await
     }
 
-    pub async fn with_config(edit: impl FnOnce(&mut HttpConfig)) -> TestApp {
+    pub async fn with_config(edit: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(
-                SqliteConnectOptions::new()
-                    .filename(dir.path().join("omp.db"))
-                    .create_if_missing(true)
-                    .foreign_keys(true),
-            )
-            .await
-            .unwrap();
-        sqlx::migrate!("../migrations").run(&pool).await.unwrap();
-        let mut config = HttpConfig::new(ApiKey::new(KEY).unwrap(), defaults());
+        let mut config = Config::defaults();
+        config.data_dir = dir.path().to_owned();
+        config.profile_defaults = defaults();
         edit(&mut config);
-        let sessions = Arc::new(FakeSessions::default());
-        let sink = Arc::new(FakeSink {
-            pool: pool.clone(),
-            queued: Arc::default(),
-        });
-        let state = HttpState::new(
-            pool.clone(),
+        let path = config.database_path();
+        let pool = store::open(&path).await.unwrap();
+        let stop = CancellationToken::new();
+        let (writer, _) = store::writer::spawn(
+            store::open_dedicated_connection(&path).await.unwrap(),
+            config.writer_queue_capacity,
+            config.writer_batch_max,
+            config.split_limits(),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
+        let (control, inbox) = ControlHandle::channel();
+        let control_config = config.control.clone();
+        let state = Arc::new(Shared::new(
             config,
-            sessions.clone(),
-            sink.clone(),
-            Arc::new(FakeGmmpMetrics),
-        );
+            pool.clone(),
+            writer,
+            Directory::load(vec![], vec![]),
+            control,
+            ApiKey::new(KEY).unwrap(),
+        ));
+        dispatcher::spawn(
+            store::open_dedicated_connection(&path).await.unwrap(),
+            control_config,
+            inbox,
+            state.control_watch().clone(),
+            stop.clone(),
+        )
+        .await
+        .unwrap();
         TestApp {
             pool,
             router: router(state.clone()),
             state,
-            sessions,
-            sink,
+            _stop: stop.drop_guard(),
             _dir: dir,
         }
+    }
+
+    /// Binds a live session of `gw_id` from `peer` in the session
+    /// registry, as a GMMP session does once authenticated (the control
+    /// dispatcher is not told: nothing is pushed to it).
+    pub fn connect(&self, gw_id: &str, peer: SocketAddr) {
+        self.state.registry.bind(
+            gw_id,
+            SessionHandle {
+                id: self.state.next_session_id(),
+                peer,
+                outbound: Arc::default(),
+                close: CancellationToken::new(),
+            },
+        );
+    }
+
+    /// The controls the API handed to the dispatcher, as (GW ID, id), in
+    /// creation order.
+    pub async fn queued(&self) -> Vec<(String, i64)> {
+        sqlx::query_as("SELECT gw_id, id FROM controls ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
     }
 
     /// A request with any headers and body.
