@@ -450,7 +450,10 @@ async fn a_gateway_that_restarts_its_tids_mid_split_gets_its_new_delivery_whole(
         let server = start(dir.path(), |_| {}).await;
         let mut c = registered(&server, "0008dc000009").await;
         let old = bytes(2048, 1);
-        assert_eq!(part(&mut c, DeviceId::EMPTY, 7, 1, 3, &old).await, ResultCode::OK);
+        assert_eq!(
+            part(&mut c, DeviceId::EMPTY, 7, 1, 3, &old).await,
+            ResultCode::OK
+        );
         c.framed.get_mut().shutdown().await.unwrap();
         // The gateway reboots: its library counts T-IDs from the start again.
         let mut rebooted = reconnect(&server, &c).await;
@@ -464,7 +467,11 @@ async fn a_gateway_that_restarts_its_tids_mid_split_gets_its_new_delivery_whole(
         assert_eq!(got, ok3());
         let rows = stored(&server, &c).await;
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].payload, [a, b, d].concat(), "the new delivery, whole");
+        assert_eq!(
+            rows[0].payload,
+            [a, b, d].concat(),
+            "the new delivery, whole"
+        );
         let left = incomplete(&server, &c).await;
         assert_eq!(left.len(), 1, "the old split cut short stays readable");
         assert_eq!(left[0].state, "abandoned");
