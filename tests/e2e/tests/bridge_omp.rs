@@ -289,7 +289,7 @@ async fn an_agent_killed_while_spooling_restarts_with_its_identity_and_spool() {
 }
 
 fn spawn_agent(tty: &Path, omp_port: u16, state: &Path, socket: &Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_gw-agent"))
+    tokio::process::Command::new(common::agent_bin::gw_agent())
         .args([
             "--transport",
             "bridge",

@@ -1,6 +1,5 @@
-//! Shared helpers: a started emulator and its pty opened like a driver would.
-
-#![allow(dead_code)]
+//! The emulator driven over its pty as a host drives the module: a started
+//! emulator, its port opened like a driver would, AT commands.
 
 use std::time::Duration;
 
@@ -8,8 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 use wizfi310_sim::{SimConfig, Simulator};
 
-/// Guard against hanging tests only; nothing is timed.
-pub const GUARD: Duration = Duration::from_secs(20);
+use crate::wait::GUARD;
 
 /// The host side of the module's serial line.
 pub struct Port {

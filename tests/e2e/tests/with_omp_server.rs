@@ -2,13 +2,12 @@
 //! against the real omp-server: it registers the GW and its device, and
 //! what it delivers arrives in the store as the module would send it.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{GUARD, Port, joined, quick_config};
 use sqlx::{Row, SqlitePool};
+use test_support::module_port::{Port, joined, quick_config};
+use test_support::wait::GUARD;
 use tokio_util::sync::CancellationToken;
 use wizfi310_sim::SimConfig;
 
