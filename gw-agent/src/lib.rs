@@ -28,6 +28,8 @@
 //! - [`status`]: the one-line state, logged and kept in `status.json`.
 //! - [`agent`]: the main loops tying engine (or module client), transport,
 //!   spool, sources and controls.
+//! - [`launch`]: the agent on the transport its settings name, until shut
+//!   down (`gw-agent run`, and harnesses that run it in their own process).
 //!
 //! The binary (`src/main.rs`): `gw-agent [run]`, `gw-agent status`,
 //! `gw-agent probe`.
@@ -37,6 +39,7 @@
 pub mod agent;
 pub mod config;
 pub mod engine;
+pub mod launch;
 pub mod module;
 pub mod sources;
 pub mod spool;

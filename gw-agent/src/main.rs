@@ -12,10 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gw_agent::agent::Agent;
-use gw_agent::config::{Config, Overrides, TransportKind};
-use gw_agent::module::{Module, ModuleSettings};
-use gw_agent::transport::{BridgeTransport, DirectTransport, NativeTransport};
+use gw_agent::config::{Config, Overrides};
 use gw_agent::wizfi310::{DataForm, Driver, DriverConfig, SerialConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -81,27 +78,7 @@ async fn run(overrides: &Overrides) -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("shutting down");
         token.cancel();
     });
-    match config.transport {
-        TransportKind::Direct => {
-            let transport = DirectTransport::new(&config.omp_host, config.omp_port);
-            let agent = Agent::start(config).await?;
-            agent.run(transport, shutdown).await?;
-        }
-        TransportKind::Bridge => {
-            let module = Module::new(ModuleSettings::from_config(&config));
-            let transport = BridgeTransport::new(module, &config.omp_host, config.omp_port);
-            let mut agent = Agent::start(config).await?;
-            agent.add_module_source(transport.module_handle());
-            agent.run(transport, shutdown).await?;
-        }
-        TransportKind::Native => {
-            let module = Module::new(ModuleSettings::from_config(&config));
-            let transport = NativeTransport::new(module, &config.omp_host, config.omp_port);
-            let mut agent = Agent::start(config).await?;
-            agent.add_module_source(transport.module_handle());
-            agent.run_native(transport, shutdown).await?;
-        }
-    }
+    gw_agent::launch::run(config, shutdown).await?;
     Ok(())
 }
 

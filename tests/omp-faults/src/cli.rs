@@ -171,7 +171,78 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// The gateway agent under faults: gw-agent in bridge mode against the
+    /// WizFi310 emulator and the OMP, with emulator faults, OMP outages and
+    /// agent SIGKILLs; check that every delivery the agent confirmed is
+    /// stored once or reported dropped by its spool's policy.
+    Agent(Box<AgentArgs>),
     /// Run the OMP in this process (what the runs start; omp-server's flags).
     #[command(hide = true)]
     Serve(Box<ServeArgs>),
+    /// Run gw-agent in this process (what the `agent` run starts;
+    /// gw-agent's flags).
+    #[command(hide = true)]
+    RunAgent(Box<RunAgentArgs>),
+}
+
+/// `agent`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Run this gw-agent binary instead of the built-in `omp-faults run-agent`.
+    #[arg(long)]
+    pub agent_bin: Option<PathBuf>,
+    /// Seed of the fault schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Time faults are injected while deliveries are produced.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Deliveries per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// Payload bytes per delivery (at least 21).
+    #[arg(long, default_value_t = 64)]
+    pub payload: usize,
+    /// Mean time between emulator faults.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub fault_interval: Duration,
+    /// SIGKILLs of the agent.
+    #[arg(long, default_value_t = 5)]
+    pub agent_kills: usize,
+    /// OMP stops.
+    #[arg(long, default_value_t = 5)]
+    pub omp_outages: usize,
+    /// Shortest OMP outage.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub outage_min: Duration,
+    /// Longest OMP outage.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub outage_max: Duration,
+    /// The agent's spool.max_bytes (small, so that outages fill it).
+    #[arg(long, default_value_t = 8192)]
+    pub spool_bytes: u64,
+    /// The agent's delivery.max_in_flight.
+    #[arg(long, default_value_t = 4)]
+    pub in_flight: usize,
+    /// The agent's periods.response_timeout.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub response_timeout: Duration,
+    /// Pace the emulator's pty at 115200 bit/s.
+    #[arg(long)]
+    pub pace: bool,
+    /// Longest wait for the agent's spool to drain after the faults.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// When to keep the working directory (OMP database, agent state and
+    /// log, `faults.log`).
+    #[arg(long, value_enum, default_value_t = Keep::OnFailure)]
+    pub keep: Keep,
+}
+
+/// `run-agent`'s flags: those of `gw-agent run`.
+#[derive(Debug, clap::Args)]
+pub struct RunAgentArgs {
+    /// The gw-agent settings.
+    #[command(flatten)]
+    pub overrides: gw_agent::config::Overrides,
 }

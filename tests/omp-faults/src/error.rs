@@ -41,6 +41,12 @@ pub enum FaultError {
     /// A simulated gateway failed in a way the run cannot go on from.
     #[error(transparent)]
     Gateway(#[from] BenchError),
+    /// The agent (a fault run of the agent) could not be run or read.
+    #[error("gw-agent: {0}")]
+    Agent(String),
+    /// A task of the run panicked or was cancelled.
+    #[error("a task of the run failed: {0}")]
+    Task(String),
     /// A waited-for condition did not come.
     #[error("timed out after {secs} s: {what}")]
     Timeout {

@@ -1,10 +1,12 @@
-//! `omp-faults`: fault tests of the OMP (`omp-server`) — the promises of
-//! issue 9 that need a real process to break: a SIGKILL at any moment
+//! `omp-faults`: fault tests of the OMP (`omp-server`) and of the gateway
+//! agent — the promises that need a real process to break: a SIGKILL at any moment
 //! loses nothing acknowledged (`crash`) and undoes no committed control
 //! state (`crash-controls`), a full disk yields error answers
 //! and never a false STATUS_OK, and the OMP resumes when space returns
 //! (`disk-full`), and running out of file descriptors neither kills it nor
-//! stops it from recovering (`fd-limit`).
+//! stops it from recovering (`fd-limit`); and the agent, under emulator
+//! faults, OMP outages and its own SIGKILLs, confirms no delivery that it
+//! then loses (`agent`).
 //!
 //! Each run starts the OMP as a child process (by default this program's
 //! hidden `serve`, which is `omp_server::run`), drives simulated gateways
@@ -24,12 +26,15 @@
 //! - [`sys`]: rlimits of another process, signals, tmpfs, `/proc` (rustix).
 //! - [`server`]: the OMP child process (start, readiness, kill, stop).
 //! - [`serve`]: the hidden `serve` subcommand (the OMP in this process).
+//! - [`run_agent`]: the hidden `run-agent` subcommand (gw-agent in this
+//!   process).
 //! - [`ledger`]: what the gateways recorded, and live counters.
 //! - [`sender`]: a gateway that keeps delivering across server deaths.
 //! - [`verify`]: the database against the ledgers; `integrity_check`.
 //! - [`scenario`]: the runs — `crash`, `crash_controls` (its own module
 //!   tree: gateways answering controls, an HTTP client, the state machine,
-//!   its checker), `disk_full`, `fd_limit`.
+//!   its checker), `disk_full`, `fd_limit`, `agent` (the agent's run:
+//!   emulator, in-process OMP, agent process, accounting).
 //!
 //! Decisions: no `unsafe` (rustix's safe wrappers for prlimit, kill and
 //! mount; SIGXFSZ is caught with tokio's signal handling inside `serve`).
@@ -44,6 +49,7 @@ pub mod error;
 pub mod ledger;
 pub mod payload;
 pub mod rng;
+pub mod run_agent;
 pub mod scenario;
 pub mod sender;
 pub mod serve;

@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use omp_faults::cli::{Cli, Command, Common};
-use omp_faults::scenario::Outcome;
 use omp_faults::scenario::crash::{self, CrashOptions};
 use omp_faults::scenario::crash_controls::{self, CrashControlsOptions};
 use omp_faults::scenario::disk_full::{self, DiskFullOptions};
 use omp_faults::scenario::fd_limit::{self, FdLimitOptions};
+use omp_faults::scenario::{Outcome, agent};
 use omp_faults::server::Program;
-use omp_faults::{FaultError, serve};
+use omp_faults::{FaultError, run_agent, serve};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,6 +23,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Command::RunAgent(args) = &cli.command {
+        return match runtime.block_on(run_agent::run_agent(args)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("omp-faults run-agent: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Serve(args) = &cli.command {
         return match runtime.block_on(serve::serve(args)) {
             Ok(()) => ExitCode::SUCCESS,
@@ -164,7 +173,8 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
             })
             .await
         }
-        Command::Serve(_) => Err(FaultError::Config {
+        Command::Agent(args) => agent::run_from_args(args).await,
+        Command::Serve(_) | Command::RunAgent(_) => Err(FaultError::Config {
             option: "serve",
             detail: "handled before the runs".into(),
         }),

@@ -1,5 +1,5 @@
 //! The fault runs — [`crash`], [`crash_controls`], [`disk_full`],
-//! [`fd_limit`] — and what they share: a fleet of [`crate::sender`]s, waiting on its counters,
+//! [`fd_limit`], [`agent`] — and what they share: a fleet of [`crate::sender`]s, waiting on its counters,
 //! and the outcome.
 
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use crate::sender::{self, SenderOptions, Steering};
 use crate::server::{self, ServerSpec};
 use crate::verify::Verdict;
 
+pub mod agent;
 pub mod crash;
 pub mod crash_controls;
 pub mod disk_full;

@@ -4,10 +4,10 @@
 //!
 //! ```sh
 //! # throughput: the agent in-process
-//! cargo run --release -p gw-agent --example bridge_bench -- --deliveries 500 --in-flight 4
+//! cargo run --release -p gmmp-bench --example bridge_bench -- --deliveries 500 --in-flight 4
 //! # memory: the gw-agent binary as its own process (VmRSS / VmHWM from /proc)
 //! cargo build --release -p gw-agent
-//! cargo run --release -p gw-agent --example bridge_bench -- \
+//! cargo run --release -p gmmp-bench --example bridge_bench -- \
 //!     --agent-bin target/release/gw-agent --deliveries 20000 --in-flight 4
 //! ```
 //!

@@ -1,0 +1,60 @@
+//! `omp-faults agent`, reduced for CI: the real agent code (this crate's
+//! hidden `run-agent`) in bridge mode against the WizFi310 emulator and
+//! the real omp-server, with every kind of emulator fault, OMP stops and
+//! agent SIGKILLs.
+
+use std::time::Duration;
+
+use omp_faults::scenario::agent::{self, process::AgentProgram};
+
+/// `omp-faults agent`, shortened: lost must be 0 and every confirmed
+/// delivery in exactly one class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
+    let work = tempfile::tempdir().unwrap();
+    let opts = agent::Options {
+        seed: 20261121,
+        duration: Duration::from_secs(12),
+        rate: 25.0,
+        fault_interval: Duration::from_millis(600),
+        agent_kills: 2,
+        omp_outages: 2,
+        outage: (Duration::from_millis(1500), Duration::from_secs(3)),
+        spool_bytes: 4096,
+        drain_timeout: Duration::from_secs(60),
+        ..agent::Options::new(
+            AgentProgram::SelfRun(env!("CARGO_BIN_EXE_omp-faults").into()),
+            work.path().to_owned(),
+        )
+    };
+    let report = agent::run(opts).await.unwrap();
+    let t = &report.tally;
+    // Shown with --nocapture: what this run did.
+    eprintln!(
+        "faults {:?}; {} sessions lost, {} torn spool records, {} duplicates across kills, {} keyed resends recognised; {t:?}; faults {:?}, drain {:?}, total {:?}",
+        report.faults,
+        report.sessions_lost,
+        report.torn_spool_records,
+        report.duplicates_across_kills,
+        report.resends_recognised,
+        report.fault_time,
+        report.drain_time,
+        report.total_time
+    );
+    let summary = format!("{report:#?}");
+    assert!(t.lost.is_empty(), "lost deliveries: {summary}");
+    assert_eq!(t.duplicated, 0, "stored twice: {summary}");
+    assert!(t.balances(), "{summary}");
+    assert_eq!(t.corrupt_rows, 0, "{summary}");
+    assert!(report.drained && t.spooled == 0, "{summary}");
+    assert!(t.produced > 0 && t.stored_once > 0, "{summary}");
+    assert_eq!(t.gw_ids, 1, "one identity throughout: {summary}");
+    assert!(report.agent_exits.is_empty(), "{summary}");
+    assert_eq!(report.unreadable_records, 0, "{summary}");
+    assert!(report.violations().is_empty(), "{summary}");
+    for (kind, _) in agent::faults::EMULATOR_FAULTS {
+        assert!(report.faults.get(kind) >= Some(&1), "no {kind}: {summary}");
+    }
+    assert_eq!(report.faults.get("agent-kill"), Some(&2), "{summary}");
+    assert_eq!(report.faults.get("omp-stop"), Some(&2), "{summary}");
+}
