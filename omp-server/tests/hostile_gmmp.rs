@@ -132,22 +132,6 @@ fn open_files_limit() -> usize {
         .unwrap_or(1024)
 }
 
-/// xorshift64*: reproducible "random" bytes without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
-
 /// Short limits so attacks end quickly; a GW with heartbeat period 0 is
 /// never closed for silence, so only the new limits can close it.
 fn hostile_limits(c: &mut omp_server::Config) {
@@ -164,14 +148,15 @@ async fn random_bytes_close_only_their_connections() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), hostile_limits).await;
     let mut gw = good_gateway(&server, "good-random").await;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
     let mut attackers = Vec::new();
     for i in 0..100 {
         let mut s = TcpStream::connect(server.addr).await.unwrap();
         // Lengths from 1 byte to beyond the largest frame; every tenth
         // starts like a GMMP 2.1 header so the length checks are reached.
-        let len = 1 + (rng.next() % 3000) as usize;
-        let mut bytes = rng.bytes(len);
+        let len = rng.usize(1..=3000);
+        let mut bytes = vec![0u8; len];
+        rng.fill(&mut bytes);
         if i % 10 == 0 && len > 1 {
             bytes[0] = 0x21;
         }

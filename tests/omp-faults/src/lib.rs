@@ -21,7 +21,6 @@
 //!
 //! - [`cli`]: the command line.
 //! - [`error`]: [`FaultError`], the one error type.
-//! - [`rng`]: SplitMix64 for payloads and kill schedules.
 //! - [`payload`]: payloads that name their gateway and sequence number.
 //! - [`sys`]: rlimits of another process, signals, tmpfs, `/proc` (rustix).
 //! - [`server`]: the OMP child process (start, readiness, kill, stop).
@@ -48,7 +47,6 @@ pub mod cli;
 pub mod error;
 pub mod ledger;
 pub mod payload;
-pub mod rng;
 pub mod run_agent;
 pub mod scenario;
 pub mod sender;

@@ -13,7 +13,7 @@
 
 use bytes::Bytes;
 
-use crate::rng::Rng;
+use fastrand::Rng;
 
 const MAGIC: &[u8] = b"omp-faults g=";
 const SEQ_TAG: &[u8] = b" s=";
@@ -70,9 +70,9 @@ pub struct PayloadId {
 /// [`MAX_GATEWAY`] / [`MAX_SEQ`]; larger values are reduced modulo
 /// 10^digits).
 pub fn build(id: PayloadId, size: Size) -> Bytes {
-    let mut rng = Rng::new((u64::from(id.gateway) << 40) ^ id.seq ^ 0x6f6d_702d_6661_756c);
+    let mut rng = Rng::with_seed((u64::from(id.gateway) << 40) ^ id.seq ^ 0x6f6d_702d_6661_756c);
     let (min, max) = size.body_range();
-    let body_len = rng.range(min, max) as usize;
+    let body_len = rng.u64(min..=max.max(min)) as usize;
     let mut out = Vec::with_capacity(PREFIX_LEN + body_len);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(format!("{:05}", id.gateway % (MAX_GATEWAY + 1)).as_bytes());

@@ -25,7 +25,6 @@ use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection};
 use crate::error::BenchError;
 use crate::gateway::payload_of;
 use crate::report::Report;
-use crate::scenario::api::XorShift;
 
 /// The deliveries table as migrations/0001_initial.sql creates it.
 pub const SCHEMA: &str = "
@@ -139,7 +138,7 @@ async fn insert(
         .map_err(db_err)?;
     let gw_ids: Vec<String> = (0..opts.gateways).map(|i| format!("SC{i:08}")).collect();
     let payload = payload_of(opts.payload_size).to_vec();
-    let mut rng = XorShift::new(7);
+    let mut rng = fastrand::Rng::with_seed(7);
     let start = Instant::now();
     let deadline = start + opts.duration;
     let mut rows = 0u64;
@@ -150,7 +149,7 @@ async fn insert(
             .unwrap_or_default();
         let batch: Vec<Row> = (0..n)
             .map(|i| Row {
-                gw_id: &gw_ids[rng.below(gw_ids.len())],
+                gw_id: &gw_ids[rng.usize(..gw_ids.len())],
                 tid: ((rows + i as u64) % 100_000) as i64,
                 origin: now.as_secs() as i64,
                 received: now.as_millis() as i64,

@@ -196,9 +196,9 @@ async fn measure(
         let path = path.clone();
         tasks.push(tokio::spawn(async move {
             let mut t = Tally::default();
-            let mut rng = XorShift::new(worker as u64 + 1);
+            let mut rng = fastrand::Rng::with_seed(worker as u64 + 1);
             while Instant::now() < deadline {
-                let gw = &gw_ids[rng.below(gw_ids.len())];
+                let gw = &gw_ids[rng.usize(..gw_ids.len())];
                 let sent = Instant::now();
                 match api.get_status(&path(gw)).await {
                     Ok(200) => {
@@ -229,34 +229,4 @@ async fn measure(
         }
     }
     (total, start.elapsed())
-}
-
-/// A tiny xorshift64 generator: enough to pick gateways and rows at random
-/// without a dependency.
-#[derive(Debug, Clone)]
-pub struct XorShift(u64);
-
-impl XorShift {
-    /// A generator from a non-zero seed (zero is replaced).
-    pub fn new(seed: u64) -> Self {
-        XorShift(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A number in `0..n` (`n` > 0; 0 when `n` is 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            return 0;
-        }
-        (self.next_u64() % n as u64) as usize
-    }
 }

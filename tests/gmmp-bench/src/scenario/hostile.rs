@@ -168,18 +168,6 @@ struct GoodTally {
     first_error: Option<String>,
 }
 
-/// xorshift64*: reproducible bytes without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 /// Runs the scenario: the report, and the check failure if any.
 pub async fn run(opts: &HostileOptions) -> Result<(Report, Option<BenchError>), BenchError> {
     if opts.gateways == 0 {
@@ -399,14 +387,14 @@ struct AttackContext {
 
 impl AttackContext {
     async fn run(self, attack: Attack) {
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (self.index as u64 + 1));
+        let mut rng = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15 ^ (self.index as u64 + 1));
         let mut round = 0usize;
         while Instant::now() < self.deadline {
             let done = match attack {
                 Attack::None => return,
                 Attack::Random => {
-                    let len = 1 + (rng.next() % 4096) as usize;
-                    let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                    let mut bytes = vec![0u8; rng.usize(1..=4096)];
+                    rng.fill(&mut bytes);
                     self.send_and_wait_close(&bytes, None).await
                 }
                 Attack::Lengths => {

@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 use gmmp_bench::gateway::PartTids;
 
 use crate::error::FaultError;
-use crate::rng::Rng;
 use crate::scenario::{
     Fleet, Keep, Outcome, WorkDir, add_fleet_figures, add_restart_figures, collect_violations,
     kill_report,
@@ -41,6 +40,7 @@ use crate::scenario::{
 use crate::sender::SenderOptions;
 use crate::server::{Program, ServerSpec};
 use crate::verify;
+use fastrand::Rng;
 
 /// What `crash` needs.
 #[derive(Debug, Clone)]
@@ -83,8 +83,8 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
             detail: "a keyed delivery is one frame; choose one of the two".into(),
         });
     }
-    let seed = opts.seed.unwrap_or_else(Rng::os_seed);
-    let mut rng = Rng::new(seed);
+    let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
+    let mut rng = Rng::with_seed(seed);
     let work = WorkDir::new(opts.keep)?;
     let spec = ServerSpec::new(
         opts.program.clone(),
@@ -114,11 +114,11 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
     let mut early_kills = 0u32;
     for kill in 0..opts.kills {
         let before = fleet.snapshot();
-        if rng.percent(opts.early_kill_percent) {
+        if rng.u64(..100) < opts.early_kill_percent {
             early_kills += 1;
-            tokio::time::sleep(Duration::from_millis(rng.range(0, 30))).await;
+            tokio::time::sleep(Duration::from_millis(rng.u64(0..=30))).await;
         } else {
-            let want = before.acked + rng.range(1, opts.max_acks_between_kills.max(1));
+            let want = before.acked + rng.u64(1..=opts.max_acks_between_kills.max(1));
             fleet
                 .wait_for(
                     opts.phase_timeout,
@@ -126,7 +126,7 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
                     |s| s.acked >= want,
                 )
                 .await?;
-            tokio::time::sleep(Duration::from_micros(rng.range(0, 3000))).await;
+            tokio::time::sleep(Duration::from_micros(rng.u64(0..=3000))).await;
         }
         server.kill().await?;
         server = spec.start().await?;

@@ -107,9 +107,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::FaultError;
-use crate::rng::Rng;
 use crate::scenario::{Keep, Outcome, WorkDir, add_restart_figures, kill_report, panic_violations};
 use crate::server::{Program, ServerSpec};
+use fastrand::Rng;
 
 pub mod client;
 pub mod db;
@@ -172,9 +172,9 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
             detail: "the OMP takes at least 1s".into(),
         });
     }
-    let seed = opts.seed.unwrap_or_else(Rng::os_seed);
-    let mut rng = Rng::new(seed);
-    let api_key = format!("omp-faults-{:016x}", Rng::os_seed());
+    let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
+    let mut rng = Rng::with_seed(seed);
+    let api_key = format!("omp-faults-{:016x}", fastrand::u64(..));
     let work = WorkDir::new(opts.keep)?;
     let mut spec = ServerSpec::new(
         opts.program.clone(),
@@ -228,19 +228,18 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
     let mut early_kills = 0u32;
     let mut last_start_ms = now_ms();
     for kill in 0..opts.kills {
-        if rng.percent(opts.early_kill_percent) {
+        if rng.u64(..100) < opts.early_kill_percent {
             early_kills += 1;
-            tokio::time::sleep(Duration::from_millis(rng.range(0, 30))).await;
+            tokio::time::sleep(Duration::from_millis(rng.u64(0..=30))).await;
         } else {
-            let want =
-                shared.counters.events() + rng.range(1, opts.max_events_between_kills.max(1));
+            let want = shared.counters.events() + rng.u64(1..=opts.max_events_between_kills.max(1));
             wait_until(
                 opts.phase_timeout,
                 &format!("{want} control events before kill {}", kill + 1),
                 || shared.counters.events() >= want,
             )
             .await?;
-            tokio::time::sleep(Duration::from_micros(rng.range(0, 3000))).await;
+            tokio::time::sleep(Duration::from_micros(rng.u64(0..=3000))).await;
         }
         let sent_ms = now_ms();
         server.kill().await?;
