@@ -4,20 +4,20 @@
 mod common;
 
 use bytes::Bytes;
-use common::responder::{Responder, gw, key};
 use common::{RunningAgent, direct_config, eventually, send_lines, start_direct};
+use common::{ScriptedOmp, gw, key};
 use gmmp_codec::{
     ControlRequest, ControlType, DeviceId, FixedStr, Frame, Header, MessageType, ResultCode,
 };
 use gw_agent::spool::Spool;
 
-async fn start_agent(omp: &Responder, state_dir: &std::path::Path) -> RunningAgent {
+async fn start_agent(omp: &ScriptedOmp, state_dir: &std::path::Path) -> RunningAgent {
     start_direct(direct_config(omp.addr.port(), state_dir, "")).await
 }
 
 #[tokio::test]
 async fn lines_on_the_local_socket_are_delivered_in_order() {
-    let omp = Responder::start().await;
+    let omp = ScriptedOmp::start_default().await;
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(&omp, dir.path()).await;
     let lines = [
@@ -30,6 +30,12 @@ async fn lines_on_the_local_socket_are_delivered_in_order() {
     assert!(answers.iter().all(|a| a.starts_with("ok ")), "{answers:?}");
     eventually("four deliveries", || omp.deliveries().len() == 4).await;
     assert_eq!(omp.deliveries(), ["one", "two", "three", "four"]);
+    let foreign = &omp.counters.deliveries_with_a_foreign_key;
+    assert_eq!(
+        foreign.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "deliveries carry the key the OMP assigned"
+    );
     let refused = send_lines(agent.data_addr, &[r#"{"payload":"x","device":"nope"}"#]).await;
     assert!(
         refused[0].starts_with("error unknown device"),
@@ -40,7 +46,7 @@ async fn lines_on_the_local_socket_are_delivered_in_order() {
 
 #[tokio::test]
 async fn deliveries_wait_in_the_spool_while_the_omp_is_down_and_go_once_in_order() {
-    let omp = Responder::start().await;
+    let omp = ScriptedOmp::start_default().await;
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(&omp, dir.path()).await;
     send_lines(agent.data_addr, &["a"]).await;
@@ -77,7 +83,7 @@ async fn deliveries_wait_in_the_spool_while_the_omp_is_down_and_go_once_in_order
 
 #[tokio::test]
 async fn a_status_check_is_answered_with_0e_then_0x17_carrying_the_states() {
-    let omp = Responder::start().await;
+    let omp = ScriptedOmp::start_default().await;
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(&omp, dir.path()).await;
     // A delivery that went through means the session is ready.
@@ -104,10 +110,10 @@ async fn a_status_check_is_answered_with_0e_then_0x17_carrying_the_states() {
         assert!(omp.push(Frame::new(h, control)));
     }
     eventually("two control answers and two notifications", || {
-        omp.rec.lock().unwrap().control_replies.len() == 4
+        omp.control_replies().len() == 4
     })
     .await;
-    let replies = omp.rec.lock().unwrap().control_replies.clone();
+    let replies = omp.control_replies();
     let seen: Vec<(MessageType, u32)> = replies
         .iter()
         .map(|f| (f.message_type(), f.header.tid))
@@ -132,7 +138,7 @@ async fn a_status_check_is_answered_with_0e_then_0x17_carrying_the_states() {
 
 #[tokio::test]
 async fn a_restart_reuses_the_identity_and_the_spool() {
-    let omp = Responder::start().await;
+    let omp = ScriptedOmp::start_default().await;
     let dir = tempfile::tempdir().unwrap();
     let agent = start_agent(&omp, dir.path()).await;
     send_lines(agent.data_addr, &["before"]).await;
@@ -149,7 +155,7 @@ async fn a_restart_reuses_the_identity_and_the_spool() {
     .await;
     assert_eq!(omp.deliveries(), ["before", "while down"]);
     assert_eq!(
-        omp.rec.lock().unwrap().gw_registrations,
+        omp.registrations(),
         1,
         "the stored GW ID and key were reused"
     );

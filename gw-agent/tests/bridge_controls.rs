@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::responder::{Responder, gw, key};
+use common::{ScriptedOmp, gw, key};
 use common::{bridge_config, eventually, quick_sim, ready, start_bridge};
 use gmmp_codec::{
     ControlRequest, ControlType, DeviceId, FixedStr, Frame, Header, MessageType, ResultCode,
@@ -32,14 +32,14 @@ fn control(tid: u32, ct: ControlType) -> Frame {
 
 /// Pushes a control and returns the frames the agent answered it with
 /// (`expect` of them: 1 for a refused type, else 0x0E and 0x17).
-async fn exchange(omp: &Responder, tid: u32, ct: ControlType, expect: usize) -> Vec<Frame> {
-    let before = omp.rec.lock().unwrap().control_replies.len();
+async fn exchange(omp: &ScriptedOmp, tid: u32, ct: ControlType, expect: usize) -> Vec<Frame> {
+    let before = omp.control_replies().len();
     assert!(omp.push(control(tid, ct)), "a session to push into");
     eventually(&format!("the answers to control {ct:?}"), || {
-        omp.rec.lock().unwrap().control_replies.len() >= before + expect
+        omp.control_replies().len() >= before + expect
     })
     .await;
-    let replies = omp.rec.lock().unwrap().control_replies[before..].to_vec();
+    let replies = omp.control_replies()[before..].to_vec();
     for f in &replies {
         assert_eq!(f.header.tid, tid, "answers carry the control's T-ID");
     }
@@ -60,7 +60,7 @@ const OK_PAIR: [(MessageType, Option<ResultCode>); 2] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controls_are_answered_with_module_values_and_reset_reinitialises() {
-    let omp = Responder::start().await;
+    let omp = ScriptedOmp::start_default().await;
     let sim = Simulator::start(quick_sim()).await.unwrap();
     let ctl = sim.control();
     ctl.set_rssi(-61);
@@ -108,11 +108,11 @@ async fn controls_are_answered_with_module_values_and_reset_reinitialises() {
 
     // Reset: answered first, then AT+MRESET, re-initialisation, a new session.
     let boots = ctl.boots();
-    let connections = omp.rec.lock().unwrap().connections;
+    let connections = omp.connections();
     let reset = exchange(&omp, 200_006, ControlType::RESET, 2).await;
     assert_eq!(kinds(&reset), OK_PAIR);
     eventually("the module to reboot and the agent to reconnect", || {
-        ctl.boots() == boots + 1 && omp.rec.lock().unwrap().connections > connections
+        ctl.boots() == boots + 1 && omp.connections() > connections
     })
     .await;
     ready(state.path()).await;

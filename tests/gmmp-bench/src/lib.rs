@@ -19,7 +19,6 @@
 //!   (split into parts over 2048 bytes, their T-IDs per
 //!   [`delivery::PartTids`]).
 //! - [`http`]: [`http::ApiClient`], the HTTP API calls used.
-//! - [`responder`]: a scripted GMMP peer standing in for the OMP in tests.
 //! - [`scenario`]: `ingest`, `sessions`, `control`, `api`, `hostile`.
 //! - [`ceiling`]: `sqlite-ceiling`, `tcp-ceiling`, `mqtt-ceiling`.
 //! - [`run`]: dispatches a parsed command line to its scenario.
@@ -35,7 +34,6 @@ pub mod gateway;
 pub mod http;
 pub mod latency;
 pub mod report;
-pub mod responder;
 pub mod rss;
 pub mod run;
 pub mod scenario;

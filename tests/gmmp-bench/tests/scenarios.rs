@@ -13,12 +13,12 @@ use gmmp_bench::ceiling::sqlite::{self, ScratchDir, SqliteCeilingOptions};
 use gmmp_bench::ceiling::tcp::{self, TcpCeilingOptions};
 use gmmp_bench::delivery::PartTids;
 use gmmp_bench::http::ApiClient;
-use gmmp_bench::responder::{Responder, ResponderConfig};
 use gmmp_bench::scenario::api::{self, ApiOptions};
 use gmmp_bench::scenario::control::{self, ControlOptions};
 use gmmp_bench::scenario::ingest::{self, IngestOptions};
 use gmmp_bench::scenario::sessions::{self, SessionsOptions, WorkerPlan};
 use serde_json::Value;
+use test_support::scripted_omp::{ScriptedOmp, ScriptedOmpConfig};
 
 /// Generous guard against a hang; never a performance assertion.
 const GUARD: Duration = Duration::from_secs(60);
@@ -50,7 +50,7 @@ fn ingest_options(target: std::net::SocketAddr) -> IngestOptions {
 
 #[tokio::test]
 async fn ingest_counts_what_the_responder_acknowledged() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let outcome = tokio::time::timeout(GUARD, ingest::run(&ingest_options(responder.addr)))
@@ -73,7 +73,7 @@ async fn ingest_counts_what_the_responder_acknowledged() {
 
 #[tokio::test]
 async fn ingest_with_several_in_flight_and_a_count_bound_stops_at_the_count() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let mut opts = ingest_options(responder.addr);
@@ -93,10 +93,10 @@ async fn ingest_with_several_in_flight_and_a_count_bound_stops_at_the_count() {
 
 #[tokio::test]
 async fn ingest_counts_back_offs_apart_from_acknowledgements() {
-    let config = ResponderConfig {
+    let config = ScriptedOmpConfig {
         backoff_every: Some(3),
     };
-    let responder = Responder::start(config, None).await.unwrap();
+    let responder = ScriptedOmp::start(config, None).await.unwrap();
     let mut opts = ingest_options(responder.addr);
     opts.max_deliveries = Some(30);
     opts.duration = Duration::from_secs(30);
@@ -114,7 +114,7 @@ async fn ingest_counts_back_offs_apart_from_acknowledgements() {
 #[tokio::test]
 async fn ingest_counts_a_split_delivery_once_whatever_its_part_tids() {
     for form in [PartTids::Same, PartTids::PerPart] {
-        let responder = Responder::start(ResponderConfig::default(), None)
+        let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
             .await
             .unwrap();
         let mut opts = ingest_options(responder.addr);
@@ -181,7 +181,7 @@ async fn database_with(rows: usize) -> (ScratchDir, PathBuf) {
 #[tokio::test]
 async fn ingest_check_db_reports_a_mismatch_when_rows_are_missing() {
     // The responder acknowledges but stores nothing: a lying OMP.
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let (_dir, path) = database_with(7).await;
@@ -203,7 +203,7 @@ async fn ingest_check_db_reports_a_mismatch_when_rows_are_missing() {
 
 #[tokio::test]
 async fn ingest_check_db_passes_when_rows_equal_acknowledgements() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let (_dir, path) = database_with(3).await;
@@ -249,7 +249,7 @@ fn sessions_options(target: std::net::SocketAddr, sessions: usize) -> SessionsOp
 
 #[tokio::test]
 async fn sessions_are_opened_held_and_heartbeat() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let report = tokio::time::timeout(GUARD, sessions::run(&sessions_options(responder.addr, 20)))
@@ -267,7 +267,7 @@ async fn sessions_are_opened_held_and_heartbeat() {
 
 #[tokio::test]
 async fn sessions_spread_over_source_addresses() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let mut opts = sessions_options(responder.addr, 12);
@@ -282,7 +282,7 @@ async fn sessions_spread_over_source_addresses() {
 
 #[tokio::test]
 async fn sessions_split_over_worker_processes() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let mut opts = sessions_options(responder.addr, 9);
@@ -314,7 +314,7 @@ fn control_options(omp: &support::FakeOmp) -> ControlOptions {
 
 #[tokio::test]
 async fn control_round_trips_are_counted_and_verified() {
-    let omp = support::start_fake_omp(ResponderConfig::default()).await;
+    let omp = support::start_fake_omp(ScriptedOmpConfig::default()).await;
     let (report, verdict) = tokio::time::timeout(GUARD, control::run(&control_options(&omp)))
         .await
         .unwrap()
@@ -329,7 +329,7 @@ async fn control_round_trips_are_counted_and_verified() {
 
 #[tokio::test]
 async fn paced_controls_are_offered_at_the_rate_and_verified_the_same() {
-    let omp = support::start_fake_omp(ResponderConfig::default()).await;
+    let omp = support::start_fake_omp(ScriptedOmpConfig::default()).await;
     let mut opts = control_options(&omp);
     opts.rate = Some(200.0);
     opts.max_controls = Some(12);
@@ -345,7 +345,7 @@ async fn paced_controls_are_offered_at_the_rate_and_verified_the_same() {
 
 #[tokio::test]
 async fn control_detects_a_duplicated_0x0d() {
-    let omp = support::start_fake_omp(ResponderConfig::default()).await;
+    let omp = support::start_fake_omp(ScriptedOmpConfig::default()).await;
     *omp.state.pushes_per_post.lock().unwrap() = 2;
     let mut opts = control_options(&omp);
     opts.max_controls = Some(4);
@@ -359,7 +359,7 @@ async fn control_detects_a_duplicated_0x0d() {
 
 #[tokio::test]
 async fn control_counts_controls_that_never_arrive_as_lost() {
-    let omp = support::start_fake_omp(ResponderConfig::default()).await;
+    let omp = support::start_fake_omp(ScriptedOmpConfig::default()).await;
     *omp.state.pushes_per_post.lock().unwrap() = 0;
     let mut opts = control_options(&omp);
     opts.max_controls = Some(2);
@@ -375,7 +375,7 @@ async fn control_counts_controls_that_never_arrive_as_lost() {
 
 #[tokio::test]
 async fn api_prefills_over_gmmp_then_reads() {
-    let omp = support::start_fake_omp(ResponderConfig::default()).await;
+    let omp = support::start_fake_omp(ScriptedOmpConfig::default()).await;
     let opts = ApiOptions {
         target: omp.gmmp.addr,
         api: ApiClient::new(&format!("http://{}", omp.http), "k", 4).unwrap(),
@@ -467,7 +467,7 @@ async fn empty_http() -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn api_stops_after_one_round_when_the_server_has_no_deliveries_route() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let http = empty_http().await;
@@ -499,7 +499,7 @@ async fn api_stops_after_one_round_when_the_server_has_no_deliveries_route() {
 
 #[tokio::test]
 async fn control_gives_up_on_a_server_without_the_route() {
-    let responder = Responder::start(ResponderConfig::default(), None)
+    let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await
         .unwrap();
     let http = empty_http().await;

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests of several crates (gw-agent,
-//! wizfi310-sim, e2e-tests), written once here instead of once per test
+//! wizfi310-sim, gmmp-bench, e2e-tests), written once here instead of once per test
 //! folder. They panic on failure: they are for tests only.
 //!
 //! # Layout
@@ -10,6 +10,8 @@
 //!   minimal HTTP client for its API.
 //! - `agent` (feature `agent`): gw-agent in-process in each transport, its test
 //!   configurations, its data socket and status file, a quick emulator.
+//! - `scripted_omp`: a scripted GMMP peer playing the OMP (registration,
+//!   deliveries, controls pushed, going down and coming back).
 //! - `module_port`: the emulator's pty opened and driven as a host drives
 //!   the module (AT commands).
 
@@ -18,4 +20,5 @@ pub mod agent;
 pub mod module_port;
 #[cfg(feature = "omp")]
 pub mod omp;
+pub mod scripted_omp;
 pub mod wait;

@@ -708,7 +708,7 @@ mod tests {
 
     #[tokio::test]
     async fn good_gateways_are_measured_while_random_bytes_are_sent() {
-        let responder = crate::responder::Responder::start(Default::default(), None)
+        let responder = test_support::scripted_omp::ScriptedOmp::start(Default::default(), None)
             .await
             .unwrap();
         let (report, check) = tokio::time::timeout(

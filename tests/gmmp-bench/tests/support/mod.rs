@@ -16,16 +16,16 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use gmmp_bench::responder::{ControlEvent, Responder, ResponderConfig, ResponderHandle};
 use gmmp_codec::FixedStr;
 use serde_json::{Value, json};
+use test_support::scripted_omp::{ControlEvent, ScriptedOmp, ScriptedOmpConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 /// A responder plus a fake HTTP API over it.
 pub struct FakeOmp {
-    pub gmmp: ResponderHandle,
+    pub gmmp: ScriptedOmp,
     pub http: SocketAddr,
     pub state: Arc<ApiState>,
 }
@@ -34,14 +34,14 @@ pub struct FakeOmp {
 pub struct ApiState {
     controls: Mutex<HashMap<i64, String>>,
     by_tid: Mutex<HashMap<u32, i64>>,
-    responder: Mutex<Option<ResponderHandle>>,
+    responder: Mutex<Option<ScriptedOmp>>,
     /// How many 0x0D to push per POST (2 simulates a duplicating OMP).
     pub pushes_per_post: Mutex<usize>,
 }
 
-pub async fn start_fake_omp(config: ResponderConfig) -> FakeOmp {
+pub async fn start_fake_omp(config: ScriptedOmpConfig) -> FakeOmp {
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<ControlEvent>();
-    let gmmp = Responder::start(config, Some(events_tx)).await.unwrap();
+    let gmmp = ScriptedOmp::start(config, Some(events_tx)).await.unwrap();
     let state = Arc::new(ApiState::default());
     *state.responder.lock().unwrap() = Some(gmmp.clone());
     *state.pushes_per_post.lock().unwrap() = 1;
