@@ -5,6 +5,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use test_support::wait::terminate;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
@@ -61,12 +62,7 @@ async fn the_log_written_to_a_pipe_has_no_colour_codes() {
         }
     }
 
-    let pid = child.id().expect("running");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    terminate(&child);
     tokio::time::timeout(GUARD, stderr.read_to_end(&mut log))
         .await
         .expect("stderr closes when the server exits")

@@ -281,19 +281,9 @@ listen = "unix:{}"
 }
 
 async fn wait_ready(state: &Path) -> Result<String, Box<dyn std::error::Error>> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(s) = gw_agent::status::read(state)
-            && s.omp == "ready"
-            && let Some(gw) = s.gw_id
-        {
-            return Ok(gw);
-        }
-        if Instant::now() > deadline {
-            return Err("the agent did not get a ready session within 60 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    test_support::agent::ready_within(state, Duration::from_secs(60))
+        .await
+        .ok_or_else(|| "the agent did not get a ready session within 60 s".into())
 }
 
 /// A `kB` line of /proc/<pid>/status.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::delivery::PartTids;
+use test_support::gmmp_client::delivery::PartTids;
 
 /// Load generator for a GMMP OMP, and same-machine reference ceilings.
 #[derive(Debug, Parser)]

@@ -3,11 +3,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use gmmp_codec::CodecError;
-
 /// Why a scenario could not run or could not be trusted.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// A simulated gateway could not go on.
+    #[error(transparent)]
+    Gateway(#[from] test_support::gmmp_client::ClientError),
     /// A socket or file operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -17,15 +18,6 @@ pub enum BenchError {
         #[source]
         source: std::io::Error,
     },
-    /// The OMP sent bytes that are not a GMMP frame.
-    #[error("gateway {auth_id}: bad frame from the OMP: {source}")]
-    Codec {
-        /// The simulated gateway's auth ID.
-        auth_id: String,
-        /// What the codec found.
-        #[source]
-        source: CodecError,
-    },
     /// The OMP answered something the protocol does not allow here.
     #[error("gateway {auth_id}: {detail}")]
     Protocol {
@@ -33,24 +25,6 @@ pub enum BenchError {
         auth_id: String,
         /// What was expected and what came.
         detail: String,
-    },
-    /// The OMP closed a session the bench was using.
-    #[error("gateway {auth_id}: the OMP closed the session while {during}")]
-    Closed {
-        /// The simulated gateway's auth ID.
-        auth_id: String,
-        /// What the gateway was waiting for.
-        during: &'static str,
-    },
-    /// GW registration was refused.
-    #[error("gateway {auth_id}: registration refused with rc 0x{rc:02x} ({name})")]
-    RegistrationRefused {
-        /// The simulated gateway's auth ID.
-        auth_id: String,
-        /// The result code of the 0x02 response.
-        rc: u8,
-        /// Its name.
-        name: &'static str,
     },
     /// No answer in time.
     #[error("{what}: no answer within {secs} s")]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::report::Report;
+use test_support::report::Report;
 
 /// Highest latency recorded distinctly; longer ones are clamped to it.
 const HIGHEST_US: u64 = 60_000_000;

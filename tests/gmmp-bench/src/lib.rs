@@ -10,35 +10,30 @@
 //!
 //! - [`cli`]: the command line (clap); loopback-only address parsing.
 //! - [`error`]: [`BenchError`], the one error type.
-//! - [`report`]: [`Report`], the figures of a run, as a line or JSON.
 //! - [`latency`]: [`Latency`], an hdrhistogram of latencies.
 //! - [`rss`]: the OMP's memory from `/proc/<pid>/status`.
 //! - [`db`]: counting rows in the OMP's SQLite file (read-only).
-//! - [`gateway`]: [`Gateway`], one simulated gateway session.
-//! - [`delivery`]: [`delivery::DeliveryTemplate`], a delivery encoded once
-//!   (split into parts over 2048 bytes, their T-IDs per
-//!   [`delivery::PartTids`]).
 //! - [`http`]: [`http::ApiClient`], the HTTP API calls used.
 //! - [`scenario`]: `ingest`, `sessions`, `control`, `api`, `hostile`.
 //! - [`ceiling`]: `sqlite-ceiling`, `tcp-ceiling`, `mqtt-ceiling`.
 //! - [`run`]: dispatches a parsed command line to its scenario.
+//!
+//! The simulated gateways ([`test_support::gmmp_client::Gateway`]: a
+//! session, its T-IDs, deliveries encoded once) and the figures
+//! ([`Report`]) come from test-support, shared with the fault harness.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod ceiling;
 pub mod cli;
 pub mod db;
-pub mod delivery;
 pub mod error;
-pub mod gateway;
 pub mod http;
 pub mod latency;
-pub mod report;
 pub mod rss;
 pub mod run;
 pub mod scenario;
 
 pub use error::BenchError;
-pub use gateway::Gateway;
 pub use latency::Latency;
-pub use report::Report;
+pub use test_support::report::Report;

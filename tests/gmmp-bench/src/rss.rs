@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::BenchError;
-use crate::report::Report;
+use test_support::report::Report;
 
 /// Memory figures of one process, in KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,12 +11,12 @@ use crate::ceiling::tcp::{self, TcpCeilingOptions};
 use crate::cli::{Cli, Scenario};
 use crate::error::BenchError;
 use crate::http::ApiClient;
-use crate::report::Report;
 use crate::scenario::api::{self, ApiOptions};
 use crate::scenario::control::{self, ControlOptions};
 use crate::scenario::hostile::{self, HostileOptions};
 use crate::scenario::ingest::{self, IngestOptions};
 use crate::scenario::sessions::{self, SessionsOptions, WorkerPlan};
+use test_support::report::Report;
 
 /// Runs the command line's scenario and prints its figures.
 pub async fn run(cli: Cli) -> ExitCode {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use gmmp_bench::ceiling::mqtt::{self, MqttCeilingOptions};
 use gmmp_bench::ceiling::sqlite::{self, ScratchDir, SqliteCeilingOptions};
 use gmmp_bench::ceiling::tcp::{self, TcpCeilingOptions};
-use gmmp_bench::delivery::PartTids;
+use test_support::gmmp_client::PartTids;
 use gmmp_bench::http::ApiClient;
 use gmmp_bench::scenario::api::{self, ApiOptions};
 use gmmp_bench::scenario::control::{self, ControlOptions};
@@ -23,7 +23,7 @@ use test_support::scripted_omp::{ScriptedOmp, ScriptedOmpConfig};
 /// Generous guard against a hang; never a performance assertion.
 const GUARD: Duration = Duration::from_secs(60);
 
-fn u64_of(report: &gmmp_bench::Report, key: &str) -> u64 {
+fn u64_of(report: &test_support::report::Report, key: &str) -> u64 {
     report
         .get(key)
         .and_then(Value::as_u64)

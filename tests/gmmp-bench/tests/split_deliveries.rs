@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use gmmp_bench::ceiling::sqlite::ScratchDir;
-use gmmp_bench::delivery::PartTids;
-use gmmp_bench::gateway::payload_of;
+use test_support::gmmp_client::PartTids;
 use gmmp_bench::scenario::ingest::{self, IngestOptions};
 use serde_json::Value;
+use test_support::gmmp_client::payload_of;
 use tokio_util::sync::CancellationToken;
 
 /// Generous guard against a hang; never a performance assertion.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use gmmp_bench::gateway::PartTids;
+use test_support::gmmp_client::PartTids;
 
 use crate::scenario::Keep;
 use crate::scenario::disk_full::Method;

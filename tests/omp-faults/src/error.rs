@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use gmmp_bench::BenchError;
+use test_support::gmmp_client::ClientError;
 
 /// Why a fault run could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ pub enum FaultError {
     },
     /// A simulated gateway failed in a way the run cannot go on from.
     #[error(transparent)]
-    Gateway(#[from] BenchError),
+    Gateway(#[from] ClientError),
     /// The agent (a fault run of the agent) could not be run or read.
     #[error("gw-agent: {0}")]
     Agent(String),

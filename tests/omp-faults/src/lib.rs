@@ -10,7 +10,7 @@
 //!
 //! Each run starts the OMP as a child process (by default this program's
 //! hidden `serve`, which is `omp_server::run`), drives simulated gateways
-//! (gmmp-bench's [`Gateway`](gmmp_bench::Gateway)) that send numbered,
+//! (gmmp-bench's [`Gateway`](test_support::gmmp_client::Gateway)) that send numbered,
 //! self-describing payloads, injects its fault, and at the end reads the
 //! database directly and checks it against what the gateways were told.
 //! Figures are printed as one line (or JSON); broken promises go to stderr

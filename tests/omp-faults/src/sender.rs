@@ -38,9 +38,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use gmmp_bench::BenchError;
-use gmmp_bench::gateway::{self, Gateway, PartTids, auth_id_for};
 use gmmp_codec::{Message, ResultCode};
+use test_support::gmmp_client::ClientError;
+use test_support::gmmp_client::{self, Gateway, PartTids, auth_id_for};
 use tokio_util::sync::CancellationToken;
 
 use crate::ledger::{Counters, GatewayLedger};
@@ -168,8 +168,8 @@ fn finished(opts: &SenderOptions, steering: &Steering, queue: &Queue) -> bool {
     no_new && queue.retry.is_empty()
 }
 
-async fn connect(opts: &SenderOptions, auth_id: &str) -> Result<Gateway, BenchError> {
-    let stream = gateway::connect(opts.target, None).await?;
+async fn connect(opts: &SenderOptions, auth_id: &str) -> Result<Gateway, ClientError> {
+    let stream = gmmp_client::connect(opts.target, None).await?;
     Gateway::register(stream, auth_id, MANUFACTURE_ID, opts.answer_timeout).await
 }
 
@@ -191,7 +191,7 @@ async fn session(
     gw: &mut Gateway,
     ledger: &mut GatewayLedger,
     queue: &mut Queue,
-) -> Result<(), BenchError> {
+) -> Result<(), ClientError> {
     let counters = &steering.counters;
     let size = if opts.split.is_some() {
         Size::Split
@@ -258,7 +258,7 @@ async fn session(
         };
         let tid = oldest.due.front().copied().unwrap_or_default();
         if frame.header.tid != tid {
-            break Err(BenchError::Protocol {
+            break Err(ClientError::Protocol {
                 auth_id: gw.name().to_string(),
                 detail: format!(
                     "answer for T-ID {} while T-ID {tid} was the oldest outstanding",

@@ -18,9 +18,9 @@
 use std::path::Path;
 
 use futures::TryStreamExt;
-use gmmp_bench::Report;
 use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
+use test_support::report::Report;
 
 use crate::error::FaultError;
 use crate::ledger::GatewayLedger;

@@ -199,6 +199,25 @@ pub async fn ready(state_dir: &Path) -> String {
     ready_with(state_dir, "the OMP session to be ready", usize::MAX).await
 }
 
+/// Waits up to `limit` for the agent whose state is in `state_dir` to
+/// report a ready OMP session: its GW ID, or None when `limit` passed
+/// first (for harnesses that report rather than panic).
+pub async fn ready_within(state_dir: &Path, limit: Duration) -> Option<String> {
+    tokio::time::timeout(limit, async {
+        loop {
+            let gw_id = status(state_dir)
+                .filter(|s| s.omp == "ready")
+                .and_then(|s| s.gw_id);
+            if let Some(gw_id) = gw_id {
+                return gw_id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .ok()
+}
+
 /// Waits until the OMP session is ready and the spool empty; returns the
 /// GW ID.
 pub async fn drained(state_dir: &Path) -> String {

@@ -1,24 +1,35 @@
 //! Helpers shared by the integration tests of several crates (gw-agent,
 //! wizfi310-sim, gmmp-bench, e2e-tests), written once here instead of once per test
-//! folder. They panic on failure: they are for tests only.
+//! folder. The fixtures panic on failure (they are for tests only); the
+//! GMMP client and the report return errors, as the load generator and
+//! the fault harness build on them too.
 //!
 //! # Layout
 //!
+//! - `gmmp_client`: the one GMMP test client — [`gmmp_client::Gateway`],
+//!   a simulated gateway (registration, T-IDs, pre-encoded deliveries,
+//!   answering controls the WizFi310's way), [`gmmp_client::ClientError`].
+//! - `report`: [`report::Report`], the figures of a run as a line or JSON
+//!   (load generator and fault harness).
 //! - `wait`: `GUARD`, `eventually` and `until` — polling that only guards
-//!   against a hang and times nothing.
+//!   against a hang and times nothing — and `terminate` (SIGTERM a child).
 //! - `omp` (feature `omp`): the real omp-server in-process (open provisioning) and a
 //!   minimal HTTP client for its API.
 //! - `agent` (feature `agent`): gw-agent in-process in each transport, its test
-//!   configurations, its data socket and status file, a quick emulator.
+//!   configurations, its data socket and status file (`ready`,
+//!   `ready_within`), a quick emulator.
 //! - `scripted_omp`: a scripted GMMP peer playing the OMP (registration,
 //!   deliveries, controls pushed, going down and coming back).
-//! - `module_port`: the emulator's pty opened and driven as a host drives
+//! - `module_port` (feature `module`): the emulator's pty opened and driven as a host drives
 //!   the module (AT commands).
 
 #[cfg(feature = "agent")]
 pub mod agent;
+pub mod gmmp_client;
+#[cfg(feature = "module")]
 pub mod module_port;
 #[cfg(feature = "omp")]
 pub mod omp;
+pub mod report;
 pub mod scripted_omp;
 pub mod wait;

@@ -30,3 +30,15 @@ where
     .await;
     assert!(waited.is_ok(), "timed out waiting for: {what}");
 }
+
+/// Asks the child process `child` to stop (SIGTERM, by the `kill`
+/// command: no unsafe code, no signal crate) — for tests of a binary's
+/// clean shutdown.
+pub fn terminate(child: &tokio::process::Child) {
+    let pid = child.id().expect("the child is running");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -TERM {pid}: {status}");
+}

@@ -5,6 +5,7 @@ mod common;
 use std::process::Stdio;
 
 use common::{GUARD, Port};
+use test_support::wait::terminate;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -54,12 +55,7 @@ async fn binary_prints_the_pty_path_first_and_answers_on_it() {
     port.command("AT+WSET=0,lab").await;
     port.command("AT+WSEC=0,,secret99").await;
     assert!(port.command("AT+WJOIN").await.contains("[Link-Up Event]"));
-    let pid = child.id().expect("running");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    terminate(&child);
     let exit = tokio::time::timeout(GUARD, child.wait())
         .await
         .unwrap()

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
 use crate::error::BenchError;
-use crate::gateway::payload_of;
 use crate::latency::Latency;
-use crate::report::Report;
+use test_support::gmmp_client::payload_of;
+use test_support::report::Report;
 
 /// How long a client waits for CONNACK or PUBACK.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -23,8 +23,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::error::BenchError;
-use crate::gateway::payload_of;
-use crate::report::Report;
+use test_support::gmmp_client::payload_of;
+use test_support::report::Report;
 
 /// The deliveries table as migrations/0001_initial.sql creates it.
 pub const SCHEMA: &str = "

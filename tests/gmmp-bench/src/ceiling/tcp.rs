@@ -14,9 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::BenchError;
-use crate::gateway::payload_of;
 use crate::latency::Latency;
-use crate::report::Report;
+use test_support::gmmp_client::payload_of;
+use test_support::report::Report;
 
 /// What `tcp-ceiling` needs.
 #[derive(Debug, Clone)]
@@ -119,7 +119,7 @@ async fn client(
     response_size: usize,
     deadline: Instant,
 ) -> Result<(u64, Latency), BenchError> {
-    let mut stream = crate::gateway::connect(addr, None).await?;
+    let mut stream = test_support::gmmp_client::connect(addr, None).await?;
     let request = payload_of(request_size);
     let mut response = vec![0u8; response_size];
     let mut latency = Latency::new();

@@ -17,12 +17,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::db;
-use crate::delivery::PartTids;
 use crate::error::BenchError;
 use crate::http::ApiClient;
 use crate::latency::Latency;
-use crate::report::Report;
 use crate::scenario::ingest::{self, IngestOptions};
+use test_support::gmmp_client::delivery::PartTids;
+use test_support::report::Report;
 
 /// What `api` needs.
 #[derive(Debug, Clone)]

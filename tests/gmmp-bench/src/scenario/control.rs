@@ -25,11 +25,11 @@ use gmmp_codec::Message;
 use tokio::sync::{mpsc, watch};
 
 use crate::error::BenchError;
-use crate::gateway::Gateway;
 use crate::http::ApiClient;
 use crate::latency::Latency;
-use crate::report::Report;
 use crate::scenario::register_fleet;
+use test_support::gmmp_client::Gateway;
+use test_support::report::Report;
 
 /// A driver stops after this many POSTs in a row failed (a server
 /// without the route, or refusing everything, would only be spun on).

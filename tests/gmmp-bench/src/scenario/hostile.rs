@@ -45,11 +45,13 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::error::BenchError;
-use crate::gateway::{self, DOMAIN, Gateway, auth_id_for, fixed, payload_of};
 use crate::latency::Latency;
-use crate::report::Report;
 use crate::rss::RssSampler;
 use crate::scenario::{MANUFACTURE_ID, REGISTER_TIMEOUT};
+use test_support::gmmp_client::{
+    self, ClientError, DOMAIN, Gateway, auth_id_for, fixed, payload_of,
+};
+use test_support::report::Report;
 
 /// Source address of the good gateways.
 pub const GOOD_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
@@ -182,7 +184,7 @@ pub async fn run(opts: &HostileOptions) -> Result<(Report, Option<BenchError>), 
     };
     let mut good = Vec::with_capacity(opts.gateways);
     for i in 0..opts.gateways {
-        let stream = gateway::connect(opts.target, Some(GOOD_SOURCE)).await?;
+        let stream = gmmp_client::connect(opts.target, Some(GOOD_SOURCE)).await?;
         let auth_id = auth_id_for(&opts.auth_prefix, i);
         good.push(Gateway::register(stream, &auth_id, MANUFACTURE_ID, REGISTER_TIMEOUT).await?);
     }
@@ -419,14 +421,14 @@ impl AttackContext {
     }
 
     async fn connect(&self) -> Result<TcpStream, BenchError> {
-        match gateway::connect(self.target, self.source).await {
+        match gmmp_client::connect(self.target, self.source).await {
             Ok(s) => {
                 self.tally.opened();
                 Ok(s)
             }
             Err(e) => {
                 self.tally.connect_errors.fetch_add(1, Ordering::Relaxed);
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -582,11 +584,11 @@ impl AttackContext {
                 self.tally.registrations.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
-            Err(BenchError::RegistrationRefused { rc, .. }) => {
+            Err(ClientError::RegistrationRefused { rc, .. }) => {
                 self.tally.answer(Some(ResultCode(rc)));
                 Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -635,13 +637,13 @@ fn absurd_header(round: usize) -> Vec<u8> {
 
 /// A connection used with raw frames (no registration).
 struct RawPeer {
-    framed: tokio_util::codec::Framed<TcpStream, gateway::ClientCodec>,
+    framed: tokio_util::codec::Framed<TcpStream, gmmp_client::ClientCodec>,
 }
 
 impl RawPeer {
     fn new(stream: TcpStream) -> RawPeer {
         RawPeer {
-            framed: tokio_util::codec::Framed::new(stream, gateway::ClientCodec),
+            framed: tokio_util::codec::Framed::new(stream, gmmp_client::ClientCodec),
         }
     }
 

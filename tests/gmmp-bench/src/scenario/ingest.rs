@@ -33,11 +33,11 @@ use gmmp_codec::{Message, ResultCode};
 
 use crate::db;
 use crate::error::BenchError;
-use crate::gateway::{Gateway, PartTids, payload_of};
 use crate::latency::Latency;
-use crate::report::Report;
 use crate::rss::RssSampler;
 use crate::scenario::{Fleet, register_fleet};
+use test_support::gmmp_client::{Gateway, PartTids, payload_of};
+use test_support::report::Report;
 
 /// How long a gateway waits for one answer before giving up on its session.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -328,7 +328,7 @@ async fn deliver(
                     refused: false,
                 });
                 if keyed {
-                    template.keyed(crate::gateway::unix_now());
+                    template.keyed(test_support::gmmp_client::unix_now());
                 }
                 gw.feed_raw(template.with_tids(first, part_tids)).await?;
                 tally.sent += 1;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use crate::error::BenchError;
-use crate::gateway::{self, Gateway, auth_id_for};
+use test_support::gmmp_client::{self, Gateway, auth_id_for};
 
 pub mod api;
 pub mod control;
@@ -50,7 +50,7 @@ pub async fn register_fleet(
         let auth_id = auth_id_for(prefix, index);
         let from = source(index);
         async move {
-            let stream = gateway::connect(target, from).await?;
+            let stream = gmmp_client::connect(target, from).await?;
             let gw = Gateway::register(stream, &auth_id, MANUFACTURE_ID, REGISTER_TIMEOUT).await?;
             Ok::<_, BenchError>((index, gw))
         }

@@ -29,11 +29,11 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{oneshot, watch};
 
 use crate::error::BenchError;
-use crate::gateway::Gateway;
 use crate::latency::Latency;
-use crate::report::Report;
 use crate::rss;
 use crate::scenario::register_fleet;
+use test_support::gmmp_client::Gateway;
+use test_support::report::Report;
 
 /// How long a heartbeat may wait for its 0x10.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -169,7 +169,7 @@ async fn hold(
                 beats += 1;
             }
             frame = gw.recv("idle between heartbeats") => match frame {
-                Err(e) => break Err(e),
+                Err(e) => break Err(e.into()),
                 // An idle gateway ignores anything pushed to it.
                 Ok(_) => continue,
             },

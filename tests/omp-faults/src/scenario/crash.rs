@@ -30,7 +30,7 @@
 
 use std::time::{Duration, Instant};
 
-use gmmp_bench::gateway::PartTids;
+use test_support::gmmp_client::PartTids;
 
 use crate::error::FaultError;
 use crate::scenario::{
@@ -105,7 +105,7 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         reconnect_pause: Duration::from_millis(20),
         error_pause: Duration::from_millis(50),
         pace: None,
-        keyed: opts.keyed.then(gmmp_bench::gateway::unix_now),
+        keyed: opts.keyed.then(test_support::gmmp_client::unix_now),
         split: opts.split,
     };
     let fleet = Fleet::spawn(&template, 0, opts.gateways);

@@ -32,7 +32,7 @@ use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gmmp_bench::Report;
+use test_support::report::Report;
 
 use crate::error::FaultError;
 use crate::scenario::{Fleet, Keep, Outcome, WorkDir, add_fleet_figures, collect_violations};

@@ -29,8 +29,8 @@
 
 use std::time::{Duration, Instant};
 
-use gmmp_bench::Report;
-use gmmp_bench::gateway::{self, Gateway, auth_id_for};
+use test_support::gmmp_client::{self, Gateway, auth_id_for};
+use test_support::report::Report;
 use tokio::net::TcpStream;
 
 use crate::error::FaultError;
@@ -137,7 +137,7 @@ pub async fn run(opts: &FdLimitOptions) -> Result<Outcome, FaultError> {
     for i in 0..idle_count {
         let auth_id = auth_id_for("fdidl", i);
         let opened = async {
-            let stream = gateway::connect(spec.gmmp_addr, None).await?;
+            let stream = gmmp_client::connect(spec.gmmp_addr, None).await?;
             match opts.flood {
                 Flood::Raw => Ok((None, Some(stream))),
                 Flood::Registered => {
@@ -307,12 +307,12 @@ async fn wait_until_stable(
 async fn probe_registration(spec: &ServerSpec, index: u32, timeout: Duration) -> String {
     let auth_id = auth_id_for("fdprb", index as usize);
     let attempt = async {
-        let stream = gateway::connect(spec.gmmp_addr, None).await?;
+        let stream = gmmp_client::connect(spec.gmmp_addr, None).await?;
         Gateway::register(stream, &auth_id, MANUFACTURE_ID, timeout).await
     };
     match tokio::time::timeout(timeout + Duration::from_secs(1), attempt).await {
         Ok(Ok(_)) => "registered".into(),
-        Ok(Err(gmmp_bench::BenchError::Timeout { secs, .. })) => {
+        Ok(Err(test_support::gmmp_client::ClientError::Timeout { secs, .. })) => {
             format!("connected_no_answer_within_{secs}s")
         }
         Ok(Err(e)) => format!("refused: {e}"),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use gmmp_bench::Report;
+use test_support::report::Report;
 use tokio::task::JoinHandle;
 
 use crate::error::FaultError;

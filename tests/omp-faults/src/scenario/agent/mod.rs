@@ -54,7 +54,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gmmp_bench::Report as Figures;
+use test_support::report::Report as Figures;
 use tokio_util::sync::CancellationToken;
 use wizfi310_sim::{SimConfig, Simulator};
 

@@ -201,20 +201,10 @@ pub(super) async fn agent_kills(
 }
 
 pub(super) async fn wait_ready(state: &Path, limit: Duration) -> Result<String, FaultError> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(s) = gw_agent::status::read(state)
-            && s.omp == "ready"
-            && let Some(gw) = s.gw_id
-        {
-            return Ok(gw);
-        }
-        if Instant::now() > deadline {
-            return Err(FaultError::Timeout {
-                what: "the agent's first ready OMP session".into(),
-                secs: limit.as_secs(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    test_support::agent::ready_within(state, limit)
+        .await
+        .ok_or_else(|| FaultError::Timeout {
+            what: "the agent's first ready OMP session".into(),
+            secs: limit.as_secs(),
+        })
 }

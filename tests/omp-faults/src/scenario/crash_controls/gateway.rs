@@ -21,12 +21,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gmmp_bench::BenchError;
-use gmmp_bench::gateway::{self, Gateway, auth_id_for};
 use gmmp_codec::{
     ControlResponse, ControlType, DeviceId, DomainCode, Frame, Message, NotificationRequest,
     ResultCode,
 };
+use test_support::gmmp_client::ClientError;
+use test_support::gmmp_client::{self, Gateway, auth_id_for};
 use tokio::sync::watch;
 
 use super::key::ControlKey;
@@ -67,7 +67,7 @@ pub async fn run(
     shared: Shared,
     gw_id: watch::Sender<Option<String>>,
 ) -> GatewayRecord {
-    let domain = match DomainCode::new("domain_code", gateway::DOMAIN) {
+    let domain = match DomainCode::new("domain_code", gmmp_client::DOMAIN) {
         Ok(d) => d,
         Err(e) => {
             return GatewayRecord {
@@ -127,8 +127,8 @@ pub async fn run(
     memory.record
 }
 
-async fn connect(opts: &ResponderOptions, auth_id: &str) -> Result<Gateway, BenchError> {
-    let stream = gateway::connect(opts.target, None).await?;
+async fn connect(opts: &ResponderOptions, auth_id: &str) -> Result<Gateway, ClientError> {
+    let stream = gmmp_client::connect(opts.target, None).await?;
     Gateway::register(stream, auth_id, MANUFACTURE_ID, opts.answer_timeout).await
 }
 
@@ -141,7 +141,7 @@ async fn session(
     gw: &mut Gateway,
     memory: &mut Memory,
     outstanding: &mut HashMap<u32, usize>,
-) -> Result<(), BenchError> {
+) -> Result<(), ClientError> {
     let counters = &shared.counters;
     let session_no = memory.record.sessions;
     for at in std::mem::take(&mut memory.pending) {

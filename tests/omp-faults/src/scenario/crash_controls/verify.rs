@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, UNIX_EPOCH};
 
-use gmmp_bench::Report;
+use test_support::report::Report;
 
 use super::client::is_final;
 use super::db::DbControl;

@@ -1,4 +1,6 @@
-//! [`Gateway`]: one simulated Always-On gateway on its own TCP session.
+//! The one GMMP test client: [`Gateway`], a simulated Always-On gateway
+//! on its own TCP session, used by the load generator, the fault harness
+//! and tests.
 //!
 //! It speaks GMMP as the WizFi310 does: GW registration first (auth key
 //! zero, domain `ThingPlug`), then every request carries the auth ID, the
@@ -25,8 +27,11 @@ use gmmp_codec::{
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
-pub use crate::delivery::{DeliveryTemplate, PartTids};
-use crate::error::BenchError;
+pub use delivery::{DeliveryTemplate, PartTids};
+pub use error::ClientError;
+
+pub mod delivery;
+mod error;
 
 /// T-IDs are 0‥99 999 per gateway (docs/gmmp.md §2).
 pub const TID_MODULO: u32 = 100_000;
@@ -74,29 +79,29 @@ impl Encoder<&[u8]> for ClientCodec {
 pub async fn connect(
     target: SocketAddr,
     source: Option<Ipv4Addr>,
-) -> Result<TcpStream, BenchError> {
+) -> Result<TcpStream, ClientError> {
     let what = || match source {
         Some(s) => format!("connect {s} → {target}"),
         None => format!("connect {target}"),
     };
     let stream = match source {
         Some(ip) => {
-            let socket = TcpSocket::new_v4().map_err(|e| BenchError::io(what(), e))?;
+            let socket = TcpSocket::new_v4().map_err(|e| ClientError::io(what(), e))?;
             socket
                 .bind(SocketAddr::V4(SocketAddrV4::new(ip, 0)))
-                .map_err(|e| BenchError::io(what(), e))?;
+                .map_err(|e| ClientError::io(what(), e))?;
             socket
                 .connect(target)
                 .await
-                .map_err(|e| BenchError::io(what(), e))?
+                .map_err(|e| ClientError::io(what(), e))?
         }
         None => TcpStream::connect(target)
             .await
-            .map_err(|e| BenchError::io(what(), e))?,
+            .map_err(|e| ClientError::io(what(), e))?,
     };
     stream
         .set_nodelay(true)
-        .map_err(|e| BenchError::io(what(), e))?;
+        .map_err(|e| ClientError::io(what(), e))?;
     Ok(stream)
 }
 
@@ -129,9 +134,9 @@ impl Gateway {
         auth_id: &str,
         manufacture_id: &str,
         timeout: Duration,
-    ) -> Result<Gateway, BenchError> {
+    ) -> Result<Gateway, ClientError> {
         let name = auth_id.to_string();
-        let field = |source| BenchError::Codec {
+        let field = |source| ClientError::Codec {
             auth_id: name.clone(),
             source,
         };
@@ -167,7 +172,7 @@ impl Gateway {
                 gateway.identity.gw_id = r.gw_id;
                 Ok(gateway)
             }
-            Message::GwRegistrationResponse(r) => Err(BenchError::RegistrationRefused {
+            Message::GwRegistrationResponse(r) => Err(ClientError::RegistrationRefused {
                 auth_id: gateway.name.clone(),
                 rc: r.result_code.0,
                 name: r.result_code.name(),
@@ -237,7 +242,7 @@ impl Gateway {
     /// Pre-encodes a GW-level delivery (report type collect data, media
     /// type 0x01, as the WizFi310 sends) carrying `payload`; over 2048
     /// bytes it is split into parts.
-    pub fn delivery_template(&self, payload: Bytes) -> Result<DeliveryTemplate, BenchError> {
+    pub fn delivery_template(&self, payload: Bytes) -> Result<DeliveryTemplate, ClientError> {
         let frame = Frame::new(
             self.header(0),
             DeliveryRequest {
@@ -249,14 +254,14 @@ impl Gateway {
                 payload,
             },
         );
-        DeliveryTemplate::new(&frame).map_err(|source| BenchError::Codec {
+        DeliveryTemplate::new(&frame).map_err(|source| ClientError::Codec {
             auth_id: self.name.clone(),
             source,
         })
     }
 
     /// Queues a frame without flushing.
-    pub async fn feed(&mut self, frame: &Frame) -> Result<(), BenchError> {
+    pub async fn feed(&mut self, frame: &Frame) -> Result<(), ClientError> {
         let name = &self.name;
         self.framed
             .feed(frame)
@@ -265,7 +270,7 @@ impl Gateway {
     }
 
     /// Queues pre-encoded bytes without flushing.
-    pub async fn feed_raw(&mut self, bytes: &[u8]) -> Result<(), BenchError> {
+    pub async fn feed_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         let name = &self.name;
         self.framed
             .feed(bytes)
@@ -274,7 +279,7 @@ impl Gateway {
     }
 
     /// Writes what was queued.
-    pub async fn flush(&mut self) -> Result<(), BenchError> {
+    pub async fn flush(&mut self) -> Result<(), ClientError> {
         let name = &self.name;
         <Framed<TcpStream, ClientCodec> as SinkExt<&[u8]>>::flush(&mut self.framed)
             .await
@@ -282,17 +287,17 @@ impl Gateway {
     }
 
     /// Sends one frame.
-    pub async fn send(&mut self, frame: &Frame) -> Result<(), BenchError> {
+    pub async fn send(&mut self, frame: &Frame) -> Result<(), ClientError> {
         self.feed(frame).await?;
         self.flush().await
     }
 
     /// The next frame from the OMP.
-    pub async fn recv(&mut self, during: &'static str) -> Result<Frame, BenchError> {
+    pub async fn recv(&mut self, during: &'static str) -> Result<Frame, ClientError> {
         match self.framed.next().await {
             Some(Ok(frame)) => Ok(frame),
             Some(Err(e)) => Err(codec_or_io(&self.name, e)),
-            None => Err(BenchError::Closed {
+            None => Err(ClientError::Closed {
                 auth_id: self.name.clone(),
                 during,
             }),
@@ -304,10 +309,10 @@ impl Gateway {
         &mut self,
         timeout: Duration,
         during: &'static str,
-    ) -> Result<Frame, BenchError> {
+    ) -> Result<Frame, ClientError> {
         match tokio::time::timeout(timeout, self.recv(during)).await {
             Ok(result) => result,
-            Err(_) => Err(BenchError::Timeout {
+            Err(_) => Err(ClientError::Timeout {
                 what: format!("gateway {}: {during}", self.name),
                 secs: timeout.as_secs(),
             }),
@@ -321,7 +326,7 @@ impl Gateway {
         &mut self,
         request_header: &Header,
         control: &ControlRequest,
-    ) -> Result<(), BenchError> {
+    ) -> Result<(), ClientError> {
         let header = self.header(request_header.tid);
         let response = Frame::new(
             header,
@@ -350,8 +355,8 @@ impl Gateway {
     }
 
     /// The error for a message that should not have come.
-    pub fn unexpected(&self, expected: &str, got: &Message) -> BenchError {
-        BenchError::Protocol {
+    pub fn unexpected(&self, expected: &str, got: &Message) -> ClientError {
+        ClientError::Protocol {
             auth_id: self.name.clone(),
             detail: format!(
                 "expected {expected}, got 0x{:02x} {}",
@@ -383,10 +388,10 @@ pub fn unix_now() -> u32 {
         .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
-fn codec_or_io(auth_id: &str, e: CodecError) -> BenchError {
+fn codec_or_io(auth_id: &str, e: CodecError) -> ClientError {
     match e {
-        CodecError::Io(source) => BenchError::io(format!("gateway {auth_id}"), source),
-        source => BenchError::Codec {
+        CodecError::Io(source) => ClientError::io(format!("gateway {auth_id}"), source),
+        source => ClientError::Codec {
             auth_id: auth_id.to_string(),
             source,
         },
@@ -395,8 +400,8 @@ fn codec_or_io(auth_id: &str, e: CodecError) -> BenchError {
 
 /// Builds a fixed-width field from text known to fit (names the bench
 /// chose), for tests and the responder.
-pub fn fixed<const N: usize>(field: &'static str, value: &str) -> Result<FixedStr<N>, BenchError> {
-    FixedStr::new(field, value).map_err(|source| BenchError::Codec {
+pub fn fixed<const N: usize>(field: &'static str, value: &str) -> Result<FixedStr<N>, ClientError> {
+    FixedStr::new(field, value).map_err(|source| ClientError::Codec {
         auth_id: value.to_string(),
         source,
     })
