@@ -11,13 +11,13 @@ use std::time::Duration;
 use gmmp_bench::ceiling::mqtt::{self, MqttCeilingOptions};
 use gmmp_bench::ceiling::sqlite::{self, ScratchDir, SqliteCeilingOptions};
 use gmmp_bench::ceiling::tcp::{self, TcpCeilingOptions};
-use test_support::gmmp_client::PartTids;
 use gmmp_bench::http::ApiClient;
 use gmmp_bench::scenario::api::{self, ApiOptions};
 use gmmp_bench::scenario::control::{self, ControlOptions};
 use gmmp_bench::scenario::ingest::{self, IngestOptions};
 use gmmp_bench::scenario::sessions::{self, SessionsOptions, WorkerPlan};
 use serde_json::Value;
+use test_support::gmmp_client::PartTids;
 use test_support::scripted_omp::{ScriptedOmp, ScriptedOmpConfig};
 
 /// Generous guard against a hang; never a performance assertion.

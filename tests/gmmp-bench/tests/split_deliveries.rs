@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use gmmp_bench::ceiling::sqlite::ScratchDir;
-use test_support::gmmp_client::PartTids;
 use gmmp_bench::scenario::ingest::{self, IngestOptions};
 use serde_json::Value;
+use test_support::gmmp_client::PartTids;
 use test_support::gmmp_client::payload_of;
 use tokio_util::sync::CancellationToken;
 

@@ -89,9 +89,9 @@
 //! - `gmmp_client`: the module's GMMP client on `gmmp-codec` (its docs
 //!   list the firmware behaviours it copies).
 //! - `simulator`: [`Simulator`], the IO shell running everything.
-//! - `pty`: the pseudo-terminal pair (tokio-serial, no extra dependency).
-//! - `uart`: paced reading and writing of the pty.
-//! - `net`: one real TCP connection per module socket.
+//!
+//! The pty, the paced UART and the real sockets come from `module-sim`,
+//! the machinery every module emulator shares.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -99,10 +99,7 @@ pub mod config;
 pub mod control;
 mod gmmp_client;
 pub mod interpreter;
-mod net;
-mod pty;
 mod simulator;
-mod uart;
 
 pub use config::{FaultPlan, SimConfig, SsendPrompt};
 pub use control::{Fault, SimControl};

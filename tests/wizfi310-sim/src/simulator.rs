@@ -17,9 +17,9 @@ use crate::config::SimConfig;
 use crate::control::{Board, SimControl};
 use crate::gmmp_client::{self, Timing};
 use crate::interpreter::{Action, Event, GmmpCommand, Interpreter, MAX_SOCKETS};
-use crate::net::{self, SocketReport, Target};
-use crate::pty::Pty;
-use crate::uart::{self, LineRate, UartOut};
+use module_sim::net::{self, SocketReport, Target};
+use module_sim::pty::Pty;
+use module_sim::uart::{self, LineRate, UartOut};
 
 /// A running emulated module on its own pty.
 #[derive(Debug)]

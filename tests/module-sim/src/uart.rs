@@ -24,29 +24,32 @@ use tokio::time::{Instant, sleep_until};
 
 /// Something for the output direction.
 #[derive(Debug)]
-pub(crate) enum UartOut {
+pub enum UartOut {
     /// Bytes to send.
     Bytes(Bytes),
     /// Hold the line quiet for this long.
     Pause(Duration),
 }
 
-/// The current line rate, shared by both directions (AT+USET changes it).
+/// The current line rate, shared by both directions (a module's baud-rate
+/// command changes it while running).
 #[derive(Debug, Clone)]
-pub(crate) struct LineRate {
+pub struct LineRate {
     baud: Arc<AtomicU32>,
     pace: bool,
 }
 
 impl LineRate {
-    pub(crate) fn new(baud: u32, pace: bool) -> Self {
+    /// `baud` bit/s; paced only when `pace`.
+    pub fn new(baud: u32, pace: bool) -> Self {
         LineRate {
             baud: Arc::new(AtomicU32::new(baud.max(1))),
             pace,
         }
     }
 
-    pub(crate) fn set(&self, baud: u32) {
+    /// Changes the rate for both directions.
+    pub fn set(&self, baud: u32) {
         self.baud.store(baud.max(1), Ordering::Relaxed);
     }
 
@@ -88,7 +91,7 @@ impl LineRate {
 
 /// Writes everything sent on `rx` to the pty until the channel closes or
 /// the pty fails.
-pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
+pub async fn write_loop<W: AsyncWrite + Unpin>(
     mut out: W,
     mut rx: mpsc::UnboundedReceiver<UartOut>,
     rate: LineRate,
@@ -128,7 +131,7 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
 }
 
 /// Reads the pty and forwards what the host sent, paced like the line.
-pub(crate) async fn read_loop<R: AsyncRead + Unpin>(
+pub async fn read_loop<R: AsyncRead + Unpin>(
     mut input: R,
     tx: mpsc::UnboundedSender<Bytes>,
     rate: LineRate,

@@ -16,18 +16,18 @@ use tokio_serial::{SerialPort, SerialStream};
 
 /// A pty pair: the emulator's side and the path of the host's side.
 #[derive(Debug)]
-pub(crate) struct Pty {
+pub struct Pty {
     /// The master, where the module reads and writes.
-    pub(crate) master: SerialStream,
+    pub master: SerialStream,
     /// The slave, held open only to keep the pty alive between opens.
-    pub(crate) slave: SerialStream,
+    pub slave: SerialStream,
     /// Path of the slave device, e.g. `/dev/pts/7`.
-    pub(crate) path: PathBuf,
+    pub path: PathBuf,
 }
 
 impl Pty {
     /// Opens a new pty pair.
-    pub(crate) fn open() -> io::Result<Pty> {
+    pub fn open() -> io::Result<Pty> {
         let (master, slave) = SerialStream::pair().map_err(io::Error::from)?;
         let path = slave
             .name()

@@ -17,19 +17,29 @@ use tokio::sync::mpsc;
 
 /// What a socket task reports.
 #[derive(Debug)]
-pub(crate) enum SocketReport {
-    Connected { local_port: u16 },
+pub enum SocketReport {
+    /// The connection is up, from this local port.
+    Connected {
+        /// The local port the kernel (or the request) chose.
+        local_port: u16,
+    },
+    /// The connection could not be made (refused, timed out).
     ConnectFailed,
+    /// Bytes from the peer.
     Received(Bytes),
+    /// The peer closed, or the connection broke.
     Closed,
 }
 
 /// Where to connect and how.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Target {
-    pub(crate) remote: SocketAddrV4,
-    pub(crate) local_port: u16,
-    pub(crate) timeout: Duration,
+pub struct Target {
+    /// The peer.
+    pub remote: SocketAddrV4,
+    /// The local port to bind, 0 for any.
+    pub local_port: u16,
+    /// Longest wait for the handshake.
+    pub timeout: Duration,
 }
 
 async fn connect(target: Target) -> std::io::Result<TcpStream> {
@@ -58,7 +68,7 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Byte
 }
 
 /// Runs one socket: `report` is called with every [`SocketReport`].
-pub(crate) async fn run_socket(
+pub async fn run_socket(
     target: Target,
     rx: mpsc::UnboundedReceiver<Bytes>,
     report: impl Fn(SocketReport),

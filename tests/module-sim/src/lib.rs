@@ -1,0 +1,18 @@
+//! What every emulated serial module shares, whatever its AT grammar: the
+//! pseudo-terminal a host opens as its serial port, the UART paced at the
+//! line rate, and real TCP connections for the module's sockets. An
+//! emulator (`wizfi310-sim`, and the next ones) is its own sans-IO
+//! interpreter plus an IO shell built from these.
+//!
+//! # Layout
+//!
+//! - [`pty`]: the pseudo-terminal pair (tokio-serial, no extra dependency).
+//! - [`uart`]: paced reading and writing of the pty ([`uart::LineRate`]).
+//! - [`net`]: one real TCP connection per module socket, reporting
+//!   [`net::SocketReport`]s.
+
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod net;
+pub mod pty;
+pub mod uart;
