@@ -9,7 +9,7 @@
 # Two phases against the same server:
 # 1. the contract: every schemathesis phase (examples, coverage, fuzzing,
 #    stateful) in its default mode (valid and invalid data), every check;
-# 2. hostile requests (issue 9, part 4): negative-only fuzzing (invalid
+# 2. hostile requests: negative-only fuzzing (invalid
 #    types, out-of-range values, bad Base64 and cursors, missing fields,
 #    wrong content types) and a longer stateful run (create / read /
 #    cancel / delete chains), each for HOSTILE_SECONDS; every response is

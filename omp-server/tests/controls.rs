@@ -1,4 +1,4 @@
-//! Controls end to end (issue 5): the HTTP API over real TCP, the control
+//! Controls end to end: the HTTP API over real TCP, the control
 //! dispatcher, and a scripted gateway built on the codec answering as the
 //! WizFi310 does (0x0E, then 0x17).
 

@@ -1,4 +1,4 @@
-//! Hostile GMMP input (issue 9, part 2): every attack closes the hostile
+//! Hostile GMMP input (RELIABILITY.md §2): every attack closes the hostile
 //! connection (or refuses its frames), stores nothing, holds a bounded
 //! number of connections, and leaves a well-behaved gateway served.
 //!

@@ -1,4 +1,4 @@
-//! The HTTP API under hostile requests (issue 9, part 4), over real TCP
+//! The HTTP API under hostile requests, over real TCP
 //! against the whole server, driven by the contract itself: every
 //! operation and parameter is read from `openapi/openapi.yaml`, so a new
 //! route is covered without editing this file.

@@ -1,4 +1,4 @@
-//! The whole server over real TCP (issue 4): `omp_server::run` on
+//! The whole server over real TCP: `omp_server::run` on
 //! 127.0.0.1:0, seeded over GMMP, every route of `openapi/openapi.yaml`
 //! called with reqwest — its success answer and the error answers the
 //! contract lists for it (400, 401, 404, 409, 413, 415, 422), plus the

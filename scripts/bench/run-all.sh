@@ -188,7 +188,7 @@ fi
 if wants control || wants api; then
     start_omp http
     if wants control; then
-        # Paced at the 1,000 controls/s over 1,000 gateways (latency
+        # Paced at the target of 1,000 controls/s over 1,000 gateways (latency
         # at that load), then unpaced with 100 closed-loop clients (the
         # saturation rate; 1,000 closed-loop clients each holding a
         # connection would sit at the HTTP listener's cap of 1,024).

@@ -1,4 +1,4 @@
-//! The HTTP API of the OMP (issue 4): the contract in `openapi/openapi.yaml`,
+//! The HTTP API of the OMP: the contract in `openapi/openapi.yaml`,
 //! implemented with axum over the server's SQLite pool.
 //!
 //! # Interface with the rest of the server

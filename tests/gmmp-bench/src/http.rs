@@ -5,7 +5,7 @@
 //! proxy lookup — is a pooled hyper-util client over plain HTTP/1.1 with
 //! JSON helpers. A bare hyper client would save a little CPU per request
 //! but needs its own pool, body collection and error plumbing; at the rates
-//! of the issue (1,000 controls/s, 20,000 reads/s) the bench's cost per
+//! the benchmarks aim at (1,000 controls/s, 20,000 reads/s) the bench's cost per
 //! request is small next to the server's, and the `wrk` command in
 //! BENCHMARKS.md gives a client-independent cross-check for `api`.
 

@@ -1,6 +1,6 @@
 //! What the fault runs ask of the OS, through rustix (no `unsafe`):
 //! resource limits of the OMP child (`prlimit(2)`), signals, tmpfs mounts,
-//! and readings from `/proc/<pid>`. Linux only, as the tests are.
+//! and readings from `/proc/<pid>`. Linux only, as these tests are.
 
 use std::io;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! `mqtt-ceiling`: QoS 1 publishes against a local Mosquitto, the issue's
+//! `mqtt-ceiling`: QoS 1 publishes against a local Mosquitto, the
 //! yardstick for "as fast as a mature broker acknowledges".
 //!
 //! N clients each publish a `payload_size`-byte message at QoS 1 and wait

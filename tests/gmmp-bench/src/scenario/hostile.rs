@@ -1,7 +1,7 @@
 //! `hostile`: well-behaved gateways deliver at a steady pace while one
 //! attack runs against the same OMP; the figures are the good gateways'
 //! delivery latency during the attack, what the attack achieved, and the
-//! OMP's memory (issue 9, part 2).
+//! OMP's memory.
 //!
 //! The good gateways connect from 127.0.0.2 and the attackers from
 //! 127.0.0.1 (or spread over 127.1.0.1… with `--attack-sources`), as a

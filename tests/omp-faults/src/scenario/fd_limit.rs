@@ -5,7 +5,7 @@
 //! The server starts with `RLIMIT_NOFILE = open_files` (set with
 //! `prlimit(2)` right after the start) and, by default, a connection cap
 //! (`--max-connections`) four times that, so that the cap cannot save it
-//! and `accept` hits EMFILE — the case the issue names. With a cap below
+//! and `accept` hits EMFILE — the case under test. With a cap below
 //! the limit (`--max-connections 32`) the same run shows the cap at work
 //! instead. Then silent connections (`idle`, the limit + 64 at most) are
 //! opened one by one until one is not served: by default each registers
