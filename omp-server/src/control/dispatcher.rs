@@ -1,15 +1,15 @@
 //! The dispatcher task: the one writer of a control's state after QUEUED.
 //!
-//! It reacts to [`Event`]s and to its timers (deadlines of controls in
+//! It reacts to `Event`s and to its timers (deadlines of controls in
 //! flight, the next TTL expiry, a periodic sweep). Each change is
-//! committed with [`store::controls::transition`] before it is acted on or
+//! committed with [`crate::store::controls::transition`] before it is acted on or
 //! announced on the `changed` channel (which wakes the API's `?wait=`).
 //! A database error is logged and the control stays as stored; the sweep
 //! retries pushing, and a timed-out control is retried on the next tick.
 //!
 //! - this file: the task, its loop, start-up recovery, timers, commits;
-//! - [`push`]: creating, cancelling and pushing controls to sessions;
-//! - [`answers`]: sessions ending and the gateway's 0x0E / 0x17 / 0x11.
+//! - `push`: creating, cancelling and pushing controls to sessions;
+//! - `answers`: sessions ending and the gateway's 0x0E / 0x17 / 0x11.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -21,7 +21,7 @@
 //! answers [`SubmitError::Full`] at once and the session answers rc 0x0F
 //! with a back-off time — the server never buffers without bound.
 //!
-//! Split deliveries go through this writer part by part ([`parts`]): each
+//! Split deliveries go through this writer part by part (`parts`): each
 //! part's row is committed before its STATUS_OK, and the last part's
 //! transaction turns the parts into one delivery row.
 //!

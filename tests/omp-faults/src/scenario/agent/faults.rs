@@ -1,7 +1,7 @@
 //! The fault schedule, drawn from one seed ([`fastrand::Rng`]): OMP
-//! outages and agent kills planned up front ([`plan`]), and the
-//! emulator's faults injected as the run goes ([`emulator_faults`]); each
-//! counted by kind in [`Counts`].
+//! outages and agent kills planned up front (`plan`), and the
+//! emulator's faults injected as the run goes (`emulator_faults`); each
+//! counted by kind in `Counts`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
