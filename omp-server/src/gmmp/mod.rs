@@ -12,8 +12,8 @@
 //!   requests.
 //! - [`control`]: control responses, notifications and long sentences,
 //!   handed to the control dispatcher ([`crate::control`]).
-//! - [`unsupported`]: rc 0x0D for types not served; [`reply`]: the
-//!   result-code-only response to any request.
+//! - [`unsupported`]: rc 0x0D for types not served (the result-code-only
+//!   response is the codec's `Message::response_with_result_code`).
 
 pub mod auth;
 pub mod control;
@@ -24,6 +24,5 @@ pub mod listener;
 pub mod log_budget;
 pub mod profile;
 pub mod registration;
-pub mod reply;
 pub mod session;
 pub mod unsupported;

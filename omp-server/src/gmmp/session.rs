@@ -70,7 +70,7 @@ use crate::error::StoreError;
 use crate::gmmp::listener::UnauthenticatedSlot;
 use crate::gmmp::log_budget::LogBudget;
 use crate::gmmp::{
-    auth, control, delivery, encryption, heartbeat, profile, registration, reply, unsupported,
+    auth, control, delivery, encryption, heartbeat, profile, registration, unsupported,
 };
 use crate::registry::{Outbox, SessionHandle};
 use crate::state::Shared;
@@ -553,7 +553,10 @@ impl Session {
             None => tracing::debug!(peer = %self.peer, tid = frame.header.tid, %refusal,
                 "request refused"),
         }
-        match reply::with_result_code(&frame.message, ResultCode::PERMISSION_DENIED) {
+        match frame
+            .message
+            .response_with_result_code(ResultCode::PERMISSION_DENIED)
+        {
             Some(response) => self.respond(frame, response, None).await,
             None => Next::Close("refused request without a result code"),
         }
@@ -563,7 +566,10 @@ impl Session {
         tracing::error!(peer = %self.peer, gw_id = self.gw_id(),
             message_type = frame.message_type().operation_name(), tid = frame.header.tid,
             %error, "request failed");
-        match reply::with_result_code(&frame.message, ResultCode::INTERNAL_SERVER_ERROR) {
+        match frame
+            .message
+            .response_with_result_code(ResultCode::INTERNAL_SERVER_ERROR)
+        {
             Some(response) => self.respond(frame, response, None).await,
             None => Next::Close("internal error"),
         }
