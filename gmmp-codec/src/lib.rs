@@ -42,6 +42,7 @@
 //! - [`reassembly`]: [`split`] payloads over 2048 bytes, and the
 //!   [`SplitTracker`] that matches parts to their split (either T-ID form)
 //!   within limits.
+//! - [`tid`]: the T-ID ranges of the GW's and the OMP's requests.
 //! - [`trace`]: WizFi310-style multi-line trace of a frame.
 //!
 //! The binary `gmmp-decode` (src/bin) prints the trace of hex frames.
@@ -56,6 +57,7 @@ pub mod frame;
 pub mod header;
 pub mod message;
 pub mod reassembly;
+pub mod tid;
 pub mod trace;
 
 pub use codec::GmmpCodec;
@@ -70,4 +72,5 @@ pub use message::*;
 pub use reassembly::{
     OpenSplit, Part, PartDecision, PartRefusal, SplitLimits, SplitTracker, split,
 };
+pub use tid::{FIRST_OMP_TID, GW_TIDS, OMP_TIDS};
 pub use trace::{Trace, escape_bytes};

@@ -28,8 +28,8 @@ use tokio_util::codec::{Decoder, Encoder, Framed};
 pub use crate::delivery::{DeliveryTemplate, PartTids};
 use crate::error::BenchError;
 
-/// T-IDs are 0‥99 999 per gateway (docs/gmmp.md §2).
-pub const TID_MODULO: u32 = 100_000;
+/// A gateway's T-IDs are `gmmp_codec::GW_TIDS`, counted modulo its end.
+pub const TID_MODULO: u32 = gmmp_codec::GW_TIDS.end;
 /// The domain every simulated gateway registers with.
 pub const DOMAIN: &str = "ThingPlug";
 
