@@ -34,6 +34,8 @@
 //! - [`error`]: [`CodecError`], the one error type, carrying the offending values.
 //! - [`fixed_str`]: [`FixedStr`], the fixed-width zero-padded string fields.
 //! - [`codes`]: named result codes, report types and control types.
+//! - [`control_payload`]: [`ControlPayload`], the typed payloads of the
+//!   control types whose layout the reference gives.
 //! - [`header`]: the 50-byte [`Header`] and the size limits.
 //! - [`message`]: one file per message family, the [`Body`] trait, and the
 //!   [`Message`] / [`MessageType`] enums.
@@ -51,6 +53,7 @@
 
 pub mod codec;
 pub mod codes;
+pub mod control_payload;
 pub mod error;
 pub mod fixed_str;
 pub mod frame;
@@ -62,6 +65,7 @@ pub mod trace;
 
 pub use codec::GmmpCodec;
 pub use codes::{ControlType, ReportType, ResultCode};
+pub use control_payload::ControlPayload;
 pub use error::CodecError;
 pub use fixed_str::{
     AuthId, AuthKey, DeviceId, DomainCode, FixedStr, GwId, MAX_CLIENT_AUTH_KEY_LEN, ManufactureId,
