@@ -34,6 +34,8 @@
 //! - [`error`]: [`CodecError`], the one error type, carrying the offending values.
 //! - [`fixed_str`]: [`FixedStr`], the fixed-width zero-padded string fields.
 //! - [`codes`]: named result codes, report types and control types.
+//! - [`control_payload`]: [`ControlPayload`], the typed payloads of the
+//!   control types whose layout the reference gives.
 //! - [`header`]: the 50-byte [`Header`] and the size limits.
 //! - [`message`]: one file per message family, the [`Body`] trait, and the
 //!   [`Message`] / [`MessageType`] enums.
@@ -42,6 +44,7 @@
 //! - [`reassembly`]: [`split`] payloads over 2048 bytes, and the
 //!   [`SplitTracker`] that matches parts to their split (either T-ID form)
 //!   within limits.
+//! - [`tid`]: the T-ID ranges of the GW's and the OMP's requests.
 //! - [`trace`]: WizFi310-style multi-line trace of a frame.
 //!
 //! The binary `gmmp-decode` (src/bin) prints the trace of hex frames.
@@ -50,16 +53,19 @@
 
 pub mod codec;
 pub mod codes;
+pub mod control_payload;
 pub mod error;
 pub mod fixed_str;
 pub mod frame;
 pub mod header;
 pub mod message;
 pub mod reassembly;
+pub mod tid;
 pub mod trace;
 
 pub use codec::GmmpCodec;
 pub use codes::{ControlType, ReportType, ResultCode};
+pub use control_payload::ControlPayload;
 pub use error::CodecError;
 pub use fixed_str::{
     AuthId, AuthKey, DeviceId, DomainCode, FixedStr, GwId, MAX_CLIENT_AUTH_KEY_LEN, ManufactureId,
@@ -70,4 +76,5 @@ pub use message::*;
 pub use reassembly::{
     OpenSplit, Part, PartDecision, PartRefusal, SplitLimits, SplitTracker, split,
 };
+pub use tid::{FIRST_OMP_TID, GW_TIDS, OMP_TIDS};
 pub use trace::{Trace, escape_bytes};

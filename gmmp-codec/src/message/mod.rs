@@ -6,7 +6,8 @@
 //! [`profile`], [`delivery`], [`control`] (control, long sentence,
 //! notification), [`heartbeat`], [`encryption`], [`transfer_info`] (FTP and
 //! remote access), [`large_object`] (multimedia URL and LOB). [`body`] holds
-//! the [`Body`] trait they all implement.
+//! the [`Body`] trait they all implement; [`reply`] the result-code-only
+//! response to any request.
 
 use bytes::Bytes;
 
@@ -21,6 +22,7 @@ pub mod heartbeat;
 pub mod large_object;
 pub mod profile;
 pub mod registration;
+pub mod reply;
 pub mod transfer_info;
 
 pub use body::Body;

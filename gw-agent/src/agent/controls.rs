@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gmmp_codec::{ControlType, MAX_PAYLOAD_LEN, ResultCode};
+use gmmp_codec::{ControlPayload, ControlType, MAX_PAYLOAD_LEN, ResultCode};
 use tokio::io::AsyncWriteExt;
 
 use crate::config::{Config, UserControl};
@@ -89,9 +89,12 @@ pub(crate) fn plan(config: &Config, control: &PendingControl) -> Plan {
 
 fn time_sync(payload: &[u8]) -> Outcome {
     let host = unix_now();
-    match payload.get(..4) {
-        Some(b) => {
-            let omp = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let omp = payload
+        .get(..4)
+        .and_then(|b| ControlPayload::decode(ControlType::TIME_SYNC, b));
+    match omp {
+        Some(ControlPayload::TimeSync { unix_seconds }) => {
+            let omp = u64::from(unix_seconds);
             let offset = host as i64 - omp as i64;
             tracing::info!(
                 host,
@@ -100,25 +103,22 @@ fn time_sync(payload: &[u8]) -> Outcome {
                 "time sync: host clock offset to the OMP"
             );
         }
-        None => tracing::info!(host, "time sync without an OMP time"),
+        _ => tracing::info!(host, "time sync without an OMP time"),
     }
-    (
-        ResultCode::OK,
-        Bytes::copy_from_slice(&(host as u32).to_be_bytes()),
-    )
+    let answer = ControlPayload::TimeSync {
+        unix_seconds: host as u32,
+    };
+    (ResultCode::OK, answer.encode())
 }
 
 /// Runs a module operation through the transport.
 pub(crate) async fn run_module_op<T: Transport>(transport: &mut T, op: ModuleOp) -> Outcome {
     match transport.module_op(op).await {
         Ok(ModuleAnswer::Done) => (ResultCode::OK, Bytes::new()),
-        Ok(ModuleAnswer::Rssi(dbm)) => {
-            let minus_dbm = dbm.unsigned_abs();
-            (
-                ResultCode::OK,
-                Bytes::copy_from_slice(&minus_dbm.to_be_bytes()),
-            )
-        }
+        Ok(ModuleAnswer::Rssi(dbm)) => (
+            ResultCode::OK,
+            ControlPayload::SignalPower(dbm.unsigned_abs()).encode(),
+        ),
         Ok(ModuleAnswer::Text(text)) => (ResultCode::OK, truncate(text.into_bytes())),
         Err(e) => {
             tracing::warn!(?op, error = %e, "module operation for a control failed");

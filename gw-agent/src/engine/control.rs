@@ -11,7 +11,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use gmmp_codec::{
-    ControlResponse, ControlType, DeviceId, Frame, Message, NotificationRequest, ResultCode,
+    ControlPayload, ControlResponse, ControlType, DeviceId, Frame, Message, NotificationRequest,
+    ResultCode,
 };
 
 use super::{Engine, Event, Outstanding, Request, SessionState};
@@ -62,7 +63,11 @@ pub struct PendingControl {
 
 /// The status check notification body.
 pub(super) fn status_body(report_on: bool, running: bool) -> Bytes {
-    Bytes::copy_from_slice(&[u8::from(report_on), u8::from(running)])
+    ControlPayload::StatusCheck {
+        reporting: report_on,
+        running,
+    }
+    .encode()
 }
 
 impl Engine {

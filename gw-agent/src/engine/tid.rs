@@ -1,4 +1,4 @@
-//! T-ID allocation. A GW numbers its requests 0..=99 999 (docs/gmmp.md §2; the
+//! T-ID allocation. A GW numbers its requests in `gmmp_codec::GW_TIDS` (the
 //! OMP's control T-IDs live above that range). This engine splits its range
 //! in two:
 //!
@@ -15,7 +15,7 @@
 //! 1 000), and the OMP's key also holds the second they were spooled.
 
 /// The first T-ID that is not a GW's (the OMP allocates from here).
-pub const TID_LIMIT: u32 = 100_000;
+pub const TID_LIMIT: u32 = gmmp_codec::GW_TIDS.end;
 /// Deliveries use T-IDs 0..DELIVERY_TIDS; other requests the rest.
 pub const DELIVERY_TIDS: u32 = 90_000;
 

@@ -18,8 +18,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-/// First OMP T-ID: GW T-IDs run 0..=99 999 (docs/gmmp.md §2).
-pub const FIRST_TID: u32 = 100_000;
+use gmmp_codec::FIRST_OMP_TID;
+
 /// T-IDs remembered per gateway after their controls left flight.
 pub const RECENT_PER_GATEWAY: usize = 16;
 
@@ -86,8 +86,8 @@ impl Table {
     /// ever given, from the database).
     pub fn new(last_tid: Option<u32>) -> Table {
         let next_tid = match last_tid {
-            Some(t) if (FIRST_TID..u32::MAX).contains(&t) => t + 1,
-            _ => FIRST_TID,
+            Some(t) if (FIRST_OMP_TID..u32::MAX).contains(&t) => t + 1,
+            _ => FIRST_OMP_TID,
         };
         Table {
             by_gw: HashMap::new(),
@@ -102,7 +102,11 @@ impl Table {
     pub fn allocate_tid(&mut self, gw_id: &str) -> u32 {
         loop {
             let tid = self.next_tid;
-            self.next_tid = if tid == u32::MAX { FIRST_TID } else { tid + 1 };
+            self.next_tid = if tid == u32::MAX {
+                FIRST_OMP_TID
+            } else {
+                tid + 1
+            };
             let taken = self
                 .by_gw
                 .get(gw_id)

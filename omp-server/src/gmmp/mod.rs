@@ -1,19 +1,21 @@
 //! The GMMP side: the accept loop, one session task per connection, and
 //! one handler per message family. Protocol decisions (authentication,
-//! registration checks, replies) are plain functions, testable without
-//! sockets.
+//! registration checks, a connection's deadlines, binding and answers) are
+//! plain functions and plain state, testable without sockets or sleeps.
 //!
 //! - [`listener`]: accept loop, connection caps, EMFILE back-off.
 //! - [`log_budget`]: rate-limited logging of what peers can cause at will.
-//! - [`session`]: one connection — framing, timeouts, binding, dispatch.
+//! - [`session`]: one connection — the IO loop (framing, writes, pushes)
+//!   around its protocol state, [`session::machine`] (timeouts, binding,
+//!   routing of frames, answers), and the dispatch to the handlers.
 //! - [`auth`]: auth_id + auth_key + GW ID checks.
 //! - [`registration`]: GW/device (de)registration and provisioning checks.
 //! - [`profile`], [`delivery`], [`heartbeat`], [`encryption`]: the served
 //!   requests.
 //! - [`control`]: control responses, notifications and long sentences,
 //!   handed to the control dispatcher ([`crate::control`]).
-//! - [`unsupported`]: rc 0x0D for types not served; [`reply`]: the
-//!   result-code-only response to any request.
+//! - [`unsupported`]: rc 0x0D for types not served (the result-code-only
+//!   response is the codec's `Message::response_with_result_code`).
 
 pub mod auth;
 pub mod control;
@@ -24,6 +26,5 @@ pub mod listener;
 pub mod log_budget;
 pub mod profile;
 pub mod registration;
-pub mod reply;
 pub mod session;
 pub mod unsupported;

@@ -4,10 +4,8 @@
 
 use gmmp_codec::{Message, ResultCode};
 
-use crate::gmmp::reply;
-
 /// The rc 0x0D answer to `request`.
 pub fn answer(request: &Message) -> Option<Message> {
     tracing::info!(message_type = ?request.message_type(), "request type not served; answering not implemented");
-    reply::with_result_code(request, ResultCode::NOT_IMPLEMENTED)
+    request.response_with_result_code(ResultCode::NOT_IMPLEMENTED)
 }

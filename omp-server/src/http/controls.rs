@@ -32,7 +32,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use gmmp_codec::{ControlType, ResultCode};
+use gmmp_codec::{ControlPayload, ControlType, ResultCode};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -56,26 +56,21 @@ pub const MAX_WAIT_SECONDS: u64 = 60;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const IDEMPOTENCY_KEY_MAX: usize = 128;
 
-/// The notification's payload decoded per control type (docs/gmmp.md §5); the
-/// raw Base64 for other types or unexpected lengths.
+/// The notification's payload decoded per control type (the codec's
+/// [`ControlPayload`], docs/gmmp.md §5); the raw Base64 for other types or
+/// unexpected lengths.
 fn decode_result(control_type: u8, data: &[u8]) -> Value {
-    let ct = ControlType(control_type);
-    match (ct, data) {
-        (ControlType::STATUS_CHECK, [on_off, run_pause]) => json!({
-            "report_state": if *on_off == 0x01 { "ON" } else { "OFF" },
-            "operation_state": if *run_pause == 0x01 { "RUN" } else { "PAUSE" },
+    match ControlPayload::decode(ControlType(control_type), data) {
+        Some(ControlPayload::StatusCheck { reporting, running }) => json!({
+            "report_state": if reporting { "ON" } else { "OFF" },
+            "operation_state": if running { "RUN" } else { "PAUSE" },
         }),
-        (ControlType::TIME_SYNC, [a, b, c, d]) => {
-            json!({ "time": format_seconds(i64::from(u32::from_be_bytes([*a, *b, *c, *d]))) })
+        Some(ControlPayload::TimeSync { unix_seconds }) => {
+            json!({ "time": format_seconds(i64::from(unix_seconds)) })
         }
-        (ControlType::SIGNAL_POWER_CHECK, [a, b, c, d]) => {
-            json!({ "signal_power": u32::from_be_bytes([*a, *b, *c, *d]) })
-        }
-        (ControlType::FIRMWARE_VERSION_CHECK, text) => {
-            let end = text.iter().position(|b| *b == 0).unwrap_or(text.len());
-            json!({ "firmware_version": String::from_utf8_lossy(&text[..end]) })
-        }
-        _ => json!({ "data": STANDARD.encode(data) }),
+        Some(ControlPayload::SignalPower(power)) => json!({ "signal_power": power }),
+        Some(ControlPayload::FirmwareVersion(text)) => json!({ "firmware_version": text }),
+        None => json!({ "data": STANDARD.encode(data) }),
     }
 }
 
@@ -215,7 +210,8 @@ fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<ControlCre
                 format!("{} bytes; at most {MAX_CONTROL_DATA}", data.len()),
             ));
         }
-        if ControlType(control_type) == ControlType::TIME_SYNC && data.len() != 4 {
+        let ct = ControlType(control_type);
+        if ct == ControlType::TIME_SYNC && ControlPayload::decode(ct, data).is_none() {
             return Err(ApiError::unprocessable(
                 "data",
                 "time_sync data is the 4-byte Unix seconds",

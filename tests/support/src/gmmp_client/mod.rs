@@ -33,8 +33,8 @@ pub use error::ClientError;
 pub mod delivery;
 mod error;
 
-/// T-IDs are 0‥99 999 per gateway (docs/gmmp.md §2).
-pub const TID_MODULO: u32 = 100_000;
+/// A gateway's T-IDs are `gmmp_codec::GW_TIDS`, counted modulo its end.
+pub const TID_MODULO: u32 = gmmp_codec::GW_TIDS.end;
 /// The domain every simulated gateway registers with.
 pub const DOMAIN: &str = "ThingPlug";
 

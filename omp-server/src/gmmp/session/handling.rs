@@ -1,0 +1,237 @@
+//! Acting on the machine's decisions for one frame: the handler of each
+//! request type, binding to the GW (registry, control dispatcher, profile),
+//! and the answers to refused or failed requests.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use gmmp_codec::{AuthId, AuthKey, DomainCode, Frame, GwRegistrationRequest, Message};
+
+use super::machine::{self, Answer, Bind, Route};
+use super::{Next, PEER_FAULT_LOG, Session, now};
+use crate::control::Live;
+use crate::directory::GatewayEntry;
+use crate::error::StoreError;
+use crate::gmmp::{
+    auth, control, delivery, encryption, heartbeat, profile, registration, unsupported,
+};
+use crate::registry::{Outbox, SessionHandle};
+
+impl Session {
+    pub(super) async fn handle(&mut self, frame: Frame) -> Next {
+        if self.state.config.trace_gmmp {
+            tracing::info!(target: "omp_server::trace", "[GW->OMP] from {}\n{}", self.peer, frame.trace());
+        }
+        match self.machine.handle_incoming(&frame) {
+            Route::Refuse(refusal) => self.refuse(&frame, refusal).await,
+            Route::Register(req) => self.register(&frame, req).await,
+            Route::TakeResponse => self.take_response(&frame).await,
+            Route::Serve => self.serve_request(&frame).await,
+        }
+    }
+
+    async fn register(&mut self, frame: &Frame, req: &GwRegistrationRequest) -> Next {
+        match registration::register_gw(&self.state, self.peer, &frame.header, req).await {
+            Ok(registration::GwRegistration::Accepted {
+                response,
+                key,
+                entry,
+            }) => {
+                let auth_id = frame.header.auth_id.as_str().unwrap_or_default().to_owned();
+                if let Err(next) = self.bind(&auth_id, &entry).await {
+                    return next;
+                }
+                self.respond(frame, response, Some(key)).await
+            }
+            Ok(registration::GwRegistration::Refused(response)) => {
+                self.respond(frame, response, None).await
+            }
+            Err(e) => self.failed(frame, e).await,
+        }
+    }
+
+    async fn serve_request(&mut self, frame: &Frame) -> Next {
+        let entry = match auth::authenticate(&self.state.directory, &frame.header, &frame.message) {
+            Ok(entry) => entry,
+            Err(refusal) => return self.refuse(frame, refusal).await,
+        };
+        let auth_id = frame.header.auth_id.as_str().unwrap_or_default().to_owned();
+        if let Err(next) = self.bind(&auth_id, &entry).await {
+            return next;
+        }
+        self.state.touch(&entry.gw_id, self.peer);
+        let state = self.state.clone();
+        let s = &*state;
+        let result: Result<Option<Message>, StoreError> = match &frame.message {
+            Message::GwDeregistrationRequest(req) => {
+                registration::deregister_gw(s, &auth_id, &entry, req)
+                    .await
+                    .map(Some)
+            }
+            Message::DeviceRegistrationRequest(req) => {
+                registration::register_device(s, &auth_id, &entry, req)
+                    .await
+                    .map(Some)
+            }
+            Message::DeviceDeregistrationRequest(req) => {
+                registration::deregister_device(s, &auth_id, &entry, req)
+                    .await
+                    .map(Some)
+            }
+            Message::ProfileRequest(req) => profile::answer(s, &entry, req).await.map(Some),
+            Message::DeliveryRequest(req) => Ok(Some(
+                delivery::deliver(s, self.peer, &entry, &frame.header, req).await,
+            )),
+            Message::HeartbeatRequest(req) => Ok(Some(heartbeat::answer(req))),
+            Message::EncryptionInfoRequest(req) => encryption::info(s, &entry, req).await.map(Some),
+            Message::EncryptionKeyRequest(req) => {
+                encryption::set_key(s, &entry, req).await.map(Some)
+            }
+            Message::LongSentenceRequest(req) => Ok(Some(
+                control::long_sentence(&s.control, &entry.gw_id, &frame.header, req)
+                    .await
+                    .into(),
+            )),
+            Message::NotificationRequest(req) => Ok(Some(
+                control::notification(&s.control, &entry.gw_id, &frame.header, req)
+                    .await
+                    .into(),
+            )),
+            other => Ok(unsupported::answer(other)),
+        };
+        let next = match result {
+            Ok(response) => self.answer(frame, machine::served(response)).await,
+            Err(e) => self.failed(frame, e).await,
+        };
+        // Answered while still bound, so the answer is logged with its GW.
+        if matches!(frame.message, Message::GwDeregistrationRequest(_)) {
+            self.unbind().await;
+        }
+        next
+    }
+
+    async fn answer(&mut self, frame: &Frame, answer: Answer) -> Next {
+        match answer {
+            Answer::Respond(response) => self.respond(frame, response, None).await,
+            Answer::Close(reason) => Next::Close(reason),
+        }
+    }
+
+    /// Binds this connection to the GW `entry` (first time only).
+    async fn bind(&mut self, auth_id: &str, entry: &Arc<GatewayEntry>) -> Result<(), Next> {
+        match self.machine.bind(auth_id, &entry.gw_id) {
+            Bind::Already => return Ok(()),
+            Bind::Close(reason) => {
+                tracing::warn!(peer = %self.peer, bound = %self.machine.gw_id(), got = %entry.gw_id,
+                    "a connection may carry one GW only; closing");
+                return Err(Next::Close(reason));
+            }
+            Bind::New => {}
+        }
+        let outbox = Arc::new(Outbox::default());
+        let handle = SessionHandle {
+            id: self.id,
+            peer: self.peer,
+            outbound: outbox.clone(),
+            close: self.close.clone(),
+        };
+        if let Some(old) = self.state.registry.bind(&entry.gw_id, handle) {
+            tracing::info!(gw_id = %entry.gw_id, old_peer = %old.peer, new_peer = %self.peer,
+                "GW connected again; closing its older session");
+        }
+        self.outbox = Some(outbox.clone());
+        // Bound: no longer counted among the unauthenticated.
+        self.unauthenticated = None;
+        let profile = match profile::effective(&self.state, &entry.gw_id, "").await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(gw_id = %entry.gw_id, error = %e, "profile lookup failed; using the default profile");
+                self.state.config.profile_defaults.clone()
+            }
+        };
+        self.machine.set_heartbeat_period(profile.heartbeat_period);
+        self.announce_live(auth_id, entry, &profile, outbox).await;
+        Ok(())
+    }
+
+    /// Tells the control dispatcher that this session now carries the GW
+    /// `entry` (its queued controls can be pushed through `outbox`).
+    async fn announce_live(
+        &self,
+        auth_id: &str,
+        entry: &GatewayEntry,
+        profile: &crate::config::ProfileDefaults,
+        outbox: Arc<Outbox>,
+    ) {
+        // The stored IDs fit their fields: they were checked on the way in.
+        let (Ok(auth_id), Ok(auth_key), Ok(domain)) = (
+            AuthId::new("auth_id", auth_id),
+            AuthKey::new("auth_key", &entry.auth_key),
+            DomainCode::new("domain_code", &entry.domain),
+        ) else {
+            tracing::error!(gw_id = %entry.gw_id, "stored IDs do not fit GMMP; controls cannot be pushed");
+            return;
+        };
+        let live = Live {
+            session: self.id,
+            auth_id,
+            auth_key,
+            domain,
+            outbox,
+            response_timeout: Duration::from_secs(u64::from(profile.response_timeout)),
+        };
+        self.state.control.connected(&entry.gw_id, live).await;
+    }
+
+    async fn unbind(&mut self) {
+        self.outbox = None;
+        if let Some(b) = self.machine.unbind(now()) {
+            self.state.registry.unbind(&b.gw_id, self.id);
+            self.state.control.disconnected(&b.gw_id, self.id).await;
+            tracing::debug!(auth_id = %b.auth_id, gw_id = %b.gw_id, "session unbound");
+        }
+    }
+
+    async fn refuse(&mut self, frame: &Frame, refusal: auth::Refusal) -> Next {
+        self.state
+            .metrics
+            .auth_refused
+            .fetch_add(1, Ordering::Relaxed);
+        let answer = self.machine.refuse(&frame.message);
+        let budget = if self.machine.refusals() == 1 {
+            PEER_FAULT_LOG.take()
+        } else {
+            None
+        };
+        match budget {
+            Some(left_out) => tracing::warn!(peer = %self.peer,
+                message_type = frame.message_type().operation_name(),
+                tid = frame.header.tid, %refusal, left_out, "request refused"),
+            None => tracing::debug!(peer = %self.peer, tid = frame.header.tid, %refusal,
+                "request refused"),
+        }
+        self.answer(frame, answer).await
+    }
+
+    async fn failed(&mut self, frame: &Frame, error: StoreError) -> Next {
+        tracing::error!(peer = %self.peer, gw_id = self.machine.gw_id(),
+            message_type = frame.message_type().operation_name(), tid = frame.header.tid,
+            %error, "request failed");
+        self.answer(frame, machine::failed(&frame.message)).await
+    }
+
+    /// A response from the GW: control responses go to the control
+    /// dispatcher; anything else is logged and ignored.
+    async fn take_response(&mut self, frame: &Frame) -> Next {
+        match (&frame.message, self.machine.bound()) {
+            (Message::ControlResponse(rsp), Some(b)) => {
+                control::response(&self.state.control, &b.gw_id, &frame.header, rsp).await;
+            }
+            _ => tracing::info!(peer = %self.peer, gw_id = self.machine.gw_id(),
+                message_type = frame.message_type().operation_name(), tid = frame.header.tid,
+                "unexpected response from a GW; ignored"),
+        }
+        Next::Continue
+    }
+}
