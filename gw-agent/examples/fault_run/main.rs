@@ -19,10 +19,14 @@
 //!
 //! # Layout
 //!
-//! - `harness.rs`: the run (OMP, emulator, agent process, producer, the
-//!   fault loops, drain, collection).
+//! - `harness.rs`: the run, with `harness/processes.rs` (the OMP and the
+//!   agent process), `harness/faults.rs` (the fault loops) and
+//!   `harness/traffic.rs` (producer, drain, collection).
 //! - `ledger.rs`: the accounting (payload naming, classes, balance).
 
+// Loaded by path, as `tests/agent_faults.rs` does, so that its sub-modules
+// resolve the same way in both.
+#[path = "harness.rs"]
 mod harness;
 mod ledger;
 
