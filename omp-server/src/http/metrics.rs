@@ -1,17 +1,30 @@
 //! `/metrics`: HTTP request counters by method, route template and status,
 //! followed by the GMMP side's, the delivery writer's and the control
-//! dispatcher's, in the Prometheus text format.
+//! dispatcher's, in the Prometheus text format (0.0.4).
+//!
+//! Requests are counted in a `prometheus-client` family: a request takes
+//! the family's shared read lock and bumps an atomic, so requests never
+//! wait on each other (only a label set seen for the first time takes the
+//! write lock). The other subsystems keep their own atomics; a scrape
+//! reads them through one collector, in a fixed order.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, prometheus_text,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
 
 use crate::control::ControlMetrics;
 use crate::state::Shared;
@@ -21,36 +34,35 @@ use crate::store::writer::WriterMetrics;
 /// scanners cannot grow the label set without bound).
 const UNMATCHED: &str = "unmatched";
 
+/// The labels of `omp_http_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+/// The label of `omp_controls_ended_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EndedLabels {
+    state: &'static str,
+}
+
 /// Request counts by (method, route template, status).
 #[derive(Debug, Default)]
 pub struct HttpMetrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Family<RequestLabels, Counter>,
 }
 
 impl HttpMetrics {
-    fn record(&self, method: &str, route: &str, status: u16) {
-        // A poisoned lock only means another request panicked while
-        // counting; the counts are still usable.
-        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        *requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_insert(0) += 1;
-    }
-
-    /// Appends the counters in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
-        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        out.push_str(
-            "# HELP omp_http_requests_total HTTP API requests by method, route and status.\n",
-        );
-        out.push_str("# TYPE omp_http_requests_total counter\n");
-        for ((method, route, status), n) in requests.iter() {
-            let _ = writeln!(
-                out,
-                "omp_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                route.replace('\\', "\\\\").replace('"', "\\\"")
-            );
-        }
+    fn record(&self, method: &'static str, route: String, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
     }
 }
 
@@ -61,158 +73,233 @@ pub async fn count(State(state): State<Arc<Shared>>, request: Request, next: Nex
         .get::<MatchedPath>()
         .map_or(UNMATCHED, |p| p.as_str())
         .to_owned();
-    let method = request.method().clone();
     // Only the standard methods become labels; anything else is "OTHER".
-    let method = match method.as_str() {
-        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS" | "TRACE"
-        | "CONNECT") => m,
+    let method = match request.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "CONNECT" => "CONNECT",
         _ => "OTHER",
-    }
-    .to_owned();
+    };
     let response = next.run(request).await;
     state
         .http_metrics
-        .record(&method, &route, response.status().as_u16());
+        .record(method, route, response.status().as_u16());
     response
 }
 
 /// `GET /metrics`.
 pub async fn render(State(state): State<Arc<Shared>>) -> impl IntoResponse {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Exposition(state)));
     let mut out = String::new();
-    state.http_metrics.render(&mut out);
-    render_gmmp(&state, &mut out);
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        out,
+    // Writing to a String cannot fail, and no value here fails to encode.
+    if let Err(e) = prometheus_text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "cannot encode the metrics");
+    }
+    ([(CONTENT_TYPE, prometheus_text::CONTENT_TYPE)], out)
+}
+
+/// Everything `/metrics` shows, read at scrape time.
+struct Exposition(Arc<Shared>);
+
+impl fmt::Debug for Exposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Exposition")
+    }
+}
+
+impl Collector for Exposition {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let state = &self.0;
+        let requests = &state.http_metrics.requests;
+        requests.encode(descriptor(
+            &mut encoder,
+            "omp_http_requests_total",
+            "HTTP API requests by method, route and status.",
+            MetricType::Counter,
+        )?)?;
+        encode_gmmp(state, &mut encoder)?;
+        encode_splits(state.writer.metrics(), &mut encoder)?;
+        encode_controls(state.control.metrics(), &mut encoder)
+    }
+}
+
+/// Starts a metric named as exposed: a counter's `_total` is the suffix
+/// the encoder adds itself.
+fn descriptor<'e>(
+    encoder: &'e mut DescriptorEncoder,
+    exposed: &'static str,
+    help: &str,
+    metric_type: MetricType,
+) -> Result<MetricEncoder<'e>, fmt::Error> {
+    let name = match metric_type {
+        MetricType::Counter => exposed.strip_suffix("_total").unwrap_or(exposed),
+        _ => exposed,
+    };
+    encoder.encode_descriptor(name, help, None, metric_type)
+}
+
+fn counters(
+    encoder: &mut DescriptorEncoder,
+    list: &[(&'static str, &str, &AtomicU64)],
+) -> fmt::Result {
+    for (name, help, value) in list {
+        ConstCounter::new(value.load(Ordering::Relaxed)).encode(descriptor(
+            encoder,
+            name,
+            help,
+            MetricType::Counter,
+        )?)?;
+    }
+    Ok(())
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    value: u64,
+) -> fmt::Result {
+    ConstGauge::new(value).encode(descriptor(encoder, name, help, MetricType::Gauge)?)
+}
+
+/// The GMMP side's counters and gauges.
+fn encode_gmmp(state: &Shared, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let m = &state.metrics;
+    counters(
+        encoder,
+        &[
+            (
+                "omp_gmmp_connections_accepted_total",
+                "GMMP connections accepted.",
+                &m.connections_accepted,
+            ),
+            (
+                "omp_gmmp_frames_received_total",
+                "GMMP frames received.",
+                &m.frames_in,
+            ),
+            (
+                "omp_gmmp_malformed_frames_total",
+                "Malformed frames (each closed its connection).",
+                &m.malformed_frames,
+            ),
+            (
+                "omp_gmmp_auth_refused_total",
+                "Requests refused for authentication.",
+                &m.auth_refused,
+            ),
+            (
+                "omp_deliveries_stored_total",
+                "Deliveries committed and answered STATUS_OK.",
+                &m.deliveries_ok,
+            ),
+            (
+                "omp_deliveries_already_stored_total",
+                "Keyed deliveries sent again after they were stored (answered STATUS_OK, not stored twice).",
+                &m.deliveries_already_stored,
+            ),
+            (
+                "omp_deliveries_backoff_total",
+                "Deliveries answered rc 0x0F (writer saturated).",
+                &m.deliveries_backoff,
+            ),
+        ],
+    )?;
+    gauge(
+        encoder,
+        "omp_gmmp_connections_open",
+        "GMMP connections open now.",
+        m.connections_open.load(Ordering::Relaxed),
+    )?;
+    gauge(
+        encoder,
+        "omp_gmmp_sessions",
+        "GMMP sessions bound to a gateway.",
+        state.registry.len() as u64,
     )
 }
 
-/// The GMMP side's counters and gauges, then the writer's and the
-/// control dispatcher's.
-fn render_gmmp(state: &Shared, out: &mut String) {
-    let m = &state.metrics;
-    let counters = [
-        (
-            "omp_gmmp_connections_accepted_total",
-            "GMMP connections accepted.",
-            &m.connections_accepted,
-        ),
-        (
-            "omp_gmmp_frames_received_total",
-            "GMMP frames received.",
-            &m.frames_in,
-        ),
-        (
-            "omp_gmmp_malformed_frames_total",
-            "Malformed frames (each closed its connection).",
-            &m.malformed_frames,
-        ),
-        (
-            "omp_gmmp_auth_refused_total",
-            "Requests refused for authentication.",
-            &m.auth_refused,
-        ),
-        (
-            "omp_deliveries_stored_total",
-            "Deliveries committed and answered STATUS_OK.",
-            &m.deliveries_ok,
-        ),
-        (
-            "omp_deliveries_already_stored_total",
-            "Keyed deliveries sent again after they were stored (answered STATUS_OK, not stored twice).",
-            &m.deliveries_already_stored,
-        ),
-        (
-            "omp_deliveries_backoff_total",
-            "Deliveries answered rc 0x0F (writer saturated).",
-            &m.deliveries_backoff,
-        ),
-    ];
-    for (name, help, value) in counters {
-        // Writing to a String cannot fail.
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-            value.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP omp_gmmp_connections_open GMMP connections open now.\n# TYPE omp_gmmp_connections_open gauge\nomp_gmmp_connections_open {}",
-        m.connections_open.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(
-        out,
-        "# HELP omp_gmmp_sessions GMMP sessions bound to a gateway.\n# TYPE omp_gmmp_sessions gauge\nomp_gmmp_sessions {}",
-        state.registry.len()
-    );
-    render_splits(state.writer.metrics(), out);
-    render_controls(state.control.metrics(), out);
-}
-
 /// The writer's split-delivery counters.
-fn render_splits(m: &WriterMetrics, out: &mut String) {
-    let counters = [
-        (
-            "omp_split_parts_stored_total",
-            "Parts of split deliveries committed and answered STATUS_OK.",
-            &m.split_parts_stored,
-        ),
-        (
-            "omp_split_parts_repeated_total",
-            "Parts of split deliveries sent again (answered STATUS_OK, held already).",
-            &m.split_parts_repeated,
-        ),
-        (
-            "omp_split_parts_refused_total",
-            "Parts of split deliveries no split expects or that contradict one (answered rc 0x03/0x0A).",
-            &m.split_parts_refused,
-        ),
-        (
-            "omp_split_deliveries_completed_total",
-            "Split deliveries made whole and stored as one delivery.",
-            &m.splits_completed,
-        ),
-        (
-            "omp_split_deliveries_abandoned_total",
-            "Split deliveries given up before their last part (parts kept as an incomplete delivery).",
-            &m.splits_abandoned,
-        ),
-    ];
-    for (name, help, value) in counters {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-            value.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP omp_split_deliveries_open Split deliveries waiting for parts now.\n# TYPE omp_split_deliveries_open gauge\nomp_split_deliveries_open {}",
-        m.splits_open.load(Ordering::Relaxed)
-    );
+fn encode_splits(m: &WriterMetrics, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    counters(
+        encoder,
+        &[
+            (
+                "omp_split_parts_stored_total",
+                "Parts of split deliveries committed and answered STATUS_OK.",
+                &m.split_parts_stored,
+            ),
+            (
+                "omp_split_parts_repeated_total",
+                "Parts of split deliveries sent again (answered STATUS_OK, held already).",
+                &m.split_parts_repeated,
+            ),
+            (
+                "omp_split_parts_refused_total",
+                "Parts of split deliveries no split expects or that contradict one (answered rc 0x03/0x0A).",
+                &m.split_parts_refused,
+            ),
+            (
+                "omp_split_deliveries_completed_total",
+                "Split deliveries made whole and stored as one delivery.",
+                &m.splits_completed,
+            ),
+            (
+                "omp_split_deliveries_abandoned_total",
+                "Split deliveries given up before their last part (parts kept as an incomplete delivery).",
+                &m.splits_abandoned,
+            ),
+        ],
+    )?;
+    gauge(
+        encoder,
+        "omp_split_deliveries_open",
+        "Split deliveries waiting for parts now.",
+        m.splits_open.load(Ordering::Relaxed),
+    )
 }
 
 /// The control dispatcher's counters.
-fn render_controls(m: &ControlMetrics, out: &mut String) {
-    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let _ = writeln!(
-        out,
-        "# HELP omp_controls_sent_total Control requests (0x0D) handed to a gateway's session.\n\
-         # TYPE omp_controls_sent_total counter\nomp_controls_sent_total {}\n\
-         # HELP omp_controls_requeued_total Controls put back in the queue (session ended before the 0x0E, restart).\n\
-         # TYPE omp_controls_requeued_total counter\nomp_controls_requeued_total {}\n\
-         # HELP omp_controls_unmatched_total Control responses, notifications and long sentences matching no control in flight.\n\
-         # TYPE omp_controls_unmatched_total counter\nomp_controls_unmatched_total {}\n\
-         # HELP omp_controls_in_flight Controls SENT or PROGRESS now.\n\
-         # TYPE omp_controls_in_flight gauge\nomp_controls_in_flight {}\n\
-         # HELP omp_controls_ended_total Controls that reached a final state, by state.\n\
-         # TYPE omp_controls_ended_total counter",
-        load(&m.sent),
-        load(&m.requeued),
-        load(&m.unmatched),
-        load(&m.in_flight),
-    );
+fn encode_controls(m: &ControlMetrics, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    counters(
+        encoder,
+        &[
+            (
+                "omp_controls_sent_total",
+                "Control requests (0x0D) handed to a gateway's session.",
+                &m.sent,
+            ),
+            (
+                "omp_controls_requeued_total",
+                "Controls put back in the queue (session ended before the 0x0E, restart).",
+                &m.requeued,
+            ),
+            (
+                "omp_controls_unmatched_total",
+                "Control responses, notifications and long sentences matching no control in flight.",
+                &m.unmatched,
+            ),
+        ],
+    )?;
+    gauge(
+        encoder,
+        "omp_controls_in_flight",
+        "Controls SENT or PROGRESS now.",
+        m.in_flight.load(Ordering::Relaxed),
+    )?;
+    let mut ended = descriptor(
+        encoder,
+        "omp_controls_ended_total",
+        "Controls that reached a final state, by state.",
+        MetricType::Counter,
+    )?;
     for (state, counter) in [
         ("SUCCESS", &m.succeeded),
         ("FAILED", &m.failed),
@@ -220,10 +307,11 @@ fn render_controls(m: &ControlMetrics, out: &mut String) {
         ("EXPIRED", &m.expired),
         ("CANCELLED", &m.cancelled),
     ] {
-        let _ = writeln!(
-            out,
-            "omp_controls_ended_total{{state=\"{state}\"}} {}",
-            load(counter)
-        );
+        ConstCounter::new(counter.load(Ordering::Relaxed))
+            .encode(ended.encode_family(&EndedLabels { state })?)?;
     }
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

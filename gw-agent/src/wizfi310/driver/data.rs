@@ -1,0 +1,262 @@
+//! Socket data: opening a socket, `AT+SSEND` (one payload or pipelined)
+//! and the module's data mode (raw bytes until `+++`).
+
+use super::*;
+
+impl Driver {
+    /// `AT+SCON`: opens a socket. Returns the socket id when the module
+    /// reported `[CONNECT x]` (a TCP client opened at once reports it; the
+    /// driver waits up to `Timeouts::connect_event` after `[OK]` for it).
+    /// With `data_mode` set the driver is in data mode after `[OK]`.
+    pub async fn open_socket(&self, open: &SocketOpen) -> Result<Option<u8>, Error> {
+        let line = open.line()?;
+        let shown = open.shown();
+        let timeouts = &self.inner.timeouts;
+        let mut ex = self.lock_command_mode().await?;
+        let _guard = self.begin(&mut ex);
+        if open.data_mode {
+            self.inner
+                .shared
+                .request_data_after_ok
+                .store(true, Ordering::SeqCst);
+        }
+        let reply = self
+            .exchange(&mut ex, &line, &shown, open.timeout(timeouts))
+            .await?;
+        let sid = open.parse(&reply).unwrap_or(None);
+        if sid.is_some() || !open.expects_connect() || open.data_mode {
+            return Ok(sid);
+        }
+        let deadline = Instant::now() + timeouts.connect_event;
+        loop {
+            match timeout_at(deadline, ex.replies.recv()).await {
+                Ok(Some(Incoming::Event(Event::Connect { sid }))) => return Ok(Some(sid)),
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(Error::Closed),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// `AT+SSEND=<sid>,,,<len>` then exactly the payload, then `[OK]`.
+    ///
+    /// The driver waits up to `Timeouts::send_prompt` for the module's
+    /// `[sid,,,len]` go-ahead (or an `[ERROR…]`, in which case no payload
+    /// is written), then writes the payload whether or not a go-ahead came.
+    pub async fn send(&self, sid: u8, payload: &[u8]) -> Result<(), Error> {
+        check_send_size(payload.len())?;
+        let line = ssend_line(sid, payload.len());
+        let mut ex = self.lock_command_mode().await?;
+        let _guard = self.begin(&mut ex);
+        write_all(&mut ex, &[line.as_bytes(), b"\r"]).await?;
+        let go = self.await_go_ahead(&mut ex, &line).await?;
+        self.finish_send(&mut ex, line, payload, go).await
+    }
+
+    /// AT+SSEND for a stream of payloads: sends what `next` yields, in
+    /// order, until it yields `None` or another command waits for the
+    /// driver (it then gets its turn; call again for the rest). Returns how
+    /// many payloads went out.
+    ///
+    /// Unlike [`send`](Self::send), the next `AT+SSEND` line is written
+    /// right after the previous payload, before its `[OK]`: the module
+    /// reads it from its UART buffer once the payload is in, and its
+    /// go-ahead comes back right after that `[OK]`, ahead of any socket
+    /// data the payload caused. A payload is still written only after its
+    /// go-ahead. A module that gives no bracketed go-ahead is served one
+    /// payload the plain way, without pipelining.
+    ///
+    /// `next` must yield 1..=100,000,000 bytes. On an error the payloads
+    /// not yet sent are lost to the caller (it took them from `next`): a
+    /// caller that must not lose them keeps its own copy — the agent's
+    /// spool does.
+    pub async fn send_pipelined<F>(&self, sid: u8, mut next: F) -> Result<usize, Error>
+    where
+        F: FnMut() -> Option<Bytes>,
+    {
+        let Some(mut payload) = next() else {
+            return Ok(0);
+        };
+        check_send_size(payload.len())?;
+        let mut line = ssend_line(sid, payload.len());
+        let mut ex = self.lock_command_mode().await?;
+        let _guard = self.begin(&mut ex);
+        write_all(&mut ex, &[line.as_bytes(), b"\r"]).await?;
+        let mut sent = 0;
+        loop {
+            let go = self.await_go_ahead(&mut ex, &line).await?;
+            if go != GoAhead::Prompt {
+                self.finish_send(&mut ex, line, &payload, go).await?;
+                return Ok(sent + 1);
+            }
+            write_all(&mut ex, &[&payload]).await?;
+            let others_wait = self.inner.shared.waiting.load(Ordering::SeqCst) > 0;
+            let following = match (!others_wait).then(&mut next).flatten() {
+                Some(p) if check_send_size(p.len()).is_ok() => Some(p),
+                Some(p) => return Err(check_send_size(p.len()).unwrap_err()),
+                None => None,
+            };
+            let following = following.map(|p| (ssend_line(sid, p.len()), p));
+            if let Some((next_line, _)) = &following {
+                write_all(&mut ex, &[next_line.as_bytes(), b"\r"]).await?;
+            }
+            let after = self.inner.timeouts.send_for(payload.len());
+            match await_final(&mut ex, Instant::now() + after).await? {
+                Some(Final::Ok(_)) => sent += 1,
+                Some(Final::Error(words)) => {
+                    if let Some((next_line, next_payload)) = following {
+                        // The module has read that line: finish its exchange
+                        // so that it does not take later commands as payload.
+                        if let Ok(go) = self.await_go_ahead(&mut ex, &next_line).await {
+                            let _ = self
+                                .finish_send(&mut ex, next_line, &next_payload, go)
+                                .await;
+                        }
+                    }
+                    return Err(Error::Module {
+                        command: line,
+                        words,
+                    });
+                }
+                None => return Err(self.recover(&mut ex, line, after).await),
+            }
+            match following {
+                Some((next_line, next_payload)) => {
+                    line = next_line;
+                    payload = next_payload;
+                }
+                None => return Ok(sent),
+            }
+        }
+    }
+
+    /// Waits for the go-ahead of an AT+SSEND line (see [`send`](Self::send)).
+    async fn await_go_ahead(&self, ex: &mut Exchange, line: &str) -> Result<GoAhead, Error> {
+        let deadline = Instant::now() + self.inner.timeouts.send_prompt;
+        loop {
+            match timeout_at(deadline, ex.replies.recv()).await {
+                Ok(Some(Incoming::Line(ResponseLine::SendPrompt { .. }))) => {
+                    return Ok(GoAhead::Prompt);
+                }
+                Err(_) => return Ok(GoAhead::Silent),
+                Ok(Some(Incoming::Line(ResponseLine::Ok))) => return Ok(GoAhead::OkEarly),
+                Ok(Some(Incoming::Line(ResponseLine::Error(words)))) => {
+                    return Err(Error::Module {
+                        command: line.to_owned(),
+                        words,
+                    });
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Writes the payload of an AT+SSEND and takes its final reply.
+    async fn finish_send(
+        &self,
+        ex: &mut Exchange,
+        line: String,
+        payload: &[u8],
+        go: GoAhead,
+    ) -> Result<(), Error> {
+        let timeouts = &self.inner.timeouts;
+        write_all(ex, &[payload]).await?;
+        if go == GoAhead::OkEarly {
+            // `[OK]` came before the payload: take a second final if it
+            // comes soon, and success if none does.
+            let deadline = Instant::now() + timeouts.send_prompt;
+            return match await_final(ex, deadline).await {
+                Ok(Some(Final::Error(words))) => Err(Error::Module {
+                    command: line,
+                    words,
+                }),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+        }
+        let after = timeouts.send_for(payload.len());
+        match await_final(ex, Instant::now() + after).await? {
+            Some(Final::Ok(_)) => Ok(()),
+            Some(Final::Error(words)) => Err(Error::Module {
+                command: line,
+                words,
+            }),
+            None => Err(self.recover(ex, line, after).await),
+        }
+    }
+
+    /// `AT+SDATA`: back to data mode after a `+++` escape.
+    pub async fn resume_data_mode(&self) -> Result<(), Error> {
+        let mut ex = self.lock_command_mode().await?;
+        let _guard = self.begin(&mut ex);
+        self.inner
+            .shared
+            .request_data_after_ok
+            .store(true, Ordering::SeqCst);
+        let timeout = self.inner.timeouts.command;
+        self.exchange(&mut ex, "AT+SDATA", "AT+SDATA", timeout)
+            .await
+            .map(drop)
+    }
+
+    /// Writes raw bytes to the data-mode socket.
+    pub async fn send_raw(&self, bytes: &[u8]) -> Result<(), Error> {
+        let mut ex = self.inner.exchange.lock().await;
+        if !self.in_data_mode() {
+            return Err(Error::WrongMode("command"));
+        }
+        write_all(&mut ex, &[bytes]).await
+    }
+
+    /// Leaves data mode with `+++`: silence for the guard time, `+++`,
+    /// then the module's `[OK]` (it waits the guard time too).
+    pub async fn escape_data_mode(&self) -> Result<(), Error> {
+        let mut ex = self.inner.exchange.lock().await;
+        if !self.in_data_mode() {
+            return Err(Error::WrongMode("command"));
+        }
+        let guard_time = self.inner.timeouts.escape_guard;
+        let _guard = self.begin(&mut ex);
+        tokio::time::sleep(guard_time).await;
+        write_all(&mut ex, &[b"+++"]).await?;
+        self.inner
+            .shared
+            .request_command_mode
+            .store(true, Ordering::SeqCst);
+        let after = guard_time * 2 + self.inner.timeouts.command;
+        match await_final(&mut ex, Instant::now() + after).await? {
+            Some(Final::Ok(_)) => Ok(()),
+            Some(Final::Error(words)) => Err(Error::Module {
+                command: "+++".into(),
+                words,
+            }),
+            None => Err(self.recover(&mut ex, "+++".into(), after).await),
+        }
+    }
+}
+
+/// What answered an AT+SSEND line before its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GoAhead {
+    /// `[sid,,,len]`.
+    Prompt,
+    /// `[OK]` (a firmware that answers before reading the payload).
+    OkEarly,
+    /// Nothing within `send_prompt`.
+    Silent,
+}
+
+fn check_send_size(len: usize) -> Result<(), Error> {
+    if len == 0 || len > 100_000_000 {
+        return Err(Error::InvalidArgument {
+            command: "AT+SSEND",
+            reason: format!("size {len} outside 1..=100000000"),
+        });
+    }
+    Ok(())
+}
+
+fn ssend_line(sid: u8, len: usize) -> String {
+    format!("AT+SSEND={sid},,,{len}")
+}

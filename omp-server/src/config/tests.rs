@@ -1,0 +1,166 @@
+//! Settings tests: precedence, key-naming errors, the defaults.
+
+use clap::Parser;
+
+use super::*;
+
+fn load_toml(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("omp.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(&Settings {
+        config: Some(path),
+        ..Settings::default()
+    })
+}
+
+#[test]
+fn unknown_toml_key_is_named() {
+    let err = load_toml("gmmp_listen = \"127.0.0.1:1\"\nheartbeat_grase = 3\n").unwrap_err();
+    assert!(err.to_string().contains("heartbeat_grase"), "{err}");
+}
+
+#[test]
+fn bad_toml_value_names_the_key() {
+    let err = load_toml("provisioning = \"closed\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("provisioning"), "{text}");
+    let err = load_toml("first_frame_timeout = \"soon\"\n").unwrap_err();
+    assert!(err.to_string().contains("first_frame_timeout"), "{err}");
+    let err = load_toml("gmmp_listen = \"nowhere\"\n").unwrap_err();
+    assert!(err.to_string().contains("gmmp_listen"), "{err}");
+}
+
+#[test]
+fn flag_beats_file_beats_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("omp.toml");
+    std::fs::write(
+        &path,
+        "provisioning = \"open\"\nbackoff_seconds = 9\nfirst_frame_timeout = \"2s\"\n",
+    )
+    .unwrap();
+    let cli = Cli::try_parse_from([
+        "omp-server",
+        "--config",
+        path.to_str().unwrap(),
+        "--backoff-seconds",
+        "3",
+        "--allowed-domains",
+        "ThingPlug,Other",
+    ])
+    .unwrap();
+    let c = Config::load(&cli.settings).unwrap();
+    assert_eq!(c.provisioning, ProvisioningMode::Open);
+    assert_eq!(c.backoff_seconds, 3);
+    assert_eq!(c.first_frame_timeout, Duration::from_secs(2));
+    assert_eq!(c.allowed_domains, vec!["ThingPlug", "Other"]);
+    assert_eq!(c.writer_batch_max, 1000);
+}
+
+#[test]
+fn bad_flag_value_is_refused_by_name() {
+    let err = Cli::try_parse_from(["omp-server", "--provisioning", "maybe"]).unwrap_err();
+    assert!(err.to_string().contains("--provisioning"), "{err}");
+}
+
+#[test]
+fn nonsense_values_are_refused() {
+    let err = load_toml("writer_batch_max = 0\n").unwrap_err();
+    assert!(err.to_string().contains("writer_batch_max"), "{err}");
+    let err = load_toml("control_ttl = \"500ms\"\n").unwrap_err();
+    assert!(err.to_string().contains("control_ttl"), "{err}");
+    let err = load_toml("control_completion_timeout = \"later\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("control_completion_timeout"),
+        "{err}"
+    );
+    let err = load_toml("writer_batch_max = 0\n").unwrap_err();
+    assert!(err.to_string().contains("writer_batch_max"), "{err}");
+    let err = load_toml("default_model = \"a model name that is far longer than 32 bytes\"\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("default_model"), "{err}");
+}
+
+#[test]
+fn hostile_input_limits_are_settings() {
+    let c = Config::defaults();
+    assert_eq!(c.frame_timeout, Duration::from_secs(20));
+    assert_eq!(c.auth_timeout, Duration::from_secs(60));
+    assert_eq!(c.max_unauthenticated, 4096);
+    assert_eq!(c.max_unauthenticated_per_ip, 512);
+    let c = load_toml(
+        "frame_timeout = \"3s\"\nauth_timeout = \"1m\"\nmax_unauthenticated = 10\nmax_unauthenticated_per_ip = 2\n",
+    )
+    .unwrap();
+    assert_eq!(c.frame_timeout, Duration::from_secs(3));
+    assert_eq!(c.auth_timeout, Duration::from_secs(60));
+    assert_eq!(c.max_unauthenticated, 10);
+    assert_eq!(c.max_unauthenticated_per_ip, 2);
+    let cli = Cli::try_parse_from([
+        "omp-server",
+        "--frame-timeout",
+        "500ms",
+        "--max-unauthenticated-per-ip",
+        "7",
+    ])
+    .unwrap();
+    let c = Config::load(&cli.settings).unwrap();
+    assert_eq!(c.frame_timeout, Duration::from_millis(500));
+    assert_eq!(c.max_unauthenticated_per_ip, 7);
+    for (text, key) in [
+        ("frame_timeout = \"never\"\n", "frame_timeout"),
+        ("auth_timeout = \"0s\"\n", "auth_timeout"),
+        ("max_unauthenticated = 0\n", "max_unauthenticated"),
+        (
+            "max_unauthenticated_per_ip = 0\n",
+            "max_unauthenticated_per_ip",
+        ),
+    ] {
+        let err = load_toml(text).unwrap_err();
+        assert!(err.to_string().contains(key), "{text}: {err}");
+    }
+}
+
+#[test]
+fn http_body_limits_are_settings() {
+    let c = Config::defaults();
+    assert_eq!(c.http_body_limit, 64 * 1024);
+    assert_eq!(c.http_body_deadline, Duration::from_secs(30));
+    let c = load_toml("http_body_limit = 4096\nhttp_body_deadline = \"5s\"\n").unwrap();
+    assert_eq!(
+        (c.http_body_limit, c.http_body_deadline),
+        (4096, Duration::from_secs(5))
+    );
+    let cli = Cli::try_parse_from([
+        "omp-server",
+        "--http-body-limit",
+        "100000",
+        "--http-body-deadline",
+        "1m",
+    ])
+    .unwrap();
+    let c = Config::load(&cli.settings).unwrap();
+    assert_eq!(
+        (c.http_body_limit, c.http_body_deadline),
+        (100_000, Duration::from_secs(60))
+    );
+    for (text, key) in [
+        ("http_body_limit = 10\n", "http_body_limit"),
+        ("http_body_deadline = \"0s\"\n", "http_body_deadline"),
+    ] {
+        let err = load_toml(text).unwrap_err();
+        assert!(err.to_string().contains(key), "{text}: {err}");
+    }
+}
+
+#[test]
+fn defaults_match_the_issue() {
+    let c = Config::defaults();
+    assert_eq!(c.gmmp_listen.to_string(), DEFAULT_GMMP_LISTEN);
+    assert_eq!(c.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
+    assert_eq!(c.data_dir, PathBuf::from("./omp-data"));
+    assert_eq!(c.provisioning, ProvisioningMode::Approved);
+    assert_eq!(c.profile_defaults.heartbeat_period, 10);
+    assert_eq!(c.profile_defaults.response_timeout, 30);
+}

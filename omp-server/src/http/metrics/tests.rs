@@ -1,0 +1,163 @@
+//! The exposition, byte for byte: what scrapers and dashboards read.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use tokio_util::sync::CancellationToken;
+
+use super::render;
+use crate::config::Config;
+use crate::control::ControlHandle;
+use crate::directory::Directory;
+use crate::http::ApiKey;
+use crate::state::Shared;
+use crate::store;
+
+async fn shared(dir: &tempfile::TempDir, stop: &CancellationToken) -> Arc<Shared> {
+    let mut config = Config::defaults();
+    config.data_dir = dir.path().to_owned();
+    let path = config.database_path();
+    let pool = store::open(&path).await.unwrap();
+    let (writer, _) = store::writer::spawn(
+        store::open_dedicated_connection(&path).await.unwrap(),
+        config.writer_queue_capacity,
+        config.writer_batch_max,
+        config.split_limits(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let (control, _inbox) = ControlHandle::channel();
+    Arc::new(Shared::new(
+        config,
+        pool,
+        writer,
+        Directory::load(vec![], vec![]),
+        control,
+        ApiKey::new("metrics-test-key-0123456789abcdef").unwrap(),
+    ))
+}
+
+/// Every metric's HELP, TYPE and sample lines as they have always been
+/// exposed (names with `_total`, HELP text as written, this order).
+const EXPOSITION: &str = "\
+# HELP omp_http_requests_total HTTP API requests by method, route and status.
+# TYPE omp_http_requests_total counter
+omp_http_requests_total{method=\"GET\",route=\"/api/v1/gateways/{gw_id}\",status=\"404\"} 2
+# HELP omp_gmmp_connections_accepted_total GMMP connections accepted.
+# TYPE omp_gmmp_connections_accepted_total counter
+omp_gmmp_connections_accepted_total 0
+# HELP omp_gmmp_frames_received_total GMMP frames received.
+# TYPE omp_gmmp_frames_received_total counter
+omp_gmmp_frames_received_total 3
+# HELP omp_gmmp_malformed_frames_total Malformed frames (each closed its connection).
+# TYPE omp_gmmp_malformed_frames_total counter
+omp_gmmp_malformed_frames_total 0
+# HELP omp_gmmp_auth_refused_total Requests refused for authentication.
+# TYPE omp_gmmp_auth_refused_total counter
+omp_gmmp_auth_refused_total 0
+# HELP omp_deliveries_stored_total Deliveries committed and answered STATUS_OK.
+# TYPE omp_deliveries_stored_total counter
+omp_deliveries_stored_total 0
+# HELP omp_deliveries_already_stored_total Keyed deliveries sent again after they were stored (answered STATUS_OK, not stored twice).
+# TYPE omp_deliveries_already_stored_total counter
+omp_deliveries_already_stored_total 0
+# HELP omp_deliveries_backoff_total Deliveries answered rc 0x0F (writer saturated).
+# TYPE omp_deliveries_backoff_total counter
+omp_deliveries_backoff_total 0
+# HELP omp_gmmp_connections_open GMMP connections open now.
+# TYPE omp_gmmp_connections_open gauge
+omp_gmmp_connections_open 1
+# HELP omp_gmmp_sessions GMMP sessions bound to a gateway.
+# TYPE omp_gmmp_sessions gauge
+omp_gmmp_sessions 0
+# HELP omp_split_parts_stored_total Parts of split deliveries committed and answered STATUS_OK.
+# TYPE omp_split_parts_stored_total counter
+omp_split_parts_stored_total 0
+# HELP omp_split_parts_repeated_total Parts of split deliveries sent again (answered STATUS_OK, held already).
+# TYPE omp_split_parts_repeated_total counter
+omp_split_parts_repeated_total 0
+# HELP omp_split_parts_refused_total Parts of split deliveries no split expects or that contradict one (answered rc 0x03/0x0A).
+# TYPE omp_split_parts_refused_total counter
+omp_split_parts_refused_total 0
+# HELP omp_split_deliveries_completed_total Split deliveries made whole and stored as one delivery.
+# TYPE omp_split_deliveries_completed_total counter
+omp_split_deliveries_completed_total 0
+# HELP omp_split_deliveries_abandoned_total Split deliveries given up before their last part (parts kept as an incomplete delivery).
+# TYPE omp_split_deliveries_abandoned_total counter
+omp_split_deliveries_abandoned_total 0
+# HELP omp_split_deliveries_open Split deliveries waiting for parts now.
+# TYPE omp_split_deliveries_open gauge
+omp_split_deliveries_open 0
+# HELP omp_controls_sent_total Control requests (0x0D) handed to a gateway's session.
+# TYPE omp_controls_sent_total counter
+omp_controls_sent_total 0
+# HELP omp_controls_requeued_total Controls put back in the queue (session ended before the 0x0E, restart).
+# TYPE omp_controls_requeued_total counter
+omp_controls_requeued_total 0
+# HELP omp_controls_unmatched_total Control responses, notifications and long sentences matching no control in flight.
+# TYPE omp_controls_unmatched_total counter
+omp_controls_unmatched_total 0
+# HELP omp_controls_in_flight Controls SENT or PROGRESS now.
+# TYPE omp_controls_in_flight gauge
+omp_controls_in_flight 0
+# HELP omp_controls_ended_total Controls that reached a final state, by state.
+# TYPE omp_controls_ended_total counter
+omp_controls_ended_total{state=\"SUCCESS\"} 0
+omp_controls_ended_total{state=\"FAILED\"} 0
+omp_controls_ended_total{state=\"TIMEOUT\"} 1
+omp_controls_ended_total{state=\"EXPIRED\"} 0
+omp_controls_ended_total{state=\"CANCELLED\"} 0
+";
+
+#[tokio::test]
+async fn the_exposition_keeps_every_name_type_label_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let state = shared(&dir, &stop).await;
+    for _ in 0..2 {
+        state
+            .http_metrics
+            .record("GET", "/api/v1/gateways/{gw_id}".into(), 404);
+    }
+    state.metrics.frames_in.fetch_add(3, Ordering::Relaxed);
+    state
+        .metrics
+        .connections_open
+        .fetch_add(1, Ordering::Relaxed);
+    state
+        .control
+        .metrics()
+        .timed_out
+        .fetch_add(1, Ordering::Relaxed);
+    let response = render(State(state)).await.into_response();
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(std::str::from_utf8(&body).unwrap(), EXPOSITION);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn a_route_with_quotes_is_escaped_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let stop = CancellationToken::new();
+    let state = shared(&dir, &stop).await;
+    state.http_metrics.record("OTHER", r#"/a"b\c"#.into(), 200);
+    let response = render(State(state)).await.into_response();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = std::str::from_utf8(&body).unwrap();
+    assert!(
+        text.contains(r#"omp_http_requests_total{method="OTHER",route="/a\"b\\c",status="200"} 1"#),
+        "{text}"
+    );
+    stop.cancel();
+}
