@@ -40,11 +40,13 @@
 //!   PUBACK/PUBREC/PUBREL/PUBCOMP, SUBSCRIBE/SUBACK, UNSUBSCRIBE/UNSUBACK,
 //!   PINGREQ/PINGRESP/DISCONNECT — and the [`Packet`] / [`PacketType`] enums.
 //! - [`codec`]: [`MqttCodec`] for `tokio_util::codec`.
+//! - [`onenet`]: OneNET `$dp` payloads (types 1–7) as data points.
 
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod codec;
 pub mod error;
+pub mod onenet;
 pub mod packet;
 pub mod topic;
 pub mod wire;
