@@ -67,7 +67,7 @@ id_only!(
 pub struct PubRel {
     /// The identifier of the PUBLISH released.
     pub packet_id: u16,
-    /// Flags `0010` (3.1.1) or `0000` (some 3.1 clients).
+    /// Flags `0010` (3.1.1) or `0000` (flags left zero).
     pub form: HeaderForm,
 }
 

@@ -11,7 +11,8 @@
 //! before the body arrives. Where 3.1.1 requires flags `0010` (PUBREL,
 //! SUBSCRIBE, UNSUBSCRIBE) `0000` is accepted too and recorded as
 //! [`HeaderForm::ZeroFlags`]: OneNET's device SDK sends SUBSCRIBE as `0x80`
-//! and UNSUBSCRIBE as `0xA0`, and MQTT 3.1 clients sent PUBREL as `0x60`.
+//! and UNSUBSCRIBE as `0xA0`; a PUBREL `0x60` (flags left zero) carries
+//! nothing that could be misread.
 
 mod ack;
 mod connack;
@@ -153,8 +154,8 @@ pub enum HeaderForm {
     /// Flags `0010`, as 3.1.1 requires.
     #[default]
     Spec,
-    /// Flags `0000`: OneNET's SDK (SUBSCRIBE `0x80`, UNSUBSCRIBE `0xA0`) and
-    /// old 3.1 clients (PUBREL `0x60`).
+    /// Flags `0000`: OneNET's SDK (SUBSCRIBE `0x80`, UNSUBSCRIBE `0xA0`), and
+    /// PUBREL `0x60` from clients that leave the flags zero.
     ZeroFlags,
 }
 
