@@ -68,7 +68,9 @@ impl DpTime {
             text: text.to_owned(),
         };
         let b = text.as_bytes();
-        if b.len() != 19
+        // ASCII first: the slices below are by byte.
+        if !text.is_ascii()
+            || b.len() != 19
             || b[4] != b'-'
             || b[7] != b'-'
             || !matches!(b[10], b' ' | b'T')

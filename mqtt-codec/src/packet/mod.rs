@@ -345,7 +345,10 @@ impl Packet {
     /// does not fit its length prefix, or the packet exceeds the protocol's
     /// largest remaining length.
     pub fn encoded_len(&self) -> Result<usize, MqttError> {
-        let body = self.body_len()?;
+        Self::total_len(self.body_len()?)
+    }
+
+    fn total_len(body: usize) -> Result<usize, MqttError> {
         if body > MAX_REMAINING_LENGTH {
             return Err(MqttError::PacketTooLarge {
                 len: 1 + 4 + body,
@@ -358,9 +361,9 @@ impl Packet {
     /// Appends the packet to `dst`. Fields are checked before anything is
     /// written, so on error `dst` is unchanged.
     pub fn encode(&self, dst: &mut BytesMut) -> Result<(), MqttError> {
-        let total = self.encoded_len()?;
-        self.check_packet_ids()?;
         let body = self.body_len()?;
+        let total = Self::total_len(body)?;
+        self.check_packet_ids()?;
         dst.reserve(total);
         dst.put_u8(self.first_byte());
         wire::put_remaining_length(body, dst);
