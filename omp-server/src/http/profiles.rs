@@ -21,17 +21,6 @@ use crate::state::Shared;
 const MODEL_MAX: usize = 32;
 const VERSION_MAX: usize = 16;
 
-const FIELDS: &[&str] = &[
-    "heartbeat_period",
-    "report_period",
-    "report_offset",
-    "response_timeout",
-    "model",
-    "firmware_version",
-    "software_version",
-    "hardware_version",
-];
-
 /// The contract's `Profile`. (Fields in alphabetical order, the order
 /// the API has always answered them in.)
 #[derive(Debug, Serialize)]
@@ -71,7 +60,7 @@ async fn load(state: &Shared, gw_id: &str, device_id: &str) -> ApiResult<Profile
 
 /// Applies a `ProfileUpdate` body to `current`.
 fn apply(body: JsonObject, current: &mut ProfileDefaults) -> ApiResult<()> {
-    let body = Body::new(body, FIELDS)?;
+    let body = Body::new(body, &profiles::FIELDS)?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "body",

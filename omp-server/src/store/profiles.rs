@@ -20,20 +20,22 @@ pub(crate) struct ProfileRow {
     hardware_version: Option<String>,
 }
 
+/// The profile's fields: the columns [`ProfileRow`] reads, and the keys
+/// of the API's profile body (the same names by design).
+pub(crate) const FIELDS: [&str; 8] = [
+    "heartbeat_period",
+    "report_period",
+    "report_offset",
+    "response_timeout",
+    "model",
+    "firmware_version",
+    "software_version",
+    "hardware_version",
+];
+
 /// The columns [`ProfileRow`] reads, qualified with `alias` (`p.` or `''`).
 pub(crate) fn columns(alias: &str) -> String {
-    [
-        "heartbeat_period",
-        "report_period",
-        "report_offset",
-        "response_timeout",
-        "model",
-        "firmware_version",
-        "software_version",
-        "hardware_version",
-    ]
-    .map(|c| format!("{alias}{c}"))
-    .join(", ")
+    FIELDS.map(|c| format!("{alias}{c}")).join(", ")
 }
 
 impl ProfileRow {
