@@ -23,6 +23,8 @@
 //! - [`error`]: [`FaultError`], the one error type.
 //! - [`payload`]: payloads that name their gateway and sequence number.
 //! - [`sys`]: rlimits of another process, signals, tmpfs, `/proc` (rustix).
+//! - [`program`]: which executable a child is (this one's `serve` or
+//!   `run-agent`, or a given binary).
 //! - [`server`]: the OMP child process (start, readiness, kill, stop).
 //! - [`serve`]: the hidden `serve` subcommand (the OMP in this process).
 //! - [`run_agent`]: the hidden `run-agent` subcommand (gw-agent in this
@@ -47,6 +49,7 @@ pub mod cli;
 pub mod error;
 pub mod ledger;
 pub mod payload;
+pub mod program;
 pub mod run_agent;
 pub mod scenario;
 pub mod sender;

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use omp_faults::cli::{Cli, Command, Common};
+use omp_faults::program::{self, Program};
 use omp_faults::scenario::crash::{self, CrashOptions};
 use omp_faults::scenario::crash_controls::{self, CrashControlsOptions};
 use omp_faults::scenario::disk_full::{self, DiskFullOptions};
 use omp_faults::scenario::fd_limit::{self, FdLimitOptions};
 use omp_faults::scenario::{Outcome, agent};
-use omp_faults::server::Program;
 use omp_faults::{FaultError, run_agent, serve};
 
 fn main() -> ExitCode {
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
 }
 
 fn program(common: &Common) -> Result<Program, FaultError> {
-    Program::choose(common.server_bin.clone())
+    Program::choose(common.server_bin.clone(), program::SERVE)
 }
 
 async fn run(command: &Command) -> Result<Outcome, FaultError> {

@@ -30,38 +30,7 @@ const START_ATTEMPTS: u32 = 5;
 /// How often readiness is probed.
 const READY_POLL: Duration = Duration::from_millis(5);
 
-/// Which program is the OMP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Program {
-    /// `<this executable> serve <flags>`.
-    SelfServe(PathBuf),
-    /// `<omp-server binary> <flags>`.
-    External(PathBuf),
-}
-
-impl Program {
-    /// This executable's `serve`, or `bin` when given.
-    pub fn choose(bin: Option<PathBuf>) -> Result<Program, FaultError> {
-        match bin {
-            Some(path) => Ok(Program::External(path)),
-            None => std::env::current_exe()
-                .map(Program::SelfServe)
-                .map_err(|e| FaultError::io("locating this executable", e)),
-        }
-    }
-
-    /// True for the built-in `serve` (which handles SIGXFSZ).
-    pub fn is_self_serve(&self) -> bool {
-        matches!(self, Program::SelfServe(_))
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Program::SelfServe(p) => format!("{} serve", p.display()),
-            Program::External(p) => p.display().to_string(),
-        }
-    }
-}
+pub use crate::program::Program;
 
 /// A free loopback address (the port is closed again at once).
 pub fn free_loopback_addr() -> Result<SocketAddr, FaultError> {
@@ -114,14 +83,7 @@ impl ServerSpec {
     }
 
     fn command(&self) -> Result<Command, FaultError> {
-        let mut cmd = match &self.program {
-            Program::SelfServe(exe) => {
-                let mut c = Command::new(exe);
-                c.arg("serve");
-                c
-            }
-            Program::External(bin) => Command::new(bin),
-        };
+        let mut cmd = self.program.command();
         cmd.arg("--gmmp-listen")
             .arg(self.gmmp_addr.to_string())
             .arg("--http-listen")

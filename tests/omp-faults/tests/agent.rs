@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use omp_faults::scenario::agent::{self, process::AgentProgram};
+use omp_faults::program::{Program, RUN_AGENT};
+use omp_faults::scenario::agent;
 
 /// `omp-faults agent`, shortened: lost must be 0 and every confirmed
 /// delivery in exactly one class.
@@ -23,7 +24,10 @@ async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
         spool_bytes: 4096,
         drain_timeout: Duration::from_secs(60),
         ..agent::Options::new(
-            AgentProgram::SelfRun(env!("CARGO_BIN_EXE_omp-faults").into()),
+            Program::SelfRun {
+                exe: env!("CARGO_BIN_EXE_omp-faults").into(),
+                subcommand: RUN_AGENT,
+            },
             work.path().to_owned(),
         )
     };

@@ -199,7 +199,7 @@ pub async fn run(opts: &DiskFullOptions) -> Result<Outcome, FaultError> {
             }
         },
     };
-    if !use_tmpfs && !opts.program.is_self_serve() {
+    if !use_tmpfs && !opts.program.is_self_run() {
         return Err(FaultError::Config {
             option: "--method",
             detail: "fsize needs the built-in server (no --server-bin): SIGXFSZ would kill \

@@ -60,11 +60,12 @@ use wizfi310_sim::{SimConfig, Simulator};
 
 use crate::cli::AgentArgs;
 use crate::error::FaultError;
+use crate::program::{self, Program};
 use crate::scenario::{Outcome, WorkDir};
 use faults::{Counts, agent_kills_plan, emulator_faults, plan};
 use ledger::{Produced, Tally};
 use omp::{Omp, omp_outages, pick_port};
-use process::{AgentProcess, AgentProgram, agent_kills, wait_ready};
+use process::{AgentProcess, agent_kills, wait_ready};
 use traffic::{agent_records, drain, produce, spooled, stored_rows};
 
 pub mod faults;
@@ -77,7 +78,7 @@ pub mod traffic;
 #[derive(Debug, Clone)]
 pub struct Options {
     /// How the agent is started.
-    pub agent: AgentProgram,
+    pub agent: Program,
     /// Where the OMP's data, the agent's state and its log go.
     pub work_dir: PathBuf,
     /// Seed of the fault schedule.
@@ -110,7 +111,7 @@ pub struct Options {
 
 impl Options {
     /// Defaults for a run of a few minutes.
-    pub fn new(agent: AgentProgram, work_dir: PathBuf) -> Options {
+    pub fn new(agent: Program, work_dir: PathBuf) -> Options {
         Options {
             agent,
             work_dir,
@@ -374,7 +375,10 @@ impl Options {
             response_timeout: args.response_timeout,
             pace: args.pace,
             drain_timeout: args.drain_timeout,
-            ..Options::new(AgentProgram::choose(args.agent_bin.clone())?, work_dir)
+            ..Options::new(
+                Program::choose(args.agent_bin.clone(), program::RUN_AGENT)?,
+                work_dir,
+            )
         })
     }
 }

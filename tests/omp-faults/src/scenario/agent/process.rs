@@ -6,56 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use super::Options;
 use super::faults::{Counts, unix_ms};
 use crate::error::FaultError;
+use crate::program::Program;
 
-/// Which program is the agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AgentProgram {
-    /// `<this executable> run-agent --config <file>`: gw-agent's code in
-    /// this crate's binary, so no separately built agent is needed.
-    SelfRun(PathBuf),
-    /// `<gw-agent binary> --config <file>`.
-    External(PathBuf),
-}
-
-impl AgentProgram {
-    /// This executable's `run-agent`, or `bin` when given.
-    pub fn choose(bin: Option<PathBuf>) -> Result<AgentProgram, FaultError> {
-        match bin {
-            Some(path) => Ok(AgentProgram::External(path)),
-            None => std::env::current_exe()
-                .map(AgentProgram::SelfRun)
-                .map_err(|e| FaultError::io("locating this executable", e)),
-        }
-    }
-
-    fn command(&self) -> Command {
-        match self {
-            AgentProgram::SelfRun(exe) => {
-                let mut command = Command::new(exe);
-                command.arg("run-agent");
-                command
-            }
-            AgentProgram::External(bin) => Command::new(bin),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            AgentProgram::SelfRun(p) => format!("{} run-agent", p.display()),
-            AgentProgram::External(p) => p.display().to_string(),
-        }
-    }
-}
-
+/// The agent, started again after each kill with the same
 /// config and state directory; its log goes to `<state>/agent.log`.
 pub(super) struct AgentProcess {
-    program: AgentProgram,
+    program: Program,
     config: PathBuf,
     log: PathBuf,
     child: Child,
@@ -133,7 +95,7 @@ max = "2s"
     }
 }
 
-fn start_agent(program: &AgentProgram, config: &Path, log: &Path) -> Result<Child, FaultError> {
+fn start_agent(program: &Program, config: &Path, log: &Path) -> Result<Child, FaultError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
