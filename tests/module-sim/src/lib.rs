@@ -9,10 +9,15 @@
 //! - [`pty`]: the pseudo-terminal pair (tokio-serial, no extra dependency).
 //! - [`uart`]: paced reading and writing of the pty ([`uart::LineRate`]).
 //! - [`net`]: one real TCP connection per module socket, reporting
-//!   [`net::SocketReport`]s.
+//!   [`net::SocketReport`]s; [`net::SocketLink`] is the shell's handle on it.
+//! - [`faults`]: the fault queue and the dropped, delayed or garbled
+//!   responses of a command.
+//! - [`escape`]: the data-mode `+++` escape with its guard times.
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod escape;
+pub mod faults;
 pub mod net;
 pub mod pty;
 pub mod uart;

@@ -9,7 +9,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinHandle};
 
@@ -17,7 +16,7 @@ use crate::config::SimConfig;
 use crate::control::{Board, SimControl};
 use crate::gmmp_client::{self, Timing};
 use crate::interpreter::{Action, Event, GmmpCommand, Interpreter, MAX_SOCKETS};
-use module_sim::net::{self, SocketReport, Target};
+use module_sim::net::{SocketLink, SocketReport, Target};
 use module_sim::pty::Pty;
 use module_sim::uart::{self, LineRate, UartOut};
 
@@ -95,20 +94,6 @@ enum Report {
         report: SocketReport,
     },
     Event(Event),
-}
-
-struct SocketLink {
-    generation: u64,
-    tx: mpsc::UnboundedSender<Bytes>,
-    task: AbortHandle,
-}
-
-impl Drop for SocketLink {
-    fn drop(&mut self) {
-        // Dropping `tx` lets the writer flush and half-close; the reader
-        // and connect stop here.
-        self.task.abort();
-    }
 }
 
 /// Aborts helper tasks when the shell ends, however it ends.
@@ -219,7 +204,7 @@ impl Shell {
             } => {
                 let current = self.sockets[usize::from(sid)]
                     .as_ref()
-                    .is_some_and(|link| link.generation == generation);
+                    .is_some_and(|link| link.generation() == generation);
                 if !current {
                     return;
                 }
@@ -258,7 +243,7 @@ impl Shell {
                 } => self.connect(sid, remote, local_port),
                 Action::Send { sid, data } => {
                     if let Some(link) = &self.sockets[usize::from(sid)] {
-                        let _ = link.tx.send(data);
+                        link.send(data);
                     }
                 }
                 Action::Close { sid } => self.sockets[usize::from(sid)] = None,
@@ -279,24 +264,19 @@ impl Shell {
     fn connect(&mut self, sid: u8, remote: std::net::SocketAddrV4, local_port: u16) {
         self.generation += 1;
         let generation = self.generation;
-        let (tx, rx) = mpsc::unbounded_channel();
         let reports = self.reports.clone();
         let target = Target {
             remote,
             local_port,
             timeout: self.config.connect_timeout,
         };
-        let task = tokio::spawn(net::run_socket(target, rx, move |report| {
+        let link = SocketLink::open(target, generation, move |report| {
             let _ = reports.send(Report::Socket {
                 sid,
                 generation,
                 report,
             });
-        }));
-        self.sockets[usize::from(sid)] = Some(SocketLink {
-            generation,
-            tx,
-            task: task.abort_handle(),
         });
+        self.sockets[usize::from(sid)] = Some(link);
     }
 }
