@@ -1,7 +1,7 @@
 //! What every emulated serial module shares, whatever its AT grammar: the
 //! pseudo-terminal a host opens as its serial port, the UART paced at the
 //! line rate, and real TCP connections for the module's sockets. An
-//! emulator (`wizfi310-sim`, and the next ones) is its own sans-IO
+//! emulator (`wizfi310-sim`, `wiz550s2e-sim`) is its own sans-IO
 //! interpreter plus an IO shell built from these.
 //!
 //! # Layout
