@@ -360,18 +360,10 @@ impl Interpreter {
         match fault {
             Fault::LinkDown => {
                 self.link_up = false;
-                if self.socket.is_some() || self.data_link != DataLink::Idle {
-                    self.actions.push(Action::Close);
-                    self.on_peer_closed();
-                }
+                self.connection_lost();
             }
             Fault::LinkUp => self.link_up = true,
-            Fault::PeerClose => {
-                if self.socket.is_some() || self.data_link != DataLink::Idle {
-                    self.actions.push(Action::Close);
-                    self.on_peer_closed();
-                }
-            }
+            Fault::PeerClose => self.connection_lost(),
             Fault::Reset => self.reboot(now),
             Fault::DropNextResponse => self.faults.drop_next(),
             Fault::DelayNextResponse(d) => self.faults.delay_next(d),

@@ -139,6 +139,23 @@ impl Interpreter {
         }
     }
 
+    /// The connection is gone from outside (a fault): the real one is
+    /// closed too, so the peer sees it. A connect in progress fails.
+    pub(super) fn connection_lost(&mut self) {
+        if self.data_link != DataLink::Idle {
+            self.actions.push(Action::Close);
+            self.on_peer_closed();
+        } else if let Some(socket) = self.socket {
+            self.actions.push(Action::Close);
+            if socket.connected {
+                self.on_peer_closed();
+            } else {
+                self.socket = None;
+                self.event("[F,0,8]");
+            }
+        }
+    }
+
     pub(super) fn nsend(&mut self, sign: Sign, args: &[String]) -> CommandResult {
         if sign != Sign::Equal {
             return Err(AtError::WrongSign.into());

@@ -176,6 +176,14 @@ fn lf_ends_a_line_cr_is_ignored_and_backspace_deletes() {
 }
 
 #[test]
+fn a_line_keeps_its_first_99_bytes() {
+    let mut b = Bench::command_mode();
+    let line = format!("AT+BOGUS{}", "x".repeat(200));
+    assert_eq!(b.command(&line), "[F,,1]\r\n");
+    assert_eq!(b.command("AT?"), format!("[D,,99]\r\n{}\r\n", &line[..99]));
+}
+
+#[test]
 fn at_query_dumps_the_line_before_it() {
     let mut b = Bench::command_mode();
     assert_eq!(b.command("AT?"), "[D,,0]\r\n");

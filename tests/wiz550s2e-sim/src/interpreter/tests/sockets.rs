@@ -242,3 +242,21 @@ fn after_a_reset_a_factory_module_is_in_data_mode_until_plus_plus_plus() {
     assert!(b.interp.in_data_mode());
     assert_eq!(b.command("AT"), "", "command lines are data now");
 }
+
+#[test]
+fn a_fault_during_the_connect_fails_it() {
+    let mut b = Bench::command_mode();
+    b.command("AT+NOPEN=C,,127.0.0.1,5000");
+    b.take();
+    b.event(Event::Fault(Fault::PeerClose));
+    assert_eq!(b.text(), "[F,0,8]\r\n");
+    assert_eq!(b.take(), vec![Action::Close]);
+}
+
+#[test]
+fn an_event_line_can_be_garbled() {
+    let mut b = connected();
+    b.event(Event::Fault(Fault::GarbleNextLine));
+    b.event(Event::PeerClosed);
+    assert_eq!(b.output(), b"\xff2,0,V[\r\n");
+}
