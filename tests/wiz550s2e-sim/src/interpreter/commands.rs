@@ -22,7 +22,7 @@ impl Interpreter {
             "FDNS" => self.fdns(sign, args),
             "MSTAT" => self.mstat(sign, args),
             "MSAVE" => self.msave(sign),
-            "MRST" => self.mrst(sign, now),
+            "MRST" => self.mrst(sign),
             "MMODE" => self.mmode(sign, args),
             "MDATA" => {
                 return match self.mdata(sign, args, now) {
@@ -228,12 +228,12 @@ impl Interpreter {
         Ok(())
     }
 
-    fn mrst(&mut self, sign: Sign, now: Instant) -> CommandResult {
+    fn mrst(&mut self, sign: Sign) -> CommandResult {
         if sign != Sign::None {
             return Err(AtError::WrongSign.into());
         }
         self.respond("[S]");
-        self.reboot(now);
+        self.reboot();
         Ok(())
     }
 

@@ -243,11 +243,8 @@ impl Interpreter {
                     *remaining -= take;
                     rest = &rest[take..];
                     if *remaining == 0 {
-                        let Mode::Payload { data, .. } =
-                            std::mem::replace(&mut self.mode, Mode::Command)
-                        else {
-                            unreachable!("matched above")
-                        };
+                        let data = std::mem::take(data);
+                        self.mode = Mode::Command;
                         self.payload_complete(data);
                     }
                 }
@@ -335,7 +332,7 @@ impl Interpreter {
             Event::PeerClosed => self.on_peer_closed(),
             Event::Resolved(addr) => self.on_resolved(addr, now),
             Event::Timer(timer) => self.on_timer(timer, now),
-            Event::Fault(fault) => self.on_fault(fault, now),
+            Event::Fault(fault) => self.on_fault(fault),
         }
     }
 
@@ -356,7 +353,7 @@ impl Interpreter {
         }
     }
 
-    fn on_fault(&mut self, fault: Fault, now: Instant) {
+    fn on_fault(&mut self, fault: Fault) {
         match fault {
             Fault::LinkDown => {
                 self.link_up = false;
@@ -364,7 +361,7 @@ impl Interpreter {
             }
             Fault::LinkUp => self.link_up = true,
             Fault::PeerClose => self.connection_lost(),
-            Fault::Reset => self.reboot(now),
+            Fault::Reset => self.reboot(),
             Fault::DropNextResponse => self.faults.drop_next(),
             Fault::DelayNextResponse(d) => self.faults.delay_next(d),
             Fault::GarbleNextLine => self.faults.garble_next(),
@@ -374,7 +371,7 @@ impl Interpreter {
 
     /// The module restarts: connection dropped, RAM settings back to the
     /// saved ones, input lost until it has booted.
-    fn reboot(&mut self, _now: Instant) {
+    fn reboot(&mut self) {
         if self.socket.take().is_some() || self.data_link != DataLink::Idle {
             self.actions.push(Action::Close);
         }
