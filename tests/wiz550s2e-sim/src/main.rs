@@ -188,6 +188,8 @@ async fn main() -> std::io::Result<()> {
         },
         ..SimConfig::default()
     };
+    // Before the path is printed: whoever read it may stop us at once.
+    let mut term = signal(SignalKind::terminate())?;
     let mut sim = Simulator::start(config).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -213,7 +215,6 @@ async fn main() -> std::io::Result<()> {
         args.peer_close_every,
         vec![(Duration::ZERO, Fault::PeerClose)],
     );
-    let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -104,6 +104,8 @@ async fn main() -> std::io::Result<()> {
         },
         ..SimConfig::default()
     };
+    // Before the path is printed: whoever read it may stop us at once.
+    let mut term = signal(SignalKind::terminate())?;
     let mut sim = Simulator::start(config).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -114,7 +116,6 @@ async fn main() -> std::io::Result<()> {
     every(&control, args.reset_every, Fault::ResetEvent);
     every(&control, args.link_down_every, Fault::LinkDown);
     every(&control, args.close_socket_every, Fault::CloseSocket(0));
-    let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
