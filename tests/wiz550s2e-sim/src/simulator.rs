@@ -7,15 +7,15 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use module_sim::faults::FaultQueue;
 use module_sim::net::{SocketLink, SocketReport, Target};
 use module_sim::pty::Pty;
+use module_sim::task::{ModuleTask, StopSignal, TaskGuard};
 use module_sim::uart::{self, LineRate, UartOut};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::sync::mpsc;
 
 use crate::config::SimConfig;
 use crate::control::{Fault, SimControl};
@@ -24,10 +24,8 @@ use crate::interpreter::{Action, Event, Interpreter};
 /// A running emulated module on its own pty.
 #[derive(Debug)]
 pub struct Simulator {
-    path: PathBuf,
+    task: ModuleTask,
     control: SimControl,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
 }
 
 impl Simulator {
@@ -38,19 +36,13 @@ impl Simulator {
         let faults = FaultQueue::default();
         let control = SimControl::new(faults.clone());
         let interp = Interpreter::new(config.clone(), Instant::now());
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(pty, config, interp, faults, stopped));
-        Ok(Simulator {
-            path,
-            control,
-            stop: Some(stop),
-            task,
-        })
+        let task = ModuleTask::spawn(path, |stopped| run(pty, config, interp, faults, stopped));
+        Ok(Simulator { task, control })
     }
 
     /// The pty slave path, the module's "serial port".
     pub fn tty_path(&self) -> &Path {
-        &self.path
+        self.task.tty_path()
     }
 
     /// A handle for fault injection.
@@ -59,22 +51,13 @@ impl Simulator {
     }
 
     /// Stops the module: the socket and the pty are closed.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
+    pub async fn shutdown(self) {
+        self.task.shutdown().await;
     }
 
     /// Resolves if the module stops by itself (its pty failed).
     pub async fn stopped(&mut self) {
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.task.stopped().await;
     }
 }
 
@@ -85,17 +68,6 @@ enum Report {
         report: SocketReport,
     },
     Event(Event),
-}
-
-/// Aborts helper tasks when the shell ends, however it ends.
-struct Helpers(Vec<AbortHandle>);
-
-impl Drop for Helpers {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
 }
 
 struct Shell {
@@ -113,7 +85,7 @@ async fn run(
     config: SimConfig,
     interp: Interpreter,
     faults: FaultQueue<Fault>,
-    mut stopped: oneshot::Receiver<()>,
+    mut stopped: StopSignal,
 ) {
     let Pty {
         master,
@@ -126,7 +98,7 @@ async fn run(
     let (uart_tx, uart_rx) = mpsc::unbounded_channel();
     let (input_tx, mut input_rx) = mpsc::unbounded_channel();
     let (report_tx, mut report_rx) = mpsc::unbounded_channel();
-    let _helpers = Helpers(vec![
+    let _helpers = TaskGuard::new([
         tokio::spawn(uart::write_loop(write_half, uart_rx, rate.clone())).abort_handle(),
         tokio::spawn(uart::read_loop(read_half, input_tx, rate)).abort_handle(),
     ]);

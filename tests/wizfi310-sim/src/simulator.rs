@@ -6,11 +6,10 @@
 //! out in order, so the UART output is exactly the interpreter's.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::sync::mpsc;
 
 use crate::config::SimConfig;
 use crate::control::{Board, SimControl};
@@ -18,15 +17,14 @@ use crate::gmmp_client::{self, Timing};
 use crate::interpreter::{Action, Event, GmmpCommand, Interpreter, MAX_SOCKETS};
 use module_sim::net::{SocketLink, SocketReport, Target};
 use module_sim::pty::Pty;
+use module_sim::task::{ModuleTask, StopSignal, TaskGuard};
 use module_sim::uart::{self, LineRate, UartOut};
 
 /// A running emulated module on its own pty.
 #[derive(Debug)]
 pub struct Simulator {
-    path: PathBuf,
+    task: ModuleTask,
     control: SimControl,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
 }
 
 impl Simulator {
@@ -46,19 +44,13 @@ impl Simulator {
         // Built here, not in the task, so SimControl changes made right
         // after start are not overwritten by the config.
         let interp = Interpreter::new(config.clone(), board.clone());
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(pty, config, interp, board, stopped));
-        Ok(Simulator {
-            path,
-            control,
-            stop: Some(stop),
-            task,
-        })
+        let task = ModuleTask::spawn(path, |stopped| run(pty, config, interp, board, stopped));
+        Ok(Simulator { task, control })
     }
 
     /// The pty slave path, the module's "serial port".
     pub fn tty_path(&self) -> &Path {
-        &self.path
+        self.task.tty_path()
     }
 
     /// A handle on board values and fault injection.
@@ -67,22 +59,13 @@ impl Simulator {
     }
 
     /// Stops the module: sockets, GMMP client and pty are closed.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
+    pub async fn shutdown(self) {
+        self.task.shutdown().await;
     }
 
     /// Resolves if the module stops by itself (its pty failed).
     pub async fn stopped(&mut self) {
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.task.stopped().await;
     }
 }
 
@@ -94,17 +77,6 @@ enum Report {
         report: SocketReport,
     },
     Event(Event),
-}
-
-/// Aborts helper tasks when the shell ends, however it ends.
-struct Helpers(Vec<AbortHandle>);
-
-impl Drop for Helpers {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
 }
 
 struct Shell {
@@ -124,7 +96,7 @@ async fn run(
     config: SimConfig,
     interp: Interpreter,
     board: Board,
-    mut stopped: oneshot::Receiver<()>,
+    mut stopped: StopSignal,
 ) {
     let Pty {
         master,
@@ -143,7 +115,7 @@ async fn run(
         tick: config.gmmp_tick,
         retry: config.gmmp_retry,
     };
-    let _helpers = Helpers(vec![
+    let _helpers = TaskGuard::new([
         tokio::spawn(uart::write_loop(write_half, uart_rx, rate.clone())).abort_handle(),
         tokio::spawn(uart::read_loop(read_half, input_tx, rate.clone())).abort_handle(),
         tokio::spawn(gmmp_client::run(
