@@ -96,3 +96,48 @@ pub async fn run_socket(
         }
     }
 }
+
+/// The IO shell's handle on one running socket task. Dropping it closes
+/// the socket: the writer flushes what is queued and half-closes, the
+/// reader (or a pending connect) stops.
+#[derive(Debug)]
+pub struct SocketLink {
+    generation: u64,
+    tx: mpsc::UnboundedSender<Bytes>,
+    task: tokio::task::AbortHandle,
+}
+
+impl SocketLink {
+    /// Starts a socket task for `target`. `generation` tells this link's
+    /// reports from those of an earlier link of the same module socket,
+    /// which may still be in flight after it was replaced.
+    pub fn open(
+        target: Target,
+        generation: u64,
+        report: impl Fn(SocketReport) + Send + 'static,
+    ) -> SocketLink {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run_socket(target, rx, report));
+        SocketLink {
+            generation,
+            tx,
+            task: task.abort_handle(),
+        }
+    }
+
+    /// The generation given to [`SocketLink::open`].
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Queues bytes for the peer (dropped if the connection is gone).
+    pub fn send(&self, data: Bytes) {
+        let _ = self.tx.send(data);
+    }
+}
+
+impl Drop for SocketLink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

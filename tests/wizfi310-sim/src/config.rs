@@ -2,8 +2,9 @@
 //! choices made where the AT reference is silent (each field says which).
 
 use std::net::Ipv4Addr;
-use std::num::NonZeroU32;
 use std::time::Duration;
+
+pub use module_sim::faults::FaultPlan;
 
 /// How the emulator configures itself; `SimConfig::default()` is a factory
 /// fresh module with MAC `00:08:DC:1E:32:22` on an AP `testnet` / `12345678`.
@@ -61,19 +62,6 @@ pub enum SsendPrompt {
     Bracketed,
     /// Nothing: the payload may follow the command's CR at once.
     Silent,
-}
-
-/// Faults that recur every n-th command; `None` disables each.
-#[derive(Debug, Clone, Default)]
-pub struct FaultPlan {
-    /// Drop the response of every n-th command.
-    pub drop_every: Option<NonZeroU32>,
-    /// Delay the response of every n-th command by `delay`.
-    pub delay_every: Option<NonZeroU32>,
-    /// The delay used by `delay_every`.
-    pub delay: Duration,
-    /// Garble the first response line of every n-th command.
-    pub garble_every: Option<NonZeroU32>,
 }
 
 impl Default for SimConfig {

@@ -6,11 +6,10 @@
 //! queued here and taken by the IO shell before it handles the next input
 //! or event, which keeps "inject, then write the command" ordered.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use module_sim::faults::FaultQueue;
 
 /// GPIO pins the module exposes to AT+FGPIO.
 pub const GPIO_PINS: [u8; 2] = [3, 4];
@@ -100,47 +99,40 @@ impl BoardValues {
     }
 }
 
-#[derive(Debug, Default)]
-struct BoardInner {
-    values: BoardValues,
-    faults: VecDeque<Fault>,
-}
-
 /// The shared board: values plus the queue of injected faults.
 #[derive(Debug, Clone, Default)]
 pub struct Board {
-    inner: Arc<Mutex<BoardInner>>,
-    wake: Arc<Notify>,
+    values: Arc<Mutex<BoardValues>>,
+    faults: FaultQueue<Fault>,
 }
 
 impl Board {
-    fn lock(&self) -> MutexGuard<'_, BoardInner> {
+    fn lock(&self) -> MutexGuard<'_, BoardValues> {
         // A panic while holding this lock leaves plain values behind, which
         // stay usable; recover them instead of propagating the poison.
-        self.inner
+        self.values
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on the board values.
     pub fn with<R>(&self, f: impl FnOnce(&mut BoardValues) -> R) -> R {
-        f(&mut self.lock().values)
+        f(&mut self.lock())
     }
 
     /// Queues a fault and wakes the IO shell.
     pub fn push_fault(&self, fault: Fault) {
-        self.lock().faults.push_back(fault);
-        self.wake.notify_one();
+        self.faults.push(fault);
     }
 
     /// Takes every queued fault, oldest first.
     pub fn take_faults(&self) -> Vec<Fault> {
-        self.lock().faults.drain(..).collect()
+        self.faults.take_all()
     }
 
     /// Resolves when a fault has been queued.
     pub async fn fault_queued(&self) {
-        self.wake.notified().await
+        self.faults.queued().await
     }
 }
 

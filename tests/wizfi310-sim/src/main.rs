@@ -1,7 +1,7 @@
 //! `wizfi310-sim`: prints the pty path as its first stdout line, then
 //! emulates a WizFi310 on it until SIGINT or SIGTERM.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -58,31 +58,16 @@ struct Args {
 }
 
 fn every(control: &SimControl, secs: Option<u64>, fault: Fault) {
-    let Some(secs) = secs.filter(|&s| s > 0) else {
-        return;
-    };
     let control = control.clone();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(secs));
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            control.inject(fault.clone());
-        }
+    let steps = vec![(Duration::ZERO, fault)];
+    module_sim::cli::inject_every(secs.map(Duration::from_secs), steps, move |fault| {
+        control.inject(fault)
     });
 }
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    // Colours only on a terminal (and without NO_COLOR): a log piped to a
-    // file or a test harness stays plain text.
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    module_sim::cli::init_logging();
     let args = Args::parse();
     let config = SimConfig {
         mac: args.mac,
@@ -104,6 +89,8 @@ async fn main() -> std::io::Result<()> {
         },
         ..SimConfig::default()
     };
+    // Before the path is printed: whoever read it may stop us at once.
+    let mut term = signal(SignalKind::terminate())?;
     let mut sim = Simulator::start(config).await?;
     {
         let mut out = std::io::stdout().lock();
@@ -114,7 +101,6 @@ async fn main() -> std::io::Result<()> {
     every(&control, args.reset_every, Fault::ResetEvent);
     every(&control, args.link_down_every, Fault::LinkDown);
     every(&control, args.close_socket_every, Fault::CloseSocket(0));
-    let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -6,28 +6,25 @@
 //! out in order, so the UART output is exactly the interpreter's.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::sync::mpsc;
 
 use crate::config::SimConfig;
 use crate::control::{Board, SimControl};
 use crate::gmmp_client::{self, Timing};
 use crate::interpreter::{Action, Event, GmmpCommand, Interpreter, MAX_SOCKETS};
-use module_sim::net::{self, SocketReport, Target};
+use module_sim::net::{SocketLink, SocketReport, Target};
 use module_sim::pty::Pty;
+use module_sim::task::{ModuleTask, StopSignal, TaskGuard};
 use module_sim::uart::{self, LineRate, UartOut};
 
 /// A running emulated module on its own pty.
 #[derive(Debug)]
 pub struct Simulator {
-    path: PathBuf,
+    task: ModuleTask,
     control: SimControl,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
 }
 
 impl Simulator {
@@ -47,19 +44,13 @@ impl Simulator {
         // Built here, not in the task, so SimControl changes made right
         // after start are not overwritten by the config.
         let interp = Interpreter::new(config.clone(), board.clone());
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run(pty, config, interp, board, stopped));
-        Ok(Simulator {
-            path,
-            control,
-            stop: Some(stop),
-            task,
-        })
+        let task = ModuleTask::spawn(path, |stopped| run(pty, config, interp, board, stopped));
+        Ok(Simulator { task, control })
     }
 
     /// The pty slave path, the module's "serial port".
     pub fn tty_path(&self) -> &Path {
-        &self.path
+        self.task.tty_path()
     }
 
     /// A handle on board values and fault injection.
@@ -68,22 +59,13 @@ impl Simulator {
     }
 
     /// Stops the module: sockets, GMMP client and pty are closed.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = (&mut self.task).await;
+    pub async fn shutdown(self) {
+        self.task.shutdown().await;
     }
 
     /// Resolves if the module stops by itself (its pty failed).
     pub async fn stopped(&mut self) {
-        let _ = (&mut self.task).await;
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.task.stopped().await;
     }
 }
 
@@ -95,31 +77,6 @@ enum Report {
         report: SocketReport,
     },
     Event(Event),
-}
-
-struct SocketLink {
-    generation: u64,
-    tx: mpsc::UnboundedSender<Bytes>,
-    task: AbortHandle,
-}
-
-impl Drop for SocketLink {
-    fn drop(&mut self) {
-        // Dropping `tx` lets the writer flush and half-close; the reader
-        // and connect stop here.
-        self.task.abort();
-    }
-}
-
-/// Aborts helper tasks when the shell ends, however it ends.
-struct Helpers(Vec<AbortHandle>);
-
-impl Drop for Helpers {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
 }
 
 struct Shell {
@@ -139,7 +96,7 @@ async fn run(
     config: SimConfig,
     interp: Interpreter,
     board: Board,
-    mut stopped: oneshot::Receiver<()>,
+    mut stopped: StopSignal,
 ) {
     let Pty {
         master,
@@ -158,7 +115,7 @@ async fn run(
         tick: config.gmmp_tick,
         retry: config.gmmp_retry,
     };
-    let _helpers = Helpers(vec![
+    let _helpers = TaskGuard::new([
         tokio::spawn(uart::write_loop(write_half, uart_rx, rate.clone())).abort_handle(),
         tokio::spawn(uart::read_loop(read_half, input_tx, rate.clone())).abort_handle(),
         tokio::spawn(gmmp_client::run(
@@ -219,7 +176,7 @@ impl Shell {
             } => {
                 let current = self.sockets[usize::from(sid)]
                     .as_ref()
-                    .is_some_and(|link| link.generation == generation);
+                    .is_some_and(|link| link.generation() == generation);
                 if !current {
                     return;
                 }
@@ -258,7 +215,7 @@ impl Shell {
                 } => self.connect(sid, remote, local_port),
                 Action::Send { sid, data } => {
                     if let Some(link) = &self.sockets[usize::from(sid)] {
-                        let _ = link.tx.send(data);
+                        link.send(data);
                     }
                 }
                 Action::Close { sid } => self.sockets[usize::from(sid)] = None,
@@ -279,24 +236,19 @@ impl Shell {
     fn connect(&mut self, sid: u8, remote: std::net::SocketAddrV4, local_port: u16) {
         self.generation += 1;
         let generation = self.generation;
-        let (tx, rx) = mpsc::unbounded_channel();
         let reports = self.reports.clone();
         let target = Target {
             remote,
             local_port,
             timeout: self.config.connect_timeout,
         };
-        let task = tokio::spawn(net::run_socket(target, rx, move |report| {
+        let link = SocketLink::open(target, generation, move |report| {
             let _ = reports.send(Report::Socket {
                 sid,
                 generation,
                 report,
             });
-        }));
-        self.sockets[usize::from(sid)] = Some(SocketLink {
-            generation,
-            tx,
-            task: task.abort_handle(),
         });
+        self.sockets[usize::from(sid)] = Some(link);
     }
 }

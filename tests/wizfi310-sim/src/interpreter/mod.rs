@@ -29,13 +29,13 @@ use bytes::Bytes;
 
 pub use self::gmmp::{GmmpCommand, GmmpLine, GmmpServer};
 pub use self::output::AtError;
-use self::output::{CurrentFault, FaultState};
 use self::params::CommandLine;
 use self::sform::ReceiveForm;
 use self::socket::Socket;
 use self::wifi::WifiState;
 use crate::config::SimConfig;
 use crate::control::{Board, Fault};
+use module_sim::faults::ResponseFaults;
 
 /// True for `0008dc1e3222` or `00:08:DC:1E:32:22`.
 pub fn is_valid_mac(text: &str) -> bool {
@@ -203,7 +203,7 @@ pub struct Interpreter {
     busy: Option<Busy>,
     held: Vec<u8>,
     next_token: u64,
-    faults: FaultState,
+    faults: ResponseFaults,
     gmmp: gmmp::GmmpSettings,
     actions: Vec<Action>,
 }
@@ -235,7 +235,7 @@ impl Interpreter {
             busy: None,
             held: Vec::new(),
             next_token: 0,
-            faults: FaultState::default(),
+            faults: ResponseFaults::new(config.fault_plan.clone()),
             gmmp: gmmp::GmmpSettings::default(),
             actions: Vec::new(),
             config,
@@ -402,9 +402,9 @@ impl Interpreter {
             }
             Fault::LinkDown => self.link_down(now),
             Fault::CloseSocket(sid) => self.on_peer_closed(sid, now),
-            Fault::DropNextResponse => self.faults.drop_next = true,
-            Fault::DelayNextResponse(d) => self.faults.delay_next = Some(d),
-            Fault::GarbleNextLine => self.faults.garble_next = true,
+            Fault::DropNextResponse => self.faults.drop_next(),
+            Fault::DelayNextResponse(d) => self.faults.delay_next(d),
+            Fault::GarbleNextLine => self.faults.garble_next(),
         }
     }
 
@@ -429,7 +429,7 @@ impl Interpreter {
         self.input = Input::command();
         self.held.clear();
         self.gmmp = gmmp::GmmpSettings::default();
-        self.faults.current = CurrentFault::None;
+        self.faults.end_command();
         self.event("[Reset Event]", &[]);
     }
 }

@@ -11,9 +11,9 @@
 //! A garbled line keeps its CR LF; its content is reversed and its first
 //! byte replaced by 0xFF, so it matches nothing a driver expects.
 
-use std::time::Duration;
-
 use bytes::Bytes;
+
+use module_sim::faults::{CommandFault, garble};
 
 use super::{Action, Interpreter};
 
@@ -37,34 +37,6 @@ pub enum AtError {
     ModeStatus,
 }
 
-/// Response faults armed for the next command, and the one in force.
-#[derive(Debug, Default)]
-pub(crate) struct FaultState {
-    pub(crate) drop_next: bool,
-    pub(crate) delay_next: Option<Duration>,
-    pub(crate) garble_next: bool,
-    pub(crate) commands: u64,
-    pub(crate) current: CurrentFault,
-}
-
-/// The response fault applying to the command being answered.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CurrentFault {
-    #[default]
-    None,
-    Drop,
-    Delay(Duration),
-}
-
-fn garble(line: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = line.iter().rev().copied().collect();
-    if let Some(first) = out.first_mut() {
-        *first = 0xFF;
-    }
-    out.extend_from_slice(b"\r\n");
-    out
-}
-
 impl Interpreter {
     pub(crate) fn write(&mut self, bytes: impl Into<Bytes>) {
         let bytes = bytes.into();
@@ -79,7 +51,7 @@ impl Interpreter {
         if leading_crlf {
             out.extend_from_slice(b"\r\n");
         }
-        if std::mem::take(&mut self.faults.garble_next) {
+        if self.faults.take_garble() {
             out.extend_from_slice(&garble(text));
         } else {
             out.extend_from_slice(text);
@@ -90,14 +62,14 @@ impl Interpreter {
 
     /// Applies the current command's drop / delay; false when dropped.
     fn pass_response_fault(&mut self) -> bool {
-        match self.faults.current {
-            CurrentFault::Drop => false,
-            CurrentFault::Delay(d) => {
+        match self.faults.current() {
+            CommandFault::Drop => false,
+            CommandFault::Delay(d) => {
                 self.actions.push(Action::Pause(d));
-                self.faults.current = CurrentFault::None;
+                self.faults.delay_applied();
                 true
             }
-            CurrentFault::None => true,
+            CommandFault::None => true,
         }
     }
 
@@ -118,7 +90,7 @@ impl Interpreter {
         if self.msg_level >= 2 && self.pass_response_fault() {
             self.write_line(text.as_bytes(), false);
         }
-        self.faults.current = CurrentFault::None;
+        self.faults.end_command();
     }
 
     /// `[OK]`, ending the command.
@@ -151,24 +123,6 @@ impl Interpreter {
 
     /// Arms the response faults for a command that is starting.
     pub(crate) fn start_command(&mut self) {
-        self.faults.commands += 1;
-        let n = self.faults.commands;
-        let every =
-            |plan: Option<std::num::NonZeroU32>| plan.is_some_and(|k| n % u64::from(k.get()) == 0);
-        let plan = self.config.fault_plan.clone();
-        let drop = std::mem::take(&mut self.faults.drop_next) || every(plan.drop_every);
-        let delay = self
-            .faults
-            .delay_next
-            .take()
-            .or_else(|| every(plan.delay_every).then_some(plan.delay));
-        if every(plan.garble_every) {
-            self.faults.garble_next = true;
-        }
-        self.faults.current = match (drop, delay) {
-            (true, _) => CurrentFault::Drop,
-            (false, Some(d)) => CurrentFault::Delay(d),
-            (false, None) => CurrentFault::None,
-        };
+        self.faults.start_command();
     }
 }
