@@ -1,65 +1,68 @@
-//! The TOML settings file (`--config`): every key optional, unknown keys
-//! refused by name.
+//! The TOML settings file (`--config`): flat keys, each optional; a key
+//! no setting has is refused by name, as is a value its setting cannot
+//! read.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
-use super::ProvisioningMode;
+use super::value::Setting;
 use crate::error::ConfigError;
 
-/// The TOML file: the same keys as [`Settings`] (without `config`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileSettings {
-    pub(super) gmmp_listen: Option<SocketAddr>,
-    pub(super) http_listen: Option<SocketAddr>,
-    pub(super) data_dir: Option<PathBuf>,
-    pub(super) provisioning: Option<ProvisioningMode>,
-    pub(super) api_key: Option<String>,
-    pub(super) first_frame_timeout: Option<String>,
-    pub(super) heartbeat_grace: Option<u32>,
-    pub(super) max_connections: Option<usize>,
-    pub(super) max_connection_buffer: Option<usize>,
-    pub(super) frame_timeout: Option<String>,
-    pub(super) split_expiry: Option<String>,
-    pub(super) auth_timeout: Option<String>,
-    pub(super) max_unauthenticated: Option<usize>,
-    pub(super) max_unauthenticated_per_ip: Option<usize>,
-    pub(super) http_max_connections: Option<usize>,
-    pub(super) http_idle_timeout: Option<String>,
-    pub(super) http_body_limit: Option<usize>,
-    pub(super) http_body_deadline: Option<String>,
-    pub(super) writer_batch_max: Option<usize>,
-    pub(super) writer_queue_capacity: Option<usize>,
-    pub(super) backoff_seconds: Option<u32>,
-    pub(super) allowed_domains: Option<Vec<String>>,
-    pub(super) default_heartbeat_period: Option<u32>,
-    pub(super) default_report_period: Option<u32>,
-    pub(super) default_report_offset: Option<u32>,
-    pub(super) default_response_timeout: Option<u32>,
-    pub(super) default_model: Option<String>,
-    pub(super) default_firmware_version: Option<String>,
-    pub(super) default_software_version: Option<String>,
-    pub(super) default_hardware_version: Option<String>,
-    pub(super) control_ttl: Option<String>,
-    pub(super) control_completion_timeout: Option<String>,
-    pub(super) control_max_in_flight: Option<usize>,
-    pub(super) trace_gmmp: Option<bool>,
+/// The keys of a settings file, taken one by one by the settings that
+/// read them.
+#[derive(Debug, Default)]
+pub(super) struct FileValues {
+    /// The file (`None` when no `--config` is given).
+    path: Option<PathBuf>,
+    /// The keys not yet taken.
+    table: toml::Table,
 }
 
-pub(super) fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_file(&text).map_err(|message| ConfigError::File {
-        path: path.to_path_buf(),
-        message,
-    })
-}
+impl FileValues {
+    /// Reads and parses `path`.
+    pub(super) fn read(path: &Path) -> Result<FileValues, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        FileValues::parse(path, &text)
+    }
 
-pub(super) fn parse_file(text: &str) -> Result<FileSettings, String> {
-    toml::from_str(text).map_err(|e| e.to_string())
+    /// Parses `text`, the contents of `path`.
+    pub(super) fn parse(path: &Path, text: &str) -> Result<FileValues, ConfigError> {
+        let table = text.parse::<toml::Table>().map_err(|e| ConfigError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(FileValues {
+            path: Some(path.to_path_buf()),
+            table,
+        })
+    }
+
+    /// The value of `key`, if the file has it (removed: what is left at
+    /// the end is unknown).
+    pub(super) fn take<T: Setting>(&mut self, key: &str) -> Result<Option<T>, ConfigError> {
+        let Some(value) = self.table.remove(key) else {
+            return Ok(None);
+        };
+        let shown = value.to_string();
+        T::from_toml(value)
+            .map(Some)
+            .map_err(|reason| self.error(format!("setting {key} = {shown}: {reason}")))
+    }
+
+    /// Refuses any key no setting took, naming it.
+    pub(super) fn finish(self) -> Result<(), ConfigError> {
+        match self.table.keys().next() {
+            Some(key) => Err(self.error(format!("unknown setting {key:?}"))),
+            None => Ok(()),
+        }
+    }
+
+    fn error(&self, message: String) -> ConfigError {
+        ConfigError::File {
+            path: self.path.clone().unwrap_or_default(),
+            message,
+        }
+    }
 }

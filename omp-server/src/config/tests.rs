@@ -155,12 +155,120 @@ fn http_body_limits_are_settings() {
 }
 
 #[test]
-fn defaults_match_the_issue() {
+fn defaults_as_documented() {
     let c = Config::defaults();
-    assert_eq!(c.gmmp_listen.to_string(), DEFAULT_GMMP_LISTEN);
-    assert_eq!(c.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
+    assert_eq!(c.gmmp_listen.to_string(), "0.0.0.0:31002");
+    assert_eq!(c.http_listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.data_dir, PathBuf::from("./omp-data"));
     assert_eq!(c.provisioning, ProvisioningMode::Approved);
     assert_eq!(c.profile_defaults.heartbeat_period, 10);
     assert_eq!(c.profile_defaults.response_timeout, 30);
+}
+
+#[test]
+fn no_arguments_run_with_the_defaults() {
+    assert_eq!(
+        Config::load(&Settings::default()).unwrap(),
+        Config::defaults()
+    );
+    Config::defaults().check().unwrap();
+}
+
+#[test]
+fn grouped_settings_have_flat_keys() {
+    let c = load_toml(
+        "default_heartbeat_period = 3\ndefault_model = \"M1\"\ncontrol_ttl = \"2h\"\ncontrol_max_in_flight = 4\n",
+    )
+    .unwrap();
+    assert_eq!(c.profile_defaults.heartbeat_period, 3);
+    assert_eq!(c.profile_defaults.model, "M1");
+    assert_eq!(c.control.ttl, Duration::from_secs(7200));
+    assert_eq!(c.control.max_in_flight, 4);
+    let cli = Cli::try_parse_from(["omp-server", "--control-completion-timeout", "90s"]).unwrap();
+    let c = Config::load(&cli.settings).unwrap();
+    assert_eq!(c.control.completion_timeout, Duration::from_secs(90));
+}
+
+#[test]
+fn file_values_of_the_wrong_type_name_their_key() {
+    for (text, key) in [
+        ("frame_timeout = 20\n", "frame_timeout"),
+        ("writer_batch_max = \"many\"\n", "writer_batch_max"),
+        ("allowed_domains = \"ThingPlug\"\n", "allowed_domains"),
+        ("trace_gmmp = \"yes\"\n", "trace_gmmp"),
+        ("control_ttl = 5\n", "control_ttl"),
+    ] {
+        let err = load_toml(text).unwrap_err();
+        assert!(err.to_string().contains(key), "{text}: {err}");
+    }
+    let err = load_toml("data_dir = \"/x\"\ndata_dri = \"/y\"\n").unwrap_err();
+    assert!(
+        err.to_string().contains("unknown setting \"data_dri\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_holds_every_setting_under_its_key() {
+    let c = load_toml(
+        "api_key = \"k\"\nallowed_domains = [\"ThingPlug\"]\ntrace_gmmp = true\ndata_dir = \"/srv/omp\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.api_key.as_deref(), Some("k"));
+    assert_eq!(c.allowed_domains, vec!["ThingPlug"]);
+    assert!(c.trace_gmmp);
+    assert_eq!(c.data_dir, PathBuf::from("/srv/omp"));
+    let cli = Cli::try_parse_from(["omp-server", "--trace-gmmp"]).unwrap();
+    assert_eq!(cli.settings.trace_gmmp, Some(true));
+}
+
+#[test]
+fn help_shows_every_default_and_variable() {
+    let help = <Cli as clap::CommandFactory>::command()
+        .render_long_help()
+        .to_string();
+    for setting in SETTINGS {
+        assert!(help.contains(&setting.flag()), "{}", setting.key);
+        assert!(help.contains(setting.env), "{}", setting.env);
+        if setting.key != "api_key" {
+            let shown = format!("[default: {}]", setting.default);
+            assert!(help.contains(&shown), "{}: {shown}", setting.key);
+        }
+    }
+}
+
+#[test]
+fn provision_takes_only_the_data_dir_and_config() {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Global flags reach the subcommands when the command is built.
+    command.build();
+    let provision = command.find_subcommand_mut("provision").unwrap();
+    let help = provision.render_long_help().to_string();
+    assert!(
+        help.contains("--data-dir") && help.contains("--config"),
+        "{help}"
+    );
+    assert!(!help.contains("--gmmp-listen"), "{help}");
+    for args in [
+        &["omp-server", "--data-dir", "/d", "provision", "add", "gw1"][..],
+        &["omp-server", "provision", "add", "gw1", "--data-dir", "/d"],
+        &["omp-server", "provision", "--data-dir", "/d", "list"],
+    ] {
+        let cli = Cli::try_parse_from(args).unwrap();
+        assert_eq!(cli.settings.data_dir, Some(PathBuf::from("/d")), "{args:?}");
+        assert!(matches!(cli.command, Some(Command::Provision(_))));
+    }
+    let cli = Cli::try_parse_from(["omp-server", "--provisioning", "open", "provision", "list"]);
+    assert_eq!(
+        cli.unwrap().settings.provisioning,
+        Some(ProvisioningMode::Open)
+    );
+}
+
+#[test]
+fn http_defaults_are_the_tables() {
+    let c = Config::defaults();
+    assert_eq!(c.http_body_limit, crate::http::DEFAULT_BODY_LIMIT);
+    assert_eq!(c.http_body_deadline, crate::http::DEFAULT_BODY_DEADLINE);
+    assert_eq!(c.control.ttl, crate::http::DEFAULT_CONTROL_TTL);
 }

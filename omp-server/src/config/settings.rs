@@ -1,0 +1,116 @@
+//! Every setting, written once: its key (the TOML key; the flag is the
+//! key with `-` for `_`), type, default, `OMP_…` variable and help.
+//! [`declare_settings!`](super::declare) makes the flags, the file keys,
+//! the defaults and the typed [`Config`] from this table.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::ProvisioningMode;
+use super::declare::declare_settings;
+use super::defaults::default_max_connections;
+use super::value::List;
+
+declare_settings! {
+    /// The merged settings the server runs with.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Config {
+        gmmp_listen: SocketAddr = parsed("0.0.0.0:31002"), env "OMP_GMMP_LISTEN",
+            "GMMP listen address.";
+        http_listen: SocketAddr = parsed("127.0.0.1:8080"), env "OMP_HTTP_LISTEN",
+            "HTTP API listen address.";
+        data_dir: PathBuf = parsed("./omp-data"), env "OMP_DATA_DIR",
+            "Data directory (the SQLite database `omp.sqlite3`, the API key file).",
+            arg(global = true);
+        provisioning: ProvisioningMode = parsed("approved"), env "OMP_PROVISIONING",
+            "Who may register: `approved` (auth_ids added with `omp-server provision add`) or `open` (anyone).";
+        api_key: String = optional("none"), env "OMP_API_KEY",
+            "Key the HTTP API requires (`Authorization: Bearer <key>`); without it, the key kept in the data directory (made at the first start).";
+        first_frame_timeout: Duration = parsed("30s"), env "OMP_FIRST_FRAME_TIMEOUT",
+            "Time a new connection has to send its first valid frame (and idle limit of a connection not yet bound to a GW).";
+        heartbeat_grace: u32 = parsed("2"), env "OMP_HEARTBEAT_GRACE",
+            "A GW's session silent for heartbeat period × this factor is closed; period 0 = never.";
+        max_connections: usize = computed("open-file limit − 500", default_max_connections),
+            env "OMP_MAX_CONNECTIONS",
+            "Most concurrent GMMP connections.";
+        max_connection_buffer: usize = parsed("131072"), env "OMP_MAX_CONNECTION_BUFFER",
+            "Most bytes one split delivery may carry in all; a part beyond it is refused.";
+        frame_timeout: Duration = parsed("20s"), env "OMP_FRAME_TIMEOUT",
+            "Time from a frame's first byte to its last; a slower frame closes the connection (slowloris guard).";
+        split_expiry: Duration = parsed("120s"), env "OMP_SPLIT_EXPIRY",
+            "A split delivery with no new part for this long is abandoned; its parts stay readable.";
+        auth_timeout: Duration = parsed("60s"), env "OMP_AUTH_TIMEOUT",
+            "Time a connection has to register or authenticate, whatever it sends meanwhile; refused frames do not extend it.";
+        max_unauthenticated: usize = parsed("4096"), env "OMP_MAX_UNAUTHENTICATED",
+            "Most connections not yet bound to a GW, whole server; more are closed at once.";
+        max_unauthenticated_per_ip: usize = parsed("512"), env "OMP_MAX_UNAUTHENTICATED_PER_IP",
+            "Most connections not yet bound to a GW from one IPv4 address or IPv6 /64.";
+        http_max_connections: usize = parsed("1024"), env "OMP_HTTP_MAX_CONNECTIONS",
+            "Most HTTP API connections open at once; more wait in the backlog.";
+        http_idle_timeout: Duration = parsed("75s"), env "OMP_HTTP_IDLE_TIMEOUT",
+            "An HTTP connection with no byte read or written for this long is closed; must exceed 60s, the longest `?wait=`.";
+        http_body_limit: usize = parsed("65536"), env "OMP_HTTP_BODY_LIMIT",
+            "Largest HTTP request body in bytes (at least 1024); a larger one gets 413, refused before it is read when its length is declared. A control with the largest data (32 KiB, Base64 in JSON) needs about 45 KB.";
+        http_body_deadline: Duration = parsed("30s"), env "OMP_HTTP_BODY_DEADLINE",
+            "Time an HTTP request body has to arrive whole from the request's start, else 400.";
+        writer_batch_max: usize = parsed("1000"), env "OMP_WRITER_BATCH_MAX",
+            "Most deliveries committed in one transaction.";
+        writer_queue_capacity: usize = parsed("20000"), env "OMP_WRITER_QUEUE_CAPACITY",
+            "Deliveries queued for the writer before answering rc 0x0F.";
+        backoff_seconds: u32 = parsed("5"), env "OMP_BACKOFF_SECONDS",
+            "Back-off time sent with rc 0x0F, seconds.";
+        allowed_domains: List = computed("any", List::new), env "OMP_ALLOWED_DOMAINS",
+            "Domain codes accepted at registration (comma-separated; a TOML array); none = any.";
+        trace_gmmp: bool = parsed("false"), env "OMP_TRACE_GMMP",
+            "Print the WizFi310-style trace of every GMMP frame.",
+            arg(num_args = 0..=1, default_missing_value = "true");
+    }
+
+    /// Profile values answered when no profile is stored (docs/gmmp.md §4,
+    /// 0x06).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    group profile_defaults: ProfileDefaults {
+        heartbeat_period as default_heartbeat_period: u32 = parsed("10"),
+            env "OMP_DEFAULT_HEARTBEAT_PERIOD",
+            "Default profile heartbeat period, minutes; 0 = no heartbeats.";
+        report_period as default_report_period: u32 = parsed("10"),
+            env "OMP_DEFAULT_REPORT_PERIOD",
+            "Default profile report period, minutes.";
+        report_offset as default_report_offset: u32 = parsed("0"),
+            env "OMP_DEFAULT_REPORT_OFFSET",
+            "Default profile report offset, seconds.";
+        response_timeout as default_response_timeout: u32 = parsed("30"),
+            env "OMP_DEFAULT_RESPONSE_TIMEOUT",
+            "Default profile response timeout, seconds.";
+        model as default_model: String = computed("empty", String::new),
+            env "OMP_DEFAULT_MODEL",
+            "Default profile model (at most 32 bytes).";
+        firmware_version as default_firmware_version: String = computed("empty", String::new),
+            env "OMP_DEFAULT_FIRMWARE_VERSION",
+            "Default profile firmware version (at most 16 bytes).";
+        software_version as default_software_version: String = computed("empty", String::new),
+            env "OMP_DEFAULT_SOFTWARE_VERSION",
+            "Default profile software version (at most 16 bytes).";
+        hardware_version as default_hardware_version: String = computed("empty", String::new),
+            env "OMP_DEFAULT_HARDWARE_VERSION",
+            "Default profile hardware version (at most 16 bytes).";
+    }
+
+    /// Settings of the control queue (GMMP 0x0D → 0x0E → 0x17).
+    ///
+    /// The time a gateway has to answer a control (0x0E) is not here: it
+    /// is the gateway's profile `response_timeout` (GMMP 0x06), as for any
+    /// GMMP request.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    group control: ControlConfig {
+        ttl as control_ttl: Duration = parsed("1d"), env "OMP_CONTROL_TTL",
+            "How long a control may wait QUEUED before it is EXPIRED, when its request gives no ttl_seconds.";
+        completion_timeout as control_completion_timeout: Duration = parsed("5m"),
+            env "OMP_CONTROL_COMPLETION_TIMEOUT",
+            "Time from a gateway's control response (0x0E, PROGRESS) to its notification (0x17) before TIMEOUT; the 0x0E itself must come within the gateway's profile response timeout.";
+        max_in_flight as control_max_in_flight: usize = parsed("1"),
+            env "OMP_CONTROL_MAX_IN_FLIGHT",
+            "Controls in flight (SENT or PROGRESS) at once per gateway or device; the rest wait in order.";
+    }
+}
