@@ -74,6 +74,37 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The data directory's path names something other than a directory.
+    #[error(
+        "data directory {path} exists but is not a directory: remove it, or pass another \
+         --data-dir (OMP_DATA_DIR, data_dir in the file)"
+    )]
+    DataDirNotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The data directory exists but this user cannot write in it.
+    #[error(
+        "data directory {path} is not writable by this user ({source}): fix its owner or \
+         permissions, or pass another --data-dir"
+    )]
+    DataDirNotWritable {
+        /// The directory.
+        path: PathBuf,
+        /// The error creating a file in it.
+        source: std::io::Error,
+    },
+    /// Another server holds the data directory.
+    #[error(
+        "data directory {path} is in use by another omp-server (pid {holder}): stop that one, \
+         or give this one another --data-dir"
+    )]
+    DataDirInUse {
+        /// The directory.
+        path: PathBuf,
+        /// The PID written by the holder (empty if it could not be read).
+        holder: String,
+    },
     /// A listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

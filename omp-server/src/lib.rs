@@ -15,6 +15,7 @@
 //! - [`config`]: flags / `OMP_…` environment / TOML file → [`Config`].
 //! - [`error`]: one error type per layer.
 //! - [`state`]: [`Shared`], the one state every part holds (the HTTP API too).
+//! - [`data_dir`]: the data directory made ready and held by one server.
 //! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`ids`]: auth key generation.
@@ -42,6 +43,7 @@ use tokio_util::task::TaskTracker;
 
 pub mod config;
 pub mod control;
+pub mod data_dir;
 pub mod directory;
 pub mod error;
 pub mod gmmp;
@@ -87,10 +89,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<RunningServer, ServerError> {
     config.check()?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    data_dir::prepare(&config.data_dir)?;
+    let data_dir_lock = data_dir::DataDirLock::acquire(&config.data_dir)?;
     let db_path = config.database_path();
     let pool = store::open(&db_path).await?;
     let directory = directory::Directory::load(
@@ -198,6 +198,8 @@ pub async fn run(
                 source,
             })?;
             state.pool.close().await;
+            // Only now may another server take the directory.
+            drop(data_dir_lock);
             tracing::info!("omp-server stopped");
             Ok(())
         }

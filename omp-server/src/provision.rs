@@ -25,11 +25,19 @@ pub async fn execute(
     command: &ProvisionCommand,
     out: &mut impl Write,
 ) -> Result<(), ServerError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
-    let pool = store::open(&config.database_path()).await?;
+    let database = config.database_path();
+    if !database.exists() {
+        // Approving into a database no server reads is the usual mistake
+        // of running this in another directory: say where it went.
+        let shown = std::path::absolute(&database).unwrap_or_else(|_| database.clone());
+        eprintln!(
+            "note: no database at {}; creating a new one. The server sees these approvals only \
+             if it runs with the same --data-dir.",
+            shown.display()
+        );
+    }
+    crate::data_dir::prepare(&config.data_dir)?;
+    let pool = store::open(&database).await?;
     let result = match command {
         ProvisionCommand::Add {
             auth_id,

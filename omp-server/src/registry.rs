@@ -3,11 +3,14 @@
 //!
 //! A GW that connects again replaces its older session: [`Registry::bind`]
 //! closes the old one. A session leaving removes only its own entry (by
-//! session id), never its successor's.
+//! session id), never its successor's. Replacements are counted per GW
+//! ([`Registry::note_replacement`]): many in a short time mean two
+//! gateways share one auth ID.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -76,10 +79,49 @@ pub struct SessionHandle {
     pub close: CancellationToken,
 }
 
+/// Replacements of one GW's live session within this long count towards
+/// [`FLAP_REPLACEMENTS`].
+pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
+/// This many replacements of a still-live session within [`FLAP_WINDOW`]
+/// mean two peers are using one auth ID, not a gateway reconnecting.
+pub const FLAP_REPLACEMENTS: u32 = 3;
+
+/// Counts how often one GW's live session is replaced by another, so two
+/// gateways configured with the same auth ID are reported instead of
+/// silently taking turns.
+#[derive(Debug, Default)]
+struct FlapCount {
+    window_start: Option<Instant>,
+    replacements: u32,
+    warned: bool,
+}
+
+impl FlapCount {
+    /// Counts a replacement at `now`; the count when it reaches
+    /// [`FLAP_REPLACEMENTS`] (once per window).
+    fn replaced(&mut self, now: Instant) -> Option<u32> {
+        match self.window_start {
+            Some(start) if now.duration_since(start) < FLAP_WINDOW => {}
+            _ => {
+                self.window_start = Some(now);
+                self.replacements = 0;
+                self.warned = false;
+            }
+        }
+        self.replacements += 1;
+        if self.replacements >= FLAP_REPLACEMENTS && !self.warned {
+            self.warned = true;
+            return Some(self.replacements);
+        }
+        None
+    }
+}
+
 /// The live sessions by GW ID.
 #[derive(Debug, Default)]
 pub struct Registry {
     sessions: Mutex<HashMap<String, SessionHandle>>,
+    flaps: Mutex<HashMap<String, FlapCount>>,
 }
 
 impl Registry {
@@ -92,6 +134,15 @@ impl Registry {
         }
         old.close.cancel();
         Some(old)
+    }
+
+    /// Records that `gw_id`'s live session was replaced at `now`; returns
+    /// the number of replacements within [`FLAP_WINDOW`] once it reaches
+    /// [`FLAP_REPLACEMENTS`] (then not again in that window).
+    pub fn note_replacement(&self, gw_id: &str, now: Instant) -> Option<u32> {
+        let mut flaps = self.flaps.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded by the number of registered GWs: entries are per GW ID.
+        flaps.entry(gw_id.to_owned()).or_default().replaced(now)
     }
 
     /// Removes `gw_id` if it is still bound to session `id`.
@@ -140,6 +191,26 @@ mod tests {
             outbound: Arc::default(),
             close: CancellationToken::new(),
         }
+    }
+
+    #[test]
+    fn repeated_replacements_within_the_window_are_reported_once() {
+        let r = Registry::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(r.note_replacement("GW1", at(0)), None);
+        assert_eq!(r.note_replacement("GW1", at(1)), None);
+        assert_eq!(r.note_replacement("GW2", at(1)), None, "per GW");
+        assert_eq!(r.note_replacement("GW1", at(2)), Some(FLAP_REPLACEMENTS));
+        assert_eq!(r.note_replacement("GW1", at(3)), None, "once per window");
+        // A new window starts after FLAP_WINDOW.
+        let later = FLAP_WINDOW.as_secs() + 1;
+        assert_eq!(r.note_replacement("GW1", at(later)), None);
+        assert_eq!(r.note_replacement("GW1", at(later + 1)), None);
+        assert_eq!(
+            r.note_replacement("GW1", at(later + 2)),
+            Some(FLAP_REPLACEMENTS)
+        );
     }
 
     #[test]

@@ -14,13 +14,20 @@ use test_support::gmmp_client::delivery::PartTids;
 
 /// Load generator for a GMMP OMP, and same-machine reference ceilings.
 #[derive(Debug, Parser)]
-#[command(name = "gmmp-bench", version, about)]
+#[command(
+    name = "gmmp-bench",
+    version,
+    about,
+    after_help = "The scenarios that register gateways (ingest, sessions, control, hostile) need an \
+                  OMP that admits them: start omp-server with `--provisioning open`. Every address \
+                  must be a loopback address."
+)]
 pub struct Cli {
     /// Print one JSON object per scenario instead of a line.
     #[arg(long, global = true)]
     pub json: bool,
-    /// The OMP's GMMP listener (loopback only).
-    #[arg(long, global = true, value_parser = loopback_addr, default_value = "127.0.0.1:7000")]
+    /// The OMP's GMMP listener (loopback only; omp-server's default port).
+    #[arg(long, global = true, value_parser = loopback_addr, default_value = "127.0.0.1:31002")]
     pub target: SocketAddr,
     /// The OMP's HTTP API base URL (loopback only).
     #[arg(long, global = true, value_parser = loopback_url, default_value = "http://127.0.0.1:8080")]

@@ -9,10 +9,24 @@ pub enum BenchError {
     /// A simulated gateway could not go on.
     #[error(transparent)]
     Gateway(#[from] test_support::gmmp_client::ClientError),
+    /// Not one simulated gateway registered.
+    #[error(
+        "no gateway registered at {target} ({attempted} tried; first error: {first_error}); \
+         is omp-server listening there (its GMMP port is 31002 by default) and started with \
+         `--provisioning open`, or are the bench's auth IDs approved?"
+    )]
+    NoneRegistered {
+        /// The GMMP address tried.
+        target: SocketAddr,
+        /// Registrations attempted.
+        attempted: usize,
+        /// The first registration's error.
+        first_error: String,
+    },
     /// A socket or file operation failed.
     #[error("{what}: {source}")]
     Io {
-        /// What was being done (`connect 127.0.0.1:7000`).
+        /// What was being done (`connect 127.0.0.1:31002`).
         what: String,
         /// The OS error.
         #[source]

@@ -72,6 +72,25 @@ async fn ingest_counts_what_the_responder_acknowledged() {
 }
 
 #[tokio::test]
+async fn ingest_with_no_gateway_registered_fails_and_names_the_fix() {
+    // A port nothing listens on: every registration fails.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let result = tokio::time::timeout(GUARD, ingest::run(&ingest_options(closed)))
+        .await
+        .unwrap();
+    let Err(e) = result else {
+        panic!("a run with no gateway registered must fail");
+    };
+    let text = e.to_string();
+    assert!(text.contains(&closed.to_string()), "{text}");
+    assert!(text.contains("--provisioning open"), "{text}");
+    assert!(text.contains("31002"), "{text}");
+}
+
+#[tokio::test]
 async fn ingest_with_several_in_flight_and_a_count_bound_stops_at_the_count() {
     let responder = ScriptedOmp::start(ScriptedOmpConfig::default(), None)
         .await

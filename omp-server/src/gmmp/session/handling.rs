@@ -139,6 +139,15 @@ impl Session {
         if let Some(old) = self.state.registry.bind(&entry.gw_id, handle) {
             tracing::info!(gw_id = %entry.gw_id, old_peer = %old.peer, new_peer = %self.peer,
                 "GW connected again; closing its older session");
+            let now = std::time::Instant::now();
+            if let Some(times) = self.state.registry.note_replacement(&entry.gw_id, now) {
+                tracing::warn!(gw_id = %entry.gw_id, %auth_id, old_peer = %old.peer,
+                    new_peer = %self.peer, times,
+                    window_secs = crate::registry::FLAP_WINDOW.as_secs(),
+                    "this GW's live session was replaced {times} times within a minute: two \
+                     gateways (or a module and gw-agent) are probably using the same auth_id; \
+                     give each its own");
+            }
         }
         self.outbox = Some(outbox.clone());
         // Bound: no longer counted among the unauthenticated.

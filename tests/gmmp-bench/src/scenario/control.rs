@@ -95,6 +95,7 @@ pub async fn run(opts: &ControlOptions) -> Result<(Report, Option<BenchError>), 
         |_| None,
     )
     .await;
+    fleet.check_any_registered(opts.target)?;
     let registered = fleet.gateways.len();
     let (stop_tx, stop_rx) = watch::channel(false);
     let budget = Arc::new(AtomicI64::new(

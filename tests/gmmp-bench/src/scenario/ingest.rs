@@ -135,12 +135,7 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
         None => None,
     };
 
-    let Fleet {
-        gateways,
-        errors: register_errors,
-        failed: register_failed,
-        elapsed: register_elapsed,
-    } = register_fleet(
+    let fleet = register_fleet(
         opts.target,
         &opts.auth_prefix,
         0,
@@ -149,6 +144,13 @@ pub async fn run(opts: &IngestOptions) -> Result<IngestOutcome, BenchError> {
         |_| None,
     )
     .await;
+    fleet.check_any_registered(opts.target)?;
+    let Fleet {
+        gateways,
+        errors: register_errors,
+        failed: register_failed,
+        elapsed: register_elapsed,
+    } = fleet;
     let gw_ids: Vec<String> = gateways.iter().map(Gateway::gw_id).collect();
 
     let budget = Arc::new(AtomicI64::new(

@@ -34,6 +34,21 @@ pub struct Fleet {
     pub elapsed: Duration,
 }
 
+impl Fleet {
+    /// An error when gateways were asked for and not one registered: the
+    /// figures of such a run would measure nothing.
+    pub fn check_any_registered(&self, target: SocketAddr) -> Result<(), BenchError> {
+        if self.gateways.is_empty() && self.failed > 0 {
+            return Err(BenchError::NoneRegistered {
+                target,
+                attempted: self.failed,
+                first_error: self.errors.first().cloned().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Connects and registers gateways `first..first + count` (auth IDs
 /// `prefix` + index), `concurrency` at a time; `source` picks each one's
 /// source address.

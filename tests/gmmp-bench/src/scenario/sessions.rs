@@ -280,6 +280,13 @@ pub async fn run(opts: &SessionsOptions) -> Result<Report, BenchError> {
         heartbeats += s.heartbeats;
         errors.extend(s.errors.iter().cloned());
     }
+    if opened == 0 && failed > 0 {
+        return Err(BenchError::NoneRegistered {
+            target: opts.plan.target,
+            attempted: failed,
+            first_error: errors.first().cloned().unwrap_or_default(),
+        });
+    }
     report
         .set("sessions_requested", opts.sessions)
         .set("sessions_opened", opened)

@@ -8,7 +8,7 @@ pub enum ClientError {
     /// A socket operation failed.
     #[error("{what}: {source}")]
     Io {
-        /// What was being done (`connect 127.0.0.1:7000`).
+        /// What was being done (`connect 127.0.0.1:31002`).
         what: String,
         /// The OS error.
         #[source]
