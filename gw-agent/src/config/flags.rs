@@ -57,11 +57,14 @@ fn help(setting: &Setting) -> String {
         Fallback::Absent(words) => {
             format!("{sentence} [default: {}]", words.replace('`', ""))
         }
-        _ if setting.switch.is_some() => sentence.to_owned(),
-        fallback => format!(
-            "{sentence} [default: {}]",
-            fallback.text().unwrap_or_default()
-        ),
+        fallback => {
+            let text = fallback.text().unwrap_or_default();
+            match setting.switch {
+                // A switch has no value of its own: show the setting's.
+                Some(_) => format!("{sentence} [default: {} = {text}]", setting.key),
+                None => format!("{sentence} [default: {text}]"),
+            }
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The agent's configuration: each setting declared once in [`keys`]
 //! (TOML key, flag, `GW_AGENT_…` variable, type, default, help); a flag
 //! wins over its variable, which wins over the file (`--config`), which
-//! wins over the default.
+//! wins over the default. An example file (every key with its flag and
+//! default is in [`keys`] and the README's table):
 //!
 //! ```toml
 //! transport = "direct"              # bridge (default) | direct | native

@@ -253,6 +253,7 @@ fn help_shows_each_default() {
         "[default: bridge]",
         "[default: the module's MAC]",
         "[required]",
+        "[default: sources.stdin = true]",
         "[possible values: bridge, direct, native]",
     ] {
         assert!(help.contains(shown), "{shown} in {help}");
