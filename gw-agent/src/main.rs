@@ -8,11 +8,10 @@
 //!   answers to AT, AT+MMAC=? and AT+MINFO.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gw_agent::config::{Config, Overrides};
+use gw_agent::config::{Config, Overrides, Settings, keys};
 use gw_agent::wizfi310::{DataForm, Driver, DriverConfig, SerialConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -106,13 +105,7 @@ async fn wait_for_signal() {
 }
 
 fn status(overrides: &Overrides) -> Result<(), Box<dyn std::error::Error>> {
-    let state_dir = match &overrides.state_dir {
-        Some(dir) => dir.clone(),
-        None => match &overrides.config {
-            Some(_) => Config::load(overrides)?.state_dir,
-            None => PathBuf::from("gw-agent-state"),
-        },
-    };
+    let state_dir = Settings::load(overrides)?.value(keys::STATE_DIR)?;
     let status = gw_agent::status::read(&state_dir)?;
     println!("{}", status.line());
     Ok(())
@@ -122,11 +115,15 @@ async fn probe(
     overrides: &Overrides,
     port: Option<String>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let path = port
-        .or_else(|| overrides.serial.clone())
-        .ok_or("probe needs a serial port: --serial PATH (or probe --port PATH)")?;
+    let settings = Settings::load(overrides)?;
+    let path = match port {
+        Some(port) => port,
+        None => settings.get(keys::SERIAL_PATH)?.ok_or(
+            "probe needs a serial port: --serial PATH, serial.path (or probe --port PATH)",
+        )?,
+    };
     let serial = SerialConfig {
-        baud: overrides.baud.unwrap_or(115_200),
+        baud: settings.value(keys::SERIAL_BAUD)?,
         ..SerialConfig::new(&path)
     };
     let (driver, _events) = Driver::open(&serial, DriverConfig::default())?;

@@ -1,125 +1,26 @@
-//! The TOML file's schema, as read before anything is checked: every key
-//! optional, unknown keys refused.
+//! The TOML file, read against the declared settings: each value by its
+//! dotted key, `[[devices]]` and `[controls]` as lists; a key that is not
+//! declared, a section written as a value or a value of the wrong type is
+//! an error naming the key.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Deserialize;
+use super::layers::written;
+use super::{ConfigError, DeviceConfig, UserControl, invalid, keys};
 
-use super::{ConfigError, DeviceConfig, TransportKind, UserControl};
-use crate::spool::FullPolicy;
-
-/// The file's schema.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileConfig {
-    pub(super) transport: Option<TransportKind>,
-    pub(super) state_dir: Option<PathBuf>,
-    pub(super) auth_id: Option<String>,
-    pub(super) manufacture_id: Option<String>,
-    pub(super) domain_code: Option<String>,
-    #[serde(default)]
-    pub(super) serial: FileSerial,
-    #[serde(default)]
-    pub(super) wifi: FileWifi,
-    #[serde(default)]
-    pub(super) omp: FileOmp,
-    #[serde(default)]
+/// The file's contents by key.
+#[derive(Debug, Default)]
+pub(super) struct FileValues {
+    /// Each declared setting the file gives, by its dotted key.
+    pub(super) values: BTreeMap<&'static str, toml::Value>,
+    /// `[[devices]]`.
     pub(super) devices: Vec<DeviceConfig>,
-    #[serde(default)]
-    pub(super) periods: FilePeriods,
-    #[serde(default)]
-    pub(super) delivery: FileDelivery,
-    #[serde(default)]
-    pub(super) spool: FileSpool,
-    #[serde(default)]
-    pub(super) sources: FileSources,
-    #[serde(default)]
+    /// `[controls]`, by the key as written (`"0x80"`).
     pub(super) controls: BTreeMap<String, UserControl>,
-    #[serde(default)]
-    pub(super) reconnect: FileReconnect,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileSerial {
-    pub(super) path: Option<String>,
-    pub(super) baud: Option<u32>,
-    pub(super) parity: Option<String>,
-    pub(super) data_bits: Option<u8>,
-    pub(super) stop_bits: Option<u8>,
-    pub(super) flow_control: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileWifi {
-    pub(super) ssid: Option<String>,
-    pub(super) security: Option<String>,
-    pub(super) passphrase: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileOmp {
-    pub(super) host: Option<String>,
-    pub(super) port: Option<u16>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FilePeriods {
-    pub(super) heartbeat: Option<String>,
-    pub(super) report: Option<String>,
-    pub(super) response_timeout: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileDelivery {
-    pub(super) max_in_flight: Option<usize>,
-    pub(super) keyed: Option<bool>,
-    pub(super) report_type: Option<toml::Value>,
-    pub(super) media_type: Option<u8>,
-    pub(super) retry_delay: Option<String>,
-    pub(super) max_retries: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileSpool {
-    pub(super) max_bytes: Option<u64>,
-    pub(super) segment_bytes: Option<u64>,
-    pub(super) when_full: Option<FullPolicy>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileSources {
-    pub(super) stdin: Option<bool>,
-    pub(super) listen: Option<String>,
-    pub(super) fixed_payload: Option<String>,
-    #[serde(default)]
-    pub(super) module: FileModuleSource,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileModuleSource {
-    pub(super) interval: Option<String>,
-    pub(super) adc: Option<bool>,
-    pub(super) gpio: Option<Vec<u8>>,
-    pub(super) device: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FileReconnect {
-    pub(super) initial: Option<String>,
-    pub(super) max: Option<String>,
-}
-
-pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+pub(super) fn read_file(path: &Path) -> Result<FileValues, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -127,9 +28,104 @@ pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     parse(path, &text)
 }
 
-pub(super) fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+pub(super) fn parse(path: &Path, text: &str) -> Result<FileValues, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    let mut file = FileValues::default();
+    for (name, value) in table {
+        match name.as_str() {
+            "devices" => file.devices = devices(value)?,
+            "controls" => file.controls = controls(value)?,
+            _ => section(&mut file.values, path, "", name, value)?,
+        }
+    }
+    Ok(file)
+}
+
+/// A key of the table under `prefix` (`""` at the top): a setting, or a
+/// section of them.
+fn section(
+    values: &mut BTreeMap<&'static str, toml::Value>,
+    path: &Path,
+    prefix: &str,
+    name: String,
+    value: toml::Value,
+) -> Result<(), ConfigError> {
+    let key = format!("{prefix}{name}");
+    if let Some(setting) = keys::find(&key) {
+        (setting.check_toml)(value.clone()).map_err(|reason| {
+            let shown = if setting.secret {
+                "****".to_owned()
+            } else {
+                written(&value)
+            };
+            invalid(&key, shown, reason)
+        })?;
+        values.insert(setting.key, value);
+        return Ok(());
+    }
+    if keys::in_section(&key).next().is_none() {
+        return Err(ConfigError::Unknown {
+            path: path.to_owned(),
+            key,
+        });
+    }
+    match value {
+        toml::Value::Table(table) => {
+            let prefix = format!("{key}.");
+            for (name, value) in table {
+                section(values, path, &prefix, name, value)?;
+            }
+            Ok(())
+        }
+        other => Err(invalid(
+            &key,
+            written(&other),
+            format!("expected a [{key}] section"),
+        )),
+    }
+}
+
+/// `[[devices]]`: a list of `name` and `manufacture_id` tables.
+fn devices(value: toml::Value) -> Result<Vec<DeviceConfig>, ConfigError> {
+    let toml::Value::Array(items) = value else {
+        return Err(invalid("devices", &value, "expected [[devices]] tables"));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let key = format!("devices[{i}]");
+            let toml::Value::Table(_) = &item else {
+                return Err(invalid(&key, &item, "expected a table"));
+            };
+            item.clone()
+                .try_into::<DeviceConfig>()
+                .map_err(|e| invalid(&key, &item, e.message()))
+        })
+        .collect()
+}
+
+/// `[controls]`: each key a control type, each value what it does.
+fn controls(value: toml::Value) -> Result<BTreeMap<String, UserControl>, ConfigError> {
+    let toml::Value::Table(table) = value else {
+        return Err(invalid("controls", &value, "expected a [controls] section"));
+    };
+    table
+        .into_iter()
+        .map(|(code, action)| {
+            let parsed = action.clone().try_into::<UserControl>().map_err(|_| {
+                invalid(
+                    &format!("controls.{code:?}"),
+                    &action,
+                    "expected { command = \"…\" } or { gpio = N, value = N }",
+                )
+            })?;
+            Ok((code, parsed))
+        })
+        .collect()
 }

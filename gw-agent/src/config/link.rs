@@ -1,43 +1,34 @@
 //! `[serial]` and `[wifi]`: how the bridge and native transports reach
 //! the module and the network it joins.
 
-use super::file::{FileSerial, FileWifi};
-use super::{ConfigError, Overrides, SerialSettings, TransportKind, WifiSettings, invalid};
-use crate::wizfi310::{FlowControl, Parity, Security};
+use super::keys::*;
+use super::layers::Settings;
+use super::{ConfigError, SerialSettings, TransportKind, WifiSettings, invalid};
+use crate::wizfi310::Security;
 
-/// `[serial]`, with `--serial` and `--baud` over the file.
-pub(super) fn serial(file: FileSerial, o: &Overrides) -> Result<SerialSettings, ConfigError> {
-    let parity = match file.parity {
-        Some(p) => p.parse().map_err(|e| invalid("serial.parity", &p, e))?,
-        None => Parity::None,
-    };
-    let flow_control = match file.flow_control {
-        Some(f) => f
-            .parse()
-            .map_err(|e| invalid("serial.flow_control", &f, e))?,
-        None => FlowControl::None,
-    };
+/// `[serial]`.
+pub(super) fn serial(s: &Settings) -> Result<SerialSettings, ConfigError> {
     let serial = SerialSettings {
-        path: o.serial.clone().or(file.path),
-        baud: o.baud.or(file.baud).unwrap_or(115_200),
-        parity,
-        data_bits: file.data_bits.unwrap_or(8),
-        stop_bits: file.stop_bits.unwrap_or(1),
-        flow_control,
+        path: s.get(SERIAL_PATH)?,
+        baud: s.value(SERIAL_BAUD)?,
+        parity: s.value(SERIAL_PARITY)?,
+        data_bits: s.value(SERIAL_DATA_BITS)?,
+        stop_bits: s.value(SERIAL_STOP_BITS)?,
+        flow_control: s.value(SERIAL_FLOW_CONTROL)?,
     };
     if serial.baud == 0 {
-        return Err(invalid("serial.baud", 0, "must be above 0"));
+        return Err(invalid(SERIAL_BAUD.setting.key, 0, "must be above 0"));
     }
     if !(7..=8).contains(&serial.data_bits) {
         return Err(invalid(
-            "serial.data_bits",
+            SERIAL_DATA_BITS.setting.key,
             serial.data_bits,
             "must be 7 or 8 (AT+USET)",
         ));
     }
     if !(1..=2).contains(&serial.stop_bits) {
         return Err(invalid(
-            "serial.stop_bits",
+            SERIAL_STOP_BITS.setting.key,
             serial.stop_bits,
             "must be 1 or 2",
         ));
@@ -45,16 +36,12 @@ pub(super) fn serial(file: FileSerial, o: &Overrides) -> Result<SerialSettings, 
     Ok(serial)
 }
 
-/// `[wifi]`, with `--ssid` and `--passphrase` over the file.
-pub(super) fn wifi(file: FileWifi, o: &Overrides) -> Result<WifiSettings, ConfigError> {
-    let security = match file.security {
-        Some(name) => security(&name)?,
-        None => Security::Auto,
-    };
+/// `[wifi]`.
+pub(super) fn wifi(s: &Settings) -> Result<WifiSettings, ConfigError> {
     let wifi = WifiSettings {
-        ssid: o.ssid.clone().or(file.ssid),
-        security,
-        passphrase: o.passphrase.clone().or(file.passphrase),
+        ssid: s.get(WIFI_SSID)?,
+        security: s.value(WIFI_SECURITY)?,
+        passphrase: s.get(WIFI_PASSPHRASE)?,
     };
     check_wifi(&wifi)?;
     Ok(wifi)
@@ -69,45 +56,24 @@ pub(super) fn require_for(
     if transport != TransportKind::Direct {
         if serial.path.is_none() {
             return Err(ConfigError::Missing {
-                key: "serial.path (--serial)".into(),
+                key: SERIAL_PATH.setting.key_and_flag(),
                 why: format!("the {} transport talks to the module", transport.name()),
             });
         }
         if wifi.ssid.is_none() {
             return Err(ConfigError::Missing {
-                key: "wifi.ssid (--ssid)".into(),
+                key: WIFI_SSID.setting.key_and_flag(),
                 why: format!("the {} transport joins Wi-Fi", transport.name()),
             });
         }
         if wifi.passphrase.is_none() && wifi.security != Security::Open {
             return Err(ConfigError::Missing {
-                key: "wifi.passphrase (--passphrase)".into(),
+                key: WIFI_PASSPHRASE.setting.key_and_flag(),
                 why: "the network is not configured as open (wifi.security = \"open\")".into(),
             });
         }
     }
     Ok(())
-}
-
-/// The config's security names → AT+WSEC types.
-fn security(name: &str) -> Result<Security, ConfigError> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "auto" => Security::Auto,
-        "open" => Security::Open,
-        "wep" => Security::Wep,
-        "wpa" => Security::Wpa,
-        "wpa-aes" => Security::WpaAes,
-        "wpa2" => Security::Wpa2,
-        "wpa2-aes" => Security::Wpa2Aes,
-        "wpa2-tkip" => Security::Wpa2Tkip,
-        _ => {
-            return Err(invalid(
-                "wifi.security",
-                name,
-                "must be auto, open, wep, wpa, wpa-aes, wpa2, wpa2-aes or wpa2-tkip",
-            ));
-        }
-    })
 }
 
 /// The key lengths AT+WSEC accepts (docs/wizfi310.md §2), checked before start-up
@@ -117,7 +83,7 @@ fn check_wifi(wifi: &WifiSettings) -> Result<(), ConfigError> {
         && (ssid.is_empty() || ssid.chars().count() > 32 || ssid.contains([',', '\r', '\n']))
     {
         return Err(invalid(
-            "wifi.ssid",
+            WIFI_SSID.setting.key,
             ssid,
             "must be 1 to 32 characters without commas (AT+WSET)",
         ));
@@ -127,7 +93,11 @@ fn check_wifi(wifi: &WifiSettings) -> Result<(), ConfigError> {
         return Ok(());
     };
     if key.contains(['\r', '\n']) {
-        return Err(invalid("wifi.passphrase", "****", "contains CR or LF"));
+        return Err(invalid(
+            WIFI_PASSPHRASE.setting.key,
+            "****",
+            "contains CR or LF",
+        ));
     }
     let n = key.len();
     let hex = key.bytes().all(|b| b.is_ascii_hexdigit());
@@ -138,7 +108,7 @@ fn check_wifi(wifi: &WifiSettings) -> Result<(), ConfigError> {
     };
     if !ok {
         return Err(invalid(
-            "wifi.passphrase",
+            WIFI_PASSPHRASE.setting.key,
             format!("({n} characters)"),
             "WPA keys are 8..=63 characters (or 64 hex digits), WEP keys 5 or 13 (10 or 26 hex)",
         ));

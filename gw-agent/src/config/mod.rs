@@ -1,5 +1,8 @@
-//! The agent's configuration: a TOML file (`--config`), then flags and
-//! `GW_AGENT_…` environment variables, which win over the file.
+//! The agent's configuration: each setting declared once in [`keys`]
+//! (TOML key, flag, `GW_AGENT_…` variable, type, default, help); a flag
+//! wins over its variable, which wins over the file (`--config`), which
+//! wins over the default. An example file (every key with its flag and
+//! default is in [`keys`] and the README's table):
 //!
 //! ```toml
 //! transport = "direct"              # bridge (default) | direct | native
@@ -60,26 +63,34 @@
 //! max = "60s"
 //! ```
 //!
-//! Unknown keys in the file are errors (`deny_unknown_fields`); every
-//! mistake stops start-up with an error naming the key.
+//! Unknown keys in the file are errors; every mistake stops start-up with
+//! an error naming the key.
 
 mod file;
+mod flags;
+pub mod keys;
+mod layers;
 mod link;
+#[cfg(test)]
+mod readme_tests;
 mod resolve;
+mod setting;
 mod sources;
 #[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::spool::SpoolLimits;
 use crate::wizfi310::{FlowControl, Parity, Security};
-use file::{FileConfig, parse, read_file};
+pub use flags::Overrides;
+pub use layers::Settings;
 use resolve::resolve;
+pub use setting::{ENV_PREFIX, Fallback, Key, Setting, SettingValue};
 pub use sources::parse_listen;
 
 /// The OMP's default GMMP port.
@@ -107,6 +118,14 @@ pub enum ConfigError {
         path: PathBuf,
         /// The parser's words.
         message: String,
+    },
+    /// The file has a key no setting has.
+    #[error("config file {path}: unknown key `{key}`")]
+    Unknown {
+        /// The file.
+        path: PathBuf,
+        /// The key, sections joined with dots.
+        key: String,
     },
     /// A value is wrong.
     #[error("config key `{key}` = {value:?}: {reason}")]
@@ -158,59 +177,6 @@ impl TransportKind {
             TransportKind::Native => "native",
         }
     }
-}
-
-/// Flags and environment variables (`GW_AGENT_<FLAG>`); each overrides the
-/// file's value.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct Overrides {
-    /// TOML configuration file.
-    #[arg(long, global = true, env = "GW_AGENT_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Serial port of the WizFi310.
-    #[arg(long, global = true, env = "GW_AGENT_SERIAL")]
-    pub serial: Option<String>,
-    /// Serial line rate.
-    #[arg(long, global = true, env = "GW_AGENT_BAUD")]
-    pub baud: Option<u32>,
-    /// Wi-Fi network name.
-    #[arg(long, global = true, env = "GW_AGENT_SSID")]
-    pub ssid: Option<String>,
-    /// Wi-Fi passphrase.
-    #[arg(
-        long,
-        global = true,
-        env = "GW_AGENT_PASSPHRASE",
-        hide_env_values = true
-    )]
-    pub passphrase: Option<String>,
-    /// OMP address, HOST or HOST:PORT (port 31002 by default).
-    #[arg(long, global = true, env = "GW_AGENT_OMP")]
-    pub omp: Option<String>,
-    /// GW auth ID (default: the module's MAC).
-    #[arg(long, global = true, env = "GW_AGENT_AUTH_ID")]
-    pub auth_id: Option<String>,
-    /// GW manufacture ID.
-    #[arg(long, global = true, env = "GW_AGENT_MANUFACTURE_ID")]
-    pub manufacture_id: Option<String>,
-    /// Domain code.
-    #[arg(long, global = true, env = "GW_AGENT_DOMAIN_CODE")]
-    pub domain_code: Option<String>,
-    /// Transport: bridge, direct or native.
-    #[arg(long, global = true, env = "GW_AGENT_TRANSPORT", value_enum)]
-    pub transport: Option<TransportKind>,
-    /// State directory (identity, spool, status).
-    #[arg(long, global = true, env = "GW_AGENT_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
-    /// Local socket for data: unix:PATH or tcp:127.0.0.1:PORT.
-    #[arg(long, global = true, env = "GW_AGENT_LISTEN")]
-    pub listen: Option<String>,
-    /// Do not read deliveries from stdin.
-    #[arg(long, global = true, env = "GW_AGENT_NO_STDIN")]
-    pub no_stdin: bool,
-    /// Deliveries awaiting a response at once.
-    #[arg(long, global = true, env = "GW_AGENT_MAX_IN_FLIGHT")]
-    pub max_in_flight: Option<usize>,
 }
 
 /// Serial port settings (bridge and native transports).
@@ -365,17 +331,12 @@ pub struct Config {
 impl Config {
     /// Reads the file named by `--config` (if any) and applies the flags.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        let file = match &overrides.config {
-            Some(path) => read_file(path)?,
-            None => FileConfig::default(),
-        };
-        resolve(file, overrides)
+        resolve(&Settings::load(overrides)?)
     }
 
     /// Parses TOML text (no flags); for tests and embedding.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let file = parse(Path::new("<inline>"), text)?;
-        resolve(file, &Overrides::default())
+        resolve(&Settings::from_toml(text)?)
     }
 
     /// The spool's directory.

@@ -1,104 +1,96 @@
-//! From the file's schema and the flags to a checked [`Config`]: every
-//! section's defaults, and the errors naming the key that is wrong.
+//! From the layered settings to a checked [`Config`]: the checks that
+//! span settings, and the errors naming the key that is wrong.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::Duration;
 
-use super::file::{FileConfig, FileSpool};
+use super::keys::*;
+use super::layers::Settings;
 use super::{
-    Config, ConfigError, DEFAULT_OMP_PORT, DeviceConfig, MAX_IN_FLIGHT, Overrides, TransportKind,
-    UserControl, invalid, link, sources,
+    Config, ConfigError, DeviceConfig, MAX_IN_FLIGHT, TransportKind, UserControl, invalid, link,
+    sources,
 };
 use crate::spool::SpoolLimits;
 
-/// Checks every section in the order the file lists them and fills in
-/// the defaults.
-pub(super) fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
-    let transport = o.transport.or(file.transport).unwrap_or_default();
-    let (omp_host, omp_port) = match &o.omp {
+/// Checks every section in the order the file lists them.
+pub(super) fn resolve(s: &Settings) -> Result<Config, ConfigError> {
+    let transport = s.value(TRANSPORT)?;
+    let (omp_host, omp_port) = match s.given(OMP_HOST) {
         Some(v) => {
             let (host, port) = parse_omp(v)?;
-            (Some(host), port.or(file.omp.port))
+            (Some(host), port.map_or_else(|| s.value(OMP_PORT), Ok)?)
         }
-        None => (file.omp.host, file.omp.port),
+        None => (s.get(OMP_HOST)?, s.value(OMP_PORT)?),
     };
     let omp_host = omp_host
         .filter(|h| !h.is_empty())
         .ok_or_else(|| ConfigError::Missing {
-            key: "omp.host (--omp)".into(),
+            key: OMP_HOST.setting.key_and_flag(),
             why: "the address of the OMP".into(),
         })?;
-    let omp_port = omp_port.unwrap_or(DEFAULT_OMP_PORT);
     if omp_port == 0 {
-        return Err(invalid("omp.port", 0, "port 0 cannot be connected to"));
+        return Err(invalid(
+            OMP_PORT.setting.key,
+            0,
+            "port 0 cannot be connected to",
+        ));
     }
 
-    let auth_id = o.auth_id.clone().or(file.auth_id);
+    let auth_id = s.get(AUTH_ID)?;
     if let Some(a) = &auth_id {
-        check_len("auth_id", a, 16)?;
+        check_len(AUTH_ID.setting.key, a, 16)?;
     } else if transport == TransportKind::Direct {
-        return Err(ConfigError::Missing {
-            key: "auth_id (--auth-id)".into(),
-            why: "the direct transport has no module MAC to default to".into(),
-        });
+        s.require(
+            AUTH_ID,
+            "the direct transport has no module MAC to default to",
+        )?;
     }
-    let manufacture_id = o
-        .manufacture_id
-        .clone()
-        .or(file.manufacture_id)
-        .unwrap_or_else(|| "WIZnet".into());
-    check_len("manufacture_id", &manufacture_id, 16)?;
-    let domain_code = o
-        .domain_code
-        .clone()
-        .or(file.domain_code)
-        .unwrap_or_else(|| "ThingPlug".into());
-    check_len("domain_code", &domain_code, 10)?;
+    let manufacture_id = s.value(MANUFACTURE_ID)?;
+    check_len(MANUFACTURE_ID.setting.key, &manufacture_id, 16)?;
+    let domain_code = s.value(DOMAIN_CODE)?;
+    check_len(DOMAIN_CODE.setting.key, &domain_code, 10)?;
 
-    let serial = link::serial(file.serial, o)?;
-    let wifi = link::wifi(file.wifi, o)?;
+    let serial = link::serial(s)?;
+    let wifi = link::wifi(s)?;
     link::require_for(transport, &serial, &wifi)?;
 
-    check_devices(&file.devices)?;
+    let devices = s.file.devices.clone();
+    check_devices(&devices)?;
 
-    let max_in_flight = o.max_in_flight.or(file.delivery.max_in_flight).unwrap_or(1);
+    let max_in_flight = s.value(DELIVERY_MAX_IN_FLIGHT)?;
     if !(1..=MAX_IN_FLIGHT).contains(&max_in_flight) {
         return Err(invalid(
-            "delivery.max_in_flight",
+            DELIVERY_MAX_IN_FLIGHT.setting.key,
             max_in_flight,
             format!("must be 1..={MAX_IN_FLIGHT}"),
         ));
     }
-    let spool = spool_limits(file.spool)?;
+    let spool = spool_limits(s)?;
 
-    let sources = sources::resolve(file.sources, &file.devices, o, transport)?;
+    let sources = sources::resolve(s, &devices, transport)?;
 
-    let controls = controls(file.controls)?;
+    let controls = controls(s.file.controls.clone())?;
 
-    let reconnect_initial =
-        duration("reconnect.initial", file.reconnect.initial)?.unwrap_or(Duration::from_secs(1));
-    let reconnect_max =
-        duration("reconnect.max", file.reconnect.max)?.unwrap_or(Duration::from_secs(60));
+    let reconnect_initial = s.value(RECONNECT_INITIAL)?;
+    let reconnect_max = s.value(RECONNECT_MAX)?;
     if reconnect_initial.is_zero() || reconnect_max < reconnect_initial {
         return Err(invalid(
-            "reconnect.max",
+            RECONNECT_MAX.setting.key,
             humantime::format_duration(reconnect_max),
             "must be at least reconnect.initial, which must be above 0",
         ));
     }
-    let response_timeout = duration("periods.response_timeout", file.periods.response_timeout)?;
+    let response_timeout = s.get(PERIODS_RESPONSE_TIMEOUT)?;
     if response_timeout.is_some_and(|t| t.is_zero()) {
-        return Err(invalid("periods.response_timeout", "0s", "must be above 0"));
+        return Err(invalid(
+            PERIODS_RESPONSE_TIMEOUT.setting.key,
+            "0s",
+            "must be above 0",
+        ));
     }
 
     Ok(Config {
         transport,
-        state_dir: o
-            .state_dir
-            .clone()
-            .or(file.state_dir)
-            .unwrap_or_else(|| PathBuf::from("gw-agent-state")),
+        state_dir: s.value(STATE_DIR)?,
         auth_id,
         manufacture_id,
         domain_code,
@@ -106,17 +98,16 @@ pub(super) fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigE
         wifi,
         omp_host,
         omp_port,
-        devices: file.devices,
-        heartbeat_period: duration("periods.heartbeat", file.periods.heartbeat)?,
-        report_period: duration("periods.report", file.periods.report)?,
+        devices,
+        heartbeat_period: s.get(PERIODS_HEARTBEAT)?,
+        report_period: s.get(PERIODS_REPORT)?,
         response_timeout,
         max_in_flight,
-        keyed_deliveries: file.delivery.keyed.unwrap_or(true),
-        report_type: report_type(file.delivery.report_type)?,
-        media_type: file.delivery.media_type.unwrap_or(0x01),
-        retry_delay: duration("delivery.retry_delay", file.delivery.retry_delay)?
-            .unwrap_or(Duration::from_secs(5)),
-        max_retries: file.delivery.max_retries.unwrap_or(3),
+        keyed_deliveries: s.value(DELIVERY_KEYED)?,
+        report_type: s.value(DELIVERY_REPORT_TYPE)?.0,
+        media_type: s.value(DELIVERY_MEDIA_TYPE)?,
+        retry_delay: s.value(DELIVERY_RETRY_DELAY)?,
+        max_retries: s.value(DELIVERY_MAX_RETRIES)?,
         spool,
         sources,
         controls,
@@ -145,13 +136,12 @@ fn check_devices(devices: &[DeviceConfig]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// `[spool]`, over the spool's own defaults.
-fn spool_limits(file: FileSpool) -> Result<SpoolLimits, ConfigError> {
-    let defaults = SpoolLimits::default();
+/// `[spool]`.
+fn spool_limits(s: &Settings) -> Result<SpoolLimits, ConfigError> {
     let spool = SpoolLimits {
-        max_bytes: file.max_bytes.unwrap_or(defaults.max_bytes),
-        segment_bytes: file.segment_bytes.unwrap_or(defaults.segment_bytes),
-        when_full: file.when_full.unwrap_or(defaults.when_full),
+        max_bytes: s.value(SPOOL_MAX_BYTES)?,
+        segment_bytes: s.value(SPOOL_SEGMENT_BYTES)?,
+        when_full: s.value(SPOOL_WHEN_FULL)?,
     };
     if spool.max_bytes < 4096 {
         return Err(invalid(
@@ -191,12 +181,6 @@ fn controls(file: BTreeMap<String, UserControl>) -> Result<BTreeMap<u8, UserCont
     Ok(controls)
 }
 
-pub(super) fn duration(key: &str, value: Option<String>) -> Result<Option<Duration>, ConfigError> {
-    value
-        .map(|v| humantime::parse_duration(&v).map_err(|e| invalid(key, &v, e)))
-        .transpose()
-}
-
 fn check_len(key: &str, value: &str, max: usize) -> Result<(), ConfigError> {
     if value.len() > max {
         return Err(invalid(key, value, format!("longer than {max} bytes")));
@@ -231,19 +215,5 @@ fn parse_omp(value: &str) -> Result<(String, Option<u16>), ConfigError> {
             ),
         )),
         None => Ok((value.to_owned(), None)),
-    }
-}
-
-fn report_type(value: Option<toml::Value>) -> Result<u8, ConfigError> {
-    let key = "delivery.report_type";
-    match value {
-        None => Ok(gmmp_codec::ReportType::COLLECT_DATA.0),
-        Some(toml::Value::Integer(n)) => {
-            u8::try_from(n).map_err(|_| invalid(key, n, "not 0..=255"))
-        }
-        Some(toml::Value::String(s)) => gmmp_codec::ReportType::from_name(&s)
-            .map(|r| r.0)
-            .ok_or_else(|| invalid(key, &s, "not collect_data, alarm, event or alarm_clear")),
-        Some(other) => Err(invalid(key, other, "expected a name or a number")),
     }
 }

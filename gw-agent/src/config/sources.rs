@@ -4,39 +4,37 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::file::{FileModuleSource, FileSources};
-use super::resolve::duration;
+use super::keys::*;
+use super::layers::Settings;
 use super::{
-    ConfigError, DeviceConfig, ListenAddr, ModuleSourceConfig, Overrides, SourcesConfig,
-    TransportKind, invalid,
+    ConfigError, DeviceConfig, ListenAddr, ModuleSourceConfig, SourcesConfig, TransportKind,
+    invalid,
 };
 
-/// `[sources]`, with `--listen` and `--no-stdin` over the file.
+/// `[sources]`.
 pub(super) fn resolve(
-    file: FileSources,
+    s: &Settings,
     devices: &[DeviceConfig],
-    o: &Overrides,
     transport: TransportKind,
 ) -> Result<SourcesConfig, ConfigError> {
-    let listen = match o.listen.as_deref().or(file.listen.as_deref()) {
-        Some(v) => Some(parse_listen("sources.listen", v)?),
+    let listen = match s.get(SOURCES_LISTEN)? {
+        Some(v) => Some(parse_listen(SOURCES_LISTEN.setting.key, &v)?),
         None => None,
     };
-    let module_source = module_source(file.module, devices)?;
+    let module_source = module_source(s, devices)?;
     if module_source.is_some() && transport == TransportKind::Direct {
         return Err(invalid(
-            "sources.module.interval",
+            SOURCES_MODULE_INTERVAL.setting.key,
             "set",
             "module readings need the bridge or native transport",
         ));
     }
-    let sources = SourcesConfig {
-        stdin: !o.no_stdin && file.stdin.unwrap_or(true),
+    Ok(SourcesConfig {
+        stdin: s.value(SOURCES_STDIN)?,
         listen,
-        fixed_payload: file.fixed_payload,
+        fixed_payload: s.get(SOURCES_FIXED_PAYLOAD)?,
         module: module_source,
-    };
-    Ok(sources)
+    })
 }
 
 /// Parses `unix:PATH` or `tcp:ADDR`.
@@ -57,34 +55,35 @@ pub fn parse_listen(key: &str, value: &str) -> Result<ListenAddr, ConfigError> {
 }
 
 fn module_source(
-    file: FileModuleSource,
+    s: &Settings,
     devices: &[DeviceConfig],
 ) -> Result<Option<ModuleSourceConfig>, ConfigError> {
-    let interval = duration("sources.module.interval", file.interval)?.unwrap_or(Duration::ZERO);
+    let interval = s.get(SOURCES_MODULE_INTERVAL)?.unwrap_or(Duration::ZERO);
     if interval.is_zero() {
         return Ok(None);
     }
     if interval < Duration::from_millis(100) {
         return Err(invalid(
-            "sources.module.interval",
+            SOURCES_MODULE_INTERVAL.setting.key,
             humantime::format_duration(interval),
             "must be at least 100ms",
         ));
     }
-    let adc = file.adc.unwrap_or(true);
-    let gpio = file.gpio.unwrap_or_default();
+    let adc = s.value(SOURCES_MODULE_ADC)?;
+    let gpio = s.value(SOURCES_MODULE_GPIO)?;
     if !adc && gpio.is_empty() {
         return Err(invalid(
-            "sources.module.adc",
+            SOURCES_MODULE_ADC.setting.key,
             false,
             "with no gpio pins either there is nothing to read",
         ));
     }
-    if let Some(device) = &file.device
+    let device = s.get(SOURCES_MODULE_DEVICE)?;
+    if let Some(device) = &device
         && !devices.iter().any(|d| &d.name == device)
     {
         return Err(invalid(
-            "sources.module.device",
+            SOURCES_MODULE_DEVICE.setting.key,
             device,
             "not a name under [[devices]]",
         ));
@@ -93,6 +92,6 @@ fn module_source(
         interval,
         adc,
         gpio,
-        device: file.device,
+        device,
     }))
 }

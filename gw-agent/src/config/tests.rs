@@ -58,13 +58,20 @@ fn bridge_needs_a_serial_port() {
 
 #[test]
 fn flags_override_the_file() {
-    let o = Overrides {
-        omp: Some("10.1.2.3:4000".into()),
-        baud: Some(9600),
-        no_stdin: true,
-        ..Overrides::default()
+    let overrides = Overrides::try_parse_from([
+        "gw-agent",
+        "--omp",
+        "10.1.2.3:4000",
+        "--baud",
+        "9600",
+        "--no-stdin",
+    ])
+    .unwrap();
+    let settings = Settings {
+        overrides,
+        ..Settings::from_toml(DIRECT).unwrap()
     };
-    let c = resolve(parse(Path::new("x"), DIRECT).unwrap(), &o).unwrap();
+    let c = resolve(&settings).unwrap();
     assert_eq!((c.omp_host.as_str(), c.omp_port), ("10.1.2.3", 4000));
     assert_eq!(c.serial.baud, 9600);
     assert!(!c.sources.stdin);
@@ -155,4 +162,114 @@ fn listen_addresses_parse() {
         ListenAddr::Unix("/tmp/s".into())
     );
     assert!(parse_listen("k", "/tmp/s").is_err());
+}
+
+#[test]
+fn a_wrong_type_names_the_section_or_key_not_a_type() {
+    let section = Config::from_toml("omp = \"h\"\n").unwrap_err().to_string();
+    assert!(
+        section.contains("`omp`") && section.contains("[omp] section"),
+        "{section}"
+    );
+    let value = Config::from_toml(&DIRECT.replace("[omp]\n", "[omp]\nport = \"x\"\n"));
+    let value = value.unwrap_err().to_string();
+    assert!(
+        value.contains("`omp.port`") && value.contains("expected a number"),
+        "{value}"
+    );
+    for text in [section, value] {
+        assert!(!text.contains("struct") && !text.contains("File"), "{text}");
+    }
+    let nested = Config::from_toml(&format!("{DIRECT}[sources.module]\ncolour = 1\n"));
+    let nested = nested.unwrap_err().to_string();
+    assert!(nested.contains("`sources.module.colour`"), "{nested}");
+}
+
+#[test]
+fn every_declared_default_is_a_value_of_its_type() {
+    for setting in keys::ALL {
+        if let Some(text) = setting.fallback.text() {
+            assert_eq!(
+                (setting.check_text)(&text),
+                Ok(()),
+                "default of {}",
+                setting.key
+            );
+        }
+    }
+    let c = Config::from_toml(DIRECT).unwrap();
+    assert_eq!(c.spool, SpoolLimits::default(), "the spool's own defaults");
+    assert_eq!(c.report_type, gmmp_codec::ReportType::COLLECT_DATA.0);
+    assert_eq!(c.retry_delay, Duration::from_secs(5));
+    assert_eq!((c.serial.baud, c.serial.data_bits), (115_200, 8));
+}
+
+#[test]
+fn the_flags_and_variables_are_those_of_the_declaration() {
+    let command = <Overrides as clap::Args>::augment_args(clap::Command::new("gw-agent"));
+    let flags: Vec<(String, String)> = command
+        .get_arguments()
+        .map(|a| {
+            let env = a.get_env().map(|e| e.to_string_lossy().into_owned());
+            (
+                a.get_long().unwrap_or_default().to_owned(),
+                env.unwrap_or_default(),
+            )
+        })
+        .collect();
+    let expected = [
+        "config",
+        "transport",
+        "state-dir",
+        "auth-id",
+        "manufacture-id",
+        "domain-code",
+        "serial",
+        "baud",
+        "ssid",
+        "passphrase",
+        "omp",
+        "max-in-flight",
+        "no-stdin",
+        "listen",
+    ];
+    assert_eq!(flags.len(), expected.len(), "{flags:?}");
+    for flag in expected {
+        let env = format!("GW_AGENT_{}", flag.to_uppercase().replace('-', "_"));
+        assert!(
+            flags.contains(&(flag.to_owned(), env)),
+            "--{flag} in {flags:?}"
+        );
+    }
+}
+
+#[test]
+fn help_shows_each_default() {
+    let mut command = <Overrides as clap::Args>::augment_args(clap::Command::new("gw-agent"));
+    let help = command.render_long_help().to_string();
+    for shown in [
+        "[default: 115200]",
+        "[default: gw-agent-state]",
+        "[default: bridge]",
+        "[default: the module's MAC]",
+        "[required]",
+        "[default: sources.stdin = true]",
+        "[possible values: bridge, direct, native]",
+    ] {
+        assert!(help.contains(shown), "{shown} in {help}");
+    }
+}
+
+#[test]
+fn a_flag_wins_over_the_file_and_the_file_over_the_default() {
+    let file = format!("{DIRECT}[serial]\nbaud = 9600\n");
+    assert_eq!(Config::from_toml(&file).unwrap().serial.baud, 9600);
+    let overrides = Overrides::try_parse_from(["gw-agent", "--baud", "57600"]).unwrap();
+    let settings = Settings {
+        overrides,
+        ..Settings::from_toml(&file).unwrap()
+    };
+    assert_eq!(resolve(&settings).unwrap().serial.baud, 57600);
+    let bad = Overrides::try_parse_from(["gw-agent", "--baud", "fast"]).unwrap_err();
+    assert!(bad.to_string().contains("--baud"), "{bad}");
 }
