@@ -33,13 +33,13 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use gmmp_codec::{ControlPayload, ControlType, ResultCode};
-use serde::Serialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::body::{JsonBody, JsonInteger, NameOrCode, gmmp_text, present};
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
-use super::params::{Body, JsonObject, PathParams, QueryParams};
+use super::params::{PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, now_millis};
 use crate::state::Shared;
 use crate::store::controls::{self, Control, ControlState, NewControl};
@@ -56,21 +56,64 @@ pub const MAX_WAIT_SECONDS: u64 = 60;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const IDEMPOTENCY_KEY_MAX: usize = 128;
 
-/// The notification's payload decoded per control type (the codec's
-/// [`ControlPayload`], docs/gmmp.md §5); the raw Base64 for other types or
-/// unexpected lengths.
-fn decode_result(control_type: u8, data: &[u8]) -> Value {
-    match ControlPayload::decode(ControlType(control_type), data) {
-        Some(ControlPayload::StatusCheck { reporting, running }) => json!({
-            "report_state": if reporting { "ON" } else { "OFF" },
-            "operation_state": if running { "RUN" } else { "PAUSE" },
-        }),
-        Some(ControlPayload::TimeSync { unix_seconds }) => {
-            json!({ "time": format_seconds(i64::from(unix_seconds)) })
+/// The contract's `ControlResult`: the notification's payload decoded per
+/// control type (the codec's [`ControlPayload`], docs/gmmp.md §5); the raw
+/// Base64 for other types or unexpected lengths. (Each shape's fields in
+/// alphabetical order, the order the API has always answered them in.)
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum ControlResult {
+    /// Status check: reporting and running.
+    StatusCheck {
+        /// `RUN` or `PAUSE`.
+        operation_state: &'static str,
+        /// `ON` or `OFF`.
+        report_state: &'static str,
+    },
+    /// Time sync: the gateway's clock.
+    TimeSync {
+        /// RFC 3339.
+        time: String,
+    },
+    /// Signal power.
+    SignalPower {
+        /// As the gateway reports it.
+        signal_power: u32,
+    },
+    /// Firmware version.
+    FirmwareVersion {
+        /// As the gateway reports it.
+        firmware_version: String,
+    },
+    /// Anything else, raw.
+    Raw {
+        /// Base64.
+        data: String,
+    },
+}
+
+impl ControlResult {
+    fn decode(control_type: u8, data: &[u8]) -> ControlResult {
+        match ControlPayload::decode(ControlType(control_type), data) {
+            Some(ControlPayload::StatusCheck { reporting, running }) => {
+                ControlResult::StatusCheck {
+                    operation_state: if running { "RUN" } else { "PAUSE" },
+                    report_state: if reporting { "ON" } else { "OFF" },
+                }
+            }
+            Some(ControlPayload::TimeSync { unix_seconds }) => ControlResult::TimeSync {
+                time: format_seconds(i64::from(unix_seconds)),
+            },
+            Some(ControlPayload::SignalPower(signal_power)) => {
+                ControlResult::SignalPower { signal_power }
+            }
+            Some(ControlPayload::FirmwareVersion(firmware_version)) => {
+                ControlResult::FirmwareVersion { firmware_version }
+            }
+            None => ControlResult::Raw {
+                data: STANDARD.encode(data),
+            },
         }
-        Some(ControlPayload::SignalPower(power)) => json!({ "signal_power": power }),
-        Some(ControlPayload::FirmwareVersion(text)) => json!({ "firmware_version": text }),
-        None => json!({ "data": STANDARD.encode(data) }),
     }
 }
 
@@ -110,7 +153,7 @@ pub struct ControlBody {
     expires_at: String,
     gw_id: String,
     id: i64,
-    result: Option<Value>,
+    result: Option<ControlResult>,
     result_code: Option<CodeName>,
     sent_at: Option<String>,
     state: &'static str,
@@ -131,7 +174,7 @@ impl From<Control> for ControlBody {
             expires_at: format_millis(c.expires_at),
             gw_id: c.gw_id,
             id: c.id,
-            result: c.result_data.as_ref().map(|d| decode_result(ct, d)),
+            result: c.result_data.as_ref().map(|d| ControlResult::decode(ct, d)),
             result_code: c
                 .result_code
                 .map(|rc| CodeName::new(rc, |c| ResultCode(c).name())),
@@ -150,84 +193,93 @@ impl From<Control> for ControlBody {
     }
 }
 
-/// A validated `ControlCreate`.
-struct ControlCreate {
+/// The contract's `ControlCreate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlCreate {
+    #[serde(default, deserialize_with = "present")]
+    control_type: Option<NameOrCode>,
+    #[serde(default, deserialize_with = "present")]
+    device_id: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    ttl_seconds: Option<JsonInteger>,
+}
+
+/// A [`ControlCreate`] whose values are checked.
+struct ValidControl {
     control_type: u8,
     device_id: Option<String>,
     data: Option<Vec<u8>>,
     ttl_ms: i64,
 }
 
-fn parse_create(body: JsonObject, default_ttl: Duration) -> ApiResult<ControlCreate> {
-    let body = Body::new(body, &["control_type", "device_id", "data", "ttl_seconds"])?;
-    let control_type = match body.value("control_type") {
-        None => return Err(ApiError::bad_request("control_type", "required")),
-        Some(Value::String(name)) if name.is_empty() || name.chars().count() > 64 => {
-            return Err(ApiError::bad_request(
-                "control_type",
-                "a name must be 1 to 64 characters",
-            ));
+impl ControlCreate {
+    /// Checks the values: a type the codec names (or any code), a device
+    /// ID that fits its GMMP field, data in Base64 within
+    /// [`MAX_CONTROL_DATA`] (and the 4 bytes a time sync carries), a TTL
+    /// within [`MAX_TTL_SECONDS`].
+    fn validate(self, default_ttl: Duration) -> ApiResult<ValidControl> {
+        let control_type = match self.control_type {
+            None => return Err(ApiError::bad_request("control_type", "required")),
+            Some(NameOrCode::Name(name)) if name.is_empty() || name.chars().count() > 64 => {
+                return Err(ApiError::bad_request(
+                    "control_type",
+                    "a name must be 1 to 64 characters",
+                ));
+            }
+            Some(NameOrCode::Name(name)) => {
+                ControlType::from_name(&name)
+                    .or_else(|| name.parse::<u8>().ok().map(ControlType))
+                    .ok_or_else(|| {
+                        ApiError::unprocessable(
+                            "control_type",
+                            format!("unknown control type {name:?}"),
+                        )
+                    })?
+                    .0
+            }
+            // Within the u8 range, so the cast is exact.
+            Some(NameOrCode::Code(code)) => code.within("control_type", 0..=255)? as u8,
+        };
+        if let Some(device_id) = &self.device_id {
+            gmmp_text("device_id", device_id, 1, DEVICE_ID_MAX)?;
         }
-        Some(Value::String(name)) => {
-            ControlType::from_name(name)
-                .or_else(|| name.parse::<u8>().ok().map(ControlType))
-                .ok_or_else(|| {
-                    ApiError::unprocessable(
-                        "control_type",
-                        format!("unknown control type {name:?}"),
-                    )
-                })?
-                .0
-        }
-        Some(Value::Number(_)) => {
-            let code = body.integer("control_type", 0..=255)?.unwrap_or(0);
-            u8::try_from(code).map_err(|_| {
-                ApiError::unprocessable("control_type", "a code must be from 0 to 255")
-            })?
-        }
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "control_type",
-                "must be a name or a code from 0 to 255",
-            ));
-        }
-    };
-    let device_id = body
-        .gmmp_field("device_id", 1, DEVICE_ID_MAX)?
-        .map(str::to_owned);
-    let data = body
-        .string("data")?
-        .map(|text| {
-            STANDARD.decode(text).map_err(|e| {
-                ApiError::unprocessable("data", format!("not Base64 (standard alphabet): {e}"))
+        let data = self
+            .data
+            .map(|text| {
+                STANDARD.decode(text).map_err(|e| {
+                    ApiError::unprocessable("data", format!("not Base64 (standard alphabet): {e}"))
+                })
             })
+            .transpose()?;
+        if let Some(data) = &data {
+            if data.len() > MAX_CONTROL_DATA {
+                return Err(ApiError::unprocessable(
+                    "data",
+                    format!("{} bytes; at most {MAX_CONTROL_DATA}", data.len()),
+                ));
+            }
+            let ct = ControlType(control_type);
+            if ct == ControlType::TIME_SYNC && ControlPayload::decode(ct, data).is_none() {
+                return Err(ApiError::unprocessable(
+                    "data",
+                    "time_sync data is the 4-byte Unix seconds",
+                ));
+            }
+        }
+        let ttl_ms = match self.ttl_seconds {
+            Some(s) => s.within("ttl_seconds", 1..=MAX_TTL_SECONDS)? * 1000,
+            None => i64::try_from(default_ttl.as_millis()).unwrap_or(MAX_TTL_SECONDS * 1000),
+        };
+        Ok(ValidControl {
+            control_type,
+            device_id: self.device_id,
+            data,
+            ttl_ms,
         })
-        .transpose()?;
-    if let Some(data) = &data {
-        if data.len() > MAX_CONTROL_DATA {
-            return Err(ApiError::unprocessable(
-                "data",
-                format!("{} bytes; at most {MAX_CONTROL_DATA}", data.len()),
-            ));
-        }
-        let ct = ControlType(control_type);
-        if ct == ControlType::TIME_SYNC && ControlPayload::decode(ct, data).is_none() {
-            return Err(ApiError::unprocessable(
-                "data",
-                "time_sync data is the 4-byte Unix seconds",
-            ));
-        }
     }
-    let ttl_ms = match body.integer("ttl_seconds", 1..=MAX_TTL_SECONDS)? {
-        Some(s) => s * 1000,
-        None => i64::try_from(default_ttl.as_millis()).unwrap_or(MAX_TTL_SECONDS * 1000),
-    };
-    Ok(ControlCreate {
-        control_type,
-        device_id,
-        data,
-        ttl_ms,
-    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
@@ -256,7 +308,7 @@ pub async fn create(
     State(state): State<Arc<Shared>>,
     path: PathParams,
     headers: HeaderMap,
-    body: JsonObject,
+    JsonBody(body): JsonBody<ControlCreate>,
 ) -> ApiResult<Response> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let key = idempotency_key(&headers)?;
@@ -264,7 +316,7 @@ pub async fn create(
     require_gateway(pool, gw_id).await?;
     // The body is validated first: a malformed retry is refused as any
     // malformed request is, whatever its key.
-    let new = parse_create(body, state.config.control.ttl)?;
+    let new = body.validate(state.config.control.ttl)?;
     if let Some(key) = &key {
         if let Some(existing) = controls::by_idempotency_key(pool, gw_id, key).await? {
             return Ok(accepted(existing));
@@ -406,8 +458,13 @@ pub async fn cancel(
 mod tests {
     use super::*;
 
+    fn decode_result(control_type: u8, data: &[u8]) -> serde_json::Value {
+        serde_json::to_value(ControlResult::decode(control_type, data)).unwrap()
+    }
+
     #[test]
     fn results_decode_per_control_type() {
+        use serde_json::json;
         assert_eq!(
             decode_result(0x0C, &[0x01, 0x00]),
             json!({ "report_state": "ON", "operation_state": "PAUSE" })

@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 
 /// Everything a handler can answer instead of its resource.
 #[derive(Debug, thiserror::Error)]
@@ -168,12 +168,31 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut error = json!({ "code": self.code(), "message": message });
-        if let Some(field) = self.field() {
-            error["field"] = json!(field);
-        }
-        (self.status_code(), Json(json!({ "error": error }))).into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                field: self.field(),
+                message,
+            },
+        };
+        (self.status_code(), Json(body)).into_response()
     }
+}
+
+/// The contract's `Error`.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+/// Its `error` object (fields in alphabetical order, the order the API has
+/// always answered them in; `field` only when one field is to blame).
+#[derive(Debug, Serialize)]
+struct ErrorDetail<'a> {
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    message: String,
 }
 
 /// The result type of handlers.
@@ -190,5 +209,29 @@ mod tests {
         assert_eq!(stopped.code(), "unavailable");
         assert_ne!(stopped.to_string(), ApiError::Unavailable.to_string());
         assert!(!stopped.to_string().contains("database"));
+    }
+
+    async fn body_of(error: ApiError) -> String {
+        let response = error.into_response();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_error_shape_names_the_field_only_when_there_is_one() {
+        assert_eq!(
+            body_of(ApiError::bad_request(
+                "limit",
+                "must be an integer from 1 to 1000"
+            ))
+            .await,
+            r#"{"error":{"code":"bad_request","field":"limit","message":"limit: must be an integer from 1 to 1000"}}"#
+        );
+        assert_eq!(
+            body_of(ApiError::NotFound("no gateway SC1".into())).await,
+            r#"{"error":{"code":"not_found","message":"no gateway SC1"}}"#
+        );
     }
 }

@@ -2,12 +2,45 @@
 //! GMMP side shares the process's file descriptors), and a connection that
 //! makes no progress — no byte read or written — for `idle_timeout` is
 //! closed. The idle limit is what ends a half-sent request header, a body
-//! that stops arriving and an idle keep-alive connection; it must exceed
-//! the longest `?wait=` long-poll (60 s), during which a connection is
-//! silent by design.
+//! that stops arriving, a response the client stops reading and an idle
+//! keep-alive connection; it must exceed the longest `?wait=` long-poll
+//! (60 s), during which a connection is silent by design.
 //!
 //! A connection over the cap waits in the kernel's accept backlog until
 //! another closes (the same as the GMMP listener's cap).
+//!
+//! # Why this is written here
+//!
+//! One timer for both directions of the socket, reset by any byte, is what
+//! "no progress" means; the server stack's own timeouts each cover a part:
+//!
+//! - hyper's `http1::Builder::header_read_timeout` (also reached through
+//!   hyper-util's `server::conn::auto::Builder::http1()`): a deadline from
+//!   the start of a request head to its end, the wait for the next request
+//!   of a keep-alive connection included. Nothing for the body or for
+//!   writing, and it only runs with a `Timer` set on the builder:
+//!   `axum::serve` makes its own `auto::Builder` without one and offers no
+//!   way to configure it, so under `axum::serve` it never fires. Using it
+//!   means an accept loop of our own in place of `axum::serve` (its
+//!   graceful shutdown included) and still leaves bodies and writes open.
+//! - hyper-util's `auto::Builder`: `http2().keep_alive_interval` /
+//!   `keep_alive_timeout` are HTTP/2 PINGs; HTTP/1 has no idle limit.
+//! - tower-http's `TimeoutLayer`: a deadline for the whole response future
+//!   (408), not reset by progress. It starts only once a head is parsed (so
+//!   no half-sent header, no idle keep-alive) and would cut the 60 s
+//!   long-poll unless longer than it.
+//! - tower-http's `RequestBodyTimeoutLayer` / `TimeoutBody`: a limit
+//!   between body frames — a stalled request body only. (The API bounds
+//!   the body as a whole with `DeadlineBody`, see [`super::router`].)
+//! - tokio-io-timeout's `TimeoutStream`: separate read and write timeouts,
+//!   each started when one operation returns `Pending`. hyper keeps a read
+//!   pending while it writes a response (to notice the client leaving), so
+//!   a response that takes long to download would be cut by the read
+//!   timeout although bytes flow.
+//! - `axum::serve`: no connection cap and no timeout; its
+//!   `ListenerExt::tap_io` only configures each accepted stream. tower's
+//!   `ConcurrencyLimit` caps requests in flight, not connections (an idle
+//!   keep-alive holds a descriptor with no request).
 
 use std::io;
 use std::net::SocketAddr;

@@ -2,11 +2,21 @@
 //! followed by the GMMP side's, the delivery writer's and the control
 //! dispatcher's, in the Prometheus text format (0.0.4).
 //!
-//! Requests are counted in a `prometheus-client` family: a request takes
-//! the family's shared read lock and bumps an atomic, so requests never
-//! wait on each other (only a label set seen for the first time takes the
-//! write lock). The other subsystems keep their own atomics; a scrape
-//! reads them through one collector, in a fixed order.
+//! Requests are counted in a `prometheus-client` `Family` keyed by
+//! (method, route template, status). `Family::get_or_create` finds the
+//! counter under the family's shared read lock and bumps an atomic, so
+//! requests do not wait on each other; only a label set seen for the first
+//! time takes the write lock, for one map insert. The label sets are
+//! bounded — the routes of [`super::ROUTES`] plus `unmatched`, ten method
+//! labels, the statuses the API answers — so once each kind of request has
+//! been seen the hot path only reads. They are not created at start-up on
+//! purpose: the exposition lists every label set the family holds, so
+//! pre-creating them would put hundreds of zero series (routes × methods ×
+//! statuses, most of them impossible) into every scrape, and which
+//! statuses a route answers is not a list the code keeps.
+//!
+//! The other subsystems keep their own atomics; a scrape reads them
+//! through one collector, in a fixed order.
 
 use std::fmt;
 use std::sync::Arc;

@@ -18,7 +18,9 @@
 //!
 //! - [`error`]: the one error type and its JSON shape.
 //! - [`auth`]: the API key (Bearer, constant-time compare) and its file.
-//! - [`params`]: query string, path and JSON body reading with field-named errors.
+//! - [`params`]: query string and path reading with field-named errors.
+//! - [`body`]: JSON request bodies decoded into serde structs, errors
+//!   naming the field.
 //! - [`cursor`]: opaque page cursors.
 //! - [`time`]: RFC 3339 in and out.
 //! - [`service`]: `/healthz`, `/openapi.yaml`.
@@ -35,7 +37,7 @@
 //!   `/metrics`), so unknown `/api/` paths answer 401 before 404 and never
 //!   reveal which routes exist.
 //! - axum's extractor rejections are plain text; the API never uses them
-//!   ([`params`] replaces `Query`, `Path` and `Json`), and the router's own
+//!   ([`params`] replaces `Query` and `Path`, [`body`] replaces `Json`), and the router's own
 //!   404/405 are replaced by JSON fallbacks (the 405 keeps its `Allow`).
 //! - Shutdown: in-flight requests get [`SHUTDOWN_GRACE`] to finish (a
 //!   long-poll `?wait=` may hold up to 60 s), then connections are dropped.
@@ -52,6 +54,7 @@ use tower_http::trace::TraceLayer;
 use crate::state::Shared;
 
 pub mod auth;
+pub mod body;
 pub mod controls;
 pub mod cursor;
 pub mod deliveries;

@@ -1,24 +1,13 @@
-//! Request input without axum's plain-text rejections: the query string,
-//! the path parameters and JSON bodies are read here and every problem
-//! becomes an [`ApiError`] naming the offending field.
-//!
-//! JSON bodies are parsed to a `serde_json::Value` object first and then
-//! read field by field ([`Body`]), so that a wrong type (400) and a wrong
-//! value (422) are told apart and always name the field — serde's derive
-//! errors do not carry the field for type mismatches.
+//! Request input without axum's plain-text rejections: the query string
+//! and the path parameters are read here and every problem becomes an
+//! [`ApiError`] naming the offending parameter. (JSON bodies: [`super::body`].)
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
-use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use serde_json::{Map, Value};
 
 use super::error::ApiError;
-use crate::state::Shared;
 
 /// Default and largest page sizes.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -164,157 +153,5 @@ impl PathParams {
             .and_then(|v| v.parse::<i64>().ok())
             .filter(|v| *v >= 1)
             .ok_or_else(|| ApiError::bad_request(name, "must be a positive integer"))
-    }
-}
-
-/// A JSON object body: `application/json` (else 415), within the body
-/// limit (else 413), syntactically JSON (else 400) and an object (else 400).
-#[derive(Debug)]
-pub struct JsonObject(pub Map<String, Value>);
-
-impl FromRequest<Arc<Shared>> for JsonObject {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &Arc<Shared>) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let is_json = content_type.as_deref().is_some_and(|ct| {
-            let essence = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            essence == "application/json"
-                || (essence.starts_with("application/") && essence.ends_with("+json"))
-        });
-        if !is_json {
-            return Err(ApiError::UnsupportedMediaType(
-                content_type.unwrap_or_else(|| "no Content-Type".to_owned()),
-            ));
-        }
-        let limit = state.config.http_body_limit;
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                ApiError::BadBody(format!("could not read the body: {}", e.body_text()))
-            }
-        })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::bad_request("body", format!("not valid JSON: {e}")))?;
-        match value {
-            Value::Object(map) => Ok(JsonObject(map)),
-            _ => Err(ApiError::bad_request("body", "must be a JSON object")),
-        }
-    }
-}
-
-/// Reads the fields of a [`JsonObject`], refusing the ones it was not asked
-/// for (the contract's `additionalProperties: false`).
-pub struct Body {
-    map: Map<String, Value>,
-}
-
-impl Body {
-    /// Checks that only `allowed` fields are present.
-    pub fn new(JsonObject(map): JsonObject, allowed: &[&str]) -> Result<Body, ApiError> {
-        if let Some(unknown) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(ApiError::bad_request(
-                unknown.clone(),
-                format!("unknown field; expected one of {}", allowed.join(", ")),
-            ));
-        }
-        Ok(Body { map })
-    }
-
-    /// True when no field is present.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    /// The raw value of `name`.
-    pub fn value(&self, name: &str) -> Option<&Value> {
-        self.map.get(name)
-    }
-
-    /// A string field (400 when not a string).
-    pub fn string(&self, name: &str) -> Result<Option<&str>, ApiError> {
-        match self.map.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::bad_request(name, "must be a string")),
-        }
-    }
-
-    /// A string field of `min..=max` bytes (400 when not a string, 422 when
-    /// out of range: the value does not fit its GMMP field).
-    pub fn bounded_string(
-        &self,
-        name: &str,
-        min: usize,
-        max: usize,
-    ) -> Result<Option<&str>, ApiError> {
-        let s = self.string(name)?;
-        if let Some(s) = s {
-            if s.len() < min || s.len() > max {
-                return Err(ApiError::unprocessable(
-                    name,
-                    format!("must be {min} to {max} bytes, is {}", s.len()),
-                ));
-            }
-        }
-        Ok(s)
-    }
-
-    /// A string destined for a fixed-width GMMP field: `min..=max` bytes of
-    /// printable ASCII (the contract's `pattern: '^[ -~]*$'`), else 422.
-    pub fn gmmp_field(&self, name: &str, min: usize, max: usize) -> Result<Option<&str>, ApiError> {
-        let s = self.bounded_string(name, min, max)?;
-        if let Some(s) = s {
-            if !s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-                return Err(ApiError::unprocessable(
-                    name,
-                    "must be printable ASCII (GMMP fields are ASCII)".to_string(),
-                ));
-            }
-        }
-        Ok(s)
-    }
-
-    /// An integer field within `range` (400 when not an integer, 422 when
-    /// out of range).
-    pub fn integer(
-        &self,
-        name: &str,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> Result<Option<i64>, ApiError> {
-        match self.map.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => {
-                // JSON Schema's `integer` includes `5.0`; saturating casts
-                // keep huge values out of range rather than wrapping.
-                let v = n
-                    .as_i64()
-                    .map(i128::from)
-                    .or_else(|| n.as_u64().map(i128::from))
-                    .or_else(|| {
-                        n.as_f64()
-                            .filter(|f| f.is_finite() && f.fract() == 0.0)
-                            .map(|f| f as i128)
-                    })
-                    .ok_or_else(|| ApiError::bad_request(name, "must be an integer"))?;
-                if v < i128::from(*range.start()) || v > i128::from(*range.end()) {
-                    return Err(ApiError::unprocessable(
-                        name,
-                        format!("must be from {} to {}", range.start(), range.end()),
-                    ));
-                }
-                Ok(Some(v as i64))
-            }
-            Some(_) => Err(ApiError::bad_request(name, "must be an integer")),
-        }
     }
 }

@@ -5,12 +5,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use super::body::{JsonBody, gmmp_text, length, present};
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
-use super::params::{Body, JsonObject, PathParams, QueryParams};
+use super::params::{PathParams, QueryParams};
 use super::time::{format_millis, now_millis};
 use crate::state::Shared;
 use crate::store::provisioning::{self, Provision};
@@ -22,56 +23,109 @@ const MANUFACTURE_ID_MAX: usize = 16;
 /// The portal label is not a GMMP field; kept short enough to list.
 const NAME_MAX: usize = 100;
 
-fn to_json(p: &Provision) -> Value {
-    json!({
-        "auth_id": p.auth_id,
-        "domain_code": p.domain,
-        "manufacture_id": p.manufacture_id,
-        "name": p.name,
-        "created_at": format_millis(p.created_at),
-    })
+/// The contract's `Provisioning`. (Fields in alphabetical order, the order
+/// the API has always answered them in.)
+#[derive(Debug, Serialize)]
+pub struct ProvisioningBody {
+    auth_id: String,
+    created_at: String,
+    domain_code: Option<String>,
+    manufacture_id: Option<String>,
+    name: Option<String>,
+}
+
+impl From<Provision> for ProvisioningBody {
+    fn from(p: Provision) -> ProvisioningBody {
+        ProvisioningBody {
+            auth_id: p.auth_id,
+            created_at: format_millis(p.created_at),
+            domain_code: p.domain,
+            manufacture_id: p.manufacture_id,
+            name: p.name,
+        }
+    }
+}
+
+/// A page of provisioned auth IDs.
+#[derive(Debug, Serialize)]
+pub struct ProvisioningPage {
+    items: Vec<ProvisioningBody>,
+    next_cursor: Option<String>,
 }
 
 /// `GET /api/v1/provisioning`: a page in auth ID order.
-pub async fn list(State(state): State<Arc<Shared>>, query: QueryParams) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(state): State<Arc<Shared>>,
+    query: QueryParams,
+) -> ApiResult<Json<ProvisioningPage>> {
     let limit = query.limit()?;
     let after = query
         .cursor()?
         .map(|c| cursor::decode(CursorKind::Provisioning, c))
         .transpose()?;
     let mut rows = provisioning::page(&state.pool, after.as_deref(), i64::from(limit) + 1).await?;
-    let next = page_end(&mut rows, limit, |r| {
+    let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Provisioning, &r.auth_id)
     });
-    Ok(Json(json!({
-        "items": rows.iter().map(to_json).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    Ok(Json(ProvisioningPage {
+        items: rows.into_iter().map(ProvisioningBody::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// The contract's `ProvisioningCreate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningCreate {
+    #[serde(default, deserialize_with = "present")]
+    auth_id: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    domain_code: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    manufacture_id: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<String>,
+}
+
+impl ProvisioningCreate {
+    /// The row to insert, once every value fits its GMMP field (422).
+    fn into_row(self, created_at: i64) -> ApiResult<Provision> {
+        let auth_id = self
+            .auth_id
+            .ok_or_else(|| ApiError::bad_request("auth_id", "required"))?;
+        gmmp_text("auth_id", &auth_id, 1, AUTH_ID_MAX)?;
+        if let Some(domain) = &self.domain_code {
+            gmmp_text("domain_code", domain, 1, DOMAIN_MAX)?;
+        }
+        if let Some(manufacture_id) = &self.manufacture_id {
+            gmmp_text("manufacture_id", manufacture_id, 0, MANUFACTURE_ID_MAX)?;
+        }
+        if let Some(name) = &self.name {
+            length("name", name, 0, NAME_MAX)?;
+        }
+        Ok(Provision {
+            auth_id,
+            domain: self.domain_code,
+            manufacture_id: self.manufacture_id,
+            name: self.name,
+            created_at,
+        })
+    }
 }
 
 /// `POST /api/v1/provisioning`: 201, 409 when provisioned already.
-pub async fn create(State(state): State<Arc<Shared>>, body: JsonObject) -> ApiResult<Response> {
-    let body = Body::new(body, &["auth_id", "domain_code", "manufacture_id", "name"])?;
-    let auth_id = body
-        .gmmp_field("auth_id", 1, AUTH_ID_MAX)?
-        .ok_or_else(|| ApiError::bad_request("auth_id", "required"))?;
-    let domain = body.gmmp_field("domain_code", 1, DOMAIN_MAX)?;
-    let manufacture_id = body.gmmp_field("manufacture_id", 0, MANUFACTURE_ID_MAX)?;
-    let name = body.bounded_string("name", 0, NAME_MAX)?;
-    let row = Provision {
-        auth_id: auth_id.to_owned(),
-        domain: domain.map(str::to_owned),
-        manufacture_id: manufacture_id.map(str::to_owned),
-        name: name.map(str::to_owned),
-        created_at: now_millis(),
-    };
+pub async fn create(
+    State(state): State<Arc<Shared>>,
+    JsonBody(body): JsonBody<ProvisioningCreate>,
+) -> ApiResult<Response> {
+    let row = body.into_row(now_millis())?;
     if !provisioning::insert_new(&state.pool, &row).await? {
         return Err(ApiError::Conflict(format!(
             "auth_id {} is provisioned already",
             row.auth_id
         )));
     }
-    Ok((StatusCode::CREATED, Json(to_json(&row))).into_response())
+    Ok((StatusCode::CREATED, Json(ProvisioningBody::from(row))).into_response())
 }
 
 /// `DELETE /api/v1/provisioning/{auth_id}`: 204, 404 when not provisioned.
@@ -83,4 +137,43 @@ pub async fn remove(State(state): State<Arc<Shared>>, path: PathParams) -> ApiRe
         )));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provisioning_answers_every_field_null_when_absent() {
+        let row = Provision {
+            auth_id: "0008dc1e3222".into(),
+            domain: None,
+            manufacture_id: Some("WIZnet".into()),
+            name: None,
+            created_at: 1_586_937_600_000,
+        };
+        assert_eq!(
+            serde_json::to_string(&ProvisioningBody::from(row)).unwrap(),
+            r#"{"auth_id":"0008dc1e3222","created_at":"2020-04-15T08:00:00.000Z","domain_code":null,"manufacture_id":"WIZnet","name":null}"#
+        );
+    }
+
+    #[test]
+    fn values_are_checked_after_decoding_naming_the_field() {
+        let decode = |body: &str| -> ApiResult<Provision> {
+            super::super::body::decode::<ProvisioningCreate>(body.as_bytes())?.into_row(0)
+        };
+        assert!(decode(r#"{"auth_id":"a","domain_code":"ThingPlug"}"#).is_ok());
+        for (body, field) in [
+            (r#"{"domain_code":"ThingPlug"}"#, "auth_id"),
+            (r#"{"auth_id":"a","domain_code":""}"#, "domain_code"),
+            (r#"{"auth_id":"a","manufacture_id":"ü"}"#, "manufacture_id"),
+        ] {
+            let err = decode(body).unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!("{field}: ")),
+                "{body}: {err}"
+            );
+        }
+    }
 }
