@@ -49,6 +49,9 @@ pub enum ProvisionCommand {
     },
     /// List approved auth_ids.
     List,
+    /// Manage the MQTT clients allowed to connect (mode `approved`).
+    #[command(subcommand)]
+    Mqtt(crate::mqtt::provision::MqttProvisionCommand),
     /// Withdraw an approval (a registered GW stays registered).
     Remove {
         /// The auth_id.
@@ -65,6 +68,9 @@ pub struct Settings {
     /// GMMP listen address [default: 0.0.0.0:31002].
     #[arg(long, env = "OMP_GMMP_LISTEN", global = true)]
     pub gmmp_listen: Option<SocketAddr>,
+    /// MQTT listen address, or `none` [default: 0.0.0.0:1883].
+    #[arg(long, env = "OMP_MQTT_LISTEN", global = true)]
+    pub mqtt_listen: Option<super::OptionalListen>,
     /// HTTP API listen address [default: 127.0.0.1:8080].
     #[arg(long, env = "OMP_HTTP_LISTEN", global = true)]
     pub http_listen: Option<SocketAddr>,

@@ -14,6 +14,7 @@ impl Config {
     pub fn defaults() -> Config {
         Config {
             gmmp_listen: SocketAddr::from(([0, 0, 0, 0], 31002)),
+            mqtt_listen: Some(SocketAddr::from(([0, 0, 0, 0], 1883))),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./omp-data"),
             provisioning: ProvisioningMode::Approved,

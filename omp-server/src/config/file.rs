@@ -14,6 +14,7 @@ use crate::error::ConfigError;
 #[serde(deny_unknown_fields)]
 pub(super) struct FileSettings {
     pub(super) gmmp_listen: Option<SocketAddr>,
+    pub(super) mqtt_listen: Option<super::OptionalListen>,
     pub(super) http_listen: Option<SocketAddr>,
     pub(super) data_dir: Option<PathBuf>,
     pub(super) provisioning: Option<ProvisioningMode>,

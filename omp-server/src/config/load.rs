@@ -44,6 +44,9 @@ impl Config {
             allowed_domains,
             trace_gmmp
         );
+        if let Some(v) = settings.mqtt_listen.or(file.mqtt_listen) {
+            c.mqtt_listen = v.0;
+        }
         c.api_key = settings.api_key.clone().or(file.api_key.clone());
         if let Some(d) = pick_duration("control_ttl", settings.control_ttl, &file.control_ttl)? {
             c.control.ttl = d;

@@ -36,6 +36,32 @@ pub enum ProvisioningMode {
     Open,
 }
 
+/// A listen address, or `none` (no listener), as given in a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct OptionalListen(pub Option<SocketAddr>);
+
+impl std::str::FromStr for OptionalListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<OptionalListen, String> {
+        if s == "none" {
+            return Ok(OptionalListen(None));
+        }
+        s.parse().map(|a| OptionalListen(Some(a))).map_err(|e| {
+            format!("{s:?} is neither an address such as 0.0.0.0:1883 nor `none`: {e}")
+        })
+    }
+}
+
+impl TryFrom<String> for OptionalListen {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<OptionalListen, String> {
+        s.parse()
+    }
+}
+
 /// Profile values answered when no profile is stored (docs/gmmp.md §4, 0x06).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileDefaults {
@@ -62,6 +88,8 @@ pub struct ProfileDefaults {
 pub struct Config {
     /// GMMP listen address.
     pub gmmp_listen: SocketAddr,
+    /// MQTT listen address; `None` = no MQTT listener.
+    pub mqtt_listen: Option<SocketAddr>,
     /// HTTP API listen address (used by the HTTP API).
     pub http_listen: SocketAddr,
     /// Data directory.
@@ -133,6 +161,8 @@ pub struct ControlConfig {
 
 /// Default GMMP port, as ThingPlug's.
 pub const DEFAULT_GMMP_LISTEN: &str = "0.0.0.0:31002";
+/// Default MQTT address.
+pub const DEFAULT_MQTT_LISTEN: &str = "0.0.0.0:1883";
 /// Default HTTP API address.
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:8080";
 

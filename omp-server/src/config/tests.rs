@@ -164,3 +164,23 @@ fn defaults_match_the_issue() {
     assert_eq!(c.profile_defaults.heartbeat_period, 10);
     assert_eq!(c.profile_defaults.response_timeout, 30);
 }
+
+#[test]
+fn mqtt_listen_takes_an_address_or_none() {
+    assert_eq!(
+        Config::defaults()
+            .mqtt_listen
+            .map(|a| a.to_string())
+            .as_deref(),
+        Some(DEFAULT_MQTT_LISTEN)
+    );
+    let c = load_toml("mqtt_listen = \"none\"\n").unwrap();
+    assert_eq!(c.mqtt_listen, None);
+    let cli = Cli::try_parse_from(["omp-server", "--mqtt-listen", "127.0.0.1:1884"]).unwrap();
+    let c = Config::load(&cli.settings).unwrap();
+    assert_eq!(c.mqtt_listen, Some("127.0.0.1:1884".parse().unwrap()));
+    let err = load_toml("mqtt_listen = \"nowhere\"\n").unwrap_err();
+    assert!(err.to_string().contains("mqtt_listen"), "{err}");
+    let err = Cli::try_parse_from(["omp-server", "--mqtt-listen", "nowhere"]).unwrap_err();
+    assert!(err.to_string().contains("--mqtt-listen"), "{err}");
+}
