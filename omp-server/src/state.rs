@@ -163,8 +163,8 @@ impl Shared {
         }
     }
 
-    /// Hands the contacts noted since the last flush to the delivery
-    /// writer (committed with its next batch).
+    /// Hands the contacts (and MQTT online states) noted since the last
+    /// flush to the delivery writer (committed with its next batch).
     pub async fn flush_last_seen(&self) -> Result<(), StoreError> {
         let batch: Vec<(String, i64, String)> = {
             let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -174,6 +174,14 @@ impl Shared {
         };
         self.writer
             .record_last_seen(batch)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        let presence = self.mqtt.take_presence();
+        if presence.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .record_presence(presence)
             .await
             .map_err(|_| StoreError::WriterGone)
     }

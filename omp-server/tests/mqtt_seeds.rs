@@ -61,6 +61,8 @@ async fn seed_004_onenet_dp_qos2_is_stored_once_and_acknowledged_after_commit() 
     let mut c = Raw::connect(&server).await;
     c.send(&hex(ONENET_CONNECT)).await;
     assert_eq!(c.read_exact(4).await, hex(CONNACK_OK));
+    // The online state goes to the writer ahead of the messages below.
+    server.state.flush_last_seen().await.unwrap();
     // SUBSCRIBE led2 QoS 2 in the OneNET SDK's form (first byte 0x80).
     c.send(&hex("80 09 00 01 00 04 6c 65 64 32 02")).await;
     assert_eq!(c.read_exact(5).await, hex("90 03 00 01 02"));
@@ -108,12 +110,11 @@ async fn seed_004_onenet_dp_qos2_is_stored_once_and_acknowledged_after_commit() 
         ("led2", &b"on"[..])
     );
     assert_eq!((echo.qos, echo.retain), (QoS::ExactlyOnce, false));
-    assert!(
-        mqtt_presence::get(&server.state.pool, "39599428")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let presence = mqtt_presence::get(&server.state.pool, "39599428")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(presence.online);
     c.send(&hex("e0 00")).await;
     assert!(c.closed().await);
     server.stop().await;
@@ -269,5 +270,85 @@ async fn a_client_approved_with_the_provision_command_logs_in() {
     let mut c = Raw::connect(&server).await;
     c.send(&hex(SIM_CONNECT_311)).await;
     assert_eq!(c.read_exact(4).await, hex(CONNACK_OK));
+    server.stop().await;
+}
+
+/// With the writer stalled (another connection holds SQLite's write lock)
+/// and its queue full, publishers get no PUBACK and their sessions wait
+/// for room instead of dropping; once the lock goes every message is
+/// acknowledged and stored once.
+#[tokio::test]
+async fn a_full_writer_holds_the_acknowledgements_back_and_loses_nothing() {
+    use sqlx::Connection;
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start(dir.path(), |c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.provisioning = ProvisioningMode::Open;
+        c.writer_queue_capacity = 1;
+    })
+    .await;
+    let mut lock =
+        omp_server::store::open_dedicated_connection(&server.state.config.database_path())
+            .await
+            .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+
+    let mut clients = Vec::new();
+    for i in 0..5u8 {
+        let mut c = Raw::connect(&server).await;
+        // CONNECT client "c<i>", clean, keep-alive 60.
+        c.send(&[
+            0x10,
+            0x0e,
+            0,
+            4,
+            b'M',
+            b'Q',
+            b'T',
+            b'T',
+            4,
+            2,
+            0,
+            60,
+            0,
+            2,
+            b'c',
+            b'0' + i,
+        ])
+        .await;
+        assert_eq!(c.read_exact(4).await, hex(CONNACK_OK));
+        // PUBLISH QoS 1 on "t", packet id 1, payload [i].
+        c.send(&[0x32, 0x06, 0, 1, b't', 0, 1, i]).await;
+        clients.push(c);
+    }
+    let waited = &server.state.writer.metrics().mqtt_waited_full;
+    tokio::time::timeout(common::GUARD, async {
+        while waited.load(Ordering::Relaxed) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("a publisher waits for room in the writer's queue");
+    // Nothing can be committed while the lock is held: no PUBACK yet.
+    for c in &mut clients {
+        let mut byte = [0u8; 1];
+        assert!(matches!(
+            c.stream.try_read(&mut byte),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        ));
+    }
+    sqlx::query("COMMIT").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.read_exact(4).await, hex("40 02 00 01"), "client {i}");
+        let stored = mqtt::messages(&server, &format!("c{i}")).await;
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored[0].payload, vec![i as u8]);
+    }
     server.stop().await;
 }

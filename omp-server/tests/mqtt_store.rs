@@ -57,10 +57,13 @@ async fn messages_and_their_data_points_commit_through_the_writer() {
     let second = second.await.unwrap().unwrap();
     assert!(second > first);
     handle
-        .record_presence(vec![Presence::Online {
+        .record_presence(vec![Presence {
             client_id: "client test0".into(),
+            online: true,
+            reason: None,
             peer: "127.0.0.1:5".into(),
-            at: 10,
+            connected_at: 10,
+            last_seen: 10,
         }])
         .await
         .unwrap();

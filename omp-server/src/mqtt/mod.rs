@@ -12,7 +12,11 @@
 //! - [`router`], [`topic`]: connected clients, subscriptions with `+` and
 //!   `#`, retained messages.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+
+use crate::store::mqtt_presence::Presence;
 
 pub mod ingest;
 pub mod listener;
@@ -47,4 +51,22 @@ pub struct MqttState {
     pub router: router::Router,
     /// Counters.
     pub metrics: MqttMetrics,
+    /// Online states noted since the last flush, the latest per client.
+    presence: Mutex<HashMap<String, Presence>>,
+}
+
+impl MqttState {
+    /// Notes a client's online state; written with the next flush of
+    /// contact times (`Shared::flush_last_seen`), so that a session never
+    /// waits on the writer for it — only its messages do.
+    pub fn note_presence(&self, p: Presence) {
+        let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        noted.insert(p.client_id.clone(), p);
+    }
+
+    /// The states noted since the last call.
+    pub fn take_presence(&self) -> Vec<Presence> {
+        let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        noted.drain().map(|(_, p)| p).collect()
+    }
 }

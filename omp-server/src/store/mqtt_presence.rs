@@ -1,32 +1,27 @@
 //! Table `mqtt_presence`: whether each MQTT client is online, why its last
 //! session ended, and when it was last heard. Written by the writer (in
-//! its next batch, so it never holds SQLite's write lock beside it).
+//! its next batch, so it never holds SQLite's write lock beside it), in
+//! the periodic flush that also writes the gateways' contact times.
 
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 
-/// A change of a client's online state.
+/// A client's online state to write (the latest of its changes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Presence {
-    /// CONNACK 0 sent.
-    Online {
-        /// The client id.
-        client_id: String,
-        /// The peer address.
-        peer: String,
-        /// Unix ms.
-        at: i64,
-    },
-    /// The session ended.
-    Offline {
-        /// The client id.
-        client_id: String,
-        /// Why.
-        reason: String,
-        /// Unix ms of the last packet.
-        last_seen: i64,
-    },
+pub struct Presence {
+    /// The client id.
+    pub client_id: String,
+    /// Online now.
+    pub online: bool,
+    /// Why its session ended (offline only).
+    pub reason: Option<String>,
+    /// The peer address.
+    pub peer: String,
+    /// Unix ms of the CONNACK 0.
+    pub connected_at: i64,
+    /// Unix ms of its last packet.
+    pub last_seen: i64,
 }
 
 /// A client's online state, as read back.
@@ -48,46 +43,26 @@ pub struct StoredPresence {
 
 const COLUMNS: &str = "client_id, online, reason, peer, connected_at, last_seen";
 
-/// Applies `changes` in order (writer connection, inside its transaction).
+/// Writes `states` (writer connection, inside its transaction).
 pub(crate) async fn record(
     conn: &mut SqliteConnection,
-    changes: &[Presence],
+    states: &[Presence],
 ) -> Result<(), StoreError> {
-    for change in changes {
-        match change {
-            Presence::Online {
-                client_id,
-                peer,
-                at,
-            } => {
-                sqlx::query(
-                    "INSERT INTO mqtt_presence (client_id, online, reason, peer, connected_at,
-                         last_seen) VALUES (?1, 1, NULL, ?2, ?3, ?3)
-                     ON CONFLICT (client_id) DO UPDATE SET online = 1, reason = NULL,
-                         peer = ?2, connected_at = ?3, last_seen = ?3",
-                )
-                .bind(client_id)
-                .bind(peer)
-                .bind(at)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Presence::Offline {
-                client_id,
-                reason,
-                last_seen,
-            } => {
-                sqlx::query(
-                    "UPDATE mqtt_presence SET online = 0, reason = ?2,
-                         last_seen = MAX(last_seen, ?3) WHERE client_id = ?1",
-                )
-                .bind(client_id)
-                .bind(reason)
-                .bind(last_seen)
-                .execute(&mut *conn)
-                .await?;
-            }
-        }
+    for p in states {
+        sqlx::query(
+            "INSERT INTO mqtt_presence (client_id, online, reason, peer, connected_at, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (client_id) DO UPDATE SET online = ?2, reason = ?3, peer = ?4,
+                 connected_at = ?5, last_seen = MAX(last_seen, ?6)",
+        )
+        .bind(&p.client_id)
+        .bind(p.online)
+        .bind(&p.reason)
+        .bind(&p.peer)
+        .bind(p.connected_at)
+        .bind(p.last_seen)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

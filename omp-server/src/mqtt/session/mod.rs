@@ -15,6 +15,8 @@
 //!
 //! Until it logs in a connection holds a place under the listener's
 //! unauthenticated caps ([`UnauthenticatedSlot`]), shared with GMMP.
+//! Online states are noted in the shared state, not awaited: a session
+//! waits on the writer for its messages only (see `MqttState::note_presence`).
 //! At the end of a logged-in session the client is marked offline, and
 //! its will, unless it sent DISCONNECT, is stored as a message, routed to
 //! subscribers and retained if it asks to be.
@@ -67,6 +69,8 @@ struct Session<S> {
     unauthenticated: Option<UnauthenticatedSlot>,
     /// Unix ms of the last packet.
     last_seen: i64,
+    /// Unix ms of the CONNACK 0.
+    connected_at: i64,
     out: BytesMut,
 }
 
@@ -103,6 +107,7 @@ pub async fn run<S>(
         new_outbox: None,
         unauthenticated: Some(unauthenticated),
         last_seen: now_millis(),
+        connected_at: 0,
         out: BytesMut::new(),
     };
     tracing::debug!(%peer, session = id, "MQTT connection opened");
@@ -229,7 +234,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 };
                 match self.machine.logged_in(result, now()) {
                     Action::Send(connack) => {
-                        self.logged_in(&connect).await;
+                        self.logged_in(&connect);
                         self.write_packet(&connack).await
                     }
                     other => self.close_with(other).await,
@@ -297,7 +302,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// Binds the client id (closing an older session of it), leaves the
     /// unauthenticated caps and marks the client online.
-    async fn logged_in(&mut self, connect: &mqtt_codec::Connect) {
+    fn logged_in(&mut self, connect: &mqtt_codec::Connect) {
         let Some(client) = self.machine.client() else {
             return;
         };
@@ -312,20 +317,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         tracing::info!(peer = %self.peer, client_id, protocol = connect.protocol.name(),
             keep_alive = connect.keep_alive, profile = client.profile.map(|p| p.as_str()),
             will = connect.will.is_some(), "MQTT client connected");
-        let online = Presence::Online {
+        self.connected_at = now_millis();
+        self.state.mqtt.note_presence(Presence {
             client_id,
+            online: true,
+            reason: None,
             peer: self.peer.to_string(),
-            at: now_millis(),
-        };
-        if self
-            .state
-            .writer
-            .record_presence(vec![online])
-            .await
-            .is_err()
-        {
-            tracing::warn!("MQTT online state not saved: the writer has stopped");
-        }
+            connected_at: self.connected_at,
+            last_seen: self.connected_at,
+        });
     }
 
     /// Commits `publish`, then acknowledges, retains and routes it.
@@ -393,14 +393,14 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         state.mqtt.router.unbind(&client.client_id, self.id);
         tracing::info!(peer = %self.peer, client_id = client.client_id, reason,
             "MQTT client disconnected");
-        let offline = Presence::Offline {
+        state.mqtt.note_presence(Presence {
             client_id: client.client_id.clone(),
-            reason: reason.to_owned(),
+            online: false,
+            reason: Some(reason.to_owned()),
+            peer: self.peer.to_string(),
+            connected_at: self.connected_at,
             last_seen: self.last_seen,
-        };
-        if state.writer.record_presence(vec![offline]).await.is_err() {
-            tracing::warn!("MQTT online state not saved: the writer has stopped");
-        }
+        });
         if let Some(will) = self.machine.take_will() {
             let row = ingest::row(Incoming {
                 client_id: &client.client_id,
