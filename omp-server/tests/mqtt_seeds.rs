@@ -207,6 +207,20 @@ async fn seed_003_sim7600_as_3_1_and_3_1_1_with_a_will() {
     c.send(&hex("e0 00")).await;
     assert!(c.closed().await);
 
+    // A watcher subscribed to the will's topic.
+    mqtt::provision(&server, LoginProfile::ClientId, Some("watcher"), None, None).await;
+    let mut watcher = Raw::connect(&server).await;
+    watcher
+        .send(&hex(
+            "10 13 00 04 4d 51 54 54 04 02 00 3c 00 07 77 61 74 63 68 65 72",
+        ))
+        .await;
+    assert_eq!(watcher.read_exact(4).await, hex(CONNACK_OK));
+    watcher
+        .send(&hex("82 0f 00 07 00 0a 30 31 32 33 34 35 36 37 38 39 01"))
+        .await;
+    assert_eq!(watcher.read_exact(5).await, hex("90 03 00 07 01"));
+
     // 3.1: publish, then the connection is cut — the will is stored.
     let mut c = Raw::connect(&server).await;
     c.send(&hex(SIM_CONNECT_31)).await;
@@ -214,6 +228,14 @@ async fn seed_003_sim7600_as_3_1_and_3_1_1_with_a_will() {
     c.send(&hex(SIM_PUBLISH)).await;
     assert_eq!(c.read_exact(4).await, hex("40 02 00 01"));
     drop(c);
+    let Packet::Publish(will) = watcher.packet().await else {
+        panic!("the will expected")
+    };
+    assert_eq!(
+        (will.topic.as_str(), &will.payload[..]),
+        ("0123456789", &b"qwerty"[..])
+    );
+    assert_eq!(will.qos, QoS::AtLeastOnce);
     let stored = mqtt::wait_for_messages(&server, "client test0", 3).await;
     assert_eq!(
         stored.len(),
