@@ -35,10 +35,10 @@ async fn exchange(conn: &mut Framed<TcpStream, GmmpCodec>, frame: Frame) -> Resu
         .await
         .map_err(|_| "no answer from the OMP")?
         .ok_or("the OMP closed the connection")??;
-    if let Some(rc) = answer.message.result_code() {
-        if !rc.is_ok() {
-            return Err(format!("the OMP answered {rc:?}").into());
-        }
+    if let Some(rc) = answer.message.result_code()
+        && !rc.is_ok()
+    {
+        return Err(format!("the OMP answered {rc:?}").into());
     }
     Ok(answer)
 }

@@ -106,7 +106,11 @@ pub enum ServerError {
         holder: String,
     },
     /// A listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error(
+        "cannot listen on {addr}: {source}; if another program (or another omp-server) holds \
+         the port, give this one another address with --gmmp-listen, --mqtt-listen or \
+         --http-listen (`--mqtt-listen none` runs without MQTT)"
+    )]
     Bind {
         /// The address.
         addr: std::net::SocketAddr,

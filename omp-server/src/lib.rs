@@ -20,6 +20,7 @@
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`ids`]: auth key generation.
 //! - [`gmmp`]: listener, sessions and one handler per message family.
+//! - [`mqtt`]: the MQTT listener, sessions, login, routing and `$dp`.
 //! - [`control`]: the control queue and its dispatcher task.
 //! - [`store`]: SQLite, one file per table, and the group-commit writer.
 //! - [`provision`]: the `omp-server provision add|list|remove` commands.
@@ -49,6 +50,7 @@ pub mod error;
 pub mod gmmp;
 pub mod http;
 pub mod ids;
+pub mod mqtt;
 pub mod provision;
 pub mod registry;
 pub mod state;
@@ -66,6 +68,8 @@ const LAST_SEEN_FLUSH_EVERY: Duration = Duration::from_secs(5);
 pub struct RunningServer {
     /// The bound GMMP address (the real port when `:0` was asked).
     pub gmmp_addr: SocketAddr,
+    /// The bound MQTT address, if MQTT listens.
+    pub mqtt_addr: Option<SocketAddr>,
     /// The bound HTTP API address.
     pub http_addr: SocketAddr,
     /// The data directory.
@@ -117,6 +121,16 @@ pub async fn run(
         addr: config.gmmp_listen,
         source,
     })?;
+    let mqtt_listener = match config.mqtt_listen {
+        Some(addr) => {
+            let bind_error = |source| ServerError::Bind { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
+    let mqtt_addr = mqtt_listener.as_ref().map(|(_, a)| *a);
     let http_listener = TcpListener::bind(config.http_listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -140,6 +154,10 @@ pub async fn run(
     tracing::info!(http = %http_addr, "omp-server serving the HTTP API");
     tracing::info!(gmmp = %gmmp_addr, data = %db_path.display(), gateways = directory.len(),
         max_connections = config.max_connections, "omp-server listening for GMMP");
+    match mqtt_addr {
+        Some(mqtt) => tracing::info!(%mqtt, "omp-server listening for MQTT"),
+        None => tracing::info!("MQTT listener off (mqtt_listen = none)"),
+    }
     if config.provisioning == ProvisioningMode::Open {
         tracing::warn!("provisioning is open: any auth_id may register (private sandbox only)");
     }
@@ -171,12 +189,27 @@ pub async fn run(
         http::router(state.clone()),
         shutdown.clone(),
     ));
+    state
+        .mqtt
+        .router
+        .restore_retained(store::mqtt_messages::retained(&state.pool).await?);
     let tracker = TaskTracker::new();
+    let mqtt_task = mqtt_listener.map(|(listener, _)| {
+        tokio::spawn(mqtt::listener::accept_loop(
+            listener,
+            state.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        ))
+    });
     let flusher = tokio::spawn(flush_last_seen(state.clone(), shutdown.clone()));
     let task = tokio::spawn({
         let state = state.clone();
         async move {
             gmmp::listener::accept_loop(listener, state.clone(), shutdown, tracker.clone()).await;
+            if let Some(mqtt_task) = mqtt_task {
+                mqtt_task.await?;
+            }
             tracing::info!(
                 sessions = tracker.len(),
                 "stopped accepting; closing sessions"
@@ -206,6 +239,7 @@ pub async fn run(
     });
     Ok(RunningServer {
         gmmp_addr,
+        mqtt_addr,
         http_addr,
         data_dir,
         state,

@@ -55,6 +55,7 @@ pub async fn execute(
             writeln!(out, "approved {auth_id}").ok();
             Ok(())
         }
+        ProvisionCommand::Mqtt(mqtt) => crate::mqtt::provision::execute(&pool, mqtt, out).await,
         ProvisionCommand::List => {
             for p in provisioning::list(&pool).await? {
                 writeln!(

@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sqlx::SqlitePool;
+use tokio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::control::{ControlHandle, ControlWatch};
 use crate::directory::Directory;
 use crate::error::StoreError;
+use crate::gmmp::listener::Unauthenticated;
 use crate::http::{ApiKey, metrics::HttpMetrics};
+use crate::mqtt::MqttState;
 use crate::registry::Registry;
 use crate::store::{self, writer::WriterHandle};
 
@@ -66,6 +69,13 @@ pub struct Shared {
     pub api_key: ApiKey,
     /// HTTP request counters.
     pub http_metrics: HttpMetrics,
+    /// The MQTT side's clients, subscriptions and counters.
+    pub mqtt: MqttState,
+    /// Places under `max_connections`, GMMP and MQTT together.
+    pub connection_cap: Arc<Semaphore>,
+    /// Connections not yet bound to a GW or logged in, GMMP and MQTT
+    /// together (`max_unauthenticated`, `max_unauthenticated_per_ip`).
+    pub unauthenticated: Arc<Unauthenticated>,
     control_watch: Arc<ControlWatch>,
     refusals_logged: Mutex<HashSet<String>>,
     last_seen: Mutex<HashMap<String, (i64, SocketAddr)>>,
@@ -93,6 +103,12 @@ impl Shared {
         api_key: ApiKey,
     ) -> Shared {
         Shared {
+            mqtt: MqttState::default(),
+            connection_cap: Arc::new(Semaphore::new(config.max_connections)),
+            unauthenticated: Unauthenticated::new(
+                config.max_unauthenticated,
+                config.max_unauthenticated_per_ip,
+            ),
             config,
             pool,
             writer,
@@ -147,8 +163,8 @@ impl Shared {
         }
     }
 
-    /// Hands the contacts noted since the last flush to the delivery
-    /// writer (committed with its next batch).
+    /// Hands the contacts (and MQTT online states) noted since the last
+    /// flush to the delivery writer (committed with its next batch).
     pub async fn flush_last_seen(&self) -> Result<(), StoreError> {
         let batch: Vec<(String, i64, String)> = {
             let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -158,6 +174,14 @@ impl Shared {
         };
         self.writer
             .record_last_seen(batch)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        let presence = self.mqtt.take_presence();
+        if presence.is_empty() {
+            return Ok(());
+        }
+        self.writer
+            .record_presence(presence)
             .await
             .map_err(|_| StoreError::WriterGone)
     }

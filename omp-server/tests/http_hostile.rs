@@ -78,6 +78,7 @@ impl Values {
             "gw_id" => self.gw_id.clone(),
             "device_id" => self.device_id.clone(),
             "auth_id" => "0008dc1e3222".into(),
+            "client_id" => "39599428".into(),
             "id" => self.control_id.to_string(),
             _ => String::new(),
         }
@@ -552,7 +553,7 @@ async fn malformed_input_is_a_4xx_naming_the_field() {
         .into_iter()
         .filter(|op| op.parameters.iter().any(|p| p.name == "cursor"))
         .collect();
-    assert_eq!(cursor_ops.len(), 4, "{cursor_ops:?}");
+    assert_eq!(cursor_ops.len(), 7, "{cursor_ops:?}");
     let long = "A".repeat(201);
     for op in &cursor_ops {
         for cursor in ["x", "AAAA", "eyJpZCI6MX0", "-1", "%FF%FE", long.as_str()] {

@@ -9,7 +9,12 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_support::{KEY, TestApp};
-use omp_server::http::ROUTES;
+use omp_server::http::{ROUTES, Route};
+
+/// Every route the router serves.
+fn routes() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().chain(omp_server::http::mqtt::ROUTES)
+}
 
 fn spec() -> serde_norway::Value {
     serde_norway::from_str(omp_server::http::service::OPENAPI_YAML).unwrap()
@@ -37,11 +42,10 @@ fn spec_routes() -> BTreeSet<(String, String)> {
 
 #[test]
 fn router_routes_are_the_contract_operations() {
-    let ours: BTreeSet<(String, String)> = ROUTES
-        .iter()
+    let ours: BTreeSet<(String, String)> = routes()
         .map(|r| (r.method.to_owned(), r.path.to_owned()))
         .collect();
-    assert_eq!(ours.len(), ROUTES.len(), "a route is listed twice");
+    assert_eq!(ours.len(), routes().count(), "a route is listed twice");
     assert_eq!(ours, spec_routes());
 }
 
@@ -51,6 +55,7 @@ fn concrete(path: &str) -> String {
         .replace("{device_id}", "AD10014858")
         .replace("{auth_id}", "0008dc1e3222")
         .replace("{id}", "1")
+        .replace("{client_id}", "39599428")
 }
 
 fn is_open(path: &str) -> bool {
@@ -73,7 +78,7 @@ async fn every_protected_route_refuses_a_missing_or_wrong_key() {
         Some(format!("Bearer {KEY}x")),
     ];
     let before = app.counts().await;
-    for route in ROUTES.iter().filter(|r| !is_open(r.path)) {
+    for route in routes().filter(|r| !is_open(r.path)) {
         for header in &headers {
             let mut request = Request::builder()
                 .method(route.method)
@@ -108,7 +113,7 @@ async fn every_protected_route_refuses_a_missing_or_wrong_key() {
 #[tokio::test]
 async fn every_route_answers_with_the_key() {
     let app = TestApp::new().await;
-    for route in ROUTES {
+    for route in routes() {
         let method = Method::from_bytes(route.method.as_bytes()).unwrap();
         let answer = app.call(method, &concrete(route.path)).await;
         // Without data most answer 404 (no such gateway) or 415 (no body);

@@ -453,6 +453,22 @@ async fn every_route_of_the_contract_over_tcp() {
         .await
         .assert_field(BAD, "id");
 
+    // MQTT devices: none has connected to this server.
+    mark("GET", "/api/v1/mqtt/devices");
+    let devices = api.get("/api/v1/mqtt/devices").await;
+    assert_eq!(devices.status, StatusCode::OK, "{}", devices.text);
+    assert_eq!(devices.json["items"], serde_json::json!([]));
+    for path in [
+        "/api/v1/mqtt/devices/{client_id}",
+        "/api/v1/mqtt/devices/{client_id}/messages",
+        "/api/v1/mqtt/devices/{client_id}/datapoints",
+    ] {
+        mark("GET", path);
+        api.get(&path.replace("{client_id}", "39599428"))
+            .await
+            .assert_error(StatusCode::NOT_FOUND, "not_found");
+    }
+
     // The router's own answers: JSON too.
     api.get("/api/v1/no-such-thing")
         .await

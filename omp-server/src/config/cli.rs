@@ -48,6 +48,9 @@ pub enum ProvisionCommand {
     },
     /// List approved auth_ids.
     List,
+    /// Manage the MQTT clients allowed to connect (mode `approved`).
+    #[command(subcommand)]
+    Mqtt(crate::mqtt::provision::MqttProvisionCommand),
     /// Withdraw an approval (a registered GW stays registered).
     Remove {
         /// The auth_id.

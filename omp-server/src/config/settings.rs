@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::ProvisioningMode;
 use super::declare::declare_settings;
 use super::defaults::default_max_connections;
-use super::value::List;
+use super::value::{List, Listen};
 
 declare_settings! {
     /// The merged settings the server runs with.
@@ -18,6 +18,8 @@ declare_settings! {
     pub struct Config {
         gmmp_listen: SocketAddr = parsed("0.0.0.0:31002"), env "OMP_GMMP_LISTEN",
             "GMMP listen address.";
+        mqtt_listen: Listen = parsed("0.0.0.0:1883"), env "OMP_MQTT_LISTEN",
+            "MQTT listen address (MQTT 3.1 and 3.1.1 devices); `none` = no MQTT listener.";
         http_listen: SocketAddr = parsed("127.0.0.1:8080"), env "OMP_HTTP_LISTEN",
             "HTTP API listen address.";
         data_dir: PathBuf = parsed("./omp-data"), env "OMP_DATA_DIR",

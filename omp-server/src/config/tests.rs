@@ -272,3 +272,20 @@ fn http_defaults_are_the_tables() {
     assert_eq!(c.http_body_deadline, crate::http::DEFAULT_BODY_DEADLINE);
     assert_eq!(c.control.ttl, crate::http::DEFAULT_CONTROL_TTL);
 }
+
+#[test]
+fn mqtt_listen_takes_an_address_or_none() {
+    assert_eq!(
+        Config::defaults().mqtt_listen,
+        Some("0.0.0.0:1883".parse().unwrap())
+    );
+    let c = load_toml("mqtt_listen = \"none\"\n").unwrap();
+    assert_eq!(c.mqtt_listen, None);
+    let cli = Cli::try_parse_from(["omp-server", "--mqtt-listen", "127.0.0.1:1884"]).unwrap();
+    let c = Config::load(&cli.settings).unwrap();
+    assert_eq!(c.mqtt_listen, Some("127.0.0.1:1884".parse().unwrap()));
+    let err = load_toml("mqtt_listen = \"nowhere\"\n").unwrap_err();
+    assert!(err.to_string().contains("mqtt_listen"), "{err}");
+    let err = Cli::try_parse_from(["omp-server", "--mqtt-listen", "nowhere"]).unwrap_err();
+    assert!(err.to_string().contains("--mqtt-listen"), "{err}");
+}

@@ -97,3 +97,27 @@ impl Setting for List {
         deserialize(value)
     }
 }
+
+/// A listen address that can be switched off: `none` is no listener.
+pub type Listen = Option<SocketAddr>;
+
+impl Setting for Listen {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text == "none" {
+            return Ok(None);
+        }
+        SocketAddr::from_str(text)
+            .map(Some)
+            .map_err(|e| format!("{e}; expected an address such as 0.0.0.0:1883, or `none`"))
+    }
+
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(text) => Self::parse(&text),
+            other => Err(format!(
+                "expected an address string or \"none\", found {}",
+                other.type_str()
+            )),
+        }
+    }
+}

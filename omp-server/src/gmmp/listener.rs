@@ -29,7 +29,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -173,11 +172,8 @@ pub async fn accept_loop(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let cap = Arc::new(Semaphore::new(state.config.max_connections));
-    let unauthenticated = Unauthenticated::new(
-        state.config.max_unauthenticated,
-        state.config.max_unauthenticated_per_ip,
-    );
+    let cap = state.connection_cap.clone();
+    let unauthenticated = state.unauthenticated.clone();
     let mut backoff = MIN_BACKOFF;
     loop {
         let permit = match cap.clone().try_acquire_owned() {

@@ -317,17 +317,17 @@ pub async fn create(
     // The body is validated first: a malformed retry is refused as any
     // malformed request is, whatever its key.
     let new = body.validate(state.config.control.ttl)?;
-    if let Some(key) = &key {
-        if let Some(existing) = controls::by_idempotency_key(pool, gw_id, key).await? {
-            return Ok(accepted(existing));
-        }
+    if let Some(key) = &key
+        && let Some(existing) = controls::by_idempotency_key(pool, gw_id, key).await?
+    {
+        return Ok(accepted(existing));
     }
-    if let Some(device_id) = &new.device_id {
-        if !devices::exists(pool, gw_id, device_id, true).await? {
-            return Err(ApiError::NotFound(format!(
-                "{device_id} is not a registered device of gateway {gw_id}"
-            )));
-        }
+    if let Some(device_id) = &new.device_id
+        && !devices::exists(pool, gw_id, device_id, true).await?
+    {
+        return Err(ApiError::NotFound(format!(
+            "{device_id} is not a registered device of gateway {gw_id}"
+        )));
     }
     let now = now_millis();
     let control = NewControl {

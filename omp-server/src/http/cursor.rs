@@ -18,6 +18,12 @@ pub enum CursorKind {
     Deliveries,
     /// Controls, by id, newest first.
     Controls,
+    /// MQTT devices, by client id.
+    MqttDevices,
+    /// MQTT messages, by id, newest first.
+    MqttMessages,
+    /// MQTT data points, by id, newest first.
+    MqttDataPoints,
 }
 
 impl CursorKind {
@@ -27,6 +33,9 @@ impl CursorKind {
             CursorKind::Gateways => "g",
             CursorKind::Deliveries => "d",
             CursorKind::Controls => "c",
+            CursorKind::MqttDevices => "md",
+            CursorKind::MqttMessages => "mm",
+            CursorKind::MqttDataPoints => "mp",
         }
     }
 }

@@ -62,6 +62,7 @@ pub mod error;
 pub mod gateways;
 pub mod listener;
 pub mod metrics;
+pub mod mqtt;
 pub mod params;
 pub mod profiles;
 pub mod provisioning;
@@ -205,7 +206,7 @@ pub const ROUTES: &[Route] = &[
 /// limit and the JSON 404/405 fallbacks.
 pub fn router(state: Arc<Shared>) -> Router {
     let mut router = Router::new();
-    for route in ROUTES {
+    for route in ROUTES.iter().chain(mqtt::ROUTES) {
         router = router.route(route.path, (route.handler)());
     }
     let body_limit = state.config.http_body_limit;

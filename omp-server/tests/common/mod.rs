@@ -24,6 +24,7 @@ pub const GUARD: Duration = Duration::from_secs(20);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub mqtt_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub state: Arc<Shared>,
@@ -36,6 +37,7 @@ pub fn test_config(dir: &Path) -> Config {
     let mut c = Config::defaults();
     c.gmmp_listen = "127.0.0.1:0".parse().unwrap();
     c.http_listen = "127.0.0.1:0".parse().unwrap();
+    c.mqtt_listen = None;
     c.data_dir = dir.to_path_buf();
     c.provisioning = ProvisioningMode::Open;
     c.max_connections = 64;
@@ -50,6 +52,7 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
     let server = omp_server::run(config, shutdown.clone()).await.unwrap();
     TestServer {
         addr: server.gmmp_addr,
+        mqtt_addr: server.mqtt_addr,
         http_addr: server.http_addr,
         data_dir: server.data_dir.clone(),
         state: server.state.clone(),

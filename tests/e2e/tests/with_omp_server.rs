@@ -25,6 +25,7 @@ impl Omp {
         let mut config = omp_server::Config::defaults();
         config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
         config.http_listen = "127.0.0.1:0".parse().unwrap();
+        config.mqtt_listen = None;
         config.data_dir = dir.to_owned();
         config.provisioning = omp_server::ProvisioningMode::Open;
         let db_path = config.database_path();

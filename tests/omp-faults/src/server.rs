@@ -88,6 +88,7 @@ impl ServerSpec {
             .arg(self.gmmp_addr.to_string())
             .arg("--http-listen")
             .arg(self.http_addr.to_string())
+            .args(["--mqtt-listen", "none"])
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--provisioning")

@@ -25,6 +25,14 @@
 //! part's row is committed before its STATUS_OK, and the last part's
 //! transaction turns the parts into one delivery row.
 //!
+//! MQTT messages (`store::mqtt_messages`, with their `$dp` data points)
+//! share these batches: [`WriterHandle::submit_mqtt`] resolves once the
+//! message is committed, and the MQTT session sends PUBACK / PUBREC only
+//! then. When the queue is full it waits for room instead of refusing,
+//! and the session reads nothing meanwhile: MQTT has no back-off answer,
+//! so the pressure goes back to the client through TCP. The clients'
+//! online states travel the same way as the gateways' contact times.
+//!
 //! The gateways' last-contact times (batched by the server every few
 //! seconds) go through this writer too, in the next batch's transaction:
 //! written on another connection, their UPDATE would hold SQLite's write
@@ -45,6 +53,8 @@ use tokio_util::sync::CancellationToken;
 use crate::error::StoreError;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::gateways;
+use crate::store::mqtt_messages::{self, MessageRow};
+use crate::store::mqtt_presence::{self, Presence};
 use crate::store::splits::PartRow;
 
 mod parts;
@@ -66,6 +76,7 @@ pub enum Committed {
 
 type Reply = oneshot::Sender<Result<Committed, Arc<StoreError>>>;
 type PartReply = oneshot::Sender<Result<PartOutcome, Arc<StoreError>>>;
+type MqttReply = oneshot::Sender<Result<i64, Arc<StoreError>>>;
 
 /// Contact times `(gw_id, unix ms, peer)`.
 pub type LastSeen = Vec<(String, i64, String)>;
@@ -76,6 +87,8 @@ enum Job {
     Delivery(DeliveryRow, Reply),
     Part(PartRow, PartReply),
     LastSeen(LastSeen),
+    Mqtt(MessageRow, MqttReply),
+    Presence(Vec<Presence>),
 }
 
 /// Counters of the writer, for logs and the later `/metrics`.
@@ -91,6 +104,10 @@ pub struct WriterMetrics {
     pub already_stored: AtomicU64,
     /// Submissions refused because the queue was full.
     pub refused_full: AtomicU64,
+    /// MQTT messages committed.
+    pub mqtt_rows: AtomicU64,
+    /// MQTT messages that waited for room in a full queue.
+    pub mqtt_waited_full: AtomicU64,
     /// Sum of batch latencies (BEGIN to COMMIT), microseconds.
     pub batch_micros_total: AtomicU64,
     /// Largest batch latency seen, microseconds.
@@ -163,6 +180,36 @@ impl WriterHandle {
         }
     }
 
+    /// Queues an MQTT message, waiting for room while the queue is full
+    /// (back-pressure, see the module docs); the receiver resolves with
+    /// the message's row id once it is committed, or with the failure.
+    pub async fn submit_mqtt(
+        &self,
+        row: MessageRow,
+    ) -> Result<oneshot::Receiver<Result<i64, Arc<StoreError>>>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job::Mqtt(row, reply)) {
+            Ok(()) => Ok(rx),
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                self.metrics
+                    .mqtt_waited_full
+                    .fetch_add(1, Ordering::Relaxed);
+                self.tx.send(job).await.map_err(|_| SubmitError::Closed)?;
+                Ok(rx)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+        }
+    }
+
+    /// Hands over changes of MQTT clients' online state, waiting for room
+    /// in the queue; `Closed` once the writer has stopped.
+    pub async fn record_presence(&self, changes: Vec<Presence>) -> Result<(), SubmitError> {
+        self.tx
+            .send(Job::Presence(changes))
+            .await
+            .map_err(|_| SubmitError::Closed)
+    }
+
     /// Hands over last-contact times, waiting for room in the queue;
     /// `Closed` once the writer has stopped.
     pub async fn record_last_seen(&self, seen: LastSeen) -> Result<(), SubmitError> {
@@ -223,6 +270,9 @@ struct Batch {
     part_replies: Vec<PartReply>,
     abandoned: Vec<Abandoned>,
     seen: LastSeen,
+    mqtt: Vec<MessageRow>,
+    mqtt_replies: Vec<MqttReply>,
+    presence: Vec<Presence>,
 }
 
 impl Batch {
@@ -231,10 +281,12 @@ impl Batch {
             && self.parts.is_empty()
             && self.abandoned.is_empty()
             && self.seen.is_empty()
+            && self.mqtt.is_empty()
+            && self.presence.is_empty()
     }
 
     fn jobs(&self) -> usize {
-        self.rows.len() + self.parts.len()
+        self.rows.len() + self.parts.len() + self.mqtt.len()
     }
 }
 
@@ -280,6 +332,11 @@ impl Writer {
                         }
                     },
                     Job::LastSeen(batch_seen) => batch.seen.extend(batch_seen),
+                    Job::Mqtt(row, reply) => {
+                        batch.mqtt.push(row);
+                        batch.mqtt_replies.push(reply);
+                    }
+                    Job::Presence(changes) => batch.presence.extend(changes),
                 }
                 if batch.jobs() < batch_max {
                     next = rx.try_recv().ok();
@@ -302,7 +359,7 @@ impl Writer {
         let metrics = &self.metrics;
         let n = batch.rows.len() as u64;
         match result {
-            Ok((outcomes, whole)) => {
+            Ok((outcomes, whole, mqtt_ids)) => {
                 let again = outcomes
                     .iter()
                     .chain(&whole)
@@ -324,6 +381,12 @@ impl Writer {
                     // A session that went away no longer needs the answer.
                     let _ = reply.send(Ok(outcome));
                 }
+                metrics
+                    .mqtt_rows
+                    .fetch_add(mqtt_ids.len() as u64, Ordering::Relaxed);
+                for (reply, id) in batch.mqtt_replies.drain(..).zip(mqtt_ids) {
+                    let _ = reply.send(Ok(id));
+                }
                 let mut whole = whole.into_iter();
                 for (write, reply) in batch.parts.drain(..).zip(batch.part_replies.drain(..)) {
                     let outcome = match write {
@@ -337,14 +400,17 @@ impl Writer {
                 }
             }
             Err(e) => {
-                tracing::error!(rows = n, parts = batch.parts.len(), error = %e,
-                    "delivery batch failed; none acknowledged");
+                tracing::error!(rows = n, parts = batch.parts.len(), mqtt = batch.mqtt.len(),
+                    error = %e, "delivery batch failed; none acknowledged");
                 metrics.failed_rows.fetch_add(n, Ordering::Relaxed);
                 let e = Arc::new(e);
                 for reply in batch.replies.drain(..) {
                     let _ = reply.send(Err(e.clone()));
                 }
                 for reply in batch.part_replies.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
+                for reply in batch.mqtt_replies.drain(..) {
                     let _ = reply.send(Err(e.clone()));
                 }
                 batch.parts.clear();
@@ -360,6 +426,8 @@ impl Writer {
         batch.rows.clear();
         batch.abandoned.clear();
         batch.seen.clear();
+        batch.mqtt.clear();
+        batch.presence.clear();
     }
 }
 
@@ -370,12 +438,12 @@ impl Writer {
 /// on this connection — the writer would never store again, even once
 /// space returns. Here a failed batch is rolled back (an error from that
 /// ROLLBACK only means SQLite did it already) and the next batch starts
-/// clean. Returns what became of each row, in order, and of each
-/// delivery a completed split made.
+/// clean. Returns what became of each row, in order, of each delivery a
+/// completed split made, and the ids of the MQTT messages.
 async fn commit(
     conn: &mut SqliteConnection,
     batch: &mut Batch,
-) -> Result<(Vec<Committed>, Vec<Committed>), StoreError> {
+) -> Result<BatchOutcomes, StoreError> {
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let result = write_batch(conn, batch).await;
     let result = match result {
@@ -392,10 +460,13 @@ async fn commit(
     result
 }
 
+/// Rows, split deliveries made whole, MQTT message ids.
+type BatchOutcomes = (Vec<Committed>, Vec<Committed>, Vec<i64>);
+
 async fn write_batch(
     conn: &mut SqliteConnection,
     batch: &mut Batch,
-) -> Result<(Vec<Committed>, Vec<Committed>), StoreError> {
+) -> Result<BatchOutcomes, StoreError> {
     let whole = Splits::apply(conn, &batch.parts, &batch.abandoned).await?;
     let plain = batch.rows.len();
     // Completed splits join the batch's rows for the keyed look-up and the
@@ -405,12 +476,17 @@ async fn write_batch(
     batch.rows.truncate(plain);
     let mut outcomes = result?;
     let whole_outcomes = outcomes.split_off(plain);
+    let mqtt_ids = mqtt_messages::insert_batch(conn, &batch.mqtt).await?;
+    // Like contact times, online states must not cost the messages.
+    if let Err(e) = mqtt_presence::record(conn, &batch.presence).await {
+        tracing::warn!(changes = batch.presence.len(), error = %e, "MQTT online states not saved");
+    }
     // Contact times are a convenience: their failure must not cost the
     // deliveries (SQLite undoes just the failed statement).
     if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
         tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
     }
-    Ok((outcomes, whole_outcomes))
+    Ok((outcomes, whole_outcomes, mqtt_ids))
 }
 
 async fn insert_rows(

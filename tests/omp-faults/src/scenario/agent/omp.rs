@@ -64,6 +64,7 @@ impl Omp {
             let mut config = omp_server::Config::defaults();
             config.gmmp_listen = gmmp;
             config.http_listen = "127.0.0.1:0".parse().expect("literal address");
+            config.mqtt_listen = None;
             config.data_dir = dir.to_owned();
             config.provisioning = omp_server::ProvisioningMode::Open;
             let shutdown = CancellationToken::new();

@@ -1,0 +1,72 @@
+//! The MQTT side: MQTT 3.1 / 3.1.1 devices (SIMCom SIM7600, the OneNET
+//! M5310-A) publishing into the same store as GMMP gateways, with the
+//! same guarantee — PUBACK / PUBREC only after the commit.
+//!
+//! - [`listener`]: accept loop under the connection caps GMMP uses.
+//! - [`session`]: one connection — the IO loop around its protocol state,
+//!   [`session::machine`] (CONNECT, acknowledgements, QoS 2, deadlines).
+//! - [`login`]: who may connect (`--provisioning`, login profiles);
+//!   [`secret`]: secrets hashed at rest; [`provision`]: the
+//!   `omp-server provision mqtt …` commands.
+//! - [`ingest`]: a PUBLISH to its row, OneNET `$dp` data points decoded.
+//! - [`router`], [`topic`]: connected clients, subscriptions with `+` and
+//!   `#`, retained messages.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use crate::store::mqtt_presence::Presence;
+
+pub mod ingest;
+pub mod listener;
+pub mod login;
+pub mod provision;
+pub mod router;
+pub mod secret;
+pub mod session;
+pub mod topic;
+
+/// Counters of the MQTT side, for logs and `/metrics`.
+#[derive(Debug, Default)]
+pub struct MqttMetrics {
+    /// Connections accepted.
+    pub connections_accepted: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
+    /// Packets received.
+    pub packets_in: AtomicU64,
+    /// Undecodable input (each closed its connection).
+    pub malformed: AtomicU64,
+    /// CONNECTs refused.
+    pub refused: AtomicU64,
+    /// Messages committed (and acknowledged, at QoS 1 and 2).
+    pub messages_stored: AtomicU64,
+}
+
+/// The MQTT part of the shared state.
+#[derive(Debug, Default)]
+pub struct MqttState {
+    /// Connected clients, subscriptions, retained messages.
+    pub router: router::Router,
+    /// Counters.
+    pub metrics: MqttMetrics,
+    /// Online states noted since the last flush, the latest per client.
+    presence: Mutex<HashMap<String, Presence>>,
+}
+
+impl MqttState {
+    /// Notes a client's online state; written with the next flush of
+    /// contact times (`Shared::flush_last_seen`), so that a session never
+    /// waits on the writer for it — only its messages do.
+    pub fn note_presence(&self, p: Presence) {
+        let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        noted.insert(p.client_id.clone(), p);
+    }
+
+    /// The states noted since the last call.
+    pub fn take_presence(&self) -> Vec<Presence> {
+        let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        noted.drain().map(|(_, p)| p).collect()
+    }
+}

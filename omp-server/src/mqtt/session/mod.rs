@@ -1,0 +1,486 @@
+//! One task per MQTT connection: the IO loop around its [`Machine`] —
+//! read packets, act on the machine's decisions (log in, commit and only
+//! then acknowledge, subscribe, forward routed messages), sleep until the
+//! machine's next deadline.
+//!
+//! The session is generic over its byte stream, so a TLS stream can be
+//! handed in exactly as a TCP one.
+//!
+//! Acknowledgements wait for the commit: a PUBLISH is handed to the
+//! group-commit writer and the session reads nothing more until the
+//! writer has committed it (and, when the writer's queue is full, until
+//! there is room) — back-pressure through TCP, never an acknowledgement
+//! of something not on disk. A failed commit closes the connection
+//! without acknowledging: the client sends again when it reconnects.
+//!
+//! Until it logs in a connection holds a place under the listener's
+//! unauthenticated caps ([`UnauthenticatedSlot`]), shared with GMMP.
+//! Online states are noted in the shared state, not awaited: a session
+//! waits on the writer for its messages only (see `MqttState::note_presence`).
+//! At the end of a logged-in session the client is marked offline, and
+//! its will, unless it sent DISCONNECT, is stored as a message, routed to
+//! subscribers and retained if it asks to be.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::StreamExt;
+use mqtt_codec::{ConnectReturnCode, MqttCodec, MqttError, Packet, Publish, QoS};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::gmmp::listener::UnauthenticatedSlot;
+use crate::gmmp::log_budget::LogBudget;
+use crate::mqtt::ingest::{self, Incoming};
+use crate::mqtt::login::{self, Login};
+use crate::mqtt::router::{self, Message, Outgoing};
+use crate::state::Shared;
+use crate::store::mqtt_messages::MessageKind;
+use crate::store::mqtt_presence::Presence;
+use crate::store::now_millis;
+
+pub mod machine;
+
+use machine::{Action, Close, Machine, Timeouts};
+
+const INITIAL_READ_CAPACITY: usize = 64;
+/// Warn lines per second for events a peer causes at will.
+static PEER_FAULT_LOG: LogBudget = LogBudget::new(10);
+/// An idle deadline far enough to mean never.
+const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+struct Session<S> {
+    state: Arc<Shared>,
+    id: u64,
+    peer: SocketAddr,
+    write: WriteHalf<S>,
+    machine: Machine,
+    /// Cancelled when a newer session of the same client id binds.
+    close: CancellationToken,
+    /// The routed messages' receiver, made at login, taken by `serve`.
+    new_outbox: Option<mpsc::Receiver<Outgoing>>,
+    /// Held until login (see the listener's caps).
+    unauthenticated: Option<UnauthenticatedSlot>,
+    /// Unix ms of the last packet.
+    last_seen: i64,
+    /// Unix ms of the CONNACK 0.
+    connected_at: i64,
+    out: BytesMut,
+}
+
+/// The session clock: tokio's, so that a paused test clock governs it.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Runs one connection to its end. `_permit` holds a place under the
+/// connection cap until the session ends, `unauthenticated` one under the
+/// unauthenticated caps until it logs in.
+pub async fn run<S>(
+    state: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+    unauthenticated: UnauthenticatedSlot,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let metrics = &state.mqtt.metrics;
+    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+    let (read, write) = tokio::io::split(stream);
+    let mut packets = FramedRead::with_capacity(read, MqttCodec::new(), INITIAL_READ_CAPACITY);
+    let id = state.next_session_id();
+    let mut session = Session {
+        id,
+        machine: Machine::new(Timeouts::from_config(&state.config), id, now()),
+        state,
+        peer,
+        write,
+        close: CancellationToken::new(),
+        new_outbox: None,
+        unauthenticated: Some(unauthenticated),
+        last_seen: now_millis(),
+        connected_at: 0,
+        out: BytesMut::new(),
+    };
+    tracing::debug!(%peer, session = id, "MQTT connection opened");
+    let reason = session.serve(&mut packets, &shutdown).await;
+    session.end(reason).await;
+}
+
+enum Read {
+    Packet(Packet),
+    Started,
+    Failed(MqttError),
+    End,
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
+    async fn serve(
+        &mut self,
+        packets: &mut FramedRead<ReadHalf<S>, MqttCodec>,
+        shutdown: &CancellationToken,
+    ) -> &'static str {
+        let mut armed = self.machine.poll_timeout();
+        let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(
+            armed.unwrap_or_else(|| now() + NEVER),
+        ));
+        tokio::pin!(timer);
+        let shutting_down = shutdown.cancelled();
+        tokio::pin!(shutting_down);
+        let close = self.close.clone();
+        let replaced = close.cancelled();
+        tokio::pin!(replaced);
+        let mut outbox: Option<mpsc::Receiver<Outgoing>> = None;
+        loop {
+            if let Some(rx) = self.new_outbox.take() {
+                outbox = Some(rx);
+            }
+            let deadline = self.machine.poll_timeout();
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    timer.as_mut().reset(tokio::time::Instant::from_std(at));
+                }
+                armed = deadline;
+            }
+            let routed = async {
+                match outbox.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let in_progress = self.machine.packet_in_progress();
+            tokio::select! {
+                biased;
+                () = &mut shutting_down => return "server shutting down",
+                () = &mut replaced => return "replaced by a newer connection of the same client id",
+                read = next_read(packets, in_progress) => {
+                    let action = match read {
+                        Read::Started => {
+                            self.machine.packet_started(now());
+                            continue;
+                        }
+                        Read::End => return "peer closed",
+                        Read::Failed(e) => self.malformed(&e),
+                        Read::Packet(packet) => {
+                            self.state.mqtt.metrics.packets_in.fetch_add(1, Ordering::Relaxed);
+                            self.last_seen = now_millis();
+                            self.machine.handle_packet(packet, now())
+                        }
+                    };
+                    // Boxed: the store and login futures are large, and an
+                    // idle session must not carry their space.
+                    if let Err(reason) = Box::pin(self.act(action)).await {
+                        return reason;
+                    }
+                }
+                Some(m) = routed => {
+                    let packet = self.machine.outgoing(m);
+                    if let Err(reason) = self.write_packet(&packet).await {
+                        return reason;
+                    }
+                }
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
+                    if let Some(expiry) = self.machine.handle_timeout(now()) {
+                        tracing::info!(peer = %self.peer, client_id = self.machine.client_id(),
+                            reason = expiry.reason(), ?expiry, "closing MQTT connection");
+                        return expiry.reason();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts and logs undecodable input; the machine's answer to it.
+    fn malformed(&self, e: &MqttError) -> Action {
+        self.state
+            .mqtt
+            .metrics
+            .malformed
+            .fetch_add(1, Ordering::Relaxed);
+        match PEER_FAULT_LOG.take() {
+            Some(left_out) => {
+                tracing::warn!(peer = %self.peer, client_id = self.machine.client_id(),
+                kind = e.kind(), error = %e, left_out, "malformed MQTT packet; closing")
+            }
+            None => tracing::debug!(peer = %self.peer, kind = e.kind(), error = %e,
+                "malformed MQTT packet; closing"),
+        }
+        self.machine.undecodable(e)
+    }
+
+    /// Carries out `action`; `Err` is the reason the connection closes.
+    async fn act(&mut self, action: Action) -> Result<(), &'static str> {
+        match action {
+            Action::None => Ok(()),
+            Action::Send(packet) => self.write_packet(&packet).await,
+            Action::Authenticate(connect) => {
+                let result = match login::check(&self.state, &connect).await {
+                    Ok(Login::Accepted(profile)) => Ok(profile),
+                    Ok(Login::Refused(code)) => Err(code),
+                    Err(e) => {
+                        tracing::error!(client_id = %connect.client_id, error = %e,
+                            "MQTT login not checked: the store failed");
+                        Err(ConnectReturnCode::ServerUnavailable)
+                    }
+                };
+                match self.machine.logged_in(result, now()) {
+                    Action::Send(connack) => {
+                        self.logged_in(&connect);
+                        self.write_packet(&connack).await
+                    }
+                    other => self.close_with(other).await,
+                }
+            }
+            Action::Store(publish) => self.store(publish).await,
+            Action::Subscribe(subscribe, suback) => {
+                let Some(client) = self.machine.client() else {
+                    return Err("subscribe before login");
+                };
+                let filters: Vec<(String, QoS)> = subscribe
+                    .filters
+                    .into_iter()
+                    .map(|f| (f.filter, f.qos))
+                    .collect();
+                let retained =
+                    self.state
+                        .mqtt
+                        .router
+                        .subscribe(&client.client_id, self.id, &filters);
+                self.write_packet(&Packet::SubAck(suback)).await?;
+                for m in retained {
+                    let packet = self.machine.outgoing(m);
+                    self.write_packet(&packet).await?;
+                }
+                Ok(())
+            }
+            Action::Unsubscribe(unsubscribe, unsuback) => {
+                if let Some(client) = self.machine.client() {
+                    self.state.mqtt.router.unsubscribe(
+                        &client.client_id,
+                        self.id,
+                        &unsubscribe.filters,
+                    );
+                }
+                self.write_packet(&Packet::UnsubAck(unsuback)).await
+            }
+            Action::Close(..) => self.close_with(action).await,
+        }
+    }
+
+    /// Sends the closing packet, if any, and logs a refusal.
+    async fn close_with(&mut self, action: Action) -> Result<(), &'static str> {
+        let Action::Close(packet, why) = action else {
+            return Ok(());
+        };
+        if let Close::Refused(code) = why {
+            self.state
+                .mqtt
+                .metrics
+                .refused
+                .fetch_add(1, Ordering::Relaxed);
+            match PEER_FAULT_LOG.take() {
+                Some(left_out) => tracing::info!(peer = %self.peer,
+                    client_id = self.machine.client_id(), code = ?code, left_out,
+                    "MQTT CONNECT refused"),
+                None => tracing::debug!(peer = %self.peer, code = ?code, "MQTT CONNECT refused"),
+            }
+        }
+        if let Some(packet) = packet {
+            self.write_packet(&packet).await?;
+        }
+        Err(why.reason())
+    }
+
+    /// Binds the client id (closing an older session of it), leaves the
+    /// unauthenticated caps and marks the client online.
+    fn logged_in(&mut self, connect: &mqtt_codec::Connect) {
+        let Some(client) = self.machine.client() else {
+            return;
+        };
+        let client_id = client.client_id.clone();
+        let (tx, rx) = mpsc::channel(router::OUTBOX_CAPACITY);
+        self.state
+            .mqtt
+            .router
+            .bind(&client_id, self.id, self.close.clone(), tx);
+        self.new_outbox = Some(rx);
+        self.unauthenticated = None;
+        tracing::info!(peer = %self.peer, client_id, protocol = connect.protocol.name(),
+            keep_alive = connect.keep_alive, profile = client.profile.map(|p| p.as_str()),
+            will = connect.will.is_some(), "MQTT client connected");
+        self.connected_at = now_millis();
+        self.state.mqtt.note_presence(Presence {
+            client_id,
+            online: true,
+            reason: None,
+            peer: self.peer.to_string(),
+            connected_at: self.connected_at,
+            last_seen: self.connected_at,
+        });
+    }
+
+    /// Commits `publish`, then acknowledges, retains and routes it.
+    async fn store(&mut self, publish: Publish) -> Result<(), &'static str> {
+        let Some(client) = self.machine.client() else {
+            return Err("publish before login");
+        };
+        let row = ingest::row(Incoming {
+            client_id: &client.client_id,
+            kind: MessageKind::Publish,
+            topic: &publish.topic,
+            payload: &publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            dup: publish.dup,
+            packet_id: (publish.qos != QoS::AtMostOnce).then_some(publish.packet_id),
+            received_at: now_millis(),
+        });
+        commit(&self.state, row).await?;
+        self.state
+            .mqtt
+            .metrics
+            .messages_stored
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(ack) = self.machine.stored(&publish) {
+            self.write_packet(&ack).await?;
+        }
+        publish_to_subscribers(
+            &self.state,
+            Message {
+                topic: publish.topic,
+                payload: publish.payload,
+                qos: publish.qos,
+            },
+            publish.retain,
+        );
+        Ok(())
+    }
+
+    async fn write_packet(&mut self, packet: &Packet) -> Result<(), &'static str> {
+        self.out.clear();
+        if let Err(e) = packet.encode(&mut self.out) {
+            tracing::warn!(peer = %self.peer, error = %e, "MQTT packet not encodable; not sent");
+            return Ok(());
+        }
+        self.write
+            .write_all(&self.out)
+            .await
+            .map_err(|_| "write failed")
+    }
+
+    /// The end of the session: unbind, offline, will.
+    async fn end(mut self, reason: &'static str) {
+        let _ = self.write.shutdown().await;
+        let state = self.state.clone();
+        state
+            .mqtt
+            .metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+        let Some(client) = self.machine.client().cloned() else {
+            tracing::debug!(peer = %self.peer, reason, "MQTT connection closed before login");
+            return;
+        };
+        state.mqtt.router.unbind(&client.client_id, self.id);
+        tracing::info!(peer = %self.peer, client_id = client.client_id, reason,
+            "MQTT client disconnected");
+        state.mqtt.note_presence(Presence {
+            client_id: client.client_id.clone(),
+            online: false,
+            reason: Some(reason.to_owned()),
+            peer: self.peer.to_string(),
+            connected_at: self.connected_at,
+            last_seen: self.last_seen,
+        });
+        if let Some(will) = self.machine.take_will() {
+            let row = ingest::row(Incoming {
+                client_id: &client.client_id,
+                kind: MessageKind::Will,
+                topic: &will.topic,
+                payload: &will.message,
+                qos: will.qos,
+                retain: will.retain,
+                dup: false,
+                packet_id: None,
+                received_at: now_millis(),
+            });
+            if commit(&state, row).await.is_ok() {
+                tracing::info!(
+                    client_id = client.client_id,
+                    topic = will.topic,
+                    "MQTT will stored and published"
+                );
+                publish_to_subscribers(
+                    &state,
+                    Message {
+                        topic: will.topic,
+                        payload: will.message,
+                        qos: will.qos,
+                    },
+                    will.retain,
+                );
+            }
+        }
+    }
+}
+
+/// Hands `row` to the writer and waits for its commit.
+async fn commit(
+    state: &Shared,
+    row: crate::store::mqtt_messages::MessageRow,
+) -> Result<i64, &'static str> {
+    let client_id = row.client_id.clone();
+    let committed = state.writer.submit_mqtt(row).await.map_err(|_| {
+        tracing::error!(client_id, "MQTT message not stored: the writer has stopped");
+        "writer stopped"
+    })?;
+    match committed.await {
+        Ok(Ok(id)) => Ok(id),
+        Ok(Err(e)) => {
+            tracing::error!(client_id, error = %e, "MQTT message not stored; not acknowledged");
+            Err("message not stored")
+        }
+        Err(_) => {
+            tracing::error!(
+                client_id,
+                "writer dropped the MQTT message; not acknowledged"
+            );
+            Err("message not stored")
+        }
+    }
+}
+
+/// Retains (when asked) and routes a committed message.
+fn publish_to_subscribers(state: &Shared, m: Message, retain: bool) {
+    if retain {
+        state.mqtt.router.retain(m.clone());
+    }
+    state.mqtt.router.route(&m);
+}
+
+/// The next thing the read side brings; [`Read::Started`] once per packet
+/// whose first bytes are buffered (see the GMMP session's `next_read`).
+async fn next_read<S: AsyncRead>(
+    packets: &mut FramedRead<ReadHalf<S>, MqttCodec>,
+    packet_in_progress: bool,
+) -> Read {
+    std::future::poll_fn(|cx| match packets.poll_next_unpin(cx) {
+        Poll::Ready(Some(Ok(packet))) => Poll::Ready(Read::Packet(packet)),
+        Poll::Ready(Some(Err(e))) => Poll::Ready(Read::Failed(e)),
+        Poll::Ready(None) => Poll::Ready(Read::End),
+        Poll::Pending if !packet_in_progress && !packets.read_buffer().is_empty() => {
+            Poll::Ready(Read::Started)
+        }
+        Poll::Pending => Poll::Pending,
+    })
+    .await
+}

@@ -1,0 +1,170 @@
+//! Table `mqtt_messages`: every PUBLISH received and every will
+//! published, payload byte-exact. Rows are inserted only by the
+//! group-commit writer (in the batch that also carries their data points,
+//! `mqtt_datapoints`); reads go through the pool.
+
+use bytes::Bytes;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::error::StoreError;
+use crate::store::mqtt_datapoints::{self, DataPointRow};
+
+/// What a stored message was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A PUBLISH from the client.
+    Publish,
+    /// The client's will, published as its session ended without
+    /// DISCONNECT.
+    Will,
+}
+
+impl MessageKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Publish => "publish",
+            MessageKind::Will => "will",
+        }
+    }
+}
+
+/// A message to insert, with what its `$dp` payload decoded to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    /// The sender's client id.
+    pub client_id: String,
+    /// PUBLISH or will.
+    pub kind: MessageKind,
+    /// The topic name.
+    pub topic: String,
+    /// The payload, byte-exact.
+    pub payload: Bytes,
+    /// 0, 1 or 2.
+    pub qos: u8,
+    /// The RETAIN flag.
+    pub retain: bool,
+    /// The DUP flag.
+    pub dup: bool,
+    /// The packet id (QoS 1 and 2).
+    pub packet_id: Option<u16>,
+    /// Unix ms.
+    pub received_at: i64,
+    /// Data points decoded from a `$dp` payload.
+    pub datapoints: Vec<DataPointRow>,
+    /// Why a `$dp` payload did not decode (the message is flagged).
+    pub dp_error: Option<String>,
+}
+
+/// A stored message, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredMessage {
+    /// Row id (ascending in commit order).
+    pub id: i64,
+    /// The sender's client id.
+    pub client_id: String,
+    /// `publish` or `will`.
+    pub kind: String,
+    /// The topic name.
+    pub topic: String,
+    /// The payload, byte-exact.
+    pub payload: Vec<u8>,
+    /// 0, 1 or 2.
+    pub qos: i64,
+    /// The RETAIN flag.
+    pub retain: bool,
+    /// The DUP flag.
+    pub dup: bool,
+    /// The packet id (QoS 1 and 2).
+    pub packet_id: Option<i64>,
+    /// Unix ms.
+    pub received_at: i64,
+    /// A `$dp` payload that did not decode.
+    pub dp_undecodable: bool,
+    /// Why it did not.
+    pub dp_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, client_id, kind, topic, payload, qos, retain, dup, packet_id, \
+                       received_at, dp_undecodable, dp_error";
+
+/// Inserts `rows` and their data points on the writer's connection,
+/// inside its transaction; returns the new ids in order.
+pub async fn insert_batch(
+    conn: &mut SqliteConnection,
+    rows: &[MessageRow],
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO mqtt_messages (client_id, kind, topic, payload, qos, retain, dup,
+                 packet_id, received_at, dp_undecodable, dp_error)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&row.client_id)
+        .bind(row.kind.as_str())
+        .bind(&row.topic)
+        .bind(&row.payload[..])
+        .bind(row.qos)
+        .bind(row.retain)
+        .bind(row.dup)
+        .bind(row.packet_id)
+        .bind(row.received_at)
+        .bind(row.dp_error.is_some())
+        .bind(&row.dp_error)
+        .fetch_one(&mut *conn)
+        .await?;
+        mqtt_datapoints::insert(conn, id, &row.client_id, &row.datapoints).await?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// One message by id.
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_messages WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?,
+    )
+}
+
+/// At most `limit` messages of `client_id` with ids below `before`
+/// (newest first), optionally on one topic only.
+pub async fn page(
+    pool: &SqlitePool,
+    client_id: &str,
+    topic: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<StoredMessage>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_messages
+         WHERE client_id = ?1 AND (?2 IS NULL OR topic = ?2) AND (?3 IS NULL OR id < ?3)
+         ORDER BY id DESC LIMIT ?4"
+        )))
+        .bind(client_id)
+        .bind(topic)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?,
+    )
+}
+
+/// The latest retained message of every topic, unless that message
+/// cleared the topic (an empty payload): what new subscribers get.
+pub async fn retained(pool: &SqlitePool) -> Result<Vec<StoredMessage>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_messages WHERE id IN
+             (SELECT MAX(id) FROM mqtt_messages WHERE retain = 1 GROUP BY topic)
+         AND length(payload) > 0 ORDER BY id"
+        )))
+        .fetch_all(pool)
+        .await?,
+    )
+}

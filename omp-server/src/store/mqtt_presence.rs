@@ -1,0 +1,98 @@
+//! Table `mqtt_presence`: whether each MQTT client is online, why its last
+//! session ended, and when it was last heard. Written by the writer (in
+//! its next batch, so it never holds SQLite's write lock beside it), in
+//! the periodic flush that also writes the gateways' contact times.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::error::StoreError;
+
+/// A client's online state to write (the latest of its changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    /// The client id.
+    pub client_id: String,
+    /// Online now.
+    pub online: bool,
+    /// Why its session ended (offline only).
+    pub reason: Option<String>,
+    /// The peer address.
+    pub peer: String,
+    /// Unix ms of the CONNACK 0.
+    pub connected_at: i64,
+    /// Unix ms of its last packet.
+    pub last_seen: i64,
+}
+
+/// A client's online state, as read back.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredPresence {
+    /// The client id.
+    pub client_id: String,
+    /// Online now.
+    pub online: bool,
+    /// Why the last session ended.
+    pub reason: Option<String>,
+    /// The last peer address.
+    pub peer: String,
+    /// Unix ms of the last CONNACK 0.
+    pub connected_at: i64,
+    /// Unix ms of the last packet.
+    pub last_seen: i64,
+}
+
+const COLUMNS: &str = "client_id, online, reason, peer, connected_at, last_seen";
+
+/// Writes `states` (writer connection, inside its transaction).
+pub(crate) async fn record(
+    conn: &mut SqliteConnection,
+    states: &[Presence],
+) -> Result<(), StoreError> {
+    for p in states {
+        sqlx::query(
+            "INSERT INTO mqtt_presence (client_id, online, reason, peer, connected_at, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (client_id) DO UPDATE SET online = ?2, reason = ?3, peer = ?4,
+                 connected_at = ?5, last_seen = MAX(last_seen, ?6)",
+        )
+        .bind(&p.client_id)
+        .bind(p.online)
+        .bind(&p.reason)
+        .bind(&p.peer)
+        .bind(p.connected_at)
+        .bind(p.last_seen)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The state of `client_id`, if it ever connected.
+pub async fn get(pool: &SqlitePool, client_id: &str) -> Result<Option<StoredPresence>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_presence WHERE client_id = ?"
+        )))
+        .bind(client_id)
+        .fetch_optional(pool)
+        .await?,
+    )
+}
+
+/// At most `limit` clients after client id `after`, by client id.
+pub async fn page(
+    pool: &SqlitePool,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<StoredPresence>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_presence WHERE ?1 IS NULL OR client_id > ?1
+         ORDER BY client_id LIMIT ?2"
+        )))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?,
+    )
+}

@@ -1,0 +1,151 @@
+//! The MQTT tables through the store and the group-commit writer: a
+//! message and its data points commit together and read back byte-exact;
+//! online states and provisioning round-trip.
+
+use bytes::Bytes;
+use gmmp_codec::SplitLimits;
+use omp_server::store::mqtt_datapoints::{self, DataPointRow};
+use omp_server::store::mqtt_messages::{self, MessageKind, MessageRow};
+use omp_server::store::mqtt_presence::{self, Presence};
+use omp_server::store::mqtt_provisioning::{self, LoginProfile, MqttProvision};
+use omp_server::store::{self, writer};
+use tokio_util::sync::CancellationToken;
+
+fn row(topic: &str, payload: &'static [u8]) -> MessageRow {
+    MessageRow {
+        client_id: "client test0".into(),
+        kind: MessageKind::Publish,
+        topic: topic.into(),
+        payload: Bytes::from_static(payload),
+        qos: 2,
+        retain: true,
+        dup: false,
+        packet_id: Some(2),
+        received_at: 1_700_000_000_000,
+        datapoints: Vec::new(),
+        dp_error: None,
+    }
+}
+
+#[tokio::test]
+async fn messages_and_their_data_points_commit_through_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("omp.sqlite3");
+    let pool = store::open(&path).await.unwrap();
+    let stop = CancellationToken::new();
+    let (handle, task) = writer::spawn(
+        store::open_dedicated_connection(&path).await.unwrap(),
+        16,
+        100,
+        SplitLimits::default(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+
+    let mut dp = row("$dp", b"\x03\x00\x02{}\xff");
+    dp.datapoints = vec![DataPointRow {
+        stream: "test".into(),
+        at: None,
+        value: "\"hello\"".into(),
+    }];
+    let mut flagged = row("$dp", b"\x09");
+    flagged.dp_error = Some("unknown payload type 9".into());
+    let first = handle.submit_mqtt(dp).await.unwrap();
+    let second = handle.submit_mqtt(flagged).await.unwrap();
+    let first = first.await.unwrap().unwrap();
+    let second = second.await.unwrap().unwrap();
+    assert!(second > first);
+    handle
+        .record_presence(vec![Presence {
+            client_id: "client test0".into(),
+            online: true,
+            reason: None,
+            peer: "127.0.0.1:5".into(),
+            connected_at: 10,
+            last_seen: 10,
+        }])
+        .await
+        .unwrap();
+    // A message after the presence change: once it is committed, so is the change.
+    handle
+        .submit_mqtt(row("t", b""))
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .unwrap();
+
+    let stored = mqtt_messages::get(&pool, first).await.unwrap().unwrap();
+    assert_eq!(stored.payload, b"\x03\x00\x02{}\xff");
+    assert_eq!((stored.qos, stored.retain, stored.dup), (2, true, false));
+    assert_eq!(stored.packet_id, Some(2));
+    assert!(!stored.dp_undecodable);
+    let points = mqtt_datapoints::of_message(&pool, first).await.unwrap();
+    assert_eq!(points.len(), 1);
+    assert_eq!(
+        (points[0].stream.as_str(), points[0].value.as_str()),
+        ("test", "\"hello\"")
+    );
+    let flagged = mqtt_messages::get(&pool, second).await.unwrap().unwrap();
+    assert!(flagged.dp_undecodable);
+    assert_eq!(flagged.dp_error.as_deref(), Some("unknown payload type 9"));
+    let online = mqtt_presence::get(&pool, "client test0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(online.online);
+    // The empty retained payload clears topic "t"; "$dp" keeps its latest.
+    let retained = mqtt_messages::retained(&pool).await.unwrap();
+    assert_eq!(
+        retained.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn provisioning_by_client_id_and_by_username() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = store::open(&dir.path().join("omp.sqlite3")).await.unwrap();
+    let onenet = MqttProvision {
+        profile: LoginProfile::OneNet,
+        client_id: Some("39599428".into()),
+        username: Some("165920".into()),
+        secret_hash: Some("sha256$00$00".into()),
+        created_at: 0,
+    };
+    mqtt_provisioning::add(&pool, &onenet).await.unwrap();
+    let user = MqttProvision {
+        profile: LoginProfile::Password,
+        client_id: None,
+        username: Some("wiz".into()),
+        secret_hash: Some("sha256$01$01".into()),
+        created_at: 0,
+    };
+    mqtt_provisioning::add(&pool, &user).await.unwrap();
+    // Added again: replaced, not doubled.
+    mqtt_provisioning::add(&pool, &user).await.unwrap();
+    let found = mqtt_provisioning::by_client_id(&pool, "39599428")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.profile, LoginProfile::OneNet);
+    assert_eq!(found.username.as_deref(), Some("165920"));
+    let found = mqtt_provisioning::by_username(&pool, "wiz")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.client_id, None);
+    assert_eq!(mqtt_provisioning::list(&pool).await.unwrap().len(), 2);
+    assert!(mqtt_provisioning::remove(&pool, "wiz").await.unwrap());
+    assert!(!mqtt_provisioning::remove(&pool, "wiz").await.unwrap());
+    assert!(
+        mqtt_provisioning::by_username(&pool, "wiz")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
