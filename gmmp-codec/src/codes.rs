@@ -262,10 +262,15 @@ impl ControlType {
     /// not name one code and are refused.
     pub fn from_name(name: &str) -> Option<Self> {
         let wanted = name.trim().to_ascii_lowercase().replace(['-', ' '], "_");
-        (0..=0xFFu8).map(ControlType).find(|c| {
-            c.name() == wanted
-                && !matches!(c.name(), "industry_reserved" | "user_defined" | "reserved")
-        })
+        Self::named().find(|c| c.name() == wanted)
+    }
+
+    /// Every type with a name of its own, in code order: what
+    /// [`ControlType::from_name`] accepts (for an error that lists them).
+    pub fn named() -> impl Iterator<Item = ControlType> {
+        (0..=0xFFu8)
+            .map(ControlType)
+            .filter(|c| !matches!(c.name(), "industry_reserved" | "user_defined" | "reserved"))
     }
 }
 
@@ -279,6 +284,16 @@ mod tests {
         assert_eq!(ResultCode(0x0F).name(), "STATUS_SERVICE_UNAVAILABLE");
         assert_eq!(ResultCode(0x90).name(), "STATUS_USER_DEFINED");
         assert_eq!(ResultCode(0x50).name(), "STATUS_RESERVED");
+    }
+
+    #[test]
+    fn every_named_type_is_found_by_its_name() {
+        let named: Vec<_> = ControlType::named().collect();
+        assert!(named.contains(&ControlType::STATUS_CHECK));
+        assert!(!named.iter().any(|c| c.name() == "user_defined"));
+        for c in named {
+            assert_eq!(ControlType::from_name(c.name()), Some(c), "{}", c.name());
+        }
     }
 
     #[test]

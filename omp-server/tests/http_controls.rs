@@ -136,6 +136,15 @@ async fn create_refuses_bad_controls_without_storing_them() {
     let answer = app.send_json(Method::POST, CONTROLS, &too_much).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer.field(), "data");
+    let misspelt = app
+        .send_json(Method::POST, CONTROLS, r#"{"control_type":"staus_check"}"#)
+        .await;
+    assert_eq!(misspelt.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        misspelt.text.contains("status_check") && misspelt.text.contains("time_sync"),
+        "the valid names are listed: {}",
+        misspelt.text
+    );
     let unknown = app
         .send_json(
             Method::POST,

@@ -233,9 +233,14 @@ impl ControlCreate {
                 ControlType::from_name(&name)
                     .or_else(|| name.parse::<u8>().ok().map(ControlType))
                     .ok_or_else(|| {
+                        let names: Vec<_> = ControlType::named().map(|c| c.name()).collect();
                         ApiError::unprocessable(
                             "control_type",
-                            format!("unknown control type {name:?}"),
+                            format!(
+                                "unknown control type {name:?}; the names are {}, or give a \
+                                 code 0-255",
+                                names.join(", ")
+                            ),
                         )
                     })?
                     .0
