@@ -19,6 +19,7 @@
 //! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`ids`]: auth key generation.
+//! - [`listen`]: the accept loop and connection caps GMMP and MQTT share.
 //! - [`gmmp`]: listener, sessions and one handler per message family.
 //! - [`mqtt`]: the MQTT listener, sessions, login, routing and `$dp`.
 //! - [`control`]: the control queue and its dispatcher task.
@@ -50,6 +51,7 @@ pub mod error;
 pub mod gmmp;
 pub mod http;
 pub mod ids;
+pub mod listen;
 pub mod mqtt;
 pub mod provision;
 pub mod registry;
@@ -195,18 +197,28 @@ pub async fn run(
         .restore_retained(store::mqtt_messages::retained(&state.pool).await?);
     let tracker = TaskTracker::new();
     let mqtt_task = mqtt_listener.map(|(listener, _)| {
-        tokio::spawn(mqtt::listener::accept_loop(
+        tokio::spawn(listen::accept_loop(
             listener,
             state.clone(),
             shutdown.clone(),
             tracker.clone(),
+            listen::MQTT,
+            mqtt::session::run::<tokio::net::TcpStream>,
         ))
     });
     let flusher = tokio::spawn(flush_last_seen(state.clone(), shutdown.clone()));
     let task = tokio::spawn({
         let state = state.clone();
         async move {
-            gmmp::listener::accept_loop(listener, state.clone(), shutdown, tracker.clone()).await;
+            listen::accept_loop(
+                listener,
+                state.clone(),
+                shutdown,
+                tracker.clone(),
+                listen::GMMP,
+                gmmp::session::run,
+            )
+            .await;
             if let Some(mqtt_task) = mqtt_task {
                 mqtt_task.await?;
             }

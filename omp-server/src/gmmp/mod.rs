@@ -3,7 +3,6 @@
 //! registration checks, a connection's deadlines, binding and answers) are
 //! plain functions and plain state, testable without sockets or sleeps.
 //!
-//! - [`listener`]: accept loop, connection caps, EMFILE back-off.
 //! - [`log_budget`]: rate-limited logging of what peers can cause at will.
 //! - [`session`]: one connection — the IO loop (framing, writes, pushes)
 //!   around its protocol state, [`session::machine`] (timeouts, binding,
@@ -22,7 +21,6 @@ pub mod control;
 pub mod delivery;
 pub mod encryption;
 pub mod heartbeat;
-pub mod listener;
 pub mod log_budget;
 pub mod profile;
 pub mod registration;

@@ -2,7 +2,6 @@
 //! M5310-A) publishing into the same store as GMMP gateways, with the
 //! same guarantee — PUBACK / PUBREC only after the commit.
 //!
-//! - [`listener`]: accept loop under the connection caps GMMP uses.
 //! - [`session`]: one connection — the IO loop around its protocol state,
 //!   [`session::machine`] (CONNECT, acknowledgements, QoS 2, deadlines).
 //! - [`login`]: who may connect (`--provisioning`, login profiles);
@@ -19,7 +18,6 @@ use std::sync::atomic::AtomicU64;
 use crate::store::mqtt_presence::Presence;
 
 pub mod ingest;
-pub mod listener;
 pub mod login;
 pub mod provision;
 pub mod router;

@@ -64,8 +64,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::gmmp::listener::UnauthenticatedSlot;
 use crate::gmmp::log_budget::LogBudget;
+use crate::listen::UnauthenticatedSlot;
 use crate::registry::Outbox;
 use crate::state::Shared;
 

@@ -35,8 +35,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::gmmp::listener::UnauthenticatedSlot;
 use crate::gmmp::log_budget::LogBudget;
+use crate::listen::UnauthenticatedSlot;
 use crate::mqtt::ingest::{self, Incoming};
 use crate::mqtt::login::{self, Login};
 use crate::mqtt::router::{self, Message, Outgoing};

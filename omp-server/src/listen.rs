@@ -1,9 +1,10 @@
-//! The accept loop: a semaphore caps concurrent connections, and accept
+//! The accept loop every listener (GMMP, MQTT) runs, with the caps they
+//! share: a semaphore caps concurrent connections, and accept
 //! errors such as EMFILE (out of file descriptors) are met with a growing
 //! pause instead of a busy loop or an exit.
 //!
 //! Connections that have not yet bound to a GW (registered or
-//! authenticated) are capped twice, by [`Unauthenticated`]: over all peers
+//! authenticated, or an MQTT client not yet logged in) are capped twice, by [`Unauthenticated`]: over all peers
 //! (`max_unauthenticated`) and per source (`max_unauthenticated_per_ip`:
 //! one IPv4 address, or one IPv6 /64, the block one host usually holds).
 //! A connection over either cap is closed at once, before a session task
@@ -14,7 +15,7 @@
 //! real gateways wait in the backlog) nor more than its share of the
 //! unauthenticated slots; each such connection is also bounded in time by
 //! `first_frame_timeout`, `frame_timeout` and `auth_timeout` (see
-//! [`session`]).
+//! `gmmp::session`, `mqtt::session`).
 //!
 //! Events any peer can cause at will (a connection over the caps, a
 //! malformed frame, a refused request) are logged through a [`LogBudget`]
@@ -22,18 +23,19 @@
 //! log (measured before the budget: 1.2 GB in 20 s of forged deliveries).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::Ordering;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::gmmp::log_budget::LogBudget;
-use crate::gmmp::session;
 use crate::state::Shared;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
@@ -165,21 +167,58 @@ impl Drop for UnauthenticatedSlot {
     }
 }
 
-/// Accepts connections until `shutdown`, one session task each.
-pub async fn accept_loop(
+/// A protocol a listener serves: its name for the logs, the counter of
+/// its accepted connections, and the session each connection runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Protocol {
+    /// `GMMP`, `MQTT`.
+    pub name: &'static str,
+    /// Its "connections accepted" counter.
+    pub accepted: fn(&Shared) -> &AtomicU64,
+}
+
+/// GMMP on its port.
+pub const GMMP: Protocol = Protocol {
+    name: "GMMP",
+    accepted: |state| &state.metrics.connections_accepted,
+};
+
+/// MQTT on its port.
+pub const MQTT: Protocol = Protocol {
+    name: "MQTT",
+    accepted: |state| &state.mqtt.metrics.connections_accepted,
+};
+
+/// Accepts connections until `shutdown`, one `session` task each, under
+/// the connection cap and the unauthenticated caps every listener shares.
+pub async fn accept_loop<S, F>(
     listener: TcpListener,
     state: Arc<Shared>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-) {
+    protocol: Protocol,
+    session: S,
+) where
+    S: Fn(
+        Arc<Shared>,
+        TcpStream,
+        SocketAddr,
+        OwnedSemaphorePermit,
+        UnauthenticatedSlot,
+        CancellationToken,
+    ) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let cap = state.connection_cap.clone();
     let unauthenticated = state.unauthenticated.clone();
+    let name = protocol.name;
     let mut backoff = MIN_BACKOFF;
     loop {
         let permit = match cap.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
                 tracing::warn!(
+                    protocol = name,
                     max_connections = state.config.max_connections,
                     "connection cap reached; new connections wait"
                 );
@@ -199,26 +238,24 @@ pub async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
-                state
-                    .metrics
-                    .connections_accepted
-                    .fetch_add(1, Ordering::Relaxed);
+                (protocol.accepted)(&state).fetch_add(1, Ordering::Relaxed);
                 let slot = match unauthenticated.try_acquire(peer.ip()) {
                     Ok(slot) => slot,
                     Err(refused) => {
                         // Dropping the stream closes it; the permit goes back.
                         match OVER_CAP_LOG.take() {
-                            Some(left_out) => tracing::warn!(%peer, %refused, left_out,
-                                "connection closed at once: too many unauthenticated connections"),
-                            None => tracing::debug!(%peer, %refused, "connection closed at once"),
+                            Some(left_out) => tracing::warn!(protocol = name, %peer, %refused,
+                                left_out, "connection closed at once: too many unauthenticated connections"),
+                            None => tracing::debug!(protocol = name, %peer, %refused,
+                                "connection closed at once"),
                         }
                         continue;
                     }
                 };
                 if let Err(e) = stream.set_nodelay(true) {
-                    tracing::debug!(%peer, error = %e, "set_nodelay failed");
+                    tracing::debug!(protocol = name, %peer, error = %e, "set_nodelay failed");
                 }
-                tracker.spawn(session::run(
+                tracker.spawn(session(
                     state.clone(),
                     stream,
                     peer,
@@ -228,11 +265,11 @@ pub async fn accept_loop(
                 ));
             }
             Err(e) if is_per_connection(&e) => {
-                tracing::debug!(error = %e, "accept failed for one connection");
+                tracing::debug!(protocol = name, error = %e, "accept failed for one connection");
             }
             Err(e) => {
                 // EMFILE / ENFILE / ENOBUFS / ENOMEM: wait for resources.
-                tracing::warn!(error = %e, pause = ?backoff, "accept failed; pausing");
+                tracing::warn!(protocol = name, error = %e, pause = ?backoff, "accept failed; pausing");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = shutdown.cancelled() => return,
