@@ -240,10 +240,16 @@ fn a_refused_registration_closes_the_session() {
         result_code: ResultCode::PERMISSION_DENIED,
     };
     e.handle_frame(Frame::new(omp_header(out[0].header.tid), reg), now);
+    let reason = events(&mut e)
+        .into_iter()
+        .find_map(|ev| match ev {
+            Event::Close { reason } => Some(reason),
+            _ => None,
+        })
+        .expect("the session closes");
     assert!(
-        events(&mut e)
-            .iter()
-            .any(|ev| matches!(ev, Event::Close { .. }))
+        reason.contains("omp-server provision add 0008dc1e3222"),
+        "the refusal names the approval command: {reason}"
     );
 }
 
