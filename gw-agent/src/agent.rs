@@ -65,6 +65,7 @@ use crate::transport::{ModuleOp, Transport, TransportError};
 
 mod backoff;
 mod controls;
+mod down_log;
 mod events;
 mod identity;
 mod intake;
@@ -72,6 +73,7 @@ mod native;
 mod status;
 
 use backoff::Backoff;
+use down_log::DownLog;
 
 /// Capacity of the channel from the sources: a source waits (and its
 /// socket client with it) while the agent is this far behind.
@@ -257,6 +259,7 @@ impl Agent {
         shutdown: CancellationToken,
     ) -> Result<(), AgentError> {
         let mut backoff = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
+        let mut down_log = DownLog::default();
         let auth_id = match self.config.auth_id.clone() {
             Some(a) => a,
             None => match self
@@ -320,8 +323,9 @@ impl Agent {
                     }
                 }
                 SessionEnd::Lost(reason) => {
+                    let recovered = backoff.is_fresh();
                     let delay = backoff.next();
-                    tracing::warn!(%reason, retry_in = ?delay, "OMP session down");
+                    down_log.report("OMP session", &reason, delay, recovered);
                     self.omp_note = "down";
                     self.report_status(&engine, &transport);
                     if !self.idle(delay, &shutdown).await {

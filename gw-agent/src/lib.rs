@@ -20,6 +20,8 @@
 //! - [`config`]: TOML file + flags + `GW_AGENT_…` environment → [`config::Config`].
 //! - [`module`]: the WizFi310 as the agent keeps it (port, start-up, Wi-Fi
 //!   join, reset, state), shared by the module transports and readings.
+//! - [`refusal`]: what the OMP's refusals mean and the command that
+//!   fixes them (worded once for every transport).
 //! - [`sources`]: data sources → deliveries: stdin, a local socket, and
 //!   [`sources::module`] (ADC/GPIO readings on a schedule).
 //! - [`transport`]: the [`transport::Transport`] trait; `direct`, `bridge`,
@@ -41,6 +43,7 @@ pub mod config;
 pub mod engine;
 pub mod launch;
 pub mod module;
+pub mod refusal;
 pub mod sources;
 pub mod spool;
 pub mod status;

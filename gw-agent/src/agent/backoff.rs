@@ -8,6 +8,8 @@ pub(super) struct Backoff {
     initial: Duration,
     max: Duration,
     current: Duration,
+    /// No delay was taken since the last reset (or ever).
+    fresh: bool,
     /// Jitter only, not security: a fast seedable generator is enough.
     rng: fastrand::Rng,
 }
@@ -23,6 +25,7 @@ impl Backoff {
             initial,
             max,
             current: initial,
+            fresh: true,
             rng,
         }
     }
@@ -31,6 +34,7 @@ impl Backoff {
     /// which then doubles (capped).
     pub(super) fn next(&mut self) -> Duration {
         let step = self.current;
+        self.fresh = false;
         self.current = (self.current * 2).min(self.max);
         let half = step / 2;
         let fraction = self.rng.u32(0..1000);
@@ -40,6 +44,13 @@ impl Backoff {
     /// Back to `initial`, once a session is ready again.
     pub(super) fn reset(&mut self) {
         self.current = self.initial;
+        self.fresh = true;
+    }
+
+    /// True when no delay was taken since the last reset: the session
+    /// that just ended came up (or it is the first attempt).
+    pub(super) fn is_fresh(&self) -> bool {
+        self.fresh
     }
 }
 
@@ -60,7 +71,9 @@ mod tests {
                 cap / 2
             );
         }
+        assert!(!b.is_fresh());
         b.reset();
+        assert!(b.is_fresh());
         assert!(b.next() <= Duration::from_secs(1));
     }
 

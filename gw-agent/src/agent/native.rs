@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use gmmp_codec::{ControlType, ResultCode};
 use tokio_util::sync::CancellationToken;
 
-use super::{Agent, AgentError, Backoff, sleep_until};
+use super::{Agent, AgentError, Backoff, DownLog, sleep_until};
 use crate::engine::delivery::refusal_is_final;
+use crate::refusal;
 use crate::spool::{SpoolError, SpooledDelivery};
 use crate::status::Status;
 use crate::transport::native::trace::{Observed, TraceFollower, operation};
@@ -104,6 +105,7 @@ impl Agent {
         shutdown: CancellationToken,
     ) -> Result<(), AgentError> {
         let mut backoff = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
+        let mut down_log = DownLog::default();
         let auth_id = match self.config.auth_id.clone() {
             Some(a) => a,
             None => loop {
@@ -146,7 +148,7 @@ impl Agent {
                 Ok(()) => {
                     tracing::info!("module GMMP client started (AT+GMMPSET=1)");
                     session.omp = "connecting".into();
-                    self.native_session(&mut native, &mut session, &shutdown, &mut backoff)
+                    self.native_session(&mut native, &mut session, &setup, &shutdown, &mut backoff)
                         .await?
                 }
                 Err(e) => NativeEnd::Restart(e.to_string()),
@@ -166,8 +168,9 @@ impl Agent {
                     }
                 }
                 NativeEnd::Restart(reason) => {
+                    let recovered = backoff.is_fresh();
                     let delay = backoff.next();
-                    tracing::warn!(%reason, retry_in = ?delay, "native session down");
+                    down_log.report("native session", &reason, delay, recovered);
                     session.omp = "down".into();
                     self.native_status(&session, &native);
                     if !self.idle(delay, &shutdown).await {
@@ -214,6 +217,7 @@ impl Agent {
         &mut self,
         native: &mut NativeTransport,
         session: &mut Session,
+        setup: &NativeSetup,
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<NativeEnd, AgentError> {
@@ -248,7 +252,7 @@ impl Agent {
                         Event::Reset => return Ok(NativeEnd::Restart("the module reset itself".into())),
                         event => {
                             for observed in follower.feed(&event) {
-                                if let Some(end) = self.observe(observed, session, backoff)? {
+                                if let Some(end) = self.observe(observed, session, setup, backoff)? {
                                     return Ok(end);
                                 }
                             }
@@ -336,6 +340,7 @@ impl Agent {
         &mut self,
         observed: Observed,
         session: &mut Session,
+        setup: &NativeSetup,
         backoff: &mut Backoff,
     ) -> Result<Option<NativeEnd>, AgentError> {
         match observed {
@@ -369,7 +374,15 @@ impl Agent {
                     operation::GW_REG_RSP => {
                         if let Some(rc) = refused {
                             return Ok(Some(NativeEnd::Restart(format!(
-                                "the OMP refused the module's GW registration: {rc:?}"
+                                "the module's {}",
+                                refusal::registration_refused(
+                                    rc,
+                                    refusal::Applicant {
+                                        auth_id: &setup.auth_id,
+                                        domain: &setup.domain_code,
+                                        manufacture_id: &setup.manufacture_id,
+                                    },
+                                )
                             ))));
                         }
                         if let Some(gw_id) = m.gw_id.filter(|g| !g.is_empty()) {

@@ -9,6 +9,7 @@ use gmmp_codec::{
 };
 
 use super::*;
+use crate::refusal;
 
 impl Engine {
     pub(super) fn register_gw(&mut self, now: Instant) {
@@ -99,10 +100,15 @@ impl Engine {
         now: Instant,
     ) {
         if !rc.is_ok() {
-            self.close(registration_refused(
+            let reason = refusal::registration_refused(
                 rc,
-                &self.config.auth_id.to_display_string(),
-            ));
+                refusal::Applicant {
+                    auth_id: &self.config.auth_id.to_display_string(),
+                    domain: &self.config.domain_code.to_display_string(),
+                    manufacture_id: &self.config.manufacture_id.to_display_string(),
+                },
+            );
+            self.close(reason);
             return;
         }
         let devices = match &self.identity {
@@ -227,20 +233,5 @@ impl Engine {
                 self.outstanding.insert(new_tid, o);
             }
         }
-    }
-}
-
-/// Why the session closes after a refused GW registration, with what the
-/// operator can do about it: a refusal for permission means the OMP has not
-/// approved this auth ID, which only the OMP's operator can change.
-fn registration_refused(rc: ResultCode, auth_id: &str) -> String {
-    if rc == ResultCode::PERMISSION_DENIED {
-        format!(
-            "GW registration refused: {rc:?}: the OMP has not approved auth ID {auth_id}; \
-             approve it on the OMP with `omp-server provision add {auth_id}` \
-             (or start the OMP with `--provisioning open`)"
-        )
-    } else {
-        format!("GW registration refused: {rc:?}")
     }
 }
