@@ -325,7 +325,7 @@ impl Agent {
                 SessionEnd::Lost(reason) => {
                     let recovered = backoff.is_fresh();
                     let delay = backoff.next();
-                    down_log.report("OMP session", &reason, delay, recovered);
+                    down_log.report("OMP session down", &reason, delay, recovered);
                     self.omp_note = "down";
                     self.report_status(&engine, &transport);
                     if !self.idle(delay, &shutdown).await {
@@ -475,6 +475,7 @@ impl Agent {
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
     ) -> Result<Option<String>, AgentError> {
+        let mut down_log = DownLog::default();
         loop {
             let Some(asked) = self
                 .while_accepting(transport.default_auth_id(), shutdown)
@@ -494,8 +495,14 @@ impl Agent {
                     });
                 }
                 Err(e) => {
+                    let recovered = backoff.is_fresh();
                     let delay = backoff.next();
-                    tracing::warn!(error = %e, retry_in = ?delay, "cannot read the module's MAC (the default auth ID) yet");
+                    down_log.report(
+                        "cannot read the module's MAC (the default auth ID) yet",
+                        &e.to_string(),
+                        delay,
+                        recovered,
+                    );
                     if !self.idle(delay, shutdown).await {
                         return Ok(None);
                     }

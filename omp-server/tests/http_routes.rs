@@ -40,6 +40,47 @@ fn spec_routes() -> BTreeSet<(String, String)> {
     out
 }
 
+/// The query parameters the contract gives each operation.
+fn spec_query(method: &str, path: &str) -> BTreeSet<String> {
+    let spec = spec();
+    let item = &spec["paths"][path];
+    let operation = &item[method.to_lowercase().as_str()];
+    let resolve = |p: &serde_norway::Value| match p["$ref"].as_str() {
+        Some(r) => spec["components"]["parameters"][r.rsplit('/').next().unwrap()].clone(),
+        None => p.clone(),
+    };
+    [&item["parameters"], &operation["parameters"]]
+        .into_iter()
+        .filter_map(|ps| ps.as_sequence())
+        .flatten()
+        .map(resolve)
+        .filter(|p| p["in"] == "query")
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_route_takes_the_query_parameters_of_the_contract() {
+    for route in routes() {
+        let ours: BTreeSet<String> = route.query.iter().map(|q| q.to_string()).collect();
+        assert_eq!(ours, spec_query(route.method, route.path), "{route:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_misspelled_query_parameter_is_refused_naming_it() {
+    let app = TestApp::new().await;
+    let typo = app.get("/api/v1/gateways?limt=5").await;
+    typo.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(typo.field(), "limt", "{}", typo.text);
+    assert!(typo.text.contains("did you mean `limit`"), "{}", typo.text);
+    let none = app.get("/api/v1/gateways/SC10010254?wait=5").await;
+    none.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(none.field(), "wait", "{}", none.text);
+    let fine = app.get("/api/v1/gateways?limit=5&connected=true").await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.text);
+}
+
 #[test]
 fn router_routes_are_the_contract_operations() {
     let ours: BTreeSet<(String, String)> = routes()

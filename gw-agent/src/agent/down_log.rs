@@ -42,17 +42,25 @@ impl DownLog {
         }
     }
 
-    /// Logs a session (named `what`) ended for `reason`, retried in `delay`.
-    pub(super) fn report(&mut self, what: &str, reason: &str, delay: Duration, recovered: bool) {
+    /// Logs `message` (what is down) for `reason`, retried in `delay`.
+    pub(super) fn report(&mut self, message: &str, reason: &str, delay: Duration, recovered: bool) {
+        // The agent's log target, not this module's: users filter on it.
         match self.loudness(reason, recovered) {
-            Loudness::Warn => tracing::warn!(%reason, retry_in = ?delay, "{what} down"),
+            Loudness::Warn => {
+                tracing::warn!(target: "gw_agent::agent", %reason, retry_in = ?delay, "{message}")
+            }
             Loudness::Remind(n) => tracing::info!(
+                target: "gw_agent::agent",
                 %reason,
-                repeats = n,
                 retry_in = ?delay,
-                "{what} still down for the same reason"
+                "{message} (the same reason {n} times in a row)"
             ),
-            Loudness::Quiet => tracing::debug!(%reason, retry_in = ?delay, "{what} down again"),
+            Loudness::Quiet => tracing::debug!(
+                target: "gw_agent::agent",
+                %reason,
+                retry_in = ?delay,
+                "{message} (the same reason again)"
+            ),
         }
     }
 }

@@ -120,8 +120,14 @@ impl Agent {
                 match asked {
                     Ok(a) => break a,
                     Err(e) => {
+                        let recovered = backoff.is_fresh();
                         let delay = backoff.next();
-                        tracing::warn!(error = %e, retry_in = ?delay, "cannot read the module's MAC (the default auth ID) yet");
+                        down_log.report(
+                            "cannot read the module's MAC (the default auth ID) yet",
+                            &e.to_string(),
+                            delay,
+                            recovered,
+                        );
                         if !self.idle(delay, &shutdown).await {
                             self.status.flush(Instant::now());
                             return Ok(());
@@ -170,7 +176,7 @@ impl Agent {
                 NativeEnd::Restart(reason) => {
                     let recovered = backoff.is_fresh();
                     let delay = backoff.next();
-                    down_log.report("native session", &reason, delay, recovered);
+                    down_log.report("native session down", &reason, delay, recovered);
                     session.omp = "down".into();
                     self.native_status(&session, &native);
                     if !self.idle(delay, &shutdown).await {

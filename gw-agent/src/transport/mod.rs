@@ -52,7 +52,7 @@ pub enum TransportError {
     Io(#[from] std::io::Error),
     /// The OMP sent bytes that are not GMMP; the stream cannot be
     /// re-synchronised, so the connection must be closed.
-    #[error("bad frame from the OMP: {0}")]
+    #[error("bad frame from the OMP: {0}{hint}", hint = not_gmmp_hint(.0))]
     Codec(#[from] gmmp_codec::CodecError),
     /// The operation needs a connection and there is none.
     #[error("not connected")]
@@ -71,6 +71,26 @@ pub enum TransportError {
     /// The hardware gave no auth ID.
     #[error("the module reported no MAC address")]
     NoMac,
+}
+
+/// A first byte that is printable text means the peer is not a GMMP
+/// server at all — most often the OMP's HTTP port (`H` of `HTTP/1.1`).
+fn not_gmmp_hint(error: &gmmp_codec::CodecError) -> String {
+    match error {
+        gmmp_codec::CodecError::BadVersion { version } if version.is_ascii_graphic() => {
+            let what = if *version == b'H' {
+                "an HTTP server answers there (the OMP's HTTP API?)"
+            } else {
+                "the peer sent text, not GMMP"
+            };
+            format!(
+                " ({:?}: {what}; point --omp / omp.port at the OMP's GMMP port, 31002 unless \
+                 its gmmp_listen says otherwise)",
+                char::from(*version)
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 /// An operation only a module can perform.
@@ -176,5 +196,20 @@ pub trait Transport: Send {
     ) -> impl Future<Output = Result<ModuleAnswer, TransportError>> + Send {
         let transport = self.name();
         async move { Err(TransportError::Unsupported { op, transport }) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_answer_names_the_gmmp_port() {
+        let text =
+            TransportError::from(gmmp_codec::CodecError::BadVersion { version: b'H' }).to_string();
+        assert!(text.contains("HTTP") && text.contains("31002"), "{text}");
+        let binary =
+            TransportError::from(gmmp_codec::CodecError::BadVersion { version: 0x01 }).to_string();
+        assert!(!binary.contains("31002"), "{binary}");
     }
 }

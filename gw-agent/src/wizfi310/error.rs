@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The serial port could not be opened with the given settings.
-    #[error("cannot open serial port {path}: {source}")]
+    #[error("cannot open serial port {path}: {source}{}", open_hint(source))]
     Open {
         /// Path of the port.
         path: String,
@@ -33,7 +33,12 @@ pub enum Error {
         after: Duration,
     },
     /// A command timed out and the bare-`AT` re-sync got no `[OK]` either.
-    #[error("`{command}` got no reply and the module did not answer a bare AT afterwards")]
+    #[error(
+        "`{command}` got no reply and the module did not answer a bare AT afterwards; \
+         check that the module is powered, the wiring (its TX to the host's RX, RX to TX, \
+         a common ground) and the line rate (--baud or serial.baud: 115200 unless the \
+         module was set otherwise)"
+    )]
     Unresponsive {
         /// The command that timed out first.
         command: String,
@@ -124,6 +129,29 @@ impl Error {
     }
 }
 
+/// What to do about a port that would not open, by the cause the serial
+/// layer gave.
+fn open_hint(source: &tokio_serial::Error) -> &'static str {
+    use std::io::ErrorKind as Io;
+    use tokio_serial::ErrorKind as Serial;
+    match source.kind {
+        Serial::Io(Io::NotFound) => {
+            "; no such device: check --serial (serial.path in the TOML, GW_AGENT_SERIAL); \
+             `ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/` lists the ports \
+             (the agent keeps trying, in case the port appears)"
+        }
+        Serial::Io(Io::PermissionDenied) => {
+            "; this user may not open it: add it to the port's group \
+             (`ls -l` shows it; on Debian `sudo usermod -aG dialout $USER`, then log in again)"
+        }
+        Serial::NoDevice => {
+            "; the port is held by another program (a second gw-agent, a terminal \
+             program, ModemManager): `fuser -v <port>` shows which"
+        }
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +177,36 @@ mod tests {
             ModeStatus
         );
         assert_eq!(ModuleErrorKind::from_words("[ERROR: Busy]"), Other);
+    }
+
+    fn open_error(kind: tokio_serial::ErrorKind) -> String {
+        Error::Open {
+            path: "/dev/ttyUSB0".into(),
+            source: tokio_serial::Error::new(kind, "from the serial layer"),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_port_that_will_not_open_says_what_to_check() {
+        use std::io::ErrorKind as Io;
+        let missing = open_error(tokio_serial::ErrorKind::Io(Io::NotFound));
+        assert!(
+            missing.contains("/dev/ttyUSB0") && missing.contains("--serial"),
+            "{missing}"
+        );
+        let denied = open_error(tokio_serial::ErrorKind::Io(Io::PermissionDenied));
+        assert!(denied.contains("dialout"), "{denied}");
+        let busy = open_error(tokio_serial::ErrorKind::NoDevice);
+        assert!(busy.contains("another program"), "{busy}");
+    }
+
+    #[test]
+    fn a_silent_module_names_power_wiring_and_line_rate() {
+        let text = Error::Unresponsive {
+            command: "AT".into(),
+        }
+        .to_string();
+        assert!(text.contains("wiring") && text.contains("--baud"), "{text}");
     }
 }

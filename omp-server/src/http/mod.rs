@@ -18,7 +18,8 @@
 //!
 //! - [`error`]: the one error type and its JSON shape.
 //! - [`auth`]: the API key (Bearer, constant-time compare) and its file.
-//! - [`params`]: query string and path reading with field-named errors.
+//! - [`params`]: query string and path reading with field-named errors,
+//!   and the refusal of query parameters a route does not take.
 //! - [`body`]: JSON request bodies decoded into serde structs, errors
 //!   naming the field.
 //! - [`cursor`]: opaque page cursors.
@@ -89,6 +90,9 @@ pub struct Route {
     pub method: &'static str,
     /// The path template (`/api/v1/gateways/{gw_id}`), axum's and OpenAPI's syntax alike.
     pub path: &'static str,
+    /// The query parameters it takes; any other is refused with 400
+    /// naming it, so a misspelled `limt` is not silently ignored.
+    pub query: &'static [&'static str],
     handler: fn() -> MethodRouter<Arc<Shared>>,
 }
 
@@ -103,101 +107,121 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/healthz",
+        query: &[],
         handler: || get(service::health),
     },
     Route {
         method: "GET",
         path: "/openapi.yaml",
+        query: &[],
         handler: || get(service::openapi),
     },
     Route {
         method: "GET",
         path: "/metrics",
+        query: &[],
         handler: || get(metrics::render),
     },
     Route {
         method: "GET",
         path: "/api/v1/provisioning",
+        query: &["limit", "cursor"],
         handler: || get(provisioning::list),
     },
     Route {
         method: "POST",
         path: "/api/v1/provisioning",
+        query: &[],
         handler: || post(provisioning::create),
     },
     Route {
         method: "DELETE",
         path: "/api/v1/provisioning/{auth_id}",
+        query: &[],
         handler: || delete(provisioning::remove),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways",
+        query: &["connected", "registered", "limit", "cursor"],
         handler: || get(gateways::list),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}",
+        query: &[],
         handler: || get(gateways::one),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/devices",
+        query: &[],
         handler: || get(gateways::devices),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/profile",
+        query: &[],
         handler: || get(profiles::get_gateway),
     },
     Route {
         method: "PUT",
         path: "/api/v1/gateways/{gw_id}/profile",
+        query: &[],
         handler: || put(profiles::put_gateway),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/devices/{device_id}/profile",
+        query: &[],
         handler: || get(profiles::get_device),
     },
     Route {
         method: "PUT",
         path: "/api/v1/gateways/{gw_id}/devices/{device_id}/profile",
+        query: &[],
         handler: || put(profiles::put_device),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/deliveries/latest",
+        query: &["device_id"],
         handler: || get(deliveries::latest),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/deliveries",
+        query: &["from", "to", "device_id", "report_type", "limit", "cursor"],
         handler: || get(deliveries::history),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/deliveries/incomplete",
+        query: &["limit"],
         handler: || get(deliveries::incomplete),
     },
     Route {
         method: "POST",
         path: "/api/v1/gateways/{gw_id}/controls",
+        query: &[],
         handler: || post(controls::create),
     },
     Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/controls",
+        query: &["state", "limit", "cursor"],
         handler: || get(controls::list),
     },
     Route {
         method: "GET",
         path: "/api/v1/controls/{id}",
+        query: &["wait"],
         handler: || get(controls::one),
     },
     Route {
         method: "DELETE",
         path: "/api/v1/controls/{id}",
+        query: &[],
         handler: || delete(controls::cancel),
     },
 ];
@@ -207,7 +231,13 @@ pub const ROUTES: &[Route] = &[
 pub fn router(state: Arc<Shared>) -> Router {
     let mut router = Router::new();
     for route in ROUTES.iter().chain(mqtt::ROUTES) {
-        router = router.route(route.path, (route.handler)());
+        let known = route.query;
+        let handler = (route.handler)().layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                params::refuse_unknown_query(known, request, next)
+            },
+        ));
+        router = router.route(route.path, handler);
     }
     let body_limit = state.config.http_body_limit;
     router

@@ -228,21 +228,25 @@ pub const ROUTES: &[super::Route] = &[
     super::Route {
         method: "GET",
         path: "/api/v1/mqtt/devices",
+        query: &["limit", "cursor"],
         handler: || axum::routing::get(list),
     },
     super::Route {
         method: "GET",
         path: "/api/v1/mqtt/devices/{client_id}",
+        query: &[],
         handler: || axum::routing::get(one),
     },
     super::Route {
         method: "GET",
         path: "/api/v1/mqtt/devices/{client_id}/messages",
+        query: &["topic", "limit", "cursor"],
         handler: || axum::routing::get(messages),
     },
     super::Route {
         method: "GET",
         path: "/api/v1/mqtt/devices/{client_id}/datapoints",
+        query: &["stream", "limit", "cursor"],
         handler: || axum::routing::get(datapoints),
     },
 ];

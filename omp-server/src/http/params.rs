@@ -155,3 +155,87 @@ impl PathParams {
             .ok_or_else(|| ApiError::bad_request(name, "must be a positive integer"))
     }
 }
+
+/// Middleware of one route: a query parameter the route does not take
+/// (`known`) is refused with 400 naming it — and the known name it is
+/// closest to, when it looks like a typo — instead of being ignored.
+pub async fn refuse_unknown_query(
+    known: &'static [&'static str],
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let query = request.uri().query().unwrap_or("");
+    let unknown = form_urlencoded::parse(query.as_bytes())
+        .map(|(name, _)| name.into_owned())
+        .find(|name| !known.contains(&name.as_str()));
+    match unknown {
+        Some(name) => unknown_query_error(&name, known).into_response(),
+        None => next.run(request).await,
+    }
+}
+
+fn unknown_query_error(name: &str, known: &[&str]) -> ApiError {
+    let message = if known.is_empty() {
+        "unknown query parameter: this route takes none".to_owned()
+    } else {
+        let hint = known
+            .iter()
+            .map(|k| (edit_distance(name, k), *k))
+            .filter(|(d, _)| *d <= 2)
+            .min()
+            .map(|(_, k)| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
+        format!(
+            "unknown query parameter{hint}; this route takes {}",
+            known.join(", ")
+        )
+    };
+    ApiError::bad_request(name, message)
+}
+
+/// Levenshtein distance of two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_query_parameter_is_named_with_the_closest_known_one() {
+        let e = unknown_query_error("limt", &["limit", "cursor"]);
+        let text = format!("{e:?}");
+        assert!(
+            text.contains("limt") && text.contains("did you mean `limit`"),
+            "{text}"
+        );
+        let far = format!("{:?}", unknown_query_error("zzzzzz", &["limit", "cursor"]));
+        assert!(
+            !far.contains("did you mean") && far.contains("limit, cursor"),
+            "{far}"
+        );
+        let none = format!("{:?}", unknown_query_error("wait", &[]));
+        assert!(none.contains("takes none"), "{none}");
+    }
+
+    #[test]
+    fn edit_distances_of_typos() {
+        assert_eq!(edit_distance("limt", "limit"), 1);
+        assert_eq!(edit_distance("curosr", "cursor"), 2);
+        assert_eq!(edit_distance("", "to"), 2);
+        assert_eq!(edit_distance("from", "from"), 0);
+    }
+}

@@ -72,7 +72,7 @@ async fn a_refused_agent_names_the_approval_once_then_retries_quietly() {
                 .collect::<Vec<_>>()
         }
     };
-    let retried_quietly = agent_lines("down again");
+    let retried_quietly = agent_lines("the same reason again");
     until("four refusals in a row", || {
         let n = retried_quietly().len();
         async move { n >= 3 }
