@@ -14,10 +14,12 @@
 //!
 //! - [`config`]: flags / `OMP_…` environment / TOML file → [`Config`].
 //! - [`error`]: one error type per layer.
+//! - [`escaped`]: peer-supplied text made safe for a log line.
 //! - [`state`]: [`Shared`], the one state every part holds (the HTTP API too).
 //! - [`data_dir`]: the data directory made ready and held by one server.
 //! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
+//! - [`revocation`]: removing an approval deregisters the GW and closes its sessions.
 //! - [`ids`]: auth key generation.
 //! - [`listen`]: the accept loop and connection caps GMMP and MQTT share.
 //! - [`gmmp`]: listener, sessions and one handler per message family.
@@ -48,6 +50,7 @@ pub mod control;
 pub mod data_dir;
 pub mod directory;
 pub mod error;
+pub mod escaped;
 pub mod gmmp;
 pub mod http;
 pub mod ids;
@@ -55,6 +58,7 @@ pub mod listen;
 pub mod mqtt;
 pub mod provision;
 pub mod registry;
+pub mod revocation;
 pub mod state;
 pub mod store;
 
@@ -103,6 +107,8 @@ pub async fn run(
         store::gateways::load_active(&pool).await?,
         store::devices::load_active(&pool).await?,
     );
+    // Revocations before now are in the directory already (deregistered).
+    let revocations_seen = store::revocations::last_seq(&pool).await?;
     let writer_conn = store::open_dedicated_connection(&db_path).await?;
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = store::writer::spawn(
@@ -207,6 +213,11 @@ pub async fn run(
         ))
     });
     let flusher = tokio::spawn(flush_last_seen(state.clone(), shutdown.clone()));
+    let revocation_watch = tokio::spawn(revocation::watch(
+        state.clone(),
+        revocations_seen,
+        shutdown.clone(),
+    ));
     let task = tokio::spawn({
         let state = state.clone();
         async move {
@@ -232,6 +243,7 @@ pub async fn run(
             control_stop.cancel();
             control_task.await?;
             flusher.await?;
+            revocation_watch.await?;
             // Last contacts go to the writer, which drains its queue on stop.
             if let Err(e) = state.flush_last_seen().await {
                 tracing::warn!(error = %e, "last contact times not saved");

@@ -1,14 +1,25 @@
 //! `omp-server provision add|list|remove`: manage approved auth_ids in the
 //! data directory's database. Works whether or not the server runs: the
-//! server reads provisioning on every registration.
+//! server reads provisioning on every registration, and in mode `approved`
+//! a removal deregisters the GW, whose sessions a running server closes
+//! within about a second ([`crate::revocation`]).
 
 use std::io::Write;
 
-use crate::config::{Config, ProvisionCommand};
+use crate::config::{Config, ProvisionCommand, ProvisioningMode};
 use crate::error::{ConfigError, ServerError};
+use crate::escaped;
+use crate::store::revocations::{self, Revoked};
 use crate::store::{self, provisioning};
 
 fn check_width(key: &'static str, value: &str, width: usize) -> Result<(), ConfigError> {
+    if !escaped::is_printable_ascii(value.as_bytes()) {
+        return Err(ConfigError::BadValue {
+            key,
+            value: escaped::text(value).to_string(),
+            reason: "must be printable ASCII (bytes 0x20..=0x7e)".to_owned(),
+        });
+    }
     if value.is_empty() || value.len() > width {
         return Err(ConfigError::BadValue {
             key,
@@ -70,10 +81,32 @@ pub async fn execute(
             Ok(())
         }
         ProvisionCommand::Remove { auth_id } => {
-            if provisioning::remove(&pool, auth_id).await? {
-                writeln!(out, "removed {auth_id}").ok();
-            } else {
-                writeln!(out, "{auth_id} was not provisioned").ok();
+            match config.provisioning {
+                ProvisioningMode::Approved => match revocations::revoke(&pool, auth_id).await? {
+                    Revoked::Removed(r) => {
+                        let gw = r.gw_id.map_or_else(
+                            || "it was not registered".to_owned(),
+                            |gw_id| format!("GW {gw_id} deregistered"),
+                        );
+                        writeln!(out, "removed {auth_id}; {gw}").ok();
+                    }
+                    Revoked::NotProvisioned => {
+                        writeln!(out, "{auth_id} was not provisioned").ok();
+                    }
+                },
+                // Any auth_id may register in mode open: the registration
+                // stays, only the approval goes.
+                ProvisioningMode::Open => {
+                    if provisioning::remove(&pool, auth_id).await? {
+                        writeln!(
+                            out,
+                            "removed {auth_id} (mode open: its GW stays registered)"
+                        )
+                        .ok();
+                    } else {
+                        writeln!(out, "{auth_id} was not provisioned").ok();
+                    }
+                }
             }
             Ok(())
         }

@@ -153,6 +153,14 @@ impl Registry {
         }
     }
 
+    /// Removes and closes the live session of `gw_id` (its approval was
+    /// removed); the session closed, if there was one.
+    pub fn revoke(&self, gw_id: &str) -> Option<SessionHandle> {
+        let handle = self.lock().remove(gw_id)?;
+        handle.close.cancel();
+        Some(handle)
+    }
+
     /// The live session of `gw_id`.
     pub fn get(&self, gw_id: &str) -> Option<SessionHandle> {
         self.lock().get(gw_id).cloned()
@@ -226,6 +234,17 @@ mod tests {
         assert_eq!(r.get("SC10010001").unwrap().id, 2);
         r.unbind("SC10010001", 2);
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn revoking_closes_and_forgets_the_session() {
+        let r = Registry::default();
+        let session = handle(1);
+        r.bind("SC10010001", session.clone());
+        assert_eq!(r.revoke("SC10010001").map(|h| h.id), Some(1));
+        assert!(session.close.is_cancelled());
+        assert!(r.get("SC10010001").is_none());
+        assert!(r.revoke("SC10010001").is_none());
     }
 
     #[tokio::test]

@@ -37,6 +37,9 @@ pub struct GmmpMetrics {
     pub malformed_frames: AtomicU64,
     /// Requests refused for authentication.
     pub auth_refused: AtomicU64,
+    /// Control responses (0x0E) ignored: on a connection not bound to a
+    /// GW, or not matching its auth ID, auth key, GW ID or domain.
+    pub responses_refused: AtomicU64,
     /// Deliveries acknowledged with STATUS_OK (after commit).
     pub deliveries_ok: AtomicU64,
     /// Deliveries answered rc 0x0F (writer saturated).

@@ -51,7 +51,8 @@ pub enum ProvisionCommand {
     /// Manage the MQTT clients allowed to connect (mode `approved`).
     #[command(subcommand)]
     Mqtt(crate::mqtt::provision::MqttProvisionCommand),
-    /// Withdraw an approval (a registered GW stays registered).
+    /// Withdraw an approval. In mode `approved` its GW is deregistered too
+    /// (a running server closes its session within about a second).
     Remove {
         /// The auth_id.
         auth_id: String,

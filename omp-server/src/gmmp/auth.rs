@@ -46,6 +46,13 @@ pub enum Refusal {
         /// The domain in the body.
         got: String,
     },
+    /// A response (0x0E) on a connection not bound to a GW: it answers
+    /// nothing this server asked.
+    #[error("a {message_type} on a connection not bound to a GW")]
+    NotBound {
+        /// The message's operation name.
+        message_type: &'static str,
+    },
     /// The connection is bound to another GW.
     #[error("this connection belongs to GW {bound}, not to auth_id {got}")]
     OtherSession {

@@ -22,6 +22,7 @@ use gmmp_codec::{
 use crate::config::ProvisioningMode;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
+use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::ids;
 use crate::state::Shared;
@@ -31,11 +32,11 @@ use crate::store::{devices, gateways, provisioning};
 /// Why a GW registration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistrationRefusal {
-    /// The auth_id is empty or not text.
-    #[error("auth_id {0:?} is empty or not text")]
+    /// The auth_id is empty, or not printable ASCII.
+    #[error("auth_id \"{0}\" is empty or not printable ASCII (bytes 0x20..=0x7e)")]
     BadAuthId(String),
-    /// The domain or manufacture ID is not text.
-    #[error("{field} {value:?} is not text")]
+    /// The domain or manufacture ID is not printable ASCII.
+    #[error("{field} \"{value}\" is not printable ASCII (bytes 0x20..=0x7e)")]
     BadField {
         /// Field name.
         field: &'static str,
@@ -185,18 +186,26 @@ pub async fn register_gw(
         }
         GwRegistration::Refused(gw_response(req, GwId::EMPTY, refusal.result_code()))
     };
-    let Some(auth_id) = header.auth_id.as_str().filter(|s| !s.is_empty()) else {
+    // IDs end up in logs, the database and the HTTP API: control
+    // characters (a newline, ESC) have no place in them.
+    let printable = |s: &&str| escaped::is_printable_ascii(s.as_bytes());
+    let Some(auth_id) = header
+        .auth_id
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .filter(printable)
+    else {
         return Ok(refuse(RegistrationRefusal::BadAuthId(
             header.auth_id.to_string(),
         )));
     };
-    let Some(domain) = req.domain_code.as_str() else {
+    let Some(domain) = req.domain_code.as_str().filter(printable) else {
         return Ok(refuse(RegistrationRefusal::BadField {
             field: "domain_code",
             value: req.domain_code.to_string(),
         }));
     };
-    let Some(manufacture_id) = req.manufacture_id.as_str() else {
+    let Some(manufacture_id) = req.manufacture_id.as_str().filter(printable) else {
         return Ok(refuse(RegistrationRefusal::BadField {
             field: "manufacture_id",
             value: req.manufacture_id.to_string(),
@@ -241,6 +250,10 @@ pub async fn register_gw(
                     field: "auth_key (OS random source failed)",
                     value: e.to_string(),
                 })?;
+                let approval = match config.provisioning {
+                    ProvisioningMode::Approved => gateways::Approval::Required,
+                    ProvisioningMode::Open => gateways::Approval::NotNeeded,
+                };
                 gateways::register(
                     &state.pool,
                     auth_id,
@@ -248,8 +261,15 @@ pub async fn register_gw(
                     manufacture_id,
                     &key,
                     ids::MAX_AUTH_KEY_LEN,
+                    approval,
                 )
                 .await?
+            };
+            // Removed between the check above and this transaction.
+            let Some(record) = record else {
+                return Ok(refuse(RegistrationRefusal::NotProvisioned(
+                    auth_id.to_owned(),
+                )));
             };
             state.directory.upsert(auth_id, &record)
         }
@@ -305,9 +325,13 @@ pub async fn register_device(
         }
         .into()
     };
-    let Some(manufacture_id) = req.manufacture_id.as_str().filter(|s| !s.is_empty()) else {
+    let Some(manufacture_id) = req
+        .manufacture_id
+        .as_str()
+        .filter(|s| !s.is_empty() && escaped::is_printable_ascii(s.as_bytes()))
+    else {
         tracing::warn!(gw_id = %entry.gw_id, manufacture_id = %req.manufacture_id,
-            "device registration with an empty or non-text manufacture ID refused");
+            "device registration with an empty or not printable ASCII manufacture ID refused");
         return Ok(respond(DeviceId::EMPTY, ResultCode::BAD_REQUEST));
     };
     let device_id = {

@@ -206,6 +206,11 @@ fn encode_gmmp(state: &Shared, encoder: &mut DescriptorEncoder) -> fmt::Result {
                 &m.auth_refused,
             ),
             (
+                "omp_gmmp_responses_refused_total",
+                "Control responses ignored: not on a bound session, or not matching its auth ID, auth key, GW ID or domain.",
+                &m.responses_refused,
+            ),
+            (
                 "omp_deliveries_stored_total",
                 "Deliveries committed and answered STATUS_OK.",
                 &m.deliveries_ok,

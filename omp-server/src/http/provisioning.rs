@@ -13,8 +13,11 @@ use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::params::{PathParams, QueryParams};
 use super::time::{format_millis, now_millis};
+use crate::config::ProvisioningMode;
+use crate::revocation;
 use crate::state::Shared;
 use crate::store::provisioning::{self, Provision};
+use crate::store::revocations::Revoked;
 
 /// GMMP field sizes (docs/gmmp.md §2, §4).
 const AUTH_ID_MAX: usize = 16;
@@ -129,9 +132,19 @@ pub async fn create(
 }
 
 /// `DELETE /api/v1/provisioning/{auth_id}`: 204, 404 when not provisioned.
+/// In mode `approved` the GW registered under it is deregistered and its
+/// session closed ([`revocation`]); in mode `open`, where any auth_id may
+/// register, only the approval goes.
 pub async fn remove(State(state): State<Arc<Shared>>, path: PathParams) -> ApiResult<StatusCode> {
     let auth_id = path.id("auth_id", AUTH_ID_MAX)?;
-    if !provisioning::remove(&state.pool, auth_id).await? {
+    let removed = match state.config.provisioning {
+        ProvisioningMode::Approved => matches!(
+            revocation::revoke(&state, auth_id).await?,
+            Revoked::Removed(_)
+        ),
+        ProvisioningMode::Open => provisioning::remove(&state.pool, auth_id).await?,
+    };
+    if !removed {
         return Err(ApiError::NotFound(format!(
             "auth_id {auth_id} is not provisioned"
         )));

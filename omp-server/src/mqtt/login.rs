@@ -15,6 +15,7 @@ use mqtt_codec::{Connect, ConnectReturnCode};
 
 use crate::config::ProvisioningMode;
 use crate::error::StoreError;
+use crate::escaped;
 use crate::mqtt::provision::approve_command;
 use crate::mqtt::secret;
 use crate::state::Shared;
@@ -76,10 +77,11 @@ pub async fn check(state: &Shared, connect: &Connect) -> Result<Login, StoreErro
         } else {
             LoginProfile::ClientId
         };
+        let command = approve_command(profile, &connect.client_id, connect.username.as_deref());
         tracing::warn!(
-            "MQTT client {:?} is not provisioned; approve it with: {}",
-            connect.client_id,
-            approve_command(profile, &connect.client_id, connect.username.as_deref())
+            "MQTT client \"{}\" is not provisioned; approve it with: {}",
+            escaped::text(&connect.client_id),
+            escaped::text(&command)
         );
     }
     Ok(login)

@@ -18,6 +18,7 @@ use mqtt_codec::QoS;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::escaped;
 use crate::mqtt::topic;
 use crate::store::mqtt_messages::StoredMessage;
 
@@ -227,8 +228,10 @@ impl Router {
             };
             match live.outbox.try_send(out) {
                 Ok(()) => sent += 1,
-                Err(_) => tracing::warn!(client_id, topic = %m.topic,
-                    "subscriber not keeping up; message not forwarded to it (it is stored)"),
+                Err(_) => {
+                    tracing::warn!(client_id = %escaped::text(client_id), topic = %escaped::text(&m.topic),
+                    "subscriber not keeping up; message not forwarded to it (it is stored)")
+                }
             }
         }
         sent

@@ -69,11 +69,21 @@ pub async fn find_by_auth_id(
     )
 }
 
+/// Whether a registration needs the auth_id's approval (mode `approved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Checked in the registering transaction: an approval removed after
+    /// the caller looked (a revocation) cannot be undone by registering.
+    Required,
+    /// Mode `open`.
+    NotNeeded,
+}
+
 /// Registers `auth_id`: returns the active registration as it is (with
 /// `new_key` in place of a stored key over `max_key_len` characters),
 /// revives a deregistered one with `new_key`, or creates one with the next
-/// GW ID and `new_key`. Callers serialise registrations (one at a time per
-/// process).
+/// GW ID and `new_key`; `None` when `approval` is required and there is
+/// none. Callers serialise registrations (one at a time per process).
 pub async fn register(
     pool: &SqlitePool,
     auth_id: &str,
@@ -81,9 +91,20 @@ pub async fn register(
     manufacture_id: &str,
     new_key: &str,
     max_key_len: usize,
-) -> Result<GatewayRecord, StoreError> {
+    approval: Approval,
+) -> Result<Option<GatewayRecord>, StoreError> {
     let now = now_millis();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    if approval == Approval::Required {
+        let approved: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM provisioning WHERE auth_id = ?")
+                .bind(auth_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if approved.is_none() {
+            return Ok(None);
+        }
+    }
     let existing = sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM gateways WHERE auth_id = ?"
     )))
@@ -94,7 +115,7 @@ pub async fn register(
         Some(active)
             if active.deregistered_at.is_none() && active.auth_key.len() <= max_key_len =>
         {
-            return Ok(active);
+            return Ok(Some(active));
         }
         Some(active) if active.deregistered_at.is_none() => {
             sqlx::query("UPDATE gateways SET auth_key = ? WHERE gw_id = ?")
@@ -162,7 +183,7 @@ pub async fn register(
         }
     };
     tx.commit().await?;
-    Ok(record)
+    Ok(Some(record))
 }
 
 /// Marks `gw_id` deregistered (its devices too); true when it was active.

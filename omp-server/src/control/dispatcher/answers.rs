@@ -10,6 +10,7 @@ use gmmp_codec::{ControlType, ResultCode};
 use super::{Dispatcher, millis};
 use crate::control::ControlRef;
 use crate::control::inflight::{InFlight, Left};
+use crate::escaped;
 use crate::store::controls::{self as rows, ControlState, Outcome};
 use crate::store::now_millis;
 
@@ -111,7 +112,7 @@ impl Dispatcher {
                 );
                 return ResultCode::OK;
             }
-            tracing::warn!(gw_id, tid = about.tid, device_id = %about.device_id,
+            tracing::warn!(gw_id, tid = about.tid, device_id = %escaped::text(&about.device_id),
                 control_type = %ControlType(about.control_type).name(), rc = %rc,
                 "notification for no control in flight; answering not found");
             self.metrics.unmatched.fetch_add(1, Ordering::Relaxed);

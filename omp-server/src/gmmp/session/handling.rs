@@ -13,6 +13,7 @@ use super::{Next, PEER_FAULT_LOG, Session, now};
 use crate::control::Live;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
+use crate::escaped;
 use crate::gmmp::{
     auth, control, delivery, encryption, heartbeat, profile, registration, unsupported,
 };
@@ -41,6 +42,16 @@ impl Session {
                 let auth_id = frame.header.auth_id.as_str().unwrap_or_default().to_owned();
                 if let Err(next) = self.bind(&auth_id, &entry).await {
                     return next;
+                }
+                // Revoked while registering: the revocation removes the
+                // directory entry before closing sessions, so a session
+                // bound too late to be closed sees the entry gone here.
+                if self.state.directory.get(&auth_id).is_none() {
+                    self.unbind().await;
+                    let refusal = auth::Refusal::UnknownAuthId {
+                        auth_id: frame.header.auth_id.to_string(),
+                    };
+                    return self.refuse(frame, refusal).await;
                 }
                 self.respond(frame, response, Some(key)).await
             }
@@ -141,7 +152,7 @@ impl Session {
                 "GW connected again; closing its older session");
             let now = std::time::Instant::now();
             if let Some(times) = self.state.registry.note_replacement(&entry.gw_id, now) {
-                tracing::warn!(gw_id = %entry.gw_id, %auth_id, old_peer = %old.peer,
+                tracing::warn!(gw_id = %entry.gw_id, auth_id = %escaped::text(auth_id), old_peer = %old.peer,
                     new_peer = %self.peer, times,
                     window_secs = crate::registry::FLAP_WINDOW.as_secs(),
                     "this GW's live session was replaced {times} times within a minute: two \
@@ -198,7 +209,7 @@ impl Session {
         if let Some(b) = self.machine.unbind(now()) {
             self.state.registry.unbind(&b.gw_id, self.id);
             self.state.control.disconnected(&b.gw_id, self.id).await;
-            tracing::debug!(auth_id = %b.auth_id, gw_id = %b.gw_id, "session unbound");
+            tracing::debug!(auth_id = %escaped::text(&b.auth_id), gw_id = %b.gw_id, "session unbound");
         }
     }
 
@@ -208,6 +219,13 @@ impl Session {
             .auth_refused
             .fetch_add(1, Ordering::Relaxed);
         let answer = self.machine.refuse(&frame.message);
+        self.log_refusal(frame, &refusal, "request refused");
+        self.answer(frame, answer).await
+    }
+
+    /// Logs a refusal at warn level within the peer-fault budget, the
+    /// first of each connection only; the rest at debug level.
+    fn log_refusal(&self, frame: &Frame, refusal: &auth::Refusal, what: &'static str) {
         let budget = if self.machine.refusals() == 1 {
             PEER_FAULT_LOG.take()
         } else {
@@ -216,11 +234,10 @@ impl Session {
         match budget {
             Some(left_out) => tracing::warn!(peer = %self.peer,
                 message_type = frame.message_type().operation_name(),
-                tid = frame.header.tid, %refusal, left_out, "request refused"),
+                tid = frame.header.tid, %refusal, left_out, "{what}"),
             None => tracing::debug!(peer = %self.peer, tid = frame.header.tid, %refusal,
-                "request refused"),
+                "{what}"),
         }
-        self.answer(frame, answer).await
     }
 
     async fn failed(&mut self, frame: &Frame, error: StoreError) -> Next {
@@ -230,17 +247,54 @@ impl Session {
         self.answer(frame, machine::failed(&frame.message)).await
     }
 
-    /// A response from the GW: control responses go to the control
-    /// dispatcher; anything else is logged and ignored.
+    /// A response from the GW: a control response that authenticates as
+    /// the bound GW goes to the control dispatcher; anything else is
+    /// counted, logged within the budget and ignored (a response has no
+    /// answer to carry a result code).
     async fn take_response(&mut self, frame: &Frame) -> Next {
-        match (&frame.message, self.machine.bound()) {
-            (Message::ControlResponse(rsp), Some(b)) => {
-                control::response(&self.state.control, &b.gw_id, &frame.header, rsp).await;
+        let Message::ControlResponse(rsp) = &frame.message else {
+            match PEER_FAULT_LOG.take() {
+                Some(left_out) => tracing::info!(peer = %self.peer, gw_id = self.machine.gw_id(),
+                    message_type = frame.message_type().operation_name(), tid = frame.header.tid,
+                    left_out, "unexpected response from a GW; ignored"),
+                None => tracing::debug!(peer = %self.peer,
+                    message_type = frame.message_type().operation_name(), tid = frame.header.tid,
+                    "unexpected response from a GW; ignored"),
             }
-            _ => tracing::info!(peer = %self.peer, gw_id = self.machine.gw_id(),
-                message_type = frame.message_type().operation_name(), tid = frame.header.tid,
-                "unexpected response from a GW; ignored"),
+            return Next::Continue;
+        };
+        match self.authenticate_response(frame) {
+            Ok(gw_id) => {
+                control::response(&self.state.control, &gw_id, &frame.header, rsp).await;
+            }
+            Err(refusal) => {
+                self.state
+                    .metrics
+                    .responses_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                self.machine.refuse_response();
+                self.log_refusal(frame, &refusal, "control response refused");
+            }
         }
         Next::Continue
+    }
+
+    /// A control response is taken only on a bound connection, and only
+    /// with the auth key, GW ID and domain of the GW bound (the header's
+    /// auth ID was compared by the machine); the GW ID on success.
+    fn authenticate_response(&self, frame: &Frame) -> Result<String, auth::Refusal> {
+        let Some(bound) = self.machine.bound() else {
+            return Err(auth::Refusal::NotBound {
+                message_type: frame.message_type().operation_name(),
+            });
+        };
+        let entry = auth::authenticate(&self.state.directory, &frame.header, &frame.message)?;
+        if entry.gw_id != bound.gw_id {
+            return Err(auth::Refusal::OtherSession {
+                bound: bound.gw_id.clone(),
+                got: frame.header.auth_id.to_string(),
+            });
+        }
+        Ok(entry.gw_id.clone())
     }
 }

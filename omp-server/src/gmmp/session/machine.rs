@@ -248,6 +248,12 @@ impl Machine {
         }
     }
 
+    /// A refused response from the GW (a control response that does not
+    /// authenticate): ignored, no answer, the connection stays.
+    pub fn refuse_response(&mut self) {
+        self.refusals += 1;
+    }
+
     /// The next deadline, if any: the frame timeout of a frame in
     /// progress, the idle limit, and for an unbound connection the auth
     /// timeout — whichever comes first.

@@ -22,6 +22,11 @@
 //!   older session of the same GW is closed). The idle limit becomes the
 //!   GW's heartbeat period × `heartbeat_grace`; a period of 0 means never
 //!   closed for silence.
+//! - A control response (0x0E) has no answer: it is taken only when it
+//!   authenticates as the GW the connection is bound to (key, GW ID,
+//!   domain), otherwise counted and ignored.
+//! - Closed by the registry: replaced by a newer session of its GW, or
+//!   its approval removed ([`crate::revocation`]).
 //! - A malformed frame closes this connection only (GMMP has no frame
 //!   marker to re-synchronise on). A refused request is answered rc 0x04
 //!   where its response has a result code; otherwise (heartbeat) the
@@ -214,7 +219,7 @@ impl Session {
             tokio::select! {
                 biased;
                 () = &mut shutting_down => return "server shutting down",
-                () = &mut replaced => return "replaced by a newer session of the same GW",
+                () = &mut replaced => return self.closed_by_registry(),
                 read = next_read(frames, in_progress) => match read {
                     Read::Started => self.machine.frame_started(now()),
                     Read::End => return "peer closed",
@@ -245,6 +250,16 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+
+    /// Why the registry closed this session: another session of its GW
+    /// took its place, or the GW's approval was removed (nothing took it).
+    fn closed_by_registry(&self) -> &'static str {
+        let gw_id = self.machine.gw_id();
+        match self.state.registry.get(gw_id) {
+            Some(other) if other.id != self.id => "replaced by a newer session of the same GW",
+            _ => "the GW's approval was removed",
         }
     }
 

@@ -58,6 +58,9 @@ omp_gmmp_malformed_frames_total 0
 # HELP omp_gmmp_auth_refused_total Requests refused for authentication.
 # TYPE omp_gmmp_auth_refused_total counter
 omp_gmmp_auth_refused_total 0
+# HELP omp_gmmp_responses_refused_total Control responses ignored: not on a bound session, or not matching its auth ID, auth key, GW ID or domain.
+# TYPE omp_gmmp_responses_refused_total counter
+omp_gmmp_responses_refused_total 0
 # HELP omp_deliveries_stored_total Deliveries committed and answered STATUS_OK.
 # TYPE omp_deliveries_stored_total counter
 omp_deliveries_stored_total 0

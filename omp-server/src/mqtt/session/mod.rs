@@ -35,6 +35,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::listen::UnauthenticatedSlot;
 use crate::mqtt::ingest::{self, Incoming};
@@ -190,7 +191,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
                     if let Some(expiry) = self.machine.handle_timeout(now()) {
-                        tracing::info!(peer = %self.peer, client_id = self.machine.client_id(),
+                        tracing::info!(peer = %self.peer, client_id = self.machine.client_id().map(escaped::shown),
                             reason = expiry.reason(), ?expiry, "closing MQTT connection");
                         return expiry.reason();
                     }
@@ -208,7 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             .fetch_add(1, Ordering::Relaxed);
         match PEER_FAULT_LOG.take() {
             Some(left_out) => {
-                tracing::warn!(peer = %self.peer, client_id = self.machine.client_id(),
+                tracing::warn!(peer = %self.peer, client_id = self.machine.client_id().map(escaped::shown),
                 kind = e.kind(), error = %e, left_out, "malformed MQTT packet; closing")
             }
             None => tracing::debug!(peer = %self.peer, kind = e.kind(), error = %e,
@@ -227,7 +228,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     Ok(Login::Accepted(profile)) => Ok(profile),
                     Ok(Login::Refused(code)) => Err(code),
                     Err(e) => {
-                        tracing::error!(client_id = %connect.client_id, error = %e,
+                        tracing::error!(client_id = %escaped::text(&connect.client_id), error = %e,
                             "MQTT login not checked: the store failed");
                         Err(ConnectReturnCode::ServerUnavailable)
                     }
@@ -289,7 +290,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 .fetch_add(1, Ordering::Relaxed);
             match PEER_FAULT_LOG.take() {
                 Some(left_out) => tracing::info!(peer = %self.peer,
-                    client_id = self.machine.client_id(), code = ?code, left_out,
+                    client_id = self.machine.client_id().map(escaped::shown), code = ?code, left_out,
                     "MQTT CONNECT refused"),
                 None => tracing::debug!(peer = %self.peer, code = ?code, "MQTT CONNECT refused"),
             }
@@ -314,7 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             .bind(&client_id, self.id, self.close.clone(), tx);
         self.new_outbox = Some(rx);
         self.unauthenticated = None;
-        tracing::info!(peer = %self.peer, client_id, protocol = connect.protocol.name(),
+        tracing::info!(peer = %self.peer, client_id = %escaped::text(&client_id), protocol = connect.protocol.name(),
             keep_alive = connect.keep_alive, profile = client.profile.map(|p| p.as_str()),
             will = connect.will.is_some(), "MQTT client connected");
         self.connected_at = now_millis();
@@ -391,7 +392,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             return;
         };
         state.mqtt.router.unbind(&client.client_id, self.id);
-        tracing::info!(peer = %self.peer, client_id = client.client_id, reason,
+        tracing::info!(peer = %self.peer, client_id = %escaped::text(&client.client_id), reason,
             "MQTT client disconnected");
         state.mqtt.note_presence(Presence {
             client_id: client.client_id.clone(),
@@ -415,8 +416,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             });
             if commit(&state, row).await.is_ok() {
                 tracing::info!(
-                    client_id = client.client_id,
-                    topic = will.topic,
+                    client_id = %escaped::text(&client.client_id),
+                    topic = %escaped::text(&will.topic),
                     "MQTT will stored and published"
                 );
                 publish_to_subscribers(
@@ -440,18 +441,18 @@ async fn commit(
 ) -> Result<i64, &'static str> {
     let client_id = row.client_id.clone();
     let committed = state.writer.submit_mqtt(row).await.map_err(|_| {
-        tracing::error!(client_id, "MQTT message not stored: the writer has stopped");
+        tracing::error!(client_id = %escaped::text(&client_id), "MQTT message not stored: the writer has stopped");
         "writer stopped"
     })?;
     match committed.await {
         Ok(Ok(id)) => Ok(id),
         Ok(Err(e)) => {
-            tracing::error!(client_id, error = %e, "MQTT message not stored; not acknowledged");
+            tracing::error!(client_id = %escaped::text(&client_id), error = %e, "MQTT message not stored; not acknowledged");
             Err("message not stored")
         }
         Err(_) => {
             tracing::error!(
-                client_id,
+                client_id = %escaped::text(&client_id),
                 "writer dropped the MQTT message; not acknowledged"
             );
             Err("message not stored")

@@ -1,0 +1,106 @@
+//! Table `revocations`: the removal of an approval in mode `approved`
+//! deletes the approval and deregisters its gateway in one transaction
+//! ([`revoke`]), and leaves a row here, so a running server — which may
+//! not be the process that removed it (`omp-server provision remove`) —
+//! learns of it by reading the rows after the last one it has acted on
+//! ([`after`]) and closes that gateway's sessions.
+
+use sqlx::SqlitePool;
+
+use crate::error::StoreError;
+use crate::store::now_millis;
+
+/// Rows older than this are pruned by the next revocation: a server
+/// reads them within seconds, and one starting later loads the gateways
+/// as they are (the revoked one deregistered).
+const KEEP_MILLIS: i64 = 24 * 3600 * 1000;
+
+/// One removal of an approval that ended a registration.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Revocation {
+    /// Its place in the order of revocations.
+    pub seq: i64,
+    /// The auth_id whose approval was removed.
+    pub auth_id: String,
+    /// The gateway it deregistered, if it was registered.
+    pub gw_id: Option<String>,
+}
+
+/// What [`revoke`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revoked {
+    /// No approval of this auth_id: nothing changed.
+    NotProvisioned,
+    /// The approval is gone, and the gateway registered under it (if
+    /// any) deregistered with its devices.
+    Removed(Revocation),
+}
+
+/// Removes the approval of `auth_id` and deregisters its gateway and
+/// devices, in one transaction, noting it in `revocations`.
+pub async fn revoke(pool: &SqlitePool, auth_id: &str) -> Result<Revoked, StoreError> {
+    let now = now_millis();
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let removed = sqlx::query("DELETE FROM provisioning WHERE auth_id = ?")
+        .bind(auth_id)
+        .execute(&mut *tx)
+        .await?;
+    if removed.rows_affected() == 0 {
+        return Ok(Revoked::NotProvisioned);
+    }
+    let gw_id: Option<String> = sqlx::query_scalar(
+        "UPDATE gateways SET deregistered_at = ? WHERE auth_id = ? AND deregistered_at IS NULL
+         RETURNING gw_id",
+    )
+    .bind(now)
+    .bind(auth_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(gw_id) = &gw_id {
+        sqlx::query(
+            "UPDATE devices SET deregistered_at = ? WHERE gw_id = ? AND deregistered_at IS NULL",
+        )
+        .bind(now)
+        .bind(gw_id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM revocations WHERE revoked_at < ?")
+        .bind(now - KEEP_MILLIS)
+        .execute(&mut *tx)
+        .await?;
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO revocations (auth_id, gw_id, revoked_at) VALUES (?, ?, ?) RETURNING seq",
+    )
+    .bind(auth_id)
+    .bind(&gw_id)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Revoked::Removed(Revocation {
+        seq,
+        auth_id: auth_id.to_owned(),
+        gw_id,
+    }))
+}
+
+/// The last revocation's `seq` (0 when there was none): a server starting
+/// acts on the revocations after it.
+pub async fn last_seq(pool: &SqlitePool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// The revocations after `seq`, in order.
+pub async fn after(pool: &SqlitePool, seq: i64) -> Result<Vec<Revocation>, StoreError> {
+    Ok(sqlx::query_as::<_, Revocation>(
+        "SELECT seq, auth_id, gw_id FROM revocations WHERE seq > ? ORDER BY seq",
+    )
+    .bind(seq)
+    .fetch_all(pool)
+    .await?)
+}
