@@ -76,6 +76,7 @@ log "starting omp-server: GMMP 127.0.0.1:$GMMP_PORT, HTTP 127.0.0.1:$HTTP_PORT"
     --gmmp-listen "127.0.0.1:$GMMP_PORT" \
     --http-listen "127.0.0.1:$HTTP_PORT" \
     --mqtt-listen none \
+    --mqtts-listen none \
     >"$DATA_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 

@@ -33,6 +33,16 @@ pub enum ConfigError {
         /// Why it is refused.
         reason: String,
     },
+    /// One of two settings that go together is given alone.
+    #[error(
+        "setting {missing} is missing: {given} is set, and the two are given together or not at all"
+    )]
+    MissingPair {
+        /// The key not given.
+        missing: &'static str,
+        /// The key given.
+        given: &'static str,
+    },
 }
 
 /// A database operation failed.
@@ -108,8 +118,9 @@ pub enum ServerError {
     /// A listen address could not be bound.
     #[error(
         "cannot listen on {addr}: {source}; if another program (or another omp-server) holds \
-         the port, give this one another address with --gmmp-listen, --mqtt-listen or \
-         --http-listen (`--mqtt-listen none` runs without MQTT)"
+         the port, give this one another address with --gmmp-listen, --mqtt-listen, \
+         --mqtts-listen or --http-listen (`--mqtt-listen none` runs without MQTT, \
+         `--mqtts-listen none` without MQTTS)"
     )]
     Bind {
         /// The address.
@@ -120,6 +131,10 @@ pub enum ServerError {
     /// A server task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// No usable MQTTS certificate (settings `mqtts_cert`, `mqtts_key`
+    /// or the generated pair).
+    #[error(transparent)]
+    Tls(#[from] crate::mqtt::tls::certificate::TlsError),
     /// No usable API key (setting `api_key` or the key file).
     #[error("api_key: {0}")]
     ApiKey(#[from] crate::http::auth::ApiKeyError),

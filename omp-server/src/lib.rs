@@ -21,7 +21,7 @@
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`revocation`]: removing an approval deregisters the GW and closes its sessions.
 //! - [`ids`]: auth key generation.
-//! - [`listen`]: the accept loop and connection caps GMMP and MQTT share.
+//! - [`listen`]: the accept loop and connection caps GMMP, MQTT and MQTTS share.
 //! - [`gmmp`]: listener, sessions and one handler per message family.
 //! - [`mqtt`]: the MQTT listener, sessions, login, routing and `$dp`.
 //! - [`control`]: the control queue and its dispatcher task.
@@ -76,6 +76,8 @@ pub struct RunningServer {
     pub gmmp_addr: SocketAddr,
     /// The bound MQTT address, if MQTT listens.
     pub mqtt_addr: Option<SocketAddr>,
+    /// The bound MQTTS address, if MQTTS listens.
+    pub mqtts_addr: Option<SocketAddr>,
     /// The bound HTTP API address.
     pub http_addr: SocketAddr,
     /// The data directory.
@@ -129,16 +131,14 @@ pub async fn run(
         addr: config.gmmp_listen,
         source,
     })?;
-    let mqtt_listener = match config.mqtt_listen {
-        Some(addr) => {
-            let bind_error = |source| ServerError::Bind { addr, source };
-            let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
-            let bound = listener.local_addr().map_err(bind_error)?;
-            Some((listener, bound))
-        }
+    let mqtt_listener = bind_optional(config.mqtt_listen).await?;
+    let mqtt_addr = mqtt_listener.as_ref().map(|(_, a)| *a);
+    let mqtts_listener = bind_optional(config.mqtts_listen).await?;
+    let mqtts_addr = mqtts_listener.as_ref().map(|(_, a)| *a);
+    let mqtts_acceptor = match mqtts_addr {
+        Some(_) => Some(mqtts_acceptor(&config).await?),
         None => None,
     };
-    let mqtt_addr = mqtt_listener.as_ref().map(|(_, a)| *a);
     let http_listener = TcpListener::bind(config.http_listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -165,6 +165,12 @@ pub async fn run(
     match mqtt_addr {
         Some(mqtt) => tracing::info!(%mqtt, "omp-server listening for MQTT"),
         None => tracing::info!("MQTT listener off (mqtt_listen = none)"),
+    }
+    match mqtts_addr {
+        Some(mqtts) => {
+            tracing::info!(%mqtts, "omp-server listening for MQTTS (TLS, or plain MQTT)")
+        }
+        None => tracing::info!("MQTTS listener off (mqtts_listen = none)"),
     }
     if config.provisioning == ProvisioningMode::Open {
         tracing::warn!("provisioning is open: any auth_id may register (private sandbox only)");
@@ -212,6 +218,28 @@ pub async fn run(
             mqtt::session::run::<tokio::net::TcpStream>,
         ))
     });
+    let mqtts_task = mqtts_listener
+        .zip(mqtts_acceptor)
+        .map(|((listener, _), acceptor)| {
+            tokio::spawn(listen::accept_loop(
+                listener,
+                state.clone(),
+                shutdown.clone(),
+                tracker.clone(),
+                listen::MQTTS,
+                move |state, stream, peer, permit, slot, shutdown| {
+                    mqtt::tls::run(
+                        acceptor.clone(),
+                        state,
+                        stream,
+                        peer,
+                        permit,
+                        slot,
+                        shutdown,
+                    )
+                },
+            ))
+        });
     let flusher = tokio::spawn(flush_last_seen(state.clone(), shutdown.clone()));
     let revocation_watch = tokio::spawn(revocation::watch(
         state.clone(),
@@ -232,6 +260,9 @@ pub async fn run(
             .await;
             if let Some(mqtt_task) = mqtt_task {
                 mqtt_task.await?;
+            }
+            if let Some(mqtts_task) = mqtts_task {
+                mqtts_task.await?;
             }
             tracing::info!(
                 sessions = tracker.len(),
@@ -264,11 +295,53 @@ pub async fn run(
     Ok(RunningServer {
         gmmp_addr,
         mqtt_addr,
+        mqtts_addr,
         http_addr,
         data_dir,
         state,
         task,
     })
+}
+
+/// Binds `addr` unless the listener is off; the listener and its bound
+/// address.
+async fn bind_optional(
+    addr: Option<SocketAddr>,
+) -> Result<Option<(TcpListener, SocketAddr)>, ServerError> {
+    let Some(addr) = addr else {
+        return Ok(None);
+    };
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok(Some((listener, bound)))
+}
+
+/// The TLS side of the MQTTS port: the configured certificate, else the
+/// data directory's (made now at the first start: RSA key generation
+/// takes a while, so off the runtime's threads).
+async fn mqtts_acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+    use mqtt::tls::certificate::{self, CertSource};
+
+    let data_dir = config.data_dir.clone();
+    let configured = config.mqtts_cert.clone().zip(config.mqtts_key.clone());
+    let cert = tokio::task::spawn_blocking(move || {
+        certificate::load_or_create(
+            &data_dir,
+            configured.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )
+    })
+    .await??;
+    let fingerprint = cert.fingerprint();
+    match &cert.source {
+        CertSource::Configured => tracing::info!(cert = %cert.cert_path.display(),
+            sha256 = fingerprint, "MQTTS certificate: the configured mqtts_cert"),
+        CertSource::File(path) => tracing::info!(cert = %path.display(), sha256 = fingerprint,
+            "MQTTS certificate: the self-signed one in the data directory"),
+        CertSource::Generated(path) => tracing::info!(cert = %path.display(),
+            sha256 = fingerprint, "MQTTS certificate: self-signed, made now"),
+    }
+    Ok(mqtt::tls::acceptor(cert)?)
 }
 
 async fn flush_last_seen(state: Arc<Shared>, shutdown: CancellationToken) {

@@ -1,4 +1,4 @@
-//! The accept loop every listener (GMMP, MQTT) runs, with the caps they
+//! The accept loop every listener (GMMP, MQTT, MQTTS) runs, with the caps they
 //! share: a semaphore caps concurrent connections, and accept
 //! errors such as EMFILE (out of file descriptors) are met with a growing
 //! pause instead of a busy loop or an exit.
@@ -186,6 +186,13 @@ pub const GMMP: Protocol = Protocol {
 /// MQTT on its port.
 pub const MQTT: Protocol = Protocol {
     name: "MQTT",
+    accepted: |state| &state.mqtt.metrics.connections_accepted,
+};
+
+/// MQTT on the MQTTS port, TLS or plain (`mqtt::tls`); its connections
+/// count with MQTT's.
+pub const MQTTS: Protocol = Protocol {
+    name: "MQTTS",
     accepted: |state| &state.mqtt.metrics.connections_accepted,
 };
 

@@ -24,6 +24,7 @@ async fn the_log_written_to_a_pipe_has_no_colour_codes() {
         .args(["--gmmp-listen", "127.0.0.1:0"])
         .args(["--http-listen", "127.0.0.1:0"])
         .args(["--mqtt-listen", "none"])
+        .args(["--mqtts-listen", "none"])
         .args(["--provisioning", "open"])
         .env("RUST_LOG", "info")
         // Colour must be off because stderr is a pipe, not because of

@@ -6,6 +6,7 @@
 mod common;
 mod mqtt;
 
+use mqtt::sim7600::{CONNACK_OK, SIM_CONNECT_31, SIM_CONNECT_311, SIM_PUBLISH};
 use mqtt::{Raw, hex};
 use mqtt_codec::{Packet, QoS};
 use omp_server::ProvisioningMode;
@@ -25,21 +26,8 @@ const DP_PUBLISH: &str = "35 25 00 03 24 64 70 00 02 03 00 1b 7b 22 74 65 73 74 
 /// The type-3 payload alone.
 const DP_PAYLOAD: &str = "03 00 1b 7b 22 74 65 73 74 22 3a 22 68 65 6c 6c 6f ef bc 8c 77 6f 72 6c \
                           64 ef bc 81 22 7d";
-/// SIM7600 CONNECT (3.1.1): client "client test0", keep-alive 60, clean,
-/// will "0123456789"/"qwerty" QoS 1, no credentials.
-const SIM_CONNECT_311: &str = "10 2c 00 04 4d 51 54 54 04 0e 00 3c 00 0c 63 6c 69 65 6e 74 20 74 \
-                               65 73 74 30 00 0a 30 31 32 33 34 35 36 37 38 39 00 06 71 77 65 72 74 79";
-/// The same as MQTT 3.1 (`MQIsdp`, level 3), the SIMCom default.
-const SIM_CONNECT_31: &str = "10 2e 00 06 4d 51 49 73 64 70 03 0e 00 3c 00 0c 63 6c 69 65 6e 74 20 \
-                              74 65 73 74 30 00 0a 30 31 32 33 34 35 36 37 38 39 00 06 71 77 65 72 74 79";
-/// SIM7600 PUBLISH on dddrrrggghhhk, QoS 1, packet id 1, 60 bytes.
-const SIM_PUBLISH: &str = "32 4d 00 0d 64 64 64 72 72 72 67 67 67 68 68 68 6b 00 01 \
-    30 31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36 37 38 39 \
-    30 31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36 37 38 39 30 31 32 33 34 35 36 37 38 39";
 /// SIM7600 SUBSCRIBE 123456789 QoS 1, packet id 2.
 const SIM_SUBSCRIBE: &str = "82 0e 00 02 00 09 31 32 33 34 35 36 37 38 39 01";
-
-const CONNACK_OK: &str = "20 02 00 00";
 
 async fn onenet_server(dir: &std::path::Path) -> common::TestServer {
     let server = mqtt::start(dir, ProvisioningMode::Approved).await;

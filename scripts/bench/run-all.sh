@@ -116,7 +116,7 @@ start_omp() { # name → sets OMP_PID, GMMP_PORT, HTTP_PORT, DATA_DIR
     DATA_DIR=$WORK/omp-$1
     GMMP_PORT=$(free_port)
     HTTP_PORT=$(free_port)
-    "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" --mqtt-listen none \
+    "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" --mqtt-listen none --mqtts-listen none \
         --data-dir "$DATA_DIR" --provisioning open --api-key "$API_KEY" \
         >"$WORK/omp-$1.log" 2>&1 &
     OMP_PID=$!

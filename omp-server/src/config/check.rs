@@ -9,6 +9,23 @@ const MIN_BODY_LIMIT: usize = 1024;
 impl Config {
     /// Checks values that parse but make no sense.
     pub fn check(&self) -> Result<(), ConfigError> {
+        // A certificate is of no use without its key, nor a key without
+        // its certificate.
+        match (&self.mqtts_cert, &self.mqtts_key) {
+            (Some(_), None) => {
+                return Err(ConfigError::MissingPair {
+                    missing: "mqtts_key",
+                    given: "mqtts_cert",
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::MissingPair {
+                    missing: "mqtts_cert",
+                    given: "mqtts_key",
+                });
+            }
+            _ => {}
+        }
         let positive = [
             ("max_connections", self.max_connections),
             ("writer_batch_max", self.writer_batch_max),

@@ -20,6 +20,12 @@ declare_settings! {
             "GMMP listen address.";
         mqtt_listen: Listen = parsed("0.0.0.0:1883"), env "OMP_MQTT_LISTEN",
             "MQTT listen address (MQTT 3.1 and 3.1.1 devices); `none` = no MQTT listener.";
+        mqtts_listen: Listen = parsed("0.0.0.0:8883"), env "OMP_MQTTS_LISTEN",
+            "MQTTS listen address: MQTT over TLS, and plain MQTT from clients that open without a TLS handshake; `none` = no MQTTS listener.";
+        mqtts_cert: PathBuf = optional("none"), env "OMP_MQTTS_CERT",
+            "PEM certificate (chain, leaf first) of the MQTTS port; with `mqtts_key`. Without both, a self-signed one made at the first start in the data directory.";
+        mqtts_key: PathBuf = optional("none"), env "OMP_MQTTS_KEY",
+            "PEM private key of `mqtts_cert` (PKCS#8, PKCS#1 or SEC1).";
         http_listen: SocketAddr = parsed("127.0.0.1:8080"), env "OMP_HTTP_LISTEN",
             "HTTP API listen address.";
         data_dir: PathBuf = parsed("./omp-data"), env "OMP_DATA_DIR",

@@ -230,7 +230,9 @@ fn help_shows_every_default_and_variable() {
     for setting in SETTINGS {
         assert!(help.contains(&setting.flag()), "{}", setting.key);
         assert!(help.contains(setting.env), "{}", setting.env);
-        if setting.key != "api_key" {
+        // Settings without a default (`optional`) say in their help what
+        // having none means.
+        if !["api_key", "mqtts_cert", "mqtts_key"].contains(&setting.key) {
             let shown = format!("[default: {}]", setting.default);
             assert!(help.contains(&shown), "{}: {shown}", setting.key);
         }
@@ -288,4 +290,44 @@ fn mqtt_listen_takes_an_address_or_none() {
     assert!(err.to_string().contains("mqtt_listen"), "{err}");
     let err = Cli::try_parse_from(["omp-server", "--mqtt-listen", "nowhere"]).unwrap_err();
     assert!(err.to_string().contains("--mqtt-listen"), "{err}");
+}
+
+#[test]
+fn mqtts_listen_takes_an_address_or_none() {
+    assert_eq!(
+        Config::defaults().mqtts_listen,
+        Some("0.0.0.0:8883".parse().unwrap())
+    );
+    let c = load_toml("mqtts_listen = \"none\"\n").unwrap();
+    assert_eq!(c.mqtts_listen, None);
+    let cli = Cli::try_parse_from(["omp-server", "--mqtts-listen", "127.0.0.1:8884"]).unwrap();
+    let c = Config::load(&cli.settings).unwrap();
+    assert_eq!(c.mqtts_listen, Some("127.0.0.1:8884".parse().unwrap()));
+    let err = load_toml("mqtts_listen = \"nowhere\"\n").unwrap_err();
+    assert!(err.to_string().contains("mqtts_listen"), "{err}");
+    let err = Cli::try_parse_from(["omp-server", "--mqtts-listen", "nowhere"]).unwrap_err();
+    assert!(err.to_string().contains("--mqtts-listen"), "{err}");
+}
+
+#[test]
+fn mqtts_cert_and_key_come_together_or_not_at_all() {
+    let c = Config::defaults();
+    assert_eq!((c.mqtts_cert.as_ref(), c.mqtts_key.as_ref()), (None, None));
+    c.check().unwrap();
+    let c = load_toml("mqtts_cert = \"/etc/omp/cert.pem\"\nmqtts_key = \"/etc/omp/key.pem\"\n")
+        .unwrap();
+    assert_eq!(c.mqtts_key, Some(PathBuf::from("/etc/omp/key.pem")));
+    c.check().unwrap();
+
+    let err = load_toml("mqtts_cert = \"/etc/omp/cert.pem\"\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with("setting mqtts_key is missing"),
+        "{err}"
+    );
+    let cli = Cli::try_parse_from(["omp-server", "--mqtts-key", "/etc/omp/key.pem"]).unwrap();
+    let err = Config::load(&cli.settings).unwrap_err();
+    assert!(
+        err.to_string().starts_with("setting mqtts_cert is missing"),
+        "{err}"
+    );
 }

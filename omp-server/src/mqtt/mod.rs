@@ -4,6 +4,9 @@
 //!
 //! - [`session`]: one connection — the IO loop around its protocol state,
 //!   [`session::machine`] (CONNECT, acknowledgements, QoS 2, deadlines).
+//! - [`tls`]: the MQTTS port — TLS or plain by the first byte, then the
+//!   same session; [`tls::certificate`]: the configured or self-signed
+//!   certificate.
 //! - [`login`]: who may connect (`--provisioning`, login profiles);
 //!   [`secret`]: secrets hashed at rest; [`provision`]: the
 //!   `omp-server provision mqtt …` commands.
@@ -23,6 +26,7 @@ pub mod provision;
 pub mod router;
 pub mod secret;
 pub mod session;
+pub mod tls;
 pub mod topic;
 
 /// Counters of the MQTT side, for logs and `/metrics`.

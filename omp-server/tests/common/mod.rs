@@ -25,6 +25,7 @@ pub const GUARD: Duration = Duration::from_secs(20);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub mqtt_addr: Option<SocketAddr>,
+    pub mqtts_addr: Option<SocketAddr>,
     pub http_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub state: Arc<Shared>,
@@ -38,6 +39,7 @@ pub fn test_config(dir: &Path) -> Config {
     c.gmmp_listen = "127.0.0.1:0".parse().unwrap();
     c.http_listen = "127.0.0.1:0".parse().unwrap();
     c.mqtt_listen = None;
+    c.mqtts_listen = None;
     c.data_dir = dir.to_path_buf();
     c.provisioning = ProvisioningMode::Open;
     c.max_connections = 64;
@@ -53,6 +55,7 @@ pub async fn start(dir: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
     TestServer {
         addr: server.gmmp_addr,
         mqtt_addr: server.mqtt_addr,
+        mqtts_addr: server.mqtts_addr,
         http_addr: server.http_addr,
         data_dir: server.data_dir.clone(),
         state: server.state.clone(),

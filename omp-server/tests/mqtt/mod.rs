@@ -3,7 +3,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -11,11 +13,13 @@ use mqtt_codec::{MqttCodec, Packet};
 use omp_server::mqtt::secret;
 use omp_server::store::mqtt_provisioning::{self, LoginProfile, MqttProvision};
 use omp_server::{Config, ProvisioningMode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
 use crate::common::{self, GUARD, TestServer};
+
+pub mod sim7600;
 
 /// Hex text (whitespace ignored) to bytes.
 pub fn hex(s: &str) -> Vec<u8> {
@@ -55,16 +59,26 @@ pub async fn provision(
         .unwrap();
 }
 
-/// A client speaking raw bytes.
-pub struct Raw {
-    pub stream: TcpStream,
+/// A client speaking raw bytes, over TCP or TLS.
+pub struct Raw<S = TcpStream> {
+    pub stream: S,
     buf: BytesMut,
 }
 
 impl Raw {
     pub async fn connect(server: &TestServer) -> Raw {
+        Raw::connect_to(server.mqtt_addr.unwrap()).await
+    }
+
+    pub async fn connect_to(addr: SocketAddr) -> Raw {
+        Raw::over(TcpStream::connect(addr).await.unwrap())
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Raw<S> {
+    pub fn over(stream: S) -> Raw<S> {
         Raw {
-            stream: TcpStream::connect(server.mqtt_addr.unwrap()).await.unwrap(),
+            stream,
             buf: BytesMut::new(),
         }
     }
@@ -145,4 +159,70 @@ pub async fn wait_for_messages(
     })
     .await
     .expect("messages stored within the guard")
+}
+
+/// A certificate for `localhost` and its key, written to `dir` as the
+/// PEM files `mqtts_cert` / `mqtts_key` name (ECDSA P-256: quick to make,
+/// so that tests not about the generated RSA pair skip its key generation).
+pub struct TestCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub der: rustls::pki_types::CertificateDer<'static>,
+}
+
+pub fn test_cert(dir: &Path) -> TestCert {
+    let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let cert = params.self_signed(&key_pair).unwrap();
+    let paths = TestCert {
+        cert: dir.join("test-cert.pem"),
+        key: dir.join("test-key.pem"),
+        der: cert.der().clone(),
+    };
+    std::fs::write(&paths.cert, cert.pem()).unwrap();
+    std::fs::write(&paths.key, key_pair.serialize_pem()).unwrap();
+    paths
+}
+
+/// A server with MQTT and MQTTS on ephemeral ports, in `mode`, with
+/// `cert` (its files outside the data directory `dir`).
+pub async fn start_mqtts(
+    dir: &Path,
+    mode: ProvisioningMode,
+    cert: &TestCert,
+    tweak: impl FnOnce(&mut Config),
+) -> TestServer {
+    common::start(dir, |c: &mut Config| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.mqtts_listen = Some("127.0.0.1:0".parse().unwrap());
+        c.mqtts_cert = Some(cert.cert.clone());
+        c.mqtts_key = Some(cert.key.clone());
+        c.provisioning = mode;
+        tweak(c);
+    })
+    .await
+}
+
+/// A TLS client of `addr` trusting `trusted` alone, as `localhost`.
+pub async fn tls_connect(
+    addr: SocketAddr,
+    trusted: &rustls::pki_types::CertificateDer<'static>,
+) -> Raw<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(trusted.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio::time::timeout(GUARD, connector.connect(name, tcp))
+        .await
+        .expect("handshake within the guard")
+        .expect("handshake succeeds");
+    Raw::over(tls)
 }

@@ -68,6 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     omp_config.gmmp_listen = "127.0.0.1:0".parse()?;
     omp_config.http_listen = "127.0.0.1:0".parse()?;
     omp_config.mqtt_listen = None;
+    omp_config.mqtts_listen = None;
     omp_config.data_dir = omp_dir;
     omp_config.provisioning = omp_server::ProvisioningMode::Open;
     let omp_stop = CancellationToken::new();

@@ -24,6 +24,7 @@ async fn split_deliveries_are_one_row_each_whichever_way_their_parts_number_tids
     config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
     config.http_listen = "127.0.0.1:0".parse().unwrap();
     config.mqtt_listen = None;
+    config.mqtts_listen = None;
     config.data_dir = dir.path().to_owned();
     config.provisioning = omp_server::ProvisioningMode::Open;
     let db_path = config.database_path();

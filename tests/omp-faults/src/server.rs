@@ -89,6 +89,7 @@ impl ServerSpec {
             .arg("--http-listen")
             .arg(self.http_addr.to_string())
             .args(["--mqtt-listen", "none"])
+            .args(["--mqtts-listen", "none"])
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--provisioning")

@@ -26,6 +26,7 @@ pub async fn start_omp(dir: &Path, gmmp: SocketAddr) -> Omp {
     config.gmmp_listen = gmmp;
     config.http_listen = "127.0.0.1:0".parse().unwrap();
     config.mqtt_listen = None;
+    config.mqtts_listen = None;
     config.data_dir = dir.to_owned();
     config.provisioning = omp_server::ProvisioningMode::Open;
     let shutdown = CancellationToken::new();

@@ -87,9 +87,35 @@ pub async fn run<S>(
     state: Arc<Shared>,
     stream: S,
     peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    unauthenticated: UnauthenticatedSlot,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    run_opened_at(
+        state,
+        stream,
+        peer,
+        permit,
+        unauthenticated,
+        shutdown,
+        now(),
+    )
+    .await;
+}
+
+/// [`run`] for a connection opened at `opened_at`, which its CONNECT
+/// timeout counts from (the MQTTS port spends some of it on the TLS
+/// handshake).
+pub async fn run_opened_at<S>(
+    state: Arc<Shared>,
+    stream: S,
+    peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
     unauthenticated: UnauthenticatedSlot,
     shutdown: CancellationToken,
+    opened_at: std::time::Instant,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -100,7 +126,7 @@ pub async fn run<S>(
     let id = state.next_session_id();
     let mut session = Session {
         id,
-        machine: Machine::new(Timeouts::from_config(&state.config), id, now()),
+        machine: Machine::new(Timeouts::from_config(&state.config), id, opened_at),
         state,
         peer,
         write,
