@@ -16,6 +16,9 @@
 //! - [`error`]: one error type per layer.
 //! - [`state`]: [`Shared`], the one state every part holds (the HTTP API too).
 //! - [`data_dir`]: the data directory made ready and held by one server.
+//! - [`file_modes`]: owner-only modes for the data directory and its secret
+//!   files, and the start-up check that names what others can read.
+//! - [`secret`]: the one constant-time comparison of secrets.
 //! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`ids`]: auth key generation.
@@ -48,6 +51,7 @@ pub mod control;
 pub mod data_dir;
 pub mod directory;
 pub mod error;
+pub mod file_modes;
 pub mod gmmp;
 pub mod http;
 pub mod ids;
@@ -55,6 +59,7 @@ pub mod listen;
 pub mod mqtt;
 pub mod provision;
 pub mod registry;
+pub mod secret;
 pub mod state;
 pub mod store;
 
@@ -151,6 +156,16 @@ pub async fn run(
         http::auth::KeySource::File(path) | http::auth::KeySource::Generated(path) => {
             tracing::info!(path = %path.display(), "HTTP API key is in this file (Authorization: Bearer <key>)")
         }
+    }
+    let key_file = match &api_key.source {
+        http::auth::KeySource::Configured => None,
+        http::auth::KeySource::File(path) | http::auth::KeySource::Generated(path) => Some(path),
+    };
+    for exposed in file_modes::check(
+        &config.data_dir,
+        &file_modes::secret_files(&db_path, key_file.map(PathBuf::as_path)),
+    ) {
+        tracing::warn!("{exposed}");
     }
     let data_dir = config.data_dir.clone();
     tracing::info!(http = %http_addr, "omp-server serving the HTTP API");
