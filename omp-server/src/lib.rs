@@ -204,6 +204,7 @@ pub async fn run(
             state.config.http_idle_timeout,
         ),
         http::router(state.clone()),
+        state.config.http_header_timeout,
         shutdown.clone(),
     ));
     state
