@@ -21,8 +21,9 @@ use crate::error::ServerError;
 /// The lock file's name inside the data directory.
 pub const LOCK_FILE: &str = "omp.lock";
 
-/// Creates `path` if it is missing and checks that it is a directory this
-/// user can write in, with errors that name the path and the fix.
+/// Creates `path` (mode 0700) if it is missing and checks that it is a
+/// directory this user can write in, with errors that name the path and
+/// the fix.
 pub fn prepare(path: &Path) -> Result<(), ServerError> {
     match std::fs::metadata(path) {
         Ok(meta) if !meta.is_dir() => {
@@ -32,7 +33,7 @@ pub fn prepare(path: &Path) -> Result<(), ServerError> {
         }
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {
-            std::fs::create_dir_all(path).map_err(|source| ServerError::DataDir {
+            crate::file_modes::create_private_dir(path).map_err(|source| ServerError::DataDir {
                 path: path.to_path_buf(),
                 source,
             })?;

@@ -13,7 +13,7 @@ use crate::store::gateways::GatewayRecord;
 pub struct GatewayEntry {
     /// GW ID.
     pub gw_id: String,
-    /// Auth key.
+    /// Auth key, plain (registration answers it; see `GatewayRecord::auth_key`).
     pub auth_key: String,
     /// Domain code it registered with.
     pub domain: String,

@@ -54,6 +54,14 @@ pub enum StoreError {
     /// Migrations failed to apply.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database file could not be created.
+    #[error("cannot create database file {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The group-commit writer has stopped (shutdown or a fatal error).
     #[error("the delivery writer has stopped")]
     WriterGone,

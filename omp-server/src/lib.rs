@@ -17,6 +17,9 @@
 //! - [`escaped`]: peer-supplied text made safe for a log line.
 //! - [`state`]: [`Shared`], the one state every part holds (the HTTP API too).
 //! - [`data_dir`]: the data directory made ready and held by one server.
+//! - [`file_modes`]: owner-only modes for the data directory and its secret
+//!   files, and the start-up check that names what others can read.
+//! - [`secret`]: the one constant-time comparison of secrets.
 //! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
 //! - [`revocation`]: removing an approval deregisters the GW and closes its sessions.
@@ -51,6 +54,7 @@ pub mod data_dir;
 pub mod directory;
 pub mod error;
 pub mod escaped;
+pub mod file_modes;
 pub mod gmmp;
 pub mod http;
 pub mod ids;
@@ -59,6 +63,7 @@ pub mod mqtt;
 pub mod provision;
 pub mod registry;
 pub mod revocation;
+pub mod secret;
 pub mod state;
 pub mod store;
 
@@ -158,6 +163,16 @@ pub async fn run(
             tracing::info!(path = %path.display(), "HTTP API key is in this file (Authorization: Bearer <key>)")
         }
     }
+    let key_file = match &api_key.source {
+        http::auth::KeySource::Configured => None,
+        http::auth::KeySource::File(path) | http::auth::KeySource::Generated(path) => Some(path),
+    };
+    for exposed in file_modes::check(
+        &config.data_dir,
+        &file_modes::secret_files(&db_path, key_file.map(PathBuf::as_path)),
+    ) {
+        tracing::warn!("{exposed}");
+    }
     let data_dir = config.data_dir.clone();
     tracing::info!(http = %http_addr, "omp-server serving the HTTP API");
     tracing::info!(gmmp = %gmmp_addr, data = %db_path.display(), gateways = directory.len(),
@@ -201,6 +216,7 @@ pub async fn run(
             state.config.http_idle_timeout,
         ),
         http::router(state.clone()),
+        state.config.http_header_timeout,
         shutdown.clone(),
     ));
     state

@@ -206,6 +206,33 @@ async fn an_idempotency_key_returns_the_first_control() {
     assert_eq!(long.field(), "Idempotency-Key");
 }
 
+#[tokio::test]
+async fn an_idempotency_key_reused_with_another_body_is_refused_naming_the_key() {
+    let app = app().await;
+    let body = r#"{"control_type":"time_sync","data":"XpZ6AA==","ttl_seconds":60}"#;
+    let first = post_with_key(&app, CONTROLS, "k-9", body).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    // The same control spelled another way is a retry: the type's code for
+    // its name, the fields in another order.
+    let same = r#"{"ttl_seconds":60,"data":"XpZ6AA==","control_type":5}"#;
+    let retry = post_with_key(&app, CONTROLS, "k-9", same).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED);
+    assert_eq!(retry.json["id"], first.json["id"]);
+    for other in [
+        r#"{"control_type":"reset"}"#,
+        r#"{"control_type":"time_sync","data":"XpZ6AQ==","ttl_seconds":60}"#,
+        r#"{"control_type":"time_sync","data":"XpZ6AA==","ttl_seconds":61}"#,
+        r#"{"control_type":"time_sync","ttl_seconds":60}"#,
+    ] {
+        let refused = post_with_key(&app, CONTROLS, "k-9", other).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{other}");
+        assert_eq!(refused.field(), "Idempotency-Key", "{other}");
+        let message = refused.json["error"]["message"].as_str().unwrap();
+        assert!(message.contains("\"k-9\""), "the key is named: {message}");
+    }
+    assert_eq!(app.queued().await.len(), 1, "no second control");
+}
+
 /// What the dispatcher will do: move the row on and announce it (the
 /// final state's timeline row comes from the database's trigger).
 async fn finish(app: &TestApp, id: i64, state: &str, rc: i64, result: &[u8]) {

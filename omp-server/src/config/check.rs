@@ -57,6 +57,16 @@ impl Config {
         }
         // The longest `?wait=` long-poll is silent on its connection by design.
         let longest_wait = Duration::from_secs(crate::http::controls::MAX_WAIT_SECONDS);
+        if self.http_request_deadline <= longest_wait {
+            return Err(ConfigError::BadValue {
+                key: "http_request_deadline",
+                value: humantime::format_duration(self.http_request_deadline).to_string(),
+                reason: format!(
+                    "must be longer than the longest ?wait= long-poll ({}s)",
+                    longest_wait.as_secs()
+                ),
+            });
+        }
         if self.http_idle_timeout <= longest_wait {
             return Err(ConfigError::BadValue {
                 key: "http_idle_timeout",
@@ -95,6 +105,7 @@ impl Config {
             ("split_expiry", self.split_expiry),
             ("auth_timeout", self.auth_timeout),
             ("http_body_deadline", self.http_body_deadline),
+            ("http_header_timeout", self.http_header_timeout),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::BadValue {

@@ -56,6 +56,10 @@ declare_settings! {
             "Most connections not yet bound to a GW from one IPv4 address or IPv6 /64.";
         http_max_connections: usize = parsed("1024"), env "OMP_HTTP_MAX_CONNECTIONS",
             "Most HTTP API connections open at once; more wait in the backlog.";
+        http_header_timeout: Duration = parsed("10s"), env "OMP_HTTP_HEADER_TIMEOUT",
+            "Time an HTTP request head has to arrive whole (and a keep-alive connection to start its next request); a slower one is closed.";
+        http_request_deadline: Duration = parsed("90s"), env "OMP_HTTP_REQUEST_DEADLINE",
+            "Time an HTTP request has from its head to its answer, body included, else 503; must exceed 60s, the longest `?wait=`.";
         http_idle_timeout: Duration = parsed("75s"), env "OMP_HTTP_IDLE_TIMEOUT",
             "An HTTP connection with no byte read or written for this long is closed; must exceed 60s, the longest `?wait=`.";
         http_body_limit: usize = parsed("65536"), env "OMP_HTTP_BODY_LIMIT",

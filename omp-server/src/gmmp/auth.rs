@@ -77,7 +77,8 @@ pub fn authenticate(
         .ok_or_else(|| Refusal::UnknownAuthId {
             auth_id: auth_id.to_string(),
         })?;
-    if header.auth_key.as_bytes() != entry.auth_key.as_bytes() {
+    // Constant time: how fast a wrong key is refused says nothing of it.
+    if !crate::secret::same(entry.auth_key.as_bytes(), header.auth_key.as_bytes()) {
         return Err(Refusal::WrongKey {
             auth_id: auth_id.to_string(),
             got: header.auth_key.to_display_string().into_owned(),

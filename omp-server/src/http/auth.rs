@@ -1,11 +1,10 @@
 //! The API key: `Authorization: Bearer <key>` on every `/api/` route and
 //! `/metrics`, and the key file generated at first start.
 //!
-//! The comparison uses `subtle`'s constant-time equality so that the time
+//! The comparison is [`crate::secret::same`] (constant time), so the time
 //! a wrong key takes to refuse does not tell how many leading bytes were
-//! right (a plain `==` on slices stops at the first difference). Only the
-//! key's length can be learned, which does not help guessing 32 random
-//! bytes.
+//! right. Only the key's length can be learned, which does not help
+//! guessing 32 random bytes.
 
 use std::fs;
 use std::io::Write;
@@ -18,7 +17,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::state::Shared;
@@ -48,7 +46,7 @@ impl ApiKey {
 
     /// Constant-time comparison with what a client sent.
     pub fn matches(&self, presented: &[u8]) -> bool {
-        self.0.as_bytes().ct_eq(presented).into()
+        crate::secret::same(self.0.as_bytes(), presented)
     }
 }
 

@@ -20,8 +20,12 @@
 //!   must be the 4-byte Unix seconds of docs/gmmp.md §5.
 //! - `?wait=` returns at once when the state is final (it cannot change).
 //! - An `Idempotency-Key` already used for the gateway answers the first
-//!   control (202) once the new body is valid; its values are not compared
-//!   with the first control's.
+//!   control (202) when the new body, once valid, asks for the same
+//!   control: same target device, control type, data and TTL, compared as
+//!   values (`"reset"` and `1` are one type) with what the stored control
+//!   holds — no request digest is kept. Another body under the same key is
+//!   a client bug, not a retry: 422 naming `Idempotency-Key` and the key,
+//!   so it is not mistaken for success.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -304,6 +308,31 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     Ok(Some(text.to_owned()))
 }
 
+/// True when `existing` is the control `new` asks for (its creation time
+/// and key aside): what a retry of the first request would create.
+fn same_control(existing: &Control, new: &ValidControl) -> bool {
+    existing.device_id == new.device_id.as_deref().unwrap_or("")
+        && existing.control_type == i64::from(new.control_type)
+        && existing.data == new.data
+        && existing.expires_at.saturating_sub(existing.created_at) == new.ttl_ms
+}
+
+/// The first control of `key` when `new` asks for the same one, else the
+/// 422 that names the key.
+fn answer_reused_key(key: &str, existing: Control, new: &ValidControl) -> ApiResult<Response> {
+    if same_control(&existing, new) {
+        return Ok(accepted(existing));
+    }
+    Err(ApiError::unprocessable(
+        "Idempotency-Key",
+        format!(
+            "key {key:?} was used for control {} with another body (device_id, control_type, \
+             data or ttl_seconds differ); use a new key for a new control",
+            existing.id
+        ),
+    ))
+}
+
 fn accepted(control: Control) -> Response {
     (StatusCode::ACCEPTED, Json(ControlBody::from(control))).into_response()
 }
@@ -325,7 +354,7 @@ pub async fn create(
     if let Some(key) = &key
         && let Some(existing) = controls::by_idempotency_key(pool, gw_id, key).await?
     {
-        return Ok(accepted(existing));
+        return answer_reused_key(key, existing, &new);
     }
     if let Some(device_id) = &new.device_id
         && !devices::exists(pool, gw_id, device_id, true).await?
@@ -337,9 +366,9 @@ pub async fn create(
     let now = now_millis();
     let control = NewControl {
         gw_id: gw_id.to_owned(),
-        device_id: new.device_id.unwrap_or_default(),
+        device_id: new.device_id.clone().unwrap_or_default(),
         control_type: new.control_type,
-        data: new.data,
+        data: new.data.clone(),
         created_at: now,
         expires_at: now.saturating_add(new.ttl_ms),
         idempotency_key: key.clone(),
@@ -351,7 +380,7 @@ pub async fn create(
         let existing = controls::by_idempotency_key(pool, gw_id, key)
             .await?
             .ok_or_else(|| ApiError::Conflict(format!("Idempotency-Key {key:?} is in use")))?;
-        return Ok(accepted(existing));
+        return answer_reused_key(key, existing, &new);
     };
     let control = controls::get(pool, id)
         .await?

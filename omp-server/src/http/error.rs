@@ -62,6 +62,12 @@ pub enum ApiError {
     /// down), so controls are neither created nor cancelled.
     #[error("the server is shutting down; controls are not accepted now")]
     ControlsStopped,
+    /// 503: the request was not answered within the request deadline.
+    #[error("the request was not answered within {}s; retry", .limit.as_secs_f64())]
+    RequestDeadline {
+        /// The deadline (`http_request_deadline`).
+        limit: std::time::Duration,
+    },
     /// 500: a real database failure; details go to the log only.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -116,7 +122,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unavailable | ApiError::ControlsStopped => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable
+            | ApiError::ControlsStopped
+            | ApiError::RequestDeadline { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,7 +144,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable { .. } => "unprocessable",
-            ApiError::Unavailable | ApiError::ControlsStopped => "unavailable",
+            ApiError::Unavailable
+            | ApiError::ControlsStopped
+            | ApiError::RequestDeadline { .. } => "unavailable",
             ApiError::Database(_) => "internal",
         }
     }

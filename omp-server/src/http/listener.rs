@@ -9,6 +9,14 @@
 //! A connection over the cap waits in the kernel's accept backlog until
 //! another closes (the same as the GMMP listener's cap).
 //!
+//! One source — an IPv4 address or an IPv6 /64, as the GMMP listener
+//! counts them — holds at most half of the places
+//! ([`per_source_cap`]); a connection beyond its source's share is
+//! answered 503 and closed at once, so the other half stays open to
+//! everyone else (a monitor's `/healthz` among them) however many
+//! half-sent requests one peer keeps open. The header-read timeout
+//! (hyper's, see [`super::serve`]) ends those half-sent requests.
+//!
 //! # Why this is written here
 //!
 //! One timer for both directions of the socket, reset by any byte, is what
@@ -20,9 +28,9 @@
 //!   of a keep-alive connection included. Nothing for the body or for
 //!   writing, and it only runs with a `Timer` set on the builder:
 //!   `axum::serve` makes its own `auto::Builder` without one and offers no
-//!   way to configure it, so under `axum::serve` it never fires. Using it
-//!   means an accept loop of our own in place of `axum::serve` (its
-//!   graceful shutdown included) and still leaves bodies and writes open.
+//!   way to configure it, so under `axum::serve` it never fires. The API
+//!   therefore runs its own accept loop ([`super::server`]) with the
+//!   timeout set; it still leaves bodies and writes to this idle limit.
 //! - hyper-util's `auto::Builder`: `http2().keep_alive_interval` /
 //!   `keep_alive_timeout` are HTTP/2 PINGs; HTTP/1 has no idle limit.
 //! - tower-http's `TimeoutLayer`: a deadline for the whole response future
@@ -50,17 +58,38 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::serve::Listener;
+use tokio::io::AsyncWriteExt as _;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
-/// A TCP listener with a connection cap and an idle limit per connection.
+use super::framing::HeadScanner;
+use crate::gmmp::log_budget::LogBudget;
+use crate::listen::{Unauthenticated, UnauthenticatedSlot};
+
+/// The answer to a connection beyond its source's share, written without
+/// waiting (a peer that does not read it just gets the close).
+const OVER_SHARE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\nconnection: close\r\ncontent-length: 124\r\n\r\n\
+{\"error\":{\"code\":\"unavailable\",\"message\":\"this address holds its share \
+of the HTTP API's connections; close one and retry\"}}";
+
+/// The places one source may hold: half of `max_connections` (at least
+/// one), so that one peer never holds them all.
+pub fn per_source_cap(max_connections: usize) -> usize {
+    (max_connections / 2).max(1)
+}
+
+/// A TCP listener with a connection cap, a per-source share of it, and an
+/// idle limit per connection.
 #[derive(Debug)]
 pub struct LimitedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
+    sources: Arc<Unauthenticated>,
     idle_timeout: Duration,
+    refusals: LogBudget,
 }
 
 impl LimitedListener {
@@ -69,7 +98,11 @@ impl LimitedListener {
         LimitedListener {
             inner,
             slots: Arc::new(Semaphore::new(max_connections)),
+            // The GMMP listener's per-source counter, here counting every
+            // open HTTP connection (the semaphore bounds the total).
+            sources: Unauthenticated::new(max_connections, per_source_cap(max_connections)),
             idle_timeout,
+            refusals: LogBudget::new(1),
         }
     }
 }
@@ -79,14 +112,31 @@ impl Listener for LimitedListener {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // The semaphore is never closed.
-        let slot = self.slots.clone().acquire_owned().await.ok();
-        // axum's own accept: retries, and pauses on EMFILE.
-        let (stream, addr) = Listener::accept(&mut self.inner).await;
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(%addr, error = %e, "set_nodelay failed");
+        loop {
+            // The semaphore is never closed.
+            let slot = self.slots.clone().acquire_owned().await.ok();
+            // axum's own accept: retries, and pauses on EMFILE.
+            let (mut stream, addr) = Listener::accept(&mut self.inner).await;
+            let source = match self.sources.try_acquire(addr.ip()) {
+                Ok(source) => source,
+                Err(refused) => {
+                    if let Some(suppressed) = self.refusals.take() {
+                        tracing::warn!(%addr, suppressed, "HTTP connection refused: {refused}");
+                    }
+                    let _ = stream.try_write(OVER_SHARE);
+                    let _ = stream.shutdown().await;
+                    continue;
+                }
+            };
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(%addr, error = %e, "set_nodelay failed");
+            }
+            let places = Places {
+                _slot: slot,
+                _source: source,
+            };
+            return (LimitedStream::new(stream, places, self.idle_timeout), addr);
         }
-        (LimitedStream::new(stream, slot, self.idle_timeout), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -94,24 +144,41 @@ impl Listener for LimitedListener {
     }
 }
 
-/// An accepted connection: holds its place under the cap, and fails with
-/// `TimedOut` once it has made no progress for the idle limit.
+/// A connection's places under the cap and in its source's share, freed
+/// together when it closes.
+#[derive(Debug)]
+struct Places {
+    _slot: Option<OwnedSemaphorePermit>,
+    _source: UnauthenticatedSlot,
+}
+
+/// An accepted connection: holds its place under the cap, fails with
+/// `TimedOut` once it has made no progress for the idle limit, and shows
+/// what it reads to a [`HeadScanner`].
 #[derive(Debug)]
 pub struct LimitedStream {
     inner: TcpStream,
-    _slot: Option<OwnedSemaphorePermit>,
+    _places: Places,
     idle_timeout: Duration,
     idle: Pin<Box<Sleep>>,
+    heads: Arc<std::sync::Mutex<HeadScanner>>,
 }
 
 impl LimitedStream {
-    fn new(inner: TcpStream, slot: Option<OwnedSemaphorePermit>, idle_timeout: Duration) -> Self {
+    fn new(inner: TcpStream, places: Places, idle_timeout: Duration) -> Self {
         LimitedStream {
             inner,
-            _slot: slot,
+            _places: places,
             idle_timeout,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            heads: Arc::default(),
         }
+    }
+
+    /// The scanner of this connection's request heads (for the service
+    /// that answers them).
+    pub fn heads(&self) -> Arc<std::sync::Mutex<HeadScanner>> {
+        self.heads.clone()
     }
 
     fn progressed(&mut self) {
@@ -142,6 +209,10 @@ impl AsyncRead for LimitedStream {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
                     self.progressed();
+                    self.heads
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .feed(&buf.filled()[before..]);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -229,6 +300,44 @@ mod tests {
             .expect("the idle limit ends the read")
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn the_over_share_answer_is_json_of_its_declared_length() {
+        let text = std::str::from_utf8(OVER_SHARE).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(json["error"]["code"], "unavailable");
+        assert_eq!(per_source_cap(1024), 512);
+        assert_eq!(per_source_cap(1), 1);
+    }
+
+    #[tokio::test]
+    async fn one_source_holds_half_of_the_places_and_the_rest_are_refused() {
+        let (mut listener, addr) = pair(4, Duration::from_secs(75)).await;
+        let _clients: Vec<TcpStream> = {
+            let mut v = Vec::new();
+            for _ in 0..2 {
+                v.push(TcpStream::connect(addr).await.unwrap());
+            }
+            v
+        };
+        let _held = [listener.accept().await, listener.accept().await];
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        // The third from the same address is answered and closed while
+        // the listener waits for a connection it may keep.
+        let accept = tokio::time::timeout(Duration::from_millis(300), listener.accept());
+        let (refused, accepted) = tokio::join!(
+            async {
+                let mut answer = Vec::new();
+                third.read_to_end(&mut answer).await.unwrap();
+                answer
+            },
+            accept
+        );
+        assert!(refused.starts_with(b"HTTP/1.1 503 "));
+        assert!(accepted.is_err(), "nothing else was accepted");
     }
 
     #[tokio::test]

@@ -25,7 +25,12 @@
 //! - [`cursor`]: opaque page cursors.
 //! - [`time`]: RFC 3339 in and out.
 //! - [`service`]: `/healthz`, `/openapi.yaml`.
-//! - [`listener`]: the connection cap and the idle limit of the listener.
+//! - [`listener`]: the connection cap, the per-source share and the idle
+//!   limit of the listener.
+//! - [`server`]: the accept loop (hyper with a header-read timeout) and
+//!   graceful shutdown.
+//! - [`framing`]: each request head's body framing, read from the raw
+//!   bytes (both `Transfer-Encoding` and `Content-Length` is refused).
 //! - [`metrics`]: HTTP request counters and `/metrics`.
 //! - [`provisioning`], [`gateways`], [`profiles`], [`deliveries`],
 //!   [`controls`]: one module per resource.
@@ -49,7 +54,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, delete, get, post, put};
-use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::state::Shared;
@@ -60,6 +64,7 @@ pub mod controls;
 pub mod cursor;
 pub mod deliveries;
 pub mod error;
+pub mod framing;
 pub mod gateways;
 pub mod listener;
 pub mod metrics;
@@ -67,11 +72,13 @@ pub mod mqtt;
 pub mod params;
 pub mod profiles;
 pub mod provisioning;
+pub mod server;
 pub mod service;
 pub mod time;
 
 pub use auth::{ApiKey, ApiKeyError, LoadedApiKey, load_or_create_api_key};
 pub use error::ApiError;
+pub use server::serve;
 
 /// Default request body limit (64 KiB).
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -249,6 +256,10 @@ pub fn router(state: Arc<Shared>) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            request_deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             auth::require_key,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -258,6 +269,23 @@ pub fn router(state: Arc<Shared>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Middleware (after authentication): a request not answered within
+/// `http_request_deadline` of its head — body, handler and database
+/// waits included — is answered 503, so nothing holds its connection and
+/// handler for ever. Longer than the longest `?wait=` by configuration.
+async fn request_deadline(
+    axum::extract::State(state): axum::extract::State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = state.config.http_request_deadline;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::RequestDeadline { limit }.into_response(),
+    }
 }
 
 /// Middleware (after authentication): a body whose declared length is
@@ -290,25 +318,4 @@ async fn limit_body(
     };
     next.run(axum::extract::Request::from_parts(parts, body))
         .await
-}
-
-/// Serves `router` on `listener` until `shutdown` fires, then lets
-/// in-flight requests finish for up to [`SHUTDOWN_GRACE`].
-pub async fn serve(
-    listener: listener::LimitedListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let graceful = axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tokio::select! {
-        result = graceful => result,
-        _ = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!("HTTP API: requests still running after the shutdown grace; dropped");
-            Ok(())
-        }
-    }
 }

@@ -7,10 +7,9 @@
 //! path, where a reconnect storm of thousands of modules — or an attacker
 //! — would otherwise buy milliseconds of CPU and megabytes of memory per
 //! CONNECT. The salt keeps equal secrets apart and precomputed tables
-//! useless; the comparison runs in constant time.
+//! useless; the comparison runs in constant time ([`crate::secret::same`]).
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 const SCHEME: &str = "sha256";
 const SALT_LEN: usize = 16;
@@ -45,7 +44,7 @@ pub fn verify(stored: &str, secret: &[u8]) -> bool {
     let (Ok(salt), Ok(want)) = (hex::decode(salt), hex::decode(want)) else {
         return false;
     };
-    digest(&salt, secret).ct_eq(&want[..]).into()
+    crate::secret::same(&want, &digest(&salt, secret))
 }
 
 #[cfg(test)]

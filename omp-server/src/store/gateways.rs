@@ -24,7 +24,12 @@ pub struct GatewayRecord {
     pub gw_id: String,
     /// The GW's auth_id.
     pub auth_id: String,
-    /// The key assigned at registration.
+    /// The key assigned at registration, stored as plain text on purpose:
+    /// GMMP answers every registration — the repeat a module sends on each
+    /// connect included — with the key itself in the response header, so
+    /// the server must be able to give it back. A hash could only be
+    /// checked, never answered; the database file's mode 0600 protects it
+    /// instead ([`crate::file_modes`]).
     pub auth_key: String,
     /// Domain code it registered with.
     pub domain: String,

@@ -64,8 +64,14 @@ fn options(path: &Path) -> SqliteConnectOptions {
 }
 
 /// Opens (creating if missing) the database at `path` and applies the
-/// migrations.
+/// migrations. A new database file is made with mode 0600 before SQLite
+/// opens it: it holds the gateways' auth keys, and SQLite gives its
+/// `-wal` and `-shm` files the same permissions.
 pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
+    crate::file_modes::create_private_file(path).map_err(|source| StoreError::File {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         // A connection handed back inside a transaction is closed, not
