@@ -63,7 +63,7 @@ async fn exposed_secrets_are_named_with_their_chmod_and_the_server_starts() {
         .arg(&data)
         .args(["--gmmp-listen", "127.0.0.1:0"])
         .args(["--http-listen", "127.0.0.1:0"])
-        .args(["--mqtt-listen", "none"])
+        .args(["--mqtt-listen", "none", "--mqtts-listen", "none"])
         .args(["--provisioning", "open"])
         .env("RUST_LOG", "info");
     for (name, _) in std::env::vars_os() {

@@ -54,6 +54,7 @@ async fn a_refused_agent_names_the_approval_once_then_retries_quietly() {
     config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
     config.http_listen = "127.0.0.1:0".parse().unwrap();
     config.mqtt_listen = None;
+    config.mqtts_listen = None;
     config.data_dir = omp_dir.path().to_owned();
     config.provisioning = omp_server::ProvisioningMode::Approved;
     let shutdown = CancellationToken::new();
