@@ -406,8 +406,17 @@ impl Agent {
                 }
                 if !batch.is_empty() {
                     busy = true;
-                    if let Err(e) = transport.send_batch(batch).await {
-                        return Ok(SessionEnd::Lost(e.to_string()));
+                    // A send over the module can take a command's timeout
+                    // (a lost AT reply); sources are spooled meanwhile, and
+                    // a full spool must not pick what is being sent.
+                    self.refresh_in_flight(engine);
+                    match self
+                        .while_accepting(transport.send_batch(batch), shutdown)
+                        .await
+                    {
+                        None => return Ok(SessionEnd::Shutdown),
+                        Some(Err(e)) => return Ok(SessionEnd::Lost(e.to_string())),
+                        Some(Ok(())) => {}
                     }
                 }
                 if self.reset_pending {
@@ -428,9 +437,7 @@ impl Agent {
                 }
             }
             self.report_status(engine, transport);
-            self.in_flight.clear();
-            self.in_flight.extend(engine.in_flight_seqs());
-            self.in_flight.sort_unstable();
+            self.refresh_in_flight(engine);
             let timeout = engine.poll_timeout();
             let status_due = self.status.next_write();
             tokio::select! {
@@ -524,6 +531,29 @@ impl Agent {
             tokio::select! {
                 r = &mut work => return Some(r),
                 _ = shutdown.cancelled() => return None,
+                Some(msg) = self.sources_rx.recv() => {
+                    self.accept(msg);
+                    self.status.update(self.status_snapshot_depth(), Instant::now());
+                }
+            }
+        }
+    }
+
+    /// The spool seqs the engine has sent and awaits answers for (a full
+    /// spool drops those last).
+    fn refresh_in_flight(&mut self, engine: &Engine) {
+        self.in_flight.clear();
+        self.in_flight.extend(engine.in_flight_seqs());
+        self.in_flight.sort_unstable();
+    }
+
+    /// Runs `work` (bounded by its own timeouts) while still spooling and
+    /// answering source data.
+    async fn spooling_while<F: std::future::Future>(&mut self, work: F) -> F::Output {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                r = &mut work => return r,
                 Some(msg) = self.sources_rx.recv() => {
                     self.accept(msg);
                     self.status.update(self.status_snapshot_depth(), Instant::now());

@@ -64,7 +64,12 @@ impl Agent {
                     self.reset_pending = true;
                 }
                 controls::Plan::Module(op) => {
-                    let (rc, body) = controls::run_module_op(transport, op).await;
+                    // The module may take a command's timeout to answer
+                    // (bounded: shutdown waits for it); sources are spooled
+                    // meanwhile.
+                    let (rc, body) = self
+                        .spooling_while(controls::run_module_op(transport, op))
+                        .await;
                     engine.complete_control(&control, rc, body, Instant::now());
                 }
                 controls::Plan::Command(command) => {
