@@ -293,7 +293,7 @@ async fn an_agent_killed_while_spooling_restarts_with_its_identity_and_spool() {
 }
 
 fn spawn_agent(tty: &Path, omp_port: u16, state: &Path, socket: &Path) -> tokio::process::Child {
-    tokio::process::Command::new(common::agent_bin::gw_agent())
+    tokio::process::Command::new(common::bins::gw_agent())
         .args([
             "--transport",
             "bridge",

@@ -1,10 +1,10 @@
-//! Helpers of the agent's end-to-end tests: the gw-agent binary, and the
+//! Helpers of the agent's end-to-end tests: the workspace binaries, and the
 //! shared ones of test-support (the real omp-server, the agent in each
 //! transport, the emulator, polling).
 
 #![allow(dead_code, unused_imports)]
 
-pub mod agent_bin;
+pub mod bins;
 
 pub use test_support::agent::*;
 pub use test_support::omp::*;
