@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::control::{ControlHandle, ControlWatch};
 use crate::directory::Directory;
 use crate::error::StoreError;
+use crate::gmmp::registration_rate::RegistrationRate;
 use crate::http::{ApiKey, metrics::HttpMetrics};
 use crate::listen::Unauthenticated;
 use crate::mqtt::MqttState;
@@ -42,8 +43,17 @@ pub struct GmmpMetrics {
     pub responses_refused: AtomicU64,
     /// Deliveries acknowledged with STATUS_OK (after commit).
     pub deliveries_ok: AtomicU64,
-    /// Deliveries answered rc 0x0F (writer saturated).
+    /// Deliveries answered rc 0x0F (writer saturated, or the gateway
+    /// over its share of the writer queue).
     pub deliveries_backoff: AtomicU64,
+    /// Of those, the ones whose gateway held more than its share of the
+    /// writer queue.
+    pub deliveries_over_share: AtomicU64,
+    /// Unbound connections (GMMP, MQTT, MQTTS) closed to make room for a
+    /// newer one over the unauthenticated caps.
+    pub unauthenticated_shed: AtomicU64,
+    /// GW registrations answered rc 0x0F over the per-source rate limit.
+    pub registrations_throttled: AtomicU64,
     /// Keyed deliveries sent again after they were stored: acknowledged
     /// with STATUS_OK, not stored twice.
     pub deliveries_already_stored: AtomicU64,
@@ -80,6 +90,7 @@ pub struct Shared {
     /// together (`max_unauthenticated`, `max_unauthenticated_per_ip`).
     pub unauthenticated: Arc<Unauthenticated>,
     control_watch: Arc<ControlWatch>,
+    registration_rate: Mutex<RegistrationRate>,
     refusals_logged: Mutex<HashSet<String>>,
     last_seen: Mutex<HashMap<String, (i64, SocketAddr)>>,
     next_session_id: AtomicU64,
@@ -112,6 +123,10 @@ impl Shared {
                 config.max_unauthenticated,
                 config.max_unauthenticated_per_ip,
             ),
+            registration_rate: Mutex::new(RegistrationRate::new(
+                config.registration_rate_per_ip,
+                config.registration_burst_per_ip,
+            )),
             config,
             pool,
             writer,
@@ -133,6 +148,15 @@ impl Shared {
     /// changed (after the commit); wakes `GET /api/v1/controls/{id}?wait=N`.
     pub fn control_watch(&self) -> &Arc<ControlWatch> {
         &self.control_watch
+    }
+
+    /// Takes a registration token of `ip`'s source
+    /// (`registration_rate_per_ip`): `false` over the limit.
+    pub fn registration_allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.registration_rate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(crate::listen::source_key(ip), std::time::Instant::now())
     }
 
     /// A new session id.

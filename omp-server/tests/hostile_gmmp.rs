@@ -492,7 +492,14 @@ async fn refused_frames_do_not_keep_an_unauthenticated_connection_open() {
 #[tokio::test]
 async fn a_registration_flood_leaves_deliveries_served() {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), hostile_limits).await;
+    let server = start(dir.path(), |c| {
+        hostile_limits(c);
+        // The flood is of real registrations, not throttled here (see
+        // fair_admission.rs for the rate limit).
+        c.registration_rate_per_ip = 100_000;
+        c.registration_burst_per_ip = 100_000;
+    })
+    .await;
     let mut gw = good_gateway(&server, "good-flood").await;
     let addr = server.addr;
     // 1,000 registrations of new auth_ids (provisioning open), 50 at a time,

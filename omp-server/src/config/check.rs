@@ -37,6 +37,14 @@ impl Config {
                 self.max_unauthenticated_per_ip,
             ),
             ("control_max_in_flight", self.control.max_in_flight),
+            (
+                "registration_rate_per_ip",
+                self.registration_rate_per_ip as usize,
+            ),
+            (
+                "registration_burst_per_ip",
+                self.registration_burst_per_ip as usize,
+            ),
             ("http_max_connections", self.http_max_connections),
         ];
         for (key, value) in positive {

@@ -51,9 +51,13 @@ declare_settings! {
         auth_timeout: Duration = parsed("60s"), env "OMP_AUTH_TIMEOUT",
             "Time a connection has to register or authenticate, whatever it sends meanwhile; refused frames do not extend it.";
         max_unauthenticated: usize = parsed("4096"), env "OMP_MAX_UNAUTHENTICATED",
-            "Most connections not yet bound to a GW, whole server; more are closed at once.";
+            "Most connections not yet bound to a GW, whole server; a new one over it closes the oldest of them.";
         max_unauthenticated_per_ip: usize = parsed("512"), env "OMP_MAX_UNAUTHENTICATED_PER_IP",
-            "Most connections not yet bound to a GW from one IPv4 address or IPv6 /64.";
+            "Most connections not yet bound to a GW from one IPv4 address or IPv6 /64; a new one over it closes the oldest of that source.";
+        registration_rate_per_ip: u32 = parsed("20"), env "OMP_REGISTRATION_RATE_PER_IP",
+            "GW registrations per second from one IPv4 address or IPv6 /64 (mode `open`: all; mode `approved`: refused ones only); more are answered rc 0x0F and closed.";
+        registration_burst_per_ip: u32 = parsed("100"), env "OMP_REGISTRATION_BURST_PER_IP",
+            "GW registrations one IPv4 address or IPv6 /64 may make at once before `registration_rate_per_ip` applies.";
         http_max_connections: usize = parsed("1024"), env "OMP_HTTP_MAX_CONNECTIONS",
             "Most HTTP API connections open at once; more wait in the backlog.";
         http_header_timeout: Duration = parsed("10s"), env "OMP_HTTP_HEADER_TIMEOUT",

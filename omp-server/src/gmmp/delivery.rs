@@ -3,7 +3,9 @@
 //! The row goes to the group-commit writer and the session waits for the
 //! commit before answering STATUS_OK, so every acknowledged delivery is on
 //! disk. A full writer queue is answered rc 0x0F with the configured
-//! back-off (47-byte response) and nothing is stored; a failed commit is
+//! back-off (47-byte response) and nothing is stored, and so is a
+//! delivery of a gateway that holds its share of the writer queue
+//! already (`store::writer::Shares`); a failed commit is
 //! answered rc 0x0C. T-IDs are echoed and never used to de-duplicate
 //! (real modules repeat them, docs/gmmp.md §7) — except in a *keyed* delivery,
 //! this project's extension (`gmmp_codec::KEYED_DELIVERY` in the header's
@@ -20,6 +22,7 @@
 //! both change nothing, so the split can still complete.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use gmmp_codec::{DeliveryRequest, DeliveryResponse, Header, Message, PartRefusal, ResultCode};
 
@@ -33,6 +36,8 @@ use crate::store::writer::{Committed, PartOutcome, SubmitError};
 
 /// Refused split parts logged per second (the rest are counted).
 static REFUSED_PART_LOG: LogBudget = LogBudget::new(10);
+/// Back-off answers logged per second (the rest are counted).
+static BACKOFF_LOG: LogBudget = LogBudget::new(1);
 
 fn respond(req: &DeliveryRequest, rc: ResultCode, backoff_time: Option<u32>) -> Message {
     DeliveryResponse {
@@ -179,13 +184,21 @@ fn not_queued(
     error: SubmitError,
 ) -> Message {
     match error {
-        SubmitError::Full => {
-            state
-                .metrics
-                .deliveries_backoff
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(gw_id = %entry.gw_id, tid = header.tid,
-                backoff_seconds = state.config.backoff_seconds, "writer saturated; asking for back-off");
+        SubmitError::Full | SubmitError::OverShare => {
+            let m = &state.metrics;
+            m.deliveries_backoff.fetch_add(1, Ordering::Relaxed);
+            let over_share = error == SubmitError::OverShare;
+            if over_share {
+                m.deliveries_over_share.fetch_add(1, Ordering::Relaxed);
+            }
+            // A flooding gateway meets this on every delivery.
+            match BACKOFF_LOG.take() {
+                Some(left_out) => tracing::warn!(gw_id = %entry.gw_id, tid = header.tid,
+                    over_share, backoff_seconds = state.config.backoff_seconds, left_out,
+                    "writer saturated or gateway over its share of the writer queue; asking for back-off"),
+                None => tracing::debug!(gw_id = %entry.gw_id, tid = header.tid, over_share,
+                    "asking for back-off"),
+            }
             respond(
                 req,
                 ResultCode::SERVICE_UNAVAILABLE,

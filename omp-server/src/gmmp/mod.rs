@@ -9,6 +9,7 @@
 //!   routing of frames, answers), and the dispatch to the handlers.
 //! - [`auth`]: auth_id + auth_key + GW ID checks.
 //! - [`registration`]: GW/device (de)registration and provisioning checks.
+//! - [`registration_rate`]: the per-source rate limit of GW registrations.
 //! - [`profile`], [`delivery`], [`heartbeat`], [`encryption`]: the served
 //!   requests.
 //! - [`control`]: control responses, notifications and long sentences,
@@ -24,5 +25,6 @@ pub mod heartbeat;
 pub mod log_budget;
 pub mod profile;
 pub mod registration;
+pub mod registration_rate;
 pub mod session;
 pub mod unsupported;

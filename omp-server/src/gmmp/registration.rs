@@ -7,6 +7,11 @@
 //! key, as real modules register on every connect (docs/gmmp.md §7). Knowing a
 //! provisioned auth_id is therefore enough to obtain its key — as with
 //! ThingPlug; provisioning is the gate.
+//!
+//! Registrations are rate-limited per source ([`registration_rate`]):
+//! over the limit the answer is rc 0x0F and the connection is closed.
+//!
+//! [`registration_rate`]: crate::gmmp::registration_rate
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -156,6 +161,15 @@ pub enum GwRegistration {
     },
     /// Refused: answer this (rc ≠ 0), header key unchanged.
     Refused(Message),
+    /// Over the source's registration rate: answer this (rc 0x0F), then
+    /// close the connection.
+    Throttled(Message),
+}
+
+/// What the checks decided, before the rate limit of refused ones.
+enum Decision {
+    Accepted(GwRegistration),
+    Refused(RegistrationRefusal),
 }
 
 fn gw_response(req: &GwRegistrationRequest, gw_id: GwId, rc: ResultCode) -> Message {
@@ -169,23 +183,72 @@ fn gw_response(req: &GwRegistrationRequest, gw_id: GwId, rc: ResultCode) -> Mess
 
 /// Refused registrations logged per second (the rest are counted).
 static REFUSAL_LOG: LogBudget = LogBudget::new(10);
+/// Throttled registrations logged per second.
+static THROTTLED_LOG: LogBudget = LogBudget::new(1);
 
-/// Handles 0x01.
+/// Handles 0x01, under the source's registration rate
+/// (`registration_rate`): in mode `open` every registration takes a
+/// token, in mode `approved` a refused one only.
 pub async fn register_gw(
     state: &Shared,
     peer: SocketAddr,
     header: &Header,
     req: &GwRegistrationRequest,
 ) -> Result<GwRegistration, StoreError> {
-    let refuse = |refusal: RegistrationRefusal| {
-        // A flood of refused registrations must not flood the log too.
-        match REFUSAL_LOG.take() {
-            Some(left_out) => tracing::warn!(%peer, %refusal, rc = %refusal.result_code(),
-                left_out, "GW registration refused"),
-            None => tracing::debug!(%peer, %refusal, "GW registration refused"),
+    let open = state.config.provisioning == ProvisioningMode::Open;
+    if open && !state.registration_allowed(peer.ip()) {
+        return Ok(throttled(state, peer, req));
+    }
+    match decide(state, peer, header, req).await? {
+        Decision::Accepted(accepted) => Ok(accepted),
+        Decision::Refused(_) if !open && !state.registration_allowed(peer.ip()) => {
+            Ok(throttled(state, peer, req))
         }
-        GwRegistration::Refused(gw_response(req, GwId::EMPTY, refusal.result_code()))
-    };
+        Decision::Refused(refusal) => {
+            // A flood of refused registrations must not flood the log too.
+            match REFUSAL_LOG.take() {
+                Some(left_out) => tracing::warn!(%peer, %refusal, rc = %refusal.result_code(),
+                    left_out, "GW registration refused"),
+                None => tracing::debug!(%peer, %refusal, "GW registration refused"),
+            }
+            Ok(GwRegistration::Refused(gw_response(
+                req,
+                GwId::EMPTY,
+                refusal.result_code(),
+            )))
+        }
+    }
+}
+
+/// The rc 0x0F answer over the registration rate, counted and logged
+/// within a budget.
+fn throttled(state: &Shared, peer: SocketAddr, req: &GwRegistrationRequest) -> GwRegistration {
+    state
+        .metrics
+        .registrations_throttled
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let config = &state.config;
+    match THROTTLED_LOG.take() {
+        Some(left_out) => tracing::warn!(%peer, per_second = config.registration_rate_per_ip,
+            burst = config.registration_burst_per_ip, left_out,
+            "GW registrations over the rate limit of their source; answered rc 0x0F and closed"),
+        None => tracing::debug!(%peer, "GW registration over the rate limit"),
+    }
+    GwRegistration::Throttled(gw_response(
+        req,
+        GwId::EMPTY,
+        ResultCode::SERVICE_UNAVAILABLE,
+    ))
+}
+
+/// The registration checks and, if they pass, the GW's ID and key.
+async fn decide(
+    state: &Shared,
+    peer: SocketAddr,
+    header: &Header,
+    req: &GwRegistrationRequest,
+) -> Result<Decision, StoreError> {
+    let refuse = Decision::Refused;
     // IDs end up in logs, the database and the HTTP API: control
     // characters (a newline, ESC) have no place in them.
     let printable = |s: &&str| escaped::is_printable_ascii(s.as_bytes());
@@ -284,11 +347,11 @@ pub async fn register_gw(
         });
     };
     tracing::info!(%peer, auth_id, gw_id = %entry.gw_id, domain, manufacture_id, "GW registered");
-    Ok(GwRegistration::Accepted {
+    Ok(Decision::Accepted(GwRegistration::Accepted {
         response: gw_response(req, gw_id, ResultCode::OK),
         key,
         entry,
-    })
+    }))
 }
 
 /// Handles 0x03 for the authenticated GW of `auth_id`.

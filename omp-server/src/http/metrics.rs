@@ -225,6 +225,21 @@ fn encode_gmmp(state: &Shared, encoder: &mut DescriptorEncoder) -> fmt::Result {
                 "Deliveries answered rc 0x0F (writer saturated).",
                 &m.deliveries_backoff,
             ),
+            (
+                "omp_deliveries_backoff_over_share_total",
+                "Deliveries answered rc 0x0F because their gateway held more than its share of the writer queue.",
+                &m.deliveries_over_share,
+            ),
+            (
+                "omp_unauthenticated_shed_total",
+                "Unauthenticated connections (GMMP, MQTT, MQTTS) closed to make room for a newer one over max_unauthenticated or max_unauthenticated_per_ip.",
+                &m.unauthenticated_shed,
+            ),
+            (
+                "omp_gmmp_registrations_throttled_total",
+                "GW registrations answered rc 0x0F over registration_rate_per_ip.",
+                &m.registrations_throttled,
+            ),
         ],
     )?;
     gauge(

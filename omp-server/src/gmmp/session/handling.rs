@@ -58,6 +58,14 @@ impl Session {
             Ok(registration::GwRegistration::Refused(response)) => {
                 self.respond(frame, response, None).await
             }
+            Ok(registration::GwRegistration::Throttled(response)) => {
+                match self.respond(frame, response, None).await {
+                    Next::Continue => {
+                        Next::Close("registrations over the rate limit of this source")
+                    }
+                    closed => closed,
+                }
+            }
             Err(e) => self.failed(frame, e).await,
         }
     }

@@ -11,7 +11,8 @@
 //!   bound to a GW; and it must bind within `auth_timeout` of connecting,
 //!   whatever it sends (refused frames do not keep it open). Until it
 //!   binds it holds a place under the listener's unauthenticated caps
-//!   ([`UnauthenticatedSlot`]).
+//!   ([`UnauthenticatedSlot`]), and is closed between requests when a
+//!   newer connection takes that place (`listen::shed`).
 //! - Every frame: once its first byte is in, its last must follow within
 //!   `frame_timeout`. The idle limits restart only on whole frames, so
 //!   without this a peer trickling one byte at a time (slowloris) would be
@@ -70,7 +71,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::gmmp::log_budget::LogBudget;
-use crate::listen::UnauthenticatedSlot;
+use crate::listen::{self, UnauthenticatedSlot};
 use crate::registry::Outbox;
 use crate::state::Shared;
 
@@ -220,6 +221,7 @@ impl Session {
                 biased;
                 () = &mut shutting_down => return "server shutting down",
                 () = &mut replaced => return self.closed_by_registry(),
+                () = listen::shed(self.unauthenticated.as_ref()) => return listen::SHED_REASON,
                 read = next_read(frames, in_progress) => match read {
                     Read::Started => self.machine.frame_started(now()),
                     Read::End => return "peer closed",

@@ -70,6 +70,15 @@ omp_deliveries_already_stored_total 0
 # HELP omp_deliveries_backoff_total Deliveries answered rc 0x0F (writer saturated).
 # TYPE omp_deliveries_backoff_total counter
 omp_deliveries_backoff_total 0
+# HELP omp_deliveries_backoff_over_share_total Deliveries answered rc 0x0F because their gateway held more than its share of the writer queue.
+# TYPE omp_deliveries_backoff_over_share_total counter
+omp_deliveries_backoff_over_share_total 0
+# HELP omp_unauthenticated_shed_total Unauthenticated connections (GMMP, MQTT, MQTTS) closed to make room for a newer one over max_unauthenticated or max_unauthenticated_per_ip.
+# TYPE omp_unauthenticated_shed_total counter
+omp_unauthenticated_shed_total 0
+# HELP omp_gmmp_registrations_throttled_total GW registrations answered rc 0x0F over registration_rate_per_ip.
+# TYPE omp_gmmp_registrations_throttled_total counter
+omp_gmmp_registrations_throttled_total 0
 # HELP omp_gmmp_connections_open GMMP connections open now.
 # TYPE omp_gmmp_connections_open gauge
 omp_gmmp_connections_open 1

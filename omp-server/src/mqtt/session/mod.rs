@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
-use crate::listen::UnauthenticatedSlot;
+use crate::listen::{self, UnauthenticatedSlot};
 use crate::mqtt::ingest::{self, Incoming};
 use crate::mqtt::login::{self, Login};
 use crate::mqtt::router::{self, Message, Outgoing};
@@ -188,6 +188,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 biased;
                 () = &mut shutting_down => return "server shutting down",
                 () = &mut replaced => return "replaced by a newer connection of the same client id",
+                () = listen::shed(self.unauthenticated.as_ref()) => return listen::SHED_REASON,
                 read = next_read(packets, in_progress) => {
                     let action = match read {
                         Read::Started => {

@@ -93,6 +93,7 @@ pub async fn run(
     let peeked = tokio::select! {
         r = tokio::time::timeout_at(deadline, stream.peek(&mut first)) => r,
         () = shutdown.cancelled() => return,
+        () = unauthenticated.shed() => return,
     };
     match peeked {
         Ok(Ok(1..)) => {}
@@ -127,6 +128,7 @@ pub async fn run(
             let handshake = tokio::select! {
                 r = tokio::time::timeout_at(deadline, acceptor.accept(stream)) => r,
                 () = shutdown.cancelled() => return,
+                () = unauthenticated.shed() => return,
             };
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,

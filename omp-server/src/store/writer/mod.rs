@@ -19,7 +19,11 @@
 //!
 //! The queue is bounded; when it is full [`submit`](WriterHandle::submit)
 //! answers [`SubmitError::Full`] at once and the session answers rc 0x0F
-//! with a back-off time — the server never buffers without bound.
+//! with a back-off time — the server never buffers without bound. A
+//! gateway that holds its fair share of the queue already ([`Shares`]:
+//! deliveries from submission to their commit's answer) is answered
+//! [`SubmitError::OverShare`], the same rc 0x0F, so the back-off goes to
+//! the gateways that fill the queue and a quiet one is still queued.
 //!
 //! Split deliveries go through this writer part by part (`parts`): each
 //! part's row is committed before its STATUS_OK, and the last part's
@@ -41,8 +45,8 @@
 //! flight, every few seconds.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gmmp_codec::SplitLimits;
@@ -58,9 +62,12 @@ use crate::store::mqtt_presence::{self, Presence};
 use crate::store::splits::PartRow;
 
 mod parts;
+mod shares;
 
 pub use parts::PartOutcome;
 use parts::{Abandoned, PartWrite, Splits};
+pub use shares::{Queued, Shares};
+use shares::{ShareHeld, lock_shares};
 
 /// How often open splits are checked against their expiry.
 const SPLIT_SWEEP: Duration = Duration::from_secs(1);
@@ -104,6 +111,8 @@ pub struct WriterMetrics {
     pub already_stored: AtomicU64,
     /// Submissions refused because the queue was full.
     pub refused_full: AtomicU64,
+    /// Submissions refused because their gateway held its share.
+    pub refused_over_share: AtomicU64,
     /// MQTT messages committed.
     pub mqtt_rows: AtomicU64,
     /// MQTT messages that waited for room in a full queue.
@@ -132,6 +141,10 @@ pub enum SubmitError {
     /// The queue is full: answer rc 0x0F with a back-off.
     #[error("the delivery writer queue is full")]
     Full,
+    /// The gateway holds its share of the queue already: answer rc 0x0F
+    /// with a back-off.
+    #[error("the gateway holds its share of the delivery writer queue")]
+    OverShare,
     /// The writer has stopped.
     #[error("the delivery writer has stopped")]
     Closed,
@@ -142,42 +155,55 @@ pub enum SubmitError {
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
     metrics: Arc<WriterMetrics>,
+    shares: Arc<Mutex<Shares>>,
 }
 
 impl WriterHandle {
-    /// Queues `row`; the returned receiver resolves once the row is
-    /// committed, found already stored, or failed.
-    pub fn submit(
-        &self,
-        row: DeliveryRow,
-    ) -> Result<oneshot::Receiver<Result<Committed, Arc<StoreError>>>, SubmitError> {
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job::Delivery(row, reply)) {
-            Ok(()) => Ok(rx),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.refused_full.fetch_add(1, Ordering::Relaxed);
-                Err(SubmitError::Full)
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
-        }
+    /// Queues `row`; the returned future resolves once the row is
+    /// committed, found already stored, or failed. Its gateway's place in
+    /// the queue ([`Shares`]) is held until then.
+    pub fn submit(&self, row: DeliveryRow) -> Result<Queued<Committed>, SubmitError> {
+        let gw_id = row.gw_id.clone();
+        self.queue(&gw_id, |reply| Job::Delivery(row, reply))
     }
 
-    /// Queues one part of a split delivery; the receiver resolves once the
+    /// Queues one part of a split delivery; the future resolves once the
     /// part is committed (and, for the last part, the whole delivery),
     /// recognised as a repeat, refused, or failed.
-    pub fn submit_part(
+    pub fn submit_part(&self, part: PartRow) -> Result<Queued<PartOutcome>, SubmitError> {
+        let gw_id = part.gw_id.clone();
+        self.queue(&gw_id, |reply| Job::Part(part, reply))
+    }
+
+    /// Queues the job `make` builds around its reply, if the queue has
+    /// room and `gw_id` is under its share.
+    fn queue<T>(
         &self,
-        part: PartRow,
-    ) -> Result<oneshot::Receiver<Result<PartOutcome, Arc<StoreError>>>, SubmitError> {
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job::Part(part, reply)) {
-            Ok(()) => Ok(rx),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        gw_id: &str,
+        make: impl FnOnce(oneshot::Sender<Result<T, Arc<StoreError>>>) -> Job,
+    ) -> Result<Queued<T>, SubmitError> {
+        let permit = match self.tx.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => {
                 self.metrics.refused_full.fetch_add(1, Ordering::Relaxed);
-                Err(SubmitError::Full)
+                return Err(SubmitError::Full);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SubmitError::Closed),
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(SubmitError::Closed),
+        };
+        if !self.lock_shares().take(gw_id) {
+            self.metrics
+                .refused_over_share
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(SubmitError::OverShare);
         }
+        let share = ShareHeld::new(self.shares.clone(), gw_id);
+        let (reply, rx) = oneshot::channel();
+        permit.send(make(reply));
+        Ok(Queued::new(rx, share))
+    }
+
+    fn lock_shares(&self) -> std::sync::MutexGuard<'_, Shares> {
+        lock_shares(&self.shares)
     }
 
     /// Queues an MQTT message, waiting for room while the queue is full
@@ -251,7 +277,15 @@ pub async fn spawn(
         metrics: metrics.clone(),
     };
     let task = tokio::spawn(writer.run(rx, batch_max, stop));
-    Ok((WriterHandle { tx, metrics }, task))
+    let shares = Arc::new(Mutex::new(Shares::new(capacity)));
+    Ok((
+        WriterHandle {
+            tx,
+            metrics,
+            shares,
+        },
+        task,
+    ))
 }
 
 struct Writer {

@@ -7,8 +7,15 @@
 //! authenticated, or an MQTT client not yet logged in) are capped twice, by [`Unauthenticated`]: over all peers
 //! (`max_unauthenticated`) and per source (`max_unauthenticated_per_ip`:
 //! one IPv4 address, or one IPv6 /64, the block one host usually holds).
-//! A connection over either cap is closed at once, before a session task
-//! exists. Bound sessions do not count: thousands of real gateways behind
+//! A new connection over either cap is let in, and the OLDEST unbound
+//! connection (of its source, or of all) is closed to make room
+//! ([`IdleBook`], `idle`): refusing the newcomer instead would let 512
+//! silent sockets lock every new gateway of their address out until
+//! their timeouts, and a few thousand from a dozen addresses everyone.
+//! The connection closed learns it through its slot's cancellation
+//! token ([`UnauthenticatedSlot::shed`]), checked by its session between
+//! requests; each is counted (`omp_unauthenticated_shed_total`).
+//! Bound sessions do not count: thousands of real gateways behind
 //! one carrier NAT share an address, and each holds its slot only for the
 //! round trip of its registration. So a flood of silent or unauthenticated
 //! connections can take neither the whole connection cap (which would make
@@ -22,7 +29,6 @@
 //! (`gmmp::log_budget`) of a few lines per second: an attack must not turn into gigabytes of
 //! log (measured before the budget: 1.2 GB in 20 s of forged deliveries).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -37,6 +43,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::gmmp::log_budget::LogBudget;
 use crate::state::Shared;
+
+mod idle;
+
+pub use idle::{IdleBook, Refused};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -63,109 +73,113 @@ pub fn source_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Why a connection was refused a place among the unauthenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    /// `max_unauthenticated` connections are unbound already.
-    #[error("{0} unauthenticated connections already (max_unauthenticated)")]
-    Total(usize),
-    /// This source holds `max_unauthenticated_per_ip` unbound ones.
-    #[error("{count} unauthenticated connections from {from} already (max_unauthenticated_per_ip)")]
-    PerSource {
-        /// The source (address or /64).
-        from: IpAddr,
-        /// Its unbound connections.
-        count: usize,
-    },
-}
-
-#[derive(Debug, Default)]
-struct Counts {
-    total: usize,
-    per_source: HashMap<IpAddr, usize>,
-}
-
-/// Counts connections not yet bound to a GW, in total and per source.
+/// Counts connections not yet bound to a GW, in total and per source,
+/// in an [`IdleBook`]; each holds an [`UnauthenticatedSlot`].
 #[derive(Debug)]
 pub struct Unauthenticated {
-    max_total: usize,
-    max_per_source: usize,
-    counts: Mutex<Counts>,
+    book: Mutex<IdleBook<CancellationToken>>,
 }
 
 impl Unauthenticated {
     /// A counter with these caps.
     pub fn new(max_total: usize, max_per_source: usize) -> Arc<Unauthenticated> {
         Arc::new(Unauthenticated {
-            max_total,
-            max_per_source,
-            counts: Mutex::new(Counts::default()),
+            book: Mutex::new(IdleBook::new(max_total, max_per_source)),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleBook<CancellationToken>> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A place for a new connection from `ip`, held until the slot is
-    /// dropped (the session binds to a GW, or ends).
+    /// dropped, or refused over a cap (the HTTP API's per-source share).
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Result<UnauthenticatedSlot, Refused> {
         let source = source_key(ip);
-        let mut counts = self.lock();
-        if counts.total >= self.max_total {
-            return Err(Refused::Total(counts.total));
-        }
-        let count = counts.per_source.entry(source).or_insert(0);
-        if *count >= self.max_per_source {
-            return Err(Refused::PerSource {
-                from: source,
-                count: *count,
-            });
-        }
-        *count += 1;
-        counts.total += 1;
+        let shed = CancellationToken::new();
+        let id = self.lock().try_admit(source, shed.clone())?;
         Ok(UnauthenticatedSlot {
             owner: self.clone(),
-            source,
+            id,
+            shed,
         })
+    }
+
+    /// A place for a new connection from `ip`, made by closing the oldest
+    /// unbound connection of its source (over `max_per_source`) and the
+    /// oldest of all (over `max_total`). Returns the sources of the
+    /// connections closed; each of those sees its slot's
+    /// [`shed`](UnauthenticatedSlot::shed) resolve.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> (UnauthenticatedSlot, Vec<IpAddr>) {
+        let source = source_key(ip);
+        let shed = CancellationToken::new();
+        let admitted = self.lock().admit(source, shed.clone());
+        // Cancelled outside the lock: each wakes a session task.
+        let sources = admitted
+            .shed
+            .into_iter()
+            .map(|s| {
+                s.handle.cancel();
+                s.source
+            })
+            .collect();
+        let slot = UnauthenticatedSlot {
+            owner: self.clone(),
+            id: admitted.id,
+            shed,
+        };
+        (slot, sources)
     }
 
     /// Unbound connections now, in total.
     pub fn total(&self) -> usize {
-        self.lock().total
+        self.lock().total()
     }
 
     /// Unbound connections now from the source of `ip`.
     pub fn from_source(&self, ip: IpAddr) -> usize {
-        self.lock()
-            .per_source
-            .get(&source_key(ip))
-            .copied()
-            .unwrap_or(0)
+        self.lock().from_source(source_key(ip))
     }
 }
 
 /// One unbound connection's place under the caps; dropping it frees the
-/// place.
+/// place. Its session closes when [`shed`](Self::shed) resolves: the
+/// place was given to a newer connection.
 #[derive(Debug)]
 pub struct UnauthenticatedSlot {
     owner: Arc<Unauthenticated>,
-    source: IpAddr,
+    id: u64,
+    shed: CancellationToken,
+}
+
+impl UnauthenticatedSlot {
+    /// Resolves once this connection is closed to make room for a newer
+    /// one.
+    pub fn shed(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.shed.cancelled()
+    }
 }
 
 impl Drop for UnauthenticatedSlot {
     fn drop(&mut self) {
-        let mut counts = self.owner.lock();
-        counts.total = counts.total.saturating_sub(1);
-        if let Some(n) = counts.per_source.get_mut(&self.source) {
-            *n -= 1;
-            if *n == 0 {
-                // Keep the map as small as the set of sources connecting now.
-                counts.per_source.remove(&self.source);
-            }
-        }
+        self.owner.lock().remove(self.id);
     }
 }
+
+/// Resolves once the connection holding `slot` is to make room for a
+/// newer one; never for a bound connection (`None`). Sessions check it
+/// between requests only, so a connection that binds in the same instant
+/// stays bound.
+pub async fn shed(slot: Option<&UnauthenticatedSlot>) {
+    match slot {
+        Some(slot) => slot.shed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The reason a session logs when it was closed to make room.
+pub const SHED_REASON: &str =
+    "closed to make room for a newer connection (oldest unauthenticated over the caps)";
 
 /// A protocol a listener serves: its name for the logs, the counter of
 /// its accepted connections, and the session each connection runs.
@@ -246,19 +260,19 @@ pub async fn accept_loop<S, F>(
             Ok((stream, peer)) => {
                 backoff = MIN_BACKOFF;
                 (protocol.accepted)(&state).fetch_add(1, Ordering::Relaxed);
-                let slot = match unauthenticated.try_acquire(peer.ip()) {
-                    Ok(slot) => slot,
-                    Err(refused) => {
-                        // Dropping the stream closes it; the permit goes back.
-                        match OVER_CAP_LOG.take() {
-                            Some(left_out) => tracing::warn!(protocol = name, %peer, %refused,
-                                left_out, "connection closed at once: too many unauthenticated connections"),
-                            None => tracing::debug!(protocol = name, %peer, %refused,
-                                "connection closed at once"),
-                        }
-                        continue;
+                let (slot, shed) = unauthenticated.admit(peer.ip());
+                for from in shed {
+                    state
+                        .metrics
+                        .unauthenticated_shed
+                        .fetch_add(1, Ordering::Relaxed);
+                    match OVER_CAP_LOG.take() {
+                        Some(left_out) => tracing::warn!(protocol = name, %peer, shed_from = %from,
+                            left_out, "closing the oldest unauthenticated connection to make room"),
+                        None => tracing::debug!(protocol = name, %peer, shed_from = %from,
+                            "closing the oldest unauthenticated connection"),
                     }
-                };
+                }
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(protocol = name, %peer, error = %e, "set_nodelay failed");
                 }
@@ -309,33 +323,30 @@ mod tests {
     }
 
     #[test]
-    fn the_per_source_cap_and_the_total_cap_hold_and_free() {
+    fn a_new_connection_over_a_cap_sheds_the_oldest_and_dropping_frees() {
         let u = Unauthenticated::new(3, 2);
-        let a1 = u.try_acquire(ip("127.0.0.1")).unwrap();
-        let _a2 = u.try_acquire(ip("127.0.0.1")).unwrap();
-        assert_eq!(
-            u.try_acquire(ip("127.0.0.1")).unwrap_err(),
-            Refused::PerSource {
-                from: ip("127.0.0.1"),
-                count: 2
-            }
-        );
-        let _b1 = u.try_acquire(ip("127.0.0.2")).unwrap();
-        assert_eq!(
-            u.try_acquire(ip("127.0.0.3")).unwrap_err(),
-            Refused::Total(3)
-        );
+        let (a1, shed) = u.admit(ip("127.0.0.1"));
+        assert!(shed.is_empty());
+        let (_a2, _) = u.admit(ip("127.0.0.1"));
+        let (_a3, shed) = u.admit(ip("127.0.0.1"));
+        assert_eq!(shed, [ip("127.0.0.1")]);
+        assert!(a1.shed.is_cancelled());
+        // a1 was given up already: dropping it changes nothing.
         drop(a1);
-        assert_eq!(u.from_source(ip("127.0.0.1")), 1);
-        let _a3 = u.try_acquire(ip("127.0.0.1")).unwrap();
+        assert_eq!(u.from_source(ip("127.0.0.1")), 2);
+        let (b1, _) = u.admit(ip("127.0.0.2"));
         assert_eq!(u.total(), 3);
+        drop(b1);
+        assert_eq!(u.total(), 2);
     }
 
     #[test]
-    fn a_source_with_no_connection_left_is_forgotten() {
-        let u = Unauthenticated::new(10, 10);
-        drop(u.try_acquire(ip("127.0.0.9")).unwrap());
-        assert_eq!(u.total(), 0);
-        assert!(u.lock().per_source.is_empty());
+    fn the_refusing_admission_keeps_the_old_connections() {
+        let u = Unauthenticated::new(3, 1);
+        let a1 = u.try_acquire(ip("127.0.0.1")).unwrap();
+        assert!(u.try_acquire(ip("127.0.0.1")).is_err());
+        assert!(!a1.shed.is_cancelled());
+        drop(a1);
+        assert!(u.try_acquire(ip("127.0.0.1")).is_ok());
     }
 }
