@@ -167,22 +167,32 @@ impl Api {
 
     /// Control `id` once it is in `state`.
     async fn reaches(&self, id: i64, state: &str) -> Value {
-        tokio::time::timeout(common::GUARD, async {
+        let last = std::sync::Mutex::new(Value::Null);
+        let reached = tokio::time::timeout(common::GUARD, async {
+            // A long-poll waits for a change from the state its first read
+            // sees, which may already be the wanted one: short polls.
+            let mut c = self.get(&format!("/controls/{id}")).await;
             loop {
-                let c = self.get(&format!("/controls/{id}?wait=30")).await;
                 if c["state"] == state {
                     return c;
                 }
+                *last.lock().unwrap() = c.clone();
                 let now = c["state"].as_str().unwrap().to_owned();
                 assert!(
                     !["SUCCESS", "FAILED", "TIMEOUT", "EXPIRED", "CANCELLED"]
                         .contains(&now.as_str()),
                     "ended {now} instead of {state}: {c}"
                 );
+                c = self.get(&format!("/controls/{id}?wait=1")).await;
             }
         })
-        .await
-        .expect("the control reaches the state within the guard")
+        .await;
+        reached.unwrap_or_else(|_| {
+            panic!(
+                "control {id} not {state} within the guard; last seen {}",
+                last.lock().unwrap()
+            )
+        })
     }
 }
 
@@ -413,6 +423,90 @@ async fn a_queued_command_survives_a_restart_and_is_delivered_after_it() {
     device.puback(command.packet_id).await;
     let done = api.reaches(id, "SUCCESS").await;
     assert_eq!(states(&done), ["QUEUED", "SENT", "SUCCESS"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn qos2_ends_on_pubcomp_and_a_reply_topic_command_on_the_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let api = Api::new(&server);
+    let mut device = Device::connect(&server, "relay").await;
+    device.subscribe("relay/#", QoS::ExactlyOnce).await;
+    let (_, exactly) = api
+        .command(
+            "relay",
+            json!({ "topic": "relay/set", "payload": b64(b"1"), "qos": 2 }),
+        )
+        .await;
+    let id = exactly["id"].as_i64().unwrap();
+    let command = device.publish_in().await;
+    assert_eq!(command.qos, QoS::ExactlyOnce);
+    device
+        .raw
+        .send(&encoded(&Packet::PubRec(mqtt_codec::PubRec {
+            packet_id: command.packet_id,
+        })))
+        .await;
+    match device.raw.packet().await {
+        Packet::PubRel(r) => assert_eq!(r.packet_id, command.packet_id),
+        other => panic!("expected PUBREL, got {other:?}"),
+    }
+    // PUBREC is half way: SENT still.
+    assert_eq!(api.reaches(id, "SENT").await["state"], "SENT");
+    device
+        .raw
+        .send(&encoded(&Packet::PubComp(mqtt_codec::PubComp {
+            packet_id: command.packet_id,
+        })))
+        .await;
+    api.reaches(id, "SUCCESS").await;
+
+    let (_, asked) = api
+        .command(
+            "relay",
+            json!({ "topic": "relay/get", "qos": 1, "reply_topic": "relay-state" }),
+        )
+        .await;
+    let id = asked["id"].as_i64().unwrap();
+    let command = device.publish_in().await;
+    device.puback(command.packet_id).await;
+    api.reaches(id, "SENT").await;
+    device.publish("relay-state", b"closed").await;
+    let done = api.reaches(id, "SUCCESS").await;
+    assert_eq!(done["result"], b64(b"closed"));
+    assert_eq!(done["reply_topic"], "relay-state");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_command_whose_session_ends_unanswered_is_sent_again_on_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let api = Api::new(&server);
+    let mut device = Device::connect(&server, "flaky").await;
+    device.subscribe("flaky/cmd", QoS::AtLeastOnce).await;
+    let (_, created) = api
+        .command(
+            "flaky",
+            json!({ "topic": "flaky/cmd", "payload": b64(b"x") }),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    device.publish_in().await;
+    api.reaches(id, "SENT").await;
+    drop(device);
+    api.reaches(id, "QUEUED").await;
+    let mut device = Device::connect(&server, "flaky").await;
+    device.subscribe("flaky/cmd", QoS::AtLeastOnce).await;
+    let again = device.publish_in().await;
+    assert_eq!(again.payload.as_ref(), b"x");
+    device.puback(again.packet_id).await;
+    let done = api.reaches(id, "SUCCESS").await;
+    assert_eq!(
+        states(&done),
+        ["QUEUED", "SENT", "QUEUED", "SENT", "SUCCESS"]
+    );
     server.stop().await;
 }
 

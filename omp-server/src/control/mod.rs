@@ -184,7 +184,7 @@ pub struct ControlHandle {
 /// What the dispatcher counts (for `/metrics`).
 #[derive(Debug, Default)]
 pub struct ControlMetrics {
-    /// Control requests (0x0D) handed to a session.
+    /// Controls SENT: 0x0D handed to a session, MQTT commands written.
     pub sent: AtomicU64,
     /// Controls put back in the queue (session gone, outbox full, restart).
     pub requeued: AtomicU64,
