@@ -111,7 +111,9 @@ impl Values {
 
 /// A valid body for `op` (when it has one).
 fn valid_body(op: &Operation) -> &'static str {
-    if op.path.ends_with("/controls") {
+    if op.path.starts_with("/api/v1/mqtt/") && op.path.ends_with("/controls") {
+        r#"{"topic":"cmd/led","payload":"T04=","qos":1}"#
+    } else if op.path.ends_with("/controls") {
         r#"{"control_type":"status_check"}"#
     } else if op.path.ends_with("/profile") {
         r#"{"report_period":10}"#
@@ -278,7 +280,7 @@ async fn bodies_over_the_limit_are_refused_with_413_however_they_come() {
         .into_iter()
         .filter(|op| op.has_body)
         .collect();
-    assert_eq!(body_ops.len(), 4, "{body_ops:?}");
+    assert_eq!(body_ops.len(), 5, "{body_ops:?}");
     for op in &body_ops {
         let uri = values.uri(op, None);
         // A JSON document one byte over the limit, length declared.
@@ -330,7 +332,12 @@ async fn bodies_over_the_limit_are_refused_with_413_however_they_come() {
 fn body_string_fields() -> BTreeMap<String, Vec<String>> {
     let spec = spec();
     let mut out = BTreeMap::new();
-    for name in ["ProvisioningCreate", "ProfileUpdate", "ControlCreate"] {
+    for name in [
+        "ProvisioningCreate",
+        "ProfileUpdate",
+        "ControlCreate",
+        "MqttControlCreate",
+    ] {
         let schema = &spec["components"]["schemas"][name];
         let mut fields = Vec::new();
         for (field, s) in schema["properties"].as_mapping().unwrap() {
@@ -348,7 +355,9 @@ fn body_string_fields() -> BTreeMap<String, Vec<String>> {
 }
 
 fn body_schema(op: &Operation) -> &'static str {
-    if op.path.ends_with("/controls") {
+    if op.path.starts_with("/api/v1/mqtt/") && op.path.ends_with("/controls") {
+        "MqttControlCreate"
+    } else if op.path.ends_with("/controls") {
         "ControlCreate"
     } else if op.path.ends_with("/profile") {
         "ProfileUpdate"
@@ -553,7 +562,7 @@ async fn malformed_input_is_a_4xx_naming_the_field() {
         .into_iter()
         .filter(|op| op.parameters.iter().any(|p| p.name == "cursor"))
         .collect();
-    assert_eq!(cursor_ops.len(), 7, "{cursor_ops:?}");
+    assert_eq!(cursor_ops.len(), 8, "{cursor_ops:?}");
     let long = "A".repeat(201);
     for op in &cursor_ops {
         for cursor in ["x", "AAAA", "eyJpZCI6MX0", "-1", "%FF%FE", long.as_str()] {

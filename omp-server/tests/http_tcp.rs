@@ -462,12 +462,22 @@ async fn every_route_of_the_contract_over_tcp() {
         "/api/v1/mqtt/devices/{client_id}",
         "/api/v1/mqtt/devices/{client_id}/messages",
         "/api/v1/mqtt/devices/{client_id}/datapoints",
+        "/api/v1/mqtt/devices/{client_id}/controls",
     ] {
         mark("GET", path);
         api.get(&path.replace("{client_id}", "39599428"))
             .await
             .assert_error(StatusCode::NOT_FOUND, "not_found");
     }
+    // A command for a client that never connected nor is approved: 404.
+    mark("POST", "/api/v1/mqtt/devices/{client_id}/controls");
+    api.json(
+        Method::POST,
+        "/api/v1/mqtt/devices/39599428/controls",
+        r#"{"topic":"$creq","payload":"T04="}"#,
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "not_found");
 
     // The router's own answers: JSON too.
     api.get("/api/v1/no-such-thing")

@@ -9,7 +9,8 @@
 //!
 //! - this file: the task, its loop, start-up recovery, timers, commits;
 //! - `push`: creating, cancelling and pushing controls to sessions;
-//! - `answers`: sessions ending and the gateway's 0x0E / 0x17 / 0x11.
+//! - `answers`: sessions ending and the gateway's 0x0E / 0x17 / 0x11;
+//! - `mqtt`: commands to MQTT devices.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 mod answers;
+mod mqtt;
 mod push;
 
 use super::inflight::{InFlight, Left, Stage, Table};
@@ -50,6 +52,7 @@ struct Dispatcher {
     changed: Arc<ControlWatch>,
     metrics: Arc<ControlMetrics>,
     next_expiry: Option<i64>,
+    mqtt: mqtt::MqttTable,
 }
 
 /// Recovers the controls left SENT or PROGRESS by the last run, then
@@ -73,6 +76,7 @@ pub async fn spawn(
         changed,
         metrics: inbox.metrics.clone(),
         next_expiry: None,
+        mqtt: mqtt::MqttTable::default(),
     };
     d.recover().await?;
     Ok(tokio::spawn(d.run(inbox, stop)))
@@ -87,10 +91,14 @@ impl Dispatcher {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let wake = [self.table.next_deadline(), self.next_expiry]
-                .into_iter()
-                .flatten()
-                .min();
+            let wake = [
+                self.table.next_deadline(),
+                self.mqtt.next_deadline(),
+                self.next_expiry,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             // Due work first: under a steady stream of events the timer
             // branch below would never be the one selected.
             if wake.is_some_and(|at| at <= now_millis()) {
@@ -119,16 +127,17 @@ impl Dispatcher {
                 () = tokio::time::sleep(sleep) => self.on_timers().await,
                 _ = sweep.tick() => self.sweep().await,
             }
-            self.metrics
-                .in_flight
-                .store(self.table.len() as u64, Ordering::Relaxed);
+            self.metrics.in_flight.store(
+                (self.table.len() + self.mqtt.len()) as u64,
+                Ordering::Relaxed,
+            );
         }
         tracing::debug!(in_flight = self.table.len(), "control dispatcher stopped");
     }
 
     /// Start-up: SENT controls go back to QUEUED (their session died with
     /// the last run); PROGRESS ones wait for their 0x17 until their
-    /// completion deadline.
+    /// completion deadline. SENT MQTT commands go back to QUEUED too.
     async fn recover(&mut self) -> Result<(), StoreError> {
         let now = now_millis();
         let completion = millis(self.config.completion_timeout);
@@ -166,6 +175,10 @@ impl Dispatcher {
                     requeued += 1;
                 }
             }
+        }
+        for id in crate::store::mqtt_controls::requeue_sent(&mut self.db, now).await? {
+            tracing::debug!(control_id = id, "MQTT command of the last run queued again");
+            requeued += 1;
         }
         self.next_expiry = rows::next_expiry(&mut self.db).await?;
         self.maybe_queued = rows::gateways_with_queued(&mut self.db)
@@ -213,6 +226,28 @@ impl Dispatcher {
                 let answer = self.long_sentence(&about).await;
                 let _ = reply.send(answer);
             }
+            Event::MqttCreate { control, reply } => {
+                let created = self.create_mqtt(control).await;
+                let _ = reply.send(created);
+            }
+            Event::MqttConnected { client_id, live } => self.mqtt_connected(client_id, live).await,
+            Event::MqttSubscriptions {
+                client_id,
+                session,
+                filters,
+            } => self.mqtt_subscriptions(&client_id, session, filters).await,
+            Event::MqttDisconnected { client_id, session } => {
+                self.mqtt_disconnected(&client_id, session).await
+            }
+            Event::MqttWritten {
+                session,
+                control_id,
+            } => self.mqtt_written(session, control_id).await,
+            Event::MqttAnswered {
+                session,
+                control_id,
+                result,
+            } => self.mqtt_answered(session, control_id, result).await,
         }
     }
 
@@ -270,6 +305,7 @@ impl Dispatcher {
                 );
             }
         }
+        self.mqtt_timers(now).await;
         if self.next_expiry.is_some_and(|at| at <= now) {
             self.expire(now).await;
         }
@@ -309,6 +345,9 @@ impl Dispatcher {
                 self.maybe_queued.insert(gw_id.clone());
                 self.push(&gw_id).await;
             }
+        }
+        for client_id in self.mqtt.live_clients() {
+            self.mqtt_push(&client_id).await;
         }
     }
 }

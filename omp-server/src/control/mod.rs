@@ -14,6 +14,8 @@
 //!   slots, deadlines), plain data.
 //! - [`watch`]: wakes the API's `?wait=` long-polls of a control that
 //!   changed.
+//! - [`mqtt`]: commands to MQTT devices, through the same queue (its
+//!   rules are there).
 //!
 //! Rules (docs/gmmp.md §6.7, §7):
 //! - A control is pushed when its gateway has a live session and its
@@ -49,9 +51,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::StoreError;
 use crate::registry::Outbox;
 use crate::store::controls::NewControl;
+use crate::store::mqtt_controls::NewMqttControl;
 
 pub mod dispatcher;
 pub mod inflight;
+pub mod mqtt;
 pub mod watch;
 
 pub use watch::ControlWatch;
@@ -134,6 +138,33 @@ pub(crate) enum Event {
         about: ControlRef,
         reply: oneshot::Sender<Result<Option<Bytes>, ()>>,
     },
+    /// The API asks for an MQTT command (as `Create`).
+    MqttCreate {
+        control: NewMqttControl,
+        reply: oneshot::Sender<Result<Option<i64>, StoreError>>,
+    },
+    /// An MQTT client's session sent its CONNACK 0.
+    MqttConnected {
+        client_id: String,
+        live: mqtt::MqttLive,
+    },
+    /// An MQTT session's subscription filters changed (all of them).
+    MqttSubscriptions {
+        client_id: String,
+        session: u64,
+        filters: Vec<String>,
+    },
+    /// An MQTT client's session ended.
+    MqttDisconnected { client_id: String, session: u64 },
+    /// An MQTT session wrote a command to its connection.
+    MqttWritten { session: u64, control_id: i64 },
+    /// An MQTT session got what ends a command: its PUBACK / PUBCOMP
+    /// (`result` `None`) or the device's reply.
+    MqttAnswered {
+        session: u64,
+        control_id: i64,
+        result: Option<Bytes>,
+    },
 }
 
 /// The dispatcher's inbox and counters, handed to [`dispatcher::spawn`].
@@ -153,7 +184,7 @@ pub struct ControlHandle {
 /// What the dispatcher counts (for `/metrics`).
 #[derive(Debug, Default)]
 pub struct ControlMetrics {
-    /// Control requests (0x0D) handed to a session.
+    /// Controls SENT: 0x0D handed to a session, MQTT commands written.
     pub sent: AtomicU64,
     /// Controls put back in the queue (session gone, outbox full, restart).
     pub requeued: AtomicU64,
@@ -283,6 +314,61 @@ impl ControlHandle {
             Ok(Ok(None)) => LongSentence::NotFound,
             Ok(Err(())) | Err(_) => LongSentence::Failed,
         }
+    }
+
+    /// Stores MQTT command `control` QUEUED and tries to push it; its id,
+    /// `None` when its idempotency key is already used for the client.
+    pub async fn create_mqtt(&self, control: NewMqttControl) -> Result<Option<i64>, ControlError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Event::MqttCreate { control, reply }).await;
+        Ok(answer.await.map_err(|_| ControlError::Stopped)??)
+    }
+
+    /// An MQTT session of `client_id` is live (its CONNACK 0 is written).
+    pub async fn mqtt_connected(&self, client_id: &str, live: mqtt::MqttLive) {
+        self.send(Event::MqttConnected {
+            client_id: client_id.to_owned(),
+            live,
+        })
+        .await;
+    }
+
+    /// The subscription filters of MQTT session `session` are now `filters`.
+    pub async fn mqtt_subscriptions(&self, client_id: &str, session: u64, filters: Vec<String>) {
+        self.send(Event::MqttSubscriptions {
+            client_id: client_id.to_owned(),
+            session,
+            filters,
+        })
+        .await;
+    }
+
+    /// MQTT session `session` of `client_id` ended.
+    pub async fn mqtt_disconnected(&self, client_id: &str, session: u64) {
+        self.send(Event::MqttDisconnected {
+            client_id: client_id.to_owned(),
+            session,
+        })
+        .await;
+    }
+
+    /// MQTT session `session` wrote command `control_id`.
+    pub async fn mqtt_written(&self, session: u64, control_id: i64) {
+        self.send(Event::MqttWritten {
+            session,
+            control_id,
+        })
+        .await;
+    }
+
+    /// MQTT session `session` got the end of command `control_id`.
+    pub async fn mqtt_answered(&self, session: u64, control_id: i64, result: Option<Bytes>) {
+        self.send(Event::MqttAnswered {
+            session,
+            control_id,
+            result,
+        })
+        .await;
     }
 
     async fn send(&self, event: Event) {

@@ -1,5 +1,7 @@
 //! Controls: `POST/GET /api/v1/gateways/{gw_id}/controls`,
-//! `GET/DELETE /api/v1/controls/{id}` (tables `controls`, `control_events`).
+//! `GET/DELETE /api/v1/controls/{id}` (tables `controls`, `control_events`);
+//! the last two serve commands to MQTT devices too
+//! ([`super::mqtt_controls`]).
 //!
 //! This is the API side of the control queue. A POST validates the
 //! request and hands the control to the dispatcher
@@ -43,10 +45,11 @@ use super::body::{JsonBody, JsonInteger, NameOrCode, gmmp_text, present};
 use super::cursor::{self, CursorKind, page_end};
 use super::error::{ApiError, ApiResult};
 use super::gateways::{DEVICE_ID_MAX, GW_ID_MAX, require_gateway};
+use super::mqtt_controls::MqttControlBody;
 use super::params::{PathParams, QueryParams};
 use super::time::{format_millis, format_seconds, now_millis};
 use crate::state::Shared;
-use crate::store::controls::{self, Control, ControlState, NewControl};
+use crate::store::controls::{self, AnyControl, Control, ControlState, NewControl};
 use crate::store::devices;
 
 /// Largest control data: 16 long sentence parts of 2048 bytes. (Its
@@ -144,6 +147,16 @@ pub struct TimelineEntry {
     state: &'static str,
 }
 
+impl TimelineEntry {
+    /// State `state` reached at `at` (Unix ms).
+    pub fn new(state: ControlState, at: i64) -> TimelineEntry {
+        TimelineEntry {
+            at: format_millis(at),
+            state: state.as_str(),
+        }
+    }
+}
+
 /// The contract's `Control`. (Fields in alphabetical order, the order the
 /// API has always answered them in.)
 #[derive(Debug, Serialize)]
@@ -188,10 +201,7 @@ impl From<Control> for ControlBody {
             timeline: c
                 .timeline
                 .iter()
-                .map(|(state, at)| TimelineEntry {
-                    at: format_millis(*at),
-                    state: state.as_str(),
-                })
+                .map(|(state, at)| TimelineEntry::new(*state, *at))
                 .collect(),
         }
     }
@@ -291,7 +301,8 @@ impl ControlCreate {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+/// The request's `Idempotency-Key`, checked.
+pub fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
@@ -388,6 +399,39 @@ pub async fn create(
     Ok(accepted(control))
 }
 
+/// The `state` query parameter, checked.
+pub fn state_filter(query: &QueryParams) -> ApiResult<Option<ControlState>> {
+    query
+        .get("state")
+        .map(|s| {
+            ControlState::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = ControlState::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request("state", format!("must be one of {}", known.join(", ")))
+            })
+        })
+        .transpose()
+}
+
+/// A control of either kind, as the API shows it: the contract's
+/// `Control` or `MqttControl`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AnyControlBody {
+    /// A GMMP control.
+    Gmmp(ControlBody),
+    /// A command to an MQTT device.
+    Mqtt(MqttControlBody),
+}
+
+impl From<AnyControl> for AnyControlBody {
+    fn from(c: AnyControl) -> AnyControlBody {
+        match c {
+            AnyControl::Gmmp(c) => AnyControlBody::Gmmp(c.into()),
+            AnyControl::Mqtt(c) => AnyControlBody::Mqtt(c.into()),
+        }
+    }
+}
+
 /// A page of controls.
 #[derive(Debug, Serialize)]
 pub struct ControlPage {
@@ -403,15 +447,7 @@ pub async fn list(
 ) -> ApiResult<Json<ControlPage>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let limit = query.limit()?;
-    let state_filter = query
-        .get("state")
-        .map(|s| {
-            ControlState::parse(s).ok_or_else(|| {
-                let known: Vec<&str> = ControlState::ALL.iter().map(|s| s.as_str()).collect();
-                ApiError::bad_request("state", format!("must be one of {}", known.join(", ")))
-            })
-        })
-        .transpose()?;
+    let state_filter = state_filter(&query)?;
     let before = query
         .cursor()?
         .map(|c| cursor::decode_id(CursorKind::Controls, c))
@@ -433,7 +469,7 @@ pub async fn one(
     State(state): State<Arc<Shared>>,
     path: PathParams,
     query: QueryParams,
-) -> ApiResult<Json<ControlBody>> {
+) -> ApiResult<Json<AnyControlBody>> {
     let id = path.positive_i64("id")?;
     let wait = query.integer("wait", 0..=MAX_WAIT_SECONDS)?.unwrap_or(0);
     let pool = &state.pool;
@@ -442,10 +478,10 @@ pub async fn one(
     // Armed before the first read so that no change slips between them.
     let mut change = std::pin::pin!(watching.next_change());
     change.as_mut().enable();
-    let mut row = controls::get(pool, id)
+    let mut row = controls::get_any(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
-    let first_state = row.state;
+    let first_state = row.state();
     if wait > 0 && !first_state.is_final() {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         while tokio::time::timeout_at(deadline, change.as_mut())
@@ -455,10 +491,10 @@ pub async fn one(
             // Re-armed before re-reading, for the same reason.
             change.set(watching.next_change());
             change.as_mut().enable();
-            if let Some(now) = controls::get(pool, id).await? {
+            if let Some(now) = controls::get_any(pool, id).await? {
                 row = now;
             }
-            if row.state != first_state {
+            if row.state() != first_state {
                 break;
             }
         }
@@ -470,19 +506,19 @@ pub async fn one(
 pub async fn cancel(
     State(state): State<Arc<Shared>>,
     path: PathParams,
-) -> ApiResult<Json<ControlBody>> {
+) -> ApiResult<Json<AnyControlBody>> {
     let id = path.positive_i64("id")?;
     let pool = &state.pool;
     if !state.control.cancel(id).await? {
-        return Err(match controls::get(pool, id).await? {
+        return Err(match controls::get_any(pool, id).await? {
             None => ApiError::NotFound(format!("no control {id}")),
             Some(row) => ApiError::Conflict(format!(
                 "control {id} is {}; only a QUEUED control can be cancelled",
-                row.state.as_str()
+                row.state().as_str()
             )),
         });
     }
-    let row = controls::get(pool, id)
+    let row = controls::get_any(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no control {id}")))?;
     Ok(Json(row.into()))

@@ -24,6 +24,8 @@ pub enum CursorKind {
     MqttMessages,
     /// MQTT data points, by id, newest first.
     MqttDataPoints,
+    /// Commands to one MQTT client, by id, newest first.
+    MqttControls,
 }
 
 impl CursorKind {
@@ -36,6 +38,7 @@ impl CursorKind {
             CursorKind::MqttDevices => "md",
             CursorKind::MqttMessages => "mm",
             CursorKind::MqttDataPoints => "mp",
+            CursorKind::MqttControls => "mc",
         }
     }
 }

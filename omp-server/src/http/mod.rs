@@ -69,6 +69,7 @@ pub mod gateways;
 pub mod listener;
 pub mod metrics;
 pub mod mqtt;
+pub mod mqtt_controls;
 pub mod params;
 pub mod profiles;
 pub mod provisioning;

@@ -2,7 +2,7 @@
 //! clients that have connected (table `mqtt_presence`), their messages
 //! (table `mqtt_messages`, payloads Base64 and byte-exact) and the data
 //! points decoded from their OneNET `$dp` payloads (`mqtt_datapoints`),
-//! newest first with a cursor.
+//! newest first with a cursor; their commands in [`super::mqtt_controls`].
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ use crate::store::mqtt_presence::{self, StoredPresence};
 
 /// Longest client id accepted in a path (MQTT allows 65,535 bytes; no
 /// module sends more than this).
-const CLIENT_ID_MAX: usize = 1024;
+pub const CLIENT_ID_MAX: usize = 1024;
 /// Longest topic or stream filter accepted in a query.
 const FILTER_MAX: usize = 1024;
 
@@ -242,6 +242,18 @@ pub const ROUTES: &[super::Route] = &[
         path: "/api/v1/mqtt/devices/{client_id}/messages",
         query: &["topic", "limit", "cursor"],
         handler: || axum::routing::get(messages),
+    },
+    super::Route {
+        method: "POST",
+        path: "/api/v1/mqtt/devices/{client_id}/controls",
+        query: &[],
+        handler: || axum::routing::post(super::mqtt_controls::create),
+    },
+    super::Route {
+        method: "GET",
+        path: "/api/v1/mqtt/devices/{client_id}/controls",
+        query: &["state", "limit", "cursor"],
+        handler: || axum::routing::get(super::mqtt_controls::list),
     },
     super::Route {
         method: "GET",

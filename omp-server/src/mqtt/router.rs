@@ -171,6 +171,17 @@ impl Router {
         out
     }
 
+    /// The session's subscription filters.
+    pub fn filters(&self, client_id: &str, session: u64) -> Vec<String> {
+        self.lock()
+            .live
+            .get(client_id)
+            .filter(|l| l.session == session)
+            .map_or_else(Vec::new, |l| {
+                l.filters.iter().map(|(f, _)| f.clone()).collect()
+            })
+    }
+
     /// Removes `filters` from the session's subscriptions.
     pub fn unsubscribe(&self, client_id: &str, session: u64, filters: &[String]) {
         let mut inner = self.lock();

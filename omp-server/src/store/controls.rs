@@ -1,4 +1,5 @@
-//! Table `controls` (and its `control_events` timeline). The control
+//! Table `controls` (and its `control_events` timeline): GMMP controls
+//! here, MQTT commands in [`super::mqtt_controls`]. The control
 //! dispatcher is its only writer (the API's creations and cancellations go
 //! through it); the API reads controls with [`get`], [`by_idempotency_key`]
 //! and [`page`].
@@ -246,10 +247,11 @@ pub async fn queued(
 
 /// The gateways with a QUEUED control.
 pub async fn gateways_with_queued(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("SELECT DISTINCT gw_id FROM controls WHERE state = 'QUEUED'")
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT gw_id FROM controls WHERE state = 'QUEUED' AND gw_id IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(rows.into_iter().map(|(g,)| g).collect())
 }
 
@@ -275,11 +277,11 @@ pub async fn next_expiry(conn: &mut SqliteConnection) -> Result<Option<i64>, Sto
     Ok(at)
 }
 
-/// Every SENT or PROGRESS control (start-up recovery).
+/// Every SENT or PROGRESS GMMP control (start-up recovery).
 pub async fn in_flight(conn: &mut SqliteConnection) -> Result<Vec<OpenControl>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT id, gw_id, device_id, control_type, tid, state, acknowledged_at, expires_at
-         FROM controls WHERE state IN ('SENT', 'PROGRESS') ORDER BY id",
+         FROM controls WHERE state IN ('SENT', 'PROGRESS') AND gw_id IS NOT NULL ORDER BY id",
     )
     .fetch_all(&mut *conn)
     .await?)
@@ -357,26 +359,31 @@ struct ControlRow {
     timeline: String,
 }
 
-fn stored_state(field: &'static str, text: &str) -> Result<ControlState, StoreError> {
+pub(super) fn stored_state(field: &'static str, text: &str) -> Result<ControlState, StoreError> {
     ControlState::parse(text).ok_or_else(|| StoreError::BadStoredValue {
         field,
         value: text.to_owned(),
     })
 }
 
+/// The timeline column (`[[state, at], …]` as JSON) decoded.
+pub(super) fn timeline(json: &str) -> Result<Vec<(ControlState, i64)>, StoreError> {
+    let timeline: Vec<(String, i64)> =
+        serde_json::from_str(json).map_err(|_| StoreError::BadStoredValue {
+            field: "timeline",
+            value: json.to_owned(),
+        })?;
+    timeline
+        .iter()
+        .map(|(state, at)| Ok((stored_state("control_events.state", state)?, *at)))
+        .collect()
+}
+
 impl ControlRow {
     fn into_domain(self) -> Result<Control, StoreError> {
-        let timeline: Vec<(String, i64)> =
-            serde_json::from_str(&self.timeline).map_err(|_| StoreError::BadStoredValue {
-                field: "timeline",
-                value: self.timeline.clone(),
-            })?;
         Ok(Control {
             state: stored_state("state", &self.state)?,
-            timeline: timeline
-                .iter()
-                .map(|(state, at)| Ok((stored_state("control_events.state", state)?, *at)))
-                .collect::<Result<_, StoreError>>()?,
+            timeline: timeline(&self.timeline)?,
             id: self.id,
             gw_id: self.gw_id,
             device_id: self.device_id,
@@ -403,14 +410,44 @@ const CONTROL_SELECT: &str = "SELECT id, gw_id, device_id, control_type, data, t
      FROM control_events AS e WHERE e.control_id = controls.id) AS timeline
     FROM controls";
 
-/// Control `id`.
+/// GMMP control `id` (`None` for an MQTT command or no row).
 pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Control>, StoreError> {
-    let row: Option<ControlRow> =
-        sqlx::query_as(AssertSqlSafe(format!("{CONTROL_SELECT} WHERE id = ?")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<ControlRow> = sqlx::query_as(AssertSqlSafe(format!(
+        "{CONTROL_SELECT} WHERE id = ? AND gw_id IS NOT NULL"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
     row.map(ControlRow::into_domain).transpose()
+}
+
+/// A control of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyControl {
+    /// To a GMMP gateway or one of its devices.
+    Gmmp(Control),
+    /// To an MQTT client.
+    Mqtt(super::mqtt_controls::MqttControl),
+}
+
+impl AnyControl {
+    /// Its state.
+    pub fn state(&self) -> ControlState {
+        match self {
+            AnyControl::Gmmp(c) => c.state,
+            AnyControl::Mqtt(c) => c.state,
+        }
+    }
+}
+
+/// Control `id`, whichever its kind.
+pub async fn get_any(pool: &SqlitePool, id: i64) -> Result<Option<AnyControl>, StoreError> {
+    if let Some(c) = get(pool, id).await? {
+        return Ok(Some(AnyControl::Gmmp(c)));
+    }
+    Ok(super::mqtt_controls::get(pool, id)
+        .await?
+        .map(AnyControl::Mqtt))
 }
 
 /// The control of `gw_id` created with idempotency key `key`.

@@ -27,6 +27,7 @@ pub mod controls;
 pub mod deliveries;
 pub mod devices;
 pub mod gateways;
+pub mod mqtt_controls;
 pub mod mqtt_datapoints;
 pub mod mqtt_messages;
 pub mod mqtt_presence;

@@ -15,6 +15,8 @@
 //!   only after the commit. At QoS 2 the packet id is then remembered
 //!   until PUBREL, so a resend before it ([`Action::Send`] of PUBREC
 //!   again) is not stored twice. PUBREL → PUBCOMP.
+//! - PUBACK / PUBCOMP of the server's PUBLISH: [`Action::Delivered`]
+//!   (a command to the device may end on it).
 //! - PINGREQ → PINGRESP; DISCONNECT closes and drops the will
 //!   ([`Machine::take_will`] gives it only after an ungraceful end).
 //! - Deadlines ([`Machine::poll_timeout`], [`Machine::handle_timeout`]):
@@ -94,6 +96,9 @@ pub enum Action {
     Subscribe(Subscribe, SubAck),
     /// Remove these subscriptions and send this UNSUBACK.
     Unsubscribe(Unsubscribe, UnsubAck),
+    /// The client completed the delivery of the server's PUBLISH with
+    /// this packet id (PUBACK at QoS 1, PUBCOMP at QoS 2).
+    Delivered(u16),
     /// Send this packet (if any), then close.
     Close(Option<Packet>, Close),
 }
@@ -294,7 +299,8 @@ impl Machine {
                 }))
             }
             // Acknowledgements of what the server sent.
-            Packet::PubAck(_) | Packet::PubComp(_) => Action::None,
+            Packet::PubAck(a) => Action::Delivered(a.packet_id),
+            Packet::PubComp(c) => Action::Delivered(c.packet_id),
             Packet::PubRec(r) => Action::Send(Packet::PubRel(PubRel::new(r.packet_id))),
             Packet::Subscribe(s) => {
                 let suback = SubAck {

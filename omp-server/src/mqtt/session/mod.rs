@@ -20,6 +20,11 @@
 //! At the end of a logged-in session the client is marked offline, and
 //! its will, unless it sent DISCONNECT, is stored as a message, routed to
 //! subscribers and retained if it asks to be.
+//!
+//! Commands of the control queue ([`crate::control::mqtt`]) come from the
+//! control dispatcher once the CONNACK 0 is written: the session publishes
+//! each, reports it written, and reports the PUBACK / PUBCOMP or the
+//! device's reply that ends it ([`commands`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +40,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::mqtt::MqttCommand;
 use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::listen::{self, UnauthenticatedSlot};
@@ -46,6 +52,7 @@ use crate::store::mqtt_messages::MessageKind;
 use crate::store::mqtt_presence::Presence;
 use crate::store::now_millis;
 
+pub mod commands;
 pub mod machine;
 
 use machine::{Action, Close, Machine, Timeouts};
@@ -66,6 +73,11 @@ struct Session<S> {
     close: CancellationToken,
     /// The routed messages' receiver, made at login, taken by `serve`.
     new_outbox: Option<mpsc::Receiver<Outgoing>>,
+    /// The control dispatcher's commands, made after the CONNACK 0, taken
+    /// by `serve`.
+    new_commands: Option<mpsc::Receiver<MqttCommand>>,
+    /// Commands written and not yet ended.
+    commands: commands::Commands,
     /// Held until login (see the listener's caps).
     unauthenticated: Option<UnauthenticatedSlot>,
     /// Unix ms of the last packet.
@@ -132,6 +144,8 @@ pub async fn run_opened_at<S>(
         write,
         close: CancellationToken::new(),
         new_outbox: None,
+        new_commands: None,
+        commands: commands::Commands::default(),
         unauthenticated: Some(unauthenticated),
         last_seen: now_millis(),
         connected_at: 0,
@@ -166,9 +180,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let replaced = close.cancelled();
         tokio::pin!(replaced);
         let mut outbox: Option<mpsc::Receiver<Outgoing>> = None;
+        let mut commands: Option<mpsc::Receiver<MqttCommand>> = None;
         loop {
             if let Some(rx) = self.new_outbox.take() {
                 outbox = Some(rx);
+            }
+            if let Some(rx) = self.new_commands.take() {
+                commands = Some(rx);
             }
             let deadline = self.machine.poll_timeout();
             if deadline != armed {
@@ -179,6 +197,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             }
             let routed = async {
                 match outbox.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let command = async {
+                match commands.as_mut() {
                     Some(rx) => rx.recv().await,
                     None => std::future::pending().await,
                 }
@@ -212,6 +236,11 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 Some(m) = routed => {
                     let packet = self.machine.outgoing(m);
                     if let Err(reason) = self.write_packet(&packet).await {
+                        return reason;
+                    }
+                }
+                Some(c) = command => {
+                    if let Err(reason) = self.send_command(c).await {
                         return reason;
                     }
                 }
@@ -263,7 +292,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 match self.machine.logged_in(result, now()) {
                     Action::Send(connack) => {
                         self.logged_in(&connect);
-                        self.write_packet(&connack).await
+                        self.write_packet(&connack).await?;
+                        self.take_commands().await;
+                        Ok(())
                     }
                     other => self.close_with(other).await,
                 }
@@ -288,6 +319,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     let packet = self.machine.outgoing(m);
                     self.write_packet(&packet).await?;
                 }
+                self.report_filters().await;
                 Ok(())
             }
             Action::Unsubscribe(unsubscribe, unsuback) => {
@@ -298,7 +330,18 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         &unsubscribe.filters,
                     );
                 }
-                self.write_packet(&Packet::UnsubAck(unsuback)).await
+                self.write_packet(&Packet::UnsubAck(unsuback)).await?;
+                self.report_filters().await;
+                Ok(())
+            }
+            Action::Delivered(packet_id) => {
+                if let Some(control_id) = self.commands.delivered(packet_id) {
+                    self.state
+                        .control
+                        .mqtt_answered(self.id, control_id, None)
+                        .await;
+                }
+                Ok(())
             }
             Action::Close(..) => self.close_with(action).await,
         }
@@ -381,6 +424,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         if let Some(ack) = self.machine.stored(&publish) {
             self.write_packet(&ack).await?;
         }
+        if let Some(control_id) = self.commands.replied(&publish.topic) {
+            self.state
+                .control
+                .mqtt_answered(self.id, control_id, Some(publish.payload.clone()))
+                .await;
+        }
         publish_to_subscribers(
             &self.state,
             Message {
@@ -394,15 +443,21 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     async fn write_packet(&mut self, packet: &Packet) -> Result<(), &'static str> {
+        self.try_write_packet(packet).await.map(|_| ())
+    }
+
+    /// Writes `packet`; false when it could not be encoded (not sent).
+    async fn try_write_packet(&mut self, packet: &Packet) -> Result<bool, &'static str> {
         self.out.clear();
         if let Err(e) = packet.encode(&mut self.out) {
             tracing::warn!(peer = %self.peer, error = %e, "MQTT packet not encodable; not sent");
-            return Ok(());
+            return Ok(false);
         }
         self.write
             .write_all(&self.out)
             .await
-            .map_err(|_| "write failed")
+            .map_err(|_| "write failed")?;
+        Ok(true)
     }
 
     /// The end of the session: unbind, offline, will.
@@ -419,6 +474,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             return;
         };
         state.mqtt.router.unbind(&client.client_id, self.id);
+        state
+            .control
+            .mqtt_disconnected(&client.client_id, self.id)
+            .await;
         tracing::info!(peer = %self.peer, client_id = %escaped::text(&client.client_id), reason,
             "MQTT client disconnected");
         state.mqtt.note_presence(Presence {
