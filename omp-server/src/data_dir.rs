@@ -146,4 +146,18 @@ mod tests {
         prepare(&data).unwrap();
         assert!(data.is_dir());
     }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_directory_no_file_can_be_made_in_is_named_with_the_fix() {
+        // No user, root included, creates files in /proc/self.
+        let path = Path::new("/proc/self");
+        let text = prepare(path).unwrap_err().to_string();
+        assert!(text.contains("/proc/self"), "{text}");
+        assert!(text.contains("not writable by this user"), "{text}");
+        assert!(
+            text.contains("owner") && text.contains("--data-dir"),
+            "{text}"
+        );
+    }
 }

@@ -54,6 +54,29 @@ pub enum StoreError {
     /// Migrations failed to apply.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database file exists but this user cannot open it for writing.
+    #[error(
+        "database file {path} is not writable by this user ({source}): fix its owner (chown it \
+         to the user the server runs as) or permissions, or pass another --data-dir"
+    )]
+    FileNotWritable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// SQLite could not open the database file (or its `-wal` / `-shm`).
+    #[error(
+        "cannot open database {path}: {source}; the user the server runs as needs to read and \
+         write it, its -wal and -shm files and its directory (check owner and permissions), or \
+         pass another --data-dir"
+    )]
+    CannotOpen {
+        /// The file.
+        path: std::path::PathBuf,
+        /// SQLite's error.
+        source: sqlx::Error,
+    },
     /// The database file could not be created.
     #[error("cannot create database file {path}: {source}")]
     File {
@@ -111,6 +134,16 @@ pub enum ServerError {
         path: PathBuf,
         /// The error creating a file in it.
         source: std::io::Error,
+    },
+    /// A `provision` command names a data directory that does not exist.
+    #[error(
+        "data directory {path} does not exist, and `omp-server provision` does not create one: \
+         pass the --data-dir the server runs with (OMP_DATA_DIR, data_dir in its config file), \
+         or start the server once first to create it"
+    )]
+    ProvisionWithoutDataDir {
+        /// The directory, made absolute.
+        path: PathBuf,
     },
     /// Another server holds the data directory.
     #[error(

@@ -12,6 +12,7 @@
 //!
 //! # Layout
 //!
+//! - [`auth_id`]: a MAC given as an auth ID, in the form a WizFi310 registers with.
 //! - [`config`]: flags / `OMP_…` environment / TOML file → [`Config`].
 //! - [`error`]: one error type per layer.
 //! - [`escaped`]: peer-supplied text made safe for a log line.
@@ -48,6 +49,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub mod auth_id;
 pub mod config;
 pub mod control;
 pub mod data_dir;

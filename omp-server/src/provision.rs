@@ -6,11 +6,21 @@
 
 use std::io::Write;
 
+use crate::auth_id;
 use crate::config::{Config, ProvisionCommand, ProvisioningMode};
 use crate::error::{ConfigError, ServerError};
 use crate::escaped;
 use crate::store::revocations::{self, Revoked};
 use crate::store::{self, provisioning};
+
+/// `auth_id`, and the form it was given in when that differs.
+fn shown(auth_id: &str, given: &str) -> String {
+    if auth_id == given {
+        auth_id.to_owned()
+    } else {
+        format!("{auth_id} (normalised from {given}: a WizFi310 registers its MAC in this form)")
+    }
+}
 
 fn check_width(key: &'static str, value: &str, width: usize) -> Result<(), ConfigError> {
     if !escaped::is_printable_ascii(value.as_bytes()) {
@@ -37,9 +47,19 @@ pub async fn execute(
     out: &mut impl Write,
 ) -> Result<(), ServerError> {
     let database = config.database_path();
+    let shown_dir =
+        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    match std::fs::metadata(&config.data_dir) {
+        // Run in another directory, `./omp-data` is not the server's: a
+        // new data directory there would take approvals no server reads.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ServerError::ProvisionWithoutDataDir { path: shown_dir });
+        }
+        _ => crate::data_dir::prepare(&config.data_dir)?,
+    }
     if !database.exists() {
-        // Approving into a database no server reads is the usual mistake
-        // of running this in another directory: say where it went.
+        // A data directory made ahead of the server's first start (a
+        // service manager's state directory) is fine; say where it went.
         let shown = std::path::absolute(&database).unwrap_or_else(|_| database.clone());
         eprintln!(
             "note: no database at {}; creating a new one. The server sees these approvals only \
@@ -47,7 +67,6 @@ pub async fn execute(
             shown.display()
         );
     }
-    crate::data_dir::prepare(&config.data_dir)?;
     let pool = store::open(&database).await?;
     let result = match command {
         ProvisionCommand::Add {
@@ -55,15 +74,17 @@ pub async fn execute(
             domain,
             manufacture_id,
         } => {
-            check_width("auth_id", auth_id, 16)?;
+            let given = auth_id;
+            let auth_id = &*auth_id::normalise(given);
+            check_width("auth_id", auth_id, gmmp_codec::AuthId::WIDTH)?;
             if let Some(d) = domain {
-                check_width("domain", d, 10)?;
+                check_width("domain", d, gmmp_codec::DomainCode::WIDTH)?;
             }
             if let Some(m) = manufacture_id {
-                check_width("manufacture_id", m, 16)?;
+                check_width("manufacture_id", m, gmmp_codec::ManufactureId::WIDTH)?;
             }
             provisioning::add(&pool, auth_id, domain.as_deref(), manufacture_id.as_deref()).await?;
-            writeln!(out, "approved {auth_id}").ok();
+            writeln!(out, "approved {}", shown(auth_id, given)).ok();
             Ok(())
         }
         ProvisionCommand::Mqtt(mqtt) => crate::mqtt::provision::execute(&pool, mqtt, out).await,
@@ -80,7 +101,9 @@ pub async fn execute(
             }
             Ok(())
         }
-        ProvisionCommand::Remove { auth_id } => {
+        ProvisionCommand::Remove { auth_id: given } => {
+            let auth_id = &*auth_id::normalise(given);
+            let named = shown(auth_id, given);
             match config.provisioning {
                 ProvisioningMode::Approved => match revocations::revoke(&pool, auth_id).await? {
                     Revoked::Removed(r) => {
@@ -88,23 +111,19 @@ pub async fn execute(
                             || "it was not registered".to_owned(),
                             |gw_id| format!("GW {gw_id} deregistered"),
                         );
-                        writeln!(out, "removed {auth_id}; {gw}").ok();
+                        writeln!(out, "removed {named}; {gw}").ok();
                     }
                     Revoked::NotProvisioned => {
-                        writeln!(out, "{auth_id} was not provisioned").ok();
+                        writeln!(out, "{named} was not provisioned").ok();
                     }
                 },
                 // Any auth_id may register in mode open: the registration
                 // stays, only the approval goes.
                 ProvisioningMode::Open => {
                     if provisioning::remove(&pool, auth_id).await? {
-                        writeln!(
-                            out,
-                            "removed {auth_id} (mode open: its GW stays registered)"
-                        )
-                        .ok();
+                        writeln!(out, "removed {named} (mode open: its GW stays registered)").ok();
                     } else {
-                        writeln!(out, "{auth_id} was not provisioned").ok();
+                        writeln!(out, "{named} was not provisioned").ok();
                     }
                 }
             }
@@ -113,4 +132,83 @@ pub async fn execute(
     };
     pool.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(data_dir: &std::path::Path, mode: ProvisioningMode) -> Config {
+        let mut config = Config::defaults();
+        config.data_dir = data_dir.to_path_buf();
+        config.provisioning = mode;
+        config
+    }
+
+    async fn run(config: &Config, command: ProvisionCommand) -> Result<String, ServerError> {
+        let mut out = Vec::new();
+        execute(config, &command, &mut out).await?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_missing_data_dir_is_named_not_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("omp-data");
+        let config = config_in(&missing, ProvisioningMode::Approved);
+        let err = run(&config, ProvisionCommand::List).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&missing.display().to_string()), "{text}");
+        assert!(text.contains("--data-dir"), "{text}");
+        assert!(text.contains("start the server once"), "{text}");
+        assert!(!missing.exists(), "nothing is created");
+    }
+
+    #[tokio::test]
+    async fn a_mac_in_any_written_form_is_approved_and_removed_in_the_modules_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path(), ProvisioningMode::Approved);
+        let add = |auth_id: &str| ProvisionCommand::Add {
+            auth_id: auth_id.to_owned(),
+            domain: None,
+            manufacture_id: None,
+        };
+        let said = run(&config, add("00:08:DC:1E:32:22")).await.unwrap();
+        assert!(said.starts_with("approved 0008dc1e3222 "), "{said}");
+        assert!(said.contains("normalised from 00:08:DC:1E:32:22"), "{said}");
+        // The same MAC written another way is the same approval.
+        run(&config, add("0008DC1E3222")).await.unwrap();
+        let listed = run(&config, ProvisionCommand::List).await.unwrap();
+        assert_eq!(listed.lines().count(), 1, "{listed}");
+        assert!(listed.starts_with("0008dc1e3222\t"), "{listed}");
+
+        let said = run(
+            &config,
+            ProvisionCommand::Remove {
+                auth_id: "00-08-dc-1e-32-22".into(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(said.starts_with("removed 0008dc1e3222 "), "{said}");
+        assert!(said.contains("normalised from 00-08-dc-1e-32-22"), "{said}");
+        assert_eq!(run(&config, ProvisionCommand::List).await.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn other_auth_ids_are_kept_as_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path(), ProvisioningMode::Open);
+        let said = run(
+            &config,
+            ProvisionCommand::Add {
+                auth_id: "SERIAL-0001".into(),
+                domain: None,
+                manufacture_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(said, "approved SERIAL-0001\n");
+    }
 }

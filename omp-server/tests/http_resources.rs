@@ -87,6 +87,41 @@ async fn provisioning_add_list_conflict_delete() {
 }
 
 #[tokio::test]
+async fn a_mac_as_written_on_the_label_is_approved_and_removed_in_the_modules_form() {
+    let app = TestApp::new().await;
+    let created = app
+        .send_json(
+            Method::POST,
+            "/api/v1/provisioning",
+            r#"{"auth_id":"00-08-DC-1E-32-22"}"#,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json["auth_id"], "0008dc1e3222");
+    assert_eq!(created.json["normalised_from"], "00-08-DC-1E-32-22");
+    let again = app
+        .send_json(
+            Method::POST,
+            "/api/v1/provisioning",
+            r#"{"auth_id":"0008DC1E3222"}"#,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "one approval per MAC");
+    let listed = app.get("/api/v1/provisioning").await;
+    assert_eq!(listed.json["items"][0]["auth_id"], "0008dc1e3222");
+    assert!(listed.json["items"][0].get("normalised_from").is_none());
+
+    let removed = app
+        .call(Method::DELETE, "/api/v1/provisioning/00:08:DC:1E:32:22")
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    let gone = app
+        .call(Method::DELETE, "/api/v1/provisioning/0008dc1e3222")
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn bodies_are_checked_field_by_field() {
     let app = TestApp::new().await;
     let before = app.counts().await;

@@ -66,6 +66,8 @@
 //! Unknown keys in the file are errors; every mistake stops start-up with
 //! an error naming the key.
 
+#[cfg(test)]
+mod example_tests;
 mod file;
 mod flags;
 pub mod keys;

@@ -15,6 +15,8 @@ mod check;
 mod cli;
 mod declare;
 mod defaults;
+#[cfg(test)]
+mod example_tests;
 mod file;
 mod load;
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! between), whereas IMMEDIATE takes the write lock up front and honours
 //! `busy_timeout`.
 
+use std::io::ErrorKind;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,6 +74,7 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
         path: path.to_path_buf(),
         source,
     })?;
+    check_writable(path)?;
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
         // A connection handed back inside a transaction is closed, not
@@ -81,16 +83,70 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
         // every later BEGIN on that connection for good.
         .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
         .connect_with(options(path))
-        .await?;
+        .await
+        .map_err(|source| cannot_open(path, source))?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// SQLite's result code SQLITE_CANTOPEN.
+const SQLITE_CANTOPEN: &str = "14";
+
+/// Checks that this user can open the database file at `path` and its
+/// companions for writing: SQLite would open a read-only file read-only
+/// and fail at the first write with "attempt to write a readonly
+/// database", and an unreadable one with "unable to open database file",
+/// neither naming the file.
+fn check_writable(path: &Path) -> Result<(), StoreError> {
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        files.push(companion.into());
+    }
+    for file in files {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&file)
+        {
+            Err(source)
+                if matches!(
+                    source.kind(),
+                    ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                return Err(StoreError::FileNotWritable { path: file, source });
+            }
+            // Missing companions are made by SQLite; other errors are
+            // SQLite's to report.
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A failed open, naming the file when SQLite's own message does not.
+fn cannot_open(path: &Path, source: sqlx::Error) -> StoreError {
+    match &source {
+        sqlx::Error::Database(e) if e.code().as_deref() == Some(SQLITE_CANTOPEN) => {
+            StoreError::CannotOpen {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+        _ => StoreError::Sqlx(source),
+    }
 }
 
 /// Opens a dedicated connection to the database at `path` (the delivery
 /// writer and the control dispatcher each own one, so neither waits for
 /// the shared pool).
 pub async fn open_dedicated_connection(path: &Path) -> Result<SqliteConnection, StoreError> {
-    Ok(options(path).connect().await?)
+    options(path)
+        .connect()
+        .await
+        .map_err(|source| cannot_open(path, source))
 }
 
 /// Fails when the database does not answer a trivial query (the health
@@ -98,4 +154,40 @@ pub async fn open_dedicated_connection(path: &Path) -> Result<SqliteConnection, 
 pub async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_read_only_database_file_is_named_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("omp.sqlite3");
+        std::fs::write(&db, b"").unwrap();
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o400)).unwrap();
+        if std::fs::OpenOptions::new().write(true).open(&db).is_ok() {
+            // Root (CAP_DAC_OVERRIDE) writes any file: nothing to refuse.
+            eprintln!("skipped: this user writes read-only files");
+            return;
+        }
+        let text = open(&db).await.unwrap_err().to_string();
+        assert!(text.contains(&db.display().to_string()), "{text}");
+        assert!(text.contains("not writable by this user"), "{text}");
+        assert!(text.contains("--data-dir"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_database_sqlite_cannot_open_is_named() {
+        // A directory in place of the database file: SQLite's
+        // SQLITE_CANTOPEN, whoever runs the test.
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("omp.sqlite3");
+        std::fs::create_dir(&db).unwrap();
+        let text = open(&db).await.unwrap_err().to_string();
+        assert!(text.contains(&db.display().to_string()), "{text}");
+        assert!(text.contains("--data-dir"), "{text}");
+    }
 }
