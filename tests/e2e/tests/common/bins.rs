@@ -9,30 +9,44 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// The binaries the tests run, built together in one cargo call (one
+/// resolution of features, one build of what they share).
+const BINS: [&str; 2] = ["gw-agent", "omp-server"];
+
 /// The path of the built `gw-agent` binary of this workspace.
 pub fn gw_agent() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| locate_or_build("gw-agent")).clone()
+    built().join(exe("gw-agent"))
 }
 
 /// The path of the built `omp-server` binary of this workspace.
 pub fn omp_server() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| locate_or_build("omp-server")).clone()
+    built().join(exe("omp-server"))
 }
 
-/// `name`, the binary of the package of the same name.
-fn locate_or_build(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let profile_dir = exe
+fn exe(name: &str) -> String {
+    format!("{name}{}", std::env::consts::EXE_SUFFIX)
+}
+
+/// `target/<profile>/` once [`BINS`] are built there.
+fn built() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(build).clone()
+}
+
+fn build() -> PathBuf {
+    let exe_path = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe_path
         .parent()
         .and_then(|deps| deps.parent())
-        .expect("the test runs from target/<profile>/deps");
-    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+        .expect("the test runs from target/<profile>/deps")
+        .to_owned();
     // Always asked of cargo, so a stale binary is rebuilt; a no-op when
-    // the workspace's tests already built it.
+    // an earlier test already built them.
     let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "-p", name, "--bin", name]);
+    build.args(["build", "--quiet"]);
+    for name in BINS {
+        build.args(["-p", name, "--bin", name]);
+    }
     match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => {}
         Some("release") => {
@@ -47,8 +61,11 @@ fn locate_or_build(name: &str) -> PathBuf {
         .env("CARGO_TARGET_DIR", target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
-        .unwrap_or_else(|e| panic!("run cargo to build {name}: {e}"));
-    assert!(status.success(), "cargo build -p {name} failed");
-    assert!(bin.is_file(), "no {name} at {}", bin.display());
-    bin
+        .unwrap_or_else(|e| panic!("run cargo to build {BINS:?}: {e}"));
+    assert!(status.success(), "cargo build of {BINS:?} failed");
+    for name in BINS {
+        let bin = profile_dir.join(exe(name));
+        assert!(bin.is_file(), "no {name} at {}", bin.display());
+    }
+    profile_dir
 }
