@@ -526,17 +526,13 @@ impl Agent {
         work: F,
         shutdown: &CancellationToken,
     ) -> Option<F::Output> {
-        tokio::pin!(work);
-        loop {
+        self.spooling_while(async {
             tokio::select! {
-                r = &mut work => return Some(r),
-                _ = shutdown.cancelled() => return None,
-                Some(msg) = self.sources_rx.recv() => {
-                    self.accept(msg);
-                    self.status.update(self.status_snapshot_depth(), Instant::now());
-                }
+                r = work => Some(r),
+                _ = shutdown.cancelled() => None,
             }
-        }
+        })
+        .await
     }
 
     /// The spool seqs the engine has sent and awaits answers for (a full
@@ -547,8 +543,8 @@ impl Agent {
         self.in_flight.sort_unstable();
     }
 
-    /// Runs `work` (bounded by its own timeouts) while still spooling and
-    /// answering source data.
+    /// Runs `work` while still spooling and answering source data: the
+    /// one place the agent waits on anything but its sources.
     async fn spooling_while<F: std::future::Future>(&mut self, work: F) -> F::Output {
         tokio::pin!(work);
         loop {
@@ -564,17 +560,9 @@ impl Agent {
 
     /// Waits `delay` while still spooling source data; false on shutdown.
     async fn idle(&mut self, delay: Duration, shutdown: &CancellationToken) -> bool {
-        let until = tokio::time::Instant::now() + delay;
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return false,
-                _ = tokio::time::sleep_until(until) => return true,
-                Some(msg) = self.sources_rx.recv() => {
-                    self.accept(msg);
-                    self.status.update(self.status_snapshot_depth(), Instant::now());
-                }
-            }
-        }
+        self.while_accepting(tokio::time::sleep(delay), shutdown)
+            .await
+            .is_some()
     }
 }
 
