@@ -50,6 +50,32 @@ async fn after(server: &TestServer, id: i64, state: &str) -> Value {
     }
 }
 
+/// A GW registered on `server`, with a reset control POSTed for it and
+/// pushed to it: the GW, the control's id, its request and its T-ID.
+async fn registered_with_a_pushed_control(
+    server: &TestServer,
+) -> (Client, i64, ControlRequest, u32) {
+    let mut gw = Client::connect(server.addr, MAC).await;
+    assert_eq!(
+        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
+        ResultCode::OK
+    );
+    let path = format!("/api/v1/gateways/{}/controls", gw.gw_id);
+    let control = http(
+        server,
+        reqwest::Method::POST,
+        &path,
+        Some(json!({ "control_type": "reset" })),
+    )
+    .await;
+    let id = control["id"].as_i64().expect("an id");
+    let pushed = gw.recv().await;
+    let Message::ControlRequest(req) = pushed.message else {
+        panic!("expected a control request, got {pushed:?}");
+    };
+    (gw, id, req, pushed.header.tid)
+}
+
 /// A 0x0E answering `req` (T-ID `tid`) with `rc`, from `gw` as it is.
 fn response(gw: &mut Client, tid: u32, req: &ControlRequest, rc: ResultCode) -> Frame {
     let mut header = gw.header();
@@ -70,25 +96,8 @@ fn response(gw: &mut Client, tid: u32, req: &ControlRequest, rc: ResultCode) -> 
 async fn forged_control_responses_on_a_bound_session_are_refused_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |c| c.api_key = Some(KEY.to_owned())).await;
-    let mut gw = Client::connect(server.addr, MAC).await;
-    assert_eq!(
-        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
-        ResultCode::OK
-    );
-    let path = format!("/api/v1/gateways/{}/controls", gw.gw_id);
-    let control = http(
-        &server,
-        reqwest::Method::POST,
-        &path,
-        Some(json!({ "control_type": "reset" })),
-    )
-    .await;
-    let id = control["id"].as_i64().expect("an id");
-    let pushed = gw.recv().await;
-    let Message::ControlRequest(req) = &pushed.message else {
-        panic!("expected a control request, got {pushed:?}");
-    };
-    let tid = pushed.header.tid;
+    let (mut gw, id, req, tid) = registered_with_a_pushed_control(&server).await;
+    let req = &req;
 
     // Each would fail the control (rc 0x05) if it were taken.
     let mut zero_key = response(&mut gw, tid, req, ResultCode::FORBIDDEN);
@@ -136,25 +145,8 @@ async fn forged_control_responses_on_a_bound_session_are_refused_and_counted() {
 async fn a_control_response_on_an_unregistered_connection_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), |c| c.api_key = Some(KEY.to_owned())).await;
-    let mut gw = Client::connect(server.addr, MAC).await;
-    assert_eq!(
-        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
-        ResultCode::OK
-    );
-    let path = format!("/api/v1/gateways/{}/controls", gw.gw_id);
-    let control = http(
-        &server,
-        reqwest::Method::POST,
-        &path,
-        Some(json!({ "control_type": "reset" })),
-    )
-    .await;
-    let id = control["id"].as_i64().expect("an id");
-    let pushed = gw.recv().await;
-    let Message::ControlRequest(req) = &pushed.message else {
-        panic!("expected a control request, got {pushed:?}");
-    };
-    let tid = pushed.header.tid;
+    let (mut gw, id, req, tid) = registered_with_a_pushed_control(&server).await;
+    let req = &req;
 
     // The right key and GW ID, but on a second connection that is not
     // bound to the GW: refused (the GW's own session carries its answers).
