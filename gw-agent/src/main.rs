@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gw_agent::config::{Config, Overrides, Settings, keys};
+use gw_agent::config::{Config, LogFormat, Overrides, Settings, keys};
 use gw_agent::wizfi310::{DataForm, Driver, DriverConfig, SerialConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -41,19 +41,17 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Colours only on a terminal (and without NO_COLOR): a log piped to a
-    // file or journald stays plain text.
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .init();
     let cli = Cli::parse();
+    // The log format is a setting, so the settings are read before the
+    // log starts; a mistake in them is printed plainly.
+    let format = match Settings::load(&cli.overrides).and_then(|s| s.value(keys::LOG_FORMAT)) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("gw-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    start_logging(format);
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(&cli.overrides).await,
         Command::Status => status(&cli.overrides),
@@ -65,6 +63,27 @@ async fn main() -> ExitCode {
             eprintln!("gw-agent: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default `info`), in `format`.
+fn start_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            // Colours only on a terminal (and without NO_COLOR): a log
+            // piped to a file or journald stays plain text.
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            log.with_ansi(colour).init();
+        }
+        // Flattened: a line's fields sit beside `message`, as collectors
+        // index them.
+        LogFormat::Json => log.json().flatten_event(true).init(),
     }
 }
 

@@ -31,6 +31,7 @@
 //! - [`control`]: the control queue and its dispatcher task.
 //! - [`store`]: SQLite, one file per table, and the group-commit writer.
 //! - [`provision`]: the `omp-server provision add|list|remove` commands.
+//! - [`summary`]: the one-line summary logged each `summary_interval`.
 //!
 //! - [`http`]: the HTTP API of `openapi/openapi.yaml` (axum).
 //!
@@ -68,6 +69,7 @@ pub mod revocation;
 pub mod secret;
 pub mod state;
 pub mod store;
+pub mod summary;
 
 pub use config::{Config, ProvisioningMode};
 pub use error::ServerError;
@@ -259,6 +261,11 @@ pub async fn run(
             ))
         });
     let flusher = tokio::spawn(flush_last_seen(state.clone(), shutdown.clone()));
+    let summary = tokio::spawn(summary::run(
+        state.clone(),
+        state.config.summary_interval,
+        shutdown.clone(),
+    ));
     let revocation_watch = tokio::spawn(revocation::watch(
         state.clone(),
         revocations_seen,
@@ -292,6 +299,7 @@ pub async fn run(
             control_stop.cancel();
             control_task.await?;
             flusher.await?;
+            summary.await?;
             revocation_watch.await?;
             // Last contacts go to the writer, which drains its queue on stop.
             if let Err(e) = state.flush_last_seen().await {

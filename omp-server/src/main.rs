@@ -3,27 +3,20 @@
 //! The log goes to stderr, so a `provision` command's stdout carries its
 //! answer alone; it is coloured only when stderr is a terminal (and
 //! `NO_COLOR` is not set), so a log piped to a file or a collector is
-//! plain text.
+//! plain text. `--log-format json` writes one JSON object per line.
 
 use std::io::IsTerminal;
 
 use clap::Parser;
-use omp_server::config::{Cli, Command, Config};
+use omp_server::config::{Cli, Command, Config, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(colour)
-        .init();
+    // Settings first: the log format is one of them. A settings error is
+    // printed plainly, as there is no log yet.
     let config = match Config::load(&cli.settings) {
         Ok(c) => c,
         Err(e) => {
@@ -31,6 +24,7 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    start_logging(config.log_format);
     let result = match &cli.command {
         Some(Command::Provision(cmd)) => {
             omp_server::provision::execute(&config, cmd, &mut std::io::stdout()).await
@@ -43,6 +37,24 @@ async fn main() -> std::process::ExitCode {
             eprintln!("omp-server: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs to stderr at `RUST_LOG` (default `info`), in `format`.
+fn start_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let log = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => {
+            let colour = std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            log.with_ansi(colour).init();
+        }
+        // Flattened: a line's fields sit beside `message`, as collectors
+        // index them.
+        LogFormat::Json => log.json().flatten_event(true).init(),
     }
 }
 

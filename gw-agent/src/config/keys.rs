@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Setting;
 use super::setting::{Fallback, settings};
-use super::{DEFAULT_OMP_PORT, TransportKind};
+use super::{DEFAULT_OMP_PORT, LogFormat, TransportKind};
 use crate::spool::{FullPolicy, SpoolLimits};
 use crate::wizfi310::{FlowControl, Parity, Security};
 use Fallback::{Absent, Derived, Text};
@@ -88,6 +88,8 @@ settings! {
     RECONNECT_INITIAL: Duration { key: "reconnect.initial", default: Text("1s") }
     /// Longest reconnect delay.
     RECONNECT_MAX: Duration { key: "reconnect.max", default: Text("60s") }
+    /// Log lines on stderr: text or json (one object per line).
+    LOG_FORMAT: LogFormat { key: "log.format", flag: "log-format", default: Text("text") }
 }
 
 /// The settings whose key is under `section` (`omp`, `sources.module`).

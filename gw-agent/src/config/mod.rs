@@ -181,6 +181,19 @@ impl TransportKind {
     }
 }
 
+/// How the log is written (`log.format`). Read before the rest of the
+/// settings, by `main`, since the log starts first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; coloured only when stderr is a terminal and
+    /// `NO_COLOR` is unset.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`,
+    /// `message` and the line's fields beside it), for a log collector.
+    Json,
+}
+
 /// Serial port settings (bridge and native transports).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SerialSettings {

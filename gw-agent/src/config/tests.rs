@@ -232,6 +232,7 @@ fn the_flags_and_variables_are_those_of_the_declaration() {
         "max-in-flight",
         "no-stdin",
         "listen",
+        "log-format",
     ];
     assert_eq!(flags.len(), expected.len(), "{flags:?}");
     for flag in expected {

@@ -44,6 +44,17 @@ pub enum ProvisioningMode {
     Open,
 }
 
+/// How the log is written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people; coloured only when stderr is a terminal and
+    /// `NO_COLOR` is unset.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`,
+    /// `message` and the line's fields beside it), for a log collector.
+    Json,
+}
+
 /// One setting as documented: its TOML key (the flag is `--` and the key
 /// with `-` for `_`), its environment variable, its default as shown and
 /// its help.

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ProvisioningMode;
 use super::declare::declare_settings;
 use super::defaults::default_max_connections;
 use super::value::{List, Listen};
+use super::{LogFormat, ProvisioningMode};
 
 declare_settings! {
     /// The merged settings the server runs with.
@@ -78,6 +78,10 @@ declare_settings! {
             "Back-off time sent with rc 0x0F, seconds.";
         allowed_domains: List = computed("any", List::new), env "OMP_ALLOWED_DOMAINS",
             "Domain codes accepted at registration (comma-separated; a TOML array); none = any.";
+        log_format: LogFormat = parsed("text"), env "OMP_LOG_FORMAT",
+            "Log lines on stderr: `text` (coloured only on a terminal) or `json` (one object per line: timestamp, level, target, message and the line's fields).";
+        summary_interval: Duration = parsed("1m"), env "OMP_SUMMARY_INTERVAL",
+            "A one-line summary at info this often (deliveries and their rate, sessions, controls, writer queue); `0s` = none.";
         trace_gmmp: bool = parsed("false"), env "OMP_TRACE_GMMP",
             "Print the WizFi310-style trace of every GMMP frame.",
             arg(num_args = 0..=1, default_missing_value = "true");

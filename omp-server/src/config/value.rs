@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use serde::Deserialize;
 
-use super::ProvisioningMode;
+use super::{LogFormat, ProvisioningMode};
 
 /// A type a setting can have.
 pub trait Setting: Sized + Clone + Send + Sync + 'static {
@@ -61,25 +61,32 @@ impl Setting for Duration {
     }
 }
 
-impl Setting for ProvisioningMode {
-    fn parse(text: &str) -> Result<Self, String> {
-        ProvisioningMode::from_str(text, false).map_err(|_| {
-            let names: Vec<_> = ProvisioningMode::value_variants()
-                .iter()
-                .filter_map(|m| m.to_possible_value())
-                .map(|v| v.get_name().to_owned())
-                .collect();
-            format!("expected one of: {}", names.join(", "))
-        })
-    }
+/// A setting that is one of a few names (a clap `ValueEnum`).
+macro_rules! value_enum_setting {
+    ($($ty:ty),*) => {$(
+        impl Setting for $ty {
+            fn parse(text: &str) -> Result<Self, String> {
+                <$ty>::from_str(text, false).map_err(|_| {
+                    let names: Vec<_> = <$ty>::value_variants()
+                        .iter()
+                        .filter_map(|m| m.to_possible_value())
+                        .map(|v| v.get_name().to_owned())
+                        .collect();
+                    format!("expected one of: {}", names.join(", "))
+                })
+            }
 
-    fn from_toml(value: toml::Value) -> Result<Self, String> {
-        match value {
-            toml::Value::String(text) => Self::parse(&text),
-            other => Err(format!("expected a string, found {}", other.type_str())),
+            fn from_toml(value: toml::Value) -> Result<Self, String> {
+                match value {
+                    toml::Value::String(text) => Self::parse(&text),
+                    other => Err(format!("expected a string, found {}", other.type_str())),
+                }
+            }
         }
-    }
+    )*};
 }
+
+value_enum_setting!(ProvisioningMode, LogFormat);
 
 /// A list: comma-separated in a flag or the environment, an array of
 /// strings in TOML. The empty string is the empty list.

@@ -252,6 +252,12 @@ impl WriterHandle {
     pub fn metrics(&self) -> &Arc<WriterMetrics> {
         &self.metrics
     }
+
+    /// Jobs queued for the writer now (deliveries, parts, MQTT messages,
+    /// contact times), not yet taken into a batch.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
 }
 
 /// Starts the writer on `conn`, with the open splits read back from it.
