@@ -19,6 +19,8 @@ pub struct GatewayEntry {
     pub domain: String,
     /// Active device IDs under it.
     pub devices: HashSet<String>,
+    /// A registration must carry `auth_key` in its header.
+    pub registration_lock: bool,
 }
 
 /// auth_id → registered GW.
@@ -44,6 +46,7 @@ impl Directory {
                     auth_key: g.auth_key,
                     domain: g.domain,
                     devices,
+                    registration_lock: g.registration_lock,
                 };
                 (g.auth_id, Arc::new(entry))
             })
@@ -72,9 +75,20 @@ impl Directory {
             auth_key: record.auth_key.clone(),
             domain: record.domain.clone(),
             devices,
+            registration_lock: record.registration_lock,
         });
         map.insert(auth_id.to_owned(), entry.clone());
         entry
+    }
+
+    /// Sets the registration lock of the GW of `auth_id`, if it is here.
+    pub fn set_registration_lock(&self, auth_id: &str, locked: bool) {
+        let mut map = self.write();
+        if let Some(entry) = map.get_mut(auth_id) {
+            let mut changed = GatewayEntry::clone(entry);
+            changed.registration_lock = locked;
+            *entry = Arc::new(changed);
+        }
     }
 
     /// Forgets the GW of `auth_id` (deregistration).

@@ -73,6 +73,9 @@ pub struct SessionHandle {
     pub id: u64,
     /// The peer's address.
     pub peer: SocketAddr,
+    /// When the session was bound to its GW (its registration, or its
+    /// first authenticated frame), Unix ms.
+    pub since: i64,
     /// Encoded frames to push to the GW (control requests).
     pub outbound: Arc<Outbox>,
     /// Cancel to close the session.
@@ -196,6 +199,7 @@ mod tests {
         SessionHandle {
             id,
             peer: SocketAddr::from(([127, 0, 0, 1], 1000 + id as u16)),
+            since: 0,
             outbound: Arc::default(),
             close: CancellationToken::new(),
         }

@@ -54,6 +54,12 @@ pub struct GmmpMetrics {
     pub unauthenticated_shed: AtomicU64,
     /// GW registrations answered rc 0x0F over the per-source rate limit.
     pub registrations_throttled: AtomicU64,
+    /// GW registrations refused because the gateway's registration is
+    /// locked and the header did not carry its current key.
+    pub registrations_locked_out: AtomicU64,
+    /// Sessions of a GW replaced by a new one from another IP address
+    /// while they were alive.
+    pub sessions_taken_from_new_peer: AtomicU64,
     /// Keyed deliveries sent again after they were stored: acknowledged
     /// with STATUS_OK, not stored twice.
     pub deliveries_already_stored: AtomicU64,

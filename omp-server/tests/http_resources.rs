@@ -240,6 +240,8 @@ async fn gateways_list_filter_and_one() {
             "last_seen": null,
             "connected": true,
             "peer": "192.168.0.23:50123",
+            "session_since": "2020-04-15T08:00:50.000Z",
+            "registration_lock": false,
             "profile": {
                 "heartbeat_period": 5, "report_period": 10, "report_offset": 0,
                 "response_timeout": 30, "model": "WizFi310", "firmware_version": "1.0.0.6",

@@ -150,6 +150,21 @@ async fn every_route_of_the_contract_over_tcp() {
         .await
         .assert_field(BAD, "gw_id");
 
+    // The registration lock, set and removed (the session stays: locking
+    // closes nothing, it only checks later registrations).
+    mark("PUT", "/api/v1/gateways/{gw_id}/registration-lock");
+    let lock = format!("/api/v1/gateways/{gw}/registration-lock");
+    let locked = api.send(api.request(Method::PUT, &lock)).await;
+    assert_eq!(locked.status, StatusCode::OK);
+    assert_eq!(locked.json["registration_lock"], true);
+    api.send(api.request(Method::PUT, "/api/v1/gateways/SC99999999/registration-lock"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    mark("DELETE", "/api/v1/gateways/{gw_id}/registration-lock");
+    let unlocked = api.send(api.request(Method::DELETE, &lock)).await;
+    assert_eq!(unlocked.status, StatusCode::OK);
+    assert_eq!(unlocked.json["registration_lock"], false);
+
     mark("GET", "/api/v1/gateways/{gw_id}/devices");
     let devices = api.get(&format!("/api/v1/gateways/{gw}/devices")).await;
     assert_eq!(devices.status, StatusCode::OK);

@@ -121,6 +121,7 @@ mod tests {
                 deregistered_at: None,
                 last_seen: None,
                 last_peer: None,
+                registration_lock: false,
             }],
             vec![],
         )

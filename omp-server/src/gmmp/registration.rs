@@ -30,6 +30,7 @@ use crate::error::StoreError;
 use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::ids;
+use crate::secret;
 use crate::state::Shared;
 use crate::store::provisioning::Provision;
 use crate::store::{devices, gateways, provisioning};
@@ -65,6 +66,17 @@ pub enum RegistrationRefusal {
         expected: String,
         /// The value sent.
         got: String,
+    },
+    /// The gateway's registration is locked and the header did not carry
+    /// its current auth key.
+    #[error(
+        "GW {gw_id} has its registration locked and this registration did not carry its \
+         current auth key; if the gateway was reset and lost its key, unlock it: \
+         DELETE /api/v1/gateways/{gw_id}/registration-lock"
+    )]
+    Locked {
+        /// The locked gateway.
+        gw_id: String,
     },
 }
 
@@ -298,6 +310,23 @@ async fn decide(
             );
         }
         return Ok(refuse(refusal));
+    }
+    // A locked gateway is taken only by a registration that knows its
+    // key: the SKT client library sends the key it holds in every header,
+    // so a running gateway re-registers; one reset to an empty key, or
+    // someone who only knows the auth ID, is refused until an operator
+    // unlocks it.
+    if let Some(current) = state.directory.get(auth_id)
+        && current.registration_lock
+        && !secret::same(current.auth_key.as_bytes(), header.auth_key.as_bytes())
+    {
+        state
+            .metrics
+            .registrations_locked_out
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Ok(refuse(RegistrationRefusal::Locked {
+            gw_id: current.gw_id.clone(),
+        }));
     }
     // A registered GW registering again (the WizFi310 does on every
     // connect) gets its GW ID and key from memory: no write lock, no

@@ -59,15 +59,19 @@ pub struct GatewayBody {
     profile: Profile,
     registered: bool,
     registered_at: String,
+    registration_lock: bool,
+    session_since: Option<String>,
 }
 
 impl GatewayBody {
     fn new(state: &Shared, found: WithProfile) -> GatewayBody {
         let g = found.gateway;
-        let live = state.registry.get(&g.gw_id).map(|h| h.peer);
+        let live = state.registry.get(&g.gw_id);
         GatewayBody {
             connected: live.is_some(),
-            peer: live.map(|p| p.to_string()).or(g.last_peer),
+            session_since: live.as_ref().map(|h| format_millis(h.since)),
+            peer: live.map(|h| h.peer.to_string()).or(g.last_peer),
+            registration_lock: g.registration_lock,
             profile: Profile::from(
                 found
                     .profile
@@ -119,6 +123,42 @@ pub async fn list(
             .collect(),
         next_cursor,
     }))
+}
+
+/// `PUT /api/v1/gateways/{gw_id}/registration-lock`: from now on a
+/// registration of this gateway must carry its current auth key.
+pub async fn lock_registration(
+    state: State<Arc<Shared>>,
+    path: PathParams,
+) -> ApiResult<Json<GatewayBody>> {
+    set_registration_lock(state, path, true).await
+}
+
+/// `DELETE /api/v1/gateways/{gw_id}/registration-lock`: any registration
+/// of its auth ID is taken again (a gateway reset to an empty key).
+pub async fn unlock_registration(
+    state: State<Arc<Shared>>,
+    path: PathParams,
+) -> ApiResult<Json<GatewayBody>> {
+    set_registration_lock(state, path, false).await
+}
+
+async fn set_registration_lock(
+    State(state): State<Arc<Shared>>,
+    path: PathParams,
+    locked: bool,
+) -> ApiResult<Json<GatewayBody>> {
+    let gw_id = path.id("gw_id", GW_ID_MAX)?;
+    let auth_id = gateways::set_registration_lock(&state.pool, gw_id, locked)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
+    // Committed first: the directory follows the database, never leads it.
+    state.directory.set_registration_lock(&auth_id, locked);
+    tracing::info!(gw_id, locked, "GW registration lock changed over the API");
+    let found = gateways::get_with_profile(&state.pool, gw_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
+    Ok(Json(GatewayBody::new(&state, found)))
 }
 
 /// `GET /api/v1/gateways/{gw_id}`.

@@ -240,6 +240,16 @@ fn encode_gmmp(state: &Shared, encoder: &mut DescriptorEncoder) -> fmt::Result {
                 "GW registrations answered rc 0x0F over registration_rate_per_ip.",
                 &m.registrations_throttled,
             ),
+            (
+                "omp_gmmp_registrations_locked_out_total",
+                "GW registrations refused rc 0x04: the gateway's registration is locked and the header lacked its current auth key.",
+                &m.registrations_locked_out,
+            ),
+            (
+                "omp_gmmp_sessions_taken_from_new_peer_total",
+                "Live GW sessions replaced by a session of the same GW from another IP address.",
+                &m.sessions_taken_from_new_peer,
+            ),
         ],
     )?;
     gauge(

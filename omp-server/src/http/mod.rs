@@ -161,6 +161,18 @@ pub const ROUTES: &[Route] = &[
         handler: || get(gateways::one),
     },
     Route {
+        method: "PUT",
+        path: "/api/v1/gateways/{gw_id}/registration-lock",
+        query: &[],
+        handler: || put(gateways::lock_registration),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/gateways/{gw_id}/registration-lock",
+        query: &[],
+        handler: || delete(gateways::unlock_registration),
+    },
+    Route {
         method: "GET",
         path: "/api/v1/gateways/{gw_id}/devices",
         query: &[],

@@ -43,10 +43,12 @@ pub struct GatewayRecord {
     pub last_seen: Option<i64>,
     /// Peer address of the last contact.
     pub last_peer: Option<String>,
+    /// Set: a registration must carry the current auth key in its header.
+    pub registration_lock: bool,
 }
 
 const COLUMNS: &str = "gw_id, auth_id, auth_key, domain, manufacture_id, registered_at,
-    deregistered_at, last_seen, last_peer";
+    deregistered_at, last_seen, last_peer, registration_lock";
 
 /// Every registered (not deregistered) gateway.
 pub async fn load_active(pool: &SqlitePool) -> Result<Vec<GatewayRecord>, StoreError> {
@@ -184,11 +186,28 @@ pub async fn register(
                 deregistered_at: None,
                 last_seen: None,
                 last_peer: None,
+                registration_lock: false,
             }
         }
     };
     tx.commit().await?;
     Ok(Some(record))
+}
+
+/// Sets or clears the registration lock of `gw_id`; its auth ID, or
+/// `None` when there is no such gateway.
+pub async fn set_registration_lock(
+    pool: &SqlitePool,
+    gw_id: &str,
+    locked: bool,
+) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE gateways SET registration_lock = ? WHERE gw_id = ? RETURNING auth_id",
+    )
+    .bind(locked)
+    .bind(gw_id)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Marks `gw_id` deregistered (its devices too); true when it was active.

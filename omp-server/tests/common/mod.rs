@@ -100,6 +100,24 @@ impl Client {
         }
     }
 
+    /// Connects from the loopback address `source` (any 127.x.y.z), so
+    /// that a test can be two peers on one machine.
+    pub async fn connect_from(addr: SocketAddr, source: [u8; 4], auth_id: &str) -> Client {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::from((source, 0)))
+            .expect("loopback source address");
+        let stream = socket.connect(addr).await.unwrap();
+        Client {
+            framed: Framed::new(stream, GmmpCodec),
+            auth_id: fixed(auth_id),
+            key: AuthKey::EMPTY,
+            gw_id: GwId::EMPTY,
+            domain: fixed("ThingPlug"),
+            tid: 0,
+        }
+    }
+
     /// A request header as the WizFi310 sends it (encryption_flag 0x02).
     pub fn header(&mut self) -> Header {
         self.tid += 1;

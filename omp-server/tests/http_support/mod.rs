@@ -108,6 +108,8 @@ impl TestApp {
             SessionHandle {
                 id: self.state.next_session_id(),
                 peer,
+                // 2020-04-15T08:00:50Z, a fixed time the answers show.
+                since: 1_586_937_650_000,
                 outbound: Arc::default(),
                 close: CancellationToken::new(),
             },

@@ -2,6 +2,7 @@
 //! request type, binding to the GW (registry, control dispatcher, profile),
 //! and the answers to refused or failed requests.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -14,10 +15,14 @@ use crate::control::Live;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
 use crate::escaped;
+use crate::gmmp::log_budget::LogBudget;
 use crate::gmmp::{
     auth, control, delivery, encryption, heartbeat, profile, registration, unsupported,
 };
 use crate::registry::{Outbox, SessionHandle};
+
+/// Takeovers from another address logged per second (the rest counted).
+static TAKEOVER_LOG: LogBudget = LogBudget::new(5);
 
 impl Session {
     pub(super) async fn handle(&mut self, frame: Frame) -> Next {
@@ -152,12 +157,16 @@ impl Session {
         let handle = SessionHandle {
             id: self.id,
             peer: self.peer,
+            since: crate::store::now_millis(),
             outbound: outbox.clone(),
             close: self.close.clone(),
         };
         if let Some(old) = self.state.registry.bind(&entry.gw_id, handle) {
             tracing::info!(gw_id = %entry.gw_id, old_peer = %old.peer, new_peer = %self.peer,
                 "GW connected again; closing its older session");
+            if old.peer.ip() != self.peer.ip() {
+                self.taken_from_another_address(auth_id, entry, old.peer);
+            }
             let now = std::time::Instant::now();
             if let Some(times) = self.state.registry.note_replacement(&entry.gw_id, now) {
                 tracing::warn!(gw_id = %entry.gw_id, auth_id = %escaped::text(auth_id), old_peer = %old.peer,
@@ -181,6 +190,31 @@ impl Session {
         self.machine.set_heartbeat_period(profile.heartbeat_period);
         self.announce_live(auth_id, entry, &profile, outbox).await;
         Ok(())
+    }
+
+    /// A live session of this GW from another address was just replaced:
+    /// a gateway that moved, or someone else registering with its auth ID.
+    /// Counted, and said at warn (within a budget) with what to do about
+    /// it.
+    fn taken_from_another_address(&self, auth_id: &str, entry: &GatewayEntry, old: SocketAddr) {
+        self.state
+            .metrics
+            .sessions_taken_from_new_peer
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(left_out) = TAKEOVER_LOG.take() {
+            if entry.registration_lock {
+                tracing::warn!(gw_id = %entry.gw_id, auth_id = %escaped::text(auth_id),
+                    old_peer = %old, new_peer = %self.peer, left_out,
+                    "GW's live session taken over from another address (its registration is \
+                     locked: the new peer knew its auth key)");
+            } else {
+                tracing::warn!(gw_id = %entry.gw_id, auth_id = %escaped::text(auth_id),
+                    old_peer = %old, new_peer = %self.peer, left_out,
+                    "GW's live session taken over from another address; if that is not the \
+                     same gateway, lock its registration: PUT /api/v1/gateways/{}/registration-lock",
+                    entry.gw_id);
+            }
+        }
     }
 
     /// Tells the control dispatcher that this session now carries the GW

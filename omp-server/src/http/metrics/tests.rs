@@ -79,6 +79,12 @@ omp_unauthenticated_shed_total 0
 # HELP omp_gmmp_registrations_throttled_total GW registrations answered rc 0x0F over registration_rate_per_ip.
 # TYPE omp_gmmp_registrations_throttled_total counter
 omp_gmmp_registrations_throttled_total 0
+# HELP omp_gmmp_registrations_locked_out_total GW registrations refused rc 0x04: the gateway's registration is locked and the header lacked its current auth key.
+# TYPE omp_gmmp_registrations_locked_out_total counter
+omp_gmmp_registrations_locked_out_total 0
+# HELP omp_gmmp_sessions_taken_from_new_peer_total Live GW sessions replaced by a session of the same GW from another IP address.
+# TYPE omp_gmmp_sessions_taken_from_new_peer_total counter
+omp_gmmp_sessions_taken_from_new_peer_total 0
 # HELP omp_gmmp_connections_open GMMP connections open now.
 # TYPE omp_gmmp_connections_open gauge
 omp_gmmp_connections_open 1
