@@ -539,3 +539,52 @@ async fn bad_commands_are_refused_naming_the_field() {
     assert_eq!(got, 404);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_command_goes_out_at_the_lower_of_its_qos_and_the_granted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let api = Api::new(&server);
+    let mut device = Device::connect(&server, "granted-0").await;
+    // Two matching filters: the higher grant (QoS 1) applies.
+    device.subscribe("granted/#", QoS::AtMostOnce).await;
+    device.subscribe("granted/relay", QoS::AtLeastOnce).await;
+
+    // Asked QoS 2, granted 1: a QoS 1 PUBLISH, ended by its PUBACK.
+    let (status, created) = api
+        .command(
+            "granted-0",
+            json!({ "topic": "granted/relay", "payload": b64(b"ON"), "qos": 2 }),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let command = device.publish_in().await;
+    assert_eq!(command.qos, QoS::AtLeastOnce);
+    api.reaches(id, "SENT").await;
+    device.puback(command.packet_id).await;
+    let done = api.reaches(id, "SUCCESS").await;
+    assert_eq!(
+        done["qos"], 2,
+        "the control keeps the QoS it was asked with"
+    );
+
+    // Asked QoS 1 on a topic granted QoS 0 only: a QoS 0 PUBLISH, which
+    // nothing acknowledges, so it ends once written.
+    let (status, created) = api
+        .command(
+            "granted-0",
+            json!({ "topic": "granted/lamp", "payload": b64(b"OFF"), "qos": 1 }),
+        )
+        .await;
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_i64().unwrap();
+    let command = device.publish_in().await;
+    assert_eq!(
+        (command.topic.as_str(), command.qos, command.packet_id),
+        ("granted/lamp", QoS::AtMostOnce, 0)
+    );
+    let done = api.reaches(id, "SUCCESS").await;
+    assert_eq!(states(&done), ["QUEUED", "SENT", "SUCCESS"]);
+    server.stop().await;
+}

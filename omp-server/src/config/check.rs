@@ -5,6 +5,9 @@ use super::*;
 
 /// Smallest `http_body_limit`: room for any JSON request but control data.
 const MIN_BODY_LIMIT: usize = 1024;
+/// Smallest `mqtt_max_packet_size`: room for a CONNECT with a client id,
+/// a username and a password of ordinary lengths.
+const MIN_MQTT_PACKET_SIZE: usize = 128;
 
 impl Config {
     /// Checks values that parse but make no sense.
@@ -100,6 +103,13 @@ impl Config {
                     reason: "must be at least 1s".into(),
                 });
             }
+        }
+        if self.mqtt_max_packet_size < MIN_MQTT_PACKET_SIZE {
+            return Err(ConfigError::BadValue {
+                key: "mqtt_max_packet_size",
+                value: self.mqtt_max_packet_size.to_string(),
+                reason: format!("must be at least {MIN_MQTT_PACKET_SIZE} bytes"),
+            });
         }
         if self.http_body_limit < MIN_BODY_LIMIT {
             return Err(ConfigError::BadValue {

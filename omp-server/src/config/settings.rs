@@ -26,6 +26,8 @@ declare_settings! {
             "PEM certificate (chain, leaf first) of the MQTTS port; with `mqtts_key`. Without both, a self-signed one made at the first start in the data directory.";
         mqtts_key: PathBuf = optional("none"), env "OMP_MQTTS_KEY",
             "PEM private key of `mqtts_cert` (PKCS#8, PKCS#1 or SEC1).";
+        mqtt_max_packet_size: usize = parsed("262144"), env "OMP_MQTT_MAX_PACKET_SIZE",
+            "Largest MQTT packet a client may send, bytes, fixed header included (at least 128); a longer remaining length closes the connection on the header alone, before anything is allocated.";
         http_listen: SocketAddr = parsed("127.0.0.1:8080"), env "OMP_HTTP_LISTEN",
             "HTTP API listen address.";
         data_dir: PathBuf = parsed("./omp-data"), env "OMP_DATA_DIR",

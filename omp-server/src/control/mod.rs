@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gmmp_codec::{AuthId, AuthKey, DomainCode, ResultCode};
+use mqtt_codec::QoS;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::StoreError;
@@ -148,11 +149,12 @@ pub(crate) enum Event {
         client_id: String,
         live: mqtt::MqttLive,
     },
-    /// An MQTT session's subscription filters changed (all of them).
+    /// An MQTT session's subscription filters changed (all of them, each
+    /// with its granted QoS).
     MqttSubscriptions {
         client_id: String,
         session: u64,
-        filters: Vec<String>,
+        filters: Vec<(String, QoS)>,
     },
     /// An MQTT client's session ended.
     MqttDisconnected { client_id: String, session: u64 },
@@ -333,8 +335,14 @@ impl ControlHandle {
         .await;
     }
 
-    /// The subscription filters of MQTT session `session` are now `filters`.
-    pub async fn mqtt_subscriptions(&self, client_id: &str, session: u64, filters: Vec<String>) {
+    /// The subscription filters of MQTT session `session`, each with its
+    /// granted QoS, are now `filters`.
+    pub async fn mqtt_subscriptions(
+        &self,
+        client_id: &str,
+        session: u64,
+        filters: Vec<(String, QoS)>,
+    ) {
         self.send(Event::MqttSubscriptions {
             client_id: client_id.to_owned(),
             session,

@@ -13,9 +13,12 @@
 //!   a filter matching it; until then the command stays QUEUED (a module
 //!   subscribes after its CONNACK, so a command queued while it was
 //!   offline would otherwise fail at every reconnect) and it EXPIRES when
-//!   its TTL passes first. It ends SUCCESS when written at QoS 0, on the
-//!   PUBACK at QoS 1, on the PUBCOMP at QoS 2 — or, with a `reply_topic`,
-//!   on the device's publish there, whose payload is its result.
+//!   its TTL passes first. It is published at the lower of its own QoS and
+//!   the QoS granted to the client's subscription (the highest among the
+//!   filters that match, as for any routed message: MQTT 3.1.1 §3.8.4),
+//!   and ends SUCCESS when written at QoS 0, on the PUBACK at QoS 1, on
+//!   the PUBCOMP at QoS 2 — or, with a `reply_topic`, on the device's
+//!   publish there, whose payload is its result.
 //! - SENT is recorded once the PUBLISH is written to the connection. A
 //!   SENT command not finished within `control_completion_timeout` ends
 //!   TIMEOUT; one whose session ends first goes back to QUEUED and is sent
@@ -68,8 +71,18 @@ pub struct MqttLive {
     pub session: u64,
     /// Where the session takes commands.
     pub commands: mpsc::Sender<MqttCommand>,
-    /// The session's subscription filters.
-    pub filters: Vec<String>,
+    /// The session's subscription filters, each with its granted QoS.
+    pub filters: Vec<(String, QoS)>,
+}
+
+/// The QoS granted to a client for `topic` by its `filters`: the highest
+/// among the filters that match it; `None` when none does.
+pub fn granted_qos(filters: &[(String, QoS)], topic: &str) -> Option<QoS> {
+    filters
+        .iter()
+        .filter(|(f, _)| crate::mqtt::topic::matches(f, topic))
+        .map(|(_, q)| *q)
+        .max()
 }
 
 /// A fresh OneNET command uuid (random, version 4 layout).
@@ -95,6 +108,18 @@ pub fn command_uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_granted_qos_is_the_highest_among_the_matching_filters() {
+        let filters = vec![
+            ("cmd/#".to_owned(), QoS::AtMostOnce),
+            ("cmd/led".to_owned(), QoS::AtLeastOnce),
+            ("other".to_owned(), QoS::ExactlyOnce),
+        ];
+        assert_eq!(granted_qos(&filters, "cmd/led"), Some(QoS::AtLeastOnce));
+        assert_eq!(granted_qos(&filters, "cmd/relay"), Some(QoS::AtMostOnce));
+        assert_eq!(granted_qos(&filters, "nothing"), None);
+    }
 
     #[test]
     fn command_uuids_are_version_4_and_differ() {

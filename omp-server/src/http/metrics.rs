@@ -1,6 +1,7 @@
 //! `/metrics`: HTTP request counters by method, route template and status,
-//! followed by the GMMP side's, the delivery writer's and the control
-//! dispatcher's, in the Prometheus text format (0.0.4).
+//! followed by the GMMP side's, the delivery writer's, the control
+//! dispatcher's and the MQTT side's ([`mqtt`]), in the Prometheus text
+//! format (0.0.4).
 //!
 //! Requests are counted in a `prometheus-client` `Family` keyed by
 //! (method, route template, status). `Family::get_or_create` finds the
@@ -136,7 +137,8 @@ impl Collector for Exposition {
         )?)?;
         encode_gmmp(state, &mut encoder)?;
         encode_splits(state.writer.metrics(), &mut encoder)?;
-        encode_controls(state.control.metrics(), &mut encoder)
+        encode_controls(state.control.metrics(), &mut encoder)?;
+        mqtt::encode_mqtt(state, &mut encoder)
     }
 }
 
@@ -353,5 +355,6 @@ fn encode_controls(m: &ControlMetrics, encoder: &mut DescriptorEncoder) -> fmt::
     Ok(())
 }
 
+mod mqtt;
 #[cfg(test)]
 mod tests;

@@ -13,38 +13,23 @@
 //! - [`ingest`]: a PUBLISH to its row, OneNET `$dp` data points decoded.
 //! - [`router`], [`topic`]: connected clients, subscriptions with `+` and
 //!   `#`, retained messages.
+//! - [`metrics`]: the counters `/metrics` shows.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
 
 use crate::store::mqtt_presence::Presence;
+pub use metrics::{CloseReason, MqttMetrics};
 
 pub mod ingest;
 pub mod login;
+pub mod metrics;
 pub mod provision;
 pub mod router;
 pub mod secret;
 pub mod session;
 pub mod tls;
 pub mod topic;
-
-/// Counters of the MQTT side, for logs and `/metrics`.
-#[derive(Debug, Default)]
-pub struct MqttMetrics {
-    /// Connections accepted.
-    pub connections_accepted: AtomicU64,
-    /// Connections open now.
-    pub connections_open: AtomicU64,
-    /// Packets received.
-    pub packets_in: AtomicU64,
-    /// Undecodable input (each closed its connection).
-    pub malformed: AtomicU64,
-    /// CONNECTs refused.
-    pub refused: AtomicU64,
-    /// Messages committed (and acknowledged, at QoS 1 and 2).
-    pub messages_stored: AtomicU64,
-}
 
 /// The MQTT part of the shared state.
 #[derive(Debug, Default)]

@@ -76,7 +76,9 @@ impl std::fmt::Debug for Router {
     }
 }
 
-fn min_qos(a: QoS, b: QoS) -> QoS {
+/// The lower of two QoS levels: a message goes out at most at the QoS
+/// its subscription was granted.
+pub fn min_qos(a: QoS, b: QoS) -> QoS {
     if (a as u8) <= (b as u8) { a } else { b }
 }
 
@@ -171,15 +173,13 @@ impl Router {
         out
     }
 
-    /// The session's subscription filters.
-    pub fn filters(&self, client_id: &str, session: u64) -> Vec<String> {
+    /// The session's subscription filters, each with its granted QoS.
+    pub fn filters(&self, client_id: &str, session: u64) -> Vec<(String, QoS)> {
         self.lock()
             .live
             .get(client_id)
             .filter(|l| l.session == session)
-            .map_or_else(Vec::new, |l| {
-                l.filters.iter().map(|(f, _)| f.clone()).collect()
-            })
+            .map_or_else(Vec::new, |l| l.filters.clone())
     }
 
     /// Removes `filters` from the session's subscriptions.

@@ -19,6 +19,7 @@ use tokio_util::codec::Decoder;
 
 use crate::common::{self, GUARD, TestServer};
 
+pub mod mosquitto;
 pub mod sim7600;
 
 /// Hex text (whitespace ignored) to bytes.

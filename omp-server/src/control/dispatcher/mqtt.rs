@@ -9,10 +9,12 @@ use bytes::Bytes;
 use mqtt_codec::QoS;
 
 use super::{Dispatcher, PUSH_BATCH, millis};
-use crate::control::mqtt::{Awaits, MqttCommand, MqttLive, ONENET_REQUEST, command_uuid};
+use crate::control::mqtt::{
+    Awaits, MqttCommand, MqttLive, ONENET_REQUEST, command_uuid, granted_qos,
+};
 use crate::error::StoreError;
 use crate::escaped;
-use crate::mqtt::topic;
+use crate::mqtt::router::min_qos;
 use crate::store::controls::{ControlState, Outcome};
 use crate::store::mqtt_controls::{self as mqtt_rows, NewMqttControl, QueuedMqttControl};
 use crate::store::now_millis;
@@ -67,9 +69,13 @@ impl MqttTable {
     }
 }
 
-/// What a queued command is published as, and what ends it.
-fn command_of(c: &QueuedMqttControl) -> MqttCommand {
-    let qos = QoS::from_bits(u8::try_from(c.qos).unwrap_or(0)).unwrap_or(QoS::AtMostOnce);
+/// The QoS a queued command asked for.
+fn requested_qos(c: &QueuedMqttControl) -> QoS {
+    QoS::from_bits(u8::try_from(c.qos).unwrap_or(0)).unwrap_or(QoS::AtMostOnce)
+}
+
+/// What a queued command is published as, at `qos`, and what ends it.
+fn command_of(c: &QueuedMqttControl, qos: QoS) -> MqttCommand {
     let (topic, awaits) = if c.topic == ONENET_REQUEST {
         let uuid = command_uuid();
         (
@@ -128,7 +134,7 @@ impl Dispatcher {
         &mut self,
         client_id: &str,
         session: u64,
-        filters: Vec<String>,
+        filters: Vec<(String, QoS)>,
     ) {
         match self.mqtt.live.get_mut(client_id) {
             Some(live) if live.session == session => live.filters = filters,
@@ -312,13 +318,23 @@ impl Dispatcher {
             if self.mqtt.flight.contains_key(&c.id) {
                 continue;
             }
-            let subscribed = c.topic == ONENET_REQUEST
-                || live.filters.iter().any(|f| topic::matches(f, &c.topic));
-            if !subscribed {
-                // Waits for a matching SUBSCRIBE (or its TTL).
-                continue;
-            }
-            let command = command_of(&c);
+            let requested = requested_qos(&c);
+            let qos = if c.topic == ONENET_REQUEST {
+                // Delivered without a subscription, at the QoS asked for.
+                requested
+            } else {
+                let Some(granted) = granted_qos(&live.filters, &c.topic) else {
+                    // Waits for a matching SUBSCRIBE (or its TTL).
+                    continue;
+                };
+                if granted < requested {
+                    tracing::debug!(client_id = %escaped::text(client_id), control_id = c.id,
+                        requested = requested as u8, granted = granted as u8,
+                        "MQTT command published at the QoS its subscription was granted");
+                }
+                min_qos(requested, granted)
+            };
+            let command = command_of(&c, qos);
             let awaits = command.awaits.clone();
             if live.commands.try_send(command).is_err() {
                 // Full or gone: the next push, or the session's end, comes.

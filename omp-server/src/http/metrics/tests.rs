@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
+use mqtt_codec::{ConnectReturnCode, PacketType, QoS};
 use tokio_util::sync::CancellationToken;
 
 use super::render;
@@ -12,6 +13,7 @@ use crate::config::Config;
 use crate::control::ControlHandle;
 use crate::directory::Directory;
 use crate::http::ApiKey;
+use crate::mqtt::CloseReason;
 use crate::state::Shared;
 use crate::store;
 
@@ -128,6 +130,62 @@ omp_controls_ended_total{state=\"FAILED\"} 0
 omp_controls_ended_total{state=\"TIMEOUT\"} 1
 omp_controls_ended_total{state=\"EXPIRED\"} 0
 omp_controls_ended_total{state=\"CANCELLED\"} 0
+# HELP omp_mqtt_connections_accepted_total MQTT connections accepted (MQTT and MQTTS ports).
+# TYPE omp_mqtt_connections_accepted_total counter
+omp_mqtt_connections_accepted_total 4
+# HELP omp_mqtt_malformed_packets_total Undecodable MQTT input, packets over mqtt_max_packet_size included (each closed its connection).
+# TYPE omp_mqtt_malformed_packets_total counter
+omp_mqtt_malformed_packets_total 1
+# HELP omp_mqtt_connections_open MQTT connections open now, logged in or not (MQTTS ones once their TLS handshake is done).
+# TYPE omp_mqtt_connections_open gauge
+omp_mqtt_connections_open 1
+# HELP omp_mqtt_sessions MQTT clients logged in now (CONNACK 0 sent).
+# TYPE omp_mqtt_sessions gauge
+omp_mqtt_sessions 0
+# HELP omp_mqtt_packets_received_total Whole MQTT packets received, by type.
+# TYPE omp_mqtt_packets_received_total counter
+omp_mqtt_packets_received_total{packet=\"CONNECT\"} 1
+omp_mqtt_packets_received_total{packet=\"CONNACK\"} 0
+omp_mqtt_packets_received_total{packet=\"PUBLISH\"} 2
+omp_mqtt_packets_received_total{packet=\"PUBACK\"} 0
+omp_mqtt_packets_received_total{packet=\"PUBREC\"} 0
+omp_mqtt_packets_received_total{packet=\"PUBREL\"} 0
+omp_mqtt_packets_received_total{packet=\"PUBCOMP\"} 0
+omp_mqtt_packets_received_total{packet=\"SUBSCRIBE\"} 0
+omp_mqtt_packets_received_total{packet=\"SUBACK\"} 0
+omp_mqtt_packets_received_total{packet=\"UNSUBSCRIBE\"} 0
+omp_mqtt_packets_received_total{packet=\"UNSUBACK\"} 0
+omp_mqtt_packets_received_total{packet=\"PINGREQ\"} 0
+omp_mqtt_packets_received_total{packet=\"PINGRESP\"} 0
+omp_mqtt_packets_received_total{packet=\"DISCONNECT\"} 0
+# HELP omp_mqtt_messages_stored_total MQTT PUBLISH messages committed (acknowledged at QoS 1 and 2 only after), by the QoS they were published with.
+# TYPE omp_mqtt_messages_stored_total counter
+omp_mqtt_messages_stored_total{qos=\"0\"} 0
+omp_mqtt_messages_stored_total{qos=\"1\"} 2
+omp_mqtt_messages_stored_total{qos=\"2\"} 0
+# HELP omp_mqtt_connects_refused_total MQTT CONNECTs refused, by the CONNACK code sent.
+# TYPE omp_mqtt_connects_refused_total counter
+omp_mqtt_connects_refused_total{code=\"unacceptable_protocol_version\"} 0
+omp_mqtt_connects_refused_total{code=\"identifier_rejected\"} 0
+omp_mqtt_connects_refused_total{code=\"server_unavailable\"} 0
+omp_mqtt_connects_refused_total{code=\"bad_username_or_password\"} 1
+omp_mqtt_connects_refused_total{code=\"not_authorized\"} 0
+# HELP omp_mqtt_connections_closed_total MQTT connections closed, by reason.
+# TYPE omp_mqtt_connections_closed_total counter
+omp_mqtt_connections_closed_total{reason=\"peer_closed\"} 0
+omp_mqtt_connections_closed_total{reason=\"disconnect\"} 0
+omp_mqtt_connections_closed_total{reason=\"malformed\"} 1
+omp_mqtt_connections_closed_total{reason=\"protocol_violation\"} 0
+omp_mqtt_connections_closed_total{reason=\"login_refused\"} 1
+omp_mqtt_connections_closed_total{reason=\"connect_timeout\"} 0
+omp_mqtt_connections_closed_total{reason=\"keep_alive\"} 1
+omp_mqtt_connections_closed_total{reason=\"packet_timeout\"} 0
+omp_mqtt_connections_closed_total{reason=\"replaced\"} 0
+omp_mqtt_connections_closed_total{reason=\"shed\"} 0
+omp_mqtt_connections_closed_total{reason=\"shutdown\"} 0
+omp_mqtt_connections_closed_total{reason=\"write_failed\"} 0
+omp_mqtt_connections_closed_total{reason=\"not_stored\"} 0
+omp_mqtt_connections_closed_total{reason=\"tls_handshake\"} 0
 ";
 
 #[tokio::test]
@@ -150,6 +208,19 @@ async fn the_exposition_keeps_every_name_type_label_and_help() {
         .metrics()
         .timed_out
         .fetch_add(1, Ordering::Relaxed);
+    let mqtt = &state.mqtt.metrics;
+    mqtt.connections_accepted.fetch_add(4, Ordering::Relaxed);
+    mqtt.connections_open.fetch_add(1, Ordering::Relaxed);
+    mqtt.malformed.fetch_add(1, Ordering::Relaxed);
+    mqtt.packet_in(PacketType::Connect);
+    mqtt.packet_in(PacketType::Publish);
+    mqtt.packet_in(PacketType::Publish);
+    mqtt.stored(QoS::AtLeastOnce);
+    mqtt.stored(QoS::AtLeastOnce);
+    mqtt.refused(ConnectReturnCode::BadUserNameOrPassword);
+    mqtt.closed(CloseReason::Malformed);
+    mqtt.closed(CloseReason::LoginRefused);
+    mqtt.closed(CloseReason::KeepAlive);
     let response = render(State(state)).await.into_response();
     assert_eq!(
         response.headers()["content-type"],

@@ -82,7 +82,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
 
     /// Publishes a command of the control queue (never RETAIN) and reports
     /// it written.
-    pub(super) async fn send_command(&mut self, command: MqttCommand) -> Result<(), &'static str> {
+    pub(super) async fn send_command(&mut self, command: MqttCommand) -> Result<(), super::Ending> {
         let packet = self.machine.outgoing(Outgoing {
             topic: command.topic.clone(),
             payload: command.payload.clone(),

@@ -33,6 +33,7 @@ use mqtt_codec::{
 };
 
 use crate::config::Config;
+use crate::mqtt::metrics::CloseReason;
 use crate::mqtt::router::Outgoing;
 use crate::store::mqtt_provisioning::LoginProfile;
 
@@ -63,6 +64,8 @@ impl Timeouts {
 pub enum Close {
     /// DISCONNECT: the will is dropped.
     Disconnect,
+    /// Input the codec could not decode.
+    Malformed,
     /// A packet the protocol does not allow here.
     ProtocolViolation(&'static str),
     /// The login was refused (CONNACK ≠ 0 sent).
@@ -74,8 +77,19 @@ impl Close {
     pub fn reason(self) -> &'static str {
         match self {
             Close::Disconnect => "disconnected",
+            Close::Malformed => "malformed packet",
             Close::ProtocolViolation(why) => why,
             Close::Refused(_) => "login refused",
+        }
+    }
+
+    /// The reason `/metrics` counts.
+    pub fn kind(self) -> CloseReason {
+        match self {
+            Close::Disconnect => CloseReason::Disconnect,
+            Close::Malformed => CloseReason::Malformed,
+            Close::ProtocolViolation(_) => CloseReason::ProtocolViolation,
+            Close::Refused(_) => CloseReason::LoginRefused,
         }
     }
 }
@@ -121,6 +135,15 @@ impl Expiry {
             Expiry::NoConnect(_) => "no CONNECT in time",
             Expiry::KeepAlive(_) => "keep-alive expired",
             Expiry::PacketNotCompleted(_) => "packet not completed in time",
+        }
+    }
+
+    /// The reason `/metrics` counts.
+    pub fn kind(self) -> CloseReason {
+        match self {
+            Expiry::NoConnect(_) => CloseReason::ConnectTimeout,
+            Expiry::KeepAlive(_) => CloseReason::KeepAlive,
+            Expiry::PacketNotCompleted(_) => CloseReason::PacketTimeout,
         }
     }
 }
@@ -358,7 +381,7 @@ impl Machine {
             (Phase::AwaitingConnect, Some(code)) => {
                 Action::Close(Some(connack(code)), Close::Refused(code))
             }
-            _ => Action::Close(None, Close::ProtocolViolation("malformed packet")),
+            _ => Action::Close(None, Close::Malformed),
         }
     }
 

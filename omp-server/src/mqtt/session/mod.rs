@@ -37,6 +37,7 @@ use futures::StreamExt;
 use mqtt_codec::{ConnectReturnCode, MqttCodec, MqttError, Packet, Publish, QoS};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::codec::Decoder;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +47,7 @@ use crate::gmmp::log_budget::LogBudget;
 use crate::listen::{self, UnauthenticatedSlot};
 use crate::mqtt::ingest::{self, Incoming};
 use crate::mqtt::login::{self, Login};
+use crate::mqtt::metrics::CloseReason;
 use crate::mqtt::router::{self, Message, Outgoing};
 use crate::state::Shared;
 use crate::store::mqtt_messages::MessageKind;
@@ -53,7 +55,10 @@ use crate::store::mqtt_presence::Presence;
 use crate::store::now_millis;
 
 pub mod commands;
+mod ending;
 pub mod machine;
+
+use ending::Ending;
 
 use machine::{Action, Close, Machine, Timeouts};
 
@@ -62,6 +67,29 @@ const INITIAL_READ_CAPACITY: usize = 64;
 static PEER_FAULT_LOG: LogBudget = LogBudget::new(10);
 /// An idle deadline far enough to mean never.
 const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The codec, noting the first byte of the packet it last looked at: the
+/// packet type a closing is logged with (the one in progress, the one that
+/// did not decode, or the last one received).
+#[derive(Debug)]
+struct NotingCodec {
+    codec: MqttCodec,
+    first_byte: Option<u8>,
+}
+
+impl Decoder for NotingCodec {
+    type Item = Packet;
+    type Error = MqttError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, MqttError> {
+        if let Some(&b) = src.first() {
+            self.first_byte = Some(b);
+        }
+        self.codec.decode(src)
+    }
+}
+
+type Packets<S> = FramedRead<ReadHalf<S>, NotingCodec>;
 
 struct Session<S> {
     state: Arc<Shared>,
@@ -134,7 +162,11 @@ pub async fn run_opened_at<S>(
     let metrics = &state.mqtt.metrics;
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
     let (read, write) = tokio::io::split(stream);
-    let mut packets = FramedRead::with_capacity(read, MqttCodec::new(), INITIAL_READ_CAPACITY);
+    let codec = NotingCodec {
+        codec: MqttCodec::with_max_packet_size(state.config.mqtt_max_packet_size),
+        first_byte: None,
+    };
+    let mut packets = FramedRead::with_capacity(read, codec, INITIAL_READ_CAPACITY);
     let id = state.next_session_id();
     let mut session = Session {
         id,
@@ -152,8 +184,8 @@ pub async fn run_opened_at<S>(
         out: BytesMut::new(),
     };
     tracing::debug!(%peer, session = id, "MQTT connection opened");
-    let reason = session.serve(&mut packets, &shutdown).await;
-    session.end(reason).await;
+    let ending = session.serve(&mut packets, &shutdown).await;
+    session.end(ending, packets.decoder().first_byte).await;
 }
 
 enum Read {
@@ -164,11 +196,7 @@ enum Read {
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
-    async fn serve(
-        &mut self,
-        packets: &mut FramedRead<ReadHalf<S>, MqttCodec>,
-        shutdown: &CancellationToken,
-    ) -> &'static str {
+    async fn serve(&mut self, packets: &mut Packets<S>, shutdown: &CancellationToken) -> Ending {
         let mut armed = self.machine.poll_timeout();
         let timer = tokio::time::sleep_until(tokio::time::Instant::from_std(
             armed.unwrap_or_else(|| now() + NEVER),
@@ -210,46 +238,48 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             let in_progress = self.machine.packet_in_progress();
             tokio::select! {
                 biased;
-                () = &mut shutting_down => return "server shutting down",
-                () = &mut replaced => return "replaced by a newer connection of the same client id",
-                () = listen::shed(self.unauthenticated.as_ref()) => return listen::SHED_REASON,
+                () = &mut shutting_down => return Ending::new(CloseReason::Shutdown, "server shutting down"),
+                () = &mut replaced => return Ending::new(CloseReason::Replaced,
+                    "replaced by a newer connection of the same client id"),
+                () = listen::shed(self.unauthenticated.as_ref()) => {
+                    return Ending::new(CloseReason::Shed, listen::SHED_REASON);
+                }
                 read = next_read(packets, in_progress) => {
                     let action = match read {
                         Read::Started => {
                             self.machine.packet_started(now());
                             continue;
                         }
-                        Read::End => return "peer closed",
+                        Read::End => return Ending::new(CloseReason::PeerClosed, "peer closed"),
                         Read::Failed(e) => self.malformed(&e),
                         Read::Packet(packet) => {
-                            self.state.mqtt.metrics.packets_in.fetch_add(1, Ordering::Relaxed);
+                            self.state.mqtt.metrics.packet_in(packet.packet_type());
                             self.last_seen = now_millis();
                             self.machine.handle_packet(packet, now())
                         }
                     };
                     // Boxed: the store and login futures are large, and an
                     // idle session must not carry their space.
-                    if let Err(reason) = Box::pin(self.act(action)).await {
-                        return reason;
+                    if let Err(ending) = Box::pin(self.act(action)).await {
+                        return ending;
                     }
                 }
                 Some(m) = routed => {
                     let packet = self.machine.outgoing(m);
-                    if let Err(reason) = self.write_packet(&packet).await {
-                        return reason;
+                    if let Err(ending) = self.write_packet(&packet).await {
+                        return ending;
                     }
                 }
                 Some(c) = command => {
-                    if let Err(reason) = self.send_command(c).await {
-                        return reason;
+                    if let Err(ending) = self.send_command(c).await {
+                        return ending;
                     }
                 }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
                     if let Some(expiry) = self.machine.handle_timeout(now()) {
-                        tracing::info!(peer = %self.peer, client_id = self.machine.client_id().map(escaped::shown),
-                            reason = expiry.reason(), ?expiry, "closing MQTT connection");
-                        return expiry.reason();
+                        tracing::debug!(peer = %self.peer, ?expiry, "MQTT deadline passed");
+                        return Ending::new(expiry.kind(), expiry.reason());
                     }
                 }
             }
@@ -274,8 +304,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         self.machine.undecodable(e)
     }
 
-    /// Carries out `action`; `Err` is the reason the connection closes.
-    async fn act(&mut self, action: Action) -> Result<(), &'static str> {
+    /// Carries out `action`; `Err` is why the connection closes.
+    async fn act(&mut self, action: Action) -> Result<(), Ending> {
         match action {
             Action::None => Ok(()),
             Action::Send(packet) => self.write_packet(&packet).await,
@@ -302,7 +332,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             Action::Store(publish) => self.store(publish).await,
             Action::Subscribe(subscribe, suback) => {
                 let Some(client) = self.machine.client() else {
-                    return Err("subscribe before login");
+                    return Err(Ending::new(
+                        CloseReason::ProtocolViolation,
+                        "subscribe before login",
+                    ));
                 };
                 let filters: Vec<(String, QoS)> = subscribe
                     .filters
@@ -348,16 +381,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Sends the closing packet, if any, and logs a refusal.
-    async fn close_with(&mut self, action: Action) -> Result<(), &'static str> {
+    async fn close_with(&mut self, action: Action) -> Result<(), Ending> {
         let Action::Close(packet, why) = action else {
             return Ok(());
         };
         if let Close::Refused(code) = why {
-            self.state
-                .mqtt
-                .metrics
-                .refused
-                .fetch_add(1, Ordering::Relaxed);
+            self.state.mqtt.metrics.refused(code);
             match PEER_FAULT_LOG.take() {
                 Some(left_out) => tracing::info!(peer = %self.peer,
                     client_id = self.machine.client_id().map(escaped::shown), code = ?code, left_out,
@@ -368,7 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         if let Some(packet) = packet {
             self.write_packet(&packet).await?;
         }
-        Err(why.reason())
+        Err(Ending::new(why.kind(), why.reason()))
     }
 
     /// Binds the client id (closing an older session of it), leaves the
@@ -400,9 +429,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     }
 
     /// Commits `publish`, then acknowledges, retains and routes it.
-    async fn store(&mut self, publish: Publish) -> Result<(), &'static str> {
+    async fn store(&mut self, publish: Publish) -> Result<(), Ending> {
         let Some(client) = self.machine.client() else {
-            return Err("publish before login");
+            return Err(Ending::new(
+                CloseReason::ProtocolViolation,
+                "publish before login",
+            ));
         };
         let row = ingest::row(Incoming {
             client_id: &client.client_id,
@@ -415,12 +447,10 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             packet_id: (publish.qos != QoS::AtMostOnce).then_some(publish.packet_id),
             received_at: now_millis(),
         });
-        commit(&self.state, row).await?;
-        self.state
-            .mqtt
-            .metrics
-            .messages_stored
-            .fetch_add(1, Ordering::Relaxed);
+        commit(&self.state, row)
+            .await
+            .map_err(|why| Ending::new(CloseReason::NotStored, why))?;
+        self.state.mqtt.metrics.stored(publish.qos);
         if let Some(ack) = self.machine.stored(&publish) {
             self.write_packet(&ack).await?;
         }
@@ -442,12 +472,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         Ok(())
     }
 
-    async fn write_packet(&mut self, packet: &Packet) -> Result<(), &'static str> {
+    async fn write_packet(&mut self, packet: &Packet) -> Result<(), Ending> {
         self.try_write_packet(packet).await.map(|_| ())
     }
 
     /// Writes `packet`; false when it could not be encoded (not sent).
-    async fn try_write_packet(&mut self, packet: &Packet) -> Result<bool, &'static str> {
+    async fn try_write_packet(&mut self, packet: &Packet) -> Result<bool, Ending> {
         self.out.clear();
         if let Err(e) = packet.encode(&mut self.out) {
             tracing::warn!(peer = %self.peer, error = %e, "MQTT packet not encodable; not sent");
@@ -456,67 +486,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         self.write
             .write_all(&self.out)
             .await
-            .map_err(|_| "write failed")?;
+            .map_err(|_| Ending::new(CloseReason::WriteFailed, "write failed"))?;
         Ok(true)
-    }
-
-    /// The end of the session: unbind, offline, will.
-    async fn end(mut self, reason: &'static str) {
-        let _ = self.write.shutdown().await;
-        let state = self.state.clone();
-        state
-            .mqtt
-            .metrics
-            .connections_open
-            .fetch_sub(1, Ordering::Relaxed);
-        let Some(client) = self.machine.client().cloned() else {
-            tracing::debug!(peer = %self.peer, reason, "MQTT connection closed before login");
-            return;
-        };
-        state.mqtt.router.unbind(&client.client_id, self.id);
-        state
-            .control
-            .mqtt_disconnected(&client.client_id, self.id)
-            .await;
-        tracing::info!(peer = %self.peer, client_id = %escaped::text(&client.client_id), reason,
-            "MQTT client disconnected");
-        state.mqtt.note_presence(Presence {
-            client_id: client.client_id.clone(),
-            online: false,
-            reason: Some(reason.to_owned()),
-            peer: self.peer.to_string(),
-            connected_at: self.connected_at,
-            last_seen: self.last_seen,
-        });
-        if let Some(will) = self.machine.take_will() {
-            let row = ingest::row(Incoming {
-                client_id: &client.client_id,
-                kind: MessageKind::Will,
-                topic: &will.topic,
-                payload: &will.message,
-                qos: will.qos,
-                retain: will.retain,
-                dup: false,
-                packet_id: None,
-                received_at: now_millis(),
-            });
-            if commit(&state, row).await.is_ok() {
-                tracing::info!(
-                    client_id = %escaped::text(&client.client_id),
-                    topic = %escaped::text(&will.topic),
-                    "MQTT will stored and published"
-                );
-                publish_to_subscribers(
-                    &state,
-                    Message {
-                        topic: will.topic,
-                        payload: will.message,
-                        qos: will.qos,
-                    },
-                    will.retain,
-                );
-            }
-        }
     }
 }
 
@@ -556,10 +527,7 @@ fn publish_to_subscribers(state: &Shared, m: Message, retain: bool) {
 
 /// The next thing the read side brings; [`Read::Started`] once per packet
 /// whose first bytes are buffered (see the GMMP session's `next_read`).
-async fn next_read<S: AsyncRead>(
-    packets: &mut FramedRead<ReadHalf<S>, MqttCodec>,
-    packet_in_progress: bool,
-) -> Read {
+async fn next_read<S: AsyncRead>(packets: &mut Packets<S>, packet_in_progress: bool) -> Read {
     std::future::poll_fn(|cx| match packets.poll_next_unpin(cx) {
         Poll::Ready(Some(Ok(packet))) => Poll::Ready(Read::Packet(packet)),
         Poll::Ready(Some(Err(e))) => Poll::Ready(Read::Failed(e)),

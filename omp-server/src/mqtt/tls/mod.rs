@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::gmmp::log_budget::LogBudget;
 use crate::listen::UnauthenticatedSlot;
+use crate::mqtt::metrics::CloseReason;
 use crate::state::Shared;
 use certificate::{LoadedCert, TlsError};
 
@@ -89,25 +90,29 @@ pub async fn run(
 ) {
     let opened_at = tokio::time::Instant::now();
     let deadline = opened_at + state.config.first_frame_timeout;
+    let closed = |reason| state.mqtt.metrics.closed(reason);
     let mut first = [0u8; 1];
     let peeked = tokio::select! {
         r = tokio::time::timeout_at(deadline, stream.peek(&mut first)) => r,
-        () = shutdown.cancelled() => return,
-        () = unauthenticated.shed() => return,
+        () = shutdown.cancelled() => return closed(CloseReason::Shutdown),
+        () = unauthenticated.shed() => return closed(CloseReason::Shed),
     };
     match peeked {
         Ok(Ok(1..)) => {}
         Ok(Ok(_)) => {
-            tracing::debug!(%peer, "MQTTS connection closed before its first byte");
-            return;
+            tracing::debug!(%peer, packet = "none", reason = "peer_closed",
+                "MQTTS connection closed before its first byte");
+            return closed(CloseReason::PeerClosed);
         }
         Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "MQTTS connection failed before its first byte");
-            return;
+            tracing::debug!(%peer, packet = "none", reason = "peer_closed", error = %e,
+                "MQTTS connection failed before its first byte");
+            return closed(CloseReason::PeerClosed);
         }
         Err(_) => {
-            tracing::debug!(%peer, "MQTTS connection silent until the CONNECT timeout; closed");
-            return;
+            tracing::debug!(%peer, packet = "none", reason = "connect_timeout",
+                "MQTTS connection silent until the CONNECT timeout; closed");
+            return closed(CloseReason::ConnectTimeout);
         }
     }
     let opened_at = opened_at.into_std();
@@ -127,13 +132,19 @@ pub async fn run(
         Transport::Tls => {
             let handshake = tokio::select! {
                 r = tokio::time::timeout_at(deadline, acceptor.accept(stream)) => r,
-                () = shutdown.cancelled() => return,
-                () = unauthenticated.shed() => return,
+                () = shutdown.cancelled() => return closed(CloseReason::Shutdown),
+                () = unauthenticated.shed() => return closed(CloseReason::Shed),
             };
             let tls = match handshake {
                 Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => return handshake_failed(peer, &e.to_string()),
-                Err(_) => return handshake_failed(peer, "not finished within the CONNECT timeout"),
+                Ok(Err(e)) => {
+                    closed(CloseReason::TlsHandshake);
+                    return handshake_failed(peer, &e.to_string());
+                }
+                Err(_) => {
+                    closed(CloseReason::ConnectTimeout);
+                    return handshake_failed(peer, "not finished within the CONNECT timeout");
+                }
             };
             tracing::debug!(%peer, "MQTTS TLS handshake done");
             crate::mqtt::session::run_opened_at(
@@ -150,12 +161,12 @@ pub async fn run(
     }
 }
 
-fn handshake_failed(peer: SocketAddr, reason: &str) {
+fn handshake_failed(peer: SocketAddr, detail: &str) {
     match HANDSHAKE_LOG.take() {
-        Some(left_out) => {
-            tracing::warn!(%peer, reason, left_out, "MQTTS TLS handshake failed; connection closed")
-        }
-        None => tracing::debug!(%peer, reason, "MQTTS TLS handshake failed; connection closed"),
+        Some(left_out) => tracing::warn!(%peer, packet = "none", reason = "tls_handshake", detail,
+            left_out, "MQTTS TLS handshake failed; connection closed"),
+        None => tracing::debug!(%peer, packet = "none", reason = "tls_handshake", detail,
+            "MQTTS TLS handshake failed; connection closed"),
     }
 }
 
