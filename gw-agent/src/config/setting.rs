@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use super::TransportKind;
+use super::{ModuleKind, TransportKind};
 use crate::spool::FullPolicy;
 use crate::wizfi310::{FlowControl, Parity, Security};
 
@@ -221,6 +221,16 @@ fn choice<T: ValueEnum>(text: &str) -> Result<T, String> {
 
 impl SettingValue for TransportKind {
     const CHOICES: &'static [&'static str] = &["bridge", "direct", "native"];
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        choice(&string(value)?)
+    }
+    fn from_text(text: &str) -> Result<Self, String> {
+        choice(text)
+    }
+}
+
+impl SettingValue for ModuleKind {
+    const CHOICES: &'static [&'static str] = &["wizfi310", "wiz550s2e"];
     fn from_toml(value: toml::Value) -> Result<Self, String> {
         choice(&string(value)?)
     }
