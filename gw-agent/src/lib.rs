@@ -14,6 +14,9 @@
 //! - [`wizfi310`]: the WizFi310 AT-command driver — serial port settings,
 //!   the sans-IO byte-stream parser, typed commands, unsolicited events and
 //!   binary-safe socket data, and the async [`wizfi310::Driver`].
+//! - [`wiz550s2e`]: the WIZ550S2E (serial-to-Ethernet) AT-command driver:
+//!   its bracketed response grammar, binary-safe received data, typed
+//!   commands and the async [`wiz550s2e::Driver`].
 //! - [`engine`]: the sans-IO GMMP gateway engine (registration, profile,
 //!   heartbeats, deliveries, controls, T-IDs, timeouts).
 //! - [`spool`]: the crash-safe on-disk delivery spool.
@@ -48,4 +51,5 @@ pub mod sources;
 pub mod spool;
 pub mod status;
 pub mod transport;
+pub mod wiz550s2e;
 pub mod wizfi310;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Setting;
 use super::setting::{Fallback, settings};
-use super::{DEFAULT_OMP_PORT, LogFormat, TransportKind};
+use super::{DEFAULT_OMP_PORT, LogFormat, ModuleKind, TransportKind};
 use crate::spool::{FullPolicy, SpoolLimits};
 use crate::wizfi310::{FlowControl, Parity, Security};
 use Fallback::{Absent, Derived, Text};
@@ -16,6 +16,8 @@ use Fallback::{Absent, Derived, Text};
 settings! {
     /// Transport: bridge, direct or native.
     TRANSPORT: TransportKind { key: "transport", flag: "transport", default: Text("bridge") }
+    /// Module on the serial port: wizfi310 or wiz550s2e.
+    MODULE: ModuleKind { key: "module", flag: "module", default: Text("wizfi310") }
     /// State directory (identity, spool, status).
     STATE_DIR: PathBuf { key: "state_dir", flag: "state-dir", default: Text("gw-agent-state") }
     /// GW auth ID.
@@ -24,7 +26,7 @@ settings! {
     MANUFACTURE_ID: String { key: "manufacture_id", flag: "manufacture-id", default: Text("WIZnet") }
     /// Domain code.
     DOMAIN_CODE: String { key: "domain_code", flag: "domain-code", default: Text("ThingPlug") }
-    /// Serial port of the WizFi310.
+    /// Serial port of the module.
     SERIAL_PATH: String { key: "serial.path", flag: "serial", default: Absent("required for `bridge` / `native`") }
     /// Serial line rate.
     SERIAL_BAUD: u32 { key: "serial.baud", flag: "baud", default: Text("115200") }

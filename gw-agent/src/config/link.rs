@@ -3,7 +3,7 @@
 
 use super::keys::*;
 use super::layers::Settings;
-use super::{ConfigError, SerialSettings, TransportKind, WifiSettings, invalid};
+use super::{ConfigError, ModuleKind, SerialSettings, TransportKind, WifiSettings, invalid};
 use crate::wizfi310::Security;
 
 /// `[serial]`.
@@ -50,6 +50,7 @@ pub(super) fn wifi(s: &Settings) -> Result<WifiSettings, ConfigError> {
 /// What the module transports cannot start without.
 pub(super) fn require_for(
     transport: TransportKind,
+    module: ModuleKind,
     serial: &SerialSettings,
     wifi: &WifiSettings,
 ) -> Result<(), ConfigError> {
@@ -59,6 +60,10 @@ pub(super) fn require_for(
                 key: SERIAL_PATH.setting.key_and_flag(),
                 why: format!("the {} transport talks to the module", transport.name()),
             });
+        }
+        if module == ModuleKind::Wiz550s2e {
+            // Ethernet: no Wi-Fi to join, the wifi settings are not used.
+            return Ok(());
         }
         if wifi.ssid.is_none() {
             return Err(ConfigError::Missing {

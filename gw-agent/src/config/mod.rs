@@ -6,6 +6,7 @@
 //!
 //! ```toml
 //! transport = "direct"              # bridge (default) | direct | native
+//! module = "wizfi310"               # or "wiz550s2e" (Ethernet, bridge only)
 //! state_dir = "/var/lib/gw-agent"   # identity, spool, status file
 //! auth_id = "0008dc1e3222"          # default: the module's MAC (bridge/native)
 //! manufacture_id = "WIZnet"
@@ -194,6 +195,27 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which module is on the serial port (bridge and native transports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModuleKind {
+    /// The WIZnet WizFi310 (Wi-Fi).
+    #[default]
+    Wizfi310,
+    /// The WIZnet WIZ550S2E (Ethernet); `bridge` only.
+    Wiz550s2e,
+}
+
+impl ModuleKind {
+    /// The name as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModuleKind::Wizfi310 => "wizfi310",
+            ModuleKind::Wiz550s2e => "wiz550s2e",
+        }
+    }
+}
+
 /// Serial port settings (bridge and native transports).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SerialSettings {
@@ -293,6 +315,8 @@ pub struct ModuleSourceConfig {
 pub struct Config {
     /// Transport.
     pub transport: TransportKind,
+    /// The module on the serial port.
+    pub module: ModuleKind,
     /// State directory.
     pub state_dir: PathBuf,
     /// Auth ID; `None` = ask the module for its MAC.

@@ -6,14 +6,23 @@ use std::collections::BTreeMap;
 use super::keys::*;
 use super::layers::Settings;
 use super::{
-    Config, ConfigError, DeviceConfig, MAX_IN_FLIGHT, TransportKind, UserControl, invalid, link,
-    sources,
+    Config, ConfigError, DeviceConfig, MAX_IN_FLIGHT, ModuleKind, TransportKind, UserControl,
+    invalid, link, sources,
 };
 use crate::spool::SpoolLimits;
 
 /// Checks every section in the order the file lists them.
 pub(super) fn resolve(s: &Settings) -> Result<Config, ConfigError> {
     let transport = s.value(TRANSPORT)?;
+    let module = s.value(MODULE)?;
+    if module == ModuleKind::Wiz550s2e && transport == TransportKind::Native {
+        return Err(invalid(
+            MODULE.setting.key,
+            module.name(),
+            "the native transport is the WizFi310's built-in GMMP client; the WIZ550S2E has \
+             none: use transport = \"bridge\" (or leave module at \"wizfi310\")",
+        ));
+    }
     let (omp_host, omp_port) = match s.given(OMP_HOST) {
         Some(v) => {
             let (host, port) = parse_omp(v)?;
@@ -51,7 +60,7 @@ pub(super) fn resolve(s: &Settings) -> Result<Config, ConfigError> {
 
     let serial = link::serial(s)?;
     let wifi = link::wifi(s)?;
-    link::require_for(transport, &serial, &wifi)?;
+    link::require_for(transport, module, &serial, &wifi)?;
 
     let devices = s.file.devices.clone();
     check_devices(&devices)?;
@@ -66,9 +75,21 @@ pub(super) fn resolve(s: &Settings) -> Result<Config, ConfigError> {
     }
     let spool = spool_limits(s)?;
 
-    let sources = sources::resolve(s, &devices, transport)?;
+    let sources = sources::resolve(s, &devices, transport, module)?;
 
     let controls = controls(s.file.controls.clone())?;
+    if module == ModuleKind::Wiz550s2e
+        && transport != TransportKind::Direct
+        && let Some((code, _)) = controls
+            .iter()
+            .find(|(_, c)| matches!(c, UserControl::Gpio { .. }))
+    {
+        return Err(invalid(
+            &format!("controls.\"0x{code:02X}\".gpio"),
+            "set",
+            "the WIZ550S2E has no GPIO command: use a `command` control (module = \"wiz550s2e\")",
+        ));
+    }
 
     let reconnect_initial = s.value(RECONNECT_INITIAL)?;
     let reconnect_max = s.value(RECONNECT_MAX)?;
@@ -90,6 +111,7 @@ pub(super) fn resolve(s: &Settings) -> Result<Config, ConfigError> {
 
     Ok(Config {
         transport,
+        module,
         state_dir: s.value(STATE_DIR)?,
         auth_id,
         manufacture_id,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use super::{LogFormat, TransportKind};
+use super::{LogFormat, ModuleKind, TransportKind};
 use crate::spool::FullPolicy;
 use crate::wizfi310::{FlowControl, Parity, Security};
 
@@ -231,6 +231,16 @@ impl SettingValue for TransportKind {
 
 impl SettingValue for LogFormat {
     const CHOICES: &'static [&'static str] = &["text", "json"];
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        choice(&string(value)?)
+    }
+    fn from_text(text: &str) -> Result<Self, String> {
+        choice(text)
+    }
+}
+
+impl SettingValue for ModuleKind {
+    const CHOICES: &'static [&'static str] = &["wizfi310", "wiz550s2e"];
     fn from_toml(value: toml::Value) -> Result<Self, String> {
         choice(&string(value)?)
     }

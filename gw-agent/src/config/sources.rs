@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::keys::*;
 use super::layers::Settings;
 use super::{
-    ConfigError, DeviceConfig, ListenAddr, ModuleSourceConfig, SourcesConfig, TransportKind,
-    invalid,
+    ConfigError, DeviceConfig, ListenAddr, ModuleKind, ModuleSourceConfig, SourcesConfig,
+    TransportKind, invalid,
 };
 
 /// `[sources]`.
@@ -16,6 +16,7 @@ pub(super) fn resolve(
     s: &Settings,
     devices: &[DeviceConfig],
     transport: TransportKind,
+    module: ModuleKind,
 ) -> Result<SourcesConfig, ConfigError> {
     let listen = match s.get(SOURCES_LISTEN)? {
         Some(v) => Some(parse_listen(SOURCES_LISTEN.setting.key, &v)?),
@@ -27,6 +28,13 @@ pub(super) fn resolve(
             SOURCES_MODULE_INTERVAL.setting.key,
             "set",
             "module readings need the bridge or native transport",
+        ));
+    }
+    if module_source.is_some() && module == ModuleKind::Wiz550s2e {
+        return Err(invalid(
+            SOURCES_MODULE_INTERVAL.setting.key,
+            "set",
+            "module readings (ADC, GPIO) are the WizFi310's; the WIZ550S2E (module = \"wiz550s2e\") has none",
         ));
     }
     Ok(SourcesConfig {

@@ -219,6 +219,7 @@ fn the_flags_and_variables_are_those_of_the_declaration() {
         .collect();
     let expected = [
         "config",
+        "module",
         "transport",
         "state-dir",
         "auth-id",
@@ -273,4 +274,51 @@ fn a_flag_wins_over_the_file_and_the_file_over_the_default() {
     assert_eq!(resolve(&settings).unwrap().serial.baud, 57600);
     let bad = Overrides::try_parse_from(["gw-agent", "--baud", "fast"]).unwrap_err();
     assert!(bad.to_string().contains("--baud"), "{bad}");
+}
+
+#[test]
+fn the_wiz550s2e_needs_no_wifi_and_refuses_what_it_cannot_do() {
+    let base =
+        "module = \"wiz550s2e\"\n[serial]\npath = \"/dev/ttyUSB0\"\n[omp]\nhost = \"127.0.0.1\"\n";
+    let c = Config::from_toml(base).unwrap();
+    assert_eq!(
+        (c.module, c.transport),
+        (ModuleKind::Wiz550s2e, TransportKind::Bridge)
+    );
+    assert_eq!(Config::from_toml("[omp]\nhost = \"x\"\n[serial]\npath = \"p\"\n[wifi]\nssid = \"s\"\npassphrase = \"12345678\"\n").unwrap().module, ModuleKind::Wizfi310);
+
+    let native = Config::from_toml(&format!("transport = \"native\"\n{base}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        native.contains("module") && native.contains("native"),
+        "{native}"
+    );
+
+    let readings = Config::from_toml(&format!("{base}[sources.module]\ninterval = \"60s\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        readings.contains("sources.module.interval") && readings.contains("wiz550s2e"),
+        "{readings}"
+    );
+
+    let gpio = Config::from_toml(&format!(
+        "{base}[controls]\n\"0x81\" = {{ gpio = 3, value = 1 }}\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(gpio.contains("controls.\"0x81\".gpio"), "{gpio}");
+    assert!(
+        Config::from_toml(&format!(
+            "{base}[controls]\n\"0x80\" = {{ command = \"true\" }}\n"
+        ))
+        .is_ok(),
+        "host-command controls stay usable"
+    );
+
+    let bad = Config::from_toml(&base.replace("wiz550s2e", "wiz750"))
+        .unwrap_err()
+        .to_string();
+    assert!(bad.contains("module") && bad.contains("wiz550s2e"), "{bad}");
 }

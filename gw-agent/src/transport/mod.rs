@@ -5,6 +5,8 @@
 //!   load generator's building block).
 //! - [`bridge`]: a TCP socket the WizFi310 opens (AT+SCON), frames written
 //!   with AT+SSEND and read from its `{sid,ip,port,len}` socket data.
+//! - [`bridge_wiz550s2e`]: the same over a WIZ550S2E's socket (AT+NOPEN,
+//!   AT+NSEND, `[R,0,<len>]` records).
 //! - [`native`]: not a frame transport — the module's own GMMP client,
 //!   configured and fed with AT+GMMP… commands and followed through its
 //!   trace lines ([`native::trace`]); the agent runs it with
@@ -21,10 +23,12 @@ use bytes::Bytes;
 use gmmp_codec::Frame;
 
 pub mod bridge;
+pub mod bridge_wiz550s2e;
 pub mod direct;
 pub mod native;
 
 pub use bridge::BridgeTransport;
+pub use bridge_wiz550s2e::Wiz550s2eBridge;
 pub use direct::DirectTransport;
 pub use native::NativeTransport;
 

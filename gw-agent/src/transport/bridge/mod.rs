@@ -34,7 +34,7 @@
 //!   station RSSI of AT+WSTAT; Firmware Version Check → AT+MINFO's
 //!   firmware version; a user GPIO control → AT+FGPIO output then level.
 
-mod writer;
+pub(crate) mod writer;
 
 use std::sync::Arc;
 

@@ -33,7 +33,7 @@ pub const MAX_SSEND: usize = 1024;
 
 /// Frames waiting for the UART.
 #[derive(Debug, Default)]
-pub(super) struct Outbox {
+pub(crate) struct Outbox {
     frames: Mutex<VecDeque<Bytes>>,
     closed: AtomicBool,
     ready: Notify,
@@ -45,29 +45,34 @@ impl Outbox {
     }
 
     /// Queues frames, in order.
-    pub(super) fn push(&self, frames: impl IntoIterator<Item = Bytes>) {
+    pub(crate) fn push(&self, frames: impl IntoIterator<Item = Bytes>) {
         self.lock().extend(frames);
         self.ready.notify_one();
     }
 
     /// No more frames: the writer sends what is queued, then ends.
-    pub(super) fn close(&self) {
+    pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.ready.notify_one();
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
 
+    /// Waits until frames were pushed or the outbox closed.
+    pub(crate) async fn wait_ready(&self) {
+        self.ready.notified().await;
+    }
+
     /// Bytes queued.
-    pub(super) fn queued_bytes(&self) -> usize {
+    pub(crate) fn queued_bytes(&self) -> usize {
         self.lock().iter().map(Bytes::len).sum()
     }
 
     /// The queued frames from the front, joined up to `MAX_SSEND` bytes
     /// (at least one frame); `None` when empty.
-    fn take_chunk(&self) -> Option<Bytes> {
+    pub(crate) fn take_chunk(&self) -> Option<Bytes> {
         let mut frames = self.lock();
         let first = frames.pop_front()?;
         if frames
@@ -90,7 +95,7 @@ impl Outbox {
 
 /// Empties `outbox` into socket `sid` until it is closed and empty, or a
 /// send fails (the error goes to `failed`).
-pub(super) async fn write_loop(
+pub(crate) async fn write_loop(
     driver: Driver,
     sid: u8,
     outbox: std::sync::Arc<Outbox>,
@@ -99,7 +104,7 @@ pub(super) async fn write_loop(
     loop {
         match driver.send_pipelined(sid, || outbox.take_chunk()).await {
             Ok(0) if outbox.is_closed() => return,
-            Ok(0) => outbox.ready.notified().await,
+            Ok(0) => outbox.wait_ready().await,
             Ok(_) => {}
             Err(e) => {
                 let _ = failed.send(e);

@@ -25,6 +25,10 @@
 //! - The event channel is drained only by [`Module::next_event`] and at the
 //!   start of [`Module::ensure_ready`]; socket data found then belongs to a
 //!   connection that is over and is dropped.
+//!
+//! The WIZ550S2E, kept the same way for its `bridge`, is [`wiz550s2e`].
+
+pub mod wiz550s2e;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -75,6 +79,16 @@ pub enum ModuleError {
     /// The module rebooted on its own (`[Reset Event]`).
     #[error("the module reset itself")]
     Reset,
+    /// A WIZ550S2E driver call failed (the error keeps the command and
+    /// the module's error code).
+    #[error(transparent)]
+    Wiz550s2e(#[from] crate::wiz550s2e::Error),
+    /// The WIZ550S2E has no IP address (AT+NSTAT: 0.0.0.0): no Ethernet
+    /// link, or no DHCP lease yet.
+    #[error(
+        "the WIZ550S2E has no IP address (AT+NSTAT? shows 0.0.0.0): Ethernet link down or no DHCP lease"
+    )]
+    NoAddress,
 }
 
 /// What the module transports need to reach the module and the network.

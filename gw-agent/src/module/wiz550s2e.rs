@@ -1,0 +1,298 @@
+//! The WIZ550S2E as the agent keeps it: the serial port, start-up (AT, or
+//! `+++` first when it booted into data mode), the Ethernet link as
+//! AT+NSTAT shows it, resets, and the module and link state the status
+//! line shows. The `bridge` transport sits on a [`Wiz550s2eModule`]
+//! (`transport::bridge_wiz550s2e`).
+//!
+//! ```text
+//! ensure_ready:  [port closed] ──open──▶ [needs init] ──AT (+++, AT)──▶ [ready]
+//!                [ready] ──AT+NSTAT?: an address──▶ link up    (0.0.0.0: link down)
+//! failures:      a command and its re-sync unanswered → unresponsive → start-up
+//!                again at the next ensure_ready (escaping data mode: the
+//!                module may have rebooted into it); start-up unanswered too →
+//!                the port is closed and opened again on the next attempt
+//! ```
+//!
+//! Decisions:
+//! - The module's network settings (AT+NSET, kept in its EEPROM with
+//!   AT+MSAVE) are left as the user made them; the agent only reads the
+//!   addresses in use, and counts the link up when it has an address.
+//! - The MAC is asked once (AT+NMAC?), as for the WizFi310.
+
+use crate::config::Config;
+use crate::wiz550s2e::{self, Driver, Event, EventReceiver, Timeouts};
+use crate::wizfi310::{MacAddress, SerialConfig};
+
+use super::{ModuleError, ModuleState};
+
+/// What the WIZ550S2E bridge needs to reach the module.
+#[derive(Debug, Clone)]
+pub struct Wiz550s2eSettings {
+    /// The serial port.
+    pub serial: SerialConfig,
+    /// Driver timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Wiz550s2eSettings {
+    /// The settings of a validated config.
+    pub fn from_config(config: &Config) -> Self {
+        Wiz550s2eSettings {
+            serial: super::ModuleSettings::from_config(config).serial,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// A WIZ550S2E on a serial port; see the module documentation.
+#[derive(Debug)]
+pub struct Wiz550s2eModule {
+    settings: Wiz550s2eSettings,
+    driver: Option<Driver>,
+    events: Option<EventReceiver>,
+    state: ModuleState,
+    /// What AT+NSTAT last said (`None`: not asked since start-up).
+    link_up: Option<bool>,
+    mac: Option<MacAddress>,
+    starts: u64,
+}
+
+impl Wiz550s2eModule {
+    /// A module on `settings.serial` (the port is opened on first use).
+    pub fn new(settings: Wiz550s2eSettings) -> Self {
+        Wiz550s2eModule {
+            settings,
+            driver: None,
+            events: None,
+            state: ModuleState::Closed,
+            link_up: None,
+            mac: None,
+            starts: 0,
+        }
+    }
+
+    /// The module's state.
+    pub fn state(&self) -> ModuleState {
+        self.state
+    }
+
+    /// How many times the module was started (a new value: a new port, a
+    /// reset, or the agent's first start).
+    pub fn starts(&self) -> u64 {
+        self.starts
+    }
+
+    /// The driver timeouts in use.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.settings.timeouts
+    }
+
+    /// `(module, link)` for the status line: the link is `up` (an address),
+    /// `down` (0.0.0.0) or `unknown`.
+    pub fn status_words(&self) -> (String, String) {
+        let link = match (self.state, self.link_up) {
+            (ModuleState::Ready, Some(true)) => "up",
+            (ModuleState::Ready, Some(false)) => "down",
+            _ => "unknown",
+        };
+        (self.state.name().to_string(), link.to_string())
+    }
+
+    fn open(&mut self) -> Result<Driver, ModuleError> {
+        if let Some(driver) = &self.driver
+            && self.state != ModuleState::Closed
+        {
+            return Ok(driver.clone());
+        }
+        let (driver, events) = Driver::open(&self.settings.serial, self.settings.timeouts.clone())?;
+        tracing::info!(port = %self.settings.serial.path, baud = self.settings.serial.baud, "serial port open (WIZ550S2E)");
+        self.driver = Some(driver.clone());
+        self.events = Some(events);
+        self.state = ModuleState::NeedsInit;
+        self.link_up = None;
+        Ok(driver)
+    }
+
+    fn close_port(&mut self) {
+        self.driver = None;
+        self.events = None;
+        self.state = ModuleState::Closed;
+        self.link_up = None;
+    }
+
+    /// Records what a failed driver call says about the module.
+    pub fn note_error(&mut self, error: &wiz550s2e::Error) {
+        match error {
+            wiz550s2e::Error::Closed | wiz550s2e::Error::Io(_) => {
+                tracing::warn!(error = %error, "serial port lost");
+                self.close_port();
+            }
+            wiz550s2e::Error::Unresponsive { .. } => {
+                tracing::warn!(error = %error, "the module stopped answering; it will be started again");
+                if self.state != ModuleState::Closed {
+                    self.state = ModuleState::Unresponsive;
+                }
+                self.link_up = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn fail<T>(&mut self, error: wiz550s2e::Error) -> Result<T, ModuleError> {
+        self.note_error(&error);
+        Err(error.into())
+    }
+
+    /// Drops the events that queued up while nobody listened: data and
+    /// closes of a connection that is over.
+    fn drain_events(&mut self) {
+        let mut closed = false;
+        if let Some(events) = self.events.as_mut() {
+            loop {
+                match events.try_recv() {
+                    Ok(event) => {
+                        tracing::debug!(?event, "dropping an event of an earlier connection")
+                    }
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if closed {
+            tracing::warn!(port = %self.settings.serial.path, "serial port closed");
+            self.close_port();
+        }
+    }
+
+    /// The next event from the module; an error when the port closed.
+    /// Cancel-safe.
+    pub async fn next_event(&mut self) -> Result<Event, ModuleError> {
+        let received = match self.events.as_mut() {
+            Some(events) => events.recv().await,
+            None => None,
+        };
+        match received {
+            Some(event) => Ok(event),
+            None => {
+                self.close_port();
+                Err(ModuleError::PortClosed {
+                    path: self.settings.serial.path.clone(),
+                })
+            }
+        }
+    }
+
+    /// Opens and starts the module as needed.
+    pub async fn ensure_started(&mut self) -> Result<Driver, ModuleError> {
+        self.drain_events();
+        let driver = self.open()?;
+        if matches!(
+            self.state,
+            ModuleState::NeedsInit | ModuleState::Unresponsive
+        ) {
+            if let Err(e) = driver.init().await {
+                if matches!(e, wiz550s2e::Error::Unresponsive { .. }) {
+                    // Not even after +++: try the port from scratch next time.
+                    self.close_port();
+                    return Err(e.into());
+                }
+                return self.fail(e);
+            }
+            self.state = ModuleState::Ready;
+            self.starts += 1;
+            tracing::info!("WIZ550S2E ready (command mode)");
+        }
+        Ok(driver)
+    }
+
+    /// Starts the module as needed and checks it has an address
+    /// (AT+NSTAT?); returns the driver.
+    pub async fn ensure_ready(&mut self) -> Result<Driver, ModuleError> {
+        let driver = self.ensure_started().await?;
+        match driver.net_status().await {
+            Ok(net) => {
+                let up = net.has_address();
+                if self.link_up != Some(up) {
+                    tracing::info!(ip = %net.ip, dhcp = net.dhcp, up, "Ethernet link (AT+NSTAT)");
+                }
+                self.link_up = Some(up);
+                if up {
+                    Ok(driver)
+                } else {
+                    Err(ModuleError::NoAddress)
+                }
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// The module's MAC (AT+NMAC?), asked once.
+    pub async fn mac(&mut self) -> Result<MacAddress, ModuleError> {
+        if let Some(mac) = self.mac {
+            return Ok(mac);
+        }
+        let driver = self.ensure_started().await?;
+        match driver.mac().await {
+            Ok(mac) => {
+                self.mac = Some(mac);
+                Ok(mac)
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// The firmware version (AT+MSTAT).
+    pub async fn firmware_version(&mut self) -> Result<String, ModuleError> {
+        let driver = self.ensure_started().await?;
+        match driver.firmware_version().await {
+            Ok(version) => Ok(version),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// AT+MRST and start-up again; the connection is gone afterwards.
+    pub async fn reset(&mut self) -> Result<(), ModuleError> {
+        let driver = self.open()?;
+        self.link_up = None;
+        match driver.reset().await {
+            Ok(()) => {
+                self.state = ModuleState::Ready;
+                self.starts += 1;
+                tracing::info!("WIZ550S2E reset done");
+                Ok(())
+            }
+            Err(e) => {
+                self.state = ModuleState::NeedsInit;
+                self.fail(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words_follow_the_state_and_the_address() {
+        let mut m = Wiz550s2eModule::new(Wiz550s2eSettings {
+            serial: SerialConfig::new("/dev/null-test"),
+            timeouts: Timeouts::default(),
+        });
+        assert_eq!(m.status_words(), ("closed".into(), "unknown".into()));
+        m.state = ModuleState::Ready;
+        m.link_up = Some(true);
+        assert_eq!(m.status_words(), ("ready".into(), "up".into()));
+        m.link_up = Some(false);
+        assert_eq!(m.status_words(), ("ready".into(), "down".into()));
+        m.note_error(&wiz550s2e::Error::Unresponsive {
+            command: "AT".into(),
+        });
+        assert_eq!(m.status_words(), ("unresponsive".into(), "unknown".into()));
+        m.note_error(&wiz550s2e::Error::Closed);
+        assert_eq!(m.state(), ModuleState::Closed);
+    }
+}

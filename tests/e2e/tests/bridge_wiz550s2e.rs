@@ -1,0 +1,275 @@
+//! The agent with `module = "wiz550s2e"` driving the WIZ550S2E emulator
+//! (on its pty) in bridge mode against the real omp-server, started
+//! in-process with open provisioning.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{GUARD, drained, eventually, exchange_lines, start_omp, status, until};
+use tokio::io::AsyncWriteExt;
+use tokio_util::sync::CancellationToken;
+use wiz550s2e_sim::{BootMode, Fault, SimConfig, Simulator};
+
+/// Brackets, the event and escape sequences, and text the OMP must keep.
+const LINE: &str = "WIZ550S2E [R,0,5] [V,0,2] +++ [] !@#$%^&*(/)";
+const LINE_BASE64: &str = "V0laNTUwUzJFIFtSLDAsNV0gW1YsMCwyXSArKysgW10gIUAjJCVeJiooLyk=";
+/// The emulator's MAC as an auth ID.
+const AUTH_ID: &str = "0008dc1dbb8a";
+
+fn sim_config(boot_mode: BootMode) -> SimConfig {
+    SimConfig {
+        boot_mode,
+        reset_delay: Duration::from_millis(50),
+        connect_timeout: Duration::from_millis(500),
+        ..SimConfig::default()
+    }
+}
+
+fn config(tty: &Path, omp_port: u16, state: &Path, socket: &Path) -> gw_agent::config::Config {
+    gw_agent::config::Config::from_toml(&format!(
+        r#"
+module = "wiz550s2e"
+state_dir = "{}"
+[serial]
+path = "{}"
+[omp]
+host = "127.0.0.1"
+port = {omp_port}
+[sources]
+stdin = false
+listen = "unix:{}"
+[reconnect]
+initial = "50ms"
+max = "200ms"
+"#,
+        state.display(),
+        tty.display(),
+        socket.display(),
+    ))
+    .unwrap()
+}
+
+/// The agent as `gw-agent run` starts it (the module setting picks the
+/// transport), on a task.
+struct Agent {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), gw_agent::agent::AgentError>>,
+}
+
+impl Agent {
+    fn start(config: gw_agent::config::Config) -> Agent {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(gw_agent::launch::run(config, shutdown.clone()));
+        Agent { shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(GUARD, self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Sends lines on the agent's Unix data socket (waiting for it to exist).
+async fn unix_lines(socket: &Path, lines: &[&str]) -> Vec<String> {
+    let stream = tokio::time::timeout(GUARD, async {
+        loop {
+            if let Ok(s) = tokio::net::UnixStream::connect(socket).await {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    let answers = exchange_lines(stream, lines).await;
+    assert!(answers.iter().all(|a| a.starts_with("ok ")), "{answers:?}");
+    answers
+}
+
+async fn ready(state: &Path) -> String {
+    common::ready(state).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdin_line_is_stored_byte_exact_and_read_back_through_the_api() {
+    let omp_dir = tempfile::tempdir().unwrap();
+    let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    // The factory boot mode: the agent escapes data mode with +++ first.
+    let sim = Simulator::start(sim_config(BootMode::Data)).await.unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut agent = tokio::process::Command::new(common::bins::gw_agent())
+        .args(["--module", "wiz550s2e"])
+        .arg("--serial")
+        .arg(sim.tty_path())
+        .arg("--omp")
+        .arg(format!("127.0.0.1:{}", omp.gmmp_addr.port()))
+        .arg("--state-dir")
+        .arg(state.path())
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = agent.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{LINE}\n").as_bytes())
+        .await
+        .unwrap();
+    stdin.flush().await.unwrap();
+
+    let gw_id = ready(state.path()).await;
+    until("the line in the store", || async {
+        omp.payloads(&gw_id).await.iter().any(|p| p == LINE)
+    })
+    .await;
+    assert_eq!(
+        omp.gateways().await,
+        [(gw_id.clone(), AUTH_ID.to_string())],
+        "registered once, auth ID = the MAC from AT+NMAC?"
+    );
+    let page = omp
+        .get(
+            omp_dir.path(),
+            &format!("/api/v1/gateways/{gw_id}/deliveries?limit=10"),
+        )
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["content"], LINE_BASE64, "the exact bytes");
+    assert_eq!(items[0]["content_length"], LINE.len());
+
+    let fw = omp
+        .control(omp_dir.path(), &gw_id, "firmware_version_check")
+        .await;
+    assert_eq!(fw["state"], "SUCCESS", "{fw}");
+    assert_eq!(fw["result"]["firmware_version"], "1.3.1", "AT+MSTAT: {fw}");
+    let s = status(state.path()).unwrap();
+    assert_eq!(
+        (s.transport.as_str(), s.module.as_str(), s.wifi.as_str()),
+        ("bridge", "ready", "up"),
+        "the link as AT+NSTAT? shows it"
+    );
+
+    agent.start_kill().unwrap();
+    let _ = tokio::time::timeout(GUARD, agent.wait()).await;
+    sim.shutdown().await;
+    omp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_omp_outage_spools_deliveries_that_drain_once_in_order() {
+    let omp_dir = tempfile::tempdir().unwrap();
+    let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let gmmp_addr = omp.gmmp_addr;
+    let sim = Simulator::start(sim_config(BootMode::Command))
+        .await
+        .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let socket = state.path().join("data.sock");
+    let agent = Agent::start(config(
+        sim.tty_path(),
+        gmmp_addr.port(),
+        state.path(),
+        &socket,
+    ));
+    let gw_id = ready(state.path()).await;
+    unix_lines(&socket, &["m1"]).await;
+    until("m1 stored", || async {
+        omp.payloads(&gw_id).await == ["m1"]
+    })
+    .await;
+    // Stop the OMP only once m1's STATUS_OK came back through the module.
+    drained(state.path()).await;
+
+    omp.stop().await;
+    unix_lines(&socket, &["m2", "m3", "m4"]).await;
+    eventually("three deliveries spooled while the OMP is down", || {
+        status(state.path()).is_some_and(|s| s.spool_depth == 3 && s.omp != "ready")
+    })
+    .await;
+
+    let mut omp = start_omp(omp_dir.path(), gmmp_addr).await;
+    until("the spool to drain into the store", || async {
+        omp.payloads(&gw_id).await.len() >= 4
+            && status(state.path()).is_some_and(|s| s.spool_depth == 0)
+    })
+    .await;
+    assert_eq!(
+        omp.payloads(&gw_id).await,
+        ["m1", "m2", "m3", "m4"],
+        "each once, in order"
+    );
+    agent.stop().await;
+    sim.shutdown().await;
+    omp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_close_module_reboots_and_a_reset_control_are_recovered_in_order() {
+    let omp_dir = tempfile::tempdir().unwrap();
+    let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    // Data boot mode: every reboot needs the +++ escape again.
+    let sim = Simulator::start(sim_config(BootMode::Data)).await.unwrap();
+    let ctl = sim.control();
+    let state = tempfile::tempdir().unwrap();
+    let socket = state.path().join("data.sock");
+    let agent = Agent::start(config(
+        sim.tty_path(),
+        omp.gmmp_addr.port(),
+        state.path(),
+        &socket,
+    ));
+    let gw_id = ready(state.path()).await;
+    let mut sent: Vec<String> = Vec::new();
+    let mut deliver = |tag: &str| {
+        let line = format!("{tag}-{}", sent.len());
+        sent.push(line.clone());
+        line
+    };
+
+    // The connection closes under the session: [V,0,2].
+    let a = deliver("before");
+    unix_lines(&socket, &[&a]).await;
+    ctl.inject(Fault::PeerClose);
+    let b = deliver("after-close");
+    unix_lines(&socket, &[&b]).await;
+    until("delivered after the peer close", || async {
+        omp.payloads(&gw_id).await.len() == 2
+    })
+    .await;
+    drained(state.path()).await;
+
+    // The module reboots on its own (into data mode, silently).
+    ctl.inject(Fault::Reset);
+    let lines: Vec<String> = (0..3).map(|_| deliver("after-reboot")).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    unix_lines(&socket, &refs).await;
+    until("delivered after the reboot", || async {
+        omp.payloads(&gw_id).await.len() == 5
+    })
+    .await;
+    drained(state.path()).await;
+
+    // The OMP asks for a reset: answered, AT+MRST, started again.
+    let reset = omp.control(omp_dir.path(), &gw_id, "reset").await;
+    assert_eq!(reset["state"], "SUCCESS", "{reset}");
+    let c = deliver("after-reset");
+    unix_lines(&socket, &[&c]).await;
+    until("delivered after the reset control", || async {
+        omp.payloads(&gw_id).await.len() == 6
+    })
+    .await;
+
+    assert_eq!(omp.payloads(&gw_id).await, sent, "each once, in order");
+    assert_eq!(omp.gateways().await.len(), 1, "one registration throughout");
+    agent.stop().await;
+    assert_eq!(status(state.path()).unwrap().omp, "stopped");
+    sim.shutdown().await;
+    omp.stop().await;
+}
