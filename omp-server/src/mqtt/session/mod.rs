@@ -397,6 +397,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             connected_at: self.connected_at,
             last_seen: self.connected_at,
         });
+        self.state.events().wake_flush();
     }
 
     /// Commits `publish`, then acknowledges, retains and routes it.
@@ -488,6 +489,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             connected_at: self.connected_at,
             last_seen: self.last_seen,
         });
+        state.events().wake_flush();
         if let Some(will) = self.machine.take_will() {
             let row = ingest::row(Incoming {
                 client_id: &client.client_id,
