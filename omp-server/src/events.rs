@@ -95,8 +95,11 @@ impl EventFeed {
             if noted.len() >= MAX_NOTED {
                 let n = self.metrics.not_recorded.fetch_add(1, Ordering::Relaxed);
                 if n.is_power_of_two() {
-                    tracing::warn!(kind = event.kind, dropped = n + 1,
-                        "events waiting for the writer are over the cap; dropping new ones");
+                    tracing::warn!(
+                        kind = event.kind,
+                        dropped = n + 1,
+                        "events waiting for the writer are over the cap; dropping new ones"
+                    );
                 }
                 return;
             }
@@ -149,7 +152,10 @@ mod tests {
         assert!(rx.has_changed().unwrap());
         assert_eq!(*rx.borrow_and_update(), 13);
         feed.committed(12);
-        assert!(!rx.has_changed().unwrap(), "an older announcement changes nothing");
+        assert!(
+            !rx.has_changed().unwrap(),
+            "an older announcement changes nothing"
+        );
         assert_eq!(feed.head(), 13);
         assert_eq!(feed.metrics().written.load(Ordering::Relaxed), 3);
     }

@@ -26,9 +26,9 @@ use sqlx::SqlitePool;
 
 use crate::config::{Config, ExportCommand};
 use crate::error::{ConfigError, ServerError, StoreError};
-use crate::http::time::parse_rfc3339;
 use crate::events::EventFeed;
 use crate::http::deliveries::DeliveryBody;
+use crate::http::time::parse_rfc3339;
 use crate::store::deliveries::{self, HistoryFilter, StoredDelivery};
 
 /// Rows read and encoded per chunk.
@@ -104,14 +104,9 @@ pub fn deliveries(
             let Some(after) = after else {
                 return Ok(None);
             };
-            let rows = deliveries::oldest_after(
-                &pool,
-                &selection.gw_id,
-                &selection.filter,
-                after,
-                PAGE,
-            )
-            .await?;
+            let rows =
+                deliveries::oldest_after(&pool, &selection.gw_id, &selection.filter, after, PAGE)
+                    .await?;
             let Some(last) = rows.last().map(|r| r.id) else {
                 return Ok(None);
             };

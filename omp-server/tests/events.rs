@@ -25,7 +25,10 @@ async fn server(dir: &std::path::Path) -> TestServer {
 
 async fn gateway(server: &TestServer, auth_id: &str) -> Client {
     let mut gw = Client::connect(server.addr, auth_id).await;
-    assert_eq!(rc(&gw.register_gw("ThingPlug", "WIZnet").await), ResultCode::OK);
+    assert_eq!(
+        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
+        ResultCode::OK
+    );
     gw
 }
 
@@ -82,7 +85,11 @@ async fn a_stream_resumed_with_last_event_id_has_no_gap_and_no_repeat() {
         .iter()
         .map(|f| {
             assert_eq!(f.event, "delivery");
-            assert_eq!(f.data["id"].as_i64(), Some(f.id), "the frame's id is the event's");
+            assert_eq!(
+                f.data["id"].as_i64(),
+                Some(f.id),
+                "the frame's id is the event's"
+            );
             STANDARD
                 .decode(f.data["data"]["content"].as_str().unwrap())
                 .unwrap()
@@ -117,7 +124,12 @@ async fn filters_pick_kinds_gateways_and_devices() {
     assert_eq!(of_b.len(), 2, "online and one delivery: {of_b:?}");
     let online = all(&api, "&kind=gateway_online", 100).await;
     assert_eq!(online.len(), 2);
-    let both = all(&api, "&kind=gateway_online,delivery&kind=control_state", 100).await;
+    let both = all(
+        &api,
+        "&kind=gateway_online,delivery&kind=control_state",
+        100,
+    )
+    .await;
     assert_eq!(both.len(), 5);
     let of_device = all(&api, &format!("&device_id={}", d.device_id), 100).await;
     assert_eq!(of_device.len(), 1);
@@ -173,7 +185,9 @@ async fn bad_cursors_kinds_and_formats_are_400_naming_the_field() {
         ("/api/v1/events?limit=0", "limit"),
         ("/api/v1/events?aftr=1", "aftr"),
     ] {
-        api.get(path).await.assert_field(StatusCode::BAD_REQUEST, field);
+        api.get(path)
+            .await
+            .assert_field(StatusCode::BAD_REQUEST, field);
     }
     let bad_id = api
         .send(
@@ -193,5 +207,37 @@ async fn bad_cursors_kinds_and_formats_are_400_naming_the_field() {
     api.get("/api/v1/gateways/SC99999999/deliveries/export")
         .await
         .assert_error(StatusCode::NOT_FOUND, "not_found");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_control_reports_each_state_it_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let api = Api::new(&server);
+    let gw = gateway(&server, "0008dc1e3222").await;
+    let mut stream = Stream::open(&api, "?kind=control_state", None).await;
+    let created = api
+        .json(
+            reqwest::Method::POST,
+            &format!("/api/v1/gateways/{}/controls", gw.gw_id),
+            r#"{"control_type":"status_check"}"#,
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.text);
+    let id = created.json["id"].as_i64().unwrap();
+    // Queued, then pushed to the live session.
+    let states: Vec<String> = stream
+        .take(2)
+        .await
+        .into_iter()
+        .map(|f| {
+            assert_eq!(f.data["data"]["control_id"], id);
+            assert_eq!(f.data["gw_id"], gw.gw_id.to_string());
+            f.data["data"]["state"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(states, ["QUEUED", "SENT"]);
+    drop(gw);
     server.stop().await;
 }

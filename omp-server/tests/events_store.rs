@@ -79,7 +79,9 @@ async fn a_narrow_filter_over_a_long_history_pages_by_window_without_a_gap() {
     let mut after = 0;
     let mut found = Vec::new();
     loop {
-        let page = events::page(&w.pool, &filter, after, total, 100).await.unwrap();
+        let page = events::page(&w.pool, &filter, after, total, 100)
+            .await
+            .unwrap();
         found.extend(page.events.iter().map(|e| e.at));
         if page.scanned_to == after {
             break;

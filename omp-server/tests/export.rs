@@ -28,11 +28,18 @@ async fn store_rows(path: &std::path::Path, gw_id: &str, n: u32) {
     let mut conn = omp_server::store::open_dedicated_connection(path)
         .await
         .unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let rows: Vec<DeliveryRow> = (0..n)
         .map(|i| DeliveryRow {
             gw_id: gw_id.to_owned(),
-            device_id: if i % 10 == 0 { "AD10000001".into() } else { String::new() },
+            device_id: if i % 10 == 0 {
+                "AD10000001".into()
+            } else {
+                String::new()
+            },
             report_type: 1,
             media_type: 1,
             tid: i,
@@ -78,7 +85,10 @@ async fn a_hundred_thousand_rows_export_byte_exact_online_and_offline() {
     .await;
     let api = Api::new(&server);
     let mut gw = Client::connect(server.addr, "0008dc1e3222").await;
-    assert_eq!(rc(&gw.register_gw("ThingPlug", "WIZnet").await), ResultCode::OK);
+    assert_eq!(
+        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
+        ResultCode::OK
+    );
     let gw_id = gw.gw_id.to_string();
     store_rows(&server.state.config.database_path(), &gw_id, N).await;
 
@@ -106,9 +116,14 @@ async fn a_hundred_thousand_rows_export_byte_exact_online_and_offline() {
         filter: HistoryFilter::default(),
     };
     let mut offline = Vec::new();
-    export::write(server.state.pool.clone(), selection, Format::Csv, &mut offline)
-        .await
-        .unwrap();
+    export::write(
+        server.state.pool.clone(),
+        selection,
+        Format::Csv,
+        &mut offline,
+    )
+    .await
+    .unwrap();
     assert!(offline == body, "HTTP and offline exports differ");
 
     let metrics = api.get("/metrics").await;
@@ -130,7 +145,10 @@ async fn ndjson_exports_filter_by_device_and_time() {
     .await;
     let api = Api::new(&server);
     let mut gw = Client::connect(server.addr, "0008dc1e3222").await;
-    assert_eq!(rc(&gw.register_gw("ThingPlug", "WIZnet").await), ResultCode::OK);
+    assert_eq!(
+        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
+        ResultCode::OK
+    );
     let gw_id = gw.gw_id.to_string();
     store_rows(&server.state.config.database_path(), &gw_id, 3000).await;
     // Rows 1000..2000 (received at ms i), the device's: every tenth.
@@ -149,7 +167,9 @@ async fn ndjson_exports_filter_by_device_and_time() {
     assert_eq!(tids, (1000..2000).step_by(10).collect::<Vec<i64>>());
     assert!(rows.iter().all(|r| r["device_id"] == "AD10000001"));
     assert_eq!(
-        STANDARD.decode(rows[0]["content"].as_str().unwrap()).unwrap(),
+        STANDARD
+            .decode(rows[0]["content"].as_str().unwrap())
+            .unwrap(),
         payload(1000)
     );
     // The API's Delivery, field for field.

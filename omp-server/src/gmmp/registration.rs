@@ -31,8 +31,8 @@ use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::ids;
 use crate::state::Shared;
-use crate::store::provisioning::Provision;
 use crate::store::events::{self, NewEvent};
+use crate::store::provisioning::Provision;
 use crate::store::{devices, gateways, provisioning};
 
 /// Why a GW registration was refused.

@@ -63,7 +63,10 @@ pub async fn deliveries(
     .map(|chunk| {
         chunk.inspect_err(|e| tracing::warn!(error = %e, "delivery export cut: database error"))
     });
-    let file = format!("attachment; filename=\"{gw_id}-deliveries.{}\"", format.extension());
+    let file = format!(
+        "attachment; filename=\"{gw_id}-deliveries.{}\"",
+        format.extension()
+    );
     Response::builder()
         .header(CONTENT_TYPE, format.content_type())
         .header(CONTENT_DISPOSITION, file)

@@ -137,7 +137,11 @@ impl Collector for Exposition {
         )?)?;
         encode_gmmp(state, &mut encoder)?;
         encode_splits(state.writer.metrics(), &mut encoder)?;
-        encode_events(state.events().metrics(), state.events().head(), &mut encoder)?;
+        encode_events(
+            state.events().metrics(),
+            state.events().head(),
+            &mut encoder,
+        )?;
         encode_controls(state.control.metrics(), &mut encoder)
     }
 }

@@ -247,12 +247,14 @@ async fn referenced_deliveries(
     let Some(ids) = referenced(rows, DELIVERY) else {
         return Ok(Vec::new());
     };
-    Ok(sqlx::query_as::<_, StoredDelivery>(sqlx::AssertSqlSafe(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
-    )))
-    .bind(ids)
-    .fetch_all(pool)
-    .await?)
+    Ok(
+        sqlx::query_as::<_, StoredDelivery>(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
+        )))
+        .bind(ids)
+        .fetch_all(pool)
+        .await?,
+    )
 }
 
 async fn referenced_messages(

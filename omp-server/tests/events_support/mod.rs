@@ -102,7 +102,9 @@ pub async fn all(api: &Api, query: &str, limit: u32) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
         let page = api
-            .get(&format!("/api/v1/events?after={after}&limit={limit}{query}"))
+            .get(&format!(
+                "/api/v1/events?after={after}&limit={limit}{query}"
+            ))
             .await;
         assert_eq!(page.status, 200, "{}", page.text);
         let items = page.json["items"].as_array().unwrap();

@@ -15,11 +15,11 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::ACCEPT;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 
 use super::deliveries::DeliveryBody;
@@ -97,7 +97,10 @@ fn filter(query: &QueryParams) -> ApiResult<EventFilter> {
         if !events::KINDS.contains(&kind) {
             return Err(ApiError::bad_request(
                 "kind",
-                format!("unknown kind {kind:?}; kinds are {}", events::KINDS.join(", ")),
+                format!(
+                    "unknown kind {kind:?}; kinds are {}",
+                    events::KINDS.join(", ")
+                ),
             ));
         }
         if !kinds.iter().any(|k| k == kind) {
@@ -132,9 +135,7 @@ fn start(headers: &HeaderMap, query: &QueryParams) -> ApiResult<i64> {
             .map_err(|_| ApiError::bad_request("Last-Event-ID", "must be an event id"))?;
         return event_id("Last-Event-ID", text);
     }
-    query
-        .get("after")
-        .map_or(Ok(0), |v| event_id("after", v))
+    query.get("after").map_or(Ok(0), |v| event_id("after", v))
 }
 
 /// True when the client asks for Server-Sent Events.
@@ -181,7 +182,10 @@ mod tests {
     fn an_event_stream_is_asked_for_by_its_media_type_only() {
         let mut h = HeaderMap::new();
         assert!(!wants_stream(&h));
-        h.insert(ACCEPT, HeaderValue::from_static("application/json, text/event-stream;q=0.9"));
+        h.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream;q=0.9"),
+        );
         assert!(wants_stream(&h));
         h.insert(ACCEPT, HeaderValue::from_static("*/*"));
         assert!(!wants_stream(&h));

@@ -46,7 +46,9 @@ const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 /// One event as an SSE frame (`id`, `event`, `data`).
 pub fn frame(out: &mut Vec<u8>, event: EventBody) {
-    out.extend_from_slice(format!("id: {}\nevent: {}\ndata: ", event.id(), event.kind()).as_bytes());
+    out.extend_from_slice(
+        format!("id: {}\nevent: {}\ndata: ", event.id(), event.kind()).as_bytes(),
+    );
     // Compact JSON has no line breaks, so one `data:` line holds it.
     let _ = serde_json::to_writer(&mut *out, &event);
     out.extend_from_slice(b"\n\n");

@@ -568,7 +568,9 @@ async fn write_batch(
     // the messages; each set is all or nothing (a savepoint), so no state
     // is saved without its event or the other way round.
     if !batch.presence.is_empty() {
-        sqlx::query("SAVEPOINT presence").execute(&mut *conn).await?;
+        sqlx::query("SAVEPOINT presence")
+            .execute(&mut *conn)
+            .await?;
         let written = mqtt_presence::record(conn, &batch.presence).await;
         if let Err(e) = end_savepoint(conn, "presence", written).await {
             tracing::warn!(changes = batch.presence.len(), error = %e,
@@ -576,7 +578,9 @@ async fn write_batch(
         }
     }
     if !batch.events.is_empty() {
-        sqlx::query("SAVEPOINT noted_events").execute(&mut *conn).await?;
+        sqlx::query("SAVEPOINT noted_events")
+            .execute(&mut *conn)
+            .await?;
         let written = events::insert(conn, &batch.events).await;
         if let Err(e) = end_savepoint(conn, "noted_events", written).await {
             tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
