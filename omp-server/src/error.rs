@@ -145,6 +145,18 @@ pub enum ServerError {
         /// The directory, made absolute.
         path: PathBuf,
     },
+    /// `omp-server export` found no database in the data directory.
+    #[error(
+        "no database at {path}: pass the --data-dir the server runs with (OMP_DATA_DIR, \
+         data_dir in its config file)"
+    )]
+    ExportWithoutDatabase {
+        /// The database file, made absolute.
+        path: PathBuf,
+    },
+    /// `omp-server export` could not write its output.
+    #[error("cannot write the export: {0}")]
+    ExportWrite(#[source] std::io::Error),
     /// Another server holds the data directory.
     #[error(
         "data directory {path} is in use by another omp-server (pid {holder}): stop that one, \

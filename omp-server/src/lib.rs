@@ -30,6 +30,10 @@
 //! - [`mqtt`]: the MQTT listener, sessions, login, routing and `$dp`.
 //! - [`control`]: the control queue and its dispatcher task.
 //! - [`store`]: SQLite, one file per table, and the group-commit writer.
+//! - [`events`]: the outbox's feed — "events up to id N are committed" —
+//!   and the events noted for the writer's next batch.
+//! - [`export`]: a gateway's deliveries as CSV or NDJSON, streamed in
+//!   constant memory (the HTTP export and `omp-server export`).
 //! - [`provision`]: the `omp-server provision add|list|remove` commands.
 //! - [`summary`]: the one-line summary logged each `summary_interval`.
 //!
@@ -57,6 +61,8 @@ pub mod data_dir;
 pub mod directory;
 pub mod error;
 pub mod escaped;
+pub mod events;
+pub mod export;
 pub mod file_modes;
 pub mod gmmp;
 pub mod http;
@@ -210,6 +216,7 @@ pub async fn run(
         control_config,
         control_inbox,
         state.control_watch().clone(),
+        state.events().clone(),
         control_stop.clone(),
     )
     .await?;
@@ -283,6 +290,9 @@ pub async fn run(
                 gmmp::session::run,
             )
             .await;
+            // Event streams end now, so the HTTP server's graceful
+            // shutdown does not wait out its grace for them.
+            state.events().close();
             if let Some(mqtt_task) = mqtt_task {
                 mqtt_task.await?;
             }
@@ -370,15 +380,20 @@ async fn mqtts_acceptor(config: &Config) -> Result<tokio_rustls::TlsAcceptor, Se
     Ok(mqtt::tls::acceptor(cert)?)
 }
 
+/// Hands last-contact times to the writer every few seconds, and noted
+/// events (gateways and MQTT clients online or offline, refused
+/// registrations) as soon as they are noted, so the event stream does not
+/// lag by the flush period.
 async fn flush_last_seen(state: Arc<Shared>, shutdown: CancellationToken) {
     let mut every = tokio::time::interval(LAST_SEEN_FLUSH_EVERY);
     loop {
-        tokio::select! {
-            _ = every.tick() => {}
+        let result = tokio::select! {
+            _ = every.tick() => state.flush_last_seen().await,
+            () = state.events().noted() => state.flush_events().await,
             () = shutdown.cancelled() => return,
-        }
-        if let Err(e) = state.flush_last_seen().await {
-            tracing::warn!(error = %e, "last contact times not saved");
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "last contact times or events not saved");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `omp-server`: parse settings, start logging, run the server (or a
-//! `provision` command). SIGINT / SIGTERM shut it down cleanly (exit 0).
+//! `provision` or `export` command). SIGINT / SIGTERM shut it down cleanly (exit 0).
 //! The log goes to stderr, so a `provision` command's stdout carries its
 //! answer alone; it is coloured only when stderr is a terminal (and
 //! `NO_COLOR` is not set), so a log piped to a file or a collector is
@@ -29,6 +29,7 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Provision(cmd)) => {
             omp_server::provision::execute(&config, cmd, &mut std::io::stdout()).await
         }
+        Some(Command::Export(cmd)) => omp_server::export::execute(&config, cmd).await,
         None => serve(config).await,
     };
     match result {

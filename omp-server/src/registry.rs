@@ -148,12 +148,15 @@ impl Registry {
         flaps.entry(gw_id.to_owned()).or_default().replaced(now)
     }
 
-    /// Removes `gw_id` if it is still bound to session `id`.
-    pub fn unbind(&self, gw_id: &str, id: u64) {
+    /// Removes `gw_id` if it is still bound to session `id`; true if it
+    /// was (the GW has no live session now).
+    pub fn unbind(&self, gw_id: &str, id: u64) -> bool {
         let mut sessions = self.lock();
         if sessions.get(gw_id).is_some_and(|h| h.id == id) {
             sessions.remove(gw_id);
+            return true;
         }
+        false
     }
 
     /// Removes and closes the live session of `gw_id` (its approval was

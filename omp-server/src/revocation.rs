@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
 use crate::escaped;
+use crate::gmmp::presence::{self, Offline};
 use crate::state::Shared;
 use crate::store::{gateways, revocations};
 
@@ -42,7 +43,15 @@ fn end_sessions(state: &Shared, r: &revocations::Revocation) {
     let closed = r
         .gw_id
         .as_deref()
-        .and_then(|gw_id| state.registry.revoke(gw_id));
+        .and_then(|gw_id| state.registry.revoke(gw_id).map(|h| (gw_id, h)));
+    if let Some((gw_id, session)) = &closed {
+        state.note_event(presence::offline(
+            gw_id,
+            session.peer,
+            Offline::Deregistered,
+            "approval removed",
+        ));
+    }
     tracing::info!(auth_id = %escaped::text(&r.auth_id),
         gw_id = %escaped::text(r.gw_id.as_deref().unwrap_or("")),
         session_closed = closed.is_some(), "approval removed; GW deregistered");

@@ -15,11 +15,13 @@ use crate::config::Config;
 use crate::control::{ControlHandle, ControlWatch};
 use crate::directory::Directory;
 use crate::error::StoreError;
+use crate::events::EventFeed;
 use crate::gmmp::registration_rate::RegistrationRate;
 use crate::http::{ApiKey, metrics::HttpMetrics};
 use crate::listen::Unauthenticated;
 use crate::mqtt::MqttState;
 use crate::registry::Registry;
+use crate::store::events::NewEvent;
 use crate::store::{self, writer::WriterHandle};
 
 /// Most auth_ids remembered for the once-per-auth_id approve hint.
@@ -196,8 +198,35 @@ impl Shared {
         }
     }
 
-    /// Hands the contacts (and MQTT online states) noted since the last
+    /// The outbox's feed (committed head, noted events, counters).
+    pub fn events(&self) -> &Arc<EventFeed> {
+        self.writer.events()
+    }
+
+    /// Notes an event without a row of its own (a gateway online or
+    /// offline, a refused registration) for the writer's next batch.
+    pub fn note_event(&self, event: NewEvent) {
+        self.events().note(event);
+    }
+
+    /// Hands the MQTT online states and the events noted since the last
     /// flush to the delivery writer (committed with its next batch).
+    pub async fn flush_events(&self) -> Result<(), StoreError> {
+        let presence = self.mqtt.take_presence();
+        if !presence.is_empty() {
+            self.writer
+                .record_presence(presence)
+                .await
+                .map_err(|_| StoreError::WriterGone)?;
+        }
+        self.writer
+            .record_events(self.events().take_noted())
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Hands the contacts, MQTT online states and events noted since the
+    /// last flush to the delivery writer (committed with its next batch).
     pub async fn flush_last_seen(&self) -> Result<(), StoreError> {
         let batch: Vec<(String, i64, String)> = {
             let mut seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -209,13 +238,6 @@ impl Shared {
             .record_last_seen(batch)
             .await
             .map_err(|_| StoreError::WriterGone)?;
-        let presence = self.mqtt.take_presence();
-        if presence.is_empty() {
-            return Ok(());
-        }
-        self.writer
-            .record_presence(presence)
-            .await
-            .map_err(|_| StoreError::WriterGone)
+        self.flush_events().await
     }
 }

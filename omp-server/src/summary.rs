@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use mqtt_codec::QoS;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Shared;
@@ -51,7 +52,10 @@ impl Totals {
         let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
         Totals {
             deliveries: load(&gmmp.deliveries_ok) + load(&gmmp.deliveries_already_stored),
-            mqtt_messages: load(&state.mqtt.metrics.messages_stored),
+            mqtt_messages: [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+                .into_iter()
+                .map(|qos| state.mqtt.metrics.messages_stored(qos))
+                .sum(),
             backoffs: load(&gmmp.deliveries_backoff),
             controls_sent: load(&control.sent),
             controls_ended: load(&control.succeeded)

@@ -494,6 +494,23 @@ async fn every_route_of_the_contract_over_tcp() {
     .await
     .assert_error(StatusCode::NOT_FOUND, "not_found");
 
+    // The outbox and the export (their own tests: events.rs, export.rs).
+    mark("GET", "/api/v1/events");
+    let events = api.get("/api/v1/events?kind=delivery").await;
+    assert_eq!(events.status, StatusCode::OK, "{}", events.text);
+    assert_eq!(
+        events.json["items"][0]["data"]["content"],
+        STANDARD.encode(SEED_TEXT)
+    );
+    mark("GET", "/api/v1/gateways/{gw_id}/deliveries/export");
+    let export = api
+        .get(&format!(
+            "/api/v1/gateways/{gw}/deliveries/export?format=ndjson"
+        ))
+        .await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.text);
+    assert_eq!(export.text.lines().count(), 2, "the two seeded deliveries");
+
     // The router's own answers: JSON too.
     api.get("/api/v1/no-such-thing")
         .await

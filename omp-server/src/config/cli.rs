@@ -1,5 +1,5 @@
-//! The command line: `omp-server` (the server) and `omp-server
-//! provision …`, with every setting as a flag (and `OMP_…` environment
+//! The command line: `omp-server` (the server), `omp-server
+//! provision …` and `omp-server export …`, with every setting as a flag (and `OMP_…` environment
 //! variable). Only `--config` and `--data-dir` are also flags of the
 //! `provision` commands (the rest are read as for the server, from before
 //! the subcommand, the environment or the file).
@@ -30,6 +30,33 @@ pub enum Command {
     /// Manage the auth_ids allowed to register (mode `approved`).
     #[command(subcommand)]
     Provision(ProvisionCommand),
+    /// Write a gateway's deliveries as CSV or NDJSON, oldest first, from
+    /// the data directory's database (whether or not the server runs).
+    Export(ExportCommand),
+}
+
+/// `omp-server export …`
+#[derive(Debug, clap::Args)]
+pub struct ExportCommand {
+    /// The gateway, e.g. `SC10010001`.
+    #[arg(long)]
+    pub gw_id: String,
+    /// `csv` (a header row, then one row per delivery, content Base64)
+    /// or `ndjson` (one API `Delivery` per line).
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Only deliveries received at or after this time (RFC 3339).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only deliveries received before this time (RFC 3339).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only deliveries of this device (empty for the gateway's own).
+    #[arg(long)]
+    pub device_id: Option<String>,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `omp-server provision …`

@@ -32,7 +32,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::error::ConfigError;
-pub use cli::{Cli, Command, ProvisionCommand};
+pub use cli::{Cli, Command, ExportCommand, ProvisionCommand};
 pub use settings::{Config, ControlConfig, ProfileDefaults, SETTINGS, Settings};
 
 /// Who may register (docs/gmmp.md §6.1, "provisioning").

@@ -4,6 +4,9 @@
 //! flight, the next TTL expiry, a periodic sweep). Each change is
 //! committed with [`crate::store::controls::transition`] before it is acted on or
 //! announced on the `changed` channel (which wakes the API's `?wait=`).
+//! A state change's event (the outbox, written by the database's trigger
+//! on the timeline row) is announced on the [`EventFeed`] once its
+//! statement has committed.
 //! A database error is logged and the control stays as stored; the sweep
 //! retries pushing, and a timed-out control is retried on the next tick.
 //!
@@ -27,6 +30,7 @@ use super::inflight::{InFlight, Left, Stage, Table};
 use super::{ControlMetrics, ControlWatch, Event, Inbox, Live};
 use crate::config::ControlConfig;
 use crate::error::StoreError;
+use crate::events::EventFeed;
 use crate::store::controls::{self as rows, ControlState, Outcome};
 use crate::store::now_millis;
 
@@ -50,6 +54,9 @@ struct Dispatcher {
     /// no database read (a completion is not followed by an empty SELECT).
     maybe_queued: HashSet<String>,
     changed: Arc<ControlWatch>,
+    events: Arc<EventFeed>,
+    /// Something was committed since the outbox's head was last announced.
+    events_pending: bool,
     metrics: Arc<ControlMetrics>,
     next_expiry: Option<i64>,
     mqtt: mqtt::MqttTable,
@@ -62,6 +69,7 @@ pub async fn spawn(
     config: ControlConfig,
     inbox: Inbox,
     changed: Arc<ControlWatch>,
+    events: Arc<EventFeed>,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StoreError> {
     let last_tid = rows::max_tid(&mut db)
@@ -74,6 +82,8 @@ pub async fn spawn(
         live: HashMap::new(),
         maybe_queued: HashSet::new(),
         changed,
+        events,
+        events_pending: true,
         metrics: inbox.metrics.clone(),
         next_expiry: None,
         mqtt: mqtt::MqttTable::default(),
@@ -91,6 +101,7 @@ impl Dispatcher {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.announce_events().await;
             let wake = [
                 self.table.next_deadline(),
                 self.mqtt.next_deadline(),
@@ -132,6 +143,7 @@ impl Dispatcher {
                 Ordering::Relaxed,
             );
         }
+        self.announce_events().await;
         tracing::debug!(in_flight = self.table.len(), "control dispatcher stopped");
     }
 
@@ -270,9 +282,25 @@ impl Dispatcher {
             if let Some(counter) = counter {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
+            self.events_pending = true;
             self.changed.changed(id);
         }
         Ok(moved)
+    }
+
+    /// Announces the outbox's newest id if this task committed since the
+    /// last announcement (read after the commit, on its own connection).
+    async fn announce_events(&mut self) {
+        if !self.events_pending {
+            return;
+        }
+        match crate::store::events::last_id(&mut self.db).await {
+            Ok(id) => {
+                self.events_pending = false;
+                self.events.committed(id);
+            }
+            Err(e) => tracing::warn!(error = %e, "newest event id not read; announced later"),
+        }
     }
 
     /// Deadlines of controls in flight, and TTL expiry of queued ones.
@@ -317,6 +345,7 @@ impl Dispatcher {
                 self.metrics
                     .expired
                     .fetch_add(ids.len() as u64, Ordering::Relaxed);
+                self.events_pending |= !ids.is_empty();
                 for id in ids {
                     tracing::info!(control_id = id, "control TTL passed while QUEUED; EXPIRED");
                     self.changed.changed(id);

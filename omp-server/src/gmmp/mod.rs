@@ -14,6 +14,7 @@
 //!   requests.
 //! - [`control`]: control responses, notifications and long sentences,
 //!   handed to the control dispatcher ([`crate::control`]).
+//! - [`presence`]: the events of a gateway coming online and going offline.
 //! - [`unsupported`]: rc 0x0D for types not served (the result-code-only
 //!   response is the codec's `Message::response_with_result_code`).
 
@@ -23,6 +24,7 @@ pub mod delivery;
 pub mod encryption;
 pub mod heartbeat;
 pub mod log_budget;
+pub mod presence;
 pub mod profile;
 pub mod registration;
 pub mod registration_rate;

@@ -32,6 +32,7 @@ use crate::gmmp::log_budget::LogBudget;
 use crate::ids;
 use crate::secret;
 use crate::state::Shared;
+use crate::store::events::{self, NewEvent};
 use crate::store::provisioning::Provision;
 use crate::store::{devices, gateways, provisioning};
 
@@ -223,12 +224,30 @@ pub async fn register_gw(
                     left_out, "GW registration refused"),
                 None => tracing::debug!(%peer, %refusal, "GW registration refused"),
             }
+            state.note_event(refused_event(peer, header, &refusal));
             Ok(GwRegistration::Refused(gw_response(
                 req,
                 GwId::EMPTY,
                 refusal.result_code(),
             )))
         }
+    }
+}
+
+/// The `registration_refused` event of `refusal` (the auth_id escaped as
+/// in the log: it is whatever the peer sent).
+fn refused_event(peer: SocketAddr, header: &Header, refusal: &RegistrationRefusal) -> NewEvent {
+    NewEvent {
+        kind: events::REGISTRATION_REFUSED,
+        gw_id: None,
+        device_id: None,
+        at: crate::store::now_millis(),
+        data: serde_json::json!({
+            "auth_id": header.auth_id.to_string(),
+            "peer": peer.to_string(),
+            "reason": refusal.to_string(),
+            "result_code": refusal.result_code().0,
+        }),
     }
 }
 

@@ -74,6 +74,27 @@ impl From<StoredDelivery> for DeliveryBody {
     }
 }
 
+impl DeliveryBody {
+    /// The values of a CSV export row, in the order of
+    /// [`crate::export::CSV_HEADER`].
+    pub fn csv_fields(&self) -> [String; 12] {
+        [
+            self.id.to_string(),
+            self.gw_id.clone(),
+            self.device_id.clone().unwrap_or_default(),
+            self.report_type.code.to_string(),
+            self.report_type.name.to_owned(),
+            self.media_type.to_string(),
+            self.tid.to_string(),
+            self.origin_timestamp.clone(),
+            self.received_at.clone(),
+            self.encrypted.to_string(),
+            self.content_length.to_string(),
+            self.content.clone(),
+        ]
+    }
+}
+
 /// `GET /api/v1/gateways/{gw_id}/deliveries/latest[?device_id=]`.
 pub async fn latest(
     State(state): State<Arc<Shared>>,

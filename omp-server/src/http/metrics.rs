@@ -38,6 +38,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::control::ControlMetrics;
+use crate::events::EventMetrics;
 use crate::state::Shared;
 use crate::store::writer::WriterMetrics;
 
@@ -137,6 +138,11 @@ impl Collector for Exposition {
         )?)?;
         encode_gmmp(state, &mut encoder)?;
         encode_splits(state.writer.metrics(), &mut encoder)?;
+        encode_events(
+            state.events().metrics(),
+            state.events().head(),
+            &mut encoder,
+        )?;
         encode_controls(state.control.metrics(), &mut encoder)?;
         mqtt::encode_mqtt(state, &mut encoder)
     }
@@ -305,6 +311,42 @@ fn encode_splits(m: &WriterMetrics, encoder: &mut DescriptorEncoder) -> fmt::Res
         "omp_split_deliveries_open",
         "Split deliveries waiting for parts now.",
         m.splits_open.load(Ordering::Relaxed),
+    )
+}
+
+/// The outbox's counters.
+fn encode_events(m: &EventMetrics, head: i64, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    counters(
+        encoder,
+        &[
+            (
+                "omp_events_written_total",
+                "Events committed to the outbox since the server started.",
+                &m.written,
+            ),
+            (
+                "omp_events_not_recorded_total",
+                "Events dropped because too many were waiting for the writer.",
+                &m.not_recorded,
+            ),
+            (
+                "omp_export_rows_total",
+                "Deliveries streamed by exports (GET …/deliveries/export).",
+                &m.export_rows,
+            ),
+        ],
+    )?;
+    gauge(
+        encoder,
+        "omp_events_sse_clients",
+        "Event streams (GET /api/v1/events, Server-Sent Events) open now.",
+        m.sse_clients.load(Ordering::Relaxed),
+    )?;
+    gauge(
+        encoder,
+        "omp_events_last_id",
+        "The newest committed event id.",
+        u64::try_from(head).unwrap_or(0),
     )
 }
 

@@ -34,6 +34,8 @@
 //! - [`metrics`]: HTTP request counters and `/metrics`.
 //! - [`provisioning`], [`gateways`], [`profiles`], [`deliveries`],
 //!   [`controls`]: one module per resource.
+//! - [`events`]: the outbox as Server-Sent Events or JSON pages;
+//!   [`export`]: a gateway's deliveries as a streamed CSV / NDJSON body.
 //!
 //! # Decisions
 //!
@@ -64,6 +66,8 @@ pub mod controls;
 pub mod cursor;
 pub mod deliveries;
 pub mod error;
+pub mod events;
+pub mod export;
 pub mod framing;
 pub mod gateways;
 pub mod listener;
@@ -216,6 +220,18 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/v1/gateways/{gw_id}/deliveries/export",
+        query: &["format", "from", "to", "device_id"],
+        handler: || get(export::deliveries),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/events",
+        query: &["after", "limit", "kind", "gw_id", "device_id"],
+        handler: || get(events::list),
+    },
+    Route {
+        method: "GET",
         path: "/api/v1/gateways/{gw_id}/deliveries/incomplete",
         query: &["limit"],
         handler: || get(deliveries::incomplete),
@@ -288,6 +304,9 @@ pub fn router(state: Arc<Shared>) -> Router {
 /// `http_request_deadline` of its head — body, handler and database
 /// waits included — is answered 503, so nothing holds its connection and
 /// handler for ever. Longer than the longest `?wait=` by configuration.
+/// It bounds the wait for the response head only: a streamed body (the
+/// event stream, an export) flows on after it, kept alive by its own
+/// writes within `http_idle_timeout`.
 async fn request_deadline(
     axum::extract::State(state): axum::extract::State<Arc<Shared>>,
     request: axum::extract::Request,

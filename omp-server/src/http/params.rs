@@ -44,6 +44,14 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value of `name`, in order (a repeatable parameter).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// `limit`, 1..=1000, default 100.
     pub fn limit(&self) -> Result<u32, ApiError> {
         match self.get("limit") {

@@ -15,7 +15,6 @@
 //!   `#`, retained messages.
 //! - [`metrics`]: the counters `/metrics` shows.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::store::mqtt_presence::Presence;
@@ -38,8 +37,9 @@ pub struct MqttState {
     pub router: router::Router,
     /// Counters.
     pub metrics: MqttMetrics,
-    /// Online states noted since the last flush, the latest per client.
-    presence: Mutex<HashMap<String, Presence>>,
+    /// Online states noted since the last flush, every change in order
+    /// (each is an event; the table keeps the latest).
+    presence: Mutex<Vec<Presence>>,
 }
 
 impl MqttState {
@@ -48,12 +48,12 @@ impl MqttState {
     /// waits on the writer for it — only its messages do.
     pub fn note_presence(&self, p: Presence) {
         let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        noted.insert(p.client_id.clone(), p);
+        noted.push(p);
     }
 
     /// The states noted since the last call.
     pub fn take_presence(&self) -> Vec<Presence> {
         let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        noted.drain().map(|(_, p)| p).collect()
+        std::mem::take(&mut *noted)
     }
 }

@@ -234,7 +234,7 @@ pub async fn newest(
 }
 
 /// Which deliveries of a gateway a history page holds.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct HistoryFilter {
     /// Only ids below this one (the cursor).
     pub before_id: Option<i64>,
@@ -276,6 +276,34 @@ pub fn history_query<'a>(
     }
     sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
     sql
+}
+
+/// At most `limit` deliveries of `gw_id` matching `filter` (its `from`,
+/// `to` and `device_id`) with ids above `after`, oldest first: the
+/// keyset pages of an export, each one index range of
+/// `deliveries_gw_id`.
+pub async fn oldest_after(
+    pool: &SqlitePool,
+    gw_id: &str,
+    filter: &HistoryFilter,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let mut sql = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_gw_id WHERE gw_id = "
+    ));
+    sql.push_bind(gw_id).push(" AND id > ").push_bind(after);
+    if let Some(from) = filter.from {
+        sql.push(" AND received_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        sql.push(" AND received_at < ").push_bind(to);
+    }
+    if let Some(device_id) = &filter.device_id {
+        sql.push(" AND device_id = ").push_bind(device_id);
+    }
+    sql.push(" ORDER BY id LIMIT ").push_bind(limit);
+    Ok(sql.build_query_as().fetch_all(pool).await?)
 }
 
 /// At most `limit` deliveries of `gw_id` matching `filter`, newest first.

@@ -27,6 +27,7 @@ use crate::error::StoreError;
 pub mod controls;
 pub mod deliveries;
 pub mod devices;
+pub mod events;
 pub mod gateways;
 pub mod mqtt_controls;
 pub mod mqtt_datapoints;

@@ -131,6 +131,18 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredMessage>, St
     )
 }
 
+/// The messages whose ids are in `ids` (a JSON array), in any order.
+pub async fn by_ids(pool: &SqlitePool, ids: &str) -> Result<Vec<StoredMessage>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_messages WHERE id IN (SELECT value FROM json_each(?))"
+        )))
+        .bind(ids)
+        .fetch_all(pool)
+        .await?,
+    )
+}
+
 /// At most `limit` messages of `client_id` with ids below `before`
 /// (newest first), optionally on one topic only.
 pub async fn page(

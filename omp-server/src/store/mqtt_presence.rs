@@ -1,11 +1,15 @@
 //! Table `mqtt_presence`: whether each MQTT client is online, why its last
 //! session ended, and when it was last heard. Written by the writer (in
 //! its next batch, so it never holds SQLite's write lock beside it), in
-//! the periodic flush that also writes the gateways' contact times.
+//! the periodic flush that also writes the gateways' contact times. Each
+//! change is written with its `mqtt_online` / `mqtt_offline` event
+//! (`store::events`), in order: a client that came and went between two
+//! flushes has both events, and its row ends at the latest state.
 
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
+use crate::store::events::{self, NewEvent};
 
 /// A client's online state to write (the latest of its changes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +47,8 @@ pub struct StoredPresence {
 
 const COLUMNS: &str = "client_id, online, reason, peer, connected_at, last_seen";
 
-/// Writes `states` (writer connection, inside its transaction).
+/// Writes `states` and their events (writer connection, inside its
+/// transaction).
 pub(crate) async fn record(
     conn: &mut SqliteConnection,
     states: &[Presence],
@@ -64,7 +69,25 @@ pub(crate) async fn record(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(())
+    let events: Vec<NewEvent> = states.iter().map(Presence::event).collect();
+    events::insert(conn, &events).await
+}
+
+impl Presence {
+    /// The event of this change.
+    fn event(&self) -> NewEvent {
+        let (kind, at) = match self.online {
+            true => (events::MQTT_ONLINE, self.connected_at),
+            false => (events::MQTT_OFFLINE, self.last_seen),
+        };
+        NewEvent {
+            kind,
+            gw_id: None,
+            device_id: Some(self.client_id.clone()),
+            at,
+            data: serde_json::json!({ "peer": self.peer, "reason": self.reason }),
+        }
+    }
 }
 
 /// The state of `client_id`, if it ever connected.

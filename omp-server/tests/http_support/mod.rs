@@ -86,6 +86,7 @@ impl TestApp {
             control_config,
             inbox,
             state.control_watch().clone(),
+            state.events().clone(),
             stop.clone(),
         )
         .await

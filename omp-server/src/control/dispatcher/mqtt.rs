@@ -107,6 +107,7 @@ impl Dispatcher {
         let Some(id) = mqtt_rows::insert(&mut self.db, &control).await? else {
             return Ok(None);
         };
+        self.events_pending = true;
         let at = control.expires_at;
         self.next_expiry = Some(self.next_expiry.map_or(at, |t| t.min(at)));
         self.mqtt_push(&control.client_id).await;

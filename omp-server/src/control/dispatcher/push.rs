@@ -18,6 +18,7 @@ impl Dispatcher {
         let Some(id) = rows::insert(&mut self.db, &control).await? else {
             return Ok(None);
         };
+        self.events_pending = true;
         let at = control.expires_at;
         self.next_expiry = Some(self.next_expiry.map_or(at, |t| t.min(at)));
         let gw_id = control.gw_id.as_str();

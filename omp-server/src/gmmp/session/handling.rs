@@ -16,6 +16,7 @@ use crate::directory::GatewayEntry;
 use crate::error::StoreError;
 use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
+use crate::gmmp::presence::{self, Offline, Online};
 use crate::gmmp::{
     auth, control, delivery, encryption, heartbeat, profile, registration, unsupported,
 };
@@ -45,14 +46,15 @@ impl Session {
                 entry,
             }) => {
                 let auth_id = frame.header.auth_id.as_str().unwrap_or_default().to_owned();
-                if let Err(next) = self.bind(&auth_id, &entry).await {
+                if let Err(next) = self.bind(&auth_id, &entry, Online::Registered).await {
                     return next;
                 }
                 // Revoked while registering: the revocation removes the
                 // directory entry before closing sessions, so a session
                 // bound too late to be closed sees the entry gone here.
                 if self.state.directory.get(&auth_id).is_none() {
-                    self.unbind().await;
+                    self.unbind(Offline::Deregistered, "approval removed while registering")
+                        .await;
                     let refusal = auth::Refusal::UnknownAuthId {
                         auth_id: frame.header.auth_id.to_string(),
                     };
@@ -81,7 +83,7 @@ impl Session {
             Err(refusal) => return self.refuse(frame, refusal).await,
         };
         let auth_id = frame.header.auth_id.as_str().unwrap_or_default().to_owned();
-        if let Err(next) = self.bind(&auth_id, &entry).await {
+        if let Err(next) = self.bind(&auth_id, &entry, Online::Connected).await {
             return next;
         }
         self.state.touch(&entry.gw_id, self.peer);
@@ -130,7 +132,8 @@ impl Session {
         };
         // Answered while still bound, so the answer is logged with its GW.
         if matches!(frame.message, Message::GwDeregistrationRequest(_)) {
-            self.unbind().await;
+            self.unbind(Offline::Deregistered, "deregistered (0x03)")
+                .await;
         }
         next
     }
@@ -142,8 +145,14 @@ impl Session {
         }
     }
 
-    /// Binds this connection to the GW `entry` (first time only).
-    async fn bind(&mut self, auth_id: &str, entry: &Arc<GatewayEntry>) -> Result<(), Next> {
+    /// Binds this connection to the GW `entry` (first time only); `why`
+    /// is the event's reason if the GW had no live session.
+    async fn bind(
+        &mut self,
+        auth_id: &str,
+        entry: &Arc<GatewayEntry>,
+        why: Online,
+    ) -> Result<(), Next> {
         match self.machine.bind(auth_id, &entry.gw_id) {
             Bind::Already => return Ok(()),
             Bind::Close(reason) => {
@@ -161,7 +170,12 @@ impl Session {
             outbound: outbox.clone(),
             close: self.close.clone(),
         };
-        if let Some(old) = self.state.registry.bind(&entry.gw_id, handle) {
+        let replaced = self.state.registry.bind(&entry.gw_id, handle);
+        if replaced.is_none() {
+            self.state
+                .note_event(presence::online(&entry.gw_id, self.peer, why));
+        }
+        if let Some(old) = replaced {
             tracing::info!(gw_id = %entry.gw_id, old_peer = %old.peer, new_peer = %self.peer,
                 "GW connected again; closing its older session");
             if old.peer.ip() != self.peer.ip() {
@@ -246,10 +260,13 @@ impl Session {
         self.state.control.connected(&entry.gw_id, live).await;
     }
 
-    async fn unbind(&mut self) {
+    async fn unbind(&mut self, why: Offline, detail: &str) {
         self.outbox = None;
         if let Some(b) = self.machine.unbind(now()) {
-            self.state.registry.unbind(&b.gw_id, self.id);
+            if self.state.registry.unbind(&b.gw_id, self.id) {
+                self.state
+                    .note_event(presence::offline(&b.gw_id, self.peer, why, detail));
+            }
             self.state.control.disconnected(&b.gw_id, self.id).await;
             tracing::debug!(auth_id = %escaped::text(&b.auth_id), gw_id = %b.gw_id, "session unbound");
         }

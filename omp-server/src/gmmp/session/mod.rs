@@ -71,6 +71,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::gmmp::log_budget::LogBudget;
+use crate::gmmp::presence;
 use crate::listen::{self, UnauthenticatedSlot};
 use crate::registry::Outbox;
 use crate::state::Shared;
@@ -148,7 +149,12 @@ pub async fn run(
     tracing::debug!(%peer, session = session.id, "connection opened");
     let reason = session.serve(&mut frames, &shutdown).await;
     if let Some(b) = session.machine.bound() {
-        session.state.registry.unbind(&b.gw_id, session.id);
+        if session.state.registry.unbind(&b.gw_id, session.id) {
+            let why = presence::Offline::of_session_end(reason);
+            session
+                .state
+                .note_event(presence::offline(&b.gw_id, peer, why, reason));
+        }
         session
             .state
             .control

@@ -111,6 +111,21 @@ omp_split_deliveries_abandoned_total 0
 # HELP omp_split_deliveries_open Split deliveries waiting for parts now.
 # TYPE omp_split_deliveries_open gauge
 omp_split_deliveries_open 0
+# HELP omp_events_written_total Events committed to the outbox since the server started.
+# TYPE omp_events_written_total counter
+omp_events_written_total 0
+# HELP omp_events_not_recorded_total Events dropped because too many were waiting for the writer.
+# TYPE omp_events_not_recorded_total counter
+omp_events_not_recorded_total 0
+# HELP omp_export_rows_total Deliveries streamed by exports (GET …/deliveries/export).
+# TYPE omp_export_rows_total counter
+omp_export_rows_total 0
+# HELP omp_events_sse_clients Event streams (GET /api/v1/events, Server-Sent Events) open now.
+# TYPE omp_events_sse_clients gauge
+omp_events_sse_clients 0
+# HELP omp_events_last_id The newest committed event id.
+# TYPE omp_events_last_id gauge
+omp_events_last_id 0
 # HELP omp_controls_sent_total Control requests (0x0D) handed to a gateway's session.
 # TYPE omp_controls_sent_total counter
 omp_controls_sent_total 0

@@ -83,6 +83,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             connected_at: self.connected_at,
             last_seen: self.last_seen,
         });
+        state.events().wake_flush();
         if let Some(will) = self.machine.take_will() {
             let row = ingest::row(Incoming {
                 client_id: &client.client_id,

@@ -426,6 +426,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             connected_at: self.connected_at,
             last_seen: self.connected_at,
         });
+        self.state.events().wake_flush();
     }
 
     /// Commits `publish`, then acknowledges, retains and routes it.

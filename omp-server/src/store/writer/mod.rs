@@ -37,6 +37,14 @@
 //! so the pressure goes back to the client through TCP. The clients'
 //! online states travel the same way as the gateways' contact times.
 //!
+//! Every batch's events (the outbox, `store::events`) commit with it: the
+//! database's triggers write those of deliveries and MQTT messages, and
+//! the noted ones ([`WriterHandle::record_events`]: gateways online and
+//! offline, refused registrations) and the MQTT clients' online states are
+//! inserted here. After the COMMIT the writer announces the newest event
+//! id on the [`EventFeed`]; a batch that fails announces nothing, and its
+//! events are rolled back with it.
+//!
 //! The gateways' last-contact times (batched by the server every few
 //! seconds) go through this writer too, in the next batch's transaction:
 //! written on another connection, their UPDATE would hold SQLite's write
@@ -55,7 +63,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
+use crate::events::EventFeed;
 use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::events::{self, NewEvent};
 use crate::store::gateways;
 use crate::store::mqtt_messages::{self, MessageRow};
 use crate::store::mqtt_presence::{self, Presence};
@@ -96,6 +106,7 @@ enum Job {
     LastSeen(LastSeen),
     Mqtt(MessageRow, MqttReply),
     Presence(Vec<Presence>),
+    Events(Vec<NewEvent>),
 }
 
 /// Counters of the writer, for logs and the later `/metrics`.
@@ -156,6 +167,7 @@ pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
     metrics: Arc<WriterMetrics>,
     shares: Arc<Mutex<Shares>>,
+    events: Arc<EventFeed>,
 }
 
 impl WriterHandle {
@@ -236,6 +248,24 @@ impl WriterHandle {
             .map_err(|_| SubmitError::Closed)
     }
 
+    /// Hands over events to commit with the next batch (see the module
+    /// docs), waiting for room in the queue; `Closed` once the writer has
+    /// stopped.
+    pub async fn record_events(&self, events: Vec<NewEvent>) -> Result<(), SubmitError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Job::Events(events))
+            .await
+            .map_err(|_| SubmitError::Closed)
+    }
+
+    /// The outbox's committed head, announced after each batch.
+    pub fn events(&self) -> &Arc<EventFeed> {
+        &self.events
+    }
+
     /// Hands over last-contact times, waiting for room in the queue;
     /// `Closed` once the writer has stopped.
     pub async fn record_last_seen(&self, seen: LastSeen) -> Result<(), SubmitError> {
@@ -271,6 +301,7 @@ pub async fn spawn(
     stop: CancellationToken,
 ) -> Result<(WriterHandle, tokio::task::JoinHandle<()>), StoreError> {
     let splits = Splits::load(&mut conn, split_limits).await?;
+    let events = Arc::new(EventFeed::new(events::last_id(&mut conn).await?));
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = Arc::new(WriterMetrics::default());
     metrics
@@ -281,6 +312,7 @@ pub async fn spawn(
         splits,
         split_limits,
         metrics: metrics.clone(),
+        events: events.clone(),
     };
     let task = tokio::spawn(writer.run(rx, batch_max, stop));
     let shares = Arc::new(Mutex::new(Shares::new(capacity)));
@@ -289,6 +321,7 @@ pub async fn spawn(
             tx,
             metrics,
             shares,
+            events,
         },
         task,
     ))
@@ -299,6 +332,7 @@ struct Writer {
     splits: Splits,
     split_limits: SplitLimits,
     metrics: Arc<WriterMetrics>,
+    events: Arc<EventFeed>,
 }
 
 /// What one transaction writes.
@@ -313,6 +347,7 @@ struct Batch {
     mqtt: Vec<MessageRow>,
     mqtt_replies: Vec<MqttReply>,
     presence: Vec<Presence>,
+    events: Vec<NewEvent>,
 }
 
 impl Batch {
@@ -323,6 +358,7 @@ impl Batch {
             && self.seen.is_empty()
             && self.mqtt.is_empty()
             && self.presence.is_empty()
+            && self.events.is_empty()
     }
 
     fn jobs(&self) -> usize {
@@ -377,6 +413,7 @@ impl Writer {
                         batch.mqtt_replies.push(reply);
                     }
                     Job::Presence(changes) => batch.presence.extend(changes),
+                    Job::Events(events) => batch.events.extend(events),
                 }
                 if batch.jobs() < batch_max {
                     next = rx.try_recv().ok();
@@ -399,7 +436,13 @@ impl Writer {
         let metrics = &self.metrics;
         let n = batch.rows.len() as u64;
         match result {
-            Ok((outcomes, whole, mqtt_ids)) => {
+            Ok(BatchOutcomes {
+                rows: outcomes,
+                whole,
+                mqtt_ids,
+                last_event,
+            }) => {
+                self.events.committed(last_event);
                 let again = outcomes
                     .iter()
                     .chain(&whole)
@@ -468,6 +511,7 @@ impl Writer {
         batch.seen.clear();
         batch.mqtt.clear();
         batch.presence.clear();
+        batch.events.clear();
     }
 }
 
@@ -500,8 +544,17 @@ async fn commit(
     result
 }
 
-/// Rows, split deliveries made whole, MQTT message ids.
-type BatchOutcomes = (Vec<Committed>, Vec<Committed>, Vec<i64>);
+/// What a committed batch made.
+struct BatchOutcomes {
+    /// What became of each delivery row, in order.
+    rows: Vec<Committed>,
+    /// Of each delivery a completed split made.
+    whole: Vec<Committed>,
+    /// The MQTT messages' ids.
+    mqtt_ids: Vec<i64>,
+    /// The newest event id once this batch is in.
+    last_event: i64,
+}
 
 async fn write_batch(
     conn: &mut SqliteConnection,
@@ -517,16 +570,58 @@ async fn write_batch(
     let mut outcomes = result?;
     let whole_outcomes = outcomes.split_off(plain);
     let mqtt_ids = mqtt_messages::insert_batch(conn, &batch.mqtt).await?;
-    // Like contact times, online states must not cost the messages.
-    if let Err(e) = mqtt_presence::record(conn, &batch.presence).await {
-        tracing::warn!(changes = batch.presence.len(), error = %e, "MQTT online states not saved");
+    // Like contact times, online states and the noted events must not cost
+    // the messages; each set is all or nothing (a savepoint), so no state
+    // is saved without its event or the other way round.
+    if !batch.presence.is_empty() {
+        sqlx::query("SAVEPOINT presence")
+            .execute(&mut *conn)
+            .await?;
+        let written = mqtt_presence::record(conn, &batch.presence).await;
+        if let Err(e) = end_savepoint(conn, "presence", written).await {
+            tracing::warn!(changes = batch.presence.len(), error = %e,
+                "MQTT online states and their events not saved");
+        }
+    }
+    if !batch.events.is_empty() {
+        sqlx::query("SAVEPOINT noted_events")
+            .execute(&mut *conn)
+            .await?;
+        let written = events::insert(conn, &batch.events).await;
+        if let Err(e) = end_savepoint(conn, "noted_events", written).await {
+            tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
+        }
     }
     // Contact times are a convenience: their failure must not cost the
     // deliveries (SQLite undoes just the failed statement).
     if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
         tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
     }
-    Ok((outcomes, whole_outcomes, mqtt_ids))
+    Ok(BatchOutcomes {
+        rows: outcomes,
+        whole: whole_outcomes,
+        mqtt_ids,
+        last_event: events::last_id(conn).await?,
+    })
+}
+
+/// Ends savepoint `name` of the batch's transaction: keeps what it wrote
+/// when `written` is `Ok`, else undoes all of it (the rest of the batch
+/// goes on) and returns the error.
+async fn end_savepoint(
+    conn: &mut SqliteConnection,
+    name: &'static str,
+    written: Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    if written.is_err() {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ROLLBACK TO {name}")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}")))
+        .execute(&mut *conn)
+        .await?;
+    written
 }
 
 async fn insert_rows(

@@ -1,0 +1,150 @@
+//! The Server-Sent Events side of `GET /api/v1/events`: a streamed body
+//! that reads the outbox from its own cursor, a page at a time, as fast
+//! as the client takes it.
+//!
+//! ```text
+//! id: 42
+//! event: delivery
+//! data: {"at":"…","data":{…},"device_id":null,"gw_id":"SC10010001","id":42,"kind":"delivery"}
+//!
+//! : keep-alive
+//! ```
+//!
+//! The body is pulled by hyper only while the socket takes bytes, so a
+//! slow reader holds one page in memory and costs the writer nothing; it
+//! falls behind in the table, never out of it. A client that reconnects
+//! with `Last-Event-ID` gets every event after that id (matching its
+//! filter), none twice. When nothing comes a comment every
+//! [`KEEP_ALIVE`] keeps the connection inside the HTTP idle limit
+//! (`http_idle_timeout`, over 60 s); `http_request_deadline` bounds the
+//! handler up to the response head only, so it does not end a stream.
+//! The stream ends when the server stops, or on a database error (the
+//! client reconnects from its last id).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::EventBody;
+use crate::error::StoreError;
+use crate::events::EventFeed;
+use crate::state::Shared;
+use crate::store::events::{self, EventFilter, StoredEvent};
+
+/// How often a silent stream sends a comment.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Events read per page.
+const PAGE: i64 = 200;
+/// The keep-alive comment.
+const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
+
+/// One event as an SSE frame (`id`, `event`, `data`).
+pub fn frame(out: &mut Vec<u8>, event: EventBody) {
+    out.extend_from_slice(
+        format!("id: {}\nevent: {}\ndata: ", event.id(), event.kind()).as_bytes(),
+    );
+    // Compact JSON has no line breaks, so one `data:` line holds it.
+    let _ = serde_json::to_writer(&mut *out, &event);
+    out.extend_from_slice(b"\n\n");
+}
+
+/// One stream's reading state.
+struct Tail {
+    state: Arc<Shared>,
+    filter: EventFilter,
+    /// Every matching event up to here has been sent.
+    cursor: i64,
+    head: watch::Receiver<i64>,
+    _open: Open,
+}
+
+/// Counts an open stream in `omp_events_sse_clients` while it lives.
+struct Open(Arc<EventFeed>);
+
+impl Open {
+    fn new(feed: Arc<EventFeed>) -> Open {
+        feed.metrics().sse_clients.fetch_add(1, Ordering::Relaxed);
+        Open(feed)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics().sse_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Tail {
+    /// The next chunk: a page of events, a keep-alive, or `None` once the
+    /// server stops.
+    async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
+        loop {
+            let head = *self.head.borrow_and_update();
+            if self.cursor < head {
+                let page =
+                    events::page(&self.state.pool, &self.filter, self.cursor, head, PAGE).await;
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::warn!(error = %e, cursor = self.cursor,
+                            "event stream ended: database error (the client resumes from its last id)");
+                        return Some(Err(e));
+                    }
+                };
+                self.cursor = page.scanned_to;
+                if page.events.is_empty() {
+                    continue;
+                }
+                return Some(Ok(frames(page.events)));
+            }
+            let closed = self.state.events().closed().clone();
+            tokio::select! {
+                changed = self.head.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+                () = tokio::time::sleep(KEEP_ALIVE) => {
+                    return Some(Ok(Bytes::from_static(KEEP_ALIVE_FRAME)));
+                }
+                () = closed.cancelled() => return None,
+            }
+        }
+    }
+}
+
+fn frames(events: Vec<StoredEvent>) -> Bytes {
+    let mut out = Vec::with_capacity(events.len() * 256);
+    for event in events {
+        frame(&mut out, EventBody::from(event));
+    }
+    Bytes::from(out)
+}
+
+/// The streamed response from `after`.
+pub fn response(state: Arc<Shared>, filter: EventFilter, after: i64) -> Response {
+    let feed = state.events().clone();
+    let tail = Tail {
+        head: feed.subscribe(),
+        _open: Open::new(feed),
+        state,
+        filter,
+        cursor: after,
+    };
+    let stream = futures::stream::unfold(tail, |mut tail| async move {
+        let chunk = tail.next().await?;
+        Some((chunk, tail))
+    });
+    Response::builder()
+        .header(CONTENT_TYPE, "text/event-stream")
+        .header(CACHE_CONTROL, "no-cache")
+        .header("x-accel-buffering", "no")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}

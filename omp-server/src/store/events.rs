@@ -1,0 +1,268 @@
+//! Table `events`: the outbox (migration 0009). Every event is written in
+//! the transaction of what it reports — by the database's triggers for
+//! deliveries, MQTT messages and control timeline rows, by [`insert`] for
+//! the rest (gateways and MQTT clients going online or offline, refused
+//! registrations), always on the writer's or the dispatcher's connection
+//! inside their transactions.
+//!
+//! Ids increase in commit order (see the migration), so readers keep a
+//! cursor and read forward with [`page`]: what `id > cursor` holds now is
+//! what has been committed since. [`last_id`] is the newest id, read by a
+//! committer after its commit to announce it (`crate::events::EventFeed`).
+//!
+//! [`page`] walks the table by id (the primary key), checking the filters
+//! on the rows it passes, and passes at most [`SCAN_WINDOW`] rows per
+//! call: a narrow filter over a long history costs bounded work per page,
+//! and the page says how far it looked (`scanned_to`), so the next page
+//! starts there without a gap. No secondary index: each would be one more
+//! insert per delivery on the hot path.
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+
+use crate::error::StoreError;
+use crate::store::deliveries::{DELIVERY_COLUMNS, StoredDelivery};
+use crate::store::mqtt_messages::{self, StoredMessage};
+
+/// Most rows one [`page`] call passes over.
+pub const SCAN_WINDOW: i64 = 50_000;
+
+/// The kinds of event, as stored in `kind`.
+pub const KINDS: &[&str] = &[
+    DELIVERY,
+    MQTT_MESSAGE,
+    CONTROL_STATE,
+    GATEWAY_ONLINE,
+    GATEWAY_OFFLINE,
+    MQTT_ONLINE,
+    MQTT_OFFLINE,
+    REGISTRATION_REFUSED,
+];
+/// A delivery stored (`ref_id` = `deliveries.id`).
+pub const DELIVERY: &str = "delivery";
+/// An MQTT message stored (`ref_id` = `mqtt_messages.id`).
+pub const MQTT_MESSAGE: &str = "mqtt_message";
+/// A control changed state (`ref_id` = `controls.id`).
+pub const CONTROL_STATE: &str = "control_state";
+/// A gateway got a live session.
+pub const GATEWAY_ONLINE: &str = "gateway_online";
+/// A gateway's live session ended.
+pub const GATEWAY_OFFLINE: &str = "gateway_offline";
+/// An MQTT client logged in.
+pub const MQTT_ONLINE: &str = "mqtt_online";
+/// An MQTT client's session ended.
+pub const MQTT_OFFLINE: &str = "mqtt_offline";
+/// A GW registration (0x01) was refused.
+pub const REGISTRATION_REFUSED: &str = "registration_refused";
+
+/// An event to insert (the kinds the triggers do not write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// One of [`KINDS`].
+    pub kind: &'static str,
+    /// The gateway, if any.
+    pub gw_id: Option<String>,
+    /// The device or MQTT client, if any.
+    pub device_id: Option<String>,
+    /// Unix ms.
+    pub at: i64,
+    /// The event's facts (a JSON object).
+    pub data: serde_json::Value,
+}
+
+/// An event as read back, with the row it refers to for a delivery or an
+/// MQTT message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Increasing in commit order.
+    pub id: i64,
+    /// One of [`KINDS`].
+    pub kind: String,
+    /// The gateway, if any.
+    pub gw_id: Option<String>,
+    /// The device or MQTT client, if any.
+    pub device_id: Option<String>,
+    /// Unix ms.
+    pub at: i64,
+    /// The row reported on, if any.
+    pub ref_id: Option<i64>,
+    /// The stored facts (JSON text).
+    pub data: String,
+    /// The delivery of a `delivery` event.
+    pub delivery: Option<StoredDelivery>,
+    /// The message of an `mqtt_message` event.
+    pub message: Option<StoredMessage>,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    kind: String,
+    gw_id: Option<String>,
+    device_id: Option<String>,
+    at: i64,
+    ref_id: Option<i64>,
+    data: String,
+}
+
+/// Which events a reader wants.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only these kinds (empty: every kind).
+    pub kinds: Vec<String>,
+    /// Only events of this gateway.
+    pub gw_id: Option<String>,
+    /// Only events of this device or MQTT client.
+    pub device_id: Option<String>,
+}
+
+/// One page of events.
+#[derive(Debug, Default)]
+pub struct EventPage {
+    /// The events found, by id.
+    pub events: Vec<StoredEvent>,
+    /// Every event up to this id matching the filter is in `events` (or
+    /// in an earlier page): the next page reads after it.
+    pub scanned_to: i64,
+}
+
+/// Inserts `events` on `conn`, inside the caller's transaction.
+pub async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<(), StoreError> {
+    for e in events {
+        sqlx::query("INSERT INTO events (kind, gw_id, device_id, at, data) VALUES (?, ?, ?, ?, ?)")
+            .bind(e.kind)
+            .bind(&e.gw_id)
+            .bind(&e.device_id)
+            .bind(e.at)
+            .bind(e.data.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The newest event id (0 when there is none).
+pub async fn last_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
+            .fetch_one(&mut *conn)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// The newest event id, through the pool.
+pub async fn last_id_in(pool: &SqlitePool) -> Result<i64, StoreError> {
+    let mut conn = pool.acquire().await?;
+    last_id(&mut conn).await
+}
+
+/// At most `limit` events matching `filter` with ids in `after + 1 ..=
+/// upto`, by id, and how far they were looked for (at most
+/// [`SCAN_WINDOW`] ids past `after`).
+pub async fn page(
+    pool: &SqlitePool,
+    filter: &EventFilter,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<EventPage, StoreError> {
+    let upto = upto.min(after.saturating_add(SCAN_WINDOW));
+    if upto <= after {
+        return Ok(EventPage {
+            events: Vec::new(),
+            scanned_to: after,
+        });
+    }
+    let mut sql = QueryBuilder::<Sqlite>::new(
+        "SELECT id, kind, gw_id, device_id, at, ref_id, data FROM events WHERE id > ",
+    );
+    sql.push_bind(after).push(" AND id <= ").push_bind(upto);
+    if !filter.kinds.is_empty() {
+        sql.push(" AND kind IN (");
+        let mut kinds = sql.separated(", ");
+        for kind in &filter.kinds {
+            kinds.push_bind(kind.as_str());
+        }
+        sql.push(")");
+    }
+    if let Some(gw_id) = &filter.gw_id {
+        sql.push(" AND gw_id = ").push_bind(gw_id.as_str());
+    }
+    if let Some(device_id) = &filter.device_id {
+        sql.push(" AND device_id = ").push_bind(device_id.as_str());
+    }
+    sql.push(" ORDER BY id LIMIT ").push_bind(limit);
+    let rows: Vec<EventRow> = sql.build_query_as().fetch_all(pool).await?;
+    let scanned_to = match rows.last() {
+        Some(last) if rows.len() as i64 == limit => last.id,
+        _ => upto,
+    };
+    let mut deliveries: HashMap<i64, StoredDelivery> = referenced_deliveries(pool, &rows)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect();
+    let mut messages: HashMap<i64, StoredMessage> = referenced_messages(pool, &rows)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    let events = rows
+        .into_iter()
+        .map(|r| StoredEvent {
+            delivery: (r.kind == DELIVERY)
+                .then(|| r.ref_id.and_then(|id| deliveries.remove(&id)))
+                .flatten(),
+            message: (r.kind == MQTT_MESSAGE)
+                .then(|| r.ref_id.and_then(|id| messages.remove(&id)))
+                .flatten(),
+            id: r.id,
+            kind: r.kind,
+            gw_id: r.gw_id,
+            device_id: r.device_id,
+            at: r.at,
+            ref_id: r.ref_id,
+            data: r.data,
+        })
+        .collect();
+    Ok(EventPage { events, scanned_to })
+}
+
+/// The ids `rows` of `kind` refer to, as a JSON array for `json_each`.
+fn referenced(rows: &[EventRow], kind: &str) -> Option<String> {
+    let ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.kind == kind)
+        .filter_map(|r| r.ref_id)
+        .collect();
+    (!ids.is_empty()).then(|| serde_json::Value::from(ids).to_string())
+}
+
+async fn referenced_deliveries(
+    pool: &SqlitePool,
+    rows: &[EventRow],
+) -> Result<Vec<StoredDelivery>, StoreError> {
+    let Some(ids) = referenced(rows, DELIVERY) else {
+        return Ok(Vec::new());
+    };
+    Ok(
+        sqlx::query_as::<_, StoredDelivery>(sqlx::AssertSqlSafe(format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
+        )))
+        .bind(ids)
+        .fetch_all(pool)
+        .await?,
+    )
+}
+
+async fn referenced_messages(
+    pool: &SqlitePool,
+    rows: &[EventRow],
+) -> Result<Vec<StoredMessage>, StoreError> {
+    let Some(ids) = referenced(rows, MQTT_MESSAGE) else {
+        return Ok(Vec::new());
+    };
+    mqtt_messages::by_ids(pool, &ids).await
+}

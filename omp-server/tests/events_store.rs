@@ -1,0 +1,95 @@
+//! The outbox at the store: a batch that rolls back leaves no event and
+//! announces nothing; the next one is announced once committed.
+
+mod common;
+
+use omp_server::store::events::{self, EventFilter};
+
+#[tokio::test]
+async fn a_rolled_back_batch_makes_no_event_and_announces_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = common::start_writer(dir.path(), 64, 64).await;
+    // A payload the database refuses: its insert aborts the batch's
+    // transaction, as a full disk would.
+    sqlx::query(
+        "CREATE TRIGGER refuse_poison BEFORE INSERT ON deliveries WHEN NEW.payload = X'DEAD'
+         BEGIN SELECT RAISE(ABORT, 'poison'); END",
+    )
+    .execute(&w.pool)
+    .await
+    .unwrap();
+    let feed = w.handle.events().clone();
+    let head = feed.head();
+    // Both queued before the writer runs (this test's runtime has one
+    // thread): one batch.
+    let good = w
+        .handle
+        .submit(common::delivery_row(1, 0, false, b"good"))
+        .unwrap();
+    let poison = w
+        .handle
+        .submit(common::delivery_row(2, 0, false, &[0xde, 0xad]))
+        .unwrap();
+    assert!(good.await.unwrap().is_err(), "the whole batch fails");
+    assert!(poison.await.unwrap().is_err());
+    let page = events::page(&w.pool, &EventFilter::default(), 0, i64::MAX, 100)
+        .await
+        .unwrap();
+    assert!(page.events.is_empty(), "{:?}", page.events);
+    assert_eq!(feed.head(), head, "nothing announced");
+    // The next batch commits, with its one event, announced.
+    let head_rx = feed.subscribe();
+    let next = w
+        .handle
+        .submit(common::delivery_row(3, 0, false, b"after"))
+        .unwrap();
+    assert!(next.await.unwrap().is_ok());
+    assert!(head_rx.has_changed().unwrap());
+    let page = events::page(&w.pool, &EventFilter::default(), 0, feed.head(), 100)
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 1);
+    let event = &page.events[0];
+    assert_eq!(event.id, feed.head());
+    assert_eq!(event.kind, events::DELIVERY);
+    assert_eq!(event.delivery.as_ref().unwrap().payload, b"after");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_narrow_filter_over_a_long_history_pages_by_window_without_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = common::start_writer(dir.path(), 64, 64).await;
+    let mut conn = w.pool.acquire().await.unwrap();
+    let total = events::SCAN_WINDOW + 10;
+    // One statement: `total` events, the 3rd and the last of gateway B.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+         INSERT INTO events (kind, gw_id, at)
+         SELECT 'gateway_online', CASE WHEN i IN (3, ?1) THEN 'B' ELSE 'A' END, i FROM n",
+    )
+    .bind(total)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let filter = EventFilter {
+        gw_id: Some("B".into()),
+        ..EventFilter::default()
+    };
+    let mut after = 0;
+    let mut found = Vec::new();
+    loop {
+        let page = events::page(&w.pool, &filter, after, total, 100)
+            .await
+            .unwrap();
+        found.extend(page.events.iter().map(|e| e.at));
+        if page.scanned_to == after {
+            break;
+        }
+        assert!(page.scanned_to - after <= events::SCAN_WINDOW);
+        after = page.scanned_to;
+    }
+    assert_eq!(found, [3, total]);
+    drop(conn);
+    w.stop().await;
+}
