@@ -1,7 +1,8 @@
 //! The impersonation policy. A GMMP registration carries no secret, so by
 //! default anyone who knows a gateway's auth ID (a MAC printed on the
-//! module) may register with it; the server then says so — a warning and
-//! a counter when a live session is taken over from another address —
+//! module) may register with it; the server then says so — a warning, a
+//! counter and an event when a live session is taken over from another
+//! address —
 //! and the API shows the live session's peer and since when. An operator
 //! may lock a gateway's registration: then only a registration carrying
 //! the gateway's current auth key in its header is taken (a running
@@ -82,6 +83,38 @@ async fn a_takeover_from_another_address_is_counted_and_shown() {
         body["peer"].as_str().unwrap().starts_with("127.0.0.2:"),
         "the API shows the new peer: {body}"
     );
+    // And an event, written with the writer's next batch.
+    let event = tokio::time::timeout(common::GUARD, async {
+        loop {
+            let (_, page) = api(
+                &server,
+                reqwest::Method::GET,
+                "/api/v1/events?kind=gateway_taken_over",
+            )
+            .await;
+            if let Some(event) = page["items"].as_array().and_then(|a| a.first()) {
+                break event.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the takeover event is committed");
+    assert_eq!(event["gw_id"], gw_id.as_str(), "{event}");
+    assert!(
+        event["data"]["old_peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{event}"
+    );
+    assert!(
+        event["data"]["new_peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:"),
+        "{event}"
+    );
 
     // A reconnect from the same address is a gateway reconnecting, not a
     // takeover.
@@ -90,6 +123,13 @@ async fn a_takeover_from_another_address_is_counted_and_shown() {
         metric(&server, "omp_gmmp_sessions_taken_from_new_peer_total").await,
         1
     );
+    let (_, page) = api(
+        &server,
+        reqwest::Method::GET,
+        "/api/v1/events?kind=gateway_taken_over",
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
     server.stop().await;
 }
 

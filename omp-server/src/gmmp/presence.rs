@@ -2,7 +2,8 @@
 //! live session (none before), `gateway_offline` when its live session
 //! ends (no newer one took its place), each with why. A session replaced
 //! by a newer one of the same gateway is neither: the gateway stayed
-//! online. Noted for the writer's next batch (`Shared::note_event`).
+//! online — unless it came from another IP address: `gateway_taken_over`.
+//! Noted for the writer's next batch (`Shared::note_event`).
 
 use std::net::SocketAddr;
 
@@ -82,6 +83,27 @@ pub fn offline(gw_id: &str, peer: SocketAddr, why: Offline, detail: &str) -> New
             "peer": peer.to_string(),
             "reason": why.as_str(),
             "detail": detail,
+        }),
+    }
+}
+
+/// The `gateway_taken_over` event of `gw_id`: its live session from
+/// `old_peer` replaced by one from `new_peer`, another IP address.
+pub fn taken_over(
+    gw_id: &str,
+    old_peer: SocketAddr,
+    new_peer: SocketAddr,
+    registration_lock: bool,
+) -> NewEvent {
+    NewEvent {
+        kind: events::GATEWAY_TAKEN_OVER,
+        gw_id: Some(gw_id.to_owned()),
+        device_id: None,
+        at: now_millis(),
+        data: serde_json::json!({
+            "old_peer": old_peer.to_string(),
+            "new_peer": new_peer.to_string(),
+            "registration_lock": registration_lock,
         }),
     }
 }

@@ -35,6 +35,7 @@ pub const KINDS: &[&str] = &[
     CONTROL_STATE,
     GATEWAY_ONLINE,
     GATEWAY_OFFLINE,
+    GATEWAY_TAKEN_OVER,
     MQTT_ONLINE,
     MQTT_OFFLINE,
     REGISTRATION_REFUSED,
@@ -49,6 +50,9 @@ pub const CONTROL_STATE: &str = "control_state";
 pub const GATEWAY_ONLINE: &str = "gateway_online";
 /// A gateway's live session ended.
 pub const GATEWAY_OFFLINE: &str = "gateway_offline";
+/// A gateway's live session was replaced by a session of the same gateway
+/// from another IP address (it stayed online).
+pub const GATEWAY_TAKEN_OVER: &str = "gateway_taken_over";
 /// An MQTT client logged in.
 pub const MQTT_ONLINE: &str = "mqtt_online";
 /// An MQTT client's session ended.

@@ -208,13 +208,19 @@ impl Session {
 
     /// A live session of this GW from another address was just replaced:
     /// a gateway that moved, or someone else registering with its auth ID.
-    /// Counted, and said at warn (within a budget) with what to do about
-    /// it.
+    /// Counted, an event, and said at warn (within a budget) with what to
+    /// do about it.
     fn taken_from_another_address(&self, auth_id: &str, entry: &GatewayEntry, old: SocketAddr) {
         self.state
             .metrics
             .sessions_taken_from_new_peer
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.state.note_event(presence::taken_over(
+            &entry.gw_id,
+            old,
+            self.peer,
+            entry.registration_lock,
+        ));
         if let Some(left_out) = TAKEOVER_LOG.take() {
             if entry.registration_lock {
                 tracing::warn!(gw_id = %entry.gw_id, auth_id = %escaped::text(auth_id),
