@@ -36,6 +36,7 @@
 //!   constant memory (the HTTP export and `omp-server export`).
 //! - [`provision`]: the `omp-server provision add|list|remove` commands.
 //! - [`summary`]: the one-line summary logged each `summary_interval`.
+//! - [`webhooks`]: the outbox POSTed to receivers, one task per webhook.
 //!
 //! - [`http`]: the HTTP API of `openapi/openapi.yaml` (axum).
 //!
@@ -76,6 +77,7 @@ pub mod secret;
 pub mod state;
 pub mod store;
 pub mod summary;
+pub mod webhooks;
 
 pub use config::{Config, ProvisioningMode};
 pub use error::ServerError;
@@ -234,6 +236,7 @@ pub async fn run(
         .mqtt
         .router
         .restore_retained(store::mqtt_messages::retained(&state.pool).await?);
+    webhooks::start_all(&state).await?;
     let tracker = TaskTracker::new();
     let mqtt_task = mqtt_listener.map(|(listener, _)| {
         tokio::spawn(listen::accept_loop(
@@ -293,6 +296,9 @@ pub async fn run(
             // Event streams end now, so the HTTP server's graceful
             // shutdown does not wait out its grace for them.
             state.events().close();
+            // Webhook tasks end before the pool closes (a cursor being
+            // written is committed or not, never half).
+            state.webhooks.stop_all().await;
             if let Some(mqtt_task) = mqtt_task {
                 mqtt_task.await?;
             }

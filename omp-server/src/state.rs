@@ -23,6 +23,7 @@ use crate::mqtt::MqttState;
 use crate::registry::Registry;
 use crate::store::events::NewEvent;
 use crate::store::{self, writer::WriterHandle};
+use crate::webhooks::Webhooks;
 
 /// Most auth_ids remembered for the once-per-auth_id approve hint.
 const MAX_REFUSALS_REMEMBERED: usize = 10_000;
@@ -97,6 +98,8 @@ pub struct Shared {
     /// Connections not yet bound to a GW or logged in, GMMP and MQTT
     /// together (`max_unauthenticated`, `max_unauthenticated_per_ip`).
     pub unauthenticated: Arc<Unauthenticated>,
+    /// The running webhook delivery tasks and their counters.
+    pub webhooks: Webhooks,
     control_watch: Arc<ControlWatch>,
     registration_rate: Mutex<RegistrationRate>,
     refusals_logged: Mutex<HashSet<String>>,
@@ -145,6 +148,7 @@ impl Shared {
             metrics: GmmpMetrics::default(),
             api_key,
             http_metrics: HttpMetrics::default(),
+            webhooks: Webhooks::default(),
             control_watch: Arc::default(),
             refusals_logged: Mutex::new(HashSet::new()),
             last_seen: Mutex::new(HashMap::new()),

@@ -511,6 +511,49 @@ async fn every_route_of_the_contract_over_tcp() {
     assert_eq!(export.status, StatusCode::OK, "{}", export.text);
     assert_eq!(export.text.lines().count(), 2, "the two seeded deliveries");
 
+    // Webhooks (their own test: webhooks.rs). The receiver is a closed
+    // port: the webhook is disabled before it could be tried.
+    mark("POST", "/api/v1/webhooks");
+    let hook = api
+        .json(
+            Method::POST,
+            "/api/v1/webhooks",
+            r#"{"url":"http://127.0.0.1:9/hook","secret":"s","kinds":["delivery"],"enabled":false}"#,
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text);
+    assert_eq!(hook.json["secret_set"], true);
+    let hook_path = format!("/api/v1/webhooks/{}", hook.json["id"]);
+    api.json(
+        Method::POST,
+        "/api/v1/webhooks",
+        r#"{"url":"ftp://x/","secret":"s"}"#,
+    )
+    .await
+    .assert_field(UNPROCESSABLE, "url");
+    mark("GET", "/api/v1/webhooks");
+    let hooks = api.get("/api/v1/webhooks").await;
+    assert_eq!(hooks.json["items"][0]["id"], hook.json["id"]);
+    mark("GET", "/api/v1/webhooks/{id}");
+    assert_eq!(
+        api.get(&hook_path).await.json["url"],
+        "http://127.0.0.1:9/hook"
+    );
+    mark("PATCH", "/api/v1/webhooks/{id}");
+    let patched = api
+        .json(Method::PATCH, &hook_path, r#"{"kinds":null}"#)
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(patched.json["kinds"], serde_json::Value::Null);
+    mark("POST", "/api/v1/webhooks/{id}/replay");
+    let replayed = api
+        .send(api.request(Method::POST, &format!("{hook_path}/replay?from=0")))
+        .await;
+    assert_eq!(replayed.status, StatusCode::OK, "{}", replayed.text);
+    assert_eq!(replayed.json["cursor"], 0);
+    mark("DELETE", "/api/v1/webhooks/{id}");
+    assert_eq!(api.delete(&hook_path).await.status, StatusCode::NO_CONTENT);
+
     // The router's own answers: JSON too.
     api.get("/api/v1/no-such-thing")
         .await

@@ -33,7 +33,7 @@ use clap::ValueEnum;
 
 use crate::error::ConfigError;
 pub use cli::{Cli, Command, ExportCommand, ProvisionCommand};
-pub use settings::{Config, ControlConfig, ProfileDefaults, SETTINGS, Settings};
+pub use settings::{Config, ControlConfig, ProfileDefaults, SETTINGS, Settings, WebhookConfig};
 
 /// Who may register (docs/gmmp.md §6.1, "provisioning").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

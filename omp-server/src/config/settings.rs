@@ -135,4 +135,17 @@ declare_settings! {
             env "OMP_CONTROL_MAX_IN_FLIGHT",
             "Controls in flight (SENT or PROGRESS) at once per gateway or device; the rest wait in order.";
     }
+
+    /// Settings of webhook deliveries (`/api/v1/webhooks`).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    group webhook: WebhookConfig {
+        timeout as webhook_timeout: Duration = parsed("10s"), env "OMP_WEBHOOK_TIMEOUT",
+            "Time a webhook receiver has to answer one POST (connect included); longer counts as a failed attempt.";
+        retry_min as webhook_retry_min: Duration = parsed("1s"), env "OMP_WEBHOOK_RETRY_MIN",
+            "Wait after a webhook's first failed attempt; it doubles (with jitter) on each further failure up to `webhook_retry_max`.";
+        retry_max as webhook_retry_max: Duration = parsed("60s"), env "OMP_WEBHOOK_RETRY_MAX",
+            "Longest wait between a webhook's attempts.";
+        disable_after as webhook_disable_after: Duration = parsed("1d"), env "OMP_WEBHOOK_DISABLE_AFTER",
+            "A webhook failing without a success for this long is disabled, the reason shown in its GET; enabling it again resumes from its cursor.";
+    }
 }

@@ -144,6 +144,7 @@ impl Collector for Exposition {
             &mut encoder,
         )?;
         encode_controls(state.control.metrics(), &mut encoder)?;
+        encode_webhooks(state, &mut encoder)?;
         mqtt::encode_mqtt(state, &mut encoder)
     }
 }
@@ -347,6 +348,38 @@ fn encode_events(m: &EventMetrics, head: i64, encoder: &mut DescriptorEncoder) -
         "omp_events_last_id",
         "The newest committed event id.",
         u64::try_from(head).unwrap_or(0),
+    )
+}
+
+/// Webhook totals (no per-webhook label: webhooks are the API's to
+/// create, so their number is not bounded), and the largest backlog.
+fn encode_webhooks(state: &Shared, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let m = state.webhooks.metrics();
+    counters(
+        encoder,
+        &[
+            (
+                "omp_webhook_deliveries_ok_total",
+                "Webhook POSTs answered 2xx.",
+                &m.delivered,
+            ),
+            (
+                "omp_webhook_deliveries_failed_total",
+                "Webhook POSTs that failed (non-2xx, timeout, connection error); each is retried.",
+                &m.failed,
+            ),
+            (
+                "omp_webhooks_disabled_total",
+                "Webhooks disabled by the server after failing for webhook_disable_after.",
+                &m.disabled,
+            ),
+        ],
+    )?;
+    gauge(
+        encoder,
+        "omp_webhook_backlog_max",
+        "The most events a running webhook has yet to pass (newest event id minus its cursor).",
+        u64::try_from(state.webhooks.largest_backlog(state.events().head())).unwrap_or(0),
     )
 }
 

@@ -35,6 +35,7 @@
 //! - [`provisioning`], [`gateways`], [`profiles`], [`deliveries`],
 //!   [`controls`]: one module per resource.
 //! - [`events`]: the outbox as Server-Sent Events or JSON pages;
+//!   [`webhooks`]: the receivers it is POSTed to;
 //!   [`export`]: a gateway's deliveries as a streamed CSV / NDJSON body.
 //!
 //! # Decisions
@@ -55,7 +56,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{MethodRouter, delete, get, post, put};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::state::Shared;
@@ -80,6 +81,7 @@ pub mod provisioning;
 pub mod server;
 pub mod service;
 pub mod time;
+pub mod webhooks;
 
 pub use auth::{ApiKey, ApiKeyError, LoadedApiKey, load_or_create_api_key};
 pub use error::ApiError;
@@ -98,7 +100,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// One route of the API: method and path as the contract writes them.
 pub struct Route {
-    /// `GET`, `POST`, `PUT` or `DELETE`.
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: &'static str,
     /// The path template (`/api/v1/gateways/{gw_id}`), axum's and OpenAPI's syntax alike.
     pub path: &'static str,
@@ -229,6 +231,42 @@ pub const ROUTES: &[Route] = &[
         path: "/api/v1/events",
         query: &["after", "limit", "kind", "gw_id", "device_id"],
         handler: || get(events::list),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/webhooks",
+        query: &[],
+        handler: || get(webhooks::list),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/webhooks",
+        query: &[],
+        handler: || post(webhooks::create),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/webhooks/{id}",
+        query: &[],
+        handler: || get(webhooks::one),
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/webhooks/{id}",
+        query: &[],
+        handler: || patch(webhooks::update),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/webhooks/{id}",
+        query: &[],
+        handler: || delete(webhooks::remove),
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/webhooks/{id}/replay",
+        query: &["from"],
+        handler: || post(webhooks::replay),
     },
     Route {
         method: "GET",

@@ -38,6 +38,7 @@ pub mod profiles;
 pub mod provisioning;
 pub mod revocations;
 pub mod splits;
+pub mod webhooks;
 pub mod writer;
 
 /// The migrations in the top-level `migrations/` folder, embedded at build

@@ -145,6 +145,18 @@ omp_controls_ended_total{state=\"FAILED\"} 0
 omp_controls_ended_total{state=\"TIMEOUT\"} 1
 omp_controls_ended_total{state=\"EXPIRED\"} 0
 omp_controls_ended_total{state=\"CANCELLED\"} 0
+# HELP omp_webhook_deliveries_ok_total Webhook POSTs answered 2xx.
+# TYPE omp_webhook_deliveries_ok_total counter
+omp_webhook_deliveries_ok_total 0
+# HELP omp_webhook_deliveries_failed_total Webhook POSTs that failed (non-2xx, timeout, connection error); each is retried.
+# TYPE omp_webhook_deliveries_failed_total counter
+omp_webhook_deliveries_failed_total 0
+# HELP omp_webhooks_disabled_total Webhooks disabled by the server after failing for webhook_disable_after.
+# TYPE omp_webhooks_disabled_total counter
+omp_webhooks_disabled_total 0
+# HELP omp_webhook_backlog_max The most events a running webhook has yet to pass (newest event id minus its cursor).
+# TYPE omp_webhook_backlog_max gauge
+omp_webhook_backlog_max 0
 # HELP omp_mqtt_connections_accepted_total MQTT connections accepted (MQTT and MQTTS ports).
 # TYPE omp_mqtt_connections_accepted_total counter
 omp_mqtt_connections_accepted_total 4

@@ -1,0 +1,236 @@
+//! Table `webhooks` (migration 0011): the receivers the outbox is POSTed
+//! to, each with its own cursor into `events`. The delivery task of a
+//! webhook writes its cursor and failure state here through the pool: one
+//! short statement per delivered event, never inside the writer's
+//! transactions.
+
+use sqlx::SqlitePool;
+
+use crate::error::StoreError;
+use crate::store::events::EventFilter;
+
+/// A webhook as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredWebhook {
+    /// Its id.
+    pub id: i64,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC-SHA256 key of the signature.
+    pub secret: String,
+    /// JSON array of kinds, or NULL for every kind.
+    pub kinds: Option<String>,
+    /// Only this gateway's events, if set.
+    pub gw_id: Option<String>,
+    /// Whether its task runs.
+    pub enabled: bool,
+    /// The last event id delivered or passed over.
+    pub cursor: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms of the first failure of the current run of failures.
+    pub failing_since: Option<i64>,
+    /// Why the server disabled it, if it did.
+    pub disabled_reason: Option<String>,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+}
+
+impl StoredWebhook {
+    /// The kinds it takes (empty: every kind).
+    pub fn kind_list(&self) -> Vec<String> {
+        self.kinds
+            .as_deref()
+            .and_then(|k| serde_json::from_str(k).ok())
+            .unwrap_or_default()
+    }
+
+    /// Its filter over the outbox.
+    pub fn filter(&self) -> EventFilter {
+        EventFilter {
+            kinds: self.kind_list(),
+            gw_id: self.gw_id.clone(),
+            device_id: None,
+        }
+    }
+}
+
+/// A webhook to create.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// Where events are POSTed.
+    pub url: String,
+    /// The HMAC key.
+    pub secret: String,
+    /// The kinds (empty: every kind).
+    pub kinds: Vec<String>,
+    /// Gateway filter.
+    pub gw_id: Option<String>,
+    /// Whether it starts enabled.
+    pub enabled: bool,
+    /// The first event sent is the first after this id.
+    pub cursor: i64,
+}
+
+/// Fields to change; `None` = unchanged (`gw_id: Some(None)` clears it).
+#[derive(Debug, Clone, Default)]
+pub struct WebhookChange {
+    /// New URL.
+    pub url: Option<String>,
+    /// New secret.
+    pub secret: Option<String>,
+    /// New kinds (empty: every kind).
+    pub kinds: Option<Vec<String>>,
+    /// New gateway filter.
+    pub gw_id: Option<Option<String>>,
+    /// Enable or disable; enabling clears the failure state.
+    pub enabled: Option<bool>,
+}
+
+const COLUMNS: &str = "id, url, secret, kinds, gw_id, enabled, cursor, created_at, \
+     failing_since, disabled_reason, last_error";
+
+fn kinds_json(kinds: &[String]) -> Option<String> {
+    (!kinds.is_empty()).then(|| serde_json::Value::from(kinds.to_vec()).to_string())
+}
+
+/// Inserts `hook`; the stored row.
+pub async fn insert(pool: &SqlitePool, hook: &NewWebhook) -> Result<StoredWebhook, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO webhooks (url, secret, kinds, gw_id, enabled, cursor, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+        )))
+        .bind(&hook.url)
+        .bind(&hook.secret)
+        .bind(kinds_json(&hook.kinds))
+        .bind(&hook.gw_id)
+        .bind(hook.enabled)
+        .bind(hook.cursor)
+        .bind(crate::store::now_millis())
+        .fetch_one(pool)
+        .await?,
+    )
+}
+
+/// Every webhook, by id.
+pub async fn list(pool: &SqlitePool) -> Result<Vec<StoredWebhook>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks ORDER BY id"
+        )))
+        .fetch_all(pool)
+        .await?,
+    )
+}
+
+/// One webhook.
+pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredWebhook>, StoreError> {
+    Ok(
+        sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?,
+    )
+}
+
+/// Applies `change`; the row after it, or `None` when there is no such
+/// webhook. Enabling clears the failure state and the reason.
+pub async fn update(
+    pool: &SqlitePool,
+    id: i64,
+    change: &WebhookChange,
+) -> Result<Option<StoredWebhook>, StoreError> {
+    let enable = change.enabled == Some(true);
+    Ok(
+        sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
+            "UPDATE webhooks SET \
+             url = COALESCE(?, url), \
+             secret = COALESCE(?, secret), \
+             kinds = CASE WHEN ? THEN ? ELSE kinds END, \
+             gw_id = CASE WHEN ? THEN ? ELSE gw_id END, \
+             enabled = COALESCE(?, enabled), \
+             failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, \
+             disabled_reason = CASE WHEN ? THEN NULL ELSE disabled_reason END \
+         WHERE id = ? RETURNING {COLUMNS}"
+        )))
+        .bind(&change.url)
+        .bind(&change.secret)
+        .bind(change.kinds.is_some())
+        .bind(change.kinds.as_deref().and_then(kinds_json))
+        .bind(change.gw_id.is_some())
+        .bind(change.gw_id.clone().flatten())
+        .bind(change.enabled)
+        .bind(enable)
+        .bind(enable)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?,
+    )
+}
+
+/// Deletes a webhook; `false` when there was none.
+pub async fn delete(pool: &SqlitePool, id: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM webhooks WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Sets the cursor back (or forward) for a replay; `false` when there is
+/// no such webhook.
+pub async fn set_cursor(pool: &SqlitePool, id: i64, cursor: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE webhooks SET cursor = ? WHERE id = ?")
+        .bind(cursor)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Records a successful delivery (or events passed over): the cursor
+/// moves forward only, and the failure state is cleared.
+pub async fn delivered(pool: &SqlitePool, id: i64, cursor: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE webhooks SET cursor = MAX(cursor, ?), failing_since = NULL, last_error = NULL \
+         WHERE id = ?",
+    )
+    .bind(cursor)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt: the error, and `since` as the start of the
+/// failures unless one is already recorded. The failures' start.
+pub async fn failed(
+    pool: &SqlitePool,
+    id: i64,
+    since: i64,
+    error: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar::<_, Option<i64>>(
+        "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?), last_error = ? \
+         WHERE id = ? RETURNING failing_since",
+    )
+    .bind(since)
+    .bind(error)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}
+
+/// Disables a webhook, saying why.
+pub async fn disable(pool: &SqlitePool, id: i64, reason: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ?")
+        .bind(reason)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! One webhook's delivery task: read the outbox after the cursor (the
+//! same page read as `GET /api/v1/events`, with the webhook's filters),
+//! POST each event alone, in order, and persist the cursor after each
+//! 2xx before the next. A failed attempt (non-2xx, `webhook_timeout`, a
+//! connection error) is retried after [`backoff::delay`]; a webhook that
+//! has failed for `webhook_disable_after` without a success is disabled,
+//! the reason stored for its GET. Caught up, the task waits for the
+//! committed head to move.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::backoff;
+use super::client::{Post, WebhookClient};
+use super::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::http::events::EventBody;
+use crate::state::Shared;
+use crate::store::events::{self, StoredEvent};
+use crate::store::webhooks::{self as table, StoredWebhook};
+
+/// Events read per page.
+const PAGE: i64 = 100;
+/// Longest receiver error text kept in `last_error`.
+const ERROR_MAX: usize = 300;
+
+/// How one event's delivery ended.
+enum Outcome {
+    Delivered,
+    /// Stopped (delete, disable, change, shutdown) or disabled here.
+    Ended,
+}
+
+/// The task of `hook`, until `stop` or until it disables the webhook.
+pub async fn run(
+    state: Arc<Shared>,
+    hook: StoredWebhook,
+    stop: CancellationToken,
+    shown_cursor: Arc<AtomicI64>,
+) {
+    let client = match WebhookClient::new(state.config.webhook.timeout) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(webhook = hook.id, error = %e, "webhook: no HTTP client; not delivering");
+            return;
+        }
+    };
+    let filter = hook.filter();
+    let mut head = state.events().subscribe();
+    let mut cursor = hook.cursor;
+    let mut persisted = hook.cursor;
+    let mut failures: u32 = 0;
+    let secret = hook.secret.as_bytes().to_vec();
+    loop {
+        let upto = *head.borrow_and_update();
+        if cursor >= upto {
+            if persisted != cursor && persist(&state, hook.id, cursor).await {
+                persisted = cursor;
+            }
+            tokio::select! {
+                changed = head.changed() => if changed.is_err() { return },
+                () = stop.cancelled() => return,
+            }
+            continue;
+        }
+        let page = match events::page(&state.pool, &filter, cursor, upto, PAGE).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(webhook = hook.id, error = %e, "webhook: events not read; retrying");
+                failures = failures.saturating_add(1);
+                if !pause(&state, failures, &stop).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        for event in page.events {
+            let id = event.id;
+            let attempt = Attempt {
+                state: &state,
+                client: &client,
+                hook: &hook,
+                secret: &secret,
+                stop: &stop,
+            };
+            match attempt.deliver(event, &mut failures).await {
+                Outcome::Delivered => {
+                    cursor = id;
+                    shown_cursor.store(cursor, Ordering::Relaxed);
+                    // The next event waits for this cursor's commit.
+                    while !persist(&state, hook.id, cursor).await {
+                        failures = failures.saturating_add(1);
+                        if !pause(&state, failures, &stop).await {
+                            return;
+                        }
+                    }
+                    persisted = cursor;
+                }
+                Outcome::Ended => return,
+            }
+        }
+        cursor = cursor.max(page.scanned_to);
+        shown_cursor.store(cursor, Ordering::Relaxed);
+    }
+}
+
+/// Writes the cursor (and clears the failure state); `false` on a
+/// database error, logged.
+async fn persist(state: &Shared, id: i64, cursor: i64) -> bool {
+    match table::delivered(&state.pool, id, cursor).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(webhook = id, cursor, error = %e, "webhook: cursor not saved; retrying");
+            false
+        }
+    }
+}
+
+/// Waits the back-off of the `failures`-th failure; `false` if stopped.
+async fn pause(state: &Shared, failures: u32, stop: &CancellationToken) -> bool {
+    let c = &state.config.webhook;
+    let wait = backoff::delay(failures, c.retry_min, c.retry_max, fastrand::f64());
+    tokio::select! {
+        () = tokio::time::sleep(wait) => true,
+        () = stop.cancelled() => false,
+    }
+}
+
+/// What one delivery needs.
+struct Attempt<'a> {
+    state: &'a Arc<Shared>,
+    client: &'a WebhookClient,
+    hook: &'a StoredWebhook,
+    secret: &'a [u8],
+    stop: &'a CancellationToken,
+}
+
+impl Attempt<'_> {
+    /// POSTs `event` until a 2xx, a stop, or the webhook is disabled.
+    async fn deliver(&self, event: StoredEvent, failures: &mut u32) -> Outcome {
+        let id = event.id;
+        let body = match serde_json::to_vec(&EventBody::from(event)) {
+            Ok(body) => bytes::Bytes::from(body),
+            Err(e) => {
+                tracing::error!(webhook = self.hook.id, event = id, error = %e, "webhook: event not encoded; skipped");
+                return Outcome::Delivered;
+            }
+        };
+        let signature = signature::sign(self.secret, &body);
+        let metrics = self.state.webhooks.metrics();
+        loop {
+            let sent = tokio::select! {
+                sent = self.post(id, body.clone(), &signature) => sent,
+                () = self.stop.cancelled() => return Outcome::Ended,
+            };
+            let error = match sent {
+                Ok(()) => {
+                    metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                    *failures = 0;
+                    return Outcome::Delivered;
+                }
+                Err(error) => error,
+            };
+            metrics.failed.fetch_add(1, Ordering::Relaxed);
+            *failures = failures.saturating_add(1);
+            if *failures == 1 || failures.is_power_of_two() {
+                tracing::warn!(webhook = self.hook.id, event = id, failures = *failures,
+                    error = %error, "webhook delivery failed; retrying");
+            }
+            if self.failing_too_long(&error).await {
+                return Outcome::Ended;
+            }
+            if !pause(self.state, *failures, self.stop).await {
+                return Outcome::Ended;
+            }
+        }
+    }
+
+    /// One POST; the error as text for `last_error`.
+    async fn post(&self, id: i64, body: bytes::Bytes, signature: &str) -> Result<(), String> {
+        let now = crate::store::now_millis() / 1000;
+        let headers = [
+            (SIGNATURE_HEADER, signature.to_owned()),
+            (EVENT_ID_HEADER, id.to_string()),
+            (TIMESTAMP_HEADER, now.to_string()),
+        ];
+        let status = self
+            .client
+            .post(Post {
+                url: &self.hook.url,
+                headers: &headers,
+                body,
+            })
+            .await?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(format!("event {id}: the receiver answered {status}"))
+        }
+    }
+
+    /// Records the failure; disables the webhook when it has failed for
+    /// `webhook_disable_after` (true then).
+    async fn failing_too_long(&self, error: &str) -> bool {
+        let now = crate::store::now_millis();
+        let error: String = error.chars().take(ERROR_MAX).collect();
+        let since = match table::failed(&self.state.pool, self.hook.id, now, &error).await {
+            Ok(since) => since.unwrap_or(now),
+            Err(e) => {
+                tracing::warn!(webhook = self.hook.id, error = %e, "webhook: failure not recorded");
+                return false;
+            }
+        };
+        let limit = self.state.config.webhook.disable_after;
+        let failing_for = Duration::from_millis(u64::try_from(now - since).unwrap_or(0));
+        if failing_for < limit {
+            return false;
+        }
+        let reason = format!(
+            "failing for {} (webhook_disable_after = {}): {error}",
+            humantime::format_duration(Duration::from_secs(failing_for.as_secs())),
+            humantime::format_duration(limit)
+        );
+        if let Err(e) = table::disable(&self.state.pool, self.hook.id, &reason).await {
+            tracing::warn!(webhook = self.hook.id, error = %e, "webhook: not disabled; retrying");
+            return false;
+        }
+        self.state
+            .webhooks
+            .metrics()
+            .disabled
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(webhook = self.hook.id, %reason, "webhook disabled");
+        true
+    }
+}
