@@ -21,6 +21,7 @@ use crate::http::{ApiKey, metrics::HttpMetrics};
 use crate::listen::Unauthenticated;
 use crate::mqtt::MqttState;
 use crate::registry::Registry;
+use crate::retention::RetentionMetrics;
 use crate::store::events::NewEvent;
 use crate::store::{self, writer::WriterHandle};
 
@@ -97,6 +98,8 @@ pub struct Shared {
     /// Connections not yet bound to a GW or logged in, GMMP and MQTT
     /// together (`max_unauthenticated`, `max_unauthenticated_per_ip`).
     pub unauthenticated: Arc<Unauthenticated>,
+    /// The retention task's counters.
+    pub retention: RetentionMetrics,
     control_watch: Arc<ControlWatch>,
     registration_rate: Mutex<RegistrationRate>,
     refusals_logged: Mutex<HashSet<String>>,
@@ -149,6 +152,7 @@ impl Shared {
             refusals_logged: Mutex::new(HashSet::new()),
             last_seen: Mutex::new(HashMap::new()),
             next_session_id: AtomicU64::new(1),
+            retention: RetentionMetrics::default(),
         }
     }
 
