@@ -4,8 +4,9 @@
 //! while retention is off (the default).
 //!
 //! The old rows are written an hour in the past straight into the
-//! database; the periods are ten minutes, so which rows are old does not
-//! depend on how fast the test runs.
+//! database, by a server with retention off that is then started again
+//! with it on; the periods are ten minutes, so which rows are old does
+//! not depend on how fast the test runs.
 
 mod answer;
 mod common;
@@ -99,21 +100,16 @@ async fn two_more_passes(server: &TestServer) {
 #[tokio::test]
 async fn old_rows_go_while_fresh_rows_and_open_controls_stay() {
     let dir = tempfile::tempdir().unwrap();
-    let server = server(dir.path(), |c| {
-        c.retention_deliveries = Some(PERIOD);
-        c.retention_events = Some(PERIOD);
-        c.retention_controls = Some(PERIOD);
-    })
-    .await;
-    let api = Api::new(&server);
-    let mut gw = gateway(&server).await;
+    // Seeded with retention off, so nothing goes before it is counted.
+    let seeding = server(dir.path(), |_| {}).await;
+    let mut gw = gateway(&seeding).await;
     let gw_id = gw.gw_id.to_string();
     let old = now_ms() - HOUR_MS;
-    old_deliveries(&server, &gw_id, 5).await;
+    old_deliveries(&seeding, &gw_id, 5).await;
     // MQTT: an old message with a data point, and two old retained
     // messages of one topic, the newer of which must stay.
     exec(
-        &server,
+        &seeding,
         &format!(
             "INSERT INTO mqtt_messages (id, client_id, kind, topic, payload, qos, retain, dup,
                  received_at)
@@ -129,7 +125,7 @@ async fn old_rows_go_while_fresh_rows_and_open_controls_stay() {
     // for a client that never connects, so the dispatcher leaves them be).
     let far = now_ms() + 10 * HOUR_MS;
     exec(
-        &server,
+        &seeding,
         &format!(
             "INSERT INTO controls (gw_id, control_type, data, state, created_at, changed_at,
                  expires_at)
@@ -142,14 +138,23 @@ async fn old_rows_go_while_fresh_rows_and_open_controls_stay() {
     )
     .await;
     let old_events = count(
-        &server,
+        &seeding,
         &format!("SELECT COUNT(*) FROM events WHERE at = {old}"),
     )
     .await;
     assert!(old_events >= 9, "the triggers wrote the old rows' events");
     // A fresh delivery, over GMMP.
     assert_eq!(rc(&gw.deliver(b"fresh").await), ResultCode::OK);
+    drop(gw);
+    seeding.stop().await;
 
+    let server = server(dir.path(), |c| {
+        c.retention_deliveries = Some(PERIOD);
+        c.retention_events = Some(PERIOD);
+        c.retention_controls = Some(PERIOD);
+    })
+    .await;
+    let api = Api::new(&server);
     two_more_passes(&server).await;
 
     assert_eq!(count(&server, "SELECT COUNT(*) FROM deliveries").await, 1);
@@ -235,21 +240,22 @@ async fn old_rows_go_while_fresh_rows_and_open_controls_stay() {
         assert!(metrics.text.contains(line), "{line} in {}", metrics.text);
     }
     assert!(metrics.text.contains("omp_retention_last_pass_seconds "));
-    drop(gw);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn an_event_outlives_its_removed_delivery_and_reads_without_error() {
     let dir = tempfile::tempdir().unwrap();
+    // Seeded with retention off, then started again with it on.
+    let seeding = server(dir.path(), |_| {}).await;
+    let mut gw = gateway(&seeding).await;
+    let gw_id = gw.gw_id.to_string();
+    old_deliveries(&seeding, &gw_id, 3).await;
+    assert_eq!(rc(&gw.deliver(b"fresh").await), ResultCode::OK);
+    drop(gw);
+    seeding.stop().await;
     let server = server(dir.path(), |c| c.retention_deliveries = Some(PERIOD)).await;
     let api = Api::new(&server);
-    let mut gw = gateway(&server).await;
-    let gw_id = gw.gw_id.to_string();
-    old_deliveries(&server, &gw_id, 3).await;
-    // A fresh one, committed by the writer, so the event feed's head is
-    // past the old rows' events.
-    assert_eq!(rc(&gw.deliver(b"fresh").await), ResultCode::OK);
     two_more_passes(&server).await;
     assert_eq!(count(&server, "SELECT COUNT(*) FROM deliveries").await, 1);
     let events = all(&api, "&kind=delivery", 100).await;
@@ -263,7 +269,6 @@ async fn an_event_outlives_its_removed_delivery_and_reads_without_error() {
         .get(&format!("/api/v1/gateways/{gw_id}/deliveries/latest"))
         .await;
     assert_eq!(latest.status, 200, "{}", latest.text);
-    drop(gw);
     server.stop().await;
 }
 
