@@ -35,6 +35,7 @@
 //! - [`export`]: a gateway's deliveries as CSV or NDJSON, streamed in
 //!   constant memory (the HTTP export and `omp-server export`).
 //! - [`provision`]: the `omp-server provision add|list|remove` commands.
+//! - [`retention`]: the task that removes rows older than their period.
 //! - [`summary`]: the one-line summary logged each `summary_interval`.
 //! - [`webhooks`]: the outbox POSTed to receivers, one task per webhook.
 //!
@@ -72,6 +73,7 @@ pub mod listen;
 pub mod mqtt;
 pub mod provision;
 pub mod registry;
+pub mod retention;
 pub mod revocation;
 pub mod secret;
 pub mod state;
@@ -276,6 +278,7 @@ pub async fn run(
         state.config.summary_interval,
         shutdown.clone(),
     ));
+    let retention_task = tokio::spawn(retention::run(state.clone(), shutdown.clone()));
     let revocation_watch = tokio::spawn(revocation::watch(
         state.clone(),
         revocations_seen,
@@ -317,6 +320,8 @@ pub async fn run(
             flusher.await?;
             summary.await?;
             revocation_watch.await?;
+            // It stops between batches; the writer is still there for it.
+            retention_task.await?;
             // Last contacts go to the writer, which drains its queue on stop.
             if let Err(e) = state.flush_last_seen().await {
                 tracing::warn!(error = %e, "last contact times not saved");

@@ -21,6 +21,7 @@ use crate::http::{ApiKey, metrics::HttpMetrics};
 use crate::listen::Unauthenticated;
 use crate::mqtt::MqttState;
 use crate::registry::Registry;
+use crate::retention::RetentionMetrics;
 use crate::store::events::NewEvent;
 use crate::store::{self, writer::WriterHandle};
 use crate::webhooks::Webhooks;
@@ -100,6 +101,8 @@ pub struct Shared {
     pub unauthenticated: Arc<Unauthenticated>,
     /// The running webhook delivery tasks and their counters.
     pub webhooks: Webhooks,
+    /// The retention task's counters.
+    pub retention: RetentionMetrics,
     control_watch: Arc<ControlWatch>,
     registration_rate: Mutex<RegistrationRate>,
     refusals_logged: Mutex<HashSet<String>>,
@@ -153,6 +156,7 @@ impl Shared {
             refusals_logged: Mutex::new(HashSet::new()),
             last_seen: Mutex::new(HashMap::new()),
             next_session_id: AtomicU64::new(1),
+            retention: RetentionMetrics::default(),
         }
     }
 

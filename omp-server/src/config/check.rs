@@ -49,6 +49,7 @@ impl Config {
                 self.registration_burst_per_ip as usize,
             ),
             ("http_max_connections", self.http_max_connections),
+            ("retention_batch", self.retention_batch as usize),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -124,6 +125,20 @@ impl Config {
             ("auth_timeout", self.auth_timeout),
             ("http_body_deadline", self.http_body_deadline),
             ("http_header_timeout", self.http_header_timeout),
+            ("retention_interval", self.retention_interval),
+            // Zero would remove each row as it is stored; `none` keeps all.
+            (
+                "retention_deliveries",
+                self.retention_deliveries.unwrap_or(Duration::MAX),
+            ),
+            (
+                "retention_events",
+                self.retention_events.unwrap_or(Duration::MAX),
+            ),
+            (
+                "retention_controls",
+                self.retention_controls.unwrap_or(Duration::MAX),
+            ),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::BadValue {

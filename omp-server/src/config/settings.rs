@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::declare::declare_settings;
 use super::defaults::default_max_connections;
-use super::value::{List, Listen};
+use super::value::{List, Listen, Retention};
 use super::{LogFormat, ProvisioningMode};
 
 declare_settings! {
@@ -84,6 +84,16 @@ declare_settings! {
             "Log lines on stderr: `text` (coloured only on a terminal) or `json` (one object per line: timestamp, level, target, message and the line's fields).";
         summary_interval: Duration = parsed("1m"), env "OMP_SUMMARY_INTERVAL",
             "A one-line summary at info this often (deliveries and their rate, sessions, controls, writer queue); `0s` = none.";
+        retention_deliveries: Retention = parsed("none"), env "OMP_RETENTION_DELIVERIES",
+            "GMMP deliveries (abandoned split deliveries too) and MQTT messages with their data points older than this are removed (each topic's newest retained message stays); `none` = kept for ever.";
+        retention_events: Retention = parsed("none"), env "OMP_RETENTION_EVENTS",
+            "Events (`/api/v1/events`) older than this are removed; `none` = kept for ever.";
+        retention_controls: Retention = parsed("none"), env "OMP_RETENTION_CONTROLS",
+            "Controls ended (SUCCESS, FAILED, TIMEOUT, EXPIRED, CANCELLED) longer ago than this are removed with their timeline; open ones never; `none` = kept for ever.";
+        retention_batch: u32 = parsed("1000"), env "OMP_RETENTION_BATCH",
+            "Most rows one retention batch removes, in one short transaction of the writer.";
+        retention_interval: Duration = parsed("1m"), env "OMP_RETENTION_INTERVAL",
+            "How often a retention pass runs (when any retention period is set).";
         trace_gmmp: bool = parsed("false"), env "OMP_TRACE_GMMP",
             "Print the WizFi310-style trace of every GMMP frame.",
             arg(num_args = 0..=1, default_missing_value = "true");

@@ -105,6 +105,30 @@ impl Setting for List {
     }
 }
 
+/// A retention period that can be switched off: `none` keeps for ever.
+pub type Retention = Option<Duration>;
+
+impl Setting for Retention {
+    fn parse(text: &str) -> Result<Self, String> {
+        if text == "none" {
+            return Ok(None);
+        }
+        Duration::parse(text)
+            .map(Some)
+            .map_err(|e| format!("{e}; expected a duration such as \"30d\", or `none`"))
+    }
+
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        match value {
+            toml::Value::String(text) => Self::parse(&text),
+            other => Err(format!(
+                "expected a duration string such as \"30d\" or \"none\", found {}",
+                other.type_str()
+            )),
+        }
+    }
+}
+
 /// A listen address that can be switched off: `none` is no listener.
 pub type Listen = Option<SocketAddr>;
 

@@ -1,7 +1,7 @@
 //! `/metrics`: HTTP request counters by method, route template and status,
 //! followed by the GMMP side's, the delivery writer's, the control
-//! dispatcher's and the MQTT side's ([`mqtt`]), in the Prometheus text
-//! format (0.0.4).
+//! dispatcher's, the MQTT side's ([`mqtt`]) and retention's
+//! ([`retention`]), in the Prometheus text format (0.0.4).
 //!
 //! Requests are counted in a `prometheus-client` `Family` keyed by
 //! (method, route template, status). `Family::get_or_create` finds the
@@ -145,7 +145,8 @@ impl Collector for Exposition {
         )?;
         encode_controls(state.control.metrics(), &mut encoder)?;
         encode_webhooks(state, &mut encoder)?;
-        mqtt::encode_mqtt(state, &mut encoder)
+        mqtt::encode_mqtt(state, &mut encoder)?;
+        retention::encode_retention(&state.retention, &mut encoder)
     }
 }
 
@@ -431,5 +432,6 @@ fn encode_controls(m: &ControlMetrics, encoder: &mut DescriptorEncoder) -> fmt::
 }
 
 mod mqtt;
+mod retention;
 #[cfg(test)]
 mod tests;

@@ -149,10 +149,15 @@ pub async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<
 /// The newest event id (0 when there is none).
 pub async fn last_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
     Ok(
-        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM events")
-            .fetch_one(&mut *conn)
-            .await?
-            .unwrap_or(0),
+        // Once retention has emptied the table, SQLite's sequence still
+        // knows the last id given (AUTOINCREMENT never reuses one).
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT COALESCE(MAX(id), (SELECT seq FROM sqlite_sequence WHERE name = 'events'))
+             FROM events",
+        )
+        .fetch_one(&mut *conn)
+        .await?
+        .unwrap_or(0),
     )
 }
 

@@ -36,6 +36,7 @@ pub mod mqtt_presence;
 pub mod mqtt_provisioning;
 pub mod profiles;
 pub mod provisioning;
+pub mod retention;
 pub mod revocations;
 pub mod splits;
 pub mod webhooks;

@@ -213,6 +213,21 @@ omp_mqtt_connections_closed_total{reason=\"shutdown\"} 0
 omp_mqtt_connections_closed_total{reason=\"write_failed\"} 0
 omp_mqtt_connections_closed_total{reason=\"not_stored\"} 0
 omp_mqtt_connections_closed_total{reason=\"tls_handshake\"} 0
+# HELP omp_retention_removed_rows_total Rows removed by retention, by kind (deliveries counts abandoned split deliveries too).
+# TYPE omp_retention_removed_rows_total counter
+omp_retention_removed_rows_total{kind=\"deliveries\"} 0
+omp_retention_removed_rows_total{kind=\"mqtt_messages\"} 0
+omp_retention_removed_rows_total{kind=\"events\"} 0
+omp_retention_removed_rows_total{kind=\"controls\"} 0
+# HELP omp_retention_batches_total Retention batches that removed rows (each one transaction of the writer).
+# TYPE omp_retention_batches_total counter
+omp_retention_batches_total 0
+# HELP omp_retention_passes_total Retention passes finished.
+# TYPE omp_retention_passes_total counter
+omp_retention_passes_total 0
+# HELP omp_retention_last_pass_seconds Duration of the last finished retention pass (0 before the first).
+# TYPE omp_retention_last_pass_seconds gauge
+omp_retention_last_pass_seconds 0.0
 ";
 
 #[tokio::test]

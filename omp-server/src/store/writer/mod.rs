@@ -51,6 +51,12 @@
 //! lock while the writer's BEGIN waits in SQLite's busy handler (which
 //! sleeps milliseconds at a time) — a latency spike for every delivery in
 //! flight, every few seconds.
+//!
+//! Retention's deletions ([`WriterHandle::purge`], `store::retention`)
+//! are jobs here for the same reason. Each is one small batch in a
+//! transaction of its own, run after the delivery batch queued before it
+//! has committed, so the write lock is held for one short DELETE batch at
+//! a time and the deliveries queued meanwhile go in the next batch.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,6 +75,7 @@ use crate::store::events::{self, NewEvent};
 use crate::store::gateways;
 use crate::store::mqtt_messages::{self, MessageRow};
 use crate::store::mqtt_presence::{self, Presence};
+use crate::store::retention::{self, Purge};
 use crate::store::splits::PartRow;
 
 mod parts;
@@ -94,6 +101,7 @@ pub enum Committed {
 type Reply = oneshot::Sender<Result<Committed, Arc<StoreError>>>;
 type PartReply = oneshot::Sender<Result<PartOutcome, Arc<StoreError>>>;
 type MqttReply = oneshot::Sender<Result<i64, Arc<StoreError>>>;
+type PurgeReply = oneshot::Sender<Result<u64, StoreError>>;
 
 /// Contact times `(gw_id, unix ms, peer)`.
 pub type LastSeen = Vec<(String, i64, String)>;
@@ -107,6 +115,7 @@ enum Job {
     Mqtt(MessageRow, MqttReply),
     Presence(Vec<Presence>),
     Events(Vec<NewEvent>),
+    Purge(Purge, PurgeReply),
 }
 
 /// Counters of the writer, for logs and the later `/metrics`.
@@ -159,6 +168,17 @@ pub enum SubmitError {
     /// The writer has stopped.
     #[error("the delivery writer has stopped")]
     Closed,
+}
+
+/// Why a retention batch removed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeError {
+    /// The writer has stopped.
+    #[error("the writer has stopped")]
+    Closed,
+    /// The batch failed and was rolled back.
+    #[error(transparent)]
+    Store(StoreError),
 }
 
 /// The sessions' side of the writer.
@@ -259,6 +279,19 @@ impl WriterHandle {
             .send(Job::Events(events))
             .await
             .map_err(|_| SubmitError::Closed)
+    }
+
+    /// Removes one retention batch in a transaction of its own (see the
+    /// module docs), waiting for room in the queue; the rows removed.
+    pub async fn purge(&self, purge: Purge) -> Result<u64, PurgeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Purge(purge, reply))
+            .await
+            .map_err(|_| PurgeError::Closed)?;
+        rx.await
+            .map_err(|_| PurgeError::Closed)?
+            .map_err(PurgeError::Store)
     }
 
     /// The outbox's committed head, announced after each batch.
@@ -389,6 +422,7 @@ impl Writer {
             };
             let Some(job) = first else { break };
             let mut next = Some(job);
+            let mut purge = None;
             while let Some(job) = next.take() {
                 match job {
                     Job::Delivery(row, reply) => {
@@ -414,13 +448,17 @@ impl Writer {
                     }
                     Job::Presence(changes) => batch.presence.extend(changes),
                     Job::Events(events) => batch.events.extend(events),
+                    Job::Purge(p, reply) => purge = Some((p, reply)),
                 }
-                if batch.jobs() < batch_max {
+                if batch.jobs() < batch_max && purge.is_none() {
                     next = rx.try_recv().ok();
                 }
             }
             if !batch.is_empty() {
                 self.commit(&mut batch).await;
+            }
+            if let Some((p, reply)) = purge {
+                let _ = reply.send(retention::run(&mut self.conn, p).await);
             }
         }
         if let Err(e) = self.conn.close().await {
