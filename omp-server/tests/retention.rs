@@ -244,6 +244,71 @@ async fn old_rows_go_while_fresh_rows_and_open_controls_stay() {
 }
 
 #[tokio::test]
+async fn events_an_enabled_webhook_has_not_passed_stay_past_their_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeding = server(dir.path(), |_| {}).await;
+    let gw = gateway(&seeding).await;
+    let gw_id = gw.gw_id.to_string();
+    old_deliveries(&seeding, &gw_id, 5).await;
+    // A webhook that has passed the first two of those events (its
+    // receiver down since): the other three are not yet delivered.
+    let third: i64 = count(
+        &seeding,
+        "SELECT id FROM events WHERE kind = 'delivery' ORDER BY id LIMIT 1 OFFSET 2",
+    )
+    .await;
+    exec(
+        &seeding,
+        &format!(
+            "INSERT INTO webhooks (url, secret, enabled, cursor, created_at)
+             VALUES ('http://127.0.0.1:9/', 's', 1, {}, 0)",
+            third - 1
+        ),
+    )
+    .await;
+    exec(
+        &seeding,
+        &format!("UPDATE events SET at = {}", now_ms() - HOUR_MS),
+    )
+    .await;
+    drop(gw);
+    seeding.stop().await;
+
+    let server = server(dir.path(), |c| c.retention_events = Some(PERIOD)).await;
+    two_more_passes(&server).await;
+    assert_eq!(
+        count(
+            &server,
+            &format!("SELECT COUNT(*) FROM events WHERE id < {third}")
+        )
+        .await,
+        0,
+        "the events the webhook passed go"
+    );
+    assert_eq!(
+        count(
+            &server,
+            &format!("SELECT COUNT(*) FROM events WHERE kind = 'delivery' AND id >= {third}")
+        )
+        .await,
+        3,
+        "the three it has still to send stay, old as they are"
+    );
+    // Disabled, it holds nothing back.
+    exec(&server, "UPDATE webhooks SET enabled = 0").await;
+    two_more_passes(&server).await;
+    assert_eq!(
+        count(
+            &server,
+            "SELECT COUNT(*) FROM events WHERE kind = 'delivery'"
+        )
+        .await,
+        0
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn an_event_outlives_its_removed_delivery_and_reads_without_error() {
     let dir = tempfile::tempdir().unwrap();
     // Seeded with retention off, then started again with it on.

@@ -152,9 +152,14 @@ async fn remove(conn: &mut SqliteConnection, p: Purge) -> Result<u64, StoreError
         Kind::Events => {
             delete(
                 conn,
+                // An event an enabled webhook has not passed yet stays
+                // past its period: a receiver that is down loses nothing.
+                // A disabled webhook holds nothing back.
                 "DELETE FROM events WHERE id IN (SELECT id FROM
                     (SELECT id, at FROM events ORDER BY id LIMIT ?)
-                 WHERE at < ?)",
+                 WHERE at < ?
+                   AND id <= (SELECT COALESCE(MIN(cursor), 9223372036854775807)
+                              FROM webhooks WHERE enabled = 1))",
                 batch,
                 p.cutoff_ms,
             )
