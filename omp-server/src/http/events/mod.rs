@@ -127,15 +127,17 @@ fn event_id(field: &str, value: &str) -> ApiResult<i64> {
 }
 
 /// Where the reader starts: after `Last-Event-ID` when sent, else after
-/// `?after=`, else after 0 (the oldest event).
+/// `?after=`, else after 0 (the oldest event). `?after=` is checked even
+/// when the header wins, so a bad one is refused rather than ignored.
 fn start(headers: &HeaderMap, query: &QueryParams) -> ApiResult<i64> {
+    let after = query.get("after").map_or(Ok(0), |v| event_id("after", v))?;
     if let Some(last) = headers.get(LAST_EVENT_ID) {
         let text = last
             .to_str()
             .map_err(|_| ApiError::bad_request("Last-Event-ID", "must be an event id"))?;
         return event_id("Last-Event-ID", text);
     }
-    query.get("after").map_or(Ok(0), |v| event_id("after", v))
+    Ok(after)
 }
 
 /// True when the client asks for Server-Sent Events.
