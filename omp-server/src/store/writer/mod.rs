@@ -57,8 +57,12 @@
 //! transaction of its own, run after the delivery batch queued before it
 //! has committed, so the write lock is held for one short DELETE batch at
 //! a time and the deliveries queued meanwhile go in the next batch.
+//!
+//! Files: this one holds the queue side ([`WriterHandle`]) and the task
+//! that gathers jobs into batches and answers them; `transaction` writes
+//! one batch; `parts` tracks split deliveries; `shares` is the per-gateway
+//! fair share of the queue.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -70,21 +74,22 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
 use crate::events::EventFeed;
-use crate::store::deliveries::{self, DeliveryRow};
+use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, NewEvent};
-use crate::store::gateways;
-use crate::store::mqtt_messages::{self, MessageRow};
-use crate::store::mqtt_presence::{self, Presence};
+use crate::store::mqtt_messages::MessageRow;
+use crate::store::mqtt_presence::Presence;
 use crate::store::retention::{self, Purge};
 use crate::store::splits::PartRow;
 
 mod parts;
 mod shares;
+mod transaction;
 
 pub use parts::PartOutcome;
-use parts::{Abandoned, PartWrite, Splits};
+use parts::{PartWrite, Splits};
 pub use shares::{Queued, Shares};
 use shares::{ShareHeld, lock_shares};
+use transaction::{Batch, BatchOutcomes};
 
 /// How often open splits are checked against their expiry.
 const SPLIT_SWEEP: Duration = Duration::from_secs(1);
@@ -368,37 +373,6 @@ struct Writer {
     events: Arc<EventFeed>,
 }
 
-/// What one transaction writes.
-#[derive(Default)]
-struct Batch {
-    rows: Vec<DeliveryRow>,
-    replies: Vec<Reply>,
-    parts: Vec<PartWrite>,
-    part_replies: Vec<PartReply>,
-    abandoned: Vec<Abandoned>,
-    seen: LastSeen,
-    mqtt: Vec<MessageRow>,
-    mqtt_replies: Vec<MqttReply>,
-    presence: Vec<Presence>,
-    events: Vec<NewEvent>,
-}
-
-impl Batch {
-    fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-            && self.parts.is_empty()
-            && self.abandoned.is_empty()
-            && self.seen.is_empty()
-            && self.mqtt.is_empty()
-            && self.presence.is_empty()
-            && self.events.is_empty()
-    }
-
-    fn jobs(&self) -> usize {
-        self.rows.len() + self.parts.len() + self.mqtt.len()
-    }
-}
-
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>, batch_max: usize, stop: CancellationToken) {
         let mut sweep = tokio::time::interval(SPLIT_SWEEP);
@@ -469,7 +443,7 @@ impl Writer {
     /// Commits `batch` and answers every job of it; leaves it empty.
     async fn commit(&mut self, batch: &mut Batch) {
         let started = Instant::now();
-        let result = commit(&mut self.conn, batch).await;
+        let result = transaction::commit(&mut self.conn, batch).await;
         let micros = started.elapsed().as_micros() as u64;
         let metrics = &self.metrics;
         let n = batch.rows.len() as u64;
@@ -551,164 +525,4 @@ impl Writer {
         batch.presence.clear();
         batch.events.clear();
     }
-}
-
-/// One transaction of `batch`, with plain BEGIN/COMMIT statements rather
-/// than sqlx's `Transaction`: on a full disk (SQLITE_FULL, IOERR) SQLite
-/// rolls the transaction back by itself, sqlx's own ROLLBACK then fails
-/// and sqlx keeps counting a transaction open, refusing every later BEGIN
-/// on this connection — the writer would never store again, even once
-/// space returns. Here a failed batch is rolled back (an error from that
-/// ROLLBACK only means SQLite did it already) and the next batch starts
-/// clean. Returns what became of each row, in order, of each delivery a
-/// completed split made, and the ids of the MQTT messages.
-async fn commit(
-    conn: &mut SqliteConnection,
-    batch: &mut Batch,
-) -> Result<BatchOutcomes, StoreError> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = write_batch(conn, batch).await;
-    let result = match result {
-        Ok(outcomes) => sqlx::query("COMMIT")
-            .execute(&mut *conn)
-            .await
-            .map(|_| outcomes)
-            .map_err(StoreError::from),
-        Err(e) => Err(e),
-    };
-    if result.is_err() {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-    }
-    result
-}
-
-/// What a committed batch made.
-struct BatchOutcomes {
-    /// What became of each delivery row, in order.
-    rows: Vec<Committed>,
-    /// Of each delivery a completed split made.
-    whole: Vec<Committed>,
-    /// The MQTT messages' ids.
-    mqtt_ids: Vec<i64>,
-    /// The newest event id once this batch is in.
-    last_event: i64,
-}
-
-async fn write_batch(
-    conn: &mut SqliteConnection,
-    batch: &mut Batch,
-) -> Result<BatchOutcomes, StoreError> {
-    let whole = Splits::apply(conn, &batch.parts, &batch.abandoned).await?;
-    let plain = batch.rows.len();
-    // Completed splits join the batch's rows for the keyed look-up and the
-    // INSERT; taken off again below so the rows keep their replies.
-    batch.rows.extend(whole);
-    let result = insert_rows(conn, &batch.rows).await;
-    batch.rows.truncate(plain);
-    let mut outcomes = result?;
-    let whole_outcomes = outcomes.split_off(plain);
-    let mqtt_ids = mqtt_messages::insert_batch(conn, &batch.mqtt).await?;
-    // Like contact times, online states and the noted events must not cost
-    // the messages; each set is all or nothing (a savepoint), so no state
-    // is saved without its event or the other way round.
-    if !batch.presence.is_empty() {
-        sqlx::query("SAVEPOINT presence")
-            .execute(&mut *conn)
-            .await?;
-        let written = mqtt_presence::record(conn, &batch.presence).await;
-        if let Err(e) = end_savepoint(conn, "presence", written).await {
-            tracing::warn!(changes = batch.presence.len(), error = %e,
-                "MQTT online states and their events not saved");
-        }
-    }
-    if !batch.events.is_empty() {
-        sqlx::query("SAVEPOINT noted_events")
-            .execute(&mut *conn)
-            .await?;
-        let written = events::insert(conn, &batch.events).await;
-        if let Err(e) = end_savepoint(conn, "noted_events", written).await {
-            tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
-        }
-    }
-    // Contact times are a convenience: their failure must not cost the
-    // deliveries (SQLite undoes just the failed statement).
-    if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
-        tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
-    }
-    Ok(BatchOutcomes {
-        rows: outcomes,
-        whole: whole_outcomes,
-        mqtt_ids,
-        last_event: events::last_id(conn).await?,
-    })
-}
-
-/// Ends savepoint `name` of the batch's transaction: keeps what it wrote
-/// when `written` is `Ok`, else undoes all of it (the rest of the batch
-/// goes on) and returns the error.
-async fn end_savepoint(
-    conn: &mut SqliteConnection,
-    name: &'static str,
-    written: Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    if written.is_err() {
-        sqlx::query(sqlx::AssertSqlSafe(format!("ROLLBACK TO {name}")))
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}")))
-        .execute(&mut *conn)
-        .await?;
-    written
-}
-
-async fn insert_rows(
-    conn: &mut SqliteConnection,
-    rows: &[DeliveryRow],
-) -> Result<Vec<Committed>, StoreError> {
-    let outcomes = sort_out_resends(conn, rows).await?;
-    if outcomes.contains(&Committed::AlreadyStored) {
-        let new_rows: Vec<&DeliveryRow> = rows
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, o)| **o == Committed::Stored)
-            .map(|(row, _)| row)
-            .collect();
-        deliveries::insert_batch(conn, &new_rows).await?;
-    } else {
-        // The usual batch: every row is new, no copy of the list.
-        deliveries::insert_batch(conn, rows).await?;
-    }
-    Ok(outcomes)
-}
-
-/// Which of `rows` are keyed deliveries stored already, in the table or
-/// earlier in this batch. Unkeyed rows cost nothing here.
-async fn sort_out_resends(
-    conn: &mut SqliteConnection,
-    rows: &[DeliveryRow],
-) -> Result<Vec<Committed>, StoreError> {
-    let mut outcomes = vec![Committed::Stored; rows.len()];
-    if !rows.iter().any(|r| r.keyed) {
-        return Ok(outcomes);
-    }
-    let stored = deliveries::stored_keyed(conn, rows).await?;
-    // Keys of the rows this batch stores, to catch two copies in one batch
-    // without comparing every pair.
-    let mut batch_keys: HashMap<(&str, u32, u32), Vec<usize>> = HashMap::new();
-    for (i, row) in rows.iter().enumerate().filter(|(_, r)| r.keyed) {
-        let key = (row.gw_id.as_str(), row.tid, row.origin_timestamp);
-        let earlier = batch_keys.entry(key).or_default();
-        let in_batch = earlier.iter().any(|&j| row.is_resend_of(&rows[j]));
-        let stored_id = stored[i];
-        if in_batch || stored_id.is_some() {
-            tracing::info!(gw_id = %row.gw_id, device_id = %row.device_id, tid = row.tid,
-                origin_timestamp = row.origin_timestamp, stored_id,
-                "keyed delivery sent again after it was stored; acknowledged, not stored twice");
-            outcomes[i] = Committed::AlreadyStored;
-        } else {
-            earlier.push(i);
-        }
-    }
-    Ok(outcomes)
 }
