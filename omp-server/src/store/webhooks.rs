@@ -191,17 +191,32 @@ pub async fn set_cursor(pool: &SqlitePool, id: i64, cursor: i64) -> Result<bool,
     Ok(done.rows_affected() > 0)
 }
 
-/// Records a successful delivery (or events passed over): the cursor
-/// moves forward only, and the failure state is cleared.
-pub async fn delivered(pool: &SqlitePool, id: i64, cursor: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE webhooks SET cursor = MAX(cursor, ?), failing_since = NULL, last_error = NULL \
-         WHERE id = ?",
-    )
-    .bind(cursor)
-    .bind(id)
-    .execute(pool)
-    .await?;
+/// A webhook's cursor moved on after a 2xx: `cursor` is the last event
+/// id delivered or passed over by its filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookCursor {
+    /// The webhook.
+    pub id: i64,
+    /// The new cursor.
+    pub cursor: i64,
+}
+
+/// Writes cursors (never moving one back) and clears the failure state of
+/// their webhooks; the delivery writer calls it inside its transaction.
+pub async fn advance_cursors(
+    conn: &mut sqlx::SqliteConnection,
+    cursors: &[WebhookCursor],
+) -> Result<(), StoreError> {
+    for c in cursors {
+        sqlx::query(
+            "UPDATE webhooks SET cursor = MAX(cursor, ?), failing_since = NULL, last_error = NULL \
+             WHERE id = ?",
+        )
+        .bind(c.cursor)
+        .bind(c.id)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP client of webhook deliveries: hyper over rustls (ring, the
-//! platform's root certificates), HTTP/1.1, plain `http` too. One per
-//! delivery task, so receivers share no connection pool. Redirects are
+//! platform's root certificates), HTTP/1.1, plain `http` too. The
+//! connector (TLS settings, roots) is built once; a client per delivery
+//! task, so receivers share no connection pool. Redirects are
 //! not followed: a signed POST is not re-sent elsewhere.
 
 use std::sync::Arc;
@@ -24,41 +25,51 @@ pub struct Post<'a> {
     pub body: Bytes,
 }
 
+/// The connector every webhook client is built on: the TLS settings and
+/// the platform's root certificates, read once. Cloning it is cheap (the
+/// rustls configuration is shared); each client still has its own pool.
+pub type Connector = HttpsConnector<HttpConnector>;
+
+/// Builds the [`Connector`] whose connections give up after `timeout`;
+/// an error only if rustls refuses its own default protocol versions.
+pub fn connector(timeout: Duration) -> Result<Connector, String> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(timeout));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = match HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider.clone())
+    {
+        Ok(builder) => builder,
+        Err(e) => {
+            // Plain http receivers still work; https ones fail with a
+            // certificate error shown in `last_error`.
+            tracing::warn!(error = %e, "webhooks: no root certificates found; https receivers will fail");
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS configuration: {e}"))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            HttpsConnectorBuilder::new().with_tls_config(config)
+        }
+    };
+    Ok(builder.https_or_http().enable_http1().wrap_connector(http))
+}
+
 /// A client with a per-request time limit.
 pub struct WebhookClient {
-    inner: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    inner: Client<Connector, Full<Bytes>>,
     timeout: Duration,
 }
 
 impl WebhookClient {
-    /// A client whose requests (connect included) end after `timeout`;
-    /// an error only if rustls refuses its own default protocol versions.
-    pub fn new(timeout: Duration) -> Result<WebhookClient, String> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = match HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider.clone())
-        {
-            Ok(builder) => builder,
-            Err(e) => {
-                // Plain http receivers still work; https ones fail with a
-                // certificate error shown in `last_error`.
-                tracing::warn!(error = %e, "webhooks: no root certificates found; https receivers will fail");
-                let config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| format!("TLS configuration: {e}"))?
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth();
-                HttpsConnectorBuilder::new().with_tls_config(config)
-            }
-        };
-        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
-        Ok(WebhookClient {
+    /// A client on `connector` whose requests (connect included) end
+    /// after `timeout`, with a connection pool of its own.
+    pub fn new(connector: Connector, timeout: Duration) -> WebhookClient {
+        WebhookClient {
             inner: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
-        })
+        }
     }
 
     /// Sends `post`; the answer's status, or the error as text.

@@ -40,8 +40,9 @@ pub async fn run(
     stop: CancellationToken,
     shown_cursor: Arc<AtomicI64>,
 ) {
-    let client = match WebhookClient::new(state.config.webhook.timeout) {
-        Ok(client) => client,
+    let timeout = state.config.webhook.timeout;
+    let client = match state.webhooks.connector(timeout) {
+        Ok(connector) => WebhookClient::new(connector, timeout),
         Err(e) => {
             tracing::error!(webhook = hook.id, error = %e, "webhook: no HTTP client; not delivering");
             return;
@@ -106,10 +107,10 @@ pub async fn run(
     }
 }
 
-/// Writes the cursor (and clears the failure state); `false` on a
-/// database error, logged.
+/// Commits the cursor (and clears the failure state) with the writer's
+/// next batch; `false` on a database error, logged.
 async fn persist(state: &Shared, id: i64, cursor: i64) -> bool {
-    match table::delivered(&state.pool, id, cursor).await {
+    match state.writer.record_webhook_cursor(id, cursor).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(webhook = id, cursor, error = %e, "webhook: cursor not saved; retrying");

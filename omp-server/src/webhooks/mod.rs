@@ -2,11 +2,13 @@
 //! at a time, in id order, signed (`X-OMP-Signature`).
 //!
 //! Each enabled webhook has one task ([`delivery`]), a reader of the
-//! outbox like an event stream: it keeps its cursor (persisted in table
-//! `webhooks` after each 2xx), reads the table from it with the
-//! webhook's filters and waits on the [`EventFeed`](crate::events::EventFeed)
-//! when caught up. Tasks share nothing but the pool and the feed, so a
-//! slow or failing receiver delays neither another webhook nor ingest.
+//! outbox like an event stream: it keeps its cursor (committed to table
+//! `webhooks` after each 2xx, in the writer's next batch so that it never
+//! contends with the writer for SQLite's lock), reads the table from it
+//! with the webhook's filters and waits on the
+//! [`EventFeed`](crate::events::EventFeed) when caught up. Tasks share
+//! nothing but the pool, the writer and the feed, so a slow or failing
+//! receiver delays neither another webhook nor ingest.
 //!
 //! [`Webhooks`] holds the running tasks: started at server start
 //! ([`start_all`]) and on create or enable, stopped — and waited for —
@@ -20,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +62,9 @@ pub struct Webhooks {
     running: Mutex<HashMap<i64, Running>>,
     shutdown: CancellationToken,
     metrics: WebhookMetrics,
+    /// Built at the first task's start, not at the server's: a server
+    /// without webhooks never reads the root certificates.
+    connector: OnceLock<Result<client::Connector, String>>,
 }
 
 impl std::fmt::Debug for Webhooks {
@@ -78,6 +83,13 @@ impl Webhooks {
     /// The delivery counters.
     pub fn metrics(&self) -> &WebhookMetrics {
         &self.metrics
+    }
+
+    /// The connector of the delivery tasks' clients, built once.
+    pub fn connector(&self, timeout: std::time::Duration) -> Result<client::Connector, String> {
+        self.connector
+            .get_or_init(|| client::connector(timeout))
+            .clone()
     }
 
     /// The largest backlog of a running webhook: `head` minus its cursor

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use tokio::sync::Notify;
 
@@ -129,7 +128,9 @@ impl Receiver {
 /// `sha256=<hex HMAC-SHA256>` of `body` under `secret`, computed here
 /// independently of the server.
 pub fn expected_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2_hmac::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    format!(
+        "sha256={}",
+        hex::encode(ring::hmac::sign(&key, body).as_ref())
+    )
 }

@@ -80,6 +80,7 @@ use crate::store::mqtt_messages::MessageRow;
 use crate::store::mqtt_presence::Presence;
 use crate::store::retention::{self, Purge};
 use crate::store::splits::PartRow;
+use crate::store::webhooks::WebhookCursor;
 
 mod parts;
 mod shares;
@@ -107,6 +108,7 @@ type Reply = oneshot::Sender<Result<Committed, Arc<StoreError>>>;
 type PartReply = oneshot::Sender<Result<PartOutcome, Arc<StoreError>>>;
 type MqttReply = oneshot::Sender<Result<i64, Arc<StoreError>>>;
 type PurgeReply = oneshot::Sender<Result<u64, StoreError>>;
+type CursorReply = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
 /// Contact times `(gw_id, unix ms, peer)`.
 pub type LastSeen = Vec<(String, i64, String)>;
@@ -121,6 +123,7 @@ enum Job {
     Presence(Vec<Presence>),
     Events(Vec<NewEvent>),
     Purge(Purge, PurgeReply),
+    WebhookCursor(WebhookCursor, CursorReply),
 }
 
 /// Counters of the writer, for logs and the later `/metrics`.
@@ -299,6 +302,21 @@ impl WriterHandle {
             .map_err(PurgeError::Store)
     }
 
+    /// Moves webhook `id`'s cursor to `cursor` (and clears its failure
+    /// state) in the next batch, waiting for room in the queue; resolves
+    /// once that is committed. In the writer's batch rather than on a
+    /// connection of its own, for the reason contact times are (module
+    /// docs): a write beside the writer stalls every delivery in flight.
+    pub async fn record_webhook_cursor(&self, id: i64, cursor: i64) -> Result<(), Arc<StoreError>> {
+        let gone = || Arc::new(StoreError::WriterGone);
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job::WebhookCursor(WebhookCursor { id, cursor }, reply))
+            .await
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
     /// The outbox's committed head, announced after each batch.
     pub fn events(&self) -> &Arc<EventFeed> {
         &self.events
@@ -423,6 +441,10 @@ impl Writer {
                     Job::Presence(changes) => batch.presence.extend(changes),
                     Job::Events(events) => batch.events.extend(events),
                     Job::Purge(p, reply) => purge = Some((p, reply)),
+                    Job::WebhookCursor(c, reply) => {
+                        batch.cursors.push(c);
+                        batch.cursor_replies.push(reply);
+                    }
                 }
                 if batch.jobs() < batch_max && purge.is_none() {
                     next = rx.try_recv().ok();
@@ -482,6 +504,9 @@ impl Writer {
                 for (reply, id) in batch.mqtt_replies.drain(..).zip(mqtt_ids) {
                     let _ = reply.send(Ok(id));
                 }
+                for reply in batch.cursor_replies.drain(..) {
+                    let _ = reply.send(Ok(()));
+                }
                 let mut whole = whole.into_iter();
                 for (write, reply) in batch.parts.drain(..).zip(batch.part_replies.drain(..)) {
                     let outcome = match write {
@@ -508,6 +533,9 @@ impl Writer {
                 for reply in batch.mqtt_replies.drain(..) {
                     let _ = reply.send(Err(e.clone()));
                 }
+                for reply in batch.cursor_replies.drain(..) {
+                    let _ = reply.send(Err(e.clone()));
+                }
                 batch.parts.clear();
                 // The tracker took this batch's parts as if committed; the
                 // database says what really is.
@@ -524,5 +552,6 @@ impl Writer {
         batch.mqtt.clear();
         batch.presence.clear();
         batch.events.clear();
+        batch.cursors.clear();
     }
 }

@@ -10,13 +10,14 @@ use std::collections::HashMap;
 use sqlx::SqliteConnection;
 
 use super::parts::{Abandoned, PartWrite, Splits};
-use super::{Committed, LastSeen, MqttReply, PartReply, Reply};
+use super::{Committed, CursorReply, LastSeen, MqttReply, PartReply, Reply};
 use crate::error::StoreError;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::events::{self, NewEvent};
 use crate::store::gateways;
 use crate::store::mqtt_messages::{self, MessageRow};
 use crate::store::mqtt_presence::{self, Presence};
+use crate::store::webhooks::{self, WebhookCursor};
 
 /// What one transaction writes.
 #[derive(Default)]
@@ -31,6 +32,8 @@ pub(super) struct Batch {
     pub(super) mqtt_replies: Vec<MqttReply>,
     pub(super) presence: Vec<Presence>,
     pub(super) events: Vec<NewEvent>,
+    pub(super) cursors: Vec<WebhookCursor>,
+    pub(super) cursor_replies: Vec<CursorReply>,
 }
 
 impl Batch {
@@ -42,6 +45,7 @@ impl Batch {
             && self.mqtt.is_empty()
             && self.presence.is_empty()
             && self.events.is_empty()
+            && self.cursors.is_empty()
     }
 
     pub(super) fn jobs(&self) -> usize {
@@ -126,6 +130,10 @@ async fn write_batch(
             tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
         }
     }
+    // A webhook's cursor is answered with the batch: written in the
+    // transaction itself, so its task sends the next event only once the
+    // cursor is committed.
+    webhooks::advance_cursors(conn, &batch.cursors).await?;
     // Contact times are a convenience: their failure must not cost the
     // deliveries (SQLite undoes just the failed statement).
     if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
