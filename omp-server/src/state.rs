@@ -81,8 +81,9 @@ pub struct Shared {
     pub directory: Directory,
     /// GW ID → live session.
     pub registry: Registry,
-    /// Serialises registrations (ID allocation).
-    pub registration_lock: tokio::sync::Mutex<()>,
+    /// Serialises registrations (ID allocation) and registration-lock
+    /// changes, each with its directory update.
+    pub registrations_serial: tokio::sync::Mutex<()>,
     /// The control dispatcher (control responses, notifications, long
     /// sentences, sessions coming and going).
     pub control: ControlHandle,
@@ -146,7 +147,7 @@ impl Shared {
             writer,
             directory,
             registry: Registry::default(),
-            registration_lock: tokio::sync::Mutex::new(()),
+            registrations_serial: tokio::sync::Mutex::new(()),
             control,
             metrics: GmmpMetrics::default(),
             api_key,

@@ -335,7 +335,8 @@ async fn decide(
     // so a running gateway re-registers; one reset to an empty key, or
     // someone who only knows the auth ID, is refused until an operator
     // unlocks it.
-    if let Some(current) = state.directory.get(auth_id)
+    let current = state.directory.get(auth_id);
+    if let Some(current) = &current
         && current.registration_lock
         && !secret::same(current.auth_key.as_bytes(), header.auth_key.as_bytes())
     {
@@ -352,11 +353,14 @@ async fn decide(
     // database round trip (a flood of them must not stall deliveries).
     // A key longer than real clients can hold (issued by older versions)
     // is replaced here, so existing data directories heal by themselves.
-    let entry = match state.directory.get(auth_id) {
+    let entry = match current {
         Some(entry) if entry.auth_key.len() <= ids::MAX_AUTH_KEY_LEN => entry,
         _ => {
+            // The directory is updated under the same guard as the write,
+            // so a registration lock set over the API meanwhile (also under
+            // it) is not put back to the value this transaction read.
+            let _one_at_a_time = state.registrations_serial.lock().await;
             let record = {
-                let _one_at_a_time = state.registration_lock.lock().await;
                 let key = ids::new_auth_key().map_err(|e| StoreError::BadStoredValue {
                     field: "auth_key (OS random source failed)",
                     value: e.to_string(),
@@ -446,7 +450,7 @@ pub async fn register_device(
         return Ok(respond(DeviceId::EMPTY, ResultCode::BAD_REQUEST));
     };
     let device_id = {
-        let _one_at_a_time = state.registration_lock.lock().await;
+        let _one_at_a_time = state.registrations_serial.lock().await;
         devices::register(&state.pool, &entry.gw_id, manufacture_id).await?
     };
     state.directory.set_device(auth_id, &device_id, true);

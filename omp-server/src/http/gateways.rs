@@ -149,11 +149,17 @@ async fn set_registration_lock(
     locked: bool,
 ) -> ApiResult<Json<GatewayBody>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    let auth_id = gateways::set_registration_lock(&state.pool, gw_id, locked)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
-    // Committed first: the directory follows the database, never leads it.
-    state.directory.set_registration_lock(&auth_id, locked);
+    {
+        // Under the registrations' guard: a registration writing the
+        // directory from a row it read before this change cannot put the
+        // old lock back.
+        let _one_at_a_time = state.registrations_serial.lock().await;
+        let auth_id = gateways::set_registration_lock(&state.pool, gw_id, locked)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
+        // Committed first: the directory follows the database, never leads it.
+        state.directory.set_registration_lock(&auth_id, locked);
+    }
     tracing::info!(gw_id, locked, "GW registration lock changed over the API");
     let found = gateways::get_with_profile(&state.pool, gw_id)
         .await?
