@@ -94,7 +94,8 @@ impl EventFeed {
             let mut noted = self.noted.lock().unwrap_or_else(|e| e.into_inner());
             if noted.len() >= MAX_NOTED {
                 let n = self.metrics.not_recorded.fetch_add(1, Ordering::Relaxed);
-                if n.is_power_of_two() {
+                // The 1st, 2nd, 4th, 8th… dropped: said, not a line per event.
+                if (n + 1).is_power_of_two() {
                     tracing::warn!(
                         kind = event.kind,
                         dropped = n + 1,

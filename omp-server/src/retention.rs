@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -75,13 +75,6 @@ pub fn cutoffs(config: &Config, now_ms: i64) -> Vec<(Kind, i64)> {
         .collect()
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// Runs a pass every `retention_interval` until `shutdown` is cancelled;
 /// returns at once when no kind has a period.
 pub async fn run(state: Arc<Shared>, shutdown: CancellationToken) {
@@ -109,7 +102,7 @@ async fn pass(state: &Shared, shutdown: &CancellationToken) -> Result<(), Stoppe
     let batch = state.config.retention_batch;
     let metrics = &state.retention;
     let mut removed_total = 0;
-    for (kind, cutoff_ms) in cutoffs(&state.config, now_ms()) {
+    for (kind, cutoff_ms) in cutoffs(&state.config, crate::store::now_millis()) {
         loop {
             if shutdown.is_cancelled() {
                 return Err(Stopped);

@@ -75,16 +75,6 @@ pub struct MqttLive {
     pub filters: Vec<(String, QoS)>,
 }
 
-/// The QoS granted to a client for `topic` by its `filters`: the highest
-/// among the filters that match it; `None` when none does.
-pub fn granted_qos(filters: &[(String, QoS)], topic: &str) -> Option<QoS> {
-    filters
-        .iter()
-        .filter(|(f, _)| crate::mqtt::topic::matches(f, topic))
-        .map(|(_, q)| *q)
-        .max()
-}
-
 /// A fresh OneNET command uuid (random, version 4 layout).
 pub fn command_uuid() -> String {
     let mut b = [0u8; 16];
@@ -108,18 +98,6 @@ pub fn command_uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_granted_qos_is_the_highest_among_the_matching_filters() {
-        let filters = vec![
-            ("cmd/#".to_owned(), QoS::AtMostOnce),
-            ("cmd/led".to_owned(), QoS::AtLeastOnce),
-            ("other".to_owned(), QoS::ExactlyOnce),
-        ];
-        assert_eq!(granted_qos(&filters, "cmd/led"), Some(QoS::AtLeastOnce));
-        assert_eq!(granted_qos(&filters, "cmd/relay"), Some(QoS::AtMostOnce));
-        assert_eq!(granted_qos(&filters, "nothing"), None);
-    }
 
     #[test]
     fn command_uuids_are_version_4_and_differ() {

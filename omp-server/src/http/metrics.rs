@@ -180,6 +180,20 @@ fn counters(
     Ok(())
 }
 
+/// One counter per label set, under one descriptor.
+fn family<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    name: &'static str,
+    help: &str,
+    series: impl IntoIterator<Item = (L, u64)>,
+) -> fmt::Result {
+    let mut metric = descriptor(encoder, name, help, MetricType::Counter)?;
+    for (labels, value) in series {
+        ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &'static str,
@@ -412,23 +426,19 @@ fn encode_controls(m: &ControlMetrics, encoder: &mut DescriptorEncoder) -> fmt::
         "Controls SENT or PROGRESS now.",
         m.in_flight.load(Ordering::Relaxed),
     )?;
-    let mut ended = descriptor(
+    family(
         encoder,
         "omp_controls_ended_total",
         "Controls that reached a final state, by state.",
-        MetricType::Counter,
-    )?;
-    for (state, counter) in [
-        ("SUCCESS", &m.succeeded),
-        ("FAILED", &m.failed),
-        ("TIMEOUT", &m.timed_out),
-        ("EXPIRED", &m.expired),
-        ("CANCELLED", &m.cancelled),
-    ] {
-        ConstCounter::new(counter.load(Ordering::Relaxed))
-            .encode(ended.encode_family(&EndedLabels { state })?)?;
-    }
-    Ok(())
+        [
+            ("SUCCESS", &m.succeeded),
+            ("FAILED", &m.failed),
+            ("TIMEOUT", &m.timed_out),
+            ("EXPIRED", &m.expired),
+            ("CANCELLED", &m.cancelled),
+        ]
+        .map(|(state, counter)| (EndedLabels { state }, counter.load(Ordering::Relaxed))),
+    )
 }
 
 mod mqtt;

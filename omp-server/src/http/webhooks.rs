@@ -19,7 +19,7 @@ use super::gateways::GW_ID_MAX;
 use super::params::{PathParams, QueryParams};
 use super::time::format_millis;
 use crate::state::Shared;
-use crate::store::events::KINDS;
+use crate::store::events::known_kind;
 use crate::store::webhooks::{self as table, NewWebhook, StoredWebhook, WebhookChange};
 use crate::webhooks;
 
@@ -140,12 +140,7 @@ fn check_secret(secret: &str) -> ApiResult<()> {
 fn check_kinds(kinds: Vec<String>) -> ApiResult<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for (i, kind) in kinds.into_iter().enumerate() {
-        if !KINDS.contains(&kind.as_str()) {
-            return Err(ApiError::unprocessable(
-                format!("kinds[{i}]"),
-                format!("unknown kind {kind:?}; kinds are {}", KINDS.join(", ")),
-            ));
-        }
+        known_kind(&kind).map_err(|m| ApiError::unprocessable(format!("kinds[{i}]"), m))?;
         if !out.contains(&kind) {
             out.push(kind);
         }
@@ -254,9 +249,12 @@ pub async fn update(
         gw_id: body.gw_id.map(check_gw_id).transpose()?,
         enabled: body.enabled,
     };
-    state.webhooks.stop(id).await;
-    let hook = table::update(&state.pool, id, &change).await?;
-    let hook = hook.ok_or_else(|| not_found(id))?;
+    let hook = with_task_stopped(&state, id, async {
+        table::update(&state.pool, id, &change)
+            .await?
+            .ok_or_else(|| not_found(id))
+    })
+    .await?;
     webhooks::start(&state, hook.clone());
     Ok(Json(hook.into()))
 }
@@ -264,12 +262,14 @@ pub async fn update(
 /// `DELETE /api/v1/webhooks/{id}`.
 pub async fn remove(State(state): State<Arc<Shared>>, path: PathParams) -> ApiResult<StatusCode> {
     let id = path.positive_i64("id")?;
-    state.webhooks.stop(id).await;
-    if table::delete(&state.pool, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found(id))
-    }
+    with_task_stopped(&state, id, async {
+        if table::delete(&state.pool, id).await? {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(not_found(id))
+        }
+    })
+    .await
 }
 
 /// `POST /api/v1/webhooks/{id}/replay?from=N`: the events after `N` are
@@ -284,15 +284,36 @@ pub async fn replay(
         ApiError::bad_request("from", "is required: the event id to replay after")
     })?;
     let from = event_id(&state, "from", i64::try_from(from).unwrap_or(i64::MAX))?;
-    state.webhooks.stop(id).await;
-    if !table::set_cursor(&state.pool, id, from).await? {
-        return Err(not_found(id));
-    }
-    let hook = table::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
+    let hook = with_task_stopped(&state, id, async {
+        if !table::set_cursor(&state.pool, id, from).await? {
+            return Err(not_found(id));
+        }
+        table::get(&state.pool, id)
+            .await?
+            .ok_or_else(|| not_found(id))
+    })
+    .await?;
     webhooks::start(&state, hook.clone());
     Ok(Json(hook.into()))
+}
+
+/// Runs `change` with webhook `id`'s task stopped, so the task cannot
+/// write its cursor over what the change writes. If the change fails (a
+/// busy database, say) the task is started again from the stored row, so
+/// a failed request never leaves an enabled webhook without its task.
+async fn with_task_stopped<T>(
+    state: &Arc<Shared>,
+    id: i64,
+    change: impl std::future::Future<Output = ApiResult<T>>,
+) -> ApiResult<T> {
+    state.webhooks.stop(id).await;
+    let result = change.await;
+    if result.is_err()
+        && let Err(e) = webhooks::restart(state, id).await
+    {
+        tracing::warn!(webhook = id, error = %e, "webhook task not restarted after a failed change");
+    }
+    result
 }
 
 #[cfg(test)]

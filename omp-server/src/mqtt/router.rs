@@ -76,12 +76,6 @@ impl std::fmt::Debug for Router {
     }
 }
 
-/// The lower of two QoS levels: a message goes out at most at the QoS
-/// its subscription was granted.
-pub fn min_qos(a: QoS, b: QoS) -> QoS {
-    if (a as u8) <= (b as u8) { a } else { b }
-}
-
 impl Router {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -156,16 +150,11 @@ impl Router {
         }
         let mut out = Vec::new();
         for m in inner.retained.values() {
-            let granted = filters
-                .iter()
-                .filter(|(f, _)| topic::matches(f, &m.topic))
-                .map(|(_, q)| *q)
-                .max_by_key(|q| *q as u8);
-            if let Some(granted) = granted {
+            if let Some(granted) = topic::granted_qos(filters, &m.topic) {
                 out.push(Outgoing {
                     topic: m.topic.clone(),
                     payload: m.payload.clone(),
-                    qos: min_qos(m.qos, granted),
+                    qos: m.qos.min(granted),
                     retain: true,
                 });
             }
@@ -224,17 +213,13 @@ impl Router {
         let inner = self.lock();
         let mut sent = 0;
         for (client_id, live) in &inner.live {
-            let granted = live
-                .filters
-                .iter()
-                .filter(|(f, _)| topic::matches(f, &m.topic))
-                .map(|(_, q)| *q)
-                .max_by_key(|q| *q as u8);
-            let Some(granted) = granted else { continue };
+            let Some(granted) = topic::granted_qos(&live.filters, &m.topic) else {
+                continue;
+            };
             let out = Outgoing {
                 topic: m.topic.clone(),
                 payload: m.payload.clone(),
-                qos: min_qos(m.qos, granted),
+                qos: m.qos.min(granted),
                 retain: false,
             };
             match live.outbox.try_send(out) {

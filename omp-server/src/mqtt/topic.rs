@@ -1,6 +1,9 @@
 //! Topic filters against topic names (MQTT 3.1.1 §4.7): `+` matches one
 //! level, `#` the rest (the parent level included), and a topic starting
 //! with `$` is matched only by a filter that names its first level.
+//! [`granted_qos`]: the QoS a client's filters grant it for a topic.
+
+use mqtt_codec::QoS;
 
 /// True when `filter` matches `topic`.
 pub fn matches(filter: &str, topic: &str) -> bool {
@@ -19,9 +22,32 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     levels.next().is_none()
 }
 
+/// The QoS granted for `topic` by `filters` (each with its granted QoS):
+/// the highest among the filters that match it; `None` when none does. A
+/// message goes to the client at the lower of its own QoS and this.
+pub fn granted_qos(filters: &[(String, QoS)], topic: &str) -> Option<QoS> {
+    filters
+        .iter()
+        .filter(|(f, _)| matches(f, topic))
+        .map(|(_, q)| *q)
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{QoS, granted_qos, matches};
+
+    #[test]
+    fn the_granted_qos_is_the_highest_among_the_matching_filters() {
+        let filters = vec![
+            ("cmd/#".to_owned(), QoS::AtMostOnce),
+            ("cmd/led".to_owned(), QoS::AtLeastOnce),
+            ("other".to_owned(), QoS::ExactlyOnce),
+        ];
+        assert_eq!(granted_qos(&filters, "cmd/led"), Some(QoS::AtLeastOnce));
+        assert_eq!(granted_qos(&filters, "cmd/relay"), Some(QoS::AtMostOnce));
+        assert_eq!(granted_qos(&filters, "nothing"), None);
+    }
 
     #[test]
     fn wildcards_as_the_specification_says() {

@@ -40,6 +40,15 @@ pub const KINDS: &[&str] = &[
     MQTT_OFFLINE,
     REGISTRATION_REFUSED,
 ];
+/// `kind` as one of [`KINDS`]; else what to say, naming the valid ones.
+pub fn known_kind(kind: &str) -> Result<&'static str, String> {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| *k == kind)
+        .ok_or_else(|| format!("unknown kind {kind:?}; kinds are {}", KINDS.join(", ")))
+}
+
 /// A delivery stored (`ref_id` = `deliveries.id`).
 pub const DELIVERY: &str = "delivery";
 /// An MQTT message stored (`ref_id` = `mqtt_messages.id`).
@@ -159,12 +168,6 @@ pub async fn last_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
         .await?
         .unwrap_or(0),
     )
-}
-
-/// The newest event id, through the pool.
-pub async fn last_id_in(pool: &SqlitePool) -> Result<i64, StoreError> {
-    let mut conn = pool.acquire().await?;
-    last_id(&mut conn).await
 }
 
 /// At most `limit` events matching `filter` with ids in `after + 1 ..=

@@ -9,12 +9,10 @@ use bytes::Bytes;
 use mqtt_codec::QoS;
 
 use super::{Dispatcher, PUSH_BATCH, millis};
-use crate::control::mqtt::{
-    Awaits, MqttCommand, MqttLive, ONENET_REQUEST, command_uuid, granted_qos,
-};
+use crate::control::mqtt::{Awaits, MqttCommand, MqttLive, ONENET_REQUEST, command_uuid};
 use crate::error::StoreError;
 use crate::escaped;
-use crate::mqtt::router::min_qos;
+use crate::mqtt::topic::granted_qos;
 use crate::store::controls::{ControlState, Outcome};
 use crate::store::mqtt_controls::{self as mqtt_rows, NewMqttControl, QueuedMqttControl};
 use crate::store::now_millis;
@@ -333,7 +331,7 @@ impl Dispatcher {
                         requested = requested as u8, granted = granted as u8,
                         "MQTT command published at the QoS its subscription was granted");
                 }
-                min_qos(requested, granted)
+                requested.min(granted)
             };
             let command = command_of(&c, qos);
             let awaits = command.awaits.clone();

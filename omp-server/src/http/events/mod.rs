@@ -93,16 +93,7 @@ pub struct EventPage {
 fn filter(query: &QueryParams) -> ApiResult<EventFilter> {
     let mut kinds = Vec::new();
     for kind in query.all("kind").flat_map(|v| v.split(',')) {
-        let kind = kind.trim();
-        if !events::KINDS.contains(&kind) {
-            return Err(ApiError::bad_request(
-                "kind",
-                format!(
-                    "unknown kind {kind:?}; kinds are {}",
-                    events::KINDS.join(", ")
-                ),
-            ));
-        }
+        let kind = events::known_kind(kind.trim()).map_err(|m| ApiError::bad_request("kind", m))?;
         if !kinds.iter().any(|k| k == kind) {
             kinds.push(kind.to_owned());
         }

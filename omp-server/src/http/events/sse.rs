@@ -45,7 +45,7 @@ const PAGE: i64 = 200;
 const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 /// One event as an SSE frame (`id`, `event`, `data`).
-pub fn frame(out: &mut Vec<u8>, event: EventBody) {
+fn frame(out: &mut Vec<u8>, event: EventBody) {
     out.extend_from_slice(
         format!("id: {}\nevent: {}\ndata: ", event.id(), event.kind()).as_bytes(),
     );
@@ -61,6 +61,9 @@ struct Tail {
     /// Every matching event up to here has been sent.
     cursor: i64,
     head: watch::Receiver<i64>,
+    /// When a silent stream sends its next comment: moved on only by a
+    /// chunk sent, not by a head that moved for events the filter skips.
+    keep_alive_at: tokio::time::Instant,
     _open: Open,
 }
 
@@ -101,6 +104,7 @@ impl Tail {
                 if page.events.is_empty() {
                     continue;
                 }
+                self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
                 return Some(Ok(frames(page.events)));
             }
             let closed = self.state.events().closed().clone();
@@ -110,7 +114,8 @@ impl Tail {
                         return None;
                     }
                 }
-                () = tokio::time::sleep(KEEP_ALIVE) => {
+                () = tokio::time::sleep_until(self.keep_alive_at) => {
+                    self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
                     return Some(Ok(Bytes::from_static(KEEP_ALIVE_FRAME)));
                 }
                 () = closed.cancelled() => return None,
@@ -132,6 +137,7 @@ pub fn response(state: Arc<Shared>, filter: EventFilter, after: i64) -> Response
     let feed = state.events().clone();
     let tail = Tail {
         head: feed.subscribe(),
+        keep_alive_at: tokio::time::Instant::now() + KEEP_ALIVE,
         _open: Open::new(feed),
         state,
         filter,

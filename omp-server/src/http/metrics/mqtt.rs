@@ -8,11 +8,9 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use mqtt_codec::QoS;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 
-use super::{counters, descriptor, gauge};
+use super::{counters, family, gauge};
 use crate::mqtt::metrics::{CloseReason, REFUSAL_CODES, packet_types, refusal_label};
 use crate::state::Shared;
 
@@ -38,20 +36,6 @@ struct CodeLabel {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
-}
-
-/// One counter per label set, under one descriptor.
-fn family<L: EncodeLabelSet>(
-    encoder: &mut DescriptorEncoder,
-    name: &'static str,
-    help: &str,
-    series: impl IntoIterator<Item = (L, u64)>,
-) -> fmt::Result {
-    let mut metric = descriptor(encoder, name, help, MetricType::Counter)?;
-    for (labels, value) in series {
-        ConstCounter::new(value).encode(metric.encode_family(&labels)?)?;
-    }
-    Ok(())
 }
 
 /// The MQTT side's counters and gauges.

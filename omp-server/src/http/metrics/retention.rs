@@ -7,10 +7,9 @@ use std::sync::atomic::Ordering;
 
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 
-use super::{counters, descriptor};
+use super::{counters, descriptor, family};
 use crate::retention::RetentionMetrics;
 use crate::store::retention::Kind;
 
@@ -25,16 +24,12 @@ pub(super) fn encode_retention(
     m: &RetentionMetrics,
     encoder: &mut DescriptorEncoder,
 ) -> fmt::Result {
-    let mut removed = descriptor(
+    family(
         encoder,
         "omp_retention_removed_rows_total",
         "Rows removed by retention, by kind (deliveries counts abandoned split deliveries too).",
-        MetricType::Counter,
+        Kind::ALL.map(|kind| (KindLabel { kind: kind.label() }, m.removed(kind))),
     )?;
-    for kind in Kind::ALL {
-        ConstCounter::new(m.removed(kind))
-            .encode(removed.encode_family(&KindLabel { kind: kind.label() })?)?;
-    }
     counters(
         encoder,
         &[
