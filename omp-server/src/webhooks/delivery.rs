@@ -1,7 +1,8 @@
 //! One webhook's delivery task: read the outbox after the cursor (the
 //! same page read as `GET /api/v1/events`, with the webhook's filters),
-//! POST each event alone, in order, and persist the cursor after each
-//! 2xx before the next. A failed attempt (non-2xx, `webhook_timeout`, a
+//! POST each event alone, in order, and move the cursor after each 2xx
+//! ([`CursorKeeper`]: committed beside the POSTs, at most
+//! [`UNCOMMITTED_MAX`](super::cursor::UNCOMMITTED_MAX) events behind). A failed attempt (non-2xx, `webhook_timeout`, a
 //! connection error) is retried after [`backoff::delay`]; a webhook that
 //! has failed for `webhook_disable_after` without a success is disabled,
 //! the reason stored for its GET. Caught up, the task waits for the
@@ -15,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff;
 use super::client::{Post, WebhookClient};
+use super::cursor::CursorKeeper;
 use super::signature::{self, EVENT_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use crate::error::StoreError;
 use crate::http::events::EventBody;
 use crate::state::Shared;
 use crate::store::events::{self, StoredEvent};
@@ -33,7 +36,8 @@ enum Outcome {
     Ended,
 }
 
-/// The task of `hook`, until `stop` or until it disables the webhook.
+/// The task of `hook`, until `stop` or until it disables the webhook;
+/// its newest cursor is committed before it ends.
 pub async fn run(
     state: Arc<Shared>,
     hook: StoredWebhook,
@@ -48,74 +52,83 @@ pub async fn run(
             return;
         }
     };
-    let filter = hook.filter();
-    let mut head = state.events().subscribe();
-    let mut cursor = hook.cursor;
-    let mut persisted = hook.cursor;
-    let mut failures: u32 = 0;
-    let secret = hook.secret.as_bytes().to_vec();
-    loop {
-        let upto = *head.borrow_and_update();
-        if cursor >= upto {
-            if persisted != cursor && persist(&state, hook.id, cursor).await {
-                persisted = cursor;
-            }
-            tokio::select! {
-                changed = head.changed() => if changed.is_err() { return },
-                () = stop.cancelled() => return,
-            }
-            continue;
-        }
-        let page = match events::page(&state.pool, &filter, cursor, upto, PAGE).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(webhook = hook.id, error = %e, "webhook: events not read; retrying");
-                failures = failures.saturating_add(1);
-                if !pause(&state, failures, &stop).await {
-                    return;
-                }
-                continue;
-            }
-        };
-        for event in page.events {
-            let id = event.id;
-            let attempt = Attempt {
-                state: &state,
-                client: &client,
-                hook: &hook,
-                secret: &secret,
-                stop: &stop,
-            };
-            match attempt.deliver(event, &mut failures).await {
-                Outcome::Delivered => {
-                    cursor = id;
-                    shown_cursor.store(cursor, Ordering::Relaxed);
-                    // The next event waits for this cursor's commit.
-                    while !persist(&state, hook.id, cursor).await {
-                        failures = failures.saturating_add(1);
-                        if !pause(&state, failures, &stop).await {
-                            return;
-                        }
-                    }
-                    persisted = cursor;
-                }
-                Outcome::Ended => return,
-            }
-        }
-        cursor = cursor.max(page.scanned_to);
-        shown_cursor.store(cursor, Ordering::Relaxed);
+    let mut cursor = CursorKeeper::new(hook.id, hook.cursor);
+    let task = Task {
+        state: &state,
+        client: &client,
+        hook: &hook,
+        secret: hook.secret.as_bytes(),
+        stop: &stop,
+    };
+    task.deliver(&mut cursor, &shown_cursor).await;
+    if let Err(e) = cursor.flush(&state.writer).await {
+        tracing::warn!(webhook = hook.id, cursor = cursor.latest(), error = %e,
+            "webhook: last cursor not saved; its events will be sent again");
     }
 }
 
-/// Commits the cursor (and clears the failure state) with the writer's
-/// next batch; `false` on a database error, logged.
-async fn persist(state: &Shared, id: i64, cursor: i64) -> bool {
-    match state.writer.record_webhook_cursor(id, cursor).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(webhook = id, cursor, error = %e, "webhook: cursor not saved; retrying");
-            false
+impl Task<'_> {
+    /// Reads and POSTs until stopped or disabled.
+    async fn deliver(&self, cursor: &mut CursorKeeper, shown_cursor: &AtomicI64) {
+        let state = self.state;
+        let filter = self.hook.filter();
+        let mut head = state.events().subscribe();
+        let mut failures: u32 = 0;
+        loop {
+            let upto = *head.borrow_and_update();
+            if cursor.latest() >= upto {
+                while let Err(e) = cursor.flush(&state.writer).await {
+                    if !self.cursor_failed(e, &mut failures).await {
+                        return;
+                    }
+                }
+                tokio::select! {
+                    changed = head.changed() => if changed.is_err() { return },
+                    () = self.stop.cancelled() => return,
+                }
+                continue;
+            }
+            let page = match events::page(&state.pool, &filter, cursor.latest(), upto, PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(webhook = self.hook.id, error = %e, "webhook: events not read; retrying");
+                    failures = failures.saturating_add(1);
+                    if !pause(state, failures, self.stop).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            for event in page.events {
+                let id = event.id;
+                match self.deliver_one(event, &mut failures).await {
+                    Outcome::Delivered => {
+                        shown_cursor.store(id, Ordering::Relaxed);
+                        while let Err(e) = cursor.advance(&state.writer, id, true).await {
+                            if !self.cursor_failed(e, &mut failures).await {
+                                return;
+                            }
+                        }
+                    }
+                    Outcome::Ended => return,
+                }
+            }
+            // Events the filters passed over move the cursor too.
+            while let Err(e) = cursor.advance(&state.writer, page.scanned_to, false).await {
+                if !self.cursor_failed(e, &mut failures).await {
+                    return;
+                }
+            }
+            shown_cursor.store(cursor.latest(), Ordering::Relaxed);
         }
+    }
+
+    /// Logs a cursor the writer did not commit and waits the back-off
+    /// before the retry; `false` if stopped meanwhile.
+    async fn cursor_failed(&self, e: Arc<StoreError>, failures: &mut u32) -> bool {
+        tracing::warn!(webhook = self.hook.id, error = %e, "webhook: cursor not saved; retrying");
+        *failures = failures.saturating_add(1);
+        pause(self.state, *failures, self.stop).await
     }
 }
 
@@ -129,8 +142,8 @@ async fn pause(state: &Shared, failures: u32, stop: &CancellationToken) -> bool 
     }
 }
 
-/// What one delivery needs.
-struct Attempt<'a> {
+/// What the task needs.
+struct Task<'a> {
     state: &'a Arc<Shared>,
     client: &'a WebhookClient,
     hook: &'a StoredWebhook,
@@ -138,9 +151,9 @@ struct Attempt<'a> {
     stop: &'a CancellationToken,
 }
 
-impl Attempt<'_> {
+impl Task<'_> {
     /// POSTs `event` until a 2xx, a stop, or the webhook is disabled.
-    async fn deliver(&self, event: StoredEvent, failures: &mut u32) -> Outcome {
+    async fn deliver_one(&self, event: StoredEvent, failures: &mut u32) -> Outcome {
         let id = event.id;
         let body = match serde_json::to_vec(&EventBody::from(event)) {
             Ok(body) => bytes::Bytes::from(body),

@@ -3,8 +3,8 @@
 //!
 //! Each enabled webhook has one task ([`delivery`]), a reader of the
 //! outbox like an event stream: it keeps its cursor (committed to table
-//! `webhooks` after each 2xx, in the writer's next batch so that it never
-//! contends with the writer for SQLite's lock), reads the table from it
+//! `webhooks` in the writer's batches, beside the POSTs and at most
+//! [`cursor::UNCOMMITTED_MAX`] events behind them), reads the table from it
 //! with the webhook's filters and waits on the
 //! [`EventFeed`](crate::events::EventFeed) when caught up. Tasks share
 //! nothing but the pool, the writer and the feed, so a slow or failing
@@ -18,6 +18,7 @@
 //! - [`signature`]: the HMAC-SHA256 header.
 //! - [`backoff`]: the wait between failed attempts.
 //! - [`client`]: the HTTP client (hyper over rustls).
+//! - [`cursor`]: the task's cursor on its way to the database.
 //! - [`delivery`]: the task.
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use crate::store;
 
 pub mod backoff;
 pub mod client;
+pub mod cursor;
 pub mod delivery;
 pub mod signature;
 

@@ -110,6 +110,30 @@ type MqttReply = oneshot::Sender<Result<i64, Arc<StoreError>>>;
 type PurgeReply = oneshot::Sender<Result<u64, StoreError>>;
 type CursorReply = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
+/// A webhook cursor submitted to the writer: resolves once its batch
+/// committed (or failed).
+#[derive(Debug)]
+pub struct CursorCommit(oneshot::Receiver<Result<(), Arc<StoreError>>>);
+
+impl CursorCommit {
+    /// Waits for the batch.
+    pub async fn committed(self) -> Result<(), Arc<StoreError>> {
+        self.0.await.map_err(|_| Arc::new(StoreError::WriterGone))?
+    }
+
+    /// The outcome if the batch has ended, without waiting; `None` while
+    /// it has not.
+    pub fn try_committed(&mut self) -> Option<Result<(), Arc<StoreError>>> {
+        match self.0.try_recv() {
+            Ok(result) => Some(result),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                Some(Err(Arc::new(StoreError::WriterGone)))
+            }
+        }
+    }
+}
+
 /// Contact times `(gw_id, unix ms, peer)`.
 pub type LastSeen = Vec<(String, i64, String)>;
 
@@ -303,18 +327,22 @@ impl WriterHandle {
     }
 
     /// Moves webhook `id`'s cursor to `cursor` (and clears its failure
-    /// state) in the next batch, waiting for room in the queue; resolves
-    /// once that is committed. In the writer's batch rather than on a
-    /// connection of its own, for the reason contact times are (module
-    /// docs): a write beside the writer stalls every delivery in flight.
-    pub async fn record_webhook_cursor(&self, id: i64, cursor: i64) -> Result<(), Arc<StoreError>> {
-        let gone = || Arc::new(StoreError::WriterGone);
+    /// state) in the next batch, waiting for room in the queue; the
+    /// returned [`CursorCommit`] resolves once that is committed. In the
+    /// writer's batch rather than on a connection of its own, for the
+    /// reason contact times are (module docs): a write beside the writer
+    /// stalls every delivery in flight.
+    pub async fn submit_webhook_cursor(
+        &self,
+        id: i64,
+        cursor: i64,
+    ) -> Result<CursorCommit, Arc<StoreError>> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job::WebhookCursor(WebhookCursor { id, cursor }, reply))
             .await
-            .map_err(|_| gone())?;
-        rx.await.map_err(|_| gone())?
+            .map_err(|_| Arc::new(StoreError::WriterGone))?;
+        Ok(CursorCommit(rx))
     }
 
     /// The outbox's committed head, announced after each batch.
