@@ -17,6 +17,7 @@ use crate::directory::Directory;
 use crate::error::StoreError;
 use crate::events::EventFeed;
 use crate::gmmp::registration_rate::RegistrationRate;
+use crate::http::events::fanout::Fanout;
 use crate::http::{ApiKey, metrics::HttpMetrics};
 use crate::listen::Unauthenticated;
 use crate::mqtt::MqttState;
@@ -104,6 +105,8 @@ pub struct Shared {
     pub webhooks: Webhooks,
     /// The retention task's counters.
     pub retention: RetentionMetrics,
+    /// The rendered tail of the outbox the live event streams share.
+    pub sse_fanout: Fanout,
     control_watch: Arc<ControlWatch>,
     registration_rate: Mutex<RegistrationRate>,
     refusals_logged: Mutex<HashSet<String>>,
@@ -158,6 +161,7 @@ impl Shared {
             last_seen: Mutex::new(HashMap::new()),
             next_session_id: AtomicU64::new(1),
             retention: RetentionMetrics::default(),
+            sse_fanout: Fanout::default(),
         }
     }
 

@@ -31,6 +31,7 @@ use super::time::format_millis;
 use crate::state::Shared;
 use crate::store::events::{self, EventFilter, StoredEvent};
 
+pub mod fanout;
 pub mod sse;
 
 /// The header a reconnecting `EventSource` names its last event in.

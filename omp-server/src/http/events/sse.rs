@@ -10,7 +10,10 @@
 //! : keep-alive
 //! ```
 //!
-//! The body is pulled by hyper only while the socket takes bytes, so a
+//! Streams near the head take their frames from the shared ring of
+//! [`super::fanout`] (read and rendered once for all of them); one
+//! further behind reads the table itself until it has caught up. The
+//! body is pulled by hyper only while the socket takes bytes, so a
 //! slow reader holds one page in memory and costs the writer nothing; it
 //! falls behind in the table, never out of it. A client that reconnects
 //! with `Last-Event-ID` gets every event after that id (matching its
@@ -32,6 +35,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::EventBody;
+use super::fanout::{Fanout, StreamGuard, Taken};
 use crate::error::StoreError;
 use crate::events::EventFeed;
 use crate::state::Shared;
@@ -41,11 +45,13 @@ use crate::store::events::{self, EventFilter, StoredEvent};
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Events read per page.
 const PAGE: i64 = 200;
+/// Longest wait for the shared ring before a stream reads the table.
+const RING_LAG: Duration = Duration::from_secs(1);
 /// The keep-alive comment.
 const KEEP_ALIVE_FRAME: &[u8] = b": keep-alive\n\n";
 
 /// One event as an SSE frame (`id`, `event`, `data`).
-fn frame(out: &mut Vec<u8>, event: EventBody) {
+pub(super) fn frame(out: &mut Vec<u8>, event: EventBody) {
     out.extend_from_slice(
         format!("id: {}\nevent: {}\ndata: ", event.id(), event.kind()).as_bytes(),
     );
@@ -61,10 +67,13 @@ struct Tail {
     /// Every matching event up to here has been sent.
     cursor: i64,
     head: watch::Receiver<i64>,
+    /// Wakes when the shared ring grows.
+    covered: watch::Receiver<i64>,
     /// When a silent stream sends its next comment: moved on only by a
     /// chunk sent, not by a head that moved for events the filter skips.
     keep_alive_at: tokio::time::Instant,
     _open: Open,
+    _fanout: StreamGuard,
 }
 
 /// Counts an open stream in `omp_events_sse_clients` while it lives.
@@ -90,6 +99,31 @@ impl Tail {
         loop {
             let head = *self.head.borrow_and_update();
             if self.cursor < head {
+                match self
+                    .state
+                    .sse_fanout
+                    .take(self.cursor, &self.filter, PAGE as usize)
+                {
+                    Taken::Frames(frames, next) => {
+                        self.cursor = next;
+                        if frames.is_empty() {
+                            continue;
+                        }
+                        self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
+                        return Some(Ok(frames));
+                    }
+                    Taken::Wait => {
+                        let closed = self.state.events().closed().clone();
+                        tokio::select! {
+                            _ = self.covered.changed() => continue,
+                            // The ring's task is stuck (the database):
+                            // this stream reads the table meanwhile.
+                            () = tokio::time::sleep(RING_LAG) => {}
+                            () = closed.cancelled() => return None,
+                        }
+                    }
+                    Taken::Outside => {}
+                }
                 let page =
                     events::page(&self.state.pool, &self.filter, self.cursor, head, PAGE).await;
                 let page = match page {
@@ -137,6 +171,8 @@ pub fn response(state: Arc<Shared>, filter: EventFilter, after: i64) -> Response
     let feed = state.events().clone();
     let tail = Tail {
         head: feed.subscribe(),
+        covered: state.sse_fanout.subscribe(),
+        _fanout: Fanout::open(&state),
         keep_alive_at: tokio::time::Instant::now() + KEEP_ALIVE,
         _open: Open::new(feed),
         state,
