@@ -4,6 +4,7 @@
 #   scripts/bench/run-all.sh            # everything, default sizes
 #   DURATION=5 SESSIONS=2000 scripts/bench/run-all.sh
 #   ONLY="tcp-ceiling ingest" scripts/bench/run-all.sh
+#   ONLY=events DURATION=5 scripts/bench/run-all.sh
 #
 # - Builds gmmp-bench and omp-server in release mode.
 # - Installs mosquitto from Debian's packages only if it is missing, and runs
@@ -28,7 +29,8 @@ CONTROL_GATEWAYS=${CONTROL_GATEWAYS:-1000}
 CONTROL_RATE=${CONTROL_RATE:-1000}   # offered controls/s for the paced control run
 CONTROL_UNPACED_GATEWAYS=${CONTROL_UNPACED_GATEWAYS:-100}   # closed-loop clients for the saturation run
 PREFILL=${PREFILL:-1000000}       # deliveries in the database for `api`
-ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling ingest sessions control api"}
+EVENTS_GATEWAYS=${EVENTS_GATEWAYS:-100}   # ingest phases of `events`
+ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling ingest sessions control api events"}
 API_KEY=bench-key
 BENCH=$ROOT/target/release/gmmp-bench
 OMP=$ROOT/target/release/omp-server
@@ -206,6 +208,16 @@ if wants control || wants api; then
             --prefill "$PREFILL" --db "$DATA_DIR/omp.sqlite3" --duration "$DURATION" \
             --server-pid "$OMP_PID"
     fi
+    stop_pid "$OMP_PID"
+fi
+
+if wants events; then
+    # Its own OMP: the phases compare ingest rates, so no other scenario's
+    # rows or webhooks may be in the database.
+    start_omp events
+    record events "$BENCH" --json events --target "127.0.0.1:$GMMP_PORT" \
+        --api "http://127.0.0.1:$HTTP_PORT" --api-key "$API_KEY" \
+        --gateways "$EVENTS_GATEWAYS" --duration "$DURATION"
     stop_pid "$OMP_PID"
 fi
 

@@ -18,7 +18,7 @@ use test_support::gmmp_client::delivery::PartTids;
     name = "gmmp-bench",
     version,
     about,
-    after_help = "The scenarios that register gateways (ingest, sessions, control, hostile) need an \
+    after_help = "The scenarios that register gateways (ingest, sessions, control, hostile, events) need an \
                   OMP that admits them: start omp-server with `--provisioning open`. Every address \
                   must be a loopback address."
 )]
@@ -75,6 +75,9 @@ pub enum Scenario {
     MqttCeiling(MqttCeilingArgs),
     /// Good gateways' delivery latency while one attack runs (hostile input).
     Hostile(HostileArgs),
+    /// Ingest with webhooks and SSE readers attached beside ingest without,
+    /// delivery → SSE latency, webhook throughput.
+    Events(EventsArgs),
     /// Internal: one process's share of the `sessions` scenario.
     #[command(hide = true)]
     SessionsWorker(SessionsWorkerArgs),
@@ -230,6 +233,33 @@ pub struct HostileArgs {
     pub trickle_ms: u64,
     /// Auth ID prefix of the good gateways.
     #[arg(long, default_value = "good")]
+    pub auth_prefix: String,
+}
+
+/// Options of `events` (`--gateways` = gateways of the ingest phases,
+/// default 100; `--duration` = each phase's).
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    /// Webhooks attached during the `attached` phase.
+    #[arg(long, default_value_t = 3)]
+    pub webhooks: usize,
+    /// SSE readers attached during the `attached` phase.
+    #[arg(long, default_value_t = 10)]
+    pub streams: usize,
+    /// Deliveries a second of the latency phase.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Gateways of the latency phase.
+    #[arg(long, default_value_t = 100)]
+    pub latency_gateways: usize,
+    /// Events replayed to the webhook of the throughput phase.
+    #[arg(long, default_value_t = 50_000)]
+    pub webhook_events: i64,
+    /// Payload bytes per delivery of the ingest phases.
+    #[arg(long, default_value_t = 100)]
+    pub payload_size: usize,
+    /// Auth ID prefix (at most 7 bytes; a phase letter and 8 digits follow).
+    #[arg(long, default_value = "ev")]
     pub auth_prefix: String,
 }
 

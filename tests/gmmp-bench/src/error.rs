@@ -94,6 +94,17 @@ pub enum BenchError {
         /// Never reached SUCCESS.
         failed: u64,
     },
+    /// The events scenario saw an event missing or out of order.
+    #[error(
+        "events check failed: {missing} acknowledged deliveries never reached the stream, \
+         {not_rising} webhook POSTs did not carry a rising event id"
+    )]
+    EventsMismatch {
+        /// Acknowledged paced deliveries with no stream event.
+        missing: u64,
+        /// Webhook POSTs whose event id was not above the previous one's.
+        not_rising: u64,
+    },
     /// The MQTT broker refused or dropped a client.
     #[error("MQTT client {client} to {broker}: {detail}")]
     Mqtt {

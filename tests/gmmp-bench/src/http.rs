@@ -1,5 +1,6 @@
 //! [`ApiClient`]: the few calls of the OMP's HTTP API
-//! (`openapi/openapi.yaml`) the `control` and `api` scenarios make.
+//! (`openapi/openapi.yaml`) the `control`, `api` and `events` scenarios
+//! make.
 //!
 //! reqwest with its default features off — no TLS, no HTTP/2, no system
 //! proxy lookup — is a pooled hyper-util client over plain HTTP/1.1 with
@@ -35,6 +36,15 @@ impl ControlView {
             "SUCCESS" | "FAILED" | "TIMEOUT" | "EXPIRED" | "CANCELLED"
         )
     }
+}
+
+/// A webhook as the API shows it (the fields the bench reads).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct WebhookView {
+    /// Its id.
+    pub id: i64,
+    /// The last event id it has passed.
+    pub cursor: i64,
 }
 
 /// A client for one OMP's API.
@@ -106,6 +116,76 @@ impl ApiClient {
             .await
             .map_err(|e| http_err("GET", &url, e.to_string()))?;
         read_json(response, "GET", &url, 200).await
+    }
+
+    /// The `Authorization` header value it sends.
+    pub fn authorization(&self) -> &str {
+        &self.auth
+    }
+
+    /// `POST /api/v1/webhooks` for `url`, delivering the events after
+    /// `from` (the committed head when `None`); expects 201.
+    pub async fn create_webhook(
+        &self,
+        url: &str,
+        from: Option<i64>,
+    ) -> Result<WebhookView, BenchError> {
+        let endpoint = format!("{}/api/v1/webhooks", self.base);
+        let mut body = serde_json::json!({ "url": url, "secret": "gmmp-bench" });
+        if let Some(from) = from {
+            body["from"] = from.into();
+        }
+        let response = self
+            .client
+            .post(&endpoint)
+            .header("authorization", &self.auth)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| http_err("POST", &endpoint, e.to_string()))?;
+        read_json(response, "POST", &endpoint, 201).await
+    }
+
+    /// `DELETE /api/v1/webhooks/{id}`; expects 204.
+    pub async fn delete_webhook(&self, id: i64) -> Result<(), BenchError> {
+        let url = format!("{}/api/v1/webhooks/{id}", self.base);
+        let response = self
+            .client
+            .delete(&url)
+            .header("authorization", &self.auth)
+            .send()
+            .await
+            .map_err(|e| http_err("DELETE", &url, e.to_string()))?;
+        let status = response.status().as_u16();
+        if status != 204 {
+            return Err(http_err(
+                "DELETE",
+                &url,
+                format!("status {status} (expected 204)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The outbox's committed head: `omp_events_last_id` of `/metrics`.
+    pub async fn events_head(&self) -> Result<i64, BenchError> {
+        let url = format!("{}/metrics", self.base);
+        let response = self
+            .client
+            .get(&url)
+            .header("authorization", &self.auth)
+            .send()
+            .await
+            .map_err(|e| http_err("GET", &url, e.to_string()))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| http_err("GET", &url, format!("reading body: {e}")))?;
+        text.lines()
+            .find_map(|line| line.strip_prefix("omp_events_last_id "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|v| v as i64)
+            .ok_or_else(|| http_err("GET", &url, "no omp_events_last_id line".into()))
     }
 
     /// `GET {path}` (path starts with `/`); the body is read and dropped.

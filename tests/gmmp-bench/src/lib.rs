@@ -14,7 +14,8 @@
 //! - [`rss`]: the OMP's memory from `/proc/<pid>/status`.
 //! - [`db`]: counting rows in the OMP's SQLite file (read-only).
 //! - [`http`]: [`http::ApiClient`], the HTTP API calls used.
-//! - [`scenario`]: `ingest`, `sessions`, `control`, `api`, `hostile`.
+//! - [`scenario`]: `ingest`, `sessions`, `control`, `api`, `hostile`,
+//!   `events`.
 //! - [`ceiling`]: `sqlite-ceiling`, `tcp-ceiling`, `mqtt-ceiling`.
 //! - [`run`]: dispatches a parsed command line to its scenario.
 //!

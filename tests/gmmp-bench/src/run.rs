@@ -13,6 +13,7 @@ use crate::error::BenchError;
 use crate::http::ApiClient;
 use crate::scenario::api::{self, ApiOptions};
 use crate::scenario::control::{self, ControlOptions};
+use crate::scenario::events::{self, EventsOptions};
 use crate::scenario::hostile::{self, HostileOptions};
 use crate::scenario::ingest::{self, IngestOptions};
 use crate::scenario::sessions::{self, SessionsOptions, WorkerPlan};
@@ -75,6 +76,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::TcpCeiling(_) => "tcp-ceiling",
         Scenario::MqttCeiling(_) => "mqtt-ceiling",
         Scenario::Hostile(_) => "hostile",
+        Scenario::Events(_) => "events",
         Scenario::SessionsWorker(_) => "sessions-worker",
     }
 }
@@ -200,6 +202,22 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
                 duration,
                 trickle: Duration::from_millis(a.trickle_ms.max(1)),
                 server_pid: cli.server_pid,
+                auth_prefix: a.auth_prefix.clone(),
+            })
+            .await?
+        }
+        Scenario::Events(a) => {
+            events::run(&EventsOptions {
+                target: cli.target,
+                api: ApiClient::new(&cli.api, &cli.api_key, 16)?,
+                gateways: cli.gateways.unwrap_or(100),
+                duration,
+                payload_size: a.payload_size,
+                webhooks: a.webhooks,
+                streams: a.streams,
+                rate: a.rate,
+                latency_gateways: a.latency_gateways,
+                webhook_events: a.webhook_events,
                 auth_prefix: a.auth_prefix.clone(),
             })
             .await?

@@ -22,6 +22,8 @@
 //!   deliveries, controls pushed, going down and coming back).
 //! - `module_port` (feature `module`): the emulator's pty opened and driven as a host drives
 //!   the module (AT commands).
+//! - `webhook_receiver` (feature `webhook-receiver`): a webhook receiver
+//!   recording the event ids POSTed to it.
 
 #[cfg(feature = "agent")]
 pub mod agent;
@@ -33,3 +35,5 @@ pub mod omp;
 pub mod report;
 pub mod scripted_omp;
 pub mod wait;
+#[cfg(feature = "webhook-receiver")]
+pub mod webhook_receiver;

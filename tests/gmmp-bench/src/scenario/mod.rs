@@ -1,6 +1,6 @@
 //! The scenarios run against an OMP: [`ingest`], [`sessions`], [`control`],
-//! [`api`], [`hostile`]; and what they share: registering a fleet of
-//! gateways.
+//! [`api`], [`hostile`], [`events`]; and what they share: registering a
+//! fleet of gateways.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use test_support::gmmp_client::{self, Gateway, auth_id_for};
 
 pub mod api;
 pub mod control;
+pub mod events;
 pub mod hostile;
 pub mod ingest;
 pub mod sessions;

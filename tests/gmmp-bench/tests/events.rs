@@ -1,0 +1,78 @@
+//! `events` against the real omp-server (in this process), small and
+//! short: every phase ran, every acknowledged paced delivery reached the
+//! stream, the webhooks received rising event ids. Counts only, never
+//! time.
+
+use std::time::Duration;
+
+use gmmp_bench::ceiling::sqlite::ScratchDir;
+use gmmp_bench::http::ApiClient;
+use gmmp_bench::scenario::events::{self, EventsOptions};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// Generous guard against a hang; never a performance assertion.
+const GUARD: Duration = Duration::from_secs(120);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_phase_runs_and_nothing_acknowledged_is_missing_from_the_stream() {
+    let dir = ScratchDir::new(None).unwrap();
+    let mut config = omp_server::Config::defaults();
+    config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
+    config.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt_listen = None;
+    config.mqtts_listen = None;
+    config.data_dir = dir.path().to_owned();
+    config.provisioning = omp_server::ProvisioningMode::Open;
+    config.api_key = Some("bench-key".into());
+    let shutdown = CancellationToken::new();
+    let omp = omp_server::run(config, shutdown.clone()).await.unwrap();
+    let base = format!("http://{}", omp.http_addr);
+
+    let opts = EventsOptions {
+        target: omp.gmmp_addr,
+        api: ApiClient::new(&base, "bench-key", 4).unwrap(),
+        gateways: 3,
+        duration: Duration::from_millis(500),
+        payload_size: 100,
+        webhooks: 2,
+        streams: 2,
+        rate: 40.0,
+        latency_gateways: 2,
+        webhook_events: 200,
+        auth_prefix: "t".into(),
+    };
+    let (report, check) = tokio::time::timeout(GUARD, events::run(&opts))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(check.is_none(), "{check:?}: {report}");
+    let n = |k: &str| {
+        report
+            .get(k)
+            .and_then(Value::as_u64)
+            .unwrap_or_else(|| panic!("{k} missing in {report}"))
+    };
+    for phase in ["plain", "attached", "hanging"] {
+        assert!(n(&format!("{phase}_acknowledged")) > 0, "{report}");
+        assert_eq!(n(&format!("{phase}_session_errors")), 0, "{report}");
+    }
+    assert!(n("attached_stream_events") > 0, "{report}");
+    assert!(n("attached_webhook_posts") > 0, "{report}");
+    assert!(n("hanging_webhook_posts") > 0, "{report}");
+    assert!(n("latency_acknowledged") > 0, "{report}");
+    assert_eq!(n("latency_events"), n("latency_acknowledged"), "{report}");
+    assert_eq!(
+        report.get("webhook_caught_up"),
+        Some(&Value::Bool(true)),
+        "{report}"
+    );
+    assert_eq!(n("webhook_events"), 200, "{report}");
+    assert_eq!(n("webhook_not_rising"), 0, "{report}");
+
+    shutdown.cancel();
+    tokio::time::timeout(GUARD, omp.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}
