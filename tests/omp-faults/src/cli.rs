@@ -113,6 +113,32 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// SIGKILL the OMP at random points while a webhook works through its
+    /// backlog; check that every delivery event stored reaches the
+    /// receiver, in order, repeated only within the uncommitted cursors.
+    CrashWebhooks {
+        /// SIGKILLs while the webhook delivers (each followed by a restart).
+        #[arg(long, default_value_t = 20)]
+        kills: u32,
+        /// Simulated gateways.
+        #[arg(long, default_value_t = 8)]
+        gateways: u32,
+        /// Deliveries each gateway sends.
+        #[arg(long, default_value_t = 500)]
+        deliveries: u64,
+        /// Seed of the kill schedule (random by default; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Most webhook POSTs to wait for before a kill.
+        #[arg(long, default_value_t = 100)]
+        max_posts_between_kills: u64,
+        /// How long the receiver takes to answer each POST.
+        #[arg(long, default_value = "1ms", value_parser = humantime::parse_duration)]
+        receiver_delay: Duration,
+        /// Shared options.
+        #[command(flatten)]
+        common: Common,
+    },
     /// Fill the database's filesystem while gateways deliver; check for
     /// error answers (no false STATUS_OK) and recovery when space returns.
     DiskFull {

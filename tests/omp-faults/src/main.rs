@@ -9,6 +9,7 @@ use omp_faults::cli::{Cli, Command, Common};
 use omp_faults::program::{self, Program};
 use omp_faults::scenario::crash::{self, CrashOptions};
 use omp_faults::scenario::crash_controls::{self, CrashControlsOptions};
+use omp_faults::scenario::crash_webhooks::{self, CrashWebhooksOptions};
 use omp_faults::scenario::disk_full::{self, DiskFullOptions};
 use omp_faults::scenario::fd_limit::{self, FdLimitOptions};
 use omp_faults::scenario::{Outcome, agent};
@@ -120,6 +121,28 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
                 early_kill_percent: *early_kill_percent,
                 completion_timeout: *completion_timeout,
                 resend_notifications: *resend_notifications,
+                phase_timeout: common.phase_timeout,
+                keep: common.keep,
+            })
+            .await
+        }
+        Command::CrashWebhooks {
+            kills,
+            gateways,
+            deliveries,
+            seed,
+            max_posts_between_kills,
+            receiver_delay,
+            common,
+        } => {
+            crash_webhooks::run(&CrashWebhooksOptions {
+                program: program(common)?,
+                kills: *kills,
+                gateways: *gateways,
+                deliveries: *deliveries,
+                seed: *seed,
+                max_posts_between_kills: *max_posts_between_kills,
+                receiver_delay: *receiver_delay,
                 phase_timeout: common.phase_timeout,
                 keep: common.keep,
             })

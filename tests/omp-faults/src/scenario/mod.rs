@@ -1,5 +1,5 @@
-//! The fault runs — [`crash`], [`crash_controls`], [`disk_full`],
-//! [`fd_limit`], [`agent`] — and what they share: a fleet of [`crate::sender`]s, waiting on its counters,
+//! The fault runs — [`crash`], [`crash_controls`], [`crash_webhooks`],
+//! [`disk_full`], [`fd_limit`], [`agent`] — and what they share: a fleet of [`crate::sender`]s, waiting on its counters,
 //! and the outcome.
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use crate::verify::Verdict;
 pub mod agent;
 pub mod crash;
 pub mod crash_controls;
+pub mod crash_webhooks;
 pub mod disk_full;
 pub mod fd_limit;
 
