@@ -88,6 +88,10 @@ pub enum StoreError {
     /// The group-commit writer has stopped (shutdown or a fatal error).
     #[error("the delivery writer has stopped")]
     WriterGone,
+    /// A statement's answer does not match what it was asked (the batch
+    /// is rolled back).
+    #[error("database answered unexpectedly: {0}")]
+    Unexpected(String),
     /// A value read from the database does not fit its GMMP field.
     #[error("stored {field} {value:?} does not fit its GMMP field")]
     BadStoredValue {

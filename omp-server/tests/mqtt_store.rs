@@ -149,3 +149,56 @@ async fn provisioning_by_client_id_and_by_username() {
             .is_none()
     );
 }
+
+/// Messages queued together go in multi-row statements: each reply's id
+/// is its own message's, and each data point belongs to its message.
+#[tokio::test]
+async fn a_batch_of_messages_maps_every_id_and_data_point_to_its_own_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("omp.sqlite3");
+    let pool = store::open(&path).await.unwrap();
+    let stop = CancellationToken::new();
+    let (handle, task) = writer::spawn(
+        store::open_dedicated_connection(&path).await.unwrap(),
+        512,
+        300,
+        SplitLimits::default(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let mut replies = Vec::new();
+    for i in 0..250usize {
+        let mut m = row(&format!("t/{i}"), b"");
+        m.retain = false;
+        m.payload = Bytes::from(format!("m{i}"));
+        if i % 3 == 0 {
+            m.datapoints = vec![DataPointRow {
+                stream: format!("s{i}"),
+                at: None,
+                value: i.to_string(),
+            }];
+        }
+        replies.push(handle.submit_mqtt(m).await.unwrap());
+    }
+    let mut ids = Vec::new();
+    for reply in replies {
+        ids.push(reply.await.unwrap().unwrap());
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    for (i, id) in ids.iter().enumerate() {
+        let stored = mqtt_messages::get(&pool, *id).await.unwrap().unwrap();
+        assert_eq!(stored.payload, format!("m{i}").as_bytes());
+        assert_eq!(stored.topic, format!("t/{i}"));
+        let points = mqtt_datapoints::of_message(&pool, *id).await.unwrap();
+        if i % 3 == 0 {
+            assert_eq!(points.len(), 1, "message {i}");
+            assert_eq!(points[0].stream, format!("s{i}"));
+            assert_eq!(points[0].value, i.to_string());
+        } else {
+            assert!(points.is_empty(), "message {i}: {points:?}");
+        }
+    }
+    stop.cancel();
+    task.await.unwrap();
+}

@@ -1,7 +1,7 @@
 //! Table `mqtt_datapoints`: the data points decoded from OneNET `$dp`
 //! payloads, inserted by the writer with their message (same commit).
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 
@@ -35,25 +35,24 @@ pub struct StoredDataPoint {
 
 const COLUMNS: &str = "id, message_id, client_id, stream, at, value";
 
-/// Inserts the data points of message `message_id` (writer connection).
-pub(crate) async fn insert(
+/// Inserts data points, each `(message id, client id, point)` (writer
+/// connection, inside its transaction), a hundred per statement.
+pub(crate) async fn insert_batch(
     conn: &mut SqliteConnection,
-    message_id: i64,
-    client_id: &str,
-    points: &[DataPointRow],
+    points: &[(i64, &str, &DataPointRow)],
 ) -> Result<(), StoreError> {
-    for p in points {
-        sqlx::query(
-            "INSERT INTO mqtt_datapoints (message_id, client_id, stream, at, value)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(message_id)
-        .bind(client_id)
-        .bind(&p.stream)
-        .bind(&p.at)
-        .bind(&p.value)
-        .execute(&mut *conn)
-        .await?;
+    for chunk in points.chunks(100) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO mqtt_datapoints (message_id, client_id, stream, at, value) ",
+        );
+        qb.push_values(chunk, |mut b, (message_id, client_id, p)| {
+            b.push_bind(*message_id)
+                .push_bind(*client_id)
+                .push_bind(p.stream.as_str())
+                .push_bind(p.at.as_deref())
+                .push_bind(p.value.as_str());
+        });
+        qb.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -4,10 +4,13 @@
 //! `mqtt_datapoints`); reads go through the pool.
 
 use bytes::Bytes;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 use crate::store::mqtt_datapoints::{self, DataPointRow};
+
+/// Rows per INSERT statement.
+const ROWS_PER_STATEMENT: usize = 100;
 
 /// What a stored message was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,35 +90,60 @@ pub struct StoredMessage {
 const COLUMNS: &str = "id, client_id, kind, topic, payload, qos, retain, dup, packet_id, \
                        received_at, dp_undecodable, dp_error";
 
-/// Inserts `rows` and their data points on the writer's connection,
-/// inside its transaction; returns the new ids in order.
+/// Inserts `rows` (writer connection, inside its transaction) and their
+/// data points; the new ids, in `rows`' order.
+///
+/// A hundred rows per statement, as deliveries are: each statement is a
+/// round trip to sqlx's SQLite worker thread, and one per message cost
+/// more than the rows themselves (a batch of 100 messages took 100 of
+/// them). The ids of one statement are assigned in the order of its
+/// VALUES (the writer is the only one inserting), so sorted they map back
+/// to the rows whatever order RETURNING gives them in.
 pub async fn insert_batch(
     conn: &mut SqliteConnection,
     rows: &[MessageRow],
 ) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: i64 = sqlx::query_scalar(
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO mqtt_messages (client_id, kind, topic, payload, qos, retain, dup,
-                 packet_id, received_at, dp_undecodable, dp_error)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&row.client_id)
-        .bind(row.kind.as_str())
-        .bind(&row.topic)
-        .bind(&row.payload[..])
-        .bind(row.qos)
-        .bind(row.retain)
-        .bind(row.dup)
-        .bind(row.packet_id)
-        .bind(row.received_at)
-        .bind(row.dp_error.is_some())
-        .bind(&row.dp_error)
-        .fetch_one(&mut *conn)
-        .await?;
-        mqtt_datapoints::insert(conn, id, &row.client_id, &row.datapoints).await?;
-        ids.push(id);
+                 packet_id, received_at, dp_undecodable, dp_error) ",
+        );
+        qb.push_values(chunk, |mut b, row| {
+            b.push_bind(row.client_id.as_str())
+                .push_bind(row.kind.as_str())
+                .push_bind(row.topic.as_str())
+                .push_bind(&row.payload[..])
+                .push_bind(row.qos)
+                .push_bind(row.retain)
+                .push_bind(row.dup)
+                .push_bind(row.packet_id)
+                .push_bind(row.received_at)
+                .push_bind(row.dp_error.is_some())
+                .push_bind(row.dp_error.as_deref());
+        });
+        qb.push(" RETURNING id");
+        let mut chunk_ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *conn).await?;
+        chunk_ids.sort_unstable();
+        if chunk_ids.len() != chunk.len() {
+            return Err(StoreError::Unexpected(format!(
+                "{} messages inserted, {} ids returned",
+                chunk.len(),
+                chunk_ids.len()
+            )));
+        }
+        ids.extend(chunk_ids);
     }
+    let points: Vec<(i64, &str, &DataPointRow)> = rows
+        .iter()
+        .zip(&ids)
+        .flat_map(|(row, &id)| {
+            row.datapoints
+                .iter()
+                .map(move |p| (id, row.client_id.as_str(), p))
+        })
+        .collect();
+    mqtt_datapoints::insert_batch(conn, &points).await?;
     Ok(ids)
 }
 
