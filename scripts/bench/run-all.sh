@@ -30,7 +30,7 @@ CONTROL_RATE=${CONTROL_RATE:-1000}   # offered controls/s for the paced control 
 CONTROL_UNPACED_GATEWAYS=${CONTROL_UNPACED_GATEWAYS:-100}   # closed-loop clients for the saturation run
 PREFILL=${PREFILL:-1000000}       # deliveries in the database for `api`
 EVENTS_GATEWAYS=${EVENTS_GATEWAYS:-100}   # ingest phases of `events`
-ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling ingest sessions control api events"}
+ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling mqtt-omp ingest sessions control api events"}
 API_KEY=bench-key
 BENCH=$ROOT/target/release/gmmp-bench
 OMP=$ROOT/target/release/omp-server
@@ -114,11 +114,11 @@ machine() {
     } >"$OUT/machine.txt"
 }
 
-start_omp() { # name → sets OMP_PID, GMMP_PORT, HTTP_PORT, DATA_DIR
+start_omp() { # name [mqtt address] → sets OMP_PID, GMMP_PORT, HTTP_PORT, DATA_DIR
     DATA_DIR=$WORK/omp-$1
     GMMP_PORT=$(free_port)
     HTTP_PORT=$(free_port)
-    "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" --mqtt-listen none --mqtts-listen none \
+    "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" --mqtt-listen "${2:-none}" --mqtts-listen none \
         --data-dir "$DATA_DIR" --provisioning open --api-key "$API_KEY" \
         >"$WORK/omp-$1.log" 2>&1 &
     OMP_PID=$!
@@ -169,12 +169,24 @@ EOF
     wait_port "$MQTT_PORT" 10
     for n in 100 "$GATEWAYS"; do
         record mqtt-ceiling "$BENCH" --json mqtt-ceiling --broker "127.0.0.1:$MQTT_PORT" \
-            --duration "$DURATION" --gateways "$n"
+            --duration "$DURATION" --gateways "$n" --server-pid "$MQTT_PID" --label mosquitto
     done
     stop_pid "$MQTT_PID"
 fi
 
 # --- the OMP ----------------------------------------------------------------
+if wants mqtt-omp; then
+    # The same clients and load as mqtt-ceiling, against the OMP's MQTT
+    # listener: QoS 1 PUBACKed after the commit, beside Mosquitto's figure.
+    OMP_MQTT_PORT=$(free_port)
+    start_omp mqtt "127.0.0.1:$OMP_MQTT_PORT"
+    wait_port "$OMP_MQTT_PORT" 30
+    for n in 100 "$GATEWAYS"; do
+        record mqtt-omp "$BENCH" --json mqtt-ceiling --broker "127.0.0.1:$OMP_MQTT_PORT" \
+            --duration "$DURATION" --gateways "$n" --server-pid "$OMP_PID" --label omp
+    done
+    stop_pid "$OMP_PID"
+fi
 if wants ingest; then
     start_omp ingest
     record ingest "$BENCH" --json ingest --target "127.0.0.1:$GMMP_PORT" --gateways "$GATEWAYS" \

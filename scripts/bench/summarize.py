@@ -59,8 +59,8 @@ def main():
         sqlite = pick(rows, "sqlite-ceiling")
         tcp_same = pick(rows, "tcp-ceiling", connections=n)
         tcp_100 = pick(rows, "tcp-ceiling", connections=100)
-        mqtt_same = pick(rows, "mqtt-ceiling", clients=n)
-        mqtt_100 = pick(rows, "mqtt-ceiling", clients=100)
+        mqtt_same = pick(rows, "mqtt-ceiling", clients=n, broker="mosquitto")
+        mqtt_100 = pick(rows, "mqtt-ceiling", clients=100, broker="mosquitto")
         print("### Ratios (OMP ingest ÷ reference)\n")
         print("| reference | reference rate | OMP ingest | ratio |")
         print("|---|---|---|---|")
@@ -73,6 +73,20 @@ def main():
         ]:
             value = ref.get(key) if ref else None
             print(f"| {label} | {value if value is not None else 'n/a'} | {rate} | {ratio(rate, value)} |")
+        print()
+    omp_mqtt = [r for r in rows if r.get("scenario") == "mqtt-ceiling" and r.get("broker") == "omp"]
+    if omp_mqtt:
+        print("### MQTT QoS 1 (OMP ÷ Mosquitto, same clients and load)\n")
+        print("| clients | Mosquitto msg/s | OMP msg/s | ratio | Mosquitto CPU µs/msg | OMP CPU µs/msg |")
+        print("|---|---|---|---|---|---|")
+        for omp in omp_mqtt:
+            n = omp.get("clients")
+            mosq = pick(rows, "mqtt-ceiling", clients=n, broker="mosquitto")
+            m_rate = mosq.get("messages_per_sec") if mosq else None
+            o_rate = omp.get("messages_per_sec")
+            m_cpu = mosq.get("broker_cpu_us_per_message", "n/a") if mosq else "n/a"
+            o_cpu = omp.get("broker_cpu_us_per_message", "n/a")
+            print(f"| {n} | {m_rate if m_rate is not None else 'n/a'} | {o_rate} | {ratio(o_rate, m_rate)} | {m_cpu} | {o_cpu} |")
         print()
 
 

@@ -1,10 +1,12 @@
 //! Bridge-mode throughput and the agent's memory, against the emulator
 //! pacing its pty at the line rate and the real omp-server (both
-//! in-process, loopback only, temp dirs).
+//! in-process, loopback only, temp dirs) — over a WizFi310 (default) or a
+//! WIZ550S2E (`--module wiz550s2e`).
 //!
 //! ```sh
 //! # throughput: the agent in-process
 //! cargo run --release -p gmmp-bench --example bridge_bench -- --deliveries 500 --in-flight 4
+//! cargo run --release -p gmmp-bench --example bridge_bench -- --module wiz550s2e --deliveries 500
 //! # memory: the gw-agent binary as its own process (VmRSS / VmHWM from /proc)
 //! cargo build --release -p gw-agent
 //! cargo run --release -p gmmp-bench --example bridge_bench -- \
@@ -15,7 +17,8 @@
 //! is ready and times them until the last one is in the OMP's store, then
 //! checks every one arrived once, in order. Wire figures: host → module
 //! carries each frame (50 B header + 44 B of delivery fields + payload)
-//! and a share of an `AT+SSEND=0,,,<len>\r` line; that direction is the
+//! and a share of an `AT+SSEND=0,,,<len>\r` line (WizFi310) or an
+//! `AT+NSEND=0,<len>\r\n` line (WIZ550S2E); that direction is the
 //! bottleneck (module → host carries the shorter responses), so its
 //! utilisation is the figure to hold against the line rate (10 bit times
 //! per byte, 8N1).
@@ -32,6 +35,7 @@ use gw_agent::sources::SourceMessage;
 use gw_agent::spool::SpooledDelivery;
 use gw_agent::transport::BridgeTransport;
 use gw_agent::transport::bridge::MAX_SSEND;
+use gw_agent::wiz550s2e::MAX_SEND as MAX_NSEND;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 use wizfi310_sim::{SimConfig, Simulator};
@@ -57,6 +61,40 @@ struct Args {
     /// Run this gw-agent binary as a separate process and report its memory.
     #[arg(long)]
     agent_bin: Option<PathBuf>,
+    /// The module the emulator plays.
+    #[arg(long, value_enum, default_value_t = ModuleKind::Wizfi310)]
+    module: ModuleKind,
+}
+
+/// The two modules the agent bridges over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModuleKind {
+    /// WIZnet WizFi310 (Wi-Fi): AT+SSEND.
+    Wizfi310,
+    /// WIZnet WIZ550S2E (Ethernet): AT+NSEND.
+    Wiz550s2e,
+}
+
+/// The emulator of either module.
+enum Emulator {
+    Wizfi310(Simulator),
+    Wiz550s2e(wiz550s2e_sim::Simulator),
+}
+
+impl Emulator {
+    fn tty_path(&self) -> &Path {
+        match self {
+            Emulator::Wizfi310(sim) => sim.tty_path(),
+            Emulator::Wiz550s2e(sim) => sim.tty_path(),
+        }
+    }
+
+    async fn shutdown(self) {
+        match self {
+            Emulator::Wizfi310(sim) => sim.shutdown().await,
+            Emulator::Wiz550s2e(sim) => sim.shutdown().await,
+        }
+    }
 }
 
 #[tokio::main]
@@ -73,26 +111,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     omp_config.provisioning = omp_server::ProvisioningMode::Open;
     let omp_stop = CancellationToken::new();
     let omp = omp_server::run(omp_config, omp_stop.clone()).await?;
-    let sim = Simulator::start(SimConfig {
-        baud: args.baud,
-        pace: !args.no_pace,
-        join_delay: Duration::from_millis(10),
-        ..SimConfig::default()
-    })
-    .await?;
+    let sim = match args.module {
+        ModuleKind::Wizfi310 => Emulator::Wizfi310(
+            Simulator::start(SimConfig {
+                baud: args.baud,
+                pace: !args.no_pace,
+                join_delay: Duration::from_millis(10),
+                ..SimConfig::default()
+            })
+            .await?,
+        ),
+        ModuleKind::Wiz550s2e => Emulator::Wiz550s2e(
+            wiz550s2e_sim::Simulator::start(wiz550s2e_sim::SimConfig {
+                baud: args.baud,
+                pace: !args.no_pace,
+                reset_delay: Duration::from_millis(50),
+                ..wiz550s2e_sim::SimConfig::default()
+            })
+            .await?,
+        ),
+    };
     let state = work.path().join("agent");
     std::fs::create_dir_all(&state)?;
     let socket = work.path().join("data.sock");
+    let module_lines = match args.module {
+        ModuleKind::Wizfi310 => "",
+        ModuleKind::Wiz550s2e => "module = \"wiz550s2e\"\n",
+    };
+    let wifi_lines = match args.module {
+        ModuleKind::Wizfi310 => "[wifi]\nssid = \"testnet\"\npassphrase = \"12345678\"\n",
+        ModuleKind::Wiz550s2e => "",
+    };
     let config_text = format!(
         r#"
-state_dir = "{}"
+{module_lines}state_dir = "{}"
 [serial]
 path = "{}"
 baud = {}
-[wifi]
-ssid = "testnet"
-passphrase = "12345678"
-[omp]
+{wifi_lines}[omp]
 host = "127.0.0.1"
 port = {}
 [delivery]
@@ -133,14 +189,21 @@ listen = "unix:{}"
                 .spawn()?;
             (Some(child), None)
         }
-        None => {
+        None if args.module == ModuleKind::Wizfi310 => {
             let config = Config::from_toml(&config_text)?;
             let module = Module::new(ModuleSettings::from_config(&config));
             let transport = BridgeTransport::new(module, &config.omp_host, config.omp_port);
             let agent = Agent::start(config).await?;
             let sender = agent.sender();
             let task = tokio::spawn(agent.run(transport, stop.clone()));
-            (None, Some((task, sender)))
+            (None, Some(Running::Sender(task, sender)))
+        }
+        // As `gw-agent run` starts it (the module setting picks the
+        // transport), fed through its data socket.
+        None => {
+            let config = Config::from_toml(&config_text)?;
+            let task = tokio::spawn(gw_agent::launch::run(config, stop.clone()));
+            (None, Some(Running::Launched(task)))
         }
     };
 
@@ -149,7 +212,7 @@ listen = "unix:{}"
     let pid = child.as_ref().and_then(|c| c.id());
     let mut peak_rss_sampled = 0u64;
     match &task {
-        Some((_, sender)) => {
+        Some(Running::Sender(_, sender)) => {
             let sender = sender.clone();
             let payloads = payloads.clone();
             tokio::spawn(async move {
@@ -171,7 +234,7 @@ listen = "unix:{}"
                 }
             });
         }
-        None => {
+        Some(Running::Launched(_)) | None => {
             let stream = tokio::net::UnixStream::connect(&socket).await?;
             let (r, mut w) = stream.into_split();
             let payloads = payloads.clone();
@@ -224,12 +287,20 @@ listen = "unix:{}"
     // most the deliveries in flight; at the rates measured the outbox is
     // full, so the share is the joined one).
     let frame = 50 + 44 + args.payload;
-    let per_ssend = (MAX_SSEND / frame).clamp(1, args.in_flight.max(1));
-    let line = format!("AT+SSEND=0,,,{}\r", per_ssend * frame).len();
-    let tx = frame as f64 + line as f64 / per_ssend as f64;
+    let (max_send, command) = match args.module {
+        ModuleKind::Wizfi310 => (MAX_SSEND, "AT+SSEND"),
+        ModuleKind::Wiz550s2e => (MAX_NSEND, "AT+NSEND"),
+    };
+    let per_send = (max_send / frame).clamp(1, args.in_flight.max(1));
+    let line = match args.module {
+        ModuleKind::Wizfi310 => format!("AT+SSEND=0,,,{}\r", per_send * frame).len(),
+        ModuleKind::Wiz550s2e => format!("AT+NSEND=0,{}\r\n", per_send * frame).len(),
+    };
+    let tx = frame as f64 + line as f64 / per_send as f64;
     let line_bytes = f64::from(args.baud) / 10.0;
     println!(
-        "bridge: {} deliveries of {} B, max_in_flight {}, {} baud{}",
+        "bridge over {:?}: {} deliveries of {} B, max_in_flight {}, {} baud{}",
+        args.module,
         args.deliveries,
         args.payload,
         args.in_flight,
@@ -246,7 +317,7 @@ listen = "unix:{}"
         100.0 * rate * args.payload as f64 / line_bytes
     );
     println!(
-        "  host->module: {frame} B frame + {:.1} B of AT+SSEND line per delivery = {:.0} B/s, {:.1} % of the line (ceiling {:.1} deliveries/s)",
+        "  host->module: {frame} B frame + {:.1} B of {command} line per delivery = {:.0} B/s, {:.1} % of the line (ceiling {:.1} deliveries/s)",
         tx - frame as f64,
         rate * tx,
         100.0 * rate * tx / line_bytes,
@@ -272,14 +343,32 @@ listen = "unix:{}"
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     }
-    if let Some((task, _)) = task {
-        stop.cancel();
-        let _ = task.await;
+    match task {
+        Some(Running::Sender(task, _)) => {
+            stop.cancel();
+            let _ = task.await;
+        }
+        Some(Running::Launched(task)) => {
+            stop.cancel();
+            let _ = task.await;
+        }
+        None => {}
     }
     sim.shutdown().await;
     omp_stop.cancel();
     omp.wait().await?;
     Ok(())
+}
+
+/// The agent running in this process.
+enum Running {
+    /// Fed through its sender (the WizFi310 bridge built here).
+    Sender(
+        tokio::task::JoinHandle<Result<(), gw_agent::agent::AgentError>>,
+        tokio::sync::mpsc::Sender<SourceMessage>,
+    ),
+    /// Started as `gw-agent run` does, fed through its data socket.
+    Launched(tokio::task::JoinHandle<Result<(), gw_agent::agent::AgentError>>),
 }
 
 async fn wait_ready(state: &Path) -> Result<String, Box<dyn std::error::Error>> {

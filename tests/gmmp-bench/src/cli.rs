@@ -71,7 +71,8 @@ pub enum Scenario {
     SqliteCeiling(SqliteCeilingArgs),
     /// Loopback TCP request/response ceiling with GMMP delivery sizes.
     TcpCeiling(TcpCeilingArgs),
-    /// QoS1 publish rate against a local Mosquitto.
+    /// QoS1 publish rate against a local Mosquitto (or omp-server's MQTT
+    /// listener, `--label omp`); `--server-pid` adds the broker's CPU time.
     MqttCeiling(MqttCeilingArgs),
     /// Good gateways' delivery latency while one attack runs (hostile input).
     Hostile(HostileArgs),
@@ -303,6 +304,10 @@ pub struct MqttCeilingArgs {
     /// Payload bytes per message.
     #[arg(long, default_value_t = 100)]
     pub payload_size: usize,
+    /// What the broker is, copied to the figures (`mosquitto`, or `omp`
+    /// for omp-server's MQTT listener, started with `--provisioning open`).
+    #[arg(long, default_value = "mosquitto")]
+    pub label: String,
 }
 
 /// Parses `IP:PORT` and requires a loopback IP.

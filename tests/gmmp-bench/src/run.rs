@@ -187,6 +187,8 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
                 clients: cli.gateways.unwrap_or(100),
                 payload_size: a.payload_size,
                 duration,
+                broker_pid: cli.server_pid,
+                label: a.label.clone(),
             })
             .await?;
             (report, None)

@@ -454,6 +454,9 @@ async fn mqtt_ceiling_waits_for_each_puback() {
             clients: 3,
             payload_size: 100,
             duration: Duration::from_millis(300),
+            // The fake broker runs in this process.
+            broker_pid: Some(std::process::id()),
+            label: "fake".into(),
         }),
     )
     .await
@@ -461,6 +464,11 @@ async fn mqtt_ceiling_waits_for_each_puback() {
     .unwrap();
     assert!(u64_of(&report, "acknowledged") > 0, "{report}");
     assert_eq!(u64_of(&report, "client_failures"), 0, "{report}");
+    assert_eq!(report.get("broker").unwrap(), "fake");
+    assert!(
+        report.get("broker_cpu_us_per_message").is_some(),
+        "{report}"
+    );
 }
 
 /// An HTTP server that knows no route (an OMP before its HTTP API).

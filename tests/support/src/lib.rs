@@ -9,6 +9,8 @@
 //! - `gmmp_client`: the one GMMP test client — [`gmmp_client::Gateway`],
 //!   a simulated gateway (registration, T-IDs, pre-encoded deliveries,
 //!   answering controls the WizFi310's way), [`gmmp_client::ClientError`].
+//! - `process`: another process's CPU time from `/proc` (load generator
+//!   and fault harness).
 //! - `report`: [`report::Report`], the figures of a run as a line or JSON
 //!   (load generator and fault harness).
 //! - `wait`: `GUARD`, `eventually` and `until` — polling that only guards
@@ -32,6 +34,7 @@ pub mod gmmp_client;
 pub mod module_port;
 #[cfg(feature = "omp")]
 pub mod omp;
+pub mod process;
 pub mod report;
 pub mod scripted_omp;
 pub mod wait;

@@ -1,9 +1,13 @@
 //! `mqtt-ceiling`: QoS 1 publishes against a local Mosquitto, the
-//! yardstick for "as fast as a mature broker acknowledges".
+//! yardstick for "as fast as a mature broker acknowledges" — and, with
+//! the same clients pointed at omp-server's MQTT listener, the OMP's own
+//! figure beside it (`--label omp`).
 //!
 //! N clients each publish a `payload_size`-byte message at QoS 1 and wait
 //! for its PUBACK before the next — the same one-in-flight discipline as a
-//! GMMP gateway waiting for its 0x0C. Latency is publish → PUBACK.
+//! GMMP gateway waiting for its 0x0C. Latency is publish → PUBACK. With
+//! `--server-pid` the broker's CPU time (utime + stime, `/proc`) over the
+//! run is reported, in total and per acknowledged message.
 //!
 //! rumqttc, with its TLS features off, because it is the maintained tokio
 //! MQTT 3.1.1 client (bytebeam's rumqtt, whose habits STYLE.md follows);
@@ -34,10 +38,19 @@ pub struct MqttCeilingOptions {
     pub payload_size: usize,
     /// How long to publish.
     pub duration: Duration,
+    /// The broker's PID, for its CPU time.
+    pub broker_pid: Option<u32>,
+    /// What the broker is (`mosquitto`, `omp`), copied to the report.
+    pub label: String,
 }
 
 /// Runs the clients; reports acknowledged publishes per second.
 pub async fn run(opts: &MqttCeilingOptions) -> Result<Report, BenchError> {
+    let cpu = |pid: u32| {
+        test_support::process::cpu_seconds(pid)
+            .map_err(|e| BenchError::io(format!("reading /proc/{pid}/stat"), e))
+    };
+    let cpu_before = opts.broker_pid.map(cpu).transpose()?;
     let start = Instant::now();
     let deadline = start + opts.duration;
     let mut tasks = Vec::new();
@@ -70,6 +83,7 @@ pub async fn run(opts: &MqttCeilingOptions) -> Result<Report, BenchError> {
     let elapsed = start.elapsed();
     let mut report = Report::new("mqtt-ceiling");
     report
+        .set("broker", opts.label.as_str())
         .set("clients", opts.clients)
         .set("payload_bytes", opts.payload_size)
         .set("acknowledged", acked)
@@ -80,6 +94,14 @@ pub async fn run(opts: &MqttCeilingOptions) -> Result<Report, BenchError> {
             1,
         );
     latency.add_to(&mut report, "");
+    if let (Some(pid), Some(before)) = (opts.broker_pid, cpu_before) {
+        let used = cpu(pid)? - before;
+        report.set_f64("broker_cpu_secs", used, 3).set_f64(
+            "broker_cpu_us_per_message",
+            used * 1e6 / acked.max(1) as f64,
+            2,
+        );
+    }
     report.set("client_failures", failed);
     if let Some(e) = first_error {
         report.set("first_error", e);

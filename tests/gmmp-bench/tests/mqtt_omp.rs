@@ -1,0 +1,69 @@
+//! `mqtt-ceiling` pointed at the real omp-server's MQTT listener (in this
+//! process): every PUBACK the clients counted is a stored row, since the
+//! OMP acknowledges only after its commit.
+
+use std::time::Duration;
+
+use gmmp_bench::ceiling::mqtt::{self, MqttCeilingOptions};
+use gmmp_bench::ceiling::sqlite::ScratchDir;
+use serde_json::Value;
+use sqlx::ConnectOptions;
+use tokio_util::sync::CancellationToken;
+
+/// Generous guard against a hang; never a performance assertion.
+const GUARD: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_puback_from_the_omp_is_a_stored_message() {
+    let dir = ScratchDir::new(None).unwrap();
+    let mut config = omp_server::Config::defaults();
+    config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
+    config.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.mqtts_listen = None;
+    config.data_dir = dir.path().to_owned();
+    config.provisioning = omp_server::ProvisioningMode::Open;
+    let db_path = config.database_path();
+    let shutdown = CancellationToken::new();
+    let omp = omp_server::run(config, shutdown.clone()).await.unwrap();
+    let broker = omp.mqtt_addr.expect("the MQTT listener");
+
+    let report = tokio::time::timeout(
+        GUARD,
+        mqtt::run(&MqttCeilingOptions {
+            broker,
+            clients: 4,
+            payload_size: 100,
+            duration: Duration::from_millis(500),
+            broker_pid: Some(std::process::id()),
+            label: "omp".into(),
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let acked = report.get("acknowledged").and_then(Value::as_u64).unwrap();
+    assert!(acked > 0, "{report}");
+    assert_eq!(
+        report.get("client_failures").and_then(Value::as_u64),
+        Some(0),
+        "{report}"
+    );
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&db_path)
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mqtt_messages")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(rows as u64, acked, "{report}");
+
+    shutdown.cancel();
+    tokio::time::timeout(GUARD, omp.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}
