@@ -113,6 +113,26 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// SIGKILL the OMP at random points while MQTT clients publish at QoS
+    /// 1; check that every PUBACKed message is stored, and stored twice
+    /// only when it was published again.
+    CrashMqtt {
+        /// SIGKILLs under load (each followed by a restart).
+        #[arg(long, default_value_t = 20)]
+        kills: u32,
+        /// MQTT clients.
+        #[arg(long, default_value_t = 1000)]
+        clients: u32,
+        /// Seed of the kill schedule (random by default; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Most PUBACKs to wait for before a kill.
+        #[arg(long, default_value_t = 2000)]
+        max_acks_between_kills: u64,
+        /// Shared options.
+        #[command(flatten)]
+        common: Common,
+    },
     /// SIGKILL the OMP at random points while a webhook works through its
     /// backlog; check that every delivery event stored reaches the
     /// receiver, in order, repeated only within the uncommitted cursors.

@@ -1,7 +1,7 @@
 //! `omp-faults`: fault tests of the OMP (`omp-server`) and of the gateway
 //! agent — the promises that need a real process to break: a SIGKILL at any moment
 //! loses nothing acknowledged (`crash`) and undoes no committed control
-//! state (`crash-controls`), a webhook's backlog survives them in order
+//! state (`crash-controls`) and no PUBACKed MQTT message (`crash-mqtt`), a webhook's backlog survives them in order
 //! (`crash-webhooks`), a full disk yields error answers
 //! and never a false STATUS_OK, and the OMP resumes when space returns
 //! (`disk-full`), and running out of file descriptors neither kills it nor

@@ -9,6 +9,7 @@ use omp_faults::cli::{Cli, Command, Common};
 use omp_faults::program::{self, Program};
 use omp_faults::scenario::crash::{self, CrashOptions};
 use omp_faults::scenario::crash_controls::{self, CrashControlsOptions};
+use omp_faults::scenario::crash_mqtt::{self, CrashMqttOptions};
 use omp_faults::scenario::crash_webhooks::{self, CrashWebhooksOptions};
 use omp_faults::scenario::disk_full::{self, DiskFullOptions};
 use omp_faults::scenario::fd_limit::{self, FdLimitOptions};
@@ -121,6 +122,24 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
                 early_kill_percent: *early_kill_percent,
                 completion_timeout: *completion_timeout,
                 resend_notifications: *resend_notifications,
+                phase_timeout: common.phase_timeout,
+                keep: common.keep,
+            })
+            .await
+        }
+        Command::CrashMqtt {
+            kills,
+            clients,
+            seed,
+            max_acks_between_kills,
+            common,
+        } => {
+            crash_mqtt::run(&CrashMqttOptions {
+                program: program(common)?,
+                kills: *kills,
+                clients: *clients,
+                seed: *seed,
+                max_acks_between_kills: *max_acks_between_kills,
                 phase_timeout: common.phase_timeout,
                 keep: common.keep,
             })

@@ -52,6 +52,8 @@ pub struct ServerSpec {
     pub gmmp_addr: SocketAddr,
     /// HTTP API listen address.
     pub http_addr: SocketAddr,
+    /// MQTT listen address (`None`: MQTT off).
+    pub mqtt_addr: Option<SocketAddr>,
     /// Flags added after the standard ones.
     pub extra_args: Vec<String>,
     /// Where its stdout and stderr go (appended).
@@ -70,6 +72,7 @@ impl ServerSpec {
             data_dir,
             gmmp_addr: free_loopback_addr()?,
             http_addr: free_loopback_addr()?,
+            mqtt_addr: None,
             extra_args: Vec::new(),
             log_path,
             open_files: None,
@@ -88,7 +91,8 @@ impl ServerSpec {
             .arg(self.gmmp_addr.to_string())
             .arg("--http-listen")
             .arg(self.http_addr.to_string())
-            .args(["--mqtt-listen", "none"])
+            .arg("--mqtt-listen")
+            .arg(self.mqtt_addr.map_or("none".to_owned(), |a| a.to_string()))
             .args(["--mqtts-listen", "none"])
             .arg("--data-dir")
             .arg(&self.data_dir)

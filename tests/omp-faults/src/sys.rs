@@ -27,6 +27,26 @@ pub fn set_open_files_limit(pid: u32, n: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Raises this process's soft open-files limit to its hard limit (the
+/// children started after inherit it); returns the soft limit now.
+pub fn raise_open_files_limit() -> io::Result<u64> {
+    let limit = rustix::process::getrlimit(Resource::Nofile);
+    if let Some(hard) = limit.maximum
+        && limit.current.is_some_and(|soft| soft < hard)
+    {
+        rustix::process::setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            },
+        )?;
+    }
+    Ok(rustix::process::getrlimit(Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX))
+}
+
 /// Sets the file-size limit (`RLIMIT_FSIZE`, soft; hard unlimited) of
 /// process `pid`: `Some(0)` makes every write to a regular file fail with
 /// EFBIG (and SIGXFSZ, which the process must handle), `None` lifts it.

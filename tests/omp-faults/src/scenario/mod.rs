@@ -1,4 +1,4 @@
-//! The fault runs — [`crash`], [`crash_controls`], [`crash_webhooks`],
+//! The fault runs — [`crash`], [`crash_controls`], [`crash_mqtt`], [`crash_webhooks`],
 //! [`disk_full`], [`fd_limit`], [`agent`] — and what they share: a fleet of [`crate::sender`]s, waiting on its counters,
 //! and the outcome.
 
@@ -17,6 +17,7 @@ use crate::verify::Verdict;
 pub mod agent;
 pub mod crash;
 pub mod crash_controls;
+pub mod crash_mqtt;
 pub mod crash_webhooks;
 pub mod disk_full;
 pub mod fd_limit;
