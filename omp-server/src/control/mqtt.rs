@@ -30,7 +30,9 @@ use mqtt_codec::QoS;
 use tokio::sync::mpsc;
 
 /// Commands waiting in one session's inbox, at most; beyond, they stay
-/// QUEUED for the next push.
+/// QUEUED for the next push. Boxed in the channel, for the reason routed
+/// messages are (`mqtt::router::OUTBOX_CAPACITY`): 3 KiB per idle session
+/// otherwise.
 pub const COMMANDS_CAPACITY: usize = 16;
 
 /// The topic of a OneNET command request.
@@ -70,7 +72,7 @@ pub struct MqttLive {
     /// The session's id.
     pub session: u64,
     /// Where the session takes commands.
-    pub commands: mpsc::Sender<MqttCommand>,
+    pub commands: mpsc::Sender<Box<MqttCommand>>,
     /// The session's subscription filters, each with its granted QoS.
     pub filters: Vec<(String, QoS)>,
 }

@@ -335,7 +335,7 @@ impl Dispatcher {
             };
             let command = command_of(&c, qos);
             let awaits = command.awaits.clone();
-            if live.commands.try_send(command).is_err() {
+            if live.commands.try_send(Box::new(command)).is_err() {
                 // Full or gone: the next push, or the session's end, comes.
                 break;
             }

@@ -100,10 +100,10 @@ struct Session<S> {
     /// Cancelled when a newer session of the same client id binds.
     close: CancellationToken,
     /// The routed messages' receiver, made at login, taken by `serve`.
-    new_outbox: Option<mpsc::Receiver<Outgoing>>,
+    new_outbox: Option<mpsc::Receiver<Box<Outgoing>>>,
     /// The control dispatcher's commands, made after the CONNACK 0, taken
     /// by `serve`.
-    new_commands: Option<mpsc::Receiver<MqttCommand>>,
+    new_commands: Option<mpsc::Receiver<Box<MqttCommand>>>,
     /// Commands written and not yet ended.
     commands: commands::Commands,
     /// Held until login (see the listener's caps).
@@ -185,7 +185,10 @@ pub async fn run_opened_at<S>(
     };
     tracing::debug!(%peer, session = id, "MQTT connection opened");
     let ending = session.serve(&mut packets, &shutdown).await;
-    session.end(ending, packets.decoder().first_byte).await;
+    // Boxed like the arms of `serve` that run now and then: what only the
+    // end needs (storing a will, the offline state) must not be part of
+    // every idle session's task.
+    Box::pin(session.end(ending, packets.decoder().first_byte)).await;
 }
 
 enum Read {
@@ -207,8 +210,8 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let close = self.close.clone();
         let replaced = close.cancelled();
         tokio::pin!(replaced);
-        let mut outbox: Option<mpsc::Receiver<Outgoing>> = None;
-        let mut commands: Option<mpsc::Receiver<MqttCommand>> = None;
+        let mut outbox: Option<mpsc::Receiver<Box<Outgoing>>> = None;
+        let mut commands: Option<mpsc::Receiver<Box<MqttCommand>>> = None;
         loop {
             if let Some(rx) = self.new_outbox.take() {
                 outbox = Some(rx);
@@ -265,13 +268,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                     }
                 }
                 Some(m) = routed => {
-                    let packet = self.machine.outgoing(m);
-                    if let Err(ending) = self.write_packet(&packet).await {
+                    let packet = self.machine.outgoing(*m);
+                    if let Err(ending) = Box::pin(self.write_packet(&packet)).await {
                         return ending;
                     }
                 }
                 Some(c) = command => {
-                    if let Err(ending) = self.send_command(c).await {
+                    if let Err(ending) = Box::pin(self.send_command(*c)).await {
                         return ending;
                     }
                 }
