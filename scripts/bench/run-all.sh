@@ -30,7 +30,7 @@ CONTROL_RATE=${CONTROL_RATE:-1000}   # offered controls/s for the paced control 
 CONTROL_UNPACED_GATEWAYS=${CONTROL_UNPACED_GATEWAYS:-100}   # closed-loop clients for the saturation run
 PREFILL=${PREFILL:-1000000}       # deliveries in the database for `api`
 EVENTS_GATEWAYS=${EVENTS_GATEWAYS:-100}   # ingest phases of `events`
-ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling mqtt-omp ingest sessions control api events"}
+ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling mqtt-omp mqtt-sessions ingest sessions control api events"}
 API_KEY=bench-key
 BENCH=$ROOT/target/release/gmmp-bench
 OMP=$ROOT/target/release/omp-server
@@ -185,6 +185,15 @@ if wants mqtt-omp; then
         record mqtt-omp "$BENCH" --json mqtt-ceiling --broker "127.0.0.1:$OMP_MQTT_PORT" \
             --duration "$DURATION" --gateways "$n" --server-pid "$OMP_PID" --label omp
     done
+    stop_pid "$OMP_PID"
+fi
+if wants mqtt-sessions; then
+    # A fresh OMP, so its RSS baseline is not another scenario's.
+    OMP_MQTT_PORT=$(free_port)
+    start_omp mqtt-sessions "127.0.0.1:$OMP_MQTT_PORT"
+    wait_port "$OMP_MQTT_PORT" 30
+    record mqtt-sessions "$BENCH" --json mqtt-sessions --broker "127.0.0.1:$OMP_MQTT_PORT" \
+        --sessions "$SESSIONS" --ping-period "$HEARTBEAT" --duration "$DURATION" --server-pid "$OMP_PID"
     stop_pid "$OMP_PID"
 fi
 if wants ingest; then

@@ -76,6 +76,9 @@ pub enum Scenario {
     MqttCeiling(MqttCeilingArgs),
     /// Good gateways' delivery latency while one attack runs (hostile input).
     Hostile(HostileArgs),
+    /// Hold S idle MQTT sessions (PINGREQ every period) and measure the
+    /// OMP's memory per session.
+    MqttSessions(MqttSessionsArgs),
     /// Ingest with webhooks and SSE readers attached beside ingest without,
     /// delivery → SSE latency, webhook throughput.
     Events(EventsArgs),
@@ -262,6 +265,25 @@ pub struct EventsArgs {
     /// Auth ID prefix (at most 7 bytes; a phase letter and 8 digits follow).
     #[arg(long, default_value = "ev")]
     pub auth_prefix: String,
+}
+
+/// Options of `mqtt-sessions` (`--duration` = how long they are held).
+#[derive(Debug, Clone, Args)]
+pub struct MqttSessionsArgs {
+    /// The OMP's MQTT listener (loopback only).
+    #[arg(long, value_parser = loopback_addr, default_value = "127.0.0.1:1883")]
+    pub broker: SocketAddr,
+    /// Sessions to open (one process holds them: at most its open-files
+    /// limit less 200).
+    #[arg(long, default_value_t = 19_000)]
+    pub sessions: usize,
+    /// Seconds between two PINGREQs of one session.
+    #[arg(long, default_value_t = 30)]
+    pub ping_period: u64,
+    /// CONNECTs in flight at once (the OMP admits 512 unauthenticated
+    /// connections per address by default).
+    #[arg(long, default_value_t = 256)]
+    pub connect_concurrency: usize,
 }
 
 /// Options of `sqlite-ceiling`.

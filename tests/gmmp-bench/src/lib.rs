@@ -15,7 +15,7 @@
 //! - [`db`]: counting rows in the OMP's SQLite file (read-only).
 //! - [`http`]: [`http::ApiClient`], the HTTP API calls used.
 //! - [`scenario`]: `ingest`, `sessions`, `control`, `api`, `hostile`,
-//!   `events`.
+//!   `events`, `mqtt-sessions`.
 //! - [`ceiling`]: `sqlite-ceiling`, `tcp-ceiling`, `mqtt-ceiling`.
 //! - [`run`]: dispatches a parsed command line to its scenario.
 //!

@@ -16,6 +16,7 @@ use crate::scenario::control::{self, ControlOptions};
 use crate::scenario::events::{self, EventsOptions};
 use crate::scenario::hostile::{self, HostileOptions};
 use crate::scenario::ingest::{self, IngestOptions};
+use crate::scenario::mqtt_sessions::{self, MqttSessionsOptions};
 use crate::scenario::sessions::{self, SessionsOptions, WorkerPlan};
 use test_support::report::Report;
 
@@ -77,6 +78,7 @@ fn scenario_name(s: &Scenario) -> &'static str {
         Scenario::MqttCeiling(_) => "mqtt-ceiling",
         Scenario::Hostile(_) => "hostile",
         Scenario::Events(_) => "events",
+        Scenario::MqttSessions(_) => "mqtt-sessions",
         Scenario::SessionsWorker(_) => "sessions-worker",
     }
 }
@@ -207,6 +209,18 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
                 auth_prefix: a.auth_prefix.clone(),
             })
             .await?
+        }
+        Scenario::MqttSessions(a) => {
+            let report = mqtt_sessions::run(&MqttSessionsOptions {
+                target: a.broker,
+                sessions: a.sessions,
+                ping_period: Duration::from_secs(a.ping_period.max(1)),
+                hold: duration,
+                connect_concurrency: a.connect_concurrency,
+                server_pid: cli.server_pid,
+            })
+            .await?;
+            (report, None)
         }
         Scenario::Events(a) => {
             events::run(&EventsOptions {

@@ -1,6 +1,7 @@
-//! `mqtt-ceiling` pointed at the real omp-server's MQTT listener (in this
-//! process): every PUBACK the clients counted is a stored row, since the
-//! OMP acknowledges only after its commit.
+//! The MQTT scenarios against the real omp-server's MQTT listener (in
+//! this process): `mqtt-ceiling`'s every PUBACK is a stored row, since the
+//! OMP acknowledges only after its commit; `mqtt-sessions` holds idle
+//! sessions and pings them.
 
 use std::time::Duration;
 
@@ -61,6 +62,46 @@ async fn every_puback_from_the_omp_is_a_stored_message() {
         .unwrap();
     assert_eq!(rows as u64, acked, "{report}");
 
+    shutdown.cancel();
+    tokio::time::timeout(GUARD, omp.wait())
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_mqtt_sessions_are_held_and_pinged() {
+    use gmmp_bench::scenario::mqtt_sessions::{self, MqttSessionsOptions};
+    let dir = ScratchDir::new(None).unwrap();
+    let mut config = omp_server::Config::defaults();
+    config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
+    config.http_listen = "127.0.0.1:0".parse().unwrap();
+    config.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.mqtts_listen = None;
+    config.data_dir = dir.path().to_owned();
+    config.provisioning = omp_server::ProvisioningMode::Open;
+    let shutdown = CancellationToken::new();
+    let omp = omp_server::run(config, shutdown.clone()).await.unwrap();
+    let report = tokio::time::timeout(
+        GUARD,
+        mqtt_sessions::run(&MqttSessionsOptions {
+            target: omp.mqtt_addr.unwrap(),
+            sessions: 50,
+            ping_period: Duration::from_millis(200),
+            hold: Duration::from_millis(600),
+            connect_concurrency: 8,
+            server_pid: Some(std::process::id()),
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let n = |k: &str| report.get(k).and_then(Value::as_u64).unwrap();
+    assert_eq!(n("opened"), 50, "{report}");
+    assert_eq!(n("failed"), 0, "{report}");
+    assert_eq!(n("dropped_while_held"), 0, "{report}");
+    assert!(n("pings") >= 50, "{report}");
+    assert!(report.get("server_bytes_per_session").is_some(), "{report}");
     shutdown.cancel();
     tokio::time::timeout(GUARD, omp.wait())
         .await

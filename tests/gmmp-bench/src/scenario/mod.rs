@@ -1,5 +1,5 @@
 //! The scenarios run against an OMP: [`ingest`], [`sessions`], [`control`],
-//! [`api`], [`hostile`], [`events`]; and what they share: registering a
+//! [`api`], [`hostile`], [`events`], [`mqtt_sessions`]; and what they share: registering a
 //! fleet of gateways.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,6 +15,7 @@ pub mod control;
 pub mod events;
 pub mod hostile;
 pub mod ingest;
+pub mod mqtt_sessions;
 pub mod sessions;
 
 /// How long a registration may take before the gateway counts as failed.
