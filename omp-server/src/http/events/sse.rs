@@ -97,6 +97,13 @@ impl Tail {
     /// server stops.
     async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
         loop {
+            // Checked on every turn, not only while idle: a filtered stream
+            // whose head keeps moving for events it skips would otherwise
+            // send nothing at all.
+            if tokio::time::Instant::now() >= self.keep_alive_at {
+                self.keep_alive_at = tokio::time::Instant::now() + KEEP_ALIVE;
+                return Some(Ok(Bytes::from_static(KEEP_ALIVE_FRAME)));
+            }
             let head = *self.head.borrow_and_update();
             if self.cursor < head {
                 match self
