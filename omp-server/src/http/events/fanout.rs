@@ -20,7 +20,7 @@
 //! read of the table would.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -103,17 +103,22 @@ pub struct Fanout {
     ring: Mutex<Ring>,
     /// The ring's `to`, announced after each page.
     covered: watch::Sender<i64>,
-    streams: AtomicUsize,
+    /// Wakes the task when a stream opens (the count of open streams is
+    /// the feed's `sse_clients` gauge).
     opened: Notify,
     started: AtomicBool,
 }
 
 impl Fanout {
-    /// Counts a stream while the returned guard lives, starting the task
-    /// at the first.
+    /// Counts a stream (in `omp_events_sse_clients`, which the task reads
+    /// too) while the returned guard lives, starting the task at the first.
     pub fn open(state: &Arc<Shared>) -> StreamGuard {
         let fanout = &state.sse_fanout;
-        fanout.streams.fetch_add(1, Ordering::Relaxed);
+        state
+            .events()
+            .metrics()
+            .sse_clients
+            .fetch_add(1, Ordering::Relaxed);
         fanout.opened.notify_one();
         if !fanout.started.swap(true, Ordering::Relaxed) {
             tokio::spawn(follow(state.clone()));
@@ -160,7 +165,11 @@ pub struct StreamGuard(Arc<Shared>);
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        self.0.sse_fanout.streams.fetch_sub(1, Ordering::Relaxed);
+        self.0
+            .events()
+            .metrics()
+            .sse_clients
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -187,7 +196,7 @@ async fn follow(state: Arc<Shared>) {
     let mut head = feed.subscribe();
     let everything = EventFilter::default();
     loop {
-        if fanout.streams.load(Ordering::Relaxed) == 0 {
+        if feed.metrics().sse_clients.load(Ordering::Relaxed) == 0 {
             fanout.ring.lock().unwrap_or_else(|e| e.into_inner()).live = false;
             tokio::select! {
                 () = fanout.opened.notified() => {}

@@ -25,7 +25,6 @@
 //! client reconnects from its last id).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -37,7 +36,6 @@ use tokio::sync::watch;
 use super::EventBody;
 use super::fanout::{Fanout, StreamGuard, Taken};
 use crate::error::StoreError;
-use crate::events::EventFeed;
 use crate::state::Shared;
 use crate::store::events::{self, EventFilter, StoredEvent};
 
@@ -72,24 +70,8 @@ struct Tail {
     /// When a silent stream sends its next comment: moved on only by a
     /// chunk sent, not by a head that moved for events the filter skips.
     keep_alive_at: tokio::time::Instant,
-    _open: Open,
-    _fanout: StreamGuard,
-}
-
-/// Counts an open stream in `omp_events_sse_clients` while it lives.
-struct Open(Arc<EventFeed>);
-
-impl Open {
-    fn new(feed: Arc<EventFeed>) -> Open {
-        feed.metrics().sse_clients.fetch_add(1, Ordering::Relaxed);
-        Open(feed)
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.metrics().sse_clients.fetch_sub(1, Ordering::Relaxed);
-    }
+    /// Counts the stream in `omp_events_sse_clients`.
+    _open: StreamGuard,
 }
 
 impl Tail {
@@ -175,13 +157,11 @@ fn frames(events: Vec<StoredEvent>) -> Bytes {
 
 /// The streamed response from `after`.
 pub fn response(state: Arc<Shared>, filter: EventFilter, after: i64) -> Response {
-    let feed = state.events().clone();
     let tail = Tail {
-        head: feed.subscribe(),
+        head: state.events().subscribe(),
         covered: state.sse_fanout.subscribe(),
-        _fanout: Fanout::open(&state),
+        _open: Fanout::open(&state),
         keep_alive_at: tokio::time::Instant::now() + KEEP_ALIVE,
-        _open: Open::new(feed),
         state,
         filter,
         cursor: after,
