@@ -9,6 +9,7 @@
 //! - `gmmp_client`: the one GMMP test client — [`gmmp_client::Gateway`],
 //!   a simulated gateway (registration, T-IDs, pre-encoded deliveries,
 //!   answering controls the WizFi310's way), [`gmmp_client::ClientError`].
+//! - `mqtt_client`: an MQTT test client's login (CONNECT, CONNACK).
 //! - `process`: another process's CPU time from `/proc` (load generator
 //!   and fault harness).
 //! - `report`: [`report::Report`], the figures of a run as a line or JSON
@@ -32,6 +33,7 @@ pub mod agent;
 pub mod gmmp_client;
 #[cfg(feature = "module")]
 pub mod module_port;
+pub mod mqtt_client;
 #[cfg(feature = "omp")]
 pub mod omp;
 pub mod process;

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use mqtt_codec::{Connect, ConnectReturnCode, MqttCodec, Packet, Protocol};
+use mqtt_codec::{MqttCodec, Packet};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::BenchError;
 use crate::latency::Latency;
 use crate::rss;
+use test_support::mqtt_client;
 use test_support::report::Report;
 
 /// How long a CONNACK or PINGRESP may take.
@@ -102,7 +103,8 @@ pub async fn run(opts: &MqttSessionsOptions) -> Result<Report, BenchError> {
         tasks.push(tokio::spawn(async move {
             let framed = {
                 let _permit = gate.acquire().await;
-                connect(index, opts.target).await
+                mqtt_client::connect(opts.target, format!("idle-{index}"), 120, ANSWER_TIMEOUT)
+                    .await
             };
             let framed = match framed {
                 Ok(f) => {
@@ -162,33 +164,6 @@ pub async fn run(opts: &MqttSessionsOptions) -> Result<Report, BenchError> {
         report.set("first_error", e);
     }
     Ok(report)
-}
-
-async fn connect(index: usize, target: SocketAddr) -> Result<Framed<TcpStream, MqttCodec>, String> {
-    let stream = TcpStream::connect(target)
-        .await
-        .map_err(|e| format!("connect {target}: {e}"))?;
-    let mut framed = Framed::new(stream, MqttCodec::new());
-    framed
-        .send(Packet::Connect(Connect {
-            protocol: Protocol::V311,
-            clean_session: true,
-            keep_alive: 120,
-            client_id: format!("idle-{index}"),
-            will: None,
-            username: None,
-            password: None,
-        }))
-        .await
-        .map_err(|e| format!("CONNECT: {e}"))?;
-    match tokio::time::timeout(ANSWER_TIMEOUT, framed.next()).await {
-        Ok(Some(Ok(Packet::ConnAck(ack)))) if ack.code == ConnectReturnCode::Accepted => Ok(framed),
-        Ok(Some(Ok(Packet::ConnAck(ack)))) => Err(format!("CONNACK refused: {:?}", ack.code)),
-        Ok(Some(Ok(other))) => Err(format!("{:?} before CONNACK", other.packet_type())),
-        Ok(Some(Err(e))) => Err(format!("reading CONNACK: {e}")),
-        Ok(None) => Err("closed before CONNACK".into()),
-        Err(_) => Err("no CONNACK".into()),
-    }
 }
 
 /// Pings every period (the first at an offset spread by `index`) until

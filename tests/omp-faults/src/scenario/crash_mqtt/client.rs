@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use mqtt_codec::{Connect, ConnectReturnCode, MqttCodec, Packet, Protocol, Publish, QoS};
+use mqtt_codec::{MqttCodec, Packet, Publish, QoS};
+use test_support::mqtt_client;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
@@ -84,7 +85,7 @@ pub async fn run(
         }
         let session = tokio::select! {
             () = abort.cancelled() => return ledger,
-            s = connect(index, target) => s,
+            s = mqtt_client::connect(target, client_id(index), 60, ANSWER_TIMEOUT) => s,
         };
         let mut framed = match session {
             Ok(framed) => framed,
@@ -133,34 +134,6 @@ pub async fn run(
             }
         }
         tokio::time::sleep(RECONNECT_PAUSE).await;
-    }
-}
-
-async fn connect(index: u32, target: SocketAddr) -> Result<Framed<TcpStream, MqttCodec>, String> {
-    let stream = TcpStream::connect(target)
-        .await
-        .map_err(|e| format!("connect {target}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(stream, MqttCodec::new());
-    framed
-        .send(Packet::Connect(Connect {
-            protocol: Protocol::V311,
-            clean_session: true,
-            keep_alive: 60,
-            client_id: client_id(index),
-            will: None,
-            username: None,
-            password: None,
-        }))
-        .await
-        .map_err(|e| format!("CONNECT: {e}"))?;
-    match tokio::time::timeout(ANSWER_TIMEOUT, framed.next()).await {
-        Ok(Some(Ok(Packet::ConnAck(ack)))) if ack.code == ConnectReturnCode::Accepted => Ok(framed),
-        Ok(Some(Ok(Packet::ConnAck(ack)))) => Err(format!("CONNACK refused: {:?}", ack.code)),
-        Ok(Some(Ok(other))) => Err(format!("{:?} before CONNACK", other.packet_type())),
-        Ok(Some(Err(e))) => Err(format!("reading CONNACK: {e}")),
-        Ok(None) => Err("closed before CONNACK".into()),
-        Err(_) => Err("no CONNACK".into()),
     }
 }
 
