@@ -96,6 +96,21 @@ impl Verdict {
     }
 }
 
+/// A connection to the OMP's database after a SIGKILL (or while it runs,
+/// beside it): read-write and never created, since the first connection
+/// after a kill recovers the WAL, which a read-only one may not be able to.
+pub async fn open_after_kill(path: &Path) -> Result<sqlx::SqliteConnection, FaultError> {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false)
+        .connect()
+        .await
+        .map_err(|source| FaultError::Db {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// Checks the database at `db_path` (the OMP must not be running) against
 /// `ledgers`, indexed by gateway index.
 pub async fn verify(db_path: &Path, ledgers: &[GatewayLedger]) -> Result<Verdict, FaultError> {
@@ -103,14 +118,7 @@ pub async fn verify(db_path: &Path, ledgers: &[GatewayLedger]) -> Result<Verdict
         path: db_path.to_path_buf(),
         source,
     };
-    // Read-write (never created): after a SIGKILL the first connection
-    // recovers the WAL, which a read-only one may not be able to.
-    let mut conn = SqliteConnectOptions::new()
-        .filename(db_path)
-        .create_if_missing(false)
-        .connect()
-        .await
-        .map_err(db_err)?;
+    let mut conn = open_after_kill(db_path).await?;
     let mut copies: Vec<Vec<u32>> = ledgers.iter().map(|l| vec![0; l.seqs.len()]).collect();
     // Ledger position by gateway index.
     let mut position: Vec<Option<usize>> = Vec::new();

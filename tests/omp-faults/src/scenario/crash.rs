@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 use test_support::gmmp_client::PartTids;
 
 use crate::error::FaultError;
+use crate::scenario::finish_kill_run;
 use crate::scenario::{
-    Fleet, Keep, Outcome, WorkDir, add_fleet_figures, add_restart_figures, collect_violations,
-    kill_report,
+    Fleet, Keep, Outcome, WorkDir, add_fleet_figures, collect_violations, kill_report,
 };
 use crate::sender::SenderOptions;
 use crate::server::{Program, ServerSpec};
@@ -167,14 +167,11 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
         .set("split", opts.split.map_or("no", PartTids::name));
     verdict.add_to(&mut report);
     add_fleet_figures(&mut report, &steering, &ledgers);
-    add_restart_figures(&mut report, &restart_ms);
-    report
-        .set_f64("elapsed_secs", elapsed.as_secs_f64(), 2)
-        .set("violations", violations.len());
-    let kept_dir = work.finish(!violations.is_empty());
-    Ok(Outcome {
+    Ok(finish_kill_run(
         report,
+        &restart_ms,
+        elapsed,
         violations,
-        kept_dir,
-    })
+        work,
+    ))
 }

@@ -148,18 +148,8 @@ impl Fleet {
         done: impl Fn(&Snapshot) -> bool,
     ) -> Result<Duration, FaultError> {
         let start = Instant::now();
-        loop {
-            if done(&self.snapshot()) {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > timeout {
-                return Err(FaultError::Timeout {
-                    what: what.to_string(),
-                    secs: timeout.as_secs(),
-                });
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        wait_until(timeout, what, || done(&self.snapshot())).await?;
+        Ok(start.elapsed())
     }
 
     /// Stops new deliveries, lets the senders get what they began
@@ -184,6 +174,46 @@ impl Fleet {
         let drained = !self.steering.abort.is_cancelled()
             && ledgers.iter().all(|l| l.seqs.iter().all(|r| r.acked));
         Ok((ledgers, drained))
+    }
+}
+
+/// Waits until `done()` holds, polling, at most `timeout`.
+pub async fn wait_until(
+    timeout: Duration,
+    what: &str,
+    done: impl Fn() -> bool,
+) -> Result<(), FaultError> {
+    let start = Instant::now();
+    while !done() {
+        if start.elapsed() > timeout {
+            return Err(FaultError::Timeout {
+                what: what.to_string(),
+                secs: timeout.as_secs(),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Ends a kill run: its restart times, how long it took and how many
+/// violations in `report`, and the working directory kept or removed.
+pub fn finish_kill_run(
+    mut report: Report,
+    restart_ms: &[f64],
+    elapsed: Duration,
+    violations: Vec<String>,
+    work: WorkDir,
+) -> Outcome {
+    add_restart_figures(&mut report, restart_ms);
+    report
+        .set_f64("elapsed_secs", elapsed.as_secs_f64(), 2)
+        .set("violations", violations.len());
+    let kept_dir = work.finish(!violations.is_empty());
+    Outcome {
+        report,
+        violations,
+        kept_dir,
     }
 }
 

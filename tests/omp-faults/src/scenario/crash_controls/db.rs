@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, FromRow};
+use sqlx::FromRow;
 
 use crate::error::FaultError;
 
@@ -50,14 +49,7 @@ pub async fn read_database(path: &Path) -> Result<(Vec<DbControl>, String), Faul
         path: path.to_path_buf(),
         source,
     };
-    // Read-write (never created): the first connection after a SIGKILL
-    // recovers the WAL.
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(false)
-        .connect()
-        .await
-        .map_err(db_err)?;
+    let mut conn = crate::verify::open_after_kill(path).await?;
     let mut controls: Vec<DbControl> = sqlx::query_as(
         "SELECT id, gw_id, device_id, control_type, data, tid, state, result_code, result_data,
                 created_at, completed_at, idempotency_key

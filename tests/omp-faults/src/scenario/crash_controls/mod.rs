@@ -107,7 +107,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::error::FaultError;
-use crate::scenario::{Keep, Outcome, WorkDir, add_restart_figures, kill_report, panic_violations};
+use crate::scenario::{Keep, Outcome, WorkDir, kill_report, panic_violations};
+use crate::scenario::{finish_kill_run, wait_until};
 use crate::server::{Program, ServerSpec};
 use fastrand::Rng;
 
@@ -126,8 +127,6 @@ use ledger::{ControlRecord, GatewayRecord, Shared, now_ms};
 /// The control type of every control of the run: Diagnostic (0x09), whose
 /// result the API shows raw (Base64), as sent.
 pub const CONTROL_TYPE: u8 = 0x09;
-/// How often counters are polled while waiting.
-const POLL: Duration = Duration::from_millis(2);
 /// Grace after everything settled, for a late duplicate 0x0D.
 const LATE_GRACE: Duration = Duration::from_millis(300);
 
@@ -332,36 +331,14 @@ pub async fn run(opts: &CrashControlsOptions) -> Result<Outcome, FaultError> {
     if let Some(e) = gateways.iter().find_map(|g| g.last_error.clone()) {
         report.set("last_gateway_error", e);
     }
-    add_restart_figures(&mut report, &restart_ms);
-    report
-        .set_f64("settle_secs", settle_secs, 2)
-        .set_f64("elapsed_secs", elapsed.as_secs_f64(), 2)
-        .set("violations", violations.len());
-    let kept_dir = work.finish(!violations.is_empty());
-    Ok(Outcome {
+    report.set_f64("settle_secs", settle_secs, 2);
+    Ok(finish_kill_run(
         report,
+        &restart_ms,
+        elapsed,
         violations,
-        kept_dir,
-    })
-}
-
-/// Waits until `done()` holds, at most `timeout`.
-async fn wait_until(
-    timeout: Duration,
-    what: &str,
-    done: impl Fn() -> bool,
-) -> Result<(), FaultError> {
-    let start = Instant::now();
-    while !done() {
-        if start.elapsed() > timeout {
-            return Err(FaultError::Timeout {
-                what: what.to_string(),
-                secs: timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    Ok(())
+        work,
+    ))
 }
 
 fn task_failed(what: &str, e: tokio::task::JoinError) -> FaultError {

@@ -16,21 +16,17 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fastrand::Rng;
-use sqlx::ConnectOptions;
-use sqlx::sqlite::SqliteConnectOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::FaultError;
-use crate::scenario::{Keep, Outcome, WorkDir, add_restart_figures, kill_report, panic_violations};
+use crate::scenario::{Keep, Outcome, WorkDir, kill_report, panic_violations};
+use crate::scenario::{finish_kill_run, wait_until};
 use crate::server::{Program, ServerSpec, free_loopback_addr};
 
 pub mod check;
 pub mod client;
 
 use client::{ClientLedger, FloodCounters};
-
-/// How often counters are polled while waiting.
-const POLL: Duration = Duration::from_millis(2);
 
 /// What `crash-mqtt` needs.
 #[derive(Debug, Clone)]
@@ -170,34 +166,13 @@ pub async fn run(opts: &CrashMqttOptions) -> Result<Outcome, FaultError> {
     if let Some(e) = ledgers.iter().find_map(|l| l.last_error.clone()) {
         report.set("last_client_error", e);
     }
-    add_restart_figures(&mut report, &restart_ms);
-    report
-        .set_f64("elapsed_secs", elapsed.as_secs_f64(), 2)
-        .set("violations", violations.len());
-    let kept_dir = work.finish(!violations.is_empty());
-    Ok(Outcome {
+    Ok(finish_kill_run(
         report,
+        &restart_ms,
+        elapsed,
         violations,
-        kept_dir,
-    })
-}
-
-async fn wait_until(
-    timeout: Duration,
-    what: &str,
-    done: impl Fn() -> bool,
-) -> Result<(), FaultError> {
-    let start = Instant::now();
-    while !done() {
-        if start.elapsed() > timeout {
-            return Err(FaultError::Timeout {
-                what: what.to_string(),
-                secs: timeout.as_secs(),
-            });
-        }
-        tokio::time::sleep(POLL).await;
-    }
-    Ok(())
+        work,
+    ))
 }
 
 /// Every stored message's `(client id, payload)` and the database's
@@ -207,14 +182,7 @@ async fn read_messages(path: &Path) -> Result<(Vec<(String, Vec<u8>)>, String), 
         path: path.to_path_buf(),
         source,
     };
-    // Read-write (never created): after a SIGKILL the first connection
-    // recovers the WAL, which a read-only one may not be able to.
-    let mut conn = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(false)
-        .connect()
-        .await
-        .map_err(db_err)?;
+    let mut conn = crate::verify::open_after_kill(path).await?;
     let rows: Vec<(String, Vec<u8>)> =
         sqlx::query_as("SELECT client_id, payload FROM mqtt_messages WHERE kind = 'publish'")
             .fetch_all(&mut conn)

@@ -24,14 +24,12 @@ use std::time::{Duration, Instant};
 
 use fastrand::Rng;
 use omp_server::webhooks::cursor::UNCOMMITTED_MAX;
-use sqlx::ConnectOptions;
-use sqlx::sqlite::SqliteConnectOptions;
 use test_support::webhook_receiver::{Answer, Receiver};
 
 use crate::error::FaultError;
+use crate::scenario::finish_kill_run;
 use crate::scenario::{
-    Fleet, Keep, Outcome, WorkDir, add_fleet_figures, add_restart_figures, collect_violations,
-    kill_report,
+    Fleet, Keep, Outcome, WorkDir, add_fleet_figures, collect_violations, kill_report,
 };
 use crate::sender::SenderOptions;
 use crate::server::{Program, ServerSpec};
@@ -161,16 +159,13 @@ pub async fn run(opts: &CrashWebhooksOptions) -> Result<Outcome, FaultError> {
         .set("webhook_skipped", hook.skipped)
         .set("webhook_repeats", hook.repeats);
     add_fleet_figures(&mut report, &steering, &ledgers);
-    add_restart_figures(&mut report, &restart_ms);
-    report
-        .set_f64("elapsed_secs", elapsed.as_secs_f64(), 2)
-        .set("violations", violations.len());
-    let kept_dir = work.finish(!violations.is_empty());
-    Ok(Outcome {
+    Ok(finish_kill_run(
         report,
+        &restart_ms,
+        elapsed,
         violations,
-        kept_dir,
-    })
+        work,
+    ))
 }
 
 /// `POST /api/v1/webhooks` for kind `delivery`, from the head (nothing
@@ -203,24 +198,10 @@ async fn create_webhook(spec: &ServerSpec, api_key: &str, url: &str) -> Result<(
     Ok(())
 }
 
-async fn connect(path: &Path) -> Result<sqlx::SqliteConnection, FaultError> {
-    // Read-write (never created): after a SIGKILL the first connection
-    // recovers the WAL, which a read-only one may not be able to.
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(false)
-        .connect()
-        .await
-        .map_err(|source| FaultError::Db {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
 /// The newest delivery event's id (the OMP is running: a reader beside
 /// it, as WAL allows).
 async fn last_delivery_event(path: &Path) -> Result<i64, FaultError> {
-    let mut conn = connect(path).await?;
+    let mut conn = verify::open_after_kill(path).await?;
     let last: Option<i64> =
         sqlx::query_scalar("SELECT MAX(id) FROM events WHERE kind = 'delivery'")
             .fetch_one(&mut conn)
@@ -234,7 +215,7 @@ async fn last_delivery_event(path: &Path) -> Result<i64, FaultError> {
 
 /// Every delivery event's id, ascending.
 async fn delivery_events(path: &Path) -> Result<Vec<i64>, FaultError> {
-    let mut conn = connect(path).await?;
+    let mut conn = verify::open_after_kill(path).await?;
     sqlx::query_scalar("SELECT id FROM events WHERE kind = 'delivery' ORDER BY id")
         .fetch_all(&mut conn)
         .await
