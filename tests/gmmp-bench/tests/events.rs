@@ -3,30 +3,24 @@
 //! stream, the webhooks received rising event ids. Counts only, never
 //! time.
 
+mod real_omp;
+
 use std::time::Duration;
 
-use gmmp_bench::ceiling::sqlite::ScratchDir;
 use gmmp_bench::http::ApiClient;
 use gmmp_bench::scenario::events::{self, EventsOptions};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 /// Generous guard against a hang; never a performance assertion.
 const GUARD: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_phase_runs_and_nothing_acknowledged_is_missing_from_the_stream() {
-    let dir = ScratchDir::new(None).unwrap();
-    let mut config = omp_server::Config::defaults();
-    config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
-    config.http_listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt_listen = None;
-    config.mqtts_listen = None;
-    config.data_dir = dir.path().to_owned();
-    config.provisioning = omp_server::ProvisioningMode::Open;
-    config.api_key = Some("bench-key".into());
-    let shutdown = CancellationToken::new();
-    let omp = omp_server::run(config, shutdown.clone()).await.unwrap();
+    let real = real_omp::start(|c| {
+        c.api_key = Some("bench-key".into());
+    })
+    .await;
+    let omp = &real.server;
     let base = format!("http://{}", omp.http_addr);
 
     let opts = EventsOptions {
@@ -70,9 +64,5 @@ async fn every_phase_runs_and_nothing_acknowledged_is_missing_from_the_stream() 
     assert_eq!(n("webhook_events"), 200, "{report}");
     assert_eq!(n("webhook_not_rising"), 0, "{report}");
 
-    shutdown.cancel();
-    tokio::time::timeout(GUARD, omp.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    real.stop().await;
 }

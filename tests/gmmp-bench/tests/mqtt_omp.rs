@@ -3,30 +3,25 @@
 //! OMP acknowledges only after its commit; `mqtt-sessions` holds idle
 //! sessions and pings them.
 
+mod real_omp;
+
 use std::time::Duration;
 
 use gmmp_bench::ceiling::mqtt::{self, MqttCeilingOptions};
-use gmmp_bench::ceiling::sqlite::ScratchDir;
 use serde_json::Value;
 use sqlx::ConnectOptions;
-use tokio_util::sync::CancellationToken;
 
 /// Generous guard against a hang; never a performance assertion.
 const GUARD: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_puback_from_the_omp_is_a_stored_message() {
-    let dir = ScratchDir::new(None).unwrap();
-    let mut config = omp_server::Config::defaults();
-    config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
-    config.http_listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
-    config.mqtts_listen = None;
-    config.data_dir = dir.path().to_owned();
-    config.provisioning = omp_server::ProvisioningMode::Open;
-    let db_path = config.database_path();
-    let shutdown = CancellationToken::new();
-    let omp = omp_server::run(config, shutdown.clone()).await.unwrap();
+    let real = real_omp::start(|c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let omp = &real.server;
+    let db_path = real.db_path.clone();
     let broker = omp.mqtt_addr.expect("the MQTT listener");
 
     let report = tokio::time::timeout(
@@ -62,26 +57,17 @@ async fn every_puback_from_the_omp_is_a_stored_message() {
         .unwrap();
     assert_eq!(rows as u64, acked, "{report}");
 
-    shutdown.cancel();
-    tokio::time::timeout(GUARD, omp.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    real.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_mqtt_sessions_are_held_and_pinged() {
     use gmmp_bench::scenario::mqtt_sessions::{self, MqttSessionsOptions};
-    let dir = ScratchDir::new(None).unwrap();
-    let mut config = omp_server::Config::defaults();
-    config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
-    config.http_listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
-    config.mqtts_listen = None;
-    config.data_dir = dir.path().to_owned();
-    config.provisioning = omp_server::ProvisioningMode::Open;
-    let shutdown = CancellationToken::new();
-    let omp = omp_server::run(config, shutdown.clone()).await.unwrap();
+    let real = real_omp::start(|c| {
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let omp = &real.server;
     let report = tokio::time::timeout(
         GUARD,
         mqtt_sessions::run(&MqttSessionsOptions {
@@ -102,9 +88,5 @@ async fn idle_mqtt_sessions_are_held_and_pinged() {
     assert_eq!(n("dropped_while_held"), 0, "{report}");
     assert!(n("pings") >= 50, "{report}");
     assert!(report.get("server_bytes_per_session").is_some(), "{report}");
-    shutdown.cancel();
-    tokio::time::timeout(GUARD, omp.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    real.stop().await;
 }

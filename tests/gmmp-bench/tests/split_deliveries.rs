@@ -2,14 +2,14 @@
 //! process): both T-ID forms of the parts, every acknowledged delivery one
 //! row, byte-exact, under its first part's T-ID.
 
+mod real_omp;
+
 use std::time::Duration;
 
-use gmmp_bench::ceiling::sqlite::ScratchDir;
 use gmmp_bench::scenario::ingest::{self, IngestOptions};
 use serde_json::Value;
 use test_support::gmmp_client::PartTids;
 use test_support::gmmp_client::payload_of;
-use tokio_util::sync::CancellationToken;
 
 /// Generous guard against a hang; never a performance assertion.
 const GUARD: Duration = Duration::from_secs(60);
@@ -19,17 +19,9 @@ const DELIVERIES: u64 = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_deliveries_are_one_row_each_whichever_way_their_parts_number_tids() {
-    let dir = ScratchDir::new(None).unwrap();
-    let mut config = omp_server::Config::defaults();
-    config.gmmp_listen = "127.0.0.1:0".parse().unwrap();
-    config.http_listen = "127.0.0.1:0".parse().unwrap();
-    config.mqtt_listen = None;
-    config.mqtts_listen = None;
-    config.data_dir = dir.path().to_owned();
-    config.provisioning = omp_server::ProvisioningMode::Open;
-    let db_path = config.database_path();
-    let shutdown = CancellationToken::new();
-    let omp = omp_server::run(config, shutdown.clone()).await.unwrap();
+    let real = real_omp::start(|_| {}).await;
+    let omp = &real.server;
+    let db_path = real.db_path.clone();
 
     for (form, prefix, step) in [
         (PartTids::Same, "same", 1),
@@ -79,6 +71,5 @@ async fn split_deliveries_are_one_row_each_whichever_way_their_parts_number_tids
             }
         }
     }
-    shutdown.cancel();
-    omp.wait().await.unwrap();
+    real.stop().await;
 }
