@@ -12,6 +12,7 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde::Deserialize;
 
 use crate::error::BenchError;
@@ -91,14 +92,7 @@ impl ApiClient {
     ) -> Result<ControlView, BenchError> {
         let url = format!("{}/api/v1/gateways/{gw_id}/controls", self.base);
         let body = serde_json::json!({ "control_type": control_type, "data": data_base64 });
-        let response = self
-            .client
-            .post(&url)
-            .header("authorization", &self.auth)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| http_err("POST", &url, e.to_string()))?;
+        let response = self.send(Method::POST, &url, Some(&body)).await?;
         read_json(response, "POST", &url, 202).await
     }
 
@@ -108,14 +102,33 @@ impl ApiClient {
             Some(w) => format!("{}/api/v1/controls/{id}?wait={w}", self.base),
             None => format!("{}/api/v1/controls/{id}", self.base),
         };
-        let response = self
+        let response = self.send(Method::GET, &url, None).await?;
+        read_json(response, "GET", &url, 200).await
+    }
+
+    /// `method` `url` with the API key and, when given, a JSON body.
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<reqwest::Response, BenchError> {
+        let name = match method {
+            Method::POST => "POST",
+            Method::DELETE => "DELETE",
+            _ => "GET",
+        };
+        let mut request = self
             .client
-            .get(&url)
-            .header("authorization", &self.auth)
+            .request(method, url)
+            .header("authorization", &self.auth);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request
             .send()
             .await
-            .map_err(|e| http_err("GET", &url, e.to_string()))?;
-        read_json(response, "GET", &url, 200).await
+            .map_err(|e| http_err(name, url, e.to_string()))
     }
 
     /// The `Authorization` header value it sends.
@@ -135,27 +148,14 @@ impl ApiClient {
         if let Some(from) = from {
             body["from"] = from.into();
         }
-        let response = self
-            .client
-            .post(&endpoint)
-            .header("authorization", &self.auth)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| http_err("POST", &endpoint, e.to_string()))?;
+        let response = self.send(Method::POST, &endpoint, Some(&body)).await?;
         read_json(response, "POST", &endpoint, 201).await
     }
 
     /// `DELETE /api/v1/webhooks/{id}`; expects 204.
     pub async fn delete_webhook(&self, id: i64) -> Result<(), BenchError> {
         let url = format!("{}/api/v1/webhooks/{id}", self.base);
-        let response = self
-            .client
-            .delete(&url)
-            .header("authorization", &self.auth)
-            .send()
-            .await
-            .map_err(|e| http_err("DELETE", &url, e.to_string()))?;
+        let response = self.send(Method::DELETE, &url, None).await?;
         let status = response.status().as_u16();
         if status != 204 {
             return Err(http_err(
@@ -170,13 +170,7 @@ impl ApiClient {
     /// The outbox's committed head: `omp_events_last_id` of `/metrics`.
     pub async fn events_head(&self) -> Result<i64, BenchError> {
         let url = format!("{}/metrics", self.base);
-        let response = self
-            .client
-            .get(&url)
-            .header("authorization", &self.auth)
-            .send()
-            .await
-            .map_err(|e| http_err("GET", &url, e.to_string()))?;
+        let response = self.send(Method::GET, &url, None).await?;
         let text = response
             .text()
             .await
@@ -192,13 +186,7 @@ impl ApiClient {
     /// Returns the status code.
     pub async fn get_status(&self, path: &str) -> Result<u16, BenchError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .client
-            .get(&url)
-            .header("authorization", &self.auth)
-            .send()
-            .await
-            .map_err(|e| http_err("GET", &url, e.to_string()))?;
+        let response = self.send(Method::GET, &url, None).await?;
         let status = response.status().as_u16();
         response
             .bytes()
