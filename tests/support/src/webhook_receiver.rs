@@ -31,7 +31,6 @@ pub enum Answer {
 struct Tally {
     answer: Answer,
     delay: Option<Duration>,
-    posts: AtomicU64,
     last_id: AtomicI64,
     /// POSTs whose event id was not above the previous one's.
     not_rising: AtomicU64,
@@ -55,7 +54,6 @@ impl Receiver {
         let tally = Arc::new(Tally {
             answer,
             delay,
-            posts: AtomicU64::new(0),
             last_id: AtomicI64::new(0),
             not_rising: AtomicU64::new(0),
             ids: Mutex::new(Vec::new()),
@@ -77,7 +75,7 @@ impl Receiver {
 
     /// POSTs received (answered or not).
     pub fn posts(&self) -> u64 {
-        self.tally.posts.load(Ordering::Relaxed)
+        self.tally.ids.lock().map_or(0, |ids| ids.len() as u64)
     }
 
     /// POSTs whose event id did not rise (a repeat or a reordering).
@@ -136,7 +134,6 @@ async fn receive(
     if let Ok(mut ids) = tally.ids.lock() {
         ids.push(id);
     }
-    tally.posts.fetch_add(1, Ordering::Relaxed);
     if tally.last_id.fetch_max(id, Ordering::Relaxed) >= id {
         tally.not_rising.fetch_add(1, Ordering::Relaxed);
     }

@@ -4,7 +4,7 @@
 //! runs one reader as a task and counts what it read — and, for the latency phase, how long each delivery
 //! took from its gateway's send to this reader.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -140,7 +140,6 @@ fn stamped_latency(data: &str, epoch: Instant) -> Option<Duration> {
 #[derive(Debug, Default)]
 pub struct StreamTally {
     events: AtomicU64,
-    last_id: AtomicI64,
     latency: Mutex<Latency>,
     error: Mutex<Option<String>>,
 }
@@ -181,11 +180,6 @@ impl Stream {
     /// Events read.
     pub fn events(&self) -> u64 {
         self.tally.events.load(Ordering::Relaxed)
-    }
-
-    /// The last event id read (latency readers only).
-    pub fn last_id(&self) -> i64 {
-        self.tally.last_id.load(Ordering::Relaxed)
     }
 
     /// The latencies of the stamped deliveries read.
@@ -236,9 +230,6 @@ async fn read(request: reqwest::RequestBuilder, tally: Arc<StreamTally>, epoch: 
         };
         for event in parser.push(&chunk) {
             tally.events.fetch_add(1, Ordering::Relaxed);
-            if let Some(id) = event.id {
-                tally.last_id.store(id, Ordering::Relaxed);
-            }
             if let Some(latency) = stamped_latency(&event.data, epoch)
                 && let Ok(mut l) = tally.latency.lock()
             {
