@@ -645,3 +645,154 @@ async fn data_mode_passes_raw_bytes_and_escapes_with_plus_plus_plus() {
     r.unwrap();
     assert!(driver.in_data_mode());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pipelined_send_whose_ok_was_lost_goes_on_at_the_next_go_ahead() {
+    let (driver, _events, mut peer) = start();
+    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
+        .into_iter()
+        .map(bytes::Bytes::from_static)
+        .collect();
+    let call = driver.send_pipelined(0, || queue.pop_front());
+    let script = async {
+        peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
+        let first = peer.expect_bytes(3).await;
+        peer.expect("AT+SSEND=0,,,2").await;
+        // The first payload's [OK] is lost; the second line's go-ahead
+        // comes.
+        peer.write(b"[0,,,2]\r\n").await;
+        let second = peer.expect_bytes(2).await;
+        peer.write(b"[OK]\r\n").await;
+        [first, second].concat()
+    };
+    let started = tokio::time::Instant::now();
+    let (sent, got) = tokio::join!(call, script);
+    assert_eq!(sent.unwrap(), 2);
+    assert_eq!(got, b"abcde");
+    assert_eq!(driver.unconfirmed_sends(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "no timeout waited: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pipelined_send_with_both_answers_lost_feeds_the_next_payload() {
+    let (driver, _events, mut peer) = start();
+    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
+        .into_iter()
+        .map(bytes::Bytes::from_static)
+        .collect();
+    let call = driver.send_pipelined(0, || queue.pop_front());
+    let script = async {
+        peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
+        let first = peer.expect_bytes(3).await;
+        peer.expect("AT+SSEND=0,,,2").await;
+        // Neither the first [OK] nor the second go-ahead arrives: after
+        // the send's timeout the driver writes the payload the module is
+        // waiting for, not a re-sync `AT` it would read as payload.
+        let second = peer.expect_bytes(2).await;
+        peer.write(b"[OK]\r\n").await;
+        [first, second].concat()
+    };
+    let (sent, got) = tokio::join!(call, script);
+    assert_eq!(sent.unwrap(), 2);
+    assert_eq!(got, b"abcde");
+    assert_eq!(driver.unconfirmed_sends(), 1);
+    let (r, ()) = tokio::join!(driver.at(), peer.answer("AT", "[OK]\r\n"));
+    r.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_last_send_whose_ok_was_lost_costs_its_timeout_then_a_resync_not_an_error() {
+    let timeouts = Timeouts {
+        send: Duration::from_secs(3),
+        ..Timeouts::default()
+    };
+    let (driver, _events, mut peer) = start_with(timeouts);
+    let mut queue: std::collections::VecDeque<bytes::Bytes> =
+        std::iter::once(bytes::Bytes::from_static(b"abc")).collect();
+    let call = driver.send_pipelined(0, || queue.pop_front());
+    let script = async {
+        peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
+        let got = peer.expect_bytes(3).await;
+        // [OK] lost; nothing queued behind it. The re-sync is answered.
+        peer.answer("AT", "[OK]\r\n").await;
+        got
+    };
+    let started = tokio::time::Instant::now();
+    let (sent, got) = tokio::join!(call, script);
+    assert_eq!(sent.unwrap(), 1, "counted as sent");
+    assert_eq!(got, b"abc");
+    assert_eq!(driver.unconfirmed_sends(), 1);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(4),
+        "one send's timeout: {waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_payload_queued_while_an_ok_is_awaited_gets_its_line_written_then() {
+    let (driver, _events, mut peer) = start();
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from([
+        bytes::Bytes::from_static(b"abc"),
+    ])));
+    let source = queue.clone();
+    let call = driver.send_pipelined(0, move || source.lock().unwrap().pop_front());
+    let script = async {
+        peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
+        let first = peer.expect_bytes(3).await;
+        // [OK] lost. A payload is queued later: its line follows, and its
+        // go-ahead tells that the first payload went through.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        queue
+            .lock()
+            .unwrap()
+            .push_back(bytes::Bytes::from_static(b"de"));
+        peer.expect("AT+SSEND=0,,,2").await;
+        peer.write(b"[0,,,2]\r\n").await;
+        let second = peer.expect_bytes(2).await;
+        peer.write(b"[OK]\r\n").await;
+        [first, second].concat()
+    };
+    let started = tokio::time::Instant::now();
+    let (sent, got) = tokio::join!(call, script);
+    assert_eq!(sent.unwrap(), 2);
+    assert_eq!(got, b"abcde");
+    assert_eq!(driver.unconfirmed_sends(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_go_ahead_from_a_module_that_gives_them_keeps_the_pipeline() {
+    let (driver, _events, mut peer) = start();
+    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de", b"f"]
+        .into_iter()
+        .map(bytes::Bytes::from_static)
+        .collect();
+    let call = driver.send_pipelined(0, || queue.pop_front());
+    let script = async {
+        peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
+        let first = peer.expect_bytes(3).await;
+        peer.expect("AT+SSEND=0,,,2").await;
+        // The second line's go-ahead is lost: after the prompt wait the
+        // payload comes all the same, and the third line right behind it.
+        peer.write(b"[OK]\r\n").await;
+        let second = peer.expect_bytes(2).await;
+        peer.expect("AT+SSEND=0,,,1").await;
+        peer.write(b"[OK]\r\n[0,,,1]\r\n").await;
+        let third = peer.expect_bytes(1).await;
+        peer.write(b"[OK]\r\n").await;
+        [first, second, third].concat()
+    };
+    let (sent, got) = tokio::join!(call, script);
+    assert_eq!(sent.unwrap(), 3, "one call, still pipelined");
+    assert_eq!(got, b"abcdef");
+    assert_eq!(driver.unconfirmed_sends(), 0);
+}

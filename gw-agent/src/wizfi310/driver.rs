@@ -8,7 +8,7 @@
 //! `[ERROR…]` or its timeout; on timeout it re-synchronises with bare `AT`s.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -77,6 +77,12 @@ struct Shared {
     request_command_mode: AtomicBool,
     /// Callers waiting for the exchange lock.
     waiting: AtomicUsize,
+    /// AT+SSENDs whose final reply never came but that the module had
+    /// taken (see [`Driver::unconfirmed_sends`]).
+    unconfirmed_sends: AtomicU64,
+    /// The module has given an AT+SSEND go-ahead: a later one missing was
+    /// lost on the way, not a module that gives none.
+    prompts_seen: AtomicBool,
 }
 
 /// The write half and the reply stream, used by one command at a time.
@@ -306,6 +312,27 @@ async fn write_all(ex: &mut Exchange, parts: &[&[u8]]) -> Result<(), Error> {
 
 /// Collects the reply until `[OK]`/`[ERROR…]`; `None` at the deadline.
 async fn await_final(ex: &mut Exchange, deadline: Instant) -> Result<Option<Final>, Error> {
+    // Without `prompt_ends` the wait ends on a final reply or the deadline.
+    match await_end(ex, deadline, false).await? {
+        Some(End::Final(f)) => Ok(Some(f)),
+        Some(End::Prompt) | None => Ok(None),
+    }
+}
+
+/// How a wait for a command's end ended.
+enum End {
+    Final(Final),
+    /// An AT+SSEND go-ahead (`[sid,,,len]`) came first.
+    Prompt,
+}
+
+/// Collects the reply until `[OK]`/`[ERROR…]`, or, with `prompt_ends`,
+/// until an AT+SSEND go-ahead; `None` at the deadline.
+async fn await_end(
+    ex: &mut Exchange,
+    deadline: Instant,
+    prompt_ends: bool,
+) -> Result<Option<End>, Error> {
     let mut reply = Reply::default();
     loop {
         match timeout_at(deadline, ex.replies.recv()).await {
@@ -313,9 +340,10 @@ async fn await_final(ex: &mut Exchange, deadline: Instant) -> Result<Option<Fina
             Ok(None) => return Err(Error::Closed),
             Ok(Some(Incoming::Event(event))) => reply.events.push(event),
             Ok(Some(Incoming::Line(line))) => match line {
-                ResponseLine::Ok => return Ok(Some(Final::Ok(reply))),
-                ResponseLine::Error(words) => return Ok(Some(Final::Error(words))),
+                ResponseLine::Ok => return Ok(Some(End::Final(Final::Ok(reply)))),
+                ResponseLine::Error(words) => return Ok(Some(End::Final(Final::Error(words)))),
                 ResponseLine::Text(text) => reply.lines.push(text),
+                ResponseLine::SendPrompt { .. } if prompt_ends => return Ok(Some(End::Prompt)),
                 ResponseLine::Echo(_) | ResponseLine::SendPrompt { .. } => {}
             },
         }

@@ -12,9 +12,9 @@ use std::time::Duration;
 use common::{bridge_config, quick_sim, ready, send_lines, start_bridge, start_omp, until};
 use wizfi310_sim::{Fault, Simulator};
 
-/// How long the agent waits for an AT+SSEND's final `[OK]` before it
-/// gives the send up (gw-agent/README.md, timeouts): while a send waits,
-/// the transport takes no other.
+/// How long the agent waits for an AT+SSEND's final `[OK]` at most
+/// (gw-agent/README.md, timeouts) before it re-syncs and counts the send
+/// as unconfirmed; the next send's go-ahead ends the wait earlier.
 const SEND_REPLY_WAIT: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,6 +33,9 @@ async fn lines_are_answered_while_a_send_waits_on_the_module() {
     .await;
     let gw_id = ready(state.path()).await;
     let before = omp.gateways().await;
+    let gateway = format!("/api/v1/gateways/{gw_id}");
+    let session = omp.get(omp_dir.path(), &gateway).await["session_since"].clone();
+    assert!(session.is_string(), "connected: {session}");
 
     // The reply to the next command (the AT+SSEND carrying "held") is
     // lost: the module sends the data, but the agent hears no `[OK]`.
@@ -65,6 +68,12 @@ async fn lines_are_answered_while_a_send_waits_on_the_module() {
     })
     .await;
     assert_eq!(omp.gateways().await, before, "the same gateway");
+    // A lost reply costs a wait, not the session.
+    assert_eq!(
+        omp.get(omp_dir.path(), &gateway).await["session_since"],
+        session,
+        "the session the agent had before the lost reply"
+    );
 
     agent.stop().await;
     sim.shutdown().await;

@@ -9,8 +9,10 @@
 //! together are joined into one AT+SSEND of at most `MAX_SSEND` bytes.
 //!
 //! Closing lets the writer send what is queued first (a control's
-//! notification queued just before a Reset must still go out). A failed
-//! AT+SSEND ends the task; the error reaches the agent through the
+//! notification queued just before a Reset must still go out). An AT+SSEND
+//! whose `[OK]` is lost costs at most one send's timeout and goes on (the
+//! driver counts it as sent, unconfirmed: the OMP's response confirms the
+//! delivery, or the engine resends it). A failed AT+SSEND ends the task; the error reaches the agent through the
 //! transport's `recv`, which ends the session. Frames still in the outbox
 //! then are dropped: the engine resends the deliveries among them from the
 //! spool after the reconnect.

@@ -43,6 +43,9 @@ impl Driver {
     /// The driver waits up to `Timeouts::send_prompt` for the module's
     /// `[sid,,,len]` go-ahead (or an `[ERROR…]`, in which case no payload
     /// is written), then writes the payload whether or not a go-ahead came.
+    /// A final reply that does not come within the send's timeout, from a
+    /// module that then answers `AT`, counts as sent
+    /// ([`unconfirmed_sends`](Self::unconfirmed_sends)).
     pub async fn send(&self, sid: u8, payload: &[u8]) -> Result<(), Error> {
         check_send_size(payload.len())?;
         let line = ssend_line(sid, payload.len());
@@ -63,8 +66,17 @@ impl Driver {
     /// reads it from its UART buffer once the payload is in, and its
     /// go-ahead comes back right after that `[OK]`, ahead of any socket
     /// data the payload caused. A payload is still written only after its
-    /// go-ahead. A module that gives no bracketed go-ahead is served one
-    /// payload the plain way, without pipelining.
+    /// go-ahead, or once `Timeouts::send_prompt` passed without one from a
+    /// module that has given one before (it was lost on the way). A module
+    /// that has never given a bracketed go-ahead is served one payload the
+    /// plain way, without pipelining.
+    ///
+    /// A lost `[OK]` is not a failure: the next line's go-ahead coming
+    /// first, or the module answering the re-sync `AT` after the send's
+    /// timeout, counts the payload as sent ([`unconfirmed_sends`]
+    /// (Self::unconfirmed_sends)); with nothing queued behind a payload, a
+    /// payload queued while its `[OK]` is awaited gets its line written
+    /// then, so that its go-ahead can tell.
     ///
     /// `next` must yield 1..=100,000,000 bytes. On an error the payloads
     /// not yet sent are lost to the caller (it took them from `next`): a
@@ -83,27 +95,58 @@ impl Driver {
         let _guard = self.begin(&mut ex);
         write_all(&mut ex, &[line.as_bytes(), b"\r"]).await?;
         let mut sent = 0;
+        // The go-ahead of the line being served, when it came early (while
+        // waiting for the previous payload's final reply).
+        let mut known_go = None;
         loop {
-            let go = self.await_go_ahead(&mut ex, &line).await?;
+            let go = match known_go.take() {
+                Some(go) => go,
+                None => self.await_go_ahead(&mut ex, &line).await?,
+            };
+            let prompts_seen = self.inner.shared.prompts_seen.load(Ordering::Relaxed);
+            // A missing go-ahead from a module that gives them was lost on
+            // the way: the module is reading the payload all the same.
+            let go = match go {
+                GoAhead::Silent if prompts_seen => {
+                    tracing::debug!(command = %line, "go-ahead lost; writing the payload");
+                    GoAhead::Prompt
+                }
+                go => go,
+            };
             if go != GoAhead::Prompt {
                 self.finish_send(&mut ex, line, &payload, go).await?;
                 return Ok(sent + 1);
             }
             write_all(&mut ex, &[&payload]).await?;
-            let others_wait = self.inner.shared.waiting.load(Ordering::SeqCst) > 0;
-            let following = match (!others_wait).then(&mut next).flatten() {
-                Some(p) if check_send_size(p.len()).is_ok() => Some(p),
-                Some(p) => return Err(check_send_size(p.len()).unwrap_err()),
-                None => None,
-            };
-            let following = following.map(|p| (ssend_line(sid, p.len()), p));
-            if let Some((next_line, _)) = &following {
-                write_all(&mut ex, &[next_line.as_bytes(), b"\r"]).await?;
-            }
+            let mut following = self.take_following(&mut ex, sid, &mut next).await?;
             let after = self.inner.timeouts.send_for(payload.len());
-            match await_final(&mut ex, Instant::now() + after).await? {
-                Some(Final::Ok(_)) => sent += 1,
-                Some(Final::Error(words)) => {
+            let deadline = Instant::now() + after;
+            // Until a next line is out, the wait for this payload's final
+            // reply looks for one now and then: its go-ahead would tell a
+            // lost `[OK]` at once instead of at the deadline.
+            let end = loop {
+                let until = match following {
+                    Some(_) => deadline,
+                    None => deadline.min(Instant::now() + LATE_LINE_POLL),
+                };
+                match await_end(&mut ex, until, following.is_some()).await? {
+                    None if following.is_none() && Instant::now() < deadline => {
+                        following = self.take_following(&mut ex, sid, &mut next).await?;
+                    }
+                    end => break end,
+                }
+            };
+            match end {
+                Some(End::Final(Final::Ok(_))) => sent += 1,
+                // The module reads a line only once the payload before it
+                // is sent, so the next line's go-ahead means this payload's
+                // `[OK]` was lost on the way.
+                Some(End::Prompt) => {
+                    self.note_unconfirmed(&line, "the next line's go-ahead came first");
+                    sent += 1;
+                    known_go = Some(GoAhead::Prompt);
+                }
+                Some(End::Final(Final::Error(words))) => {
                     if let Some((next_line, next_payload)) = following {
                         // The module has read that line: finish its exchange
                         // so that it does not take later commands as payload.
@@ -118,7 +161,23 @@ impl Driver {
                         words,
                     });
                 }
-                None => return Err(self.recover(&mut ex, line, after).await),
+                None => match following {
+                    // The module holds the next line, so a bare `AT` would
+                    // be read as its payload. Whether it is still sending
+                    // this payload or lost both answers, what it reads next
+                    // is the next payload: write it and take its answer.
+                    Some((next_line, next_payload)) => {
+                        self.note_unconfirmed(&line, "no final reply");
+                        let go = GoAhead::Silent;
+                        self.finish_send(&mut ex, next_line, &next_payload, go)
+                            .await?;
+                        return Ok(sent + 2);
+                    }
+                    None => {
+                        self.resync_after_send(&mut ex, line, after).await?;
+                        return Ok(sent + 1);
+                    }
+                },
             }
             match following {
                 Some((next_line, next_payload)) => {
@@ -130,12 +189,39 @@ impl Driver {
         }
     }
 
+    /// The next payload from `next`, its AT+SSEND line written, unless
+    /// another command waits for the driver (it gets its turn first).
+    async fn take_following<F>(
+        &self,
+        ex: &mut Exchange,
+        sid: u8,
+        next: &mut F,
+    ) -> Result<Option<(String, Bytes)>, Error>
+    where
+        F: FnMut() -> Option<Bytes>,
+    {
+        if self.inner.shared.waiting.load(Ordering::SeqCst) > 0 {
+            return Ok(None);
+        }
+        let Some(payload) = next() else {
+            return Ok(None);
+        };
+        check_send_size(payload.len())?;
+        let line = ssend_line(sid, payload.len());
+        write_all(ex, &[line.as_bytes(), b"\r"]).await?;
+        Ok(Some((line, payload)))
+    }
+
     /// Waits for the go-ahead of an AT+SSEND line (see [`send`](Self::send)).
     async fn await_go_ahead(&self, ex: &mut Exchange, line: &str) -> Result<GoAhead, Error> {
         let deadline = Instant::now() + self.inner.timeouts.send_prompt;
         loop {
             match timeout_at(deadline, ex.replies.recv()).await {
                 Ok(Some(Incoming::Line(ResponseLine::SendPrompt { .. }))) => {
+                    self.inner
+                        .shared
+                        .prompts_seen
+                        .store(true, Ordering::Relaxed);
                     return Ok(GoAhead::Prompt);
                 }
                 Err(_) => return Ok(GoAhead::Silent),
@@ -182,8 +268,53 @@ impl Driver {
                 command: line,
                 words,
             }),
-            None => Err(self.recover(ex, line, after).await),
+            None => self.resync_after_send(ex, line, after).await,
         }
+    }
+
+    /// After an AT+SSEND payload whose final reply did not come: re-syncs
+    /// with `AT`. A module that answers took the payload (it was reading
+    /// it, or had sent it and lost the `[OK]`), so the send counts as done,
+    /// unconfirmed: one command's timeout, not a failed send that would
+    /// end the socket's session. Whether the bytes reached the peer is the
+    /// peer's to confirm (a GMMP delivery's response; the agent resends a
+    /// delivery whose response does not come). A module that does not
+    /// answer is an error.
+    async fn resync_after_send(
+        &self,
+        ex: &mut Exchange,
+        line: String,
+        after: Duration,
+    ) -> Result<(), Error> {
+        match self.recover(ex, line.clone(), after).await {
+            Error::Timeout { .. } => {
+                self.note_unconfirmed(&line, "no final reply; the module answers AT");
+                Ok(())
+            }
+            e => Err(e),
+        }
+    }
+
+    fn note_unconfirmed(&self, line: &str, why: &str) {
+        let total = self
+            .inner
+            .shared
+            .unconfirmed_sends
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        tracing::warn!(
+            command = line,
+            why,
+            total,
+            "a send's [OK] was lost; counted as sent (its data's answer confirms it)"
+        );
+    }
+
+    /// AT+SSENDs counted as sent without their final `[OK]`: the reply was
+    /// lost but the module had taken the payload (the next line's go-ahead
+    /// came, or the module answered the re-sync `AT`).
+    pub fn unconfirmed_sends(&self) -> u64 {
+        self.inner.shared.unconfirmed_sends.load(Ordering::Relaxed)
     }
 
     /// `AT+SDATA`: back to data mode after a `+++` escape.
@@ -235,6 +366,11 @@ impl Driver {
         }
     }
 }
+
+/// How often a pipelined send with nothing queued behind its payload looks
+/// for a next payload while the payload's `[OK]` is awaited. Short beside
+/// a UART's turnaround; the check is a lock and a queue look-up.
+const LATE_LINE_POLL: Duration = Duration::from_millis(20);
 
 /// What answered an AT+SSEND line before its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
