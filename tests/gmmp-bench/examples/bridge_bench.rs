@@ -64,6 +64,10 @@ struct Args {
     /// The module the emulator plays.
     #[arg(long, value_enum, default_value_t = ModuleKind::Wizfi310)]
     module: ModuleKind,
+    /// The emulator drops its whole response to every n-th command (the
+    /// agent's lost-reply path: one command's wait, not a session).
+    #[arg(long)]
+    drop_every: Option<std::num::NonZeroU32>,
 }
 
 /// The two modules the agent bridges over.
@@ -117,6 +121,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 baud: args.baud,
                 pace: !args.no_pace,
                 join_delay: Duration::from_millis(10),
+                fault_plan: wizfi310_sim::FaultPlan {
+                    drop_every: args.drop_every,
+                    ..Default::default()
+                },
                 ..SimConfig::default()
             })
             .await?,
@@ -126,6 +134,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 baud: args.baud,
                 pace: !args.no_pace,
                 reset_delay: Duration::from_millis(50),
+                fault_plan: wiz550s2e_sim::FaultPlan {
+                    drop_every: args.drop_every,
+                    ..Default::default()
+                },
                 ..wiz550s2e_sim::SimConfig::default()
             })
             .await?,
@@ -311,6 +323,9 @@ listen = "unix:{}"
             " (paced)"
         }
     );
+    if let Some(n) = args.drop_every {
+        println!("  the emulator dropped its response to every {n}th command");
+    }
     println!(
         "  {secs:.2} s: {rate:.1} deliveries/s, payload {:.0} B/s = {:.1} % of the line's {line_bytes:.0} B/s",
         rate * args.payload as f64,

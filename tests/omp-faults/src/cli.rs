@@ -279,6 +279,10 @@ pub struct AgentArgs {
     /// Longest wait for the agent's spool to drain after the faults.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+    /// The emulator also drops its whole response to every n-th command
+    /// (AT+SSENDs among them), beside the scheduled faults.
+    #[arg(long)]
+    pub drop_every: Option<std::num::NonZeroU32>,
     /// When to keep the working directory (OMP database, agent state and
     /// log, `faults.log`).
     #[arg(long, value_enum, default_value_t = Keep::OnFailure)]

@@ -107,6 +107,9 @@ pub struct Options {
     pub pace: bool,
     /// Longest wait for the spool to drain after the faults.
     pub drain_timeout: Duration,
+    /// The emulator also drops its whole response to every n-th command,
+    /// beside the scheduled faults.
+    pub drop_every: Option<std::num::NonZeroU32>,
 }
 
 impl Options {
@@ -128,6 +131,7 @@ impl Options {
             response_timeout: Duration::from_secs(5),
             pace: false,
             drain_timeout: Duration::from_secs(120),
+            drop_every: None,
         }
     }
 }
@@ -147,6 +151,9 @@ pub struct Report {
     pub unreadable_records: usize,
     /// Sessions the agent logged as lost ("OMP session down").
     pub sessions_lost: usize,
+    /// Sends the agent counted as done without the module's `[OK]` (the
+    /// reply was lost; the OMP's response confirmed the deliveries).
+    pub sends_unconfirmed: usize,
     /// Torn spool records the agent cut off at start-up (after a SIGKILL).
     pub torn_spool_records: usize,
     /// Duplicated deliveries with an agent SIGKILL between their first and
@@ -177,6 +184,10 @@ pub async fn run(opts: Options) -> Result<Report, FaultError> {
         pace: opts.pace,
         join_delay: Duration::from_millis(10),
         reset_delay: Duration::from_millis(50),
+        fault_plan: wizfi310_sim::FaultPlan {
+            drop_every: opts.drop_every,
+            ..Default::default()
+        },
         ..SimConfig::default()
     })
     .await
@@ -272,6 +283,7 @@ pub async fn run(opts: Options) -> Result<Report, FaultError> {
         tally,
         unreadable_records: records.unreadable_lines,
         sessions_lost: log.matches("OMP session down").count(),
+        sends_unconfirmed: log.matches("a send's [OK] was lost").count(),
         torn_spool_records: log.matches("dropped a torn record").count(),
         drained,
         fault_time,
@@ -345,6 +357,7 @@ impl Report {
             .set("out_of_order", t.out_of_order)
             .set("balances", t.balances())
             .set("sessions_lost", self.sessions_lost)
+            .set("sends_unconfirmed", self.sends_unconfirmed)
             .set("torn_spool_records", self.torn_spool_records)
             .set("agent_exits", self.agent_exits.len())
             .set("duplicates_across_kills", self.duplicates_across_kills)
@@ -375,6 +388,7 @@ impl Options {
             response_timeout: args.response_timeout,
             pace: args.pace,
             drain_timeout: args.drain_timeout,
+            drop_every: args.drop_every,
             ..Options::new(
                 Program::choose(args.agent_bin.clone(), program::RUN_AGENT)?,
                 work_dir,
