@@ -5,8 +5,11 @@
 //! connect: start-up as needed, AT+NSTAT? (an address), then
 //!          AT+NOPEN=C,,<omp ip>,<port>  →  [W,0]  …  [S,0]
 //! send:    AT+NSEND=0,<len>  →  [W,0]  →  <frame bytes>  →  [S,0]
-//!          from a writer task: frames queued together share one AT+NSEND
-//!          of up to 1024 bytes (the firmware's limit); larger ones are split
+//!          from a writer task (the WizFi310's outbox): frames queued
+//!          together share one AT+NSEND record of up to MAX_RECORD (1007)
+//!          bytes, larger ones are split, and the next AT+NSEND line goes
+//!          out right behind the previous record's bytes (the driver's
+//!          send_pipelined)
 //! recv:    [R,0,<len>]\r\n<bytes>\r\n …  →  reassembled into GMMP frames
 //! close:   AT+NCLOSE=0
 //! ```
@@ -40,7 +43,7 @@ use super::bridge::writer::Outbox;
 use super::{LinkStatus, ModuleAnswer, ModuleOp, Transport, TransportError};
 use crate::module::ModuleError;
 use crate::module::wiz550s2e::Wiz550s2eModule;
-use crate::wiz550s2e::{self, Driver, ErrorCode, Event, MAX_SEND, SocketEvent};
+use crate::wiz550s2e::{self, Driver, ErrorCode, Event, MAX_RECORD, SocketEvent};
 
 /// The one socket the firmware's AT mode has.
 const SOCKET: u8 = 0;
@@ -107,23 +110,28 @@ impl Wiz550s2eBridge {
     }
 }
 
-/// Empties `outbox` into the socket until it is closed and empty, or a
-/// send fails (the error goes to `failed`).
+/// Empties `outbox` into the socket through pipelined AT+NSENDs until it
+/// is closed and empty, or a send fails (the error goes to `failed`).
+/// Chunks are at most one record: a record's frames then go out whole
+/// behind the line, and the next line fits the module's receive ring
+/// behind them.
 async fn write_loop(
     driver: Driver,
     outbox: Arc<Outbox>,
     failed: oneshot::Sender<wiz550s2e::Error>,
 ) {
     loop {
-        match outbox.take_chunk() {
-            Some(chunk) => {
-                if let Err(e) = driver.send(SOCKET, &chunk).await {
-                    let _ = failed.send(e);
-                    return;
-                }
+        match driver
+            .send_pipelined(SOCKET, || outbox.take_chunk_up_to(MAX_RECORD))
+            .await
+        {
+            Ok(0) if outbox.is_closed() => return,
+            Ok(0) => outbox.wait_ready().await,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = failed.send(e);
+                return;
             }
-            None if outbox.is_closed() => return,
-            None => outbox.wait_ready().await,
         }
     }
 }
@@ -236,7 +244,7 @@ impl Transport for Wiz550s2eBridge {
             // Queued frames go out first (a control's answer queued just
             // before a Reset); an AT+NSEND cut off halfway would leave the
             // module reading our next commands as payload.
-            let records = writer.outbox.queued_bytes() / MAX_SEND + 2;
+            let records = writer.outbox.queued_bytes() / MAX_RECORD + 2;
             let bound = self.module.timeouts().send * records as u32;
             writer.outbox.close();
             let mut task = writer.task;

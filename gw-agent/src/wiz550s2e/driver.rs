@@ -6,16 +6,17 @@
 //! the command in flight. A command call takes the exchange lock, writes
 //! its CR LF-terminated line and waits for its answer — for a two-step
 //! command `[W,<sock>]` first, then its final `[S,<sock>]` / `[F,…]` — or
-//! its timeout; on a timeout it re-synchronises with bare `AT`s.
+//! its timeout; on a timeout it re-synchronises with bare `AT`s. AT+NSEND
+//! (one send, or a stream of them pipelined) is in [`send`](self::send).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, MutexGuard, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
 
@@ -81,9 +82,28 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// Counts a caller waiting for the exchange lock while it waits, so a
+/// pipelined send gives way to it.
+struct WaitingGuard<'a>(&'a AtomicUsize);
+
+impl<'a> WaitingGuard<'a> {
+    fn new(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        WaitingGuard(waiting)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 struct Inner {
     exchange: Mutex<Exchange>,
     pending: Arc<AtomicBool>,
+    /// Callers waiting for the exchange lock.
+    waiting: AtomicUsize,
     timeouts: Timeouts,
     reader: JoinHandle<()>,
 }
@@ -147,6 +167,7 @@ impl Driver {
                 replies: replies_rx,
             }),
             pending,
+            waiting: AtomicUsize::new(0),
             timeouts,
             reader,
         };
@@ -184,7 +205,7 @@ impl Driver {
     pub async fn execute<C: Command>(&self, command: &C) -> Result<C::Output, Error> {
         let line = command.line();
         let timeout = command.timeout(&self.inner.timeouts);
-        let mut ex = self.inner.exchange.lock().await;
+        let mut ex = self.lock().await;
         let _guard = self.begin(&mut ex);
         tracing::debug!(command = %line, "sending");
         write_all(&mut ex, &[line.as_bytes(), b"\r\n"]).await?;
@@ -252,80 +273,11 @@ impl Driver {
         self.init().await
     }
 
-    /// Sends `data` on `sock` with AT+NSEND, in records of at most
-    /// [`MAX_SEND`] bytes; a busy answer (`[F,,7,<free>]`) is tried again
-    /// after `busy_retry`, up to `busy_attempts` times in a row.
-    pub async fn send(&self, sock: u8, data: &[u8]) -> Result<(), Error> {
-        let t = &self.inner.timeouts;
-        let mut ex = self.inner.exchange.lock().await;
-        let _guard = self.begin(&mut ex);
-        for record in data.chunks(MAX_SEND) {
-            let mut busy = 0;
-            loop {
-                match self.send_record(&mut ex, sock, record).await {
-                    Err(Error::Module {
-                        code: ErrorCode::Busy,
-                        ..
-                    }) if busy < t.busy_attempts => {
-                        busy += 1;
-                        tokio::time::sleep(t.busy_retry).await;
-                    }
-                    other => {
-                        other?;
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// One AT+NSEND: the line, `[W,<sock>]`, the bytes, `[S,<sock>]`.
-    async fn send_record(&self, ex: &mut Exchange, sock: u8, record: &[u8]) -> Result<(), Error> {
-        let t = &self.inner.timeouts;
-        let line = format!("AT+NSEND={sock},{}", record.len());
-        write_all(ex, &[line.as_bytes(), b"\r\n"]).await?;
-        let deadline = Instant::now() + t.command;
-        loop {
-            match timeout_at(deadline, ex.replies.recv()).await {
-                Err(_) => {
-                    // The go-ahead may have been lost rather than never
-                    // sent: the firmware then waits, without a timeout, for
-                    // the bytes. NULs complete that payload (the session is
-                    // over anyway), and in command mode the firmware drops
-                    // control bytes, so they are harmless there.
-                    write_all(ex, &[&vec![0u8; record.len()]]).await?;
-                    return Err(self.recover(ex, line, t.command).await);
-                }
-                Ok(None) => return Err(Error::Closed),
-                Ok(Some(Incoming::Line(ReplyLine::Wait { .. }))) => break,
-                Ok(Some(Incoming::Line(ReplyLine::Failure { code, param, .. }))) => {
-                    return Err(Error::Module {
-                        command: line,
-                        code,
-                        param,
-                    });
-                }
-                Ok(Some(other)) => tracing::debug!(?other, "before the AT+NSEND go-ahead"),
-            }
-        }
-        write_all(ex, &[record]).await?;
-        match self.await_final(ex, Answering::AtOnce, t.send).await? {
-            Some(Final::Done(_)) => Ok(()),
-            Some(Final::Failed { code, param }) => Err(Error::Module {
-                command: line,
-                code,
-                param,
-            }),
-            None => Err(self.recover(ex, line, t.send).await),
-        }
-    }
-
     /// Leaves data mode: silence, `+++`, silence (the firmware's trigger).
     /// Its `[W,0]` `[S,0]` answer is dropped by the next command.
     pub async fn escape(&self) -> Result<(), Error> {
         let guard = self.inner.timeouts.escape_guard;
-        let mut ex = self.inner.exchange.lock().await;
+        let mut ex = self.lock().await;
         tokio::time::sleep(guard).await;
         write_all(&mut ex, &[b"+++"]).await?;
         tokio::time::sleep(guard).await;
@@ -335,9 +287,20 @@ impl Driver {
     /// Up to `resync_attempts` bare `AT`s of `resync` each; true once one
     /// is answered `[S]`.
     async fn probe(&self) -> Result<bool, Error> {
-        let mut ex = self.inner.exchange.lock().await;
+        let mut ex = self.lock().await;
         let _guard = self.begin(&mut ex);
         self.resync(&mut ex).await
+    }
+
+    /// The exchange, counted as waiting for it until it is ours.
+    async fn lock(&self) -> MutexGuard<'_, Exchange> {
+        let _waiting = WaitingGuard::new(&self.inner.waiting);
+        self.inner.exchange.lock().await
+    }
+
+    /// Whether another call waits for the exchange.
+    fn others_wait(&self) -> bool {
+        self.inner.waiting.load(Ordering::SeqCst) > 0
     }
 
     /// Drops replies nobody asked for and marks a command in flight.
@@ -472,6 +435,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
     }
 }
+
+mod send;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 //! driver.init().await?;                      // AT (and +++ when in data mode)
 //! println!("{}", driver.mac().await?);      // AT+NMAC?
 //! driver.open_tcp("192.168.1.10".parse().unwrap(), 31002).await?; // [W,0] … [S,0]
-//! driver.send(0, b"\x01\x02[R,0,1]\r\n").await?;                  // AT+NSEND=0,10
+//! driver.send(0, b"\x01\x02[R,0,1]\r\n").await?;                  // AT+NSEND=0,10 … [S,0]
 //! while let Some(Event::Data { data, .. }) = events.recv().await {
 //!     println!("{data:?}");
 //! }
@@ -21,9 +21,11 @@
 //! - [`parser`]: sans-IO byte stream → [`Item`]s (lines, events, dumps and
 //!   received data taken by length).
 //! - [`command`]: one typed struct per AT command and its answer parser.
+//! - [`pipeline`]: sans-IO AT+NSEND records and how far the driver may
+//!   write ahead of the module's answers (its 1,024-byte receive ring).
 //! - [`timeouts`]: the driver's waits.
 //! - [`driver`]: the async [`Driver`] (reader task, command exchange,
-//!   two-step answers, AT+NSEND, re-sync, the `+++` escape).
+//!   two-step answers, pipelined AT+NSEND, re-sync, the `+++` escape).
 //! - [`error`]: [`Error`], the one error type.
 //!
 //! The serial port settings and the MAC type are the WizFi310 driver's
@@ -43,11 +45,17 @@
 //!   Lines that are not part of a command in flight are logged and dropped.
 //! - Two-step commands (AT+NOPEN, AT+NCLOSE): `[W,<sock>]` within
 //!   `command`, then the final within the command's own timeout.
-//! - AT+NSEND: at most 1024 bytes each (`WORK_BUF_SIZE`); the payload is
-//!   written only after `[W,<sock>]`. A busy buffer (`[F,,7,<free>]`) is
-//!   tried again. When the go-ahead does not come, NULs of the record's
-//!   length are written before the re-sync: the firmware waits without a
-//!   timeout for the payload, and drops control bytes in command mode.
+//! - AT+NSEND: the firmware takes at most 1024 bytes each (`WORK_BUF_SIZE`);
+//!   the driver's records are at most [`MAX_RECORD`] (1007) so that the
+//!   next AT+NSEND line, written right behind a record's data before its
+//!   `[S,<sock>]`, fits the firmware's 1,024-byte receive ring with it
+//!   ([`pipeline`]). A record's bytes are written only after its own
+//!   `[W,<sock>]`. A busy buffer (`[F,,7,<free>]`) is tried again. When the
+//!   go-ahead does not come, NULs of the record's length are written before
+//!   the re-sync: the firmware waits without a timeout for the payload, and
+//!   drops control bytes in command mode. When a record fails with the next
+//!   line queued, that line's answer is taken too (NULs as its bytes when it
+//!   is accepted), so the module is not left reading commands as payload.
 //! - Timeouts: on a timeout the driver sends bare `AT`s (up to
 //!   `resync_attempts`, `resync` each); only a plain `[S]` counts; after it,
 //!   answers arriving within 100 ms are dropped, and `Error::Timeout` is
@@ -65,6 +73,7 @@ pub mod command;
 pub mod driver;
 pub mod error;
 pub mod parser;
+pub mod pipeline;
 pub mod reply;
 pub mod timeouts;
 
@@ -72,5 +81,6 @@ pub use command::{Answer, Command, NetStatus, SocketInfo};
 pub use driver::{Driver, Event, EventReceiver, MAX_SEND};
 pub use error::Error;
 pub use parser::{Item, Parser};
+pub use pipeline::{MAX_RECORD, RX_RING};
 pub use reply::{ErrorCode, ReceiveHeader, ReplyLine, SocketEvent};
 pub use timeouts::Timeouts;

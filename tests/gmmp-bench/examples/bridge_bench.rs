@@ -35,7 +35,7 @@ use gw_agent::sources::SourceMessage;
 use gw_agent::spool::SpooledDelivery;
 use gw_agent::transport::BridgeTransport;
 use gw_agent::transport::bridge::MAX_SSEND;
-use gw_agent::wiz550s2e::MAX_SEND as MAX_NSEND;
+use gw_agent::wiz550s2e::MAX_RECORD as MAX_NSEND;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 use wizfi310_sim::{SimConfig, Simulator};
@@ -295,9 +295,10 @@ listen = "unix:{}"
     let secs = elapsed.as_secs_f64();
     let rate = n / secs;
     // Host → module per delivery: the frame, plus a share of the AT+SSEND
-    // line (frames ready together share one, up to MAX_SSEND bytes and at
-    // most the deliveries in flight; at the rates measured the outbox is
-    // full, so the share is the joined one).
+    // line (frames ready together share one, up to MAX_SSEND bytes, or
+    // MAX_RECORD for an AT+NSEND record, and at most the deliveries in
+    // flight; at the rates measured the outbox is full, so the share is the
+    // joined one).
     let frame = 50 + 44 + args.payload;
     let (max_send, command) = match args.module {
         ModuleKind::Wizfi310 => (MAX_SSEND, "AT+SSEND"),

@@ -191,6 +191,16 @@ impl Shell {
                         link.send(data);
                     }
                 }
+                Action::SendRecord(data) => {
+                    if let Some(link) = &self.link {
+                        link.send(data);
+                    }
+                    // Handed over once queued for the socket's writer (the
+                    // firmware's non-blocking send copies into the W5500's
+                    // buffer). Reported through the shell's queue, so input
+                    // that comes before the report waits in the ring.
+                    let _ = self.reports.send(Report::Event(Event::SendDone));
+                }
                 Action::Close => self.link = None,
                 Action::Resolve(name) => {
                     let reports = self.reports.clone();

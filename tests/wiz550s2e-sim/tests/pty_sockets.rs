@@ -116,6 +116,35 @@ async fn binary_payloads_go_out_exactly_and_come_back_across_records() {
 }
 
 #[tokio::test]
+async fn a_line_queued_behind_a_record_is_answered_after_its_s_0() {
+    let sim = Simulator::start(command_mode()).await.unwrap();
+    let mut port = Port::open(sim.tty_path()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut peer = open(&mut port, &listener).await;
+    let first = nasty_payload(900);
+    port.write(b"AT+NSEND=0,900\r\n").await;
+    assert_eq!(port.read_until_str("]\r\n").await, "[W,0]\r\n");
+    // The record, the next line and the start of its bytes in one write:
+    // they wait in the module's receive ring behind the record.
+    let mut ahead = first.clone();
+    ahead.extend_from_slice(b"AT+NSEND=0,10\r\n0123");
+    port.write(&ahead).await;
+    assert_eq!(port.read_until_str("[W,0]\r\n").await, "[S,0]\r\n[W,0]\r\n");
+    port.write(b"456789").await;
+    assert_eq!(port.read_until_str("]\r\n").await, "[S,0]\r\n");
+    let mut got = vec![0u8; 910];
+    tokio::time::timeout(GUARD, peer.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got[..900], &first[..]);
+    assert_eq!(&got[900..], b"0123456789");
+    port.write(b"AT\r\n").await;
+    assert_eq!(port.read_until_str("\r\n").await, "[S]\r\n");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_busy_buffer_refuses_the_send_and_nothing_reaches_the_peer() {
     let sim = Simulator::start(command_mode()).await.unwrap();
     let mut port = Port::open(sim.tty_path()).await;

@@ -75,17 +75,20 @@ impl Outbox {
     /// The queued frames from the front, joined up to `MAX_SSEND` bytes
     /// (at least one frame); `None` when empty.
     pub(crate) fn take_chunk(&self) -> Option<Bytes> {
+        self.take_chunk_up_to(MAX_SSEND)
+    }
+
+    /// The queued frames from the front, joined up to `limit` bytes (at
+    /// least one frame, however large); `None` when empty.
+    pub(crate) fn take_chunk_up_to(&self, limit: usize) -> Option<Bytes> {
         let mut frames = self.lock();
         let first = frames.pop_front()?;
-        if frames
-            .front()
-            .is_none_or(|f| first.len() + f.len() > MAX_SSEND)
-        {
+        if frames.front().is_none_or(|f| first.len() + f.len() > limit) {
             return Some(first);
         }
         let mut chunk = BytesMut::from(&first[..]);
         while let Some(f) = frames.front() {
-            if chunk.len() + f.len() > MAX_SSEND {
+            if chunk.len() + f.len() > limit {
                 break;
             }
             chunk.extend_from_slice(f);
@@ -145,6 +148,9 @@ mod tests {
             "a large frame alone"
         );
         assert_eq!(outbox.take_chunk(), None);
+        outbox.push([frame(6, 10), frame(7, 10), frame(8, 10)]);
+        assert_eq!(outbox.take_chunk_up_to(25).unwrap().len(), 20);
+        assert_eq!(outbox.take_chunk_up_to(5).unwrap(), frame(8, 10));
         outbox.push([frame(5, 1)]);
         outbox.close();
         assert_eq!(outbox.queued_bytes(), 1);

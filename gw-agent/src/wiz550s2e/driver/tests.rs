@@ -1,11 +1,13 @@
 //! The driver against a scripted module on an in-memory stream: each step
 //! waits for exactly the bytes the driver must write, then answers.
 
+mod pipelined;
+
 use super::*;
 use tokio::io::DuplexStream;
 
 /// What the scripted module does next.
-enum Step {
+pub(super) enum Step {
     /// Read exactly these bytes from the driver, then write the answer.
     Expect(&'static [u8], Vec<u8>),
     /// Read exactly these bytes and do not answer.
@@ -14,7 +16,7 @@ enum Step {
     Say(Vec<u8>),
 }
 
-fn expect(want: &'static [u8], answer: &[u8]) -> Step {
+pub(super) fn expect(want: &'static [u8], answer: &[u8]) -> Step {
     Step::Expect(want, answer.to_vec())
 }
 
@@ -57,14 +59,16 @@ async fn run_script(mut io: DuplexStream, script: Vec<Step>) -> DuplexStream {
 }
 
 /// A driver on a scripted module; the handle ends with the module's side.
-fn scripted(script: Vec<Step>) -> (Driver, EventReceiver, JoinHandle<DuplexStream>) {
+pub(super) fn scripted(script: Vec<Step>) -> (Driver, EventReceiver, JoinHandle<DuplexStream>) {
     let (ours, theirs) = tokio::io::duplex(1 << 16);
     let module = tokio::spawn(run_script(theirs, script));
     let (driver, events) = Driver::new(ours, quick());
     (driver, events, module)
 }
 
-fn module_error(result: Result<impl std::fmt::Debug, Error>) -> (ErrorCode, Option<u32>) {
+pub(super) fn module_error(
+    result: Result<impl std::fmt::Debug, Error>,
+) -> (ErrorCode, Option<u32>) {
     match result {
         Err(Error::Module { code, param, .. }) => (code, param),
         other => panic!("expected a module error, got {other:?}"),
@@ -152,15 +156,15 @@ async fn open_and_close_are_answered_in_two_steps() {
 }
 
 #[tokio::test]
-async fn a_send_is_split_into_records_of_at_most_1024_bytes() {
+async fn a_send_is_split_into_records_that_leave_the_ring_room_for_the_next_line() {
     let data: Vec<u8> = (0..=255u8).cycle().take(1500).collect();
-    let (first, second) = data.split_at(MAX_SEND);
+    let (first, second) = data.split_at(crate::wiz550s2e::MAX_RECORD);
     let (driver, _events, module) = scripted(vec![
-        expect(b"AT+NSEND=0,1024\r\n", b"[W,0]\r\n"),
+        expect(b"AT+NSEND=0,1007\r\n", b"[W,0]\r\n"),
         Step::Swallow(first.to_vec()),
-        Step::Say(b"[S,0]\r\n".to_vec()),
-        expect(b"AT+NSEND=0,476\r\n", b"[F,,7,100]\r\n"),
-        expect(b"AT+NSEND=0,476\r\n", b"[W,0]\r\n"),
+        // Read before `[S,0]` is written: the line came behind the data.
+        expect(b"AT+NSEND=0,493\r\n", b"[S,0]\r\n[F,,7,100]\r\n"),
+        expect(b"AT+NSEND=0,493\r\n", b"[W,0]\r\n"),
         Step::Swallow(second.to_vec()),
         Step::Say(b"[S,0]\r\n".to_vec()),
     ]);

@@ -204,7 +204,7 @@ impl Interpreter {
         // The answer belongs to the command that asked; it is an event now.
         self.event(&format!("[D,,{}]", body.len()));
         self.write(format!("{body}\r\n"));
-        self.replay_held(now);
+        self.read_ring(now);
     }
 
     fn mstat(&mut self, sign: Sign, args: &[String]) -> CommandResult {

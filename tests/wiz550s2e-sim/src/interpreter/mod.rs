@@ -9,11 +9,19 @@
 //!
 //! The module has one socket, id 0, shared by command mode (AT+NOPEN) and
 //! data mode: entering either mode closes what the other had open.
+//!
+//! UART input goes through the firmware's 1,024-byte receive ring
+//! ([`ring`]): the main loop reads it in order while it is free, and leaves
+//! it while it is busy — from an AT+NSEND record's last byte until the IO
+//! shell reports the record handed to the socket ([`Event::SendDone`],
+//! then `[S,0]`), and during AT+FDNS. What the host sends meanwhile waits
+//! in the ring, and what does not fit is lost.
 
 mod commands;
 mod data_mode;
 mod line;
 mod output;
+mod ring;
 mod socket;
 #[cfg(test)]
 mod tests;
@@ -28,6 +36,8 @@ use module_sim::faults::ResponseFaults;
 
 pub use self::line::{AtError, mac};
 use self::line::{Failure, LINE_BUFFER, Parsed, Sign};
+pub use self::ring::RX_RING;
+use self::ring::RxRing;
 use self::socket::Socket;
 use crate::config::{BootMode, NetInfo, SimConfig, WorkingMode};
 use crate::control::Fault;
@@ -47,8 +57,11 @@ pub enum Action {
         /// Local port to bind, 0 for any.
         local_port: u16,
     },
-    /// Write to the connection.
+    /// Write to the connection (data mode).
     Send(Bytes),
+    /// Write an AT+NSEND record to the connection; answer with
+    /// [`Event::SendDone`] once it is handed over (or the connection is gone).
+    SendRecord(Bytes),
     /// Close the connection; no event comes back for it.
     Close,
     /// Look up an IPv4 address; answer with [`Event::Resolved`].
@@ -85,6 +98,8 @@ pub enum Event {
     },
     /// The connection could not be made.
     ConnectFailed,
+    /// The record of the last [`Action::SendRecord`] was handed over.
+    SendDone,
     /// Bytes from the peer.
     Received(Bytes),
     /// The peer closed (or the connection broke).
@@ -144,7 +159,9 @@ pub struct Interpreter {
     data_link: DataLink,
     reconnect_token: u64,
     resolving: bool,
-    held: Vec<u8>,
+    /// An AT+NSEND record handed to the socket, `[S,0]` not yet printed.
+    sending: bool,
+    ring: RxRing,
     busy_buffer: Option<u16>,
     next_token: u64,
     faults: ResponseFaults,
@@ -174,7 +191,8 @@ impl Interpreter {
             data_link: DataLink::Idle,
             reconnect_token: 0,
             resolving: false,
-            held: Vec::new(),
+            sending: false,
+            ring: RxRing::default(),
             busy_buffer: None,
             next_token: 0,
             faults: ResponseFaults::new(config.fault_plan.clone()),
@@ -222,26 +240,62 @@ impl Interpreter {
         }
     }
 
-    /// Bytes from the host.
+    /// Bytes from the host: into the receive ring, then read while the
+    /// firmware is free.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
-        if self.resolving {
-            // AT+FDNS blocks the firmware's main loop: the UART buffers.
-            self.held.extend_from_slice(bytes);
+        if matches!(self.mode, Mode::Booting(_)) {
             return;
         }
-        let mut rest = bytes;
-        while !rest.is_empty() {
+        let lost = self.ring.put(bytes);
+        if lost > 0 {
+            tracing::warn!(
+                lost,
+                total = self.ring.lost(),
+                "UART receive ring full: input lost"
+            );
+        }
+        self.read_ring(now);
+    }
+
+    /// Bytes lost to a full receive ring since power-up.
+    pub fn input_lost(&self) -> u64 {
+        self.ring.lost()
+    }
+
+    /// Whether the main loop is held up and leaves the ring unread.
+    fn busy(&self) -> bool {
+        self.resolving || self.sending
+    }
+
+    /// The main loop: what waits in the ring, in order, until it is empty
+    /// or the firmware becomes busy (the rest stays in the ring).
+    pub(crate) fn read_ring(&mut self, now: Instant) {
+        while !self.busy() && self.ring.len() > 0 {
+            let bytes = self.ring.take();
+            let read = self.consume(&bytes, now);
+            if read < bytes.len() {
+                self.ring.put_back(&bytes[read..]);
+            }
+        }
+    }
+
+    /// Takes `bytes` as the firmware does; returns how many it read before
+    /// it became busy (all of them otherwise, also when they were lost).
+    fn consume(&mut self, bytes: &[u8], now: Instant) -> usize {
+        let mut read = 0;
+        while read < bytes.len() && !self.busy() {
+            let rest = &bytes[read..];
             match &mut self.mode {
-                Mode::Booting(_) => return,
+                Mode::Booting(_) => return bytes.len(),
                 Mode::Data(_) => {
                     self.data_input(rest, now);
-                    return;
+                    return bytes.len();
                 }
                 Mode::Payload { remaining, data } => {
                     let take = (*remaining).min(rest.len());
                     data.extend_from_slice(&rest[..take]);
                     *remaining -= take;
-                    rest = &rest[take..];
+                    read += take;
                     if *remaining == 0 {
                         let data = std::mem::take(data);
                         self.mode = Mode::Command;
@@ -249,19 +303,16 @@ impl Interpreter {
                     }
                 }
                 Mode::Command => {
-                    let byte = rest[0];
-                    rest = &rest[1..];
-                    if self.command_byte(byte, now) == Flow::Discard {
+                    read += 1;
+                    if self.command_byte(rest[0], now) == Flow::Discard {
                         // AT+MDATA flushes the UART's receive buffer.
-                        return;
-                    }
-                    if self.resolving {
-                        self.held.extend_from_slice(rest);
-                        return;
+                        self.ring.flush();
+                        return bytes.len();
                     }
                 }
             }
         }
+        read
     }
 
     /// One byte in command mode (`atc_run`): LF ends the line, CR is
@@ -327,6 +378,7 @@ impl Interpreter {
     pub fn handle_event(&mut self, event: Event, now: Instant) {
         match event {
             Event::Connected { .. } => self.on_connected(),
+            Event::SendDone => self.on_send_done(now),
             Event::ConnectFailed => self.on_connect_failed(),
             Event::Received(data) => self.on_received(&data),
             Event::PeerClosed => self.on_peer_closed(),
@@ -379,8 +431,9 @@ impl Interpreter {
         self.live = self.saved.clone();
         self.line.clear();
         self.history.clear();
-        self.held.clear();
+        self.ring.flush();
         self.resolving = false;
+        self.sending = false;
         self.client_port = 2000;
         self.busy_buffer = None;
         self.faults.end_command();
@@ -394,14 +447,6 @@ impl Interpreter {
         match self.config.boot_mode {
             BootMode::Data => self.enter_data_mode(now),
             BootMode::Command => self.mode = Mode::Command,
-        }
-    }
-
-    /// Input held while the firmware was blocked, replayed.
-    fn replay_held(&mut self, now: Instant) {
-        let held = std::mem::take(&mut self.held);
-        if !held.is_empty() {
-            self.handle_input(&held, now);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! `[R,0,<len>]`, `[V,0,2]`).
 
 use std::net::SocketAddrV4;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -198,15 +199,31 @@ impl Interpreter {
         Ok(())
     }
 
-    /// The AT+NSEND payload is complete.
+    /// The AT+NSEND payload is complete: it is handed to the socket, and
+    /// the main loop is busy until that is done (`act_nsend`); the input
+    /// behind the record waits in the receive ring until `[S,0]`.
     pub(super) fn payload_complete(&mut self, data: Vec<u8>) {
         if self.socket.is_some_and(|s| s.connected) {
-            self.actions.push(Action::Send(Bytes::from(data)));
-            self.event("[S,0]");
+            self.actions.push(Action::SendRecord(Bytes::from(data)));
+            self.sending = true;
         } else {
             // The peer went away while the payload came in: send() fails.
             self.event(&line::failure(None, AtError::NotConnected.into()));
         }
+    }
+
+    /// The record is with the socket: `[S,0]` (`[F,,13]` when the peer
+    /// went away meanwhile), then the ring is read on.
+    pub(super) fn on_send_done(&mut self, now: Instant) {
+        if !std::mem::take(&mut self.sending) {
+            return;
+        }
+        if self.socket.is_some_and(|s| s.connected) {
+            self.event("[S,0]");
+        } else {
+            self.event(&line::failure(None, AtError::NotConnected.into()));
+        }
+        self.read_ring(now);
     }
 
     pub(super) fn nclose(&mut self, sign: Sign, args: &[String]) -> CommandResult {

@@ -101,8 +101,13 @@ fn nsend_takes_exactly_len_raw_bytes() {
     b.input(&payload[..4]);
     assert_eq!(b.text(), "");
     b.input(&payload[4..]);
+    assert_eq!(b.text(), "", "no answer until the socket has the record");
+    assert_eq!(
+        b.take(),
+        vec![Action::SendRecord(Bytes::from_static(payload))]
+    );
+    b.event(Event::SendDone);
     assert_eq!(b.text(), "[S,0]\r\n");
-    assert_eq!(b.take(), vec![Action::Send(Bytes::from_static(payload))]);
     assert_eq!(b.command("AT"), "[S]\r\n", "back to command lines");
 }
 
@@ -110,8 +115,79 @@ fn nsend_takes_exactly_len_raw_bytes() {
 fn a_payload_and_the_next_command_may_come_in_one_write() {
     let mut b = connected();
     b.input(b"AT+NSEND=0,3\r\nxyzAT\r\n");
-    assert_eq!(b.text(), "[W,0]\r\n[S,0]\r\n[S]\r\n");
-    assert_eq!(b.take(), vec![Action::Send(Bytes::from_static(b"xyz"))]);
+    assert_eq!(b.text(), "[W,0]\r\n", "AT waits in the ring");
+    assert_eq!(
+        b.take(),
+        vec![Action::SendRecord(Bytes::from_static(b"xyz"))]
+    );
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[S,0]\r\n[S]\r\n");
+}
+
+#[test]
+fn the_next_nsend_queued_behind_a_record_is_answered_after_its_s_0() {
+    let mut b = connected();
+    assert_eq!(b.command("AT+NSEND=0,3"), "[W,0]\r\n");
+    b.input(b"abcAT+NSEND=0,4\r\n");
+    b.input(b"AT\r\n");
+    assert_eq!(b.text(), "", "busy with the record: the rest waits");
+    assert_eq!(
+        b.take(),
+        vec![Action::SendRecord(Bytes::from_static(b"abc"))]
+    );
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[S,0]\r\n[W,0]\r\n");
+    assert_eq!(
+        b.take(),
+        vec![Action::SendRecord(Bytes::from_static(b"AT\r\n"))],
+        "the bytes behind the queued line are its record, not a command"
+    );
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[S,0]\r\n");
+    assert_eq!(b.interp.input_lost(), 0);
+}
+
+#[test]
+fn records_queued_in_the_ring_are_answered_in_order_up_to_a_refused_line() {
+    let mut b = connected();
+    b.command("AT+NSEND=0,2");
+    b.input(b"xyAT+NSEND=0,2\r\nzwAT+NSEND=0,2000\r\n");
+    assert_eq!(b.text(), "");
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[S,0]\r\n[W,0]\r\n");
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[S,0]\r\n[F,,4,2]\r\n");
+    assert_eq!(
+        b.take(),
+        vec![
+            Action::SendRecord(Bytes::from_static(b"xy")),
+            Action::SendRecord(Bytes::from_static(b"zw"))
+        ]
+    );
+    assert_eq!(b.command("AT"), "[S]\r\n");
+}
+
+#[test]
+fn input_beyond_the_ring_while_a_record_is_sent_is_lost() {
+    let mut b = connected();
+    b.command("AT+NSEND=0,1");
+    b.input(b"!");
+    // 1,024 bytes fit: a line and its record's bytes.
+    let mut ahead = b"AT+NSEND=0,1008\r\n".to_vec();
+    ahead.extend_from_slice(&[b'a'; 1008]);
+    assert_eq!(ahead.len(), 1025);
+    b.input(&ahead);
+    assert_eq!(b.interp.input_lost(), 1, "the last byte did not fit");
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[S,0]\r\n[W,0]\r\n");
+    b.input(b"b");
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[S,0]\r\n");
+    let Action::SendRecord(second) = b.take().pop().unwrap() else {
+        panic!("a record")
+    };
+    assert_eq!(second.len(), 1008);
+    assert_eq!(second.last(), Some(&b'b'), "the lost byte's place is taken");
 }
 
 #[test]
@@ -136,6 +212,7 @@ fn a_busy_transmit_buffer_reports_its_free_space() {
     assert_eq!(b.command("AT+NSEND=0,200"), "[F,,7,100]\r\n");
     assert_eq!(b.command("AT+NSEND=0,200"), "[W,0]\r\n", "drained again");
     b.input(&[0u8; 200]);
+    b.event(Event::SendDone);
     assert_eq!(b.text(), "[S,0]\r\n");
     b.event(Event::Fault(Fault::BusyBuffer(100)));
     assert_eq!(b.command("AT+NSEND=0,100"), "[W,0]\r\n", "it fits");
@@ -180,6 +257,18 @@ fn a_peer_gone_during_the_payload_fails_the_send() {
     assert_eq!(b.text(), "[V,0,2]\r\n");
     b.input(b"abcd");
     assert_eq!(b.text(), "[F,,13]\r\n");
+    assert!(b.take().is_empty(), "nothing to send on");
+}
+
+#[test]
+fn a_peer_gone_while_the_record_is_handed_over_fails_the_send() {
+    let mut b = connected();
+    b.command("AT+NSEND=0,4");
+    b.input(b"abcdAT\r\n");
+    b.event(Event::PeerClosed);
+    assert_eq!(b.text(), "[V,0,2]\r\n");
+    b.event(Event::SendDone);
+    assert_eq!(b.text(), "[F,,13]\r\n[S]\r\n");
 }
 
 #[test]
