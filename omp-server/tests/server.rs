@@ -588,6 +588,30 @@ async fn a_full_writer_queue_refuses_instead_of_buffering() {
 }
 
 #[tokio::test]
+async fn the_writer_histograms_count_every_committed_row_and_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = start_writer(dir.path(), 100, 4).await;
+    let queued: Vec<_> = (0..10)
+        .map(|tid| w.handle.submit(delivery_row(tid, 0, false, b"p")).unwrap())
+        .collect();
+    for q in queued {
+        tokio::time::timeout(GUARD, q)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+    let m = w.handle.metrics();
+    let batches = m.batches.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(batches >= 3, "at most 4 rows a batch: {batches}");
+    assert_eq!(m.histograms.rows.count(), batches);
+    assert_eq!(m.histograms.rows.sum(), 10.0, "every row once");
+    assert_eq!(m.histograms.seconds.count(), batches);
+    assert!(m.histograms.seconds.sum() > 0.0);
+    w.stop().await;
+}
+
+#[tokio::test]
 async fn a_bound_session_is_not_held_to_the_first_frame_timeout() {
     // first_frame_timeout is short; the GW's heartbeat period is 0 (no
     // heartbeats), so once bound its session is never closed for silence.

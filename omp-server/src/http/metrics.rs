@@ -1,5 +1,6 @@
 //! `/metrics`: HTTP request counters by method, route template and status,
-//! followed by the GMMP side's, the delivery writer's, the control
+//! followed by the GMMP side's, the delivery writer's ([`writer`]: with
+//! its batch-size and commit-time histograms), the control
 //! dispatcher's, the MQTT side's ([`mqtt`]) and retention's
 //! ([`retention`]), in the Prometheus text format (0.0.4).
 //!
@@ -137,6 +138,11 @@ impl Collector for Exposition {
             MetricType::Counter,
         )?)?;
         encode_gmmp(state, &mut encoder)?;
+        writer::encode_writer(
+            state.writer.metrics(),
+            state.writer.queued() as u64,
+            &mut encoder,
+        )?;
         encode_splits(state.writer.metrics(), &mut encoder)?;
         encode_events(
             state.events().metrics(),
@@ -445,3 +451,4 @@ mod mqtt;
 mod retention;
 #[cfg(test)]
 mod tests;
+mod writer;

@@ -93,6 +93,60 @@ omp_gmmp_connections_open 1
 # HELP omp_gmmp_sessions GMMP sessions bound to a gateway.
 # TYPE omp_gmmp_sessions gauge
 omp_gmmp_sessions 0
+# HELP omp_writer_batches_total Transactions the writer committed.
+# TYPE omp_writer_batches_total counter
+omp_writer_batches_total 0
+# HELP omp_writer_rows_total Deliveries the writer committed (split deliveries once, made whole).
+# TYPE omp_writer_rows_total counter
+omp_writer_rows_total 0
+# HELP omp_writer_failed_rows_total Rows whose transaction failed (each answered with an error, none acknowledged).
+# TYPE omp_writer_failed_rows_total counter
+omp_writer_failed_rows_total 0
+# HELP omp_writer_refused_full_total Submissions refused because the writer's queue was full.
+# TYPE omp_writer_refused_full_total counter
+omp_writer_refused_full_total 0
+# HELP omp_writer_queue Jobs waiting for the writer now.
+# TYPE omp_writer_queue gauge
+omp_writer_queue 0
+# HELP omp_writer_batch_rows Rows per committed transaction (deliveries, whole split deliveries, MQTT messages).
+# TYPE omp_writer_batch_rows histogram
+omp_writer_batch_rows_bucket{le=\"1\"} 0
+omp_writer_batch_rows_bucket{le=\"2\"} 0
+omp_writer_batch_rows_bucket{le=\"4\"} 0
+omp_writer_batch_rows_bucket{le=\"8\"} 0
+omp_writer_batch_rows_bucket{le=\"16\"} 0
+omp_writer_batch_rows_bucket{le=\"32\"} 0
+omp_writer_batch_rows_bucket{le=\"64\"} 0
+omp_writer_batch_rows_bucket{le=\"128\"} 0
+omp_writer_batch_rows_bucket{le=\"256\"} 0
+omp_writer_batch_rows_bucket{le=\"512\"} 0
+omp_writer_batch_rows_bucket{le=\"1024\"} 0
+omp_writer_batch_rows_bucket{le=\"2048\"} 0
+omp_writer_batch_rows_bucket{le=\"4096\"} 0
+omp_writer_batch_rows_bucket{le=\"+Inf\"} 0
+omp_writer_batch_rows_sum 0.0
+omp_writer_batch_rows_count 0
+# HELP omp_writer_batch_seconds BEGIN to COMMIT of each transaction the writer committed, seconds.
+# TYPE omp_writer_batch_seconds histogram
+omp_writer_batch_seconds_bucket{le=\"0.0001\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0002\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0004\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0008\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0016\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0032\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0064\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0128\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0256\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.0512\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.1024\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.2048\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.4096\"} 0
+omp_writer_batch_seconds_bucket{le=\"0.8192\"} 0
+omp_writer_batch_seconds_bucket{le=\"1.6384\"} 0
+omp_writer_batch_seconds_bucket{le=\"3.2768\"} 0
+omp_writer_batch_seconds_bucket{le=\"+Inf\"} 0
+omp_writer_batch_seconds_sum 0.0
+omp_writer_batch_seconds_count 0
 # HELP omp_split_parts_stored_total Parts of split deliveries committed and answered STATUS_OK.
 # TYPE omp_split_parts_stored_total counter
 omp_split_parts_stored_total 0
