@@ -40,6 +40,8 @@
 //!
 //! [`Agent::run`] serves the frame transports (`direct`, `bridge`);
 //! [`Agent::run_native`] (in `native`) the module's own GMMP client.
+//! A run of working sessions closed by the OMP is said to be a probable
+//! takeover by another connection with the same auth ID (`takeover`).
 //! [`Agent::add_module_source`] starts the module readings
 //! ([`crate::sources::module`]) when the config asks for them.
 
@@ -71,6 +73,7 @@ mod identity;
 mod intake;
 mod native;
 mod status;
+mod takeover;
 
 use backoff::Backoff;
 use down_log::DownLog;
@@ -260,6 +263,7 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let mut backoff = Backoff::new(self.config.reconnect_initial, self.config.reconnect_max);
         let mut down_log = DownLog::default();
+        let mut takeover = takeover::TakeoverHint::default();
         let auth_id = match self.config.auth_id.clone() {
             Some(a) => a,
             None => match self
@@ -326,6 +330,20 @@ impl Agent {
                     let recovered = backoff.is_fresh();
                     let delay = backoff.next();
                     down_log.report("OMP session down", &reason, delay, recovered);
+                    if !(recovered && reason == OMP_CLOSED) {
+                        takeover.other_end();
+                    } else if let Some(ends) = takeover.closed_by_omp(Instant::now()) {
+                        tracing::warn!(
+                            target: "gw_agent::agent",
+                            %auth_id,
+                            ends,
+                            within = ?takeover::WINDOW,
+                            "the OMP keeps closing this gateway's session once it is up: another \
+                             connection registering the same auth ID probably takes it over (a \
+                             second gw-agent, emulator or module with this MAC); the OMP's log \
+                             names both peers"
+                        );
+                    }
                     self.omp_note = "down";
                     self.report_status(&engine, &transport);
                     if !self.idle(delay, &shutdown).await {
