@@ -80,9 +80,11 @@ struct Shared {
     /// AT+SSENDs whose final reply never came but that the module had
     /// taken (see [`Driver::unconfirmed_sends`]).
     unconfirmed_sends: AtomicU64,
-    /// The module has given an AT+SSEND go-ahead: a later one missing was
-    /// lost on the way, not a module that gives none.
-    prompts_seen: AtomicBool,
+    /// How long AT+SSEND go-aheads took lately, microseconds: a decaying
+    /// maximum, 0 until the first. A module that has given one gives them
+    /// all, so a later one missing was lost on the way, and the wait for
+    /// it can be fitted to the module (see `data::prompt_wait`).
+    prompt_micros: AtomicU64,
 }
 
 /// The write half and the reply stream, used by one command at a time.

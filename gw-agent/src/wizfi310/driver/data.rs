@@ -40,7 +40,8 @@ impl Driver {
 
     /// `AT+SSEND=<sid>,,,<len>` then exactly the payload, then `[OK]`.
     ///
-    /// The driver waits up to `Timeouts::send_prompt` for the module's
+    /// The driver waits up to `Timeouts::send_prompt` (less once the module
+    /// has given go-aheads: `prompt_wait`) for the module's
     /// `[sid,,,len]` go-ahead (or an `[ERROR…]`, in which case no payload
     /// is written), then writes the payload whether or not a go-ahead came.
     /// A final reply that does not come within the send's timeout, from a
@@ -66,8 +67,8 @@ impl Driver {
     /// reads it from its UART buffer once the payload is in, and its
     /// go-ahead comes back right after that `[OK]`, ahead of any socket
     /// data the payload caused. A payload is still written only after its
-    /// go-ahead, or once `Timeouts::send_prompt` passed without one from a
-    /// module that has given one before (it was lost on the way). A module
+    /// go-ahead, or once the wait for it passed without one from a module
+    /// that has given one before (it was lost on the way). A module
     /// that has never given a bracketed go-ahead is served one payload the
     /// plain way, without pipelining.
     ///
@@ -103,7 +104,7 @@ impl Driver {
                 Some(go) => go,
                 None => self.await_go_ahead(&mut ex, &line).await?,
             };
-            let prompts_seen = self.inner.shared.prompts_seen.load(Ordering::Relaxed);
+            let prompts_seen = self.inner.shared.prompt_micros.load(Ordering::Relaxed) > 0;
             // A missing go-ahead from a module that gives them was lost on
             // the way: the module is reading the payload all the same.
             let go = match go {
@@ -214,14 +215,16 @@ impl Driver {
 
     /// Waits for the go-ahead of an AT+SSEND line (see [`send`](Self::send)).
     async fn await_go_ahead(&self, ex: &mut Exchange, line: &str) -> Result<GoAhead, Error> {
-        let deadline = Instant::now() + self.inner.timeouts.send_prompt;
+        let recent = &self.inner.shared.prompt_micros;
+        let started = Instant::now();
+        let deadline = started + prompt_wait(recent.load(Ordering::Relaxed), &self.inner.timeouts);
         loop {
             match timeout_at(deadline, ex.replies.recv()).await {
                 Ok(Some(Incoming::Line(ResponseLine::SendPrompt { .. }))) => {
-                    self.inner
-                        .shared
-                        .prompts_seen
-                        .store(true, Ordering::Relaxed);
+                    let took = (started.elapsed().as_micros() as u64).max(1);
+                    let _ = recent.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+                        Some(took.max(old - old / 8))
+                    });
                     return Ok(GoAhead::Prompt);
                 }
                 Err(_) => return Ok(GoAhead::Silent),
@@ -367,6 +370,27 @@ impl Driver {
     }
 }
 
+/// The shortest wait for the go-ahead of a module that gives them.
+const PROMPT_WAIT_FLOOR: Duration = Duration::from_millis(100);
+
+/// How long to wait for an AT+SSEND go-ahead, given how long they took
+/// lately (`recent_micros`, 0 before the first): `Timeouts::send_prompt`
+/// until the module has given one; then four times the recent maximum,
+/// at least [`PROMPT_WAIT_FLOOR`], at most `send_prompt`. A go-ahead that
+/// does not come in that time was lost (the payload is written anyway),
+/// and each lost one then costs a fraction of a second, not a second: at
+/// 115200 baud a go-ahead queued behind 1 KiB of socket data takes about
+/// 90 ms.
+fn prompt_wait(recent_micros: u64, timeouts: &Timeouts) -> Duration {
+    if recent_micros == 0 {
+        return timeouts.send_prompt;
+    }
+    (Duration::from_micros(recent_micros) * 4).clamp(
+        PROMPT_WAIT_FLOOR.min(timeouts.send_prompt),
+        timeouts.send_prompt,
+    )
+}
+
 /// How often a pipelined send with nothing queued behind its payload looks
 /// for a next payload while the payload's `[OK]` is awaited. Short beside
 /// a UART's turnaround; the check is a lock and a queue look-up.
@@ -379,7 +403,7 @@ enum GoAhead {
     Prompt,
     /// `[OK]` (a firmware that answers before reading the payload).
     OkEarly,
-    /// Nothing within `send_prompt`.
+    /// Nothing within the wait (`prompt_wait`).
     Silent,
 }
 
@@ -395,4 +419,31 @@ fn check_send_size(len: usize) -> Result<(), Error> {
 
 fn ssend_line(sid: u8, len: usize) -> String {
     format!("AT+SSEND={sid},,,{len}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_go_ahead_wait_fits_the_module_once_it_has_given_one() {
+        let t = Timeouts::default();
+        assert_eq!(prompt_wait(0, &t), t.send_prompt, "none seen yet");
+        assert_eq!(
+            prompt_wait(1_000, &t),
+            PROMPT_WAIT_FLOOR,
+            "fast module: the floor"
+        );
+        assert_eq!(prompt_wait(90_000, &t), Duration::from_millis(360));
+        assert_eq!(
+            prompt_wait(5_000_000, &t),
+            t.send_prompt,
+            "never above send_prompt"
+        );
+        let short = Timeouts {
+            send_prompt: Duration::from_millis(50),
+            ..Timeouts::default()
+        };
+        assert_eq!(prompt_wait(1_000, &short), Duration::from_millis(50));
+    }
 }
