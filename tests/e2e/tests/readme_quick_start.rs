@@ -5,6 +5,11 @@
 //! approved and delivering; then step 4's blocks, which take every ID
 //! from the answer before them, must run to the end (`bash -euo
 //! pipefail`) and print the delivered text.
+//!
+//! The Dockerfile's final stage, as far as it goes without a container
+//! engine (none runs where CI runs): its ENTRYPOINT and the `docker exec`
+//! command of its header, run against the built binary and a data
+//! directory made as the stage makes `/data`.
 
 mod common;
 
@@ -104,10 +109,12 @@ async fn delivered(http_addr: SocketAddr, key: &str) -> bool {
     http(http_addr, "GET", &latest, key, None).await.0 == 200
 }
 
-/// Stops a process group started with `process_group(0)`.
+/// Stops a process group started with `process_group(0)`. (`kill -TERM
+/// -<pgid>` is read by procps-ng 4.0's kill as something else and does
+/// nothing; `-s TERM -- -<pgid>` is unambiguous.)
 fn stop_group(child: &std::process::Child) {
     let _ = Command::new("kill")
-        .args(["-TERM", &format!("-{}", child.id())])
+        .args(["-s", "TERM", "--", &format!("-{}", child.id())])
         .status();
 }
 
@@ -202,4 +209,106 @@ async fn the_quick_start_runs_as_pasted_against_a_fresh_server() {
             let _ = child.kill();
         }
     }
+}
+
+const DOCKERFILE: &str = include_str!("../../../Dockerfile");
+
+/// The Dockerfile's `ENTRYPOINT [...]`, its words.
+fn entrypoint(dockerfile: &str) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .expect("the Dockerfile has an ENTRYPOINT");
+    serde_json::from_str(line).expect("ENTRYPOINT in its JSON (exec) form")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dockerfile_entrypoint_and_exec_command_run_the_built_server() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    // The build stage builds the binary this test runs, as CI does.
+    assert!(
+        DOCKERFILE.contains("cargo build --release --locked -p omp-server"),
+        "the build stage's command"
+    );
+    // The final stage's data volume: `install -d -m 0700 … /data`.
+    assert!(DOCKERFILE.contains("install -d -m 0700 -o omp -g omp /data"));
+    let words = entrypoint(DOCKERFILE);
+    assert_eq!(words[0], "/usr/local/bin/omp-server");
+
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let http_addr = free_addr();
+    let args: Vec<String> = words[1..]
+        .iter()
+        .map(|w| match w.as_str() {
+            "/data" => data.display().to_string(),
+            // The container's port 8080 is published by `docker run -p`;
+            // here a free one on loopback.
+            "0.0.0.0:8080" => http_addr.to_string(),
+            w => w.to_owned(),
+        })
+        .collect();
+    assert!(
+        args.contains(&http_addr.to_string()),
+        "the ENTRYPOINT sets --http-listen 0.0.0.0:8080: {words:?}"
+    );
+    // The other listeners keep their defaults in the container; here free
+    // ports, through the environment the ENTRYPOINT leaves alone.
+    let mut server = Command::new(omp_server())
+        .args(&args)
+        .env("OMP_GMMP_LISTEN", free_addr().to_string())
+        .env("OMP_MQTT_LISTEN", "none")
+        .env("OMP_MQTTS_LISTEN", "none")
+        .current_dir(root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let key_file = data.join("api-key");
+    until("the ENTRYPOINT's server to serve its API", || async {
+        tokio::net::TcpStream::connect(http_addr).await.is_ok() && key_file.is_file()
+    })
+    .await;
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let (status, _) = http(http_addr, "GET", "/healthz", key.trim(), None).await;
+    assert_eq!(status, 200);
+
+    // The header's `docker exec omp omp-server --data-dir /data provision
+    // add 0008dc1e3222`, while the server runs.
+    let exec = DOCKERFILE
+        .lines()
+        .find_map(|l| {
+            l.trim_start_matches(['#', ' '])
+                .strip_prefix("docker exec omp ")
+        })
+        .expect("the header shows a docker exec command");
+    let exec = exec
+        .replace("/data", &data.display().to_string())
+        .replace("omp-server", &omp_server().display().to_string());
+    run_script(root.path(), &exec);
+    let (status, body) = http(http_addr, "GET", "/api/v1/provisioning", key.trim(), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i["auth_id"] == "0008dc1e3222")),
+        "provisioned through the exec command: {body}"
+    );
+
+    stop_group(&server);
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while server.try_wait().unwrap().is_none() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    if waited.is_err() {
+        let _ = server.kill();
+    }
+    assert!(waited.is_ok(), "the server stops on SIGTERM");
 }
