@@ -1,21 +1,26 @@
 //! `omp-faults agent`, reduced for CI: the real agent code (this crate's
-//! hidden `run-agent`) in bridge mode against the WizFi310 emulator and
-//! the real omp-server, with every kind of emulator fault, OMP stops and
-//! agent SIGKILLs.
+//! hidden `run-agent`) in bridge mode against a module emulator and the
+//! real omp-server, with every kind of that emulator's faults, OMP stops
+//! and agent SIGKILLs.
 
 use std::time::Duration;
 
 use omp_faults::program::{Program, RUN_AGENT};
-use omp_faults::scenario::agent;
+use omp_faults::scenario::agent::{self, emulator::ModuleKind};
 
 /// `omp-faults agent`, shortened: lost must be 0 and every confirmed
 /// delivery in exactly one class.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
+    short_run(ModuleKind::Wizfi310, 20261121, Duration::from_secs(12)).await;
+}
+
+async fn short_run(module: ModuleKind, seed: u64, duration: Duration) {
     let work = tempfile::tempdir().unwrap();
     let opts = agent::Options {
-        seed: 20261121,
-        duration: Duration::from_secs(12),
+        module,
+        seed,
+        duration,
         rate: 25.0,
         fault_interval: Duration::from_millis(600),
         agent_kills: 2,
@@ -35,9 +40,11 @@ async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
     let t = &report.tally;
     // Shown with --nocapture: what this run did.
     eprintln!(
-        "faults {:?}; {} sessions lost, {} torn spool records, {} duplicates across kills, {} keyed resends recognised; {t:?}; faults {:?}, drain {:?}, total {:?}",
+        "{}: faults {:?}; {} sessions lost, {} re-syncs, {} torn spool records, {} duplicates across kills, {} keyed resends recognised; {t:?}; faults {:?}, drain {:?}, total {:?}",
+        module.name(),
         report.faults,
         report.sessions_lost,
+        report.resyncs,
         report.torn_spool_records,
         report.duplicates_across_kills,
         report.resends_recognised,
@@ -56,7 +63,7 @@ async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
     assert!(report.agent_exits.is_empty(), "{summary}");
     assert_eq!(report.unreadable_records, 0, "{summary}");
     assert!(report.violations().is_empty(), "{summary}");
-    for (kind, _) in agent::faults::EMULATOR_FAULTS {
+    for (kind, _) in agent::emulator::fault_kinds(module) {
         assert!(report.faults.get(kind) >= Some(&1), "no {kind}: {summary}");
     }
     assert_eq!(report.faults.get("agent-kill"), Some(&2), "{summary}");
