@@ -1,7 +1,7 @@
 //! `omp-faults agent`, reduced for CI: the real agent code (this crate's
-//! hidden `run-agent`) in bridge mode against a module emulator and the
-//! real omp-server, with every kind of that emulator's faults, OMP stops
-//! and agent SIGKILLs.
+//! hidden `run-agent`) in bridge mode against a module emulator — the
+//! WizFi310's, then the WIZ550S2E's — and the real omp-server, with every
+//! kind of that emulator's faults, OMP stops and agent SIGKILLs.
 
 use std::time::Duration;
 
@@ -13,6 +13,17 @@ use omp_faults::scenario::agent::{self, emulator::ModuleKind};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_confirmed_delivery_is_stored_or_reported_dropped_under_faults() {
     short_run(ModuleKind::Wizfi310, 20261121, Duration::from_secs(12)).await;
+}
+
+/// The same over a WIZ550S2E: its link down, peer closes, silent
+/// reboots, a full transmit buffer and the response faults. Longer: a
+/// silent reboot leaves the module in data mode, and the agent needs
+/// some 5 s (an unanswered AT+NSEND, the re-sync, the wait for `AT`
+/// before `+++`) to have a session again, so in 12 s most faults would
+/// find no session to hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_confirmed_delivery_over_a_wiz550s2e_is_stored_or_reported_dropped_under_faults() {
+    short_run(ModuleKind::Wiz550s2e, 20261204, Duration::from_secs(20)).await;
 }
 
 async fn short_run(module: ModuleKind, seed: u64, duration: Duration) {
