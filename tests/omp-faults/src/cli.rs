@@ -218,8 +218,8 @@ pub enum Command {
         common: Common,
     },
     /// The gateway agent under faults: gw-agent in bridge mode against the
-    /// WizFi310 emulator and the OMP, with emulator faults, OMP outages and
-    /// agent SIGKILLs; check that every delivery the agent confirmed is
+    /// WizFi310 or WIZ550S2E emulator and the OMP, with emulator faults,
+    /// OMP outages and agent SIGKILLs; check that every delivery the agent confirmed is
     /// stored once or reported dropped by its spool's policy.
     Agent(Box<AgentArgs>),
     /// Run the OMP in this process (what the runs start; omp-server's flags).
@@ -237,6 +237,10 @@ pub struct AgentArgs {
     /// Run this gw-agent binary instead of the built-in `omp-faults run-agent`.
     #[arg(long)]
     pub agent_bin: Option<PathBuf>,
+    /// The module the agent drives (its `module` setting), emulated with
+    /// its own faults.
+    #[arg(long, value_enum, default_value_t = gw_agent::config::ModuleKind::Wizfi310)]
+    pub module: gw_agent::config::ModuleKind,
     /// Seed of the fault schedule.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -280,7 +284,7 @@ pub struct AgentArgs {
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
     /// The emulator also drops its whole response to every n-th command
-    /// (AT+SSENDs among them), beside the scheduled faults.
+    /// (AT+SSENDs or AT+NSENDs among them), beside the scheduled faults.
     #[arg(long)]
     pub drop_every: Option<std::num::NonZeroU32>,
     /// When to keep the working directory (OMP database, agent state and

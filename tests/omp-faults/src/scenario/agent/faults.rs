@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use fastrand::Rng;
 use tokio_util::sync::CancellationToken;
-use wizfi310_sim::{Fault, SimControl};
 
+use super::emulator::{Control, between};
 use crate::error::FaultError;
 
 #[derive(Debug, Clone)]
@@ -57,11 +57,6 @@ impl Counts {
     }
 }
 
-/// Uniform in [lo, hi].
-fn between(rng: &mut Rng, lo: Duration, hi: Duration) -> Duration {
-    lo + hi.saturating_sub(lo).mul_f64(rng.f64())
-}
-
 /// `n` events in [from, to] of `duration`, each with a length drawn from
 /// `len`: one per equal slot, at a random point of it that lets the event
 /// end within the slot when it fits, so events never overlap and all of
@@ -98,30 +93,21 @@ pub(super) fn agent_kills_plan(
     plan(rng, n, duration, 0.10, 0.90, restart)
 }
 
-/// Emulator faults: name, weight.
-pub const EMULATOR_FAULTS: [(&str, u32); 7] = [
-    ("drop-response", 3),
-    ("delay-response", 3),
-    ("garble-line", 3),
-    ("close-socket", 2),
-    ("link-down", 2),
-    ("reset-event", 1),
-    ("ap-off", 1),
-];
-
+/// The emulator's faults, one of `kinds` at a time: one of each first
+/// (shuffled, at the mean gap), then drawn by weight.
 pub(super) async fn emulator_faults(
-    ctl: SimControl,
+    ctl: Control,
+    kinds: &'static [(&'static str, u32)],
     mut rng: Rng,
     mean: Duration,
     stop: CancellationToken,
     counts: Counts,
 ) {
-    // One of each first, shuffled, then by weight.
-    let mut first: Vec<&'static str> = EMULATOR_FAULTS.iter().map(|(k, _)| *k).collect();
+    let mut first: Vec<&'static str> = kinds.iter().map(|(k, _)| *k).collect();
     rng.shuffle(&mut first);
-    let total: u32 = EMULATOR_FAULTS.iter().map(|(_, w)| w).sum();
+    let total: u32 = kinds.iter().map(|(_, w)| w).sum();
     let mut drawn = first.into_iter();
-    let mut first_round = EMULATOR_FAULTS.len();
+    let mut first_round = kinds.len();
     loop {
         // The first round at the mean gap, so a short run sees every kind;
         // then exponential gaps (a Poisson process), kept within reason.
@@ -138,44 +124,17 @@ pub(super) async fn emulator_faults(
         }
         let kind = drawn.next().unwrap_or_else(|| {
             let mut pick = rng.u32(..total);
-            EMULATOR_FAULTS
+            kinds
                 .iter()
                 .find(|(_, w)| {
                     let hit = pick < *w;
                     pick = pick.saturating_sub(*w);
                     hit
                 })
-                .map_or("drop-response", |(k, _)| *k)
+                .map_or(kinds[0].0, |(k, _)| *k)
         });
         counts.add(kind);
-        match kind {
-            "drop-response" => ctl.inject(Fault::DropNextResponse),
-            "delay-response" => ctl.inject(Fault::DelayNextResponse(between(
-                &mut rng,
-                Duration::from_millis(100),
-                Duration::from_secs(3),
-            ))),
-            "garble-line" => ctl.inject(Fault::GarbleNextLine),
-            // Every open socket: the agent's is usually 0, but not when a
-            // stale one was still open at its connect (closing a socket
-            // that is not open does nothing).
-            "close-socket" => {
-                for sid in 0..wizfi310_sim::interpreter::MAX_SOCKETS as u8 {
-                    ctl.inject(Fault::CloseSocket(sid));
-                }
-            }
-            "link-down" => ctl.inject(Fault::LinkDown),
-            "reset-event" => ctl.inject(Fault::ResetEvent),
-            _ => {
-                ctl.set_access_point(false);
-                let off = between(&mut rng, Duration::from_secs(1), Duration::from_secs(4));
-                tokio::select! {
-                    _ = tokio::time::sleep(off) => {}
-                    _ = stop.cancelled() => {}
-                }
-                ctl.set_access_point(true);
-            }
-        }
+        ctl.inject(kind, &mut rng, &stop).await;
     }
 }
 

@@ -1,14 +1,19 @@
-//! `agent`: the gateway agent under faults. The real omp-server and the
-//! WizFi310 emulator in-process, the real agent (`gw-agent`'s code, by
-//! default as this program's hidden `run-agent`) as a child process in bridge mode
-//! with its on-disk spool, a producer writing numbered deliveries to the
+//! `agent`: the gateway agent under faults. The real omp-server and a
+//! module emulator (the WizFi310's or the WIZ550S2E's, [`emulator`])
+//! in-process, the real agent (`gw-agent`'s code, by default as this
+//! program's hidden `run-agent`) as a child process in bridge mode with
+//! its on-disk spool, a producer writing numbered deliveries to the
 //! agent's data socket, and three fault loops driven by one seed:
 //!
-//! - the emulator ([`wizfi310_sim::Fault`]): a command's response lost or
-//!   delayed, a garbled response or event line, an unsolicited
-//!   `[Reset Event]`, `[Link-Down Event]`, the module's TCP sockets closed
-//!   by the peer, and the access point off the air for a while (joins fail
-//!   until it is back);
+//! - the emulator: for the WizFi310 ([`wizfi310_sim::Fault`]) a command's
+//!   response lost or delayed, a garbled response or event line, an
+//!   unsolicited `[Reset Event]`, `[Link-Down Event]`, the module's TCP
+//!   sockets closed by the peer, and the access point off the air for a
+//!   while (joins fail until it is back); for the WIZ550S2E
+//!   ([`wiz550s2e_sim::Fault`]) the same response faults, the peer
+//!   closing the connection, a full transmit buffer for one AT+NSEND, a
+//!   silent reboot (back in data mode), and the Ethernet link down for a
+//!   while;
 //! - the OMP: stopped (graceful shutdown) and started again on the same
 //!   port and database after a pause;
 //! - the agent: SIGKILLed and started again.
@@ -42,6 +47,8 @@
 //!
 //! # Layout
 //!
+//! - [`emulator`]: the two emulators, their fault kinds and how each is
+//!   injected.
 //! - [`faults`]: the schedule (one seed) and the emulator's fault loop.
 //! - [`omp`]: the OMP in-process, stopped and started on one port.
 //! - [`process`]: the agent's child process, its kills and restarts.
@@ -56,18 +63,19 @@ use std::time::{Duration, Instant};
 
 use test_support::report::Report as Figures;
 use tokio_util::sync::CancellationToken;
-use wizfi310_sim::{SimConfig, Simulator};
 
 use crate::cli::AgentArgs;
 use crate::error::FaultError;
 use crate::program::{self, Program};
 use crate::scenario::{Outcome, WorkDir};
+use emulator::{Emulator, ModuleKind, fault_kinds};
 use faults::{Counts, agent_kills_plan, emulator_faults, plan};
 use ledger::{Produced, Tally};
 use omp::{Omp, omp_outages, pick_port};
 use process::{AgentProcess, agent_kills, wait_ready};
 use traffic::{agent_records, drain, produce, spooled, stored_rows};
 
+pub mod emulator;
 pub mod faults;
 pub mod ledger;
 pub mod omp;
@@ -79,6 +87,8 @@ pub mod traffic;
 pub struct Options {
     /// How the agent is started.
     pub agent: Program,
+    /// The module emulated on the agent's serial port.
+    pub module: ModuleKind,
     /// Where the OMP's data, the agent's state and its log go.
     pub work_dir: PathBuf,
     /// Seed of the fault schedule.
@@ -117,6 +127,7 @@ impl Options {
     pub fn new(agent: Program, work_dir: PathBuf) -> Options {
         Options {
             agent,
+            module: ModuleKind::Wizfi310,
             work_dir,
             seed: 1,
             duration: Duration::from_secs(180),
@@ -141,6 +152,8 @@ impl Options {
 
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The module emulated.
+    pub module: ModuleKind,
     /// Faults injected, by kind (`agent-kill` and `omp-stop` included).
     pub faults: BTreeMap<&'static str, u64>,
     /// Times the agent exited without being killed (with how).
@@ -154,6 +167,9 @@ pub struct Report {
     /// Sends the agent counted as done without the module's `[OK]` (the
     /// reply was lost; the OMP's response confirmed the deliveries).
     pub sends_unconfirmed: usize,
+    /// Commands the module did not answer in time, after which the
+    /// agent's driver re-synchronised with bare `AT`s (either module).
+    pub resyncs: usize,
     /// Torn spool records the agent cut off at start-up (after a SIGKILL).
     pub torn_spool_records: usize,
     /// Duplicated deliveries with an agent SIGKILL between their first and
@@ -180,18 +196,7 @@ pub async fn run(opts: Options) -> Result<Report, FaultError> {
     let omp_dir = opts.work_dir.join("omp");
     let omp = Omp::start(&omp_dir, SocketAddr::from(([127, 0, 0, 1], pick_port()?))).await?;
     let gmmp_addr = omp.gmmp_addr;
-    let sim = Simulator::start(SimConfig {
-        pace: opts.pace,
-        join_delay: Duration::from_millis(10),
-        reset_delay: Duration::from_millis(50),
-        fault_plan: wizfi310_sim::FaultPlan {
-            drop_every: opts.drop_every,
-            ..Default::default()
-        },
-        ..SimConfig::default()
-    })
-    .await
-    .map_err(|e| FaultError::io("starting the emulator", e))?;
+    let sim = Emulator::start(&opts).await?;
     let ctl = sim.control();
     let state = opts.work_dir.join("agent");
     let socket = opts.work_dir.join("data.sock");
@@ -212,6 +217,7 @@ pub async fn run(opts: Options) -> Result<Report, FaultError> {
     let mut rng = fastrand::Rng::with_seed(opts.seed);
     let emulator = tokio::spawn(emulator_faults(
         ctl.clone(),
+        fault_kinds(opts.module),
         fastrand::Rng::with_seed(rng.u64(..)),
         opts.fault_interval,
         stop_faults.clone(),
@@ -245,7 +251,7 @@ pub async fn run(opts: Options) -> Result<Report, FaultError> {
     tokio::time::sleep(opts.duration).await;
     stop_faults.cancel();
     emulator.await.map_err(task)?;
-    ctl.set_access_point(true);
+    ctl.restore();
     let (omp, resends_before) = omp_loop.await.map_err(task)??;
     let (mut agent, agent_exits, killed_at) = agent_loop.await.map_err(task)??;
     stop_producing.cancel();
@@ -276,6 +282,7 @@ pub async fn run(opts: Options) -> Result<Report, FaultError> {
         })
         .count();
     Ok(Report {
+        module: opts.module,
         duplicates_across_kills,
         resends_recognised,
         faults,
@@ -284,6 +291,7 @@ pub async fn run(opts: Options) -> Result<Report, FaultError> {
         unreadable_records: records.unreadable_lines,
         sessions_lost: log.matches("OMP session down").count(),
         sends_unconfirmed: log.matches("a send's [OK] was lost").count(),
+        resyncs: log.matches("re-synchronising with AT").count(),
         torn_spool_records: log.matches("dropped a torn record").count(),
         drained,
         fault_time,
@@ -336,6 +344,7 @@ impl Report {
     pub fn figures(&self) -> Figures {
         let t = &self.tally;
         let mut f = Figures::new("agent");
+        f.set("module", self.module.name());
         let total: u64 = self.faults.values().sum();
         f.set("faults", total);
         for (kind, n) in &self.faults {
@@ -358,6 +367,7 @@ impl Report {
             .set("balances", t.balances())
             .set("sessions_lost", self.sessions_lost)
             .set("sends_unconfirmed", self.sends_unconfirmed)
+            .set("resyncs", self.resyncs)
             .set("torn_spool_records", self.torn_spool_records)
             .set("agent_exits", self.agent_exits.len())
             .set("duplicates_across_kills", self.duplicates_across_kills)
@@ -375,6 +385,7 @@ impl Options {
     /// The options of `omp-faults agent`, working in `work_dir`.
     pub fn from_args(args: &AgentArgs, work_dir: PathBuf) -> Result<Options, FaultError> {
         Ok(Options {
+            module: args.module,
             seed: args.seed,
             duration: args.duration,
             rate: args.rate,

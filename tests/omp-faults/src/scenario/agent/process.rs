@@ -10,6 +10,7 @@ use tokio::process::Child;
 use tokio_util::sync::CancellationToken;
 
 use super::Options;
+use super::emulator::agent_settings;
 use super::faults::{Counts, unix_ms};
 use crate::error::FaultError;
 use crate::program::Program;
@@ -34,14 +35,12 @@ impl AgentProcess {
         std::fs::create_dir_all(state)
             .map_err(|e| FaultError::io(format!("creating {}", state.display()), e))?;
         let config = opts.work_dir.join("agent.toml");
+        let (module, wifi) = agent_settings(opts.module);
         let text = format!(
-            r#"state_dir = "{state}"
+            r#"{module}state_dir = "{state}"
 [serial]
 path = "{tty}"
-[wifi]
-ssid = "testnet"
-passphrase = "12345678"
-[omp]
+{wifi}[omp]
 host = "127.0.0.1"
 port = {omp_port}
 [periods]
