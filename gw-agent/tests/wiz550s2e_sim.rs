@@ -162,6 +162,27 @@ async fn lost_and_late_answers_re_synchronise() {
 }
 
 #[tokio::test]
+async fn a_lost_go_ahead_fills_the_record_with_nuls_and_counts_it() {
+    let (sim, driver, _events) = start(command_mode()).await;
+    driver.init().await.unwrap();
+    let (_listener, mut peer) = connect(&driver).await;
+    assert_eq!(driver.padded_records(), 0);
+    // `[W,0]` lost: the module waits for the record's bytes; the driver
+    // cannot tell a lost go-ahead from a refusal, so it writes NULs (a
+    // refused line's module drops them) and reports the send failed.
+    sim.control().inject(Fault::DropNextResponse);
+    assert!(driver.send(0, b"held").await.is_err());
+    assert_eq!(driver.padded_records(), 1);
+    let mut got = [0xffu8; 4];
+    timeout(GUARD, peer.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, [0; 4], "the peer got NULs, never the record's bytes");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn start_up_escapes_the_factory_data_mode_and_a_reset_starts_again() {
     // The firmware boots into data mode: AT is payload there.
     let (sim, driver, _events) = start(SimConfig::default()).await;

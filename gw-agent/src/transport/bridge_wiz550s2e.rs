@@ -17,7 +17,9 @@
 //! A socket left open by an earlier run of the agent is closed with
 //! AT+NCLOSE=0 once per module start-up (and when AT+NOPEN answers
 //! `[F,,10]`, no free socket). `[V,0,2]` (the OMP closed, or the
-//! connection broke) ends the session (`recv` answers `Ok(None)`); a failed
+//! connection broke) ends the session (`recv` answers `Ok(None)`, or
+//! `PaddedRecord` when the driver had just filled a record with NULs after
+//! a lost AT+NSEND answer: the OMP closed on those); a failed
 //! AT+NSEND (`[F,,11]` after the module rebooted on its own, `[F,,13]`)
 //! ends it with an error. The agent loop's reconnect back-off paces the
 //! reconnects; the next `connect` starts the module again when needed.
@@ -67,6 +69,9 @@ struct Writer {
     outbox: Arc<Outbox>,
     failed: oneshot::Receiver<wiz550s2e::Error>,
     task: JoinHandle<()>,
+    driver: Driver,
+    /// The driver's padded records when this socket opened.
+    padded_before: u64,
 }
 
 /// What `recv` woke up for.
@@ -101,11 +106,14 @@ impl Wiz550s2eBridge {
     fn start_writer(&mut self, driver: Driver) {
         let outbox = Arc::new(Outbox::default());
         let (failed_tx, failed) = oneshot::channel();
-        let task = tokio::spawn(write_loop(driver, outbox.clone(), failed_tx));
+        let padded_before = driver.padded_records();
+        let task = tokio::spawn(write_loop(driver.clone(), outbox.clone(), failed_tx));
         self.writer = Some(Writer {
             outbox,
             failed,
             task,
+            driver,
+            padded_before,
         });
     }
 }
@@ -231,6 +239,15 @@ impl Transport for Wiz550s2eBridge {
                     event: SocketEvent::Closed | SocketEvent::Disconnected,
                 } => {
                     self.connected = false;
+                    // The socket event can come before the writer's own
+                    // error: a close right after padding is the padding's.
+                    let padded = self
+                        .writer
+                        .as_ref()
+                        .is_some_and(|w| w.driver.padded_records() > w.padded_before);
+                    if padded {
+                        return Err(TransportError::PaddedRecord);
+                    }
                     return Ok(None);
                 }
                 other => tracing::trace!(event = ?other, "module event during the session"),

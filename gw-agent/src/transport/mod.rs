@@ -75,6 +75,14 @@ pub enum TransportError {
     /// The hardware gave no auth ID.
     #[error("the module reported no MAC address")]
     NoMac,
+    /// The socket closed after the driver filled a record with NULs (an
+    /// AT+NSEND answer was lost): the OMP closes on bytes that are not
+    /// GMMP. The agent's own doing, not the OMP going away.
+    #[error(
+        "the module's socket closed after a record the agent filled with NULs \
+         (its AT+NSEND answer was lost); reconnecting"
+    )]
+    PaddedRecord,
 }
 
 /// A first byte that is printable text means the peer is not a GMMP

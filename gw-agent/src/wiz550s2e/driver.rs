@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -104,6 +104,9 @@ struct Inner {
     pending: Arc<AtomicBool>,
     /// Callers waiting for the exchange lock.
     waiting: AtomicUsize,
+    /// Records whose bytes the driver replaced with NULs (see
+    /// [`Driver::padded_records`]).
+    padded_records: AtomicU64,
     timeouts: Timeouts,
     reader: JoinHandle<()>,
 }
@@ -168,6 +171,7 @@ impl Driver {
             }),
             pending,
             waiting: AtomicUsize::new(0),
+            padded_records: AtomicU64::new(0),
             timeouts,
             reader,
         };
@@ -182,6 +186,16 @@ impl Driver {
     /// The timeouts in use.
     pub fn timeouts(&self) -> &Timeouts {
         &self.inner.timeouts
+    }
+
+    /// Records the driver filled with NULs instead of their bytes: an
+    /// AT+NSEND whose answer was lost, where the module may be waiting for
+    /// that many bytes. If it was, the NULs went to the peer, and a GMMP
+    /// peer closes the connection on them; a socket closing after this
+    /// count grew was closed by the driver's own padding, not by a peer
+    /// that went away.
+    pub fn padded_records(&self) -> u64 {
+        self.inner.padded_records.load(Ordering::Relaxed)
     }
 
     /// Start-up: bare `AT`s until one is answered; if none is, the module

@@ -13,6 +13,8 @@
 //! answer to the line queued behind it. Each record's data is written only
 //! after its own `[W,0]`.
 
+use std::sync::atomic::Ordering;
+
 use bytes::Bytes;
 use tokio::time::{Instant, timeout_at};
 
@@ -97,7 +99,7 @@ impl Driver {
                     // the bytes. NULs complete that payload (the session is
                     // over anyway), and in command mode the firmware drops
                     // control bytes, so they are harmless there.
-                    write_nuls(&mut ex, record.data.len()).await?;
+                    self.pad(&mut ex, record.data.len()).await?;
                     return Err(self.recover(&mut ex, line, t.command).await);
                 }
             }
@@ -130,7 +132,7 @@ impl Driver {
                         // The module may have taken that line and answered
                         // `[W,0]` unseen: it would read the re-sync `AT`s
                         // as that record's bytes.
-                        write_nuls(&mut ex, next_record.data.len()).await?;
+                        self.pad(&mut ex, next_record.data.len()).await?;
                     }
                     return Err(self.recover(&mut ex, line, t.send).await);
                 }
@@ -144,6 +146,13 @@ impl Driver {
             line = next_line;
             record = next_record;
         }
+    }
+
+    /// `len` NULs in place of a record's bytes, counted
+    /// ([`padded_records`](Self::padded_records)).
+    async fn pad(&self, ex: &mut Exchange, len: usize) -> Result<(), Error> {
+        self.inner.padded_records.fetch_add(1, Ordering::Relaxed);
+        write_all(ex, &[&vec![0u8; len]]).await
     }
 
     /// Waits for the answer to an AT+NSEND line.
@@ -170,12 +179,12 @@ impl Driver {
     async fn finish_queued(&self, ex: &mut Exchange, line: String, record: &Record) {
         let t = &self.inner.timeouts;
         let outcome = match self.await_go_ahead(ex).await {
-            Ok(GoAhead::Ready) => match write_nuls(ex, record.data.len()).await {
+            Ok(GoAhead::Ready) => match self.pad(ex, record.data.len()).await {
                 Ok(()) => self.await_final(ex, Answering::AtOnce, t.send).await,
                 Err(e) => Err(e),
             },
             Ok(GoAhead::Refused { code, param }) => Ok(Some(Final::Failed { code, param })),
-            Ok(GoAhead::Silent) => match write_nuls(ex, record.data.len()).await {
+            Ok(GoAhead::Silent) => match self.pad(ex, record.data.len()).await {
                 Ok(()) => Ok(None),
                 Err(e) => Err(e),
             },
@@ -197,8 +206,4 @@ impl Driver {
 
 async fn write_line(ex: &mut Exchange, line: &str) -> Result<(), Error> {
     write_all(ex, &[line.as_bytes(), b"\r\n"]).await
-}
-
-async fn write_nuls(ex: &mut Exchange, len: usize) -> Result<(), Error> {
-    write_all(ex, &[&vec![0u8; len]]).await
 }
