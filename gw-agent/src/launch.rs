@@ -6,10 +6,12 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::{Agent, AgentError};
-use crate::config::{Config, ModuleKind, TransportKind};
+use crate::config::{Config, ModuleKind, TransportKind, Wiz550s2eMode};
 use crate::module::wiz550s2e::{Wiz550s2eModule, Wiz550s2eSettings};
 use crate::module::{Module, ModuleSettings};
-use crate::transport::{BridgeTransport, DirectTransport, NativeTransport, Wiz550s2eBridge};
+use crate::transport::{
+    BridgeTransport, DirectTransport, NativeTransport, Wiz550s2eBridge, Wiz550s2eDataBridge,
+};
 
 /// Starts the agent (spool, sources) and runs it over the configured
 /// transport until `shutdown` is cancelled or a fatal error ends it.
@@ -17,6 +19,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Agen
     match config.transport {
         TransportKind::Direct => {
             let transport = DirectTransport::new(&config.omp_host, config.omp_port);
+            let agent = Agent::start(config).await?;
+            agent.run(transport, shutdown).await
+        }
+        TransportKind::Bridge
+            if config.module == ModuleKind::Wiz550s2e
+                && config.wiz550s2e_mode == Wiz550s2eMode::Data =>
+        {
+            let module = Wiz550s2eModule::new(Wiz550s2eSettings::from_config(&config));
+            let transport = Wiz550s2eDataBridge::new(module, &config.omp_host, config.omp_port);
             let agent = Agent::start(config).await?;
             agent.run(transport, shutdown).await
         }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::Setting;
 use super::setting::{Fallback, settings};
-use super::{DEFAULT_OMP_PORT, LogFormat, ModuleKind, TransportKind};
+use super::{DEFAULT_OMP_PORT, LogFormat, ModuleKind, TransportKind, Wiz550s2eMode};
 use crate::spool::{FullPolicy, SpoolLimits};
 use crate::wizfi310::{FlowControl, Parity, Security};
 use Fallback::{Absent, Derived, Text};
@@ -38,6 +38,8 @@ settings! {
     SERIAL_STOP_BITS: u8 { key: "serial.stop_bits", default: Text("1") }
     /// Serial flow control: N or HW.
     SERIAL_FLOW_CONTROL: FlowControl { key: "serial.flow_control", default: Text("N") }
+    /// WIZ550S2E bridge mode: command or data.
+    WIZ550S2E_MODE: Wiz550s2eMode { key: "wiz550s2e.mode", flag: "wiz550s2e-mode", default: Text("command") }
     /// Wi-Fi network name.
     WIFI_SSID: String { key: "wifi.ssid", flag: "ssid", default: Absent("required for `bridge` / `native`") }
     /// Wi-Fi security type (AT+WSEC).

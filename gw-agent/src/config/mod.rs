@@ -16,6 +16,9 @@
 //! path = "/dev/ttyUSB0"
 //! baud = 115200                     # also parity, data_bits, stop_bits, flow_control
 //!
+//! [wiz550s2e]                       # module = "wiz550s2e"
+//! mode = "command"                  # or "data" (the module's transparent TCP client)
+//!
 //! [wifi]
 //! ssid = "lab"
 //! security = "auto"                 # auto | open | wep | wpa | wpa-aes | wpa2 | wpa2-aes | wpa2-tkip
@@ -216,6 +219,28 @@ impl ModuleKind {
     }
 }
 
+/// How the WIZ550S2E carries the bridge (`wiz550s2e.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Wiz550s2eMode {
+    /// The module's command mode: AT+NOPEN, AT+NSEND, `[R,…]` records.
+    #[default]
+    Command,
+    /// The module's data mode: a TCP client to the OMP set up with
+    /// AT+MMODE, the frames as raw bytes on the serial line.
+    Data,
+}
+
+impl Wiz550s2eMode {
+    /// The name as written in the config.
+    pub fn name(self) -> &'static str {
+        match self {
+            Wiz550s2eMode::Command => "command",
+            Wiz550s2eMode::Data => "data",
+        }
+    }
+}
+
 /// Serial port settings (bridge and native transports).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SerialSettings {
@@ -327,6 +352,8 @@ pub struct Config {
     pub domain_code: String,
     /// Serial port.
     pub serial: SerialSettings,
+    /// The WIZ550S2E's mode for the bridge.
+    pub wiz550s2e_mode: Wiz550s2eMode,
     /// Wi-Fi.
     pub wifi: WifiSettings,
     /// OMP host.

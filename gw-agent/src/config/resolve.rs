@@ -7,7 +7,7 @@ use super::keys::*;
 use super::layers::Settings;
 use super::{
     Config, ConfigError, DeviceConfig, MAX_IN_FLIGHT, ModuleKind, TransportKind, UserControl,
-    invalid, link, sources,
+    Wiz550s2eMode, invalid, link, sources,
 };
 use crate::spool::SpoolLimits;
 
@@ -61,6 +61,17 @@ pub(super) fn resolve(s: &Settings) -> Result<Config, ConfigError> {
     let serial = link::serial(s)?;
     let wifi = link::wifi(s)?;
     link::require_for(transport, module, &serial, &wifi)?;
+    let wiz550s2e_mode = s.value(WIZ550S2E_MODE)?;
+    if wiz550s2e_mode == Wiz550s2eMode::Data
+        && (module != ModuleKind::Wiz550s2e || transport != TransportKind::Bridge)
+    {
+        return Err(invalid(
+            WIZ550S2E_MODE.setting.key,
+            wiz550s2e_mode.name(),
+            "data mode is the WIZ550S2E's own TCP client for the bridge transport: it needs \
+             module = \"wiz550s2e\" and transport = \"bridge\"",
+        ));
+    }
 
     let devices = s.file.devices.clone();
     check_devices(&devices)?;
@@ -117,6 +128,7 @@ pub(super) fn resolve(s: &Settings) -> Result<Config, ConfigError> {
         manufacture_id,
         domain_code,
         serial,
+        wiz550s2e_mode,
         wifi,
         omp_host,
         omp_port,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 
-use super::{LogFormat, ModuleKind, TransportKind};
+use super::{LogFormat, ModuleKind, TransportKind, Wiz550s2eMode};
 use crate::spool::FullPolicy;
 use crate::wizfi310::{FlowControl, Parity, Security};
 
@@ -241,6 +241,16 @@ impl SettingValue for LogFormat {
 
 impl SettingValue for ModuleKind {
     const CHOICES: &'static [&'static str] = &["wizfi310", "wiz550s2e"];
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        choice(&string(value)?)
+    }
+    fn from_text(text: &str) -> Result<Self, String> {
+        choice(text)
+    }
+}
+
+impl SettingValue for Wiz550s2eMode {
+    const CHOICES: &'static [&'static str] = &["command", "data"];
     fn from_toml(value: toml::Value) -> Result<Self, String> {
         choice(&string(value)?)
     }

@@ -227,6 +227,7 @@ fn the_flags_and_variables_are_those_of_the_declaration() {
         "domain-code",
         "serial",
         "baud",
+        "wiz550s2e-mode",
         "ssid",
         "passphrase",
         "omp",
@@ -321,4 +322,42 @@ fn the_wiz550s2e_needs_no_wifi_and_refuses_what_it_cannot_do() {
         .unwrap_err()
         .to_string();
     assert!(bad.contains("module") && bad.contains("wiz550s2e"), "{bad}");
+}
+
+#[test]
+fn the_wiz550s2e_mode_is_command_unless_data_is_asked_for_a_wiz550s2e_bridge() {
+    let base =
+        "module = \"wiz550s2e\"\n[serial]\npath = \"/dev/ttyUSB0\"\n[omp]\nhost = \"127.0.0.1\"\n";
+    assert_eq!(
+        Config::from_toml(base).unwrap().wiz550s2e_mode,
+        Wiz550s2eMode::Command
+    );
+    let data = format!("{base}[wiz550s2e]\nmode = \"data\"\n");
+    assert_eq!(
+        Config::from_toml(&data).unwrap().wiz550s2e_mode,
+        Wiz550s2eMode::Data
+    );
+
+    let overrides = Overrides::try_parse_from(["gw-agent", "--wiz550s2e-mode", "data"]).unwrap();
+    let flagged = resolve(&Settings {
+        overrides,
+        ..Settings::from_toml(base).unwrap()
+    })
+    .unwrap();
+    assert_eq!(flagged.wiz550s2e_mode, Wiz550s2eMode::Data);
+
+    let typo = Config::from_toml(&format!("{base}[wiz550s2e]\nmode = \"transparent\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        typo.contains("wiz550s2e.mode") && typo.contains("data"),
+        "{typo}"
+    );
+    let wifi = data.replace("module = \"wiz550s2e\"\n", "");
+    let wifi = format!("{wifi}[wifi]\nssid = \"lab\"\npassphrase = \"secret-wpa\"\n");
+    let wrong = Config::from_toml(&wifi).unwrap_err().to_string();
+    assert!(
+        wrong.contains("wiz550s2e.mode") && wrong.contains("module"),
+        "{wrong}"
+    );
 }

@@ -18,8 +18,17 @@
 //!   AT+MSAVE) are left as the user made them; the agent only reads the
 //!   addresses in use, and counts the link up when it has an address.
 //! - The MAC is asked once (AT+NMAC?), as for the WizFi310.
+//! - Data mode ([`enter_data_mode`](Wiz550s2eModule::enter_data_mode)):
+//!   every command first leaves it with `+++` (which closes the module's
+//!   connection). The firmware version is read (AT+MSTAT) each time data
+//!   mode is entered, so that the data-mode bridge can answer it without
+//!   leaving data mode: a firmware changes only with a reboot, which ends
+//!   data mode's set-up too.
+
+use std::net::SocketAddrV4;
 
 use crate::config::Config;
+use crate::wiz550s2e::data_mode::GetWorkingMode;
 use crate::wiz550s2e::{self, Driver, Event, EventReceiver, Timeouts};
 use crate::wizfi310::{MacAddress, SerialConfig};
 
@@ -54,6 +63,8 @@ pub struct Wiz550s2eModule {
     /// What AT+NSTAT last said (`None`: not asked since start-up).
     link_up: Option<bool>,
     mac: Option<MacAddress>,
+    /// AT+MSTAT at the last entry into data mode.
+    firmware: Option<String>,
     starts: u64,
 }
 
@@ -67,6 +78,7 @@ impl Wiz550s2eModule {
             state: ModuleState::Closed,
             link_up: None,
             mac: None,
+            firmware: None,
             starts: 0,
         }
     }
@@ -185,10 +197,73 @@ impl Wiz550s2eModule {
         }
     }
 
-    /// Opens and starts the module as needed.
+    /// Whether the module's port carries its data-mode connection.
+    pub fn in_data_mode(&self) -> bool {
+        self.driver.as_ref().is_some_and(Driver::in_data_mode)
+    }
+
+    /// The firmware version read when data mode was last entered.
+    pub fn data_mode_firmware(&self) -> Option<&str> {
+        self.firmware.as_deref()
+    }
+
+    /// Leaves data mode (`+++` with its guard times) when the port is in it.
+    async fn command_mode(&mut self, driver: &Driver) -> Result<(), ModuleError> {
+        if driver.in_data_mode() {
+            tracing::info!("leaving data mode with +++ for a command");
+            if let Err(e) = driver.escape().await {
+                return self.fail(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the module up as a TCP client of `target` (AT+MMODE, when it
+    /// holds another) and enters data mode (AT+MDATA): the module connects
+    /// on its own from then on. Starts it first as needed (an address is
+    /// required).
+    pub async fn enter_data_mode(&mut self, target: SocketAddrV4) -> Result<(), ModuleError> {
+        let driver = self.ensure_ready().await?;
+        let current = match driver.execute(&GetWorkingMode).await {
+            Ok(mode) => mode,
+            Err(e) => return self.fail(e),
+        };
+        if let Some(set) = current.client_of(target).change_from(&current)
+            && let Err(e) = driver.execute(&set).await
+        {
+            return self.fail(e);
+        }
+        match driver.firmware_version().await {
+            Ok(version) => self.firmware = Some(version),
+            Err(e) => return self.fail(e),
+        }
+        // What the last connection sent before +++ is not the new one's.
+        self.drain_events();
+        if let Err(e) = driver.enter_data_mode().await {
+            return self.fail(e);
+        }
+        tracing::info!(omp = %target, "WIZ550S2E in data mode (its own TCP client)");
+        Ok(())
+    }
+
+    /// Writes bytes to the data-mode connection.
+    pub async fn write_stream(&mut self, bytes: &[u8]) -> Result<(), ModuleError> {
+        let Some(driver) = self.driver.clone() else {
+            return Err(ModuleError::PortClosed {
+                path: self.settings.serial.path.clone(),
+            });
+        };
+        match driver.write_stream(bytes).await {
+            Ok(()) => Ok(()),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Opens and starts the module as needed, in command mode.
     pub async fn ensure_started(&mut self) -> Result<Driver, ModuleError> {
         self.drain_events();
         let driver = self.open()?;
+        self.command_mode(&driver).await?;
         if matches!(
             self.state,
             ModuleState::NeedsInit | ModuleState::Unresponsive
@@ -256,6 +331,7 @@ impl Wiz550s2eModule {
     /// AT+MRST and start-up again; the connection is gone afterwards.
     pub async fn reset(&mut self) -> Result<(), ModuleError> {
         let driver = self.open()?;
+        self.command_mode(&driver).await?;
         self.link_up = None;
         match driver.reset().await {
             Ok(()) => {

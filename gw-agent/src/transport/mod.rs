@@ -7,6 +7,9 @@
 //!   with AT+SSEND and read from its `{sid,ip,port,len}` socket data.
 //! - [`bridge_wiz550s2e`]: the same over a WIZ550S2E's socket (AT+NOPEN,
 //!   AT+NSEND, `[R,0,<len>]` records).
+//! - [`bridge_wiz550s2e_data`]: a WIZ550S2E in data mode, its own TCP
+//!   client of the OMP (AT+MMODE, AT+MDATA), frames as raw bytes on the
+//!   serial line (`wiz550s2e.mode = "data"`).
 //! - [`native`]: not a frame transport — the module's own GMMP client,
 //!   configured and fed with AT+GMMP… commands and followed through its
 //!   trace lines ([`native::trace`]); the agent runs it with
@@ -24,11 +27,13 @@ use gmmp_codec::Frame;
 
 pub mod bridge;
 pub mod bridge_wiz550s2e;
+pub mod bridge_wiz550s2e_data;
 pub mod direct;
 pub mod native;
 
 pub use bridge::BridgeTransport;
 pub use bridge_wiz550s2e::Wiz550s2eBridge;
+pub use bridge_wiz550s2e_data::Wiz550s2eDataBridge;
 pub use direct::DirectTransport;
 pub use native::NativeTransport;
 

@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -54,6 +54,8 @@ pub enum Event {
         /// What happened.
         event: SocketEvent,
     },
+    /// Bytes of the data-mode connection, as read from the port.
+    Stream(Bytes),
 }
 
 /// Receives the module's events.
@@ -102,6 +104,8 @@ impl Drop for WaitingGuard<'_> {
 struct Inner {
     exchange: Mutex<Exchange>,
     pending: Arc<AtomicBool>,
+    /// How the reader takes the port's bytes ([`stream::PORT_LINES`] …).
+    port_mode: Arc<AtomicU8>,
     /// Callers waiting for the exchange lock.
     waiting: AtomicUsize,
     /// Records whose bytes the driver replaced with NULs (see
@@ -163,13 +167,21 @@ impl Driver {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (replies_tx, replies_rx) = mpsc::unbounded_channel();
         let pending = Arc::new(AtomicBool::new(false));
-        let reader = tokio::spawn(read_loop(read_half, pending.clone(), events_tx, replies_tx));
+        let port_mode = Arc::new(AtomicU8::new(stream::PORT_LINES));
+        let reader = tokio::spawn(read_loop(
+            read_half,
+            pending.clone(),
+            port_mode.clone(),
+            events_tx,
+            replies_tx,
+        ));
         let inner = Inner {
             exchange: Mutex::new(Exchange {
                 writer: Box::new(write_half),
                 replies: replies_rx,
             }),
             pending,
+            port_mode,
             waiting: AtomicUsize::new(0),
             padded_records: AtomicU64::new(0),
             timeouts,
@@ -288,11 +300,16 @@ impl Driver {
     }
 
     /// Leaves data mode: silence, `+++`, silence (the firmware's trigger).
-    /// Its `[W,0]` `[S,0]` answer is dropped by the next command.
+    /// Its `[W,0]` `[S,0]` answer is dropped by the next command. From the
+    /// `+++` on, the port's bytes are read as lines again (the answer's
+    /// leading CR LFs end whatever the connection sent last).
     pub async fn escape(&self) -> Result<(), Error> {
         let guard = self.inner.timeouts.escape_guard;
         let mut ex = self.lock().await;
         tokio::time::sleep(guard).await;
+        self.inner
+            .port_mode
+            .store(stream::PORT_LINES, Ordering::SeqCst);
         write_all(&mut ex, &[b"+++"]).await?;
         tokio::time::sleep(guard).await;
         Ok(())
@@ -414,10 +431,12 @@ async fn write_all(ex: &mut Exchange, parts: &[&[u8]]) -> Result<(), Error> {
 async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: R,
     pending: Arc<AtomicBool>,
+    port_mode: Arc<AtomicU8>,
     events: mpsc::UnboundedSender<Event>,
     replies: mpsc::UnboundedSender<Incoming>,
 ) {
     let mut parser = Parser::new();
+    let mut line_end = stream::LineEnd::done();
     let mut buf = vec![0u8; 4096];
     loop {
         let n = match reader.read(&mut buf).await {
@@ -428,9 +447,30 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 break;
             }
         };
+        if port_mode.load(Ordering::SeqCst) == stream::PORT_STREAM {
+            let bytes = line_end.strip(&buf[..n]);
+            if !bytes.is_empty() {
+                let _ = events.send(Event::Stream(Bytes::copy_from_slice(bytes)));
+            }
+            continue;
+        }
         parser.feed(&buf[..n]);
         while let Some(item) = parser.next_item() {
             let pending = pending.load(Ordering::SeqCst);
+            if let Item::Line(line @ ReplyLine::Success { .. }) = &item
+                && pending
+                && stream::begins_stream(&port_mode)
+            {
+                // AT+MDATA's `[S]`: what follows it is the connection's.
+                let _ = replies.send(Incoming::Line(line.clone()));
+                let rest = parser.take_rest();
+                line_end = stream::LineEnd::pending();
+                let rest = line_end.strip(&rest);
+                if !rest.is_empty() {
+                    let _ = events.send(Event::Stream(Bytes::copy_from_slice(rest)));
+                }
+                break;
+            }
             match item {
                 Item::Received { sock, data, .. } => {
                     let _ = events.send(Event::Data { sock, data });
@@ -451,6 +491,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 mod send;
+mod stream;
 
 #[cfg(test)]
 mod tests;

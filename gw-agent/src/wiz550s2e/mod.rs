@@ -23,6 +23,9 @@
 //! - [`command`]: one typed struct per AT command and its answer parser.
 //! - [`pipeline`]: sans-IO AT+NSEND records and how far the driver may
 //!   write ahead of the module's answers (its 1,024-byte receive ring).
+//! - [`data_mode`]: sans-IO AT+MMODE / AT+MDATA, the module as a TCP
+//!   client of the OMP passing bytes untouched (the driver's
+//!   [`Driver::enter_data_mode`], [`Driver::write_stream`], `+++`).
 //! - [`timeouts`]: the driver's waits.
 //! - [`driver`]: the async [`Driver`] (reader task, command exchange,
 //!   two-step answers, pipelined AT+NSEND, re-sync, the `+++` escape).
@@ -70,6 +73,7 @@
 //!   (booted into data mode).
 
 pub mod command;
+pub mod data_mode;
 pub mod driver;
 pub mod error;
 pub mod parser;
@@ -78,6 +82,7 @@ pub mod reply;
 pub mod timeouts;
 
 pub use command::{Answer, Command, NetStatus, SocketInfo};
+pub use data_mode::WorkingMode;
 pub use driver::{Driver, Event, EventReceiver, MAX_SEND};
 pub use error::Error;
 pub use parser::{Item, Parser};

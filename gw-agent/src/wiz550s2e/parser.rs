@@ -132,6 +132,14 @@ impl Parser {
         }
     }
 
+    /// The bytes fed but not read into items yet, taken out: the parser is
+    /// back at a line start. For the switch to data mode, where what
+    /// follows AT+MDATA's `[S]` is the connection's bytes, not lines.
+    pub fn take_rest(&mut self) -> Bytes {
+        self.state = State::LineStart;
+        self.buf.split().freeze()
+    }
+
     /// Consumes some input, possibly queueing an item. `false`: need more.
     fn step(&mut self) -> bool {
         match self.state {

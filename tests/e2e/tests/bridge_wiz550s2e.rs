@@ -1,10 +1,13 @@
 //! The agent with `module = "wiz550s2e"` driving the WIZ550S2E emulator
 //! (on its pty) in bridge mode against the real omp-server, started
-//! in-process with open provisioning.
+//! in-process with open provisioning: in the module's command mode, and in
+//! its data mode (`wiz550s2e.mode = "data"`, the module the OMP's TCP
+//! client).
 
 mod common;
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{GUARD, drained, eventually, exchange_lines, start_omp, status, until};
@@ -49,6 +52,18 @@ max = "200ms"
         socket.display(),
     ))
     .unwrap()
+}
+
+/// The data-mode agent: the module the OMP's TCP client, short GMMP
+/// timeouts (data mode sees a lost connection only through them).
+fn data_config(tty: &Path, omp_port: u16, state: &Path, socket: &Path) -> gw_agent::config::Config {
+    let base = config(tty, omp_port, state, socket);
+    gw_agent::config::Config {
+        wiz550s2e_mode: gw_agent::config::Wiz550s2eMode::Data,
+        response_timeout: Some(Duration::from_millis(700)),
+        heartbeat_period: Some(Duration::from_secs(2)),
+        ..base
+    }
 }
 
 /// The agent as `gw-agent run` starts it (the module setting picks the
@@ -270,6 +285,112 @@ async fn peer_close_module_reboots_and_a_reset_control_are_recovered_in_order() 
     assert_eq!(omp.gateways().await.len(), 1, "one registration throughout");
     agent.stop().await;
     assert_eq!(status(state.path()).unwrap().omp, "stopped");
+    sim.shutdown().await;
+    omp.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_mode_carries_frames_byte_exact_drains_the_spool_after_an_outage_and_resets() {
+    let omp_dir = tempfile::tempdir().unwrap();
+    let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let gmmp_addr = omp.gmmp_addr;
+    // The factory boot mode (data, to another target): the agent escapes
+    // it, reads AT+NMAC?, points AT+MMODE at the OMP and enters AT+MDATA.
+    let sim = Simulator::start(SimConfig {
+        reconnect_interval: Duration::from_millis(100),
+        ..sim_config(BootMode::Data)
+    })
+    .await
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let socket = state.path().join("data.sock");
+    let agent = Agent::start(data_config(
+        sim.tty_path(),
+        gmmp_addr.port(),
+        state.path(),
+        &socket,
+    ));
+    let gw_id = ready(state.path()).await;
+    assert_eq!(
+        omp.gateways().await,
+        [(gw_id.clone(), AUTH_ID.to_string())],
+        "auth ID = the MAC from AT+NMAC?, read before data mode"
+    );
+
+    // Brackets, `+++` and the module's own record shapes, as frame bytes.
+    unix_lines(&socket, &[LINE]).await;
+    until("the line in the store", || async {
+        omp.payloads(&gw_id).await.iter().any(|p| p == LINE)
+    })
+    .await;
+    let page = omp
+        .get(
+            omp_dir.path(),
+            &format!("/api/v1/gateways/{gw_id}/deliveries?limit=10"),
+        )
+        .await;
+    assert_eq!(page["items"][0]["content"], LINE_BASE64, "the exact bytes");
+    let fw = omp
+        .control(omp_dir.path(), &gw_id, "firmware_version_check")
+        .await;
+    assert_eq!(fw["state"], "SUCCESS", "{fw}");
+    assert_eq!(fw["result"]["firmware_version"], "1.3.1", "AT+MSTAT: {fw}");
+    drained(state.path()).await;
+
+    // The OMP goes away: no event in data mode; the deliveries wait in the
+    // spool, GMMP's timeouts end the session, the module reconnects.
+    omp.stop().await;
+    unix_lines(&socket, &["m2", "m3", "m4"]).await;
+    eventually("three deliveries spooled while the OMP is down", || {
+        status(state.path()).is_some_and(|s| s.spool_depth == 3 && s.omp != "ready")
+    })
+    .await;
+    let mut omp = start_omp(omp_dir.path(), gmmp_addr).await;
+    until("the spool to drain into the store", || async {
+        omp.payloads(&gw_id).await.len() >= 4
+            && status(state.path()).is_some_and(|s| s.spool_depth == 0)
+    })
+    .await;
+    assert_eq!(
+        omp.payloads(&gw_id).await,
+        [LINE, "m2", "m3", "m4"],
+        "each once, in order"
+    );
+
+    // A Reset control: answered, then +++ (closing the module's
+    // connection) and AT+MRST; the module is set up again and connects anew.
+    let accepted = omp
+        .state
+        .metrics
+        .connections_accepted
+        .load(Ordering::Relaxed);
+    let reset = omp.control(omp_dir.path(), &gw_id, "reset").await;
+    assert_eq!(reset["state"], "SUCCESS", "{reset}");
+    unix_lines(&socket, &["after-reset"]).await;
+    until("delivered after the reset control", || async {
+        omp.payloads(&gw_id).await.len() == 5
+    })
+    .await;
+    assert!(
+        omp.state
+            .metrics
+            .connections_accepted
+            .load(Ordering::Relaxed)
+            > accepted,
+        "the module's connection was made again after the reset"
+    );
+    assert_eq!(
+        omp.payloads(&gw_id).await,
+        [LINE, "m2", "m3", "m4", "after-reset"],
+        "each once, in order"
+    );
+    assert_eq!(omp.gateways().await.len(), 1, "one registration throughout");
+    let s = status(state.path()).unwrap();
+    assert_eq!(
+        (s.transport.as_str(), s.module.as_str()),
+        ("bridge", "ready")
+    );
+    agent.stop().await;
     sim.shutdown().await;
     omp.stop().await;
 }

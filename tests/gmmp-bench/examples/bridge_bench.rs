@@ -7,6 +7,8 @@
 //! # throughput: the agent in-process
 //! cargo run --release -p gmmp-bench --example bridge_bench -- --deliveries 500 --in-flight 4
 //! cargo run --release -p gmmp-bench --example bridge_bench -- --module wiz550s2e --deliveries 500
+//! cargo run --release -p gmmp-bench --example bridge_bench -- --module wiz550s2e \
+//!     --wiz550s2e-mode data --deliveries 500
 //! # memory: the gw-agent binary as its own process (VmRSS / VmHWM from /proc)
 //! cargo build --release -p gw-agent
 //! cargo run --release -p gmmp-bench --example bridge_bench -- \
@@ -18,7 +20,8 @@
 //! checks every one arrived once, in order. Wire figures: host → module
 //! carries each frame (50 B header + 44 B of delivery fields + payload)
 //! and a share of an `AT+SSEND=0,,,<len>\r` line (WizFi310) or an
-//! `AT+NSEND=0,<len>\r\n` line (WIZ550S2E); that direction is the
+//! `AT+NSEND=0,<len>\r\n` line (WIZ550S2E; none in its data mode, where
+//! the frames are the line's bytes); that direction is the
 //! bottleneck (module → host carries the shorter responses), so its
 //! utilisation is the figure to hold against the line rate (10 bit times
 //! per byte, 8N1).
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use gw_agent::agent::Agent;
-use gw_agent::config::Config;
+use gw_agent::config::{Config, Wiz550s2eMode};
 use gw_agent::module::{Module, ModuleSettings};
 use gw_agent::sources::SourceMessage;
 use gw_agent::spool::SpooledDelivery;
@@ -64,6 +67,9 @@ struct Args {
     /// The module the emulator plays.
     #[arg(long, value_enum, default_value_t = ModuleKind::Wizfi310)]
     module: ModuleKind,
+    /// The WIZ550S2E's mode (`wiz550s2e.mode`).
+    #[arg(long, value_enum, default_value_t = Wiz550s2eMode::Command)]
+    wiz550s2e_mode: Wiz550s2eMode,
     /// The emulator drops its whole response to every n-th command (the
     /// agent's lost-reply path: one command's wait, not a session).
     #[arg(long)]
@@ -150,9 +156,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ModuleKind::Wizfi310 => "",
         ModuleKind::Wiz550s2e => "module = \"wiz550s2e\"\n",
     };
+    if args.wiz550s2e_mode == Wiz550s2eMode::Data && args.module != ModuleKind::Wiz550s2e {
+        return Err("--wiz550s2e-mode data needs --module wiz550s2e".into());
+    }
     let wifi_lines = match args.module {
-        ModuleKind::Wizfi310 => "[wifi]\nssid = \"testnet\"\npassphrase = \"12345678\"\n",
-        ModuleKind::Wiz550s2e => "",
+        ModuleKind::Wizfi310 => "[wifi]\nssid = \"testnet\"\npassphrase = \"12345678\"\n".into(),
+        ModuleKind::Wiz550s2e => {
+            format!("[wiz550s2e]\nmode = \"{}\"\n", args.wiz550s2e_mode.name())
+        }
     };
     let config_text = format!(
         r#"
@@ -305,15 +316,27 @@ listen = "unix:{}"
         ModuleKind::Wiz550s2e => (MAX_NSEND, "AT+NSEND"),
     };
     let per_send = (max_send / frame).clamp(1, args.in_flight.max(1));
-    let line = match args.module {
-        ModuleKind::Wizfi310 => format!("AT+SSEND=0,,,{}\r", per_send * frame).len(),
-        ModuleKind::Wiz550s2e => format!("AT+NSEND=0,{}\r\n", per_send * frame).len(),
+    let line = match (args.module, args.wiz550s2e_mode) {
+        (ModuleKind::Wizfi310, _) => format!("AT+SSEND=0,,,{}\r", per_send * frame).len(),
+        (ModuleKind::Wiz550s2e, Wiz550s2eMode::Command) => {
+            format!("AT+NSEND=0,{}\r\n", per_send * frame).len()
+        }
+        // Data mode: the frames alone.
+        (ModuleKind::Wiz550s2e, Wiz550s2eMode::Data) => 0,
+    };
+    let command = match (args.module, args.wiz550s2e_mode) {
+        (ModuleKind::Wiz550s2e, Wiz550s2eMode::Data) => "no (data mode)",
+        _ => command,
     };
     let tx = frame as f64 + line as f64 / per_send as f64;
     let line_bytes = f64::from(args.baud) / 10.0;
     println!(
-        "bridge over {:?}: {} deliveries of {} B, max_in_flight {}, {} baud{}",
+        "bridge over {:?}{}: {} deliveries of {} B, max_in_flight {}, {} baud{}",
         args.module,
+        match args.module {
+            ModuleKind::Wiz550s2e => format!(" ({} mode)", args.wiz550s2e_mode.name()),
+            ModuleKind::Wizfi310 => String::new(),
+        },
         args.deliveries,
         args.payload,
         args.in_flight,

@@ -81,6 +81,13 @@ pub async fn run_socket(
             return;
         }
     };
+    // The modules' TCP stacks (the W5500's, the WizFi310's) send what they
+    // are handed without Nagle's wait; a transparent data mode hands over
+    // each UART read, and the host's Nagle would hold every frame's tail
+    // for the peer's delayed ACK.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("TCP_NODELAY: {e}");
+    }
     let local_port = stream.local_addr().map(|a| a.port()).unwrap_or(0);
     report(SocketReport::Connected { local_port });
     let (mut rd, wr) = stream.into_split();

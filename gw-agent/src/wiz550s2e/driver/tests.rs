@@ -2,6 +2,7 @@
 //! waits for exactly the bytes the driver must write, then answers.
 
 mod pipelined;
+mod stream;
 
 use super::*;
 use tokio::io::DuplexStream;
