@@ -164,8 +164,14 @@ impl Transport for Wiz550s2eBridge {
             self.swept = Some(self.module.starts());
         }
         let mut opened = driver.open_tcp(ip, self.omp_port).await;
+        // The firmware answers `[F,,10]` when its one socket is open, and
+        // `[F,,12,2]` when it is open from the same source port: a socket
+        // this side took for closed (a socket event that belonged to the
+        // one before) is still open on the module. Either way it is closed
+        // and the open tried once more; left open, every later AT+NOPEN
+        // would fail the same way.
         if let Err(wiz550s2e::Error::Module {
-            code: ErrorCode::NoSocket,
+            code: ErrorCode::NoSocket | ErrorCode::PortInUse,
             ..
         }) = &opened
         {
