@@ -202,11 +202,6 @@ impl Wiz550s2eModule {
         self.driver.as_ref().is_some_and(Driver::in_data_mode)
     }
 
-    /// The firmware version read when data mode was last entered.
-    pub fn data_mode_firmware(&self) -> Option<&str> {
-        self.firmware.as_deref()
-    }
-
     /// Leaves data mode (`+++` with its guard times) when the port is in it.
     async fn command_mode(&mut self, driver: &Driver) -> Result<(), ModuleError> {
         if driver.in_data_mode() {
@@ -319,8 +314,15 @@ impl Wiz550s2eModule {
         }
     }
 
-    /// The firmware version (AT+MSTAT).
+    /// The firmware version (AT+MSTAT); in data mode the reading taken
+    /// when it was entered, since asking would leave data mode and close
+    /// the module's connection.
     pub async fn firmware_version(&mut self) -> Result<String, ModuleError> {
+        if let Some(version) = &self.firmware
+            && self.driver.as_ref().is_some_and(Driver::in_data_mode)
+        {
+            return Ok(version.clone());
+        }
         let driver = self.ensure_started().await?;
         match driver.firmware_version().await {
             Ok(version) => Ok(version),

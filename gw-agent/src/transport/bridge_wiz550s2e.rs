@@ -288,32 +288,54 @@ impl Transport for Wiz550s2eBridge {
     }
 
     async fn default_auth_id(&mut self) -> Result<Option<String>, TransportError> {
-        let mac = self.module.mac().await?;
-        Ok(Some(mac.to_hex_lower()))
+        default_auth_id(&mut self.module).await
     }
 
     fn link_status(&self) -> LinkStatus {
-        let (module, wifi) = self.module.status_words();
-        LinkStatus { module, wifi }
+        link_status(&self.module)
     }
 
     fn supports(&self, op: ModuleOp) -> bool {
-        matches!(op, ModuleOp::Reset | ModuleOp::FirmwareVersion)
+        supports(op)
     }
 
     async fn module_op(&mut self, op: ModuleOp) -> Result<ModuleAnswer, TransportError> {
-        match op {
-            ModuleOp::Reset => {
-                self.module.reset().await?;
-                Ok(ModuleAnswer::Done)
-            }
-            ModuleOp::FirmwareVersion => {
-                Ok(ModuleAnswer::Text(self.module.firmware_version().await?))
-            }
-            op => Err(TransportError::Unsupported {
-                op,
-                transport: "bridge (WIZ550S2E)",
-            }),
+        module_op(&mut self.module, op, "bridge (WIZ550S2E)").await
+    }
+}
+
+// What both WIZ550S2E transports (command mode here, data mode in
+// `bridge_wiz550s2e_data`) ask of the module alike.
+
+/// The module's MAC as the auth ID.
+pub(super) async fn default_auth_id(
+    module: &mut Wiz550s2eModule,
+) -> Result<Option<String>, TransportError> {
+    Ok(Some(module.mac().await?.to_hex_lower()))
+}
+
+pub(super) fn link_status(module: &Wiz550s2eModule) -> LinkStatus {
+    let (module, wifi) = module.status_words();
+    LinkStatus { module, wifi }
+}
+
+/// The controls the module executes: Reset (AT+MRST) and Firmware Version
+/// (AT+MSTAT).
+pub(super) fn supports(op: ModuleOp) -> bool {
+    matches!(op, ModuleOp::Reset | ModuleOp::FirmwareVersion)
+}
+
+pub(super) async fn module_op(
+    module: &mut Wiz550s2eModule,
+    op: ModuleOp,
+    transport: &'static str,
+) -> Result<ModuleAnswer, TransportError> {
+    match op {
+        ModuleOp::Reset => {
+            module.reset().await?;
+            Ok(ModuleAnswer::Done)
         }
+        ModuleOp::FirmwareVersion => Ok(ModuleAnswer::Text(module.firmware_version().await?)),
+        op => Err(TransportError::Unsupported { op, transport }),
     }
 }

@@ -38,6 +38,7 @@ use gmmp_codec::{Frame, GmmpCodec};
 use tokio_util::codec::Decoder;
 
 use super::bridge::resolve_ipv4;
+use super::bridge_wiz550s2e;
 use super::{LinkStatus, ModuleAnswer, ModuleOp, Transport, TransportError};
 use crate::module::ModuleError;
 use crate::module::wiz550s2e::Wiz550s2eModule;
@@ -222,34 +223,21 @@ impl Transport for Wiz550s2eDataBridge {
     }
 
     async fn default_auth_id(&mut self) -> Result<Option<String>, TransportError> {
-        let mac = self.module.mac().await?;
-        Ok(Some(mac.to_hex_lower()))
+        bridge_wiz550s2e::default_auth_id(&mut self.module).await
     }
 
     fn link_status(&self) -> LinkStatus {
-        let (module, wifi) = self.module.status_words();
-        LinkStatus { module, wifi }
+        bridge_wiz550s2e::link_status(&self.module)
     }
 
     fn supports(&self, op: ModuleOp) -> bool {
-        matches!(op, ModuleOp::Reset | ModuleOp::FirmwareVersion)
+        bridge_wiz550s2e::supports(op)
     }
 
     async fn module_op(&mut self, op: ModuleOp) -> Result<ModuleAnswer, TransportError> {
-        match op {
-            ModuleOp::Reset => {
-                self.module.reset().await?;
-                Ok(ModuleAnswer::Done)
-            }
-            ModuleOp::FirmwareVersion => match self.module.data_mode_firmware() {
-                Some(version) => Ok(ModuleAnswer::Text(version.to_owned())),
-                None => Ok(ModuleAnswer::Text(self.module.firmware_version().await?)),
-            },
-            op => Err(TransportError::Unsupported {
-                op,
-                transport: "bridge (WIZ550S2E data mode)",
-            }),
-        }
+        // Firmware Version: the module answers the reading taken when data
+        // mode was entered, without leaving it.
+        bridge_wiz550s2e::module_op(&mut self.module, op, "bridge (WIZ550S2E data mode)").await
     }
 }
 
