@@ -7,48 +7,20 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use common::{Client, rc, start};
 use gmmp_codec::{ControlResponse, ControlType, DeviceId, Frame, ResultCode};
 use omp_server::ProvisioningMode;
-
-/// Everything the server logged, shared by the tests of this file.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-    fn since(&self, start: usize) -> Vec<u8> {
-        self.0.lock().unwrap()[start..].to_vec()
-    }
-}
+use test_support::captured_log::CapturedLog;
 
 /// The log, captured once per process; and a lock so that one test's
 /// lines are not counted by another.
-fn log() -> (&'static Captured, &'static tokio::sync::Mutex<()>) {
-    static LOG: OnceLock<(Captured, tokio::sync::Mutex<()>)> = OnceLock::new();
+fn log() -> (&'static CapturedLog, &'static tokio::sync::Mutex<()>) {
+    static LOG: OnceLock<(CapturedLog, tokio::sync::Mutex<()>)> = OnceLock::new();
     let (captured, lock) = LOG.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .init();
+        let captured = CapturedLog::default();
+        captured.init(tracing::Level::INFO);
         (captured, tokio::sync::Mutex::new(()))
     });
     (captured, lock)

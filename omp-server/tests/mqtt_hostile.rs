@@ -19,10 +19,9 @@
 mod common;
 mod mqtt;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -31,35 +30,17 @@ use mqtt::Raw;
 use mqtt_codec::{Connect, Packet, Protocol, Publish, QoS};
 use omp_server::mqtt::CloseReason;
 use omp_server::{Config, ProvisioningMode};
+use test_support::captured_log::CapturedLog;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-/// Everything the server logged (debug and up), shared by the tests.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The log, captured once per process at debug level: lines over the
 /// info budget go to debug, and these tests look for every closing.
-fn log() -> &'static Captured {
-    static LOG: OnceLock<Captured> = OnceLock::new();
+fn log() -> &'static CapturedLog {
+    static LOG: OnceLock<CapturedLog> = OnceLock::new();
     LOG.get_or_init(|| {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .init();
+        let captured = CapturedLog::default();
+        captured.init(tracing::Level::DEBUG);
         captured
     })
 }
@@ -74,7 +55,7 @@ async fn closing_logged(peer: SocketAddr, packet: &str, reason: &str) {
     );
     let found = tokio::time::timeout(GUARD, async {
         loop {
-            let text = String::from_utf8_lossy(&log().0.lock().unwrap()).into_owned();
+            let text = log().text();
             if text.lines().any(|l| {
                 l.contains(&peer)
                     && l.contains(&packet)

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use common::{direct_config, drained, send_lines, start_direct, start_omp, until};
 use futures::{SinkExt, StreamExt};
 use gmmp_codec::{GmmpCodec, MessageType};
+use test_support::captured_log::CapturedLog;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{FramedRead, FramedWrite};
 
@@ -129,26 +130,6 @@ async fn a_delivery_whose_status_ok_was_lost_is_stored_once() {
     }
 }
 
-/// A writer into a shared buffer, for a log subscriber.
-#[derive(Clone, Default)]
-struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl CapturedLog {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 /// Two agents with one auth ID (the same MAC): each registration replaces
 /// the other's session, and GMMP tells neither why. The agent says that
 /// another connection probably takes its session over.
@@ -156,13 +137,7 @@ impl CapturedLog {
 #[tokio::test(flavor = "current_thread")]
 async fn two_agents_with_one_auth_id_hear_that_another_connection_takes_over() {
     let log = CapturedLog::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(log.subscriber(tracing::Level::WARN));
 
     let omp_dir = tempfile::tempdir().unwrap();
     let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;

@@ -4,50 +4,16 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::{direct_config, start_direct, until};
+use test_support::captured_log::CapturedLog;
 use tokio_util::sync::CancellationToken;
-
-/// Log lines written by the test's subscriber, kept for inspection.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Current-thread runtime: the subscriber set for this thread sees every
 /// task of the agent and of the OMP.
 #[tokio::test(flavor = "current_thread")]
 async fn a_refused_agent_names_the_approval_once_then_retries_quietly() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish(),
-    );
+    let captured = CapturedLog::default();
+    let _log = tracing::subscriber::set_default(captured.subscriber(tracing::Level::DEBUG));
 
     let omp_dir = tempfile::tempdir().unwrap();
     let mut config = omp_server::Config::defaults();

@@ -10,6 +10,8 @@
 //!   a simulated gateway (registration, T-IDs, pre-encoded deliveries,
 //!   answering controls the WizFi310's way), [`gmmp_client::ClientError`].
 //! - `mqtt_client`: an MQTT test client's login (CONNECT, CONNACK).
+//! - `captured_log`: [`captured_log::CapturedLog`], a `tracing` log the
+//!   test reads back.
 //! - `process`: another process's CPU time from `/proc` (load generator
 //!   and fault harness).
 //! - `report`: [`report::Report`], the figures of a run as a line or JSON
@@ -30,6 +32,7 @@
 
 #[cfg(feature = "agent")]
 pub mod agent;
+pub mod captured_log;
 pub mod gmmp_client;
 #[cfg(feature = "module")]
 pub mod module_port;
