@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{GUARD, drained, eventually, exchange_lines, start_omp, status, until};
+use common::{GUARD, Omp, drained, eventually, exchange_lines, start_omp, status, until};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use wiz550s2e_sim::{BootMode, Fault, SimConfig, Simulator};
@@ -91,6 +91,38 @@ impl Agent {
 }
 
 /// Sends lines on the agent's Unix data socket (waiting for it to exist).
+/// The OMP stopped; three lines written while it is down wait in the
+/// spool; started again on the same port and database, it gets them once
+/// each, in order after `first` (what the gateway delivered before). The
+/// OMP started again.
+async fn outage_drains_in_order(
+    mut omp: Omp,
+    omp_dir: &Path,
+    socket: &Path,
+    state: &Path,
+    gw_id: &str,
+    first: &str,
+) -> Omp {
+    let gmmp_addr = omp.gmmp_addr;
+    omp.stop().await;
+    unix_lines(socket, &["m2", "m3", "m4"]).await;
+    eventually("three deliveries spooled while the OMP is down", || {
+        status(state).is_some_and(|s| s.spool_depth == 3 && s.omp != "ready")
+    })
+    .await;
+    let omp = start_omp(omp_dir, gmmp_addr).await;
+    until("the spool to drain into the store", || async {
+        omp.payloads(gw_id).await.len() >= 4 && status(state).is_some_and(|s| s.spool_depth == 0)
+    })
+    .await;
+    assert_eq!(
+        omp.payloads(gw_id).await,
+        [first, "m2", "m3", "m4"],
+        "each once, in order"
+    );
+    omp
+}
+
 async fn unix_lines(socket: &Path, lines: &[&str]) -> Vec<String> {
     let stream = tokio::time::timeout(GUARD, async {
         loop {
@@ -180,7 +212,7 @@ async fn a_stdin_line_is_stored_byte_exact_and_read_back_through_the_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_omp_outage_spools_deliveries_that_drain_once_in_order() {
     let omp_dir = tempfile::tempdir().unwrap();
-    let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
     let gmmp_addr = omp.gmmp_addr;
     let sim = Simulator::start(sim_config(BootMode::Command))
         .await
@@ -202,24 +234,8 @@ async fn an_omp_outage_spools_deliveries_that_drain_once_in_order() {
     // Stop the OMP only once m1's STATUS_OK came back through the module.
     drained(state.path()).await;
 
-    omp.stop().await;
-    unix_lines(&socket, &["m2", "m3", "m4"]).await;
-    eventually("three deliveries spooled while the OMP is down", || {
-        status(state.path()).is_some_and(|s| s.spool_depth == 3 && s.omp != "ready")
-    })
-    .await;
-
-    let mut omp = start_omp(omp_dir.path(), gmmp_addr).await;
-    until("the spool to drain into the store", || async {
-        omp.payloads(&gw_id).await.len() >= 4
-            && status(state.path()).is_some_and(|s| s.spool_depth == 0)
-    })
-    .await;
-    assert_eq!(
-        omp.payloads(&gw_id).await,
-        ["m1", "m2", "m3", "m4"],
-        "each once, in order"
-    );
+    let mut omp =
+        outage_drains_in_order(omp, omp_dir.path(), &socket, state.path(), &gw_id, "m1").await;
     agent.stop().await;
     sim.shutdown().await;
     omp.stop().await;
@@ -292,7 +308,7 @@ async fn peer_close_module_reboots_and_a_reset_control_are_recovered_in_order() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_mode_carries_frames_byte_exact_drains_the_spool_after_an_outage_and_resets() {
     let omp_dir = tempfile::tempdir().unwrap();
-    let mut omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let omp = start_omp(omp_dir.path(), "127.0.0.1:0".parse().unwrap()).await;
     let gmmp_addr = omp.gmmp_addr;
     // The factory boot mode (data, to another target): the agent escapes
     // it, reads AT+NMAC?, points AT+MMODE at the OMP and enters AT+MDATA.
@@ -339,23 +355,8 @@ async fn data_mode_carries_frames_byte_exact_drains_the_spool_after_an_outage_an
 
     // The OMP goes away: no event in data mode; the deliveries wait in the
     // spool, GMMP's timeouts end the session, the module reconnects.
-    omp.stop().await;
-    unix_lines(&socket, &["m2", "m3", "m4"]).await;
-    eventually("three deliveries spooled while the OMP is down", || {
-        status(state.path()).is_some_and(|s| s.spool_depth == 3 && s.omp != "ready")
-    })
-    .await;
-    let mut omp = start_omp(omp_dir.path(), gmmp_addr).await;
-    until("the spool to drain into the store", || async {
-        omp.payloads(&gw_id).await.len() >= 4
-            && status(state.path()).is_some_and(|s| s.spool_depth == 0)
-    })
-    .await;
-    assert_eq!(
-        omp.payloads(&gw_id).await,
-        [LINE, "m2", "m3", "m4"],
-        "each once, in order"
-    );
+    let mut omp =
+        outage_drains_in_order(omp, omp_dir.path(), &socket, state.path(), &gw_id, LINE).await;
 
     // A Reset control: answered, then +++ (closing the module's
     // connection) and AT+MRST; the module is set up again and connects anew.
