@@ -71,6 +71,15 @@ fn start() -> (Driver, gw_agent::wizfi310::EventReceiver, Peer) {
     start_with(Timeouts::default())
 }
 
+/// Payloads for a pipelined send to take, in order.
+fn payloads(items: &[&'static [u8]]) -> std::collections::VecDeque<bytes::Bytes> {
+    items
+        .iter()
+        .copied()
+        .map(bytes::Bytes::from_static)
+        .collect()
+}
+
 fn data_frame(sid: u8, payload: &[u8]) -> Vec<u8> {
     let mut bytes = format!("{{{sid},127.0.0.1,5000,{}}}", payload.len()).into_bytes();
     bytes.extend_from_slice(payload);
@@ -438,10 +447,7 @@ async fn a_2048_byte_binary_payload_goes_both_ways_intact() {
 #[tokio::test]
 async fn pipelined_sends_write_the_next_line_before_the_previous_ok() {
     let (driver, _events, mut peer) = start();
-    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de", b"f"]
-        .into_iter()
-        .map(bytes::Bytes::from_static)
-        .collect();
+    let mut queue = payloads(&[b"abc", b"de", b"f"]);
     let call = driver.send_pipelined(0, || queue.pop_front());
     let script = async {
         peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
@@ -464,10 +470,7 @@ async fn pipelined_sends_write_the_next_line_before_the_previous_ok() {
 #[tokio::test]
 async fn a_failed_pipelined_send_still_finishes_the_line_already_written() {
     let (driver, _events, mut peer) = start();
-    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
-        .into_iter()
-        .map(bytes::Bytes::from_static)
-        .collect();
+    let mut queue = payloads(&[b"abc", b"de"]);
     let call = driver.send_pipelined(0, || queue.pop_front());
     let script = async {
         peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
@@ -506,10 +509,7 @@ async fn a_module_without_a_go_ahead_gets_one_plain_send_per_call() {
         ..Timeouts::default()
     };
     let (driver, _events, mut peer) = start_with(timeouts);
-    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
-        .into_iter()
-        .map(bytes::Bytes::from_static)
-        .collect();
+    let mut queue = payloads(&[b"abc", b"de"]);
     let call = driver.send_pipelined(0, || queue.pop_front());
     let script = async {
         peer.expect("AT+SSEND=0,,,3").await;
@@ -649,10 +649,7 @@ async fn data_mode_passes_raw_bytes_and_escapes_with_plus_plus_plus() {
 #[tokio::test(start_paused = true)]
 async fn a_pipelined_send_whose_ok_was_lost_goes_on_at_the_next_go_ahead() {
     let (driver, _events, mut peer) = start();
-    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
-        .into_iter()
-        .map(bytes::Bytes::from_static)
-        .collect();
+    let mut queue = payloads(&[b"abc", b"de"]);
     let call = driver.send_pipelined(0, || queue.pop_front());
     let script = async {
         peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
@@ -680,10 +677,7 @@ async fn a_pipelined_send_whose_ok_was_lost_goes_on_at_the_next_go_ahead() {
 #[tokio::test(start_paused = true)]
 async fn a_pipelined_send_with_both_answers_lost_feeds_the_next_payload() {
     let (driver, _events, mut peer) = start();
-    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de"]
-        .into_iter()
-        .map(bytes::Bytes::from_static)
-        .collect();
+    let mut queue = payloads(&[b"abc", b"de"]);
     let call = driver.send_pipelined(0, || queue.pop_front());
     let script = async {
         peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
@@ -711,8 +705,7 @@ async fn a_last_send_whose_ok_was_lost_costs_its_timeout_then_a_resync_not_an_er
         ..Timeouts::default()
     };
     let (driver, _events, mut peer) = start_with(timeouts);
-    let mut queue: std::collections::VecDeque<bytes::Bytes> =
-        std::iter::once(bytes::Bytes::from_static(b"abc")).collect();
+    let mut queue = payloads(&[b"abc"]);
     let call = driver.send_pipelined(0, || queue.pop_front());
     let script = async {
         peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
@@ -772,10 +765,7 @@ async fn a_payload_queued_while_an_ok_is_awaited_gets_its_line_written_then() {
 #[tokio::test(start_paused = true)]
 async fn a_lost_go_ahead_from_a_module_that_gives_them_keeps_the_pipeline() {
     let (driver, _events, mut peer) = start();
-    let mut queue: std::collections::VecDeque<bytes::Bytes> = [&b"abc"[..], b"de", b"f"]
-        .into_iter()
-        .map(bytes::Bytes::from_static)
-        .collect();
+    let mut queue = payloads(&[b"abc", b"de", b"f"]);
     let call = driver.send_pipelined(0, || queue.pop_front());
     let script = async {
         peer.answer("AT+SSEND=0,,,3", "[0,,,3]\r\n").await;
