@@ -20,8 +20,8 @@ mod common;
 mod mqtt;
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};

@@ -172,10 +172,6 @@ pub struct WriterMetrics {
     pub mqtt_rows: AtomicU64,
     /// MQTT messages that waited for room in a full queue.
     pub mqtt_waited_full: AtomicU64,
-    /// Sum of batch latencies (BEGIN to COMMIT), microseconds.
-    pub batch_micros_total: AtomicU64,
-    /// Largest batch latency seen, microseconds.
-    pub batch_micros_max: AtomicU64,
     /// Parts of split deliveries committed.
     pub split_parts_stored: AtomicU64,
     /// Parts of split deliveries sent again (acknowledged, held already).
@@ -521,7 +517,7 @@ impl Writer {
     async fn commit(&mut self, batch: &mut Batch) {
         let started = Instant::now();
         let result = transaction::commit(&mut self.conn, batch).await;
-        let micros = started.elapsed().as_micros() as u64;
+        let took = started.elapsed();
         let metrics = &self.metrics;
         let n = batch.rows.len() as u64;
         match result {
@@ -541,18 +537,9 @@ impl Writer {
                 metrics.batches.fetch_add(1, Ordering::Relaxed);
                 metrics.rows.fetch_add(stored - again, Ordering::Relaxed);
                 metrics.already_stored.fetch_add(again, Ordering::Relaxed);
-                metrics
-                    .batch_micros_total
-                    .fetch_add(micros, Ordering::Relaxed);
-                metrics
-                    .batch_micros_max
-                    .fetch_max(micros, Ordering::Relaxed);
                 let rows = stored + mqtt_ids.len() as u64;
                 metrics.histograms.rows.observe(rows as f64);
-                metrics
-                    .histograms
-                    .seconds
-                    .observe(micros as f64 / 1_000_000.0);
+                metrics.histograms.seconds.observe(took.as_secs_f64());
                 self.splits
                     .committed(&batch.parts, &batch.abandoned, metrics);
                 for (reply, outcome) in batch.replies.drain(..).zip(outcomes) {
