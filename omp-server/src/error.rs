@@ -85,6 +85,33 @@ pub enum StoreError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A PostgreSQL URL that does not parse.
+    #[error(
+        "the PostgreSQL URL does not parse: {reason} (the form is postgres://user:password@host:port/database)"
+    )]
+    PostgresUrl {
+        /// The parser's reason.
+        reason: String,
+    },
+    /// PostgreSQL could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL at {target}: {source}")]
+    PostgresUnreachable {
+        /// Host, port and database (never the password).
+        target: crate::store::postgres::Target,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// The database has a migration this binary does not know.
+    #[error(
+        "the database at {target} has schema migration {version}, which this omp-server does not \
+         know: a newer omp-server has run on it; run that version (or newer) instead"
+    )]
+    SchemaNewer {
+        /// Host, port and database.
+        target: crate::store::postgres::Target,
+        /// The unknown migration.
+        version: i64,
+    },
     /// The group-commit writer has stopped (shutdown or a fatal error).
     #[error("the delivery writer has stopped")]
     WriterGone,
@@ -157,6 +184,36 @@ pub enum ServerError {
     ExportWithoutDatabase {
         /// The database file, made absolute.
         path: PathBuf,
+    },
+    /// `omp-server migrate --from` names a directory without a database.
+    #[error("no database at {path}: pass the data directory the server ran with as --from")]
+    MigrateWithoutDatabase {
+        /// The database file, made absolute.
+        path: PathBuf,
+    },
+    /// `omp-server migrate` found rows in the target.
+    #[error(
+        "the PostgreSQL database at {target} already holds rows (tables {tables}): migrate into \
+         an empty database, or pass --replace-target to empty it first"
+    )]
+    MigrateTargetNotEmpty {
+        /// Host, port and database.
+        target: crate::store::postgres::Target,
+        /// The tables with rows.
+        tables: String,
+    },
+    /// A copied table did not read back as it was read (rolled back).
+    #[error(
+        "table {table} did not verify: {source_rows} rows read from SQLite, {target_rows} read \
+         back from PostgreSQL, or their checksums differ; nothing was committed"
+    )]
+    MigrateVerify {
+        /// The table.
+        table: &'static str,
+        /// Rows read from the source.
+        source_rows: u64,
+        /// Rows read back from the target.
+        target_rows: u64,
     },
     /// `omp-server export` could not write its output.
     #[error("cannot write the export: {0}")]

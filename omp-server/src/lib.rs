@@ -70,6 +70,7 @@ pub mod gmmp;
 pub mod http;
 pub mod ids;
 pub mod listen;
+pub mod migrate;
 pub mod mqtt;
 pub mod provision;
 pub mod registry;

@@ -30,6 +30,7 @@ async fn main() -> std::process::ExitCode {
             omp_server::provision::execute(&config, cmd, &mut std::io::stdout()).await
         }
         Some(Command::Export(cmd)) => omp_server::export::execute(&config, cmd).await,
+        Some(Command::Migrate(cmd)) => omp_server::migrate::execute(cmd).await,
         None => serve(config).await,
     };
     match result {

@@ -1,5 +1,5 @@
 //! The command line: `omp-server` (the server), `omp-server
-//! provision …` and `omp-server export …`, with every setting as a flag (and `OMP_…` environment
+//! provision …`, `omp-server export …` and `omp-server migrate …`, with every setting as a flag (and `OMP_…` environment
 //! variable). Only `--config` and `--data-dir` are also flags of the
 //! `provision` commands (the rest are read as for the server, from before
 //! the subcommand, the environment or the file).
@@ -33,6 +33,26 @@ pub enum Command {
     /// Write a gateway's deliveries as CSV or NDJSON, oldest first, from
     /// the data directory's database (whether or not the server runs).
     Export(ExportCommand),
+    /// Copy a data directory's SQLite database into PostgreSQL, verified
+    /// table by table (row counts and checksums of every value) before it
+    /// is committed.
+    Migrate(MigrateCommand),
+}
+
+/// `omp-server migrate …`
+#[derive(Debug, clap::Args)]
+pub struct MigrateCommand {
+    /// The data directory whose `omp.sqlite3` is copied (it may be in use
+    /// by a running server: the copy reads one snapshot).
+    #[arg(long)]
+    pub from: std::path::PathBuf,
+    /// The target, `postgres://user:password@host:port/database` (TLS:
+    /// `?sslmode=require`); its schema is created or migrated first.
+    #[arg(long, env = "OMP_MIGRATE_TO", hide_env_values = true)]
+    pub to: String,
+    /// Empty a target that already holds rows instead of refusing it.
+    #[arg(long)]
+    pub replace_target: bool,
 }
 
 /// `omp-server export …`

@@ -32,7 +32,10 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::error::ConfigError;
-pub use cli::{Cli, Command, ExportCommand, ProvisionCommand};
+pub use cli::{Cli, Command, ExportCommand, MigrateCommand, ProvisionCommand};
+
+/// The SQLite database's file name in the data directory.
+pub const DATABASE_FILE: &str = "omp.sqlite3";
 pub use settings::{Config, ControlConfig, ProfileDefaults, SETTINGS, Settings, WebhookConfig};
 
 /// Who may register (docs/gmmp.md §6.1, "provisioning").
@@ -80,7 +83,7 @@ impl SettingInfo {
 impl Config {
     /// Path of the SQLite database file.
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("omp.sqlite3")
+        self.data_dir.join(DATABASE_FILE)
     }
 
     /// The limits split deliveries are held within.

@@ -34,6 +34,7 @@ pub mod mqtt_datapoints;
 pub mod mqtt_messages;
 pub mod mqtt_presence;
 pub mod mqtt_provisioning;
+pub mod postgres;
 pub mod profiles;
 pub mod provisioning;
 pub mod retention;
@@ -42,9 +43,9 @@ pub mod splits;
 pub mod webhooks;
 pub mod writer;
 
-/// The migrations in the top-level `migrations/` folder, embedded at build
+/// The migrations in the top-level `migrations/sqlite/` folder, embedded at build
 /// time (no database is needed to build).
-pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// Unix milliseconds now.
 pub fn now_millis() -> i64 {

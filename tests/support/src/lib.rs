@@ -27,6 +27,9 @@
 //!   deliveries, controls pushed, going down and coming back).
 //! - `module_port` (feature `module`): the emulator's pty opened and driven as a host drives
 //!   the module (AT commands).
+//! - `postgres` (feature `postgres`): [`postgres::TestDatabase`], a
+//!   fresh PostgreSQL database for one test (on `.ci/run`'s cluster, or a
+//!   throwaway one of its own).
 //! - `webhook_receiver` (feature `webhook-receiver`): a webhook receiver
 //!   recording the event ids POSTed to it.
 
@@ -39,6 +42,8 @@ pub mod module_port;
 pub mod mqtt_client;
 #[cfg(feature = "omp")]
 pub mod omp;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod process;
 pub mod report;
 pub mod scripted_omp;

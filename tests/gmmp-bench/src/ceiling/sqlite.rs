@@ -2,7 +2,7 @@
 //! shape on this machine, the bound any OMP that stores before it
 //! acknowledges cannot beat.
 //!
-//! The table is the OMP's `deliveries` as `migrations/0001_initial.sql`
+//! The table is the OMP's `deliveries` as `migrations/sqlite/0001_initial.sql`
 //! creates it (GW ID text, device ID `''` for the GW, report type, media
 //! type, T-ID, origin timestamp, received-at in ms, encryption flag,
 //! payload BLOB; index on (gw_id, id)), in WAL with `synchronous=FULL`, in
@@ -26,7 +26,7 @@ use crate::error::BenchError;
 use test_support::gmmp_client::payload_of;
 use test_support::report::Report;
 
-/// The deliveries table as migrations/0001_initial.sql creates it.
+/// The deliveries table as migrations/sqlite/0001_initial.sql creates it.
 pub const SCHEMA: &str = "
 CREATE TABLE deliveries (
     id               INTEGER PRIMARY KEY,
