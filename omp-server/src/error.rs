@@ -85,6 +85,12 @@ pub enum StoreError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The writer's thread or runtime could not be started.
+    #[error("cannot start the database writer's thread: {source}")]
+    WriterThread {
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// A PostgreSQL URL that does not parse.
     #[error(
         "the PostgreSQL URL does not parse: {reason} (the form is postgres://user:password@host:port/database)"

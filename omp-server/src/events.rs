@@ -11,9 +11,11 @@
 //! webhook) reads the same way, with its cursor stored where it likes.
 //!
 //! Events that have no row of their own to ride with (a gateway going
-//! online or offline, a refused registration) are noted here
-//! ([`EventFeed::note`]) and handed to the writer by the server's flush
-//! task, which the note wakes; the writer commits them in its next batch.
+//! online or offline, a refused registration) go into the writer's queue
+//! behind what is queued, so they keep their place among their gateway's
+//! rows (`WriterHandle::record_event`); only when that queue is full are
+//! they noted here ([`EventFeed::note`]) and handed over by the server's
+//! flush task, which the note wakes.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

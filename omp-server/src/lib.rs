@@ -38,6 +38,8 @@
 //! - [`retention`]: the task that removes rows older than their period.
 //! - [`summary`]: the one-line summary logged each `summary_interval`.
 //! - [`webhooks`]: the outbox POSTed to receivers, one task per webhook.
+//! - [`outbound`]: the runtime of webhook deliveries and event streams,
+//!   apart from ingest and at a lower CPU priority.
 //!
 //! - [`http`]: the HTTP API of `openapi/openapi.yaml` (axum).
 //!
@@ -72,6 +74,7 @@ pub mod ids;
 pub mod listen;
 pub mod migrate;
 pub mod mqtt;
+pub mod outbound;
 pub mod provision;
 pub mod registry;
 pub mod retention;

@@ -21,6 +21,7 @@ use crate::http::events::fanout::Fanout;
 use crate::http::{ApiKey, metrics::HttpMetrics};
 use crate::listen::Unauthenticated;
 use crate::mqtt::MqttState;
+use crate::outbound::Outbound;
 use crate::registry::Registry;
 use crate::retention::RetentionMetrics;
 use crate::store::events::NewEvent;
@@ -107,6 +108,8 @@ pub struct Shared {
     pub retention: RetentionMetrics,
     /// The rendered tail of the outbox the live event streams share.
     pub sse_fanout: Fanout,
+    /// Where webhook deliveries and event streams run.
+    pub outbound: Outbound,
     control_watch: Arc<ControlWatch>,
     registration_rate: Mutex<RegistrationRate>,
     refusals_logged: Mutex<HashSet<String>>,
@@ -162,6 +165,7 @@ impl Shared {
             next_session_id: AtomicU64::new(1),
             retention: RetentionMetrics::default(),
             sse_fanout: Fanout::default(),
+            outbound: Outbound::start(),
         }
     }
 
@@ -219,7 +223,7 @@ impl Shared {
     /// Notes an event without a row of its own (a gateway online or
     /// offline, a refused registration) for the writer's next batch.
     pub fn note_event(&self, event: NewEvent) {
-        self.events().note(event);
+        self.writer.record_event(event);
     }
 
     /// Hands the MQTT online states and the events noted since the last

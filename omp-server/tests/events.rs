@@ -307,3 +307,41 @@ async fn streams_at_the_head_and_one_catching_up_each_see_every_event_once_in_or
     assert_eq!(frame_ids(from_start.take(every.len()).await), ids(&every));
     server.stop().await;
 }
+
+/// A stream's reading runs as a task of its own; a client that goes
+/// away ends it, and the gauge of open streams says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_the_client_closes_ends_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path()).await;
+    let api = Api::new(&server);
+    let open_streams = || async {
+        let metrics = api.get("/metrics").await;
+        metrics
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix("omp_events_sse_clients "))
+            .map(|v| v.trim().to_owned())
+    };
+    let mut gw = gateway(&server, "0008dc1e3222").await;
+    let mut stream = Stream::open(&api, "?kind=delivery", None).await;
+    assert_eq!(rc(&gw.deliver(b"seen").await), ResultCode::OK);
+    assert_eq!(
+        stream.take(1).await[0].data["data"]["content"],
+        STANDARD.encode(b"seen")
+    );
+    assert_eq!(open_streams().await.as_deref(), Some("1"));
+    drop(stream);
+    // Hyper drops the body, and the task ends, once a write finds the
+    // connection closed: a delivery makes one.
+    assert_eq!(rc(&gw.deliver(b"after").await), ResultCode::OK);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while open_streams().await.as_deref() != Some("0") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream's task still runs"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.stop().await;
+}

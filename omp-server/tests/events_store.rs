@@ -20,8 +20,8 @@ async fn a_rolled_back_batch_makes_no_event_and_announces_nothing() {
     .unwrap();
     let feed = w.handle.events().clone();
     let head = feed.head();
-    // Both queued before the writer runs (this test's runtime has one
-    // thread): one batch.
+    // Both queued while the writer is held: one batch.
+    let hold = w.hold().await;
     let good = w
         .handle
         .submit(common::delivery_row(1, 0, false, b"good"))
@@ -30,6 +30,7 @@ async fn a_rolled_back_batch_makes_no_event_and_announces_nothing() {
         .handle
         .submit(common::delivery_row(2, 0, false, &[0xde, 0xad]))
         .unwrap();
+    hold.release().await;
     assert!(good.await.unwrap().is_err(), "the whole batch fails");
     assert!(poison.await.unwrap().is_err());
     let page = events::page(&w.pool, &EventFilter::default(), 0, i64::MAX, 100)
@@ -91,5 +92,51 @@ async fn a_narrow_filter_over_a_long_history_pages_by_window_without_a_gap() {
     }
     assert_eq!(found, [3, total]);
     drop(conn);
+    w.stop().await;
+}
+
+/// Events without a row of their own keep their place among their
+/// gateway's rows: one queued before a delivery has a lower id, one
+/// queued after it a higher one, even when all three are one batch.
+#[tokio::test]
+async fn a_gateways_events_keep_the_order_they_were_queued_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = common::start_writer(dir.path(), 64, 64).await;
+    let presence = |kind: &'static str| events::NewEvent {
+        kind,
+        gw_id: Some("SC10010001".into()),
+        device_id: None,
+        at: 0,
+        data: serde_json::json!({}),
+    };
+    let hold = w.hold().await;
+    w.handle.record_event(presence(events::GATEWAY_ONLINE));
+    let delivery = w
+        .handle
+        .submit(common::delivery_row(1, 0, false, b"between"))
+        .unwrap();
+    w.handle.record_event(presence(events::GATEWAY_OFFLINE));
+    hold.release().await;
+    assert!(delivery.await.unwrap().is_ok());
+    let feed = w.handle.events().clone();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let page = loop {
+        let page = events::page(&w.pool, &EventFilter::default(), 0, feed.head(), 100)
+            .await
+            .unwrap();
+        if page.events.len() == 3 || tokio::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let kinds: Vec<&str> = page.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            events::GATEWAY_ONLINE,
+            events::DELIVERY,
+            events::GATEWAY_OFFLINE
+        ]
+    );
     w.stop().await;
 }

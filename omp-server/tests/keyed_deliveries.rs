@@ -130,7 +130,8 @@ async fn copies_in_one_writer_batch_are_stored_once() {
     let dir = tempfile::tempdir().unwrap();
     let w = start_writer(dir.path(), 16, 16).await;
     let row = |tid, keyed| delivery_row(tid, SPOOLED_AT, keyed, b"a");
-    // Submitted back to back: the writer takes them as one batch.
+    // Submitted while the writer is held: it takes them as one batch.
+    let hold = w.hold().await;
     let submitted = [
         row(1, true),
         row(1, true),
@@ -139,6 +140,7 @@ async fn copies_in_one_writer_batch_are_stored_once() {
         row(1, true),
     ]
     .map(|r| w.handle.submit(r).unwrap());
+    hold.release().await;
     let mut outcomes = Vec::new();
     for rx in submitted {
         outcomes.push(

@@ -143,7 +143,7 @@ pub fn start(state: &Arc<Shared>, hook: store::webhooks::StoredWebhook) {
     let stop = hooks.shutdown.child_token();
     let cursor = Arc::new(AtomicI64::new(hook.cursor));
     let id = hook.id;
-    let task = tokio::spawn(delivery::run(
+    let task = state.outbound.spawn(delivery::run(
         state.clone(),
         hook,
         stop.clone(),

@@ -256,6 +256,47 @@ impl LoneWriter {
         self.stop.cancel();
         self.task.await.unwrap();
     }
+
+    /// Keeps the writer busy until [`WriterHold::release`]: a pool
+    /// connection takes the write lock and a job queued behind it (a
+    /// cursor of no webhook, which writes no row) keeps the writer
+    /// waiting in its BEGIN. What is submitted meanwhile is taken as one
+    /// batch once released — the writer runs on a thread of its own, so
+    /// nothing else says what a batch holds.
+    pub async fn hold(&self) -> WriterHold {
+        let mut conn = self.pool.acquire().await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let blocker = self.handle.submit_webhook_cursor(-1, 0).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.handle.queued() > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the writer takes no job"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        WriterHold { conn, blocker }
+    }
+}
+
+/// The writer waiting for the write lock ([`LoneWriter::hold`]).
+pub struct WriterHold {
+    conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    blocker: omp_server::store::writer::CursorCommit,
+}
+
+impl WriterHold {
+    /// Lets the writer go on, and waits for its held batch.
+    pub async fn release(mut self) {
+        sqlx::query("ROLLBACK")
+            .execute(&mut *self.conn)
+            .await
+            .unwrap();
+        self.blocker.committed().await.unwrap();
+    }
 }
 
 /// A delivery of GW `SC10010001` with T-ID `tid` and `origin_timestamp`.

@@ -121,7 +121,7 @@ impl Fanout {
             .fetch_add(1, Ordering::Relaxed);
         fanout.opened.notify_one();
         if !fanout.started.swap(true, Ordering::Relaxed) {
-            tokio::spawn(follow(state.clone()));
+            state.outbound.spawn(follow(state.clone()));
         }
         StreamGuard(state.clone())
     }

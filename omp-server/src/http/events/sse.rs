@@ -12,9 +12,11 @@
 //!
 //! Streams near the head take their frames from the shared ring of
 //! [`super::fanout`] (read and rendered once for all of them); one
-//! further behind reads the table itself until it has caught up. The
-//! body is pulled by hyper only while the socket takes bytes, so a
-//! slow reader holds one page in memory and costs the writer nothing; it
+//! further behind reads the table itself until it has caught up. Each
+//! stream's reading runs on the outbound runtime ([`crate::outbound`])
+//! and hands its chunks over a one-chunk channel that hyper drains only
+//! while the socket takes bytes, so a slow reader holds a page or two in
+//! memory and costs the writer nothing; it
 //! falls behind in the table, never out of it. A client that reconnects
 //! with `Last-Event-ID` gets every event after that id (matching its
 //! filter), none twice. When nothing comes a comment every
@@ -31,7 +33,7 @@ use axum::body::Body;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::Response;
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::EventBody;
 use super::fanout::{Fanout, StreamGuard, Taken};
@@ -157,7 +159,7 @@ fn frames(events: Vec<StoredEvent>) -> Bytes {
 
 /// The streamed response from `after`.
 pub fn response(state: Arc<Shared>, filter: EventFilter, after: i64) -> Response {
-    let tail = Tail {
+    let mut tail = Tail {
         head: state.events().subscribe(),
         covered: state.sse_fanout.subscribe(),
         _open: Fanout::open(&state),
@@ -166,9 +168,26 @@ pub fn response(state: Arc<Shared>, filter: EventFilter, after: i64) -> Response
         filter,
         cursor: after,
     };
-    let stream = futures::stream::unfold(tail, |mut tail| async move {
-        let chunk = tail.next().await?;
-        Some((chunk, tail))
+    // The stream is read and rendered on the outbound runtime; hyper's
+    // connection task only moves its chunks to the socket. One chunk
+    // waits in the channel at most, so a slow reader still holds one
+    // page, and a closed connection (the receiver dropped) ends the task.
+    let (chunks, rx) = mpsc::channel(1);
+    tail.state.clone().outbound.spawn(async move {
+        loop {
+            let chunk = tokio::select! {
+                chunk = tail.next() => chunk,
+                () = chunks.closed() => return,
+            };
+            let Some(chunk) = chunk else { return };
+            if chunks.send(chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((chunk, rx))
     });
     Response::builder()
         .header(CONTENT_TYPE, "text/event-stream")

@@ -336,6 +336,21 @@ impl WriterHandle {
             .map_err(|_| SubmitError::Closed)
     }
 
+    /// Queues `event` behind the jobs queued now, so it keeps its place
+    /// among the rows of its gateway (a `gateway_online` before the
+    /// gateway's first delivery, a `gateway_offline` after its last).
+    /// When the queue is full it is noted for the flush task instead,
+    /// which hands it over once there is room (in order among the noted).
+    pub fn record_event(&self, event: NewEvent) {
+        if let Err(refused) = self.tx.try_send(Job::Events(vec![event]))
+            && let Job::Events(events) = refused.into_inner()
+        {
+            for event in events {
+                self.events.note(event);
+            }
+        }
+    }
+
     /// Removes one retention batch in a transaction of its own (see the
     /// module docs), waiting for room in the queue; the rows removed.
     pub async fn purge(&self, purge: Purge) -> Result<u64, PurgeError> {
@@ -421,7 +436,45 @@ pub async fn spawn(
         metrics: metrics.clone(),
         events: events.clone(),
     };
-    let task = tokio::spawn(writer.run(rx, batch_max, stop));
+    // The writer runs on a thread and runtime of its own. A batch is
+    // several round trips to SQLite's worker thread (BEGIN, the inserts,
+    // COMMIT); on the shared runtime the writer task waited behind every
+    // other ready task (HTTP streams, webhooks, sessions) after each of
+    // them, and every acknowledgement of the batch waited with it.
+    let (started, ready) = oneshot::channel();
+    let thread = std::thread::Builder::new()
+        .name("omp-writer".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match runtime {
+                Ok(runtime) => {
+                    let _ = started.send(Ok(()));
+                    runtime.block_on(writer.run(rx, batch_max, stop));
+                }
+                Err(source) => {
+                    let _ = started.send(Err(source));
+                }
+            }
+        })
+        .map_err(|source| StoreError::WriterThread { source })?;
+    match ready.await {
+        Ok(Ok(())) => {}
+        Ok(Err(source)) => return Err(StoreError::WriterThread { source }),
+        Err(_) => {
+            return Err(StoreError::WriterThread {
+                source: std::io::Error::other("the thread ended before its runtime started"),
+            });
+        }
+    }
+    // Awaitable as a task, as the server's other parts are; a panic of the
+    // writer comes out of it as the task's.
+    let task = tokio::task::spawn_blocking(move || {
+        if let Err(panic) = thread.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
     let shares = Arc::new(Mutex::new(Shares::new(capacity)));
     Ok((
         WriterHandle {
@@ -447,8 +500,13 @@ impl Writer {
         let mut sweep = tokio::time::interval(SPLIT_SWEEP);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Batch::default();
+        // A job that ended the last batch, to start the next one.
+        let mut carried = None;
         loop {
-            let first = tokio::select! {
+            let first = if let Some(job) = carried.take() {
+                Some(job)
+            } else {
+                tokio::select! {
                 item = rx.recv() => item,
                 _ = sweep.tick() => {
                     self.splits.expire(&mut batch.abandoned);
@@ -461,6 +519,7 @@ impl Writer {
                     // Refuse new rows, then commit what is queued.
                     rx.close();
                     rx.recv().await
+                }
                 }
             };
             let Some(job) = first else { break };
@@ -490,6 +549,9 @@ impl Writer {
                         batch.mqtt_replies.push(reply);
                     }
                     Job::Presence(changes) => batch.presence.extend(changes),
+                    Job::Events(events) if batch.has_rows_of(&events) => {
+                        carried = Some(Job::Events(events));
+                    }
                     Job::Events(events) => batch.events.extend(events),
                     Job::Purge(p, reply) => purge = Some((p, reply)),
                     Job::WebhookCursor(c, reply) => {
@@ -497,7 +559,7 @@ impl Writer {
                         batch.cursor_replies.push(reply);
                     }
                 }
-                if batch.jobs() < batch_max && purge.is_none() {
+                if batch.jobs() < batch_max && purge.is_none() && carried.is_none() {
                     next = rx.try_recv().ok();
                 }
             }

@@ -45,6 +45,18 @@ pub(super) enum PartWrite {
     Complete(OpenSplit, PartRow),
 }
 
+impl PartWrite {
+    /// The part written.
+    pub(super) fn part(&self) -> &PartRow {
+        match self {
+            PartWrite::Open(_, p)
+            | PartWrite::Add(_, p)
+            | PartWrite::Touch(_, p)
+            | PartWrite::Complete(_, p) => p,
+        }
+    }
+}
+
 /// A split given up, to mark and log.
 #[derive(Debug)]
 pub(super) struct Abandoned {

@@ -51,6 +51,22 @@ impl Batch {
     pub(super) fn jobs(&self) -> usize {
         self.rows.len() + self.parts.len() + self.mqtt.len()
     }
+
+    /// True when a row of this batch comes from a gateway or MQTT client
+    /// that one of `events` names. Such an event happened after that row
+    /// (it was queued later), and the batch writes its noted events
+    /// before its rows: the event waits for the next batch instead.
+    pub(super) fn has_rows_of(&self, events: &[NewEvent]) -> bool {
+        events.iter().any(|e| {
+            e.gw_id.as_deref().is_some_and(|gw| {
+                self.rows.iter().any(|r| r.gw_id == gw)
+                    || self.parts.iter().any(|p| p.part().gw_id == gw)
+            }) || e
+                .device_id
+                .as_deref()
+                .is_some_and(|client| self.mqtt.iter().any(|m| m.client_id == client))
+        })
+    }
 }
 
 /// One transaction of `batch`, with plain BEGIN/COMMIT statements rather
@@ -98,6 +114,20 @@ async fn write_batch(
     conn: &mut SqliteConnection,
     batch: &mut Batch,
 ) -> Result<BatchOutcomes, StoreError> {
+    // Noted events first: each was queued before every row of its gateway
+    // or client in this batch (the writer ends a batch before an event
+    // that would follow one), so a gateway's `gateway_online` comes
+    // before its deliveries' events, and ids keep the order things
+    // happened in.
+    if !batch.events.is_empty() {
+        sqlx::query("SAVEPOINT noted_events")
+            .execute(&mut *conn)
+            .await?;
+        let written = events::insert(conn, &batch.events).await;
+        if let Err(e) = end_savepoint(conn, "noted_events", written).await {
+            tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
+        }
+    }
     let whole = Splits::apply(conn, &batch.parts, &batch.abandoned).await?;
     let plain = batch.rows.len();
     // Completed splits join the batch's rows for the keyed look-up and the
@@ -119,15 +149,6 @@ async fn write_batch(
         if let Err(e) = end_savepoint(conn, "presence", written).await {
             tracing::warn!(changes = batch.presence.len(), error = %e,
                 "MQTT online states and their events not saved");
-        }
-    }
-    if !batch.events.is_empty() {
-        sqlx::query("SAVEPOINT noted_events")
-            .execute(&mut *conn)
-            .await?;
-        let written = events::insert(conn, &batch.events).await;
-        if let Err(e) = end_savepoint(conn, "noted_events", written).await {
-            tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
         }
     }
     // A webhook's cursor is answered with the batch: written in the
