@@ -15,7 +15,9 @@
 //! 5. `webhook`: a new webhook replayed over the last
 //!    `--webhook-events` events to a receiver answering 204: events/s.
 //!
-//! Each webhook and stream is removed at the end of its phase. The check
+//! The receivers and readers run on a thread of their own ([`readers`]),
+//! apart from the gateways. Each webhook and stream is removed at the
+//! end of its phase. The check
 //! (non-zero exit) fails when an acknowledged paced delivery never
 //! reached the stream, or a webhook receiver saw an event id that did
 //! not rise.
@@ -30,8 +32,10 @@ use test_support::gmmp_client::PartTids;
 use test_support::report::Report;
 
 pub mod paced;
+pub mod readers;
 pub mod stream;
 
+use readers::Readers;
 use stream::Stream;
 use test_support::webhook_receiver::{Answer, Receiver};
 
@@ -81,6 +85,7 @@ pub async fn run(opts: &EventsOptions) -> Result<(Report, Option<BenchError>), B
     }
     let mut report = Report::new("events");
     let mut check = Checks::default();
+    let readers = Readers::start()?;
 
     let plain = ingest_phase(opts, 'p').await?;
     let plain_rate = rate_of(&plain);
@@ -90,13 +95,13 @@ pub async fn run(opts: &EventsOptions) -> Result<(Report, Option<BenchError>), B
     let mut receivers = Vec::new();
     let mut hooks = Vec::new();
     for _ in 0..opts.webhooks {
-        let receiver = receiver(Answer::NoContent).await?;
+        let receiver = readers.receiver(Answer::NoContent).await?;
         hooks.push(opts.api.create_webhook(&receiver.url(), None).await?);
         receivers.push(receiver);
     }
     let head = opts.api.events_head().await?;
     let streams = (0..opts.streams)
-        .map(|_| Stream::open(&opts.api, head, None))
+        .map(|_| readers.stream(&opts.api, head, None))
         .collect::<Result<Vec<_>, _>>()?;
     let attached = ingest_phase(opts, 'a').await?;
     phase_figures(&mut report, "attached_", &attached);
@@ -125,7 +130,7 @@ pub async fn run(opts: &EventsOptions) -> Result<(Report, Option<BenchError>), B
     }
     drop((streams, receivers));
 
-    let hanging_receiver = receiver(Answer::Hang).await?;
+    let hanging_receiver = readers.receiver(Answer::Hang).await?;
     let hook = opts
         .api
         .create_webhook(&hanging_receiver.url(), None)
@@ -138,8 +143,8 @@ pub async fn run(opts: &EventsOptions) -> Result<(Report, Option<BenchError>), B
     opts.api.delete_webhook(hook.id).await?;
     drop(hanging_receiver);
 
-    latency_phase(opts, &mut report, &mut check).await?;
-    webhook_phase(opts, &mut report, &mut check).await?;
+    latency_phase(opts, &readers, &mut report, &mut check).await?;
+    webhook_phase(opts, &readers, &mut report, &mut check).await?;
     Ok((report, check.failure()))
 }
 
@@ -157,12 +162,6 @@ impl Checks {
             not_rising: self.not_rising,
         })
     }
-}
-
-async fn receiver(answer: Answer) -> Result<Receiver, BenchError> {
-    Receiver::start(answer, None)
-        .await
-        .map_err(|e| BenchError::io("a webhook receiver on 127.0.0.1", e))
 }
 
 async fn ingest_phase(opts: &EventsOptions, phase: char) -> Result<IngestOutcome, BenchError> {
@@ -210,12 +209,13 @@ fn phase_figures(report: &mut Report, prefix: &str, outcome: &IngestOutcome) {
 
 async fn latency_phase(
     opts: &EventsOptions,
+    readers: &Readers,
     report: &mut Report,
     check: &mut Checks,
 ) -> Result<(), BenchError> {
     let epoch = Instant::now();
     let head = opts.api.events_head().await?;
-    let stream = Stream::open(&opts.api, head, Some(epoch))?;
+    let stream = readers.stream(&opts.api, head, Some(epoch))?;
     let prefix = format!("{}l", opts.auth_prefix);
     let tally = paced::run(
         opts.target,
@@ -249,12 +249,13 @@ async fn latency_phase(
 
 async fn webhook_phase(
     opts: &EventsOptions,
+    readers: &Readers,
     report: &mut Report,
     check: &mut Checks,
 ) -> Result<(), BenchError> {
     let head = opts.api.events_head().await?;
     let from = head.saturating_sub(opts.webhook_events).max(0);
-    let receiver = receiver(Answer::NoContent).await?;
+    let receiver = readers.receiver(Answer::NoContent).await?;
     let start = Instant::now();
     let hook = opts.api.create_webhook(&receiver.url(), Some(from)).await?;
     // At least a minute, so a slow machine still finishes the replay.
