@@ -7,10 +7,9 @@ use std::collections::HashMap;
 
 use mqtt_codec::Packet;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 
 use super::Session;
-use crate::control::mqtt::{Awaits, COMMANDS_CAPACITY, MqttCommand, MqttLive};
+use crate::control::mqtt::{Awaits, MqttCommand, MqttLive};
 use crate::mqtt::router::Outgoing;
 
 /// Commands written on this session and not yet ended.
@@ -53,15 +52,13 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// After the CONNACK 0: tells the control dispatcher this session
     /// takes the client's commands.
     pub(super) async fn take_commands(&mut self) {
-        let Some(client) = self.machine.client() else {
+        let (Some(client), Some(inbox)) = (self.machine.client(), &self.inbox) else {
             return;
         };
         let client_id = client.client_id.clone();
-        let (tx, rx) = mpsc::channel(COMMANDS_CAPACITY);
-        self.new_commands = Some(rx);
         let live = MqttLive {
             session: self.id,
-            commands: tx,
+            commands: inbox.clone(),
             filters: Vec::new(),
         };
         self.state.control.mqtt_connected(&client_id, live).await;
