@@ -25,14 +25,15 @@
 //!   again on the next session (so a device may get it twice); after a
 //!   restart every SENT command goes back to QUEUED.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use mqtt_codec::QoS;
-use tokio::sync::mpsc;
 
-/// Commands waiting in one session's inbox, at most; beyond, they stay
-/// QUEUED for the next push. Boxed in the channel, for the reason routed
-/// messages are (`mqtt::router::OUTBOX_CAPACITY`): 3 KiB per idle session
-/// otherwise.
+use crate::mqtt::inbox::Inbox;
+
+/// Commands waiting in one session's inbox ([`Inbox`]), at most; beyond,
+/// they stay QUEUED for the next push.
 pub const COMMANDS_CAPACITY: usize = 16;
 
 /// The topic of a OneNET command request.
@@ -72,7 +73,7 @@ pub struct MqttLive {
     /// The session's id.
     pub session: u64,
     /// Where the session takes commands.
-    pub commands: mpsc::Sender<Box<MqttCommand>>,
+    pub commands: Arc<Inbox>,
     /// The session's subscription filters, each with its granted QoS.
     pub filters: Vec<(String, QoS)>,
 }

@@ -12,7 +12,8 @@
 //!   `omp-server provision mqtt …` commands.
 //! - [`ingest`]: a PUBLISH to its row, OneNET `$dp` data points decoded.
 //! - [`router`], [`topic`]: connected clients, subscriptions with `+` and
-//!   `#`, retained messages.
+//!   `#`, retained messages; [`inbox`]: what reaches one session (routed
+//!   messages, commands).
 //! - [`metrics`]: the counters `/metrics` shows.
 
 use std::sync::Mutex;
@@ -20,6 +21,7 @@ use std::sync::Mutex;
 use crate::store::mqtt_presence::Presence;
 pub use metrics::{CloseReason, MqttMetrics};
 
+pub mod inbox;
 pub mod ingest;
 pub mod login;
 pub mod metrics;

@@ -11,21 +11,18 @@
 //! hundreds of devices of a sandbox; a topic tree would be the next step.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use mqtt_codec::QoS;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::escaped;
+use crate::mqtt::inbox::Inbox;
 use crate::mqtt::topic;
 use crate::store::mqtt_messages::StoredMessage;
 
-/// Messages queued for one subscriber at most. They travel boxed: a
-/// tokio channel allocates its first block of 32 slots when it is made,
-/// and with the message itself in each slot every idle session held 2 KiB
-/// for a queue it mostly never uses.
+/// Messages queued for one subscriber at most (in its [`Inbox`]).
 pub const OUTBOX_CAPACITY: usize = 64;
 
 /// A message on its way to a subscriber.
@@ -55,7 +52,7 @@ pub struct Message {
 struct Live {
     session: u64,
     close: CancellationToken,
-    outbox: mpsc::Sender<Box<Outgoing>>,
+    inbox: Arc<Inbox>,
     filters: Vec<(String, QoS)>,
 }
 
@@ -96,19 +93,13 @@ impl Router {
 
     /// Binds `client_id` to `session`, closing an older session of it
     /// (whose subscriptions go with it: every session here is clean).
-    pub fn bind(
-        &self,
-        client_id: &str,
-        session: u64,
-        close: CancellationToken,
-        outbox: mpsc::Sender<Box<Outgoing>>,
-    ) {
+    pub fn bind(&self, client_id: &str, session: u64, close: CancellationToken, inbox: Arc<Inbox>) {
         let old = self.lock().live.insert(
             client_id.to_owned(),
             Live {
                 session,
                 close,
-                outbox,
+                inbox,
                 filters: Vec::new(),
             },
         );
@@ -225,7 +216,7 @@ impl Router {
                 qos: m.qos.min(granted),
                 retain: false,
             };
-            match live.outbox.try_send(Box::new(out)) {
+            match live.inbox.route(out) {
                 Ok(()) => sent += 1,
                 Err(_) => {
                     tracing::warn!(client_id = %escaped::text(client_id), topic = %escaped::text(&m.topic),
@@ -240,6 +231,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mqtt::inbox::Delivery;
 
     fn message(topic: &str, payload: &'static [u8], qos: QoS) -> Message {
         Message {
@@ -249,15 +241,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_subscriber_gets_matching_messages_at_the_lower_qos() {
+    #[tokio::test]
+    async fn a_subscriber_gets_matching_messages_at_the_lower_qos() {
         let router = Router::default();
-        let (tx, mut rx) = mpsc::channel(4);
-        router.bind("a", 1, CancellationToken::new(), tx);
+        let inbox = Arc::new(Inbox::default());
+        router.bind("a", 1, CancellationToken::new(), inbox.clone());
         router.subscribe("a", 1, &[("led/+".into(), QoS::AtLeastOnce)]);
         assert_eq!(router.route(&message("led/2", b"on", QoS::ExactlyOnce)), 1);
         assert_eq!(router.route(&message("other", b"x", QoS::AtMostOnce)), 0);
-        let got = rx.try_recv().unwrap();
+        let Delivery::Routed(got) = inbox.next().await else {
+            panic!("not a routed message");
+        };
         assert_eq!(
             (got.topic.as_str(), got.qos, got.retain),
             ("led/2", QoS::AtLeastOnce, false)
@@ -270,8 +264,8 @@ mod tests {
     fn a_newer_session_closes_the_older_and_keeps_the_client_id() {
         let router = Router::default();
         let old = CancellationToken::new();
-        router.bind("a", 1, old.clone(), mpsc::channel(1).0);
-        router.bind("a", 2, CancellationToken::new(), mpsc::channel(1).0);
+        router.bind("a", 1, old.clone(), Arc::default());
+        router.bind("a", 2, CancellationToken::new(), Arc::default());
         assert!(old.is_cancelled());
         // The older session's end does not unbind the newer.
         router.unbind("a", 1);
@@ -286,7 +280,7 @@ mod tests {
         router.retain(message("led2", b"on", QoS::ExactlyOnce));
         router.retain(message("gone", b"x", QoS::AtMostOnce));
         router.retain(message("gone", b"", QoS::AtMostOnce));
-        router.bind("a", 1, CancellationToken::new(), mpsc::channel(1).0);
+        router.bind("a", 1, CancellationToken::new(), Arc::default());
         let got = router.subscribe("a", 1, &[("#".into(), QoS::AtLeastOnce)]);
         assert_eq!(got.len(), 1);
         assert_eq!(

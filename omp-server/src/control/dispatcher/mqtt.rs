@@ -335,8 +335,8 @@ impl Dispatcher {
             };
             let command = command_of(&c, qos);
             let awaits = command.awaits.clone();
-            if live.commands.try_send(Box::new(command)).is_err() {
-                // Full or gone: the next push, or the session's end, comes.
+            if live.commands.command(command).is_err() {
+                // Full: the next push, or the session's end, comes.
                 break;
             }
             // Taken back if the session has not written it by then.

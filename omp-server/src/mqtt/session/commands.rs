@@ -3,21 +3,21 @@
 //! by the device are replies, each for its control (the rules are in
 //! [`crate::control::mqtt`]).
 
-use std::collections::HashMap;
-
 use mqtt_codec::Packet;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 
 use super::Session;
-use crate::control::mqtt::{Awaits, COMMANDS_CAPACITY, MqttCommand, MqttLive};
+use crate::control::mqtt::{Awaits, MqttCommand, MqttLive};
 use crate::mqtt::router::Outgoing;
 
-/// Commands written on this session and not yet ended.
+/// Commands written on this session and not yet ended. Lists, not maps:
+/// the dispatcher keeps a few in flight per client
+/// (`control_max_in_flight`), and an empty list is half an empty map's
+/// size in every idle session's task.
 #[derive(Debug, Default)]
 pub struct Commands {
-    awaiting_delivery: HashMap<u16, i64>,
-    awaiting_reply: HashMap<String, i64>,
+    awaiting_delivery: Vec<(u16, i64)>,
+    awaiting_reply: Vec<(String, i64)>,
 }
 
 impl Commands {
@@ -25,43 +25,49 @@ impl Commands {
     pub fn written(&mut self, command: &MqttCommand, packet_id: u16) {
         match &command.awaits {
             Awaits::Written => {}
-            Awaits::Ack => {
-                self.awaiting_delivery.insert(packet_id, command.control_id);
-            }
+            Awaits::Ack => insert(&mut self.awaiting_delivery, packet_id, command.control_id),
             Awaits::Reply(topic) => {
-                self.awaiting_reply
-                    .insert(topic.clone(), command.control_id);
+                insert(&mut self.awaiting_reply, topic.clone(), command.control_id);
             }
         }
     }
 
     /// The control a PUBACK / PUBCOMP of `packet_id` ends, if any.
     pub fn delivered(&mut self, packet_id: u16) -> Option<i64> {
-        self.awaiting_delivery.remove(&packet_id)
+        remove(&mut self.awaiting_delivery, |id| *id == packet_id)
     }
 
     /// The control a publish by the device on `topic` answers, if any.
     pub fn replied(&mut self, topic: &str) -> Option<i64> {
-        if self.awaiting_reply.is_empty() {
-            return None;
-        }
-        self.awaiting_reply.remove(topic)
+        remove(&mut self.awaiting_reply, |t| t == topic)
     }
+}
+
+/// Maps `key` to `control_id`, as a map's insert would.
+fn insert<K: PartialEq>(list: &mut Vec<(K, i64)>, key: K, control_id: i64) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some(entry) => entry.1 = control_id,
+        None => list.push((key, control_id)),
+    }
+}
+
+/// Takes out the control of the key `is_key` picks, if any.
+fn remove<K>(list: &mut Vec<(K, i64)>, is_key: impl Fn(&K) -> bool) -> Option<i64> {
+    let at = list.iter().position(|(k, _)| is_key(k))?;
+    Some(list.swap_remove(at).1)
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
     /// After the CONNACK 0: tells the control dispatcher this session
     /// takes the client's commands.
     pub(super) async fn take_commands(&mut self) {
-        let Some(client) = self.machine.client() else {
+        let (Some(client), Some(inbox)) = (self.machine.client(), &self.inbox) else {
             return;
         };
         let client_id = client.client_id.clone();
-        let (tx, rx) = mpsc::channel(COMMANDS_CAPACITY);
-        self.new_commands = Some(rx);
         let live = MqttLive {
             session: self.id,
-            commands: tx,
+            commands: inbox.clone(),
             filters: Vec::new(),
         };
         self.state.control.mqtt_connected(&client_id, live).await;

@@ -162,7 +162,9 @@ pub struct Client {
 #[derive(Debug)]
 enum Phase {
     AwaitingConnect,
-    Authenticating(Connect),
+    /// Boxed: a session is here only while its login is looked up, and
+    /// every idle session would otherwise carry a CONNECT's space.
+    Authenticating(Box<Connect>),
     Connected(Client),
 }
 
@@ -175,7 +177,9 @@ pub struct Machine {
     last_packet_at: Instant,
     packet_started_at: Option<Instant>,
     phase: Phase,
-    will: Option<LastWill>,
+    /// Boxed: most clients leave none, and room for one would be in
+    /// every idle session's task.
+    will: Option<Box<LastWill>>,
     /// QoS 2 packet ids stored and answered PUBREC, awaiting PUBREL.
     awaiting_pubrel: HashSet<u16>,
     next_packet_id: u16,
@@ -234,7 +238,7 @@ impl Machine {
     /// client sent DISCONNECT (or never logged in).
     pub fn take_will(&mut self) -> Option<LastWill> {
         match self.phase {
-            Phase::Connected(_) => self.will.take(),
+            Phase::Connected(_) => self.will.take().map(|w| *w),
             _ => None,
         }
     }
@@ -267,7 +271,7 @@ impl Machine {
             }
             c.client_id = format!("omp-{}", self.session_id);
         }
-        self.phase = Phase::Authenticating(c.clone());
+        self.phase = Phase::Authenticating(Box::new(c.clone()));
         Action::Authenticate(c)
     }
 
@@ -285,7 +289,7 @@ impl Machine {
         self.last_packet_at = now;
         match result {
             Ok(profile) => {
-                self.will = c.will;
+                self.will = c.will.map(Box::new);
                 self.phase = Phase::Connected(Client {
                     client_id: c.client_id,
                     profile,
@@ -294,11 +298,11 @@ impl Machine {
                 Action::Send(connack(ConnectReturnCode::Accepted))
             }
             Err(code) => {
-                self.phase = Phase::Authenticating(Connect {
+                self.phase = Phase::Authenticating(Box::new(Connect {
                     will: None,
                     password: None,
-                    ..c
-                });
+                    ..*c
+                }));
                 Action::Close(Some(connack(code)), Close::Refused(code))
             }
         }

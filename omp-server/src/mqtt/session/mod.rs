@@ -21,10 +21,12 @@
 //! its will, unless it sent DISCONNECT, is stored as a message, routed to
 //! subscribers and retained if it asks to be.
 //!
-//! Commands of the control queue ([`crate::control::mqtt`]) come from the
-//! control dispatcher once the CONNACK 0 is written: the session publishes
-//! each, reports it written, and reports the PUBACK / PUBCOMP or the
-//! device's reply that ends it ([`commands`]).
+//! Routed messages and the commands of the control queue
+//! ([`crate::control::mqtt`]) reach the session through its one
+//! [`Inbox`], made at login; the control dispatcher is given it once the
+//! CONNACK 0 is written. The session publishes each command, reports it
+//! written, and reports the PUBACK / PUBCOMP or the device's reply that
+//! ends it ([`commands`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,19 +38,19 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use mqtt_codec::{ConnectReturnCode, MqttCodec, MqttError, Packet, Publish, QoS};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::codec::Decoder;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use crate::control::mqtt::MqttCommand;
 use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::listen::{self, UnauthenticatedSlot};
+use crate::mqtt::inbox::{Delivery, Inbox};
 use crate::mqtt::ingest::{self, Incoming};
 use crate::mqtt::login::{self, Login};
 use crate::mqtt::metrics::CloseReason;
-use crate::mqtt::router::{self, Message, Outgoing};
+use crate::mqtt::router::Message;
 use crate::state::Shared;
 use crate::store::mqtt_messages::MessageKind;
 use crate::store::mqtt_presence::Presence;
@@ -99,11 +101,9 @@ struct Session<S> {
     machine: Machine,
     /// Cancelled when a newer session of the same client id binds.
     close: CancellationToken,
-    /// The routed messages' receiver, made at login, taken by `serve`.
-    new_outbox: Option<mpsc::Receiver<Box<Outgoing>>>,
-    /// The control dispatcher's commands, made after the CONNACK 0, taken
-    /// by `serve`.
-    new_commands: Option<mpsc::Receiver<Box<MqttCommand>>>,
+    /// Routed messages and the control dispatcher's commands, made at
+    /// login.
+    inbox: Option<Arc<Inbox>>,
     /// Commands written and not yet ended.
     commands: commands::Commands,
     /// Held until login (see the listener's caps).
@@ -175,8 +175,7 @@ pub async fn run_opened_at<S>(
         peer,
         write,
         close: CancellationToken::new(),
-        new_outbox: None,
-        new_commands: None,
+        inbox: None,
         commands: commands::Commands::default(),
         unauthenticated: Some(unauthenticated),
         last_seen: now_millis(),
@@ -210,15 +209,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
         let close = self.close.clone();
         let replaced = close.cancelled();
         tokio::pin!(replaced);
-        let mut outbox: Option<mpsc::Receiver<Box<Outgoing>>> = None;
-        let mut commands: Option<mpsc::Receiver<Box<MqttCommand>>> = None;
         loop {
-            if let Some(rx) = self.new_outbox.take() {
-                outbox = Some(rx);
-            }
-            if let Some(rx) = self.new_commands.take() {
-                commands = Some(rx);
-            }
             let deadline = self.machine.poll_timeout();
             if deadline != armed {
                 if let Some(at) = deadline {
@@ -226,18 +217,6 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 }
                 armed = deadline;
             }
-            let routed = async {
-                match outbox.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            let command = async {
-                match commands.as_mut() {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
             let in_progress = self.machine.packet_in_progress();
             tokio::select! {
                 biased;
@@ -267,14 +246,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                         return ending;
                     }
                 }
-                Some(m) = routed => {
-                    let packet = self.machine.outgoing(*m);
-                    if let Err(ending) = Box::pin(self.write_packet(&packet)).await {
-                        return ending;
-                    }
-                }
-                Some(c) = command => {
-                    if let Err(ending) = Box::pin(self.send_command(*c)).await {
+                delivery = next_delivery(self.inbox.as_deref()) => {
+                    let written = match delivery {
+                        Delivery::Routed(m) => {
+                            let packet = self.machine.outgoing(*m);
+                            Box::pin(self.write_packet(&packet)).await
+                        }
+                        Delivery::Command(c) => Box::pin(self.send_command(*c)).await,
+                    };
+                    if let Err(ending) = written {
                         return ending;
                     }
                 }
@@ -410,12 +390,12 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             return;
         };
         let client_id = client.client_id.clone();
-        let (tx, rx) = mpsc::channel(router::OUTBOX_CAPACITY);
+        let inbox = Arc::new(Inbox::default());
         self.state
             .mqtt
             .router
-            .bind(&client_id, self.id, self.close.clone(), tx);
-        self.new_outbox = Some(rx);
+            .bind(&client_id, self.id, self.close.clone(), inbox.clone());
+        self.inbox = Some(inbox);
         self.unauthenticated = None;
         tracing::info!(peer = %self.peer, client_id = %escaped::text(&client_id), protocol = connect.protocol.name(),
             keep_alive = connect.keep_alive, profile = client.profile.map(|p| p.as_str()),
@@ -527,6 +507,14 @@ fn publish_to_subscribers(state: &Shared, m: Message, retain: bool) {
         state.mqtt.router.retain(m.clone());
     }
     state.mqtt.router.route(&m);
+}
+
+/// The next routed message or command; never before login (`None`).
+async fn next_delivery(inbox: Option<&Inbox>) -> Delivery {
+    match inbox {
+        Some(inbox) => inbox.next().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next thing the read side brings; [`Read::Started`] once per packet
