@@ -265,6 +265,10 @@ pub struct EventsArgs {
     /// Auth ID prefix (at most 7 bytes; a phase letter and 8 digits follow).
     #[arg(long, default_value = "ev")]
     pub auth_prefix: String,
+    /// Rounds of plain and attached ingest, alternating (`--duration` ÷
+    /// rounds each), so that the machine's drift weighs on both alike.
+    #[arg(long, default_value_t = 4)]
+    pub rounds: usize,
 }
 
 /// Options of `mqtt-sessions` (`--duration` = how long they are held).

@@ -235,6 +235,7 @@ async fn dispatch(cli: &Cli) -> Result<(Report, Option<BenchError>), BenchError>
                 latency_gateways: a.latency_gateways,
                 webhook_events: a.webhook_events,
                 auth_prefix: a.auth_prefix.clone(),
+                rounds: a.rounds,
             })
             .await?
         }

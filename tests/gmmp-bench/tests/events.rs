@@ -35,6 +35,7 @@ async fn every_phase_runs_and_nothing_acknowledged_is_missing_from_the_stream() 
         latency_gateways: 2,
         webhook_events: 200,
         auth_prefix: "t".into(),
+        rounds: 2,
     };
     let (report, check) = tokio::time::timeout(GUARD, events::run(&opts))
         .await
@@ -52,6 +53,15 @@ async fn every_phase_runs_and_nothing_acknowledged_is_missing_from_the_stream() 
         assert_eq!(n(&format!("{phase}_session_errors")), 0, "{report}");
     }
     assert!(n("attached_stream_events") > 0, "{report}");
+    assert_eq!(n("rounds"), 2, "{report}");
+    assert_eq!(
+        report
+            .get("attached_round_ratios")
+            .and_then(Value::as_array)
+            .map(Vec::len),
+        Some(2),
+        "{report}"
+    );
     assert!(n("attached_webhook_posts") > 0, "{report}");
     assert!(n("hanging_webhook_posts") > 0, "{report}");
     assert!(n("latency_acknowledged") > 0, "{report}");

@@ -6,7 +6,10 @@
 //!    reference of the next two.
 //! 2. `attached`: the same load with `--webhooks` webhooks (local
 //!    receivers answering 204) and `--streams` SSE readers following the
-//!    head; `attached_ratio` is its rate over `plain`'s.
+//!    head; `attached_ratio` is its rate over `plain`'s. The two
+//!    alternate in `--rounds` rounds of `--duration` ÷ rounds each (new
+//!    webhooks and streams every round), each rate summed over its
+//!    rounds; `attached_round_ratios` shows each round's.
 //! 3. `hanging`: the same load with one webhook whose receiver accepts
 //!    the POST and never answers; `hanging_ratio` likewise.
 //! 4. `latency`: `--rate` deliveries a second, each carrying its send
@@ -67,6 +70,9 @@ pub struct EventsOptions {
     pub webhook_events: i64,
     /// Auth ID prefix (at most 7 bytes: a phase letter and 8 digits follow).
     pub auth_prefix: String,
+    /// Rounds of plain and attached ingest, alternating, `duration` ÷
+    /// `rounds` each.
+    pub rounds: usize,
 }
 
 /// Runs the five phases.
@@ -87,58 +93,79 @@ pub async fn run(opts: &EventsOptions) -> Result<(Report, Option<BenchError>), B
     let mut check = Checks::default();
     let readers = Readers::start()?;
 
-    let plain = ingest_phase(opts, 'p').await?;
-    let plain_rate = rate_of(&plain);
-    phase_figures(&mut report, "plain_", &plain);
-
-    // attached: webhooks first, so their cursor says where the head is.
-    let mut receivers = Vec::new();
-    let mut hooks = Vec::new();
-    for _ in 0..opts.webhooks {
-        let receiver = readers.receiver(Answer::NoContent).await?;
-        hooks.push(opts.api.create_webhook(&receiver.url(), None).await?);
-        receivers.push(receiver);
+    // plain and attached alternate in short rounds, and each rate is the
+    // sum of its rounds: a drift of the machine's disk or CPU over the run
+    // then weighs on both sides alike, where one phase after the other
+    // compared two different moments.
+    let rounds = opts.rounds.max(1);
+    let round = opts.duration / u32::try_from(rounds).unwrap_or(u32::MAX);
+    let mut plain = Rounds::default();
+    let mut attached = Rounds::default();
+    let mut ratios = Vec::new();
+    let (mut webhook_posts, mut stream_events) = (0, 0);
+    for _ in 0..rounds {
+        let p = ingest_phase(opts, 'p', round).await?;
+        // Webhooks first, so their cursor says where the head is.
+        let mut receivers = Vec::new();
+        let mut hooks = Vec::new();
+        for _ in 0..opts.webhooks {
+            let receiver = readers.receiver(Answer::NoContent).await?;
+            hooks.push(opts.api.create_webhook(&receiver.url(), None).await?);
+            receivers.push(receiver);
+        }
+        let head = opts.api.events_head().await?;
+        let streams = (0..opts.streams)
+            .map(|_| readers.stream(&opts.api, head, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let a = ingest_phase(opts, 'a', round).await?;
+        ratios.push(rate_of(&a) / rate_of(&p).max(1e-9));
+        plain.add(&p);
+        attached.add(&a);
+        webhook_posts += receivers.iter().map(Receiver::posts).sum::<u64>();
+        stream_events += streams.iter().map(Stream::events).sum::<u64>();
+        check.not_rising += receivers.iter().map(Receiver::not_rising).sum::<u64>();
+        if let Some(e) = streams.iter().find_map(Stream::error) {
+            report.set("attached_stream_error", e);
+        }
+        for hook in &hooks {
+            opts.api.delete_webhook(hook.id).await?;
+        }
+        drop((streams, receivers));
     }
-    let head = opts.api.events_head().await?;
-    let streams = (0..opts.streams)
-        .map(|_| readers.stream(&opts.api, head, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    let attached = ingest_phase(opts, 'a').await?;
-    phase_figures(&mut report, "attached_", &attached);
+    plain.add_to(&mut report, "plain_");
+    attached.add_to(&mut report, "attached_");
     report
         .set_f64(
             "attached_ratio",
-            rate_of(&attached) / plain_rate.max(1e-9),
+            attached.rate() / plain.rate().max(1e-9),
             3,
+        )
+        .set("rounds", rounds)
+        .set(
+            "attached_round_ratios",
+            ratios
+                .iter()
+                .map(|r| (r * 1000.0).round() / 1000.0)
+                .collect::<Vec<f64>>(),
         )
         .set("attached_webhooks", opts.webhooks)
         .set("attached_streams", opts.streams)
-        .set(
-            "attached_webhook_posts",
-            receivers.iter().map(Receiver::posts).sum::<u64>(),
-        )
-        .set(
-            "attached_stream_events",
-            streams.iter().map(Stream::events).sum::<u64>(),
-        );
-    check.not_rising += receivers.iter().map(Receiver::not_rising).sum::<u64>();
-    if let Some(e) = streams.iter().find_map(Stream::error) {
-        report.set("attached_stream_error", e);
-    }
-    for hook in &hooks {
-        opts.api.delete_webhook(hook.id).await?;
-    }
-    drop((streams, receivers));
+        .set("attached_webhook_posts", webhook_posts)
+        .set("attached_stream_events", stream_events);
 
     let hanging_receiver = readers.receiver(Answer::Hang).await?;
     let hook = opts
         .api
         .create_webhook(&hanging_receiver.url(), None)
         .await?;
-    let hanging = ingest_phase(opts, 'h').await?;
+    let hanging = ingest_phase(opts, 'h', opts.duration).await?;
     phase_figures(&mut report, "hanging_", &hanging);
     report
-        .set_f64("hanging_ratio", rate_of(&hanging) / plain_rate.max(1e-9), 3)
+        .set_f64(
+            "hanging_ratio",
+            rate_of(&hanging) / plain.rate().max(1e-9),
+            3,
+        )
         .set("hanging_webhook_posts", hanging_receiver.posts());
     opts.api.delete_webhook(hook.id).await?;
     drop(hanging_receiver);
@@ -164,13 +191,17 @@ impl Checks {
     }
 }
 
-async fn ingest_phase(opts: &EventsOptions, phase: char) -> Result<IngestOutcome, BenchError> {
+async fn ingest_phase(
+    opts: &EventsOptions,
+    phase: char,
+    duration: Duration,
+) -> Result<IngestOutcome, BenchError> {
     let outcome = ingest::run(&IngestOptions {
         target: opts.target,
         gateways: opts.gateways,
         payload_size: opts.payload_size,
         in_flight: 1,
-        duration: opts.duration,
+        duration,
         max_deliveries: None,
         check_db: None,
         check_table: "deliveries".into(),
@@ -190,6 +221,51 @@ fn rate_of(outcome: &IngestOutcome) -> f64 {
         .get("deliveries_per_sec")
         .and_then(|v| v.as_f64())
         .unwrap_or(0.0)
+}
+
+/// The ingest rounds of one side: their sums, and the worst latency.
+#[derive(Debug, Default)]
+struct Rounds {
+    acknowledged: f64,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    backoffs: u64,
+    session_errors: u64,
+}
+
+impl Rounds {
+    fn add(&mut self, outcome: &IngestOutcome) {
+        let figure = |k: &str| {
+            outcome
+                .report
+                .get(k)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0)
+        };
+        let count = |k: &str| outcome.report.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        let acknowledged = outcome.acknowledged as f64;
+        self.acknowledged += acknowledged;
+        self.seconds += acknowledged / rate_of(outcome).max(1e-9);
+        self.p50_ms = self.p50_ms.max(figure("p50_ms"));
+        self.p99_ms = self.p99_ms.max(figure("p99_ms"));
+        self.backoffs += count("backoffs");
+        self.session_errors += count("session_errors");
+    }
+
+    fn rate(&self) -> f64 {
+        self.acknowledged / self.seconds.max(1e-9)
+    }
+
+    fn add_to(&self, report: &mut Report, prefix: &str) {
+        report
+            .set_f64(format!("{prefix}deliveries_per_sec"), self.rate(), 1)
+            .set(format!("{prefix}acknowledged"), self.acknowledged as u64)
+            .set_f64(format!("{prefix}p50_ms"), self.p50_ms, 3)
+            .set_f64(format!("{prefix}p99_ms"), self.p99_ms, 3)
+            .set(format!("{prefix}backoffs"), self.backoffs)
+            .set(format!("{prefix}session_errors"), self.session_errors);
+    }
 }
 
 fn phase_figures(report: &mut Report, prefix: &str, outcome: &IngestOutcome) {
