@@ -507,19 +507,19 @@ impl Writer {
                 Some(job)
             } else {
                 tokio::select! {
-                item = rx.recv() => item,
-                _ = sweep.tick() => {
-                    self.splits.expire(&mut batch.abandoned);
-                    if !batch.abandoned.is_empty() {
-                        self.commit(&mut batch).await;
+                    item = rx.recv() => item,
+                    _ = sweep.tick() => {
+                        self.splits.expire(&mut batch.abandoned);
+                        if !batch.abandoned.is_empty() {
+                            self.commit(&mut batch).await;
+                        }
+                        continue;
                     }
-                    continue;
-                }
-                () = stop.cancelled() => {
-                    // Refuse new rows, then commit what is queued.
-                    rx.close();
-                    rx.recv().await
-                }
+                    () = stop.cancelled() => {
+                        // Refuse new rows, then commit what is queued.
+                        rx.close();
+                        rx.recv().await
+                    }
                 }
             };
             let Some(job) = first else { break };
