@@ -57,7 +57,7 @@ async fn main() {
                 .execute(&mut conn)
                 .await
                 .expect("BEGIN");
-            deliveries::insert_batch(&mut conn, &rows)
+            deliveries::insert_batch(&mut omp_server::store::Conn::from(&mut conn), &rows)
                 .await
                 .expect("insert");
             sqlx::query("COMMIT")
@@ -71,9 +71,14 @@ async fn main() {
             gw_id: "SC10010001".into(),
             filter: Default::default(),
         };
-        let bytes = export::write(pool.clone(), selection, Format::Csv, &mut std::io::sink())
-            .await
-            .expect("the export");
+        let bytes = export::write(
+            pool.clone().into(),
+            selection,
+            Format::Csv,
+            &mut std::io::sink(),
+        )
+        .await
+        .expect("the export");
         println!(
             "rows {n}: {bytes} bytes in {:.2} s; peak RSS {before} KiB before the export, {} KiB after",
             started.elapsed().as_secs_f64(),

@@ -48,6 +48,9 @@ pub enum ConfigError {
 /// A database operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// TRANSITIONAL.
+    #[error("not ported to PostgreSQL yet")]
+    NotPorted,
     /// SQLite / sqlx failed.
     #[error("database: {0}")]
     Sqlx(#[from] sqlx::Error),

@@ -20,9 +20,9 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::store::Db;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use sqlx::SqlitePool;
 
 use crate::config::{Config, ExportCommand};
 use crate::error::{ConfigError, ServerError, StoreError};
@@ -87,7 +87,7 @@ pub struct Selection {
 /// The export of `selection` in `format`, chunk by chunk; the rows
 /// written are counted on `feed`'s `export_rows` when given.
 pub fn deliveries(
-    pool: SqlitePool,
+    db: Db,
     selection: Selection,
     format: Format,
     feed: Option<Arc<EventFeed>>,
@@ -97,7 +97,7 @@ pub fn deliveries(
         Format::Ndjson => None,
     };
     let pages = futures::stream::try_unfold(Some(0i64), move |after| {
-        let pool = pool.clone();
+        let db = db.clone();
         let selection = selection.clone();
         let feed = feed.clone();
         async move {
@@ -105,7 +105,7 @@ pub fn deliveries(
                 return Ok(None);
             };
             let rows =
-                deliveries::oldest_after(&pool, &selection.gw_id, &selection.filter, after, PAGE)
+                deliveries::oldest_after(&db, &selection.gw_id, &selection.filter, after, PAGE)
                     .await?;
             let Some(last) = rows.last().map(|r| r.id) else {
                 return Ok(None);
@@ -165,12 +165,12 @@ fn csv_field(out: &mut Vec<u8>, field: &str) {
 /// `omp-server export`: writes the export of `selection` to `out`;
 /// returns the bytes written.
 pub async fn write(
-    pool: SqlitePool,
+    db: Db,
     selection: Selection,
     format: Format,
     out: &mut impl Write,
 ) -> Result<u64, ServerError> {
-    let mut chunks = std::pin::pin!(deliveries(pool, selection, format, None));
+    let mut chunks = std::pin::pin!(deliveries(db, selection, format, None));
     let mut written = 0u64;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
@@ -214,19 +214,19 @@ pub async fn execute(config: &Config, command: &ExportCommand) -> Result<(), Ser
         let path = std::path::absolute(&database).unwrap_or(database);
         return Err(ServerError::ExportWithoutDatabase { path });
     }
-    let pool = crate::store::open(&database).await?;
+    let db = crate::store::Db::from(crate::store::open(&database).await?);
     let written = match &command.out {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(ServerError::ExportWrite)?;
             let mut out = std::io::BufWriter::new(file);
-            write(pool.clone(), selection, format, &mut out).await
+            write(db.clone(), selection, format, &mut out).await
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout());
-            write(pool.clone(), selection, format, &mut out).await
+            write(db.clone(), selection, format, &mut out).await
         }
     };
-    pool.close().await;
+    db.close().await;
     let written = written?;
     tracing::info!(gw_id = %command.gw_id, bytes = written, "deliveries exported");
     Ok(())

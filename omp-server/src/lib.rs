@@ -127,13 +127,13 @@ pub async fn run(
     data_dir::prepare(&config.data_dir)?;
     let data_dir_lock = data_dir::DataDirLock::acquire(&config.data_dir)?;
     let db_path = config.database_path();
-    let pool = store::open(&db_path).await?;
+    let db = store::Db::from(store::open(&db_path).await?);
     let directory = directory::Directory::load(
-        store::gateways::load_active(&pool).await?,
-        store::devices::load_active(&pool).await?,
+        store::gateways::load_active(&db).await?,
+        store::devices::load_active(&db).await?,
     );
     // Revocations before now are in the directory already (deregistered).
-    let revocations_seen = store::revocations::last_seq(&pool).await?;
+    let revocations_seen = store::revocations::last_seq(&db).await?;
     let writer_conn = store::open_dedicated_connection(&db_path).await?;
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = store::writer::spawn(
@@ -212,7 +212,7 @@ pub async fn run(
     let control_config = config.control.clone();
     let state = Arc::new(Shared::new(
         config,
-        pool,
+        db,
         writer,
         directory,
         control,
@@ -241,7 +241,7 @@ pub async fn run(
     state
         .mqtt
         .router
-        .restore_retained(store::mqtt_messages::retained(&state.pool).await?);
+        .restore_retained(store::mqtt_messages::retained(&state.db).await?);
     webhooks::start_all(&state).await?;
     let tracker = TaskTracker::new();
     let mqtt_task = mqtt_listener.map(|(listener, _)| {
@@ -336,7 +336,7 @@ pub async fn run(
                 addr: http_addr,
                 source,
             })?;
-            state.pool.close().await;
+            state.db.close().await;
             // Only now may another server take the directory.
             drop(data_dir_lock);
             tracing::info!("omp-server stopped");

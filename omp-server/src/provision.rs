@@ -67,7 +67,7 @@ pub async fn execute(
             shown.display()
         );
     }
-    let pool = store::open(&database).await?;
+    let pool = store::Db::from(store::open(&database).await?);
     let result = match command {
         ProvisionCommand::Add {
             auth_id,

@@ -27,7 +27,7 @@ pub const SCAN_EVERY: Duration = Duration::from_secs(1);
 /// Revokes `auth_id` (the HTTP API's removal in mode `approved`); what
 /// the store did.
 pub async fn revoke(state: &Shared, auth_id: &str) -> Result<revocations::Revoked, StoreError> {
-    let revoked = revocations::revoke(&state.pool, auth_id).await?;
+    let revoked = revocations::revoke(&state.db, auth_id).await?;
     if let revocations::Revoked::Removed(r) = &revoked {
         end_sessions(state, r);
     }
@@ -77,9 +77,9 @@ pub async fn watch(state: Arc<Shared>, mut last_seq: i64, shutdown: Cancellation
 /// Ends the sessions of the gateways revoked after `last_seq`; the last
 /// `seq` acted on.
 async fn scan(state: &Shared, mut last_seq: i64) -> Result<i64, StoreError> {
-    for r in revocations::after(&state.pool, last_seq).await? {
+    for r in revocations::after(&state.db, last_seq).await? {
         // Approved and registered again since: that registration stands.
-        let registered_again = gateways::find_by_auth_id(&state.pool, &r.auth_id)
+        let registered_again = gateways::find_by_auth_id(&state.db, &r.auth_id)
             .await?
             .is_some_and(|g| g.deregistered_at.is_none());
         if !registered_again {

@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sqlx::SqlitePool;
 use tokio::sync::Semaphore;
 
 use crate::config::Config;
@@ -25,7 +24,7 @@ use crate::outbound::Outbound;
 use crate::registry::Registry;
 use crate::retention::RetentionMetrics;
 use crate::store::events::NewEvent;
-use crate::store::{self, writer::WriterHandle};
+use crate::store::{self, Db, writer::WriterHandle};
 use crate::webhooks::Webhooks;
 
 /// Most auth_ids remembered for the once-per-auth_id approve hint.
@@ -76,7 +75,7 @@ pub struct Shared {
     /// Merged settings.
     pub config: Config,
     /// Pool for reads and the rare writes.
-    pub pool: SqlitePool,
+    pub db: Db,
     /// The group-commit delivery writer.
     pub writer: WriterHandle,
     /// auth_id → registered GW.
@@ -131,7 +130,7 @@ impl Shared {
     /// State around an open store and a running writer.
     pub fn new(
         config: Config,
-        pool: SqlitePool,
+        db: Db,
         writer: WriterHandle,
         directory: Directory,
         control: ControlHandle,
@@ -149,7 +148,7 @@ impl Shared {
                 config.registration_burst_per_ip,
             )),
             config,
-            pool,
+            db,
             writer,
             directory,
             registry: Registry::default(),

@@ -33,9 +33,15 @@ async fn a_rolled_back_batch_makes_no_event_and_announces_nothing() {
     hold.release().await;
     assert!(good.await.unwrap().is_err(), "the whole batch fails");
     assert!(poison.await.unwrap().is_err());
-    let page = events::page(&w.pool, &EventFilter::default(), 0, i64::MAX, 100)
-        .await
-        .unwrap();
+    let page = events::page(
+        &omp_server::store::Db::from(w.pool.clone()),
+        &EventFilter::default(),
+        0,
+        i64::MAX,
+        100,
+    )
+    .await
+    .unwrap();
     assert!(page.events.is_empty(), "{:?}", page.events);
     assert_eq!(feed.head(), head, "nothing announced");
     // The next batch commits, with its one event, announced.
@@ -46,9 +52,15 @@ async fn a_rolled_back_batch_makes_no_event_and_announces_nothing() {
         .unwrap();
     assert!(next.await.unwrap().is_ok());
     assert!(head_rx.has_changed().unwrap());
-    let page = events::page(&w.pool, &EventFilter::default(), 0, feed.head(), 100)
-        .await
-        .unwrap();
+    let page = events::page(
+        &omp_server::store::Db::from(w.pool.clone()),
+        &EventFilter::default(),
+        0,
+        feed.head(),
+        100,
+    )
+    .await
+    .unwrap();
     assert_eq!(page.events.len(), 1);
     let event = &page.events[0];
     assert_eq!(event.id, feed.head());
@@ -80,9 +92,15 @@ async fn a_narrow_filter_over_a_long_history_pages_by_window_without_a_gap() {
     let mut after = 0;
     let mut found = Vec::new();
     loop {
-        let page = events::page(&w.pool, &filter, after, total, 100)
-            .await
-            .unwrap();
+        let page = events::page(
+            &omp_server::store::Db::from(w.pool.clone()),
+            &filter,
+            after,
+            total,
+            100,
+        )
+        .await
+        .unwrap();
         found.extend(page.events.iter().map(|e| e.at));
         if page.scanned_to == after {
             break;
@@ -121,9 +139,15 @@ async fn a_gateways_events_keep_the_order_they_were_queued_in() {
     let feed = w.handle.events().clone();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
     let page = loop {
-        let page = events::page(&w.pool, &EventFilter::default(), 0, feed.head(), 100)
-            .await
-            .unwrap();
+        let page = events::page(
+            &omp_server::store::Db::from(w.pool.clone()),
+            &EventFilter::default(),
+            0,
+            feed.head(),
+            100,
+        )
+        .await
+        .unwrap();
         if page.events.len() == 3 || tokio::time::Instant::now() > deadline {
             break page;
         }

@@ -50,7 +50,9 @@ async fn store_rows(path: &std::path::Path, gw_id: &str, n: u32) {
             keyed: false,
         })
         .collect();
-    deliveries::insert_batch(&mut conn, &rows).await.unwrap();
+    deliveries::insert_batch(&mut omp_server::store::Conn::from(&mut conn), &rows)
+        .await
+        .unwrap();
     sqlx::query("COMMIT").execute(&mut conn).await.unwrap();
     conn.close().await.unwrap();
 }
@@ -117,7 +119,7 @@ async fn a_hundred_thousand_rows_export_byte_exact_online_and_offline() {
     };
     let mut offline = Vec::new();
     export::write(
-        server.state.pool.clone(),
+        server.state.db.clone(),
         selection,
         Format::Csv,
         &mut offline,

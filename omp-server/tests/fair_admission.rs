@@ -257,7 +257,7 @@ async fn a_refused_auth_id_retried_in_a_loop_is_throttled_but_approved_ones_are_
         c.provisioning = omp_server::ProvisioningMode::Approved;
     })
     .await;
-    omp_server::store::provisioning::add(&server.state.pool, "approved-gw", None, None)
+    omp_server::store::provisioning::add(&server.state.db, "approved-gw", None, None)
         .await
         .unwrap();
     let mut codes = Vec::new();

@@ -66,14 +66,14 @@ async fn still_served(gw: &mut Client, server: &TestServer) {
 async fn stored(server: &TestServer, gw_id: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE gw_id = ?")
         .bind(gw_id)
-        .fetch_one(&server.state.pool)
+        .fetch_one(server.state.db.as_sqlite().expect("a SQLite store"))
         .await
         .unwrap()
 }
 
 async fn count(server: &TestServer, table: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-        .fetch_one(&server.state.pool)
+        .fetch_one(server.state.db.as_sqlite().expect("a SQLite store"))
         .await
         .unwrap()
 }

@@ -52,7 +52,7 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
 
 async fn provisioned(server: &common::TestServer) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM provisioning")
-        .fetch_one(&server.state.pool)
+        .fetch_one(server.state.db.as_sqlite().expect("a SQLite store"))
         .await
         .unwrap()
 }

@@ -128,7 +128,7 @@ fn valid_body(op: &Operation) -> &'static str {
 
 /// Row counts of every table, and the integrity check.
 async fn snapshot(server: &common::TestServer) -> BTreeMap<String, i64> {
-    let pool = &server.state.pool;
+    let pool = server.state.db.as_sqlite().expect("a SQLite store");
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
          AND name NOT LIKE '_sqlx_%' ORDER BY name",

@@ -34,7 +34,7 @@ async fn send_expect_ok(gw: &mut Client, frame: Frame) {
 }
 
 async fn stored_payloads(server: &common::TestServer, gw: &Client) -> Vec<Vec<u8>> {
-    let mut rows = deliveries::latest(&server.state.pool, &gw.gw_id.to_string(), 100)
+    let mut rows = deliveries::latest(&server.state.db, &gw.gw_id.to_string(), 100)
         .await
         .unwrap();
     rows.reverse();
@@ -166,7 +166,13 @@ async fn copies_in_one_writer_batch_are_stored_once() {
             .unwrap(),
         AlreadyStored
     );
-    let rows = deliveries::latest(&w.pool, "SC10010001", 10).await.unwrap();
+    let rows = deliveries::latest(
+        &omp_server::store::Db::from(w.pool.clone()),
+        "SC10010001",
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(rows.len(), 3);
     w.stop().await;
 }

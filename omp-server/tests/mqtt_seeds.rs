@@ -68,7 +68,7 @@ async fn seed_004_onenet_dp_qos2_is_stored_once_and_acknowledged_after_commit() 
     );
     assert_eq!(m.packet_id, Some(2));
     assert!(!m.dp_undecodable);
-    let points = mqtt_datapoints::of_message(&server.state.pool, m.id)
+    let points = mqtt_datapoints::of_message(&server.state.db, m.id)
         .await
         .unwrap();
     assert_eq!(points.len(), 1);
@@ -98,7 +98,7 @@ async fn seed_004_onenet_dp_qos2_is_stored_once_and_acknowledged_after_commit() 
         ("led2", &b"on"[..])
     );
     assert_eq!((echo.qos, echo.retain), (QoS::ExactlyOnce, false));
-    let presence = mqtt_presence::get(&server.state.pool, "39599428")
+    let presence = mqtt_presence::get(&server.state.db, "39599428")
         .await
         .unwrap()
         .unwrap();

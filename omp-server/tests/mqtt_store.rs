@@ -76,27 +76,37 @@ async fn messages_and_their_data_points_commit_through_the_writer() {
         .unwrap()
         .unwrap();
 
-    let stored = mqtt_messages::get(&pool, first).await.unwrap().unwrap();
+    let stored = mqtt_messages::get(&omp_server::store::Db::from(pool.clone()), first)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.payload, b"\x03\x00\x02{}\xff");
     assert_eq!((stored.qos, stored.retain, stored.dup), (2, true, false));
     assert_eq!(stored.packet_id, Some(2));
     assert!(!stored.dp_undecodable);
-    let points = mqtt_datapoints::of_message(&pool, first).await.unwrap();
+    let points = mqtt_datapoints::of_message(&omp_server::store::Db::from(pool.clone()), first)
+        .await
+        .unwrap();
     assert_eq!(points.len(), 1);
     assert_eq!(
         (points[0].stream.as_str(), points[0].value.as_str()),
         ("test", "\"hello\"")
     );
-    let flagged = mqtt_messages::get(&pool, second).await.unwrap().unwrap();
+    let flagged = mqtt_messages::get(&omp_server::store::Db::from(pool.clone()), second)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(flagged.dp_undecodable);
     assert_eq!(flagged.dp_error.as_deref(), Some("unknown payload type 9"));
-    let online = mqtt_presence::get(&pool, "client test0")
+    let online = mqtt_presence::get(&omp_server::store::Db::from(pool.clone()), "client test0")
         .await
         .unwrap()
         .unwrap();
     assert!(online.online);
     // The empty retained payload clears topic "t"; "$dp" keeps its latest.
-    let retained = mqtt_messages::retained(&pool).await.unwrap();
+    let retained = mqtt_messages::retained(&omp_server::store::Db::from(pool.clone()))
+        .await
+        .unwrap();
     assert_eq!(
         retained.iter().map(|m| m.id).collect::<Vec<_>>(),
         vec![second]
@@ -117,7 +127,9 @@ async fn provisioning_by_client_id_and_by_username() {
         secret_hash: Some("sha256$00$00".into()),
         created_at: 0,
     };
-    mqtt_provisioning::add(&pool, &onenet).await.unwrap();
+    mqtt_provisioning::add(&omp_server::store::Db::from(pool.clone()), &onenet)
+        .await
+        .unwrap();
     let user = MqttProvision {
         profile: LoginProfile::Password,
         client_id: None,
@@ -125,25 +137,44 @@ async fn provisioning_by_client_id_and_by_username() {
         secret_hash: Some("sha256$01$01".into()),
         created_at: 0,
     };
-    mqtt_provisioning::add(&pool, &user).await.unwrap();
-    // Added again: replaced, not doubled.
-    mqtt_provisioning::add(&pool, &user).await.unwrap();
-    let found = mqtt_provisioning::by_client_id(&pool, "39599428")
+    mqtt_provisioning::add(&omp_server::store::Db::from(pool.clone()), &user)
         .await
-        .unwrap()
         .unwrap();
+    // Added again: replaced, not doubled.
+    mqtt_provisioning::add(&omp_server::store::Db::from(pool.clone()), &user)
+        .await
+        .unwrap();
+    let found =
+        mqtt_provisioning::by_client_id(&omp_server::store::Db::from(pool.clone()), "39599428")
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(found.profile, LoginProfile::OneNet);
     assert_eq!(found.username.as_deref(), Some("165920"));
-    let found = mqtt_provisioning::by_username(&pool, "wiz")
+    let found = mqtt_provisioning::by_username(&omp_server::store::Db::from(pool.clone()), "wiz")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(found.client_id, None);
-    assert_eq!(mqtt_provisioning::list(&pool).await.unwrap().len(), 2);
-    assert!(mqtt_provisioning::remove(&pool, "wiz").await.unwrap());
-    assert!(!mqtt_provisioning::remove(&pool, "wiz").await.unwrap());
+    assert_eq!(
+        mqtt_provisioning::list(&omp_server::store::Db::from(pool.clone()))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert!(
-        mqtt_provisioning::by_username(&pool, "wiz")
+        mqtt_provisioning::remove(&omp_server::store::Db::from(pool.clone()), "wiz")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !mqtt_provisioning::remove(&omp_server::store::Db::from(pool.clone()), "wiz")
+            .await
+            .unwrap()
+    );
+    assert!(
+        mqtt_provisioning::by_username(&omp_server::store::Db::from(pool.clone()), "wiz")
             .await
             .unwrap()
             .is_none()
@@ -187,10 +218,15 @@ async fn a_batch_of_messages_maps_every_id_and_data_point_to_its_own_message() {
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     for (i, id) in ids.iter().enumerate() {
-        let stored = mqtt_messages::get(&pool, *id).await.unwrap().unwrap();
+        let stored = mqtt_messages::get(&omp_server::store::Db::from(pool.clone()), *id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.payload, format!("m{i}").as_bytes());
         assert_eq!(stored.topic, format!("t/{i}"));
-        let points = mqtt_datapoints::of_message(&pool, *id).await.unwrap();
+        let points = mqtt_datapoints::of_message(&omp_server::store::Db::from(pool.clone()), *id)
+            .await
+            .unwrap();
         if i % 3 == 0 {
             assert_eq!(points.len(), 1, "message {i}");
             assert_eq!(points[0].stream, format!("s{i}"));

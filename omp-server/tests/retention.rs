@@ -56,14 +56,14 @@ async fn gateway(server: &TestServer) -> Client {
 
 async fn count(server: &TestServer, sql: &str) -> i64 {
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&server.state.pool)
+        .fetch_one(server.state.db.as_sqlite().expect("a SQLite store"))
         .await
         .unwrap()
 }
 
 async fn exec(server: &TestServer, sql: &str) {
     sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&server.state.pool)
+        .execute(server.state.db.as_sqlite().expect("a SQLite store"))
         .await
         .unwrap();
 }

@@ -20,7 +20,7 @@ fn approved(c: &mut Config) {
 }
 
 async fn approve(server: &TestServer) {
-    omp_server::store::provisioning::add(&server.state.pool, MAC, None, None)
+    omp_server::store::provisioning::add(&server.state.db, MAC, None, None)
         .await
         .unwrap();
 }
@@ -36,7 +36,7 @@ async fn registered(server: &TestServer) -> Client {
 
 async fn stored(server: &TestServer) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM deliveries")
-        .fetch_one(&server.state.pool)
+        .fetch_one(server.state.db.as_sqlite().expect("a SQLite store"))
         .await
         .unwrap()
 }

@@ -65,7 +65,7 @@ async fn full_gw_and_device_lifecycle() {
 
     let d = gw.delivery(device_id, b"device data");
     assert_eq!(rc(&gw.request(d).await), ResultCode::OK);
-    let stored = deliveries::latest(&server.state.pool, &gw_id, 10)
+    let stored = deliveries::latest(&server.state.db, &gw_id, 10)
         .await
         .unwrap();
     assert_eq!(stored[0].device_id, device_id.to_string());
@@ -159,7 +159,7 @@ async fn the_seed_delivery_is_stored_byte_exact_and_answered_with_43_bytes() {
     assert_eq!(rsp.header.tid, 0x81);
     assert_eq!(rc(&rsp), ResultCode::OK);
 
-    let rows = deliveries::latest(&server.state.pool, &gw.gw_id.to_string(), 10)
+    let rows = deliveries::latest(&server.state.db, &gw.gw_id.to_string(), 10)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -230,7 +230,7 @@ async fn wrong_key_wrong_gw_id_and_unregistered_auth_id_are_refused() {
     );
 
     assert!(
-        deliveries::latest(&server.state.pool, &gw.gw_id.to_string(), 10)
+        deliveries::latest(&server.state.db, &gw.gw_id.to_string(), 10)
             .await
             .unwrap()
             .is_empty()
@@ -407,7 +407,7 @@ async fn a_split_delivery_is_answered_per_part_and_stored_once() {
             (current, total)
         );
     }
-    let rows = deliveries::latest(&server.state.pool, &gw.gw_id.to_string(), 10)
+    let rows = deliveries::latest(&server.state.db, &gw.gw_id.to_string(), 10)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -443,7 +443,7 @@ async fn data_survives_a_server_restart() {
         Some(&device)
     );
 
-    let rows = deliveries::latest(&server.state.pool, &gw.gw_id.to_string(), 10)
+    let rows = deliveries::latest(&server.state.db, &gw.gw_id.to_string(), 10)
         .await
         .unwrap();
     let payloads: Vec<&[u8]> = rows.iter().map(|r| r.payload.as_slice()).collect();
@@ -455,7 +455,7 @@ async fn data_survives_a_server_restart() {
             b"before restart"
         ]
     );
-    let (seen, peer) = gateways::last_seen(&server.state.pool, &gw.gw_id.to_string())
+    let (seen, peer) = gateways::last_seen(&server.state.db, &gw.gw_id.to_string())
         .await
         .unwrap()
         .unwrap();
@@ -539,7 +539,7 @@ async fn encryption_info_is_truthful_and_a_key_is_stored() {
         })
         .await;
     assert_eq!(rc(&key_rsp), ResultCode::OK);
-    let stored = gateways::encryption_key(&server.state.pool, &gw.gw_id.to_string())
+    let stored = gateways::encryption_key(&server.state.db, &gw.gw_id.to_string())
         .await
         .unwrap();
     assert_eq!(stored.as_deref(), Some(&b"0123456789abcdef"[..]));
@@ -554,7 +554,7 @@ async fn encryption_info_is_truthful_and_a_key_is_stored() {
     ))
     .await;
     assert_eq!(rc(&gw.recv().await), ResultCode::OK);
-    let rows = deliveries::latest(&server.state.pool, &gw.gw_id.to_string(), 1)
+    let rows = deliveries::latest(&server.state.db, &gw.gw_id.to_string(), 1)
         .await
         .unwrap();
     assert_eq!(rows[0].encryption_flag, 0x01);
@@ -578,10 +578,14 @@ async fn a_full_writer_queue_refuses_instead_of_buffering() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        deliveries::latest(&w.pool, "SC10010001", 10)
-            .await
-            .unwrap()
-            .len(),
+        deliveries::latest(
+            &omp_server::store::Db::from(w.pool.clone()),
+            "SC10010001",
+            10
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
     w.stop().await;
@@ -685,7 +689,7 @@ async fn a_connection_carries_one_gw_only() {
     let refused = gw.register_gw("ThingPlug", "WIZnet").await;
     assert_eq!(rc(&refused), ResultCode::PERMISSION_DENIED);
     assert!(
-        gateways::find_by_auth_id(&server.state.pool, "intruder")
+        gateways::find_by_auth_id(&server.state.db, "intruder")
             .await
             .unwrap()
             .is_none()
@@ -725,7 +729,7 @@ async fn a_key_too_long_for_real_clients_is_replaced_at_the_next_registration() 
     assert_eq!(key.len(), 15, "{key}");
     assert_ne!(key, long);
     assert_eq!(rc(&gw.deliver(b"after").await), ResultCode::OK);
-    let stored = gateways::find_by_auth_id(&server.state.pool, MAC)
+    let stored = gateways::find_by_auth_id(&server.state.db, MAC)
         .await
         .unwrap()
         .unwrap();

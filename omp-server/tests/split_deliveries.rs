@@ -65,7 +65,7 @@ async fn reconnect(server: &TestServer, c: &Client) -> Client {
 }
 
 async fn stored(server: &TestServer, c: &Client) -> Vec<StoredDelivery> {
-    let mut rows = deliveries::latest(&server.state.pool, &c.gw_id.to_string(), 100)
+    let mut rows = deliveries::latest(&server.state.db, &c.gw_id.to_string(), 100)
         .await
         .unwrap();
     rows.reverse();
@@ -73,7 +73,7 @@ async fn stored(server: &TestServer, c: &Client) -> Vec<StoredDelivery> {
 }
 
 async fn incomplete(server: &TestServer, c: &Client) -> Vec<splits::IncompleteDelivery> {
-    splits::incomplete(&server.state.pool, &c.gw_id.to_string(), 100)
+    splits::incomplete(&server.state.db, &c.gw_id.to_string(), 100)
         .await
         .unwrap()
 }

@@ -31,6 +31,7 @@ use super::{ControlMetrics, ControlWatch, Event, Inbox, Live};
 use crate::config::ControlConfig;
 use crate::error::StoreError;
 use crate::events::EventFeed;
+use crate::store::Conn;
 use crate::store::controls::{self as rows, ControlState, Outcome};
 use crate::store::now_millis;
 
@@ -72,7 +73,7 @@ pub async fn spawn(
     events: Arc<EventFeed>,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StoreError> {
-    let last_tid = rows::max_tid(&mut db)
+    let last_tid = rows::max_tid(&mut Conn::from(&mut db))
         .await?
         .and_then(|t| u32::try_from(t).ok());
     let mut d = Dispatcher {
@@ -154,7 +155,7 @@ impl Dispatcher {
         let now = now_millis();
         let completion = millis(self.config.completion_timeout);
         let (mut requeued, mut waiting) = (0usize, 0usize);
-        for c in rows::in_flight(&mut self.db).await? {
+        for c in rows::in_flight(&mut Conn::from(&mut self.db)).await? {
             let tid = c.tid.and_then(|t| u32::try_from(t).ok());
             match (c.state.as_str(), tid) {
                 ("PROGRESS", Some(tid)) => {
@@ -176,7 +177,7 @@ impl Dispatcher {
                     let from = [ControlState::Sent, ControlState::Progress];
                     let outcome = Outcome::default();
                     rows::transition(
-                        &mut self.db,
+                        &mut Conn::from(&mut self.db),
                         c.id,
                         &from,
                         ControlState::Queued,
@@ -188,12 +189,14 @@ impl Dispatcher {
                 }
             }
         }
-        for id in crate::store::mqtt_controls::requeue_sent(&mut self.db, now).await? {
+        for id in
+            crate::store::mqtt_controls::requeue_sent(&mut Conn::from(&mut self.db), now).await?
+        {
             tracing::debug!(control_id = id, "MQTT command of the last run queued again");
             requeued += 1;
         }
-        self.next_expiry = rows::next_expiry(&mut self.db).await?;
-        self.maybe_queued = rows::gateways_with_queued(&mut self.db)
+        self.next_expiry = rows::next_expiry(&mut Conn::from(&mut self.db)).await?;
+        self.maybe_queued = rows::gateways_with_queued(&mut Conn::from(&mut self.db))
             .await?
             .into_iter()
             .collect();
@@ -272,7 +275,15 @@ impl Dispatcher {
         to: ControlState,
         outcome: &Outcome,
     ) -> Result<bool, StoreError> {
-        let moved = rows::transition(&mut self.db, id, from, to, now_millis(), outcome).await?;
+        let moved = rows::transition(
+            &mut Conn::from(&mut self.db),
+            id,
+            from,
+            to,
+            now_millis(),
+            outcome,
+        )
+        .await?;
         if moved {
             let counter = match to {
                 ControlState::Sent => Some(&self.metrics.sent),
@@ -294,7 +305,7 @@ impl Dispatcher {
         if !self.events_pending {
             return;
         }
-        match crate::store::events::last_id(&mut self.db).await {
+        match crate::store::events::last_id(&mut Conn::from(&mut self.db)).await {
             Ok(id) => {
                 self.events_pending = false;
                 self.events.committed(id);
@@ -340,7 +351,7 @@ impl Dispatcher {
     }
 
     async fn expire(&mut self, now: i64) {
-        match rows::expire_due(&mut self.db, now).await {
+        match rows::expire_due(&mut Conn::from(&mut self.db), now).await {
             Ok(ids) => {
                 self.metrics
                     .expired
@@ -353,7 +364,7 @@ impl Dispatcher {
             }
             Err(e) => tracing::error!(error = %e, "queued controls not expired: database error"),
         }
-        self.next_expiry = match rows::next_expiry(&mut self.db).await {
+        self.next_expiry = match rows::next_expiry(&mut Conn::from(&mut self.db)).await {
             Ok(at) => at,
             // Retry in a while rather than at once.
             Err(_) => Some(now.saturating_add(millis(RETRY_AFTER))),
@@ -362,7 +373,7 @@ impl Dispatcher {
 
     /// Pushes for every live gateway with QUEUED controls.
     async fn sweep(&mut self) {
-        let gateways = match rows::gateways_with_queued(&mut self.db).await {
+        let gateways = match rows::gateways_with_queued(&mut Conn::from(&mut self.db)).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = %e, "control sweep failed: database error");

@@ -19,7 +19,7 @@ pub async fn info(
     entry: &GatewayEntry,
     req: &EncryptionInfoRequest,
 ) -> Result<Message, StoreError> {
-    let (enabled, algorithm) = gateways::encryption(&state.pool, &entry.gw_id).await?;
+    let (enabled, algorithm) = gateways::encryption(&state.db, &entry.gw_id).await?;
     Ok(EncryptionInfoResponse {
         domain_code: req.domain_code,
         gw_id: req.gw_id,
@@ -37,7 +37,7 @@ pub async fn set_key(
     entry: &GatewayEntry,
     req: &EncryptionKeyRequest,
 ) -> Result<Message, StoreError> {
-    gateways::set_encryption_key(&state.pool, &entry.gw_id, req.key.as_bytes()).await?;
+    gateways::set_encryption_key(&state.db, &entry.gw_id, req.key.as_bytes()).await?;
     tracing::info!(gw_id = %entry.gw_id, key_bytes = req.key.as_bytes().len(), "encryption key stored");
     Ok(EncryptionKeyResponse {
         domain_code: req.domain_code,

@@ -17,7 +17,7 @@ pub async fn effective(
     gw_id: &str,
     device_id: &str,
 ) -> Result<ProfileDefaults, StoreError> {
-    Ok(profiles::get(&state.pool, gw_id, device_id)
+    Ok(profiles::get(&state.db, gw_id, device_id)
         .await?
         .unwrap_or_else(|| state.config.profile_defaults.clone()))
 }

@@ -309,7 +309,7 @@ async fn decide(
     // Read on every registration (not a cached copy), so an approval added
     // by `omp-server provision add` while the server runs takes effect.
     let provision = match config.provisioning {
-        ProvisioningMode::Approved => provisioning::get(&state.pool, auth_id).await?,
+        ProvisioningMode::Approved => provisioning::get(&state.db, auth_id).await?,
         ProvisioningMode::Open => None,
     };
     let checked = check_gw_registration(
@@ -370,7 +370,7 @@ async fn decide(
                     ProvisioningMode::Open => gateways::Approval::NotNeeded,
                 };
                 gateways::register(
-                    &state.pool,
+                    &state.db,
                     auth_id,
                     domain,
                     manufacture_id,
@@ -413,7 +413,7 @@ pub async fn deregister_gw(
     entry: &GatewayEntry,
     req: &GwDeregistrationRequest,
 ) -> Result<Message, StoreError> {
-    gateways::deregister(&state.pool, &entry.gw_id).await?;
+    gateways::deregister(&state.db, &entry.gw_id).await?;
     state.directory.remove(auth_id);
     tracing::info!(auth_id, gw_id = %entry.gw_id, "GW deregistered");
     Ok(GwDeregistrationResponse {
@@ -451,7 +451,7 @@ pub async fn register_device(
     };
     let device_id = {
         let _one_at_a_time = state.registrations_serial.lock().await;
-        devices::register(&state.pool, &entry.gw_id, manufacture_id).await?
+        devices::register(&state.db, &entry.gw_id, manufacture_id).await?
     };
     state.directory.set_device(auth_id, &device_id, true);
     let Ok(id) = FixedStr::new("device_id", &device_id) else {
@@ -473,7 +473,7 @@ pub async fn deregister_device(
 ) -> Result<Message, StoreError> {
     let device_id = req.device_id.as_str().unwrap_or_default();
     let found =
-        !device_id.is_empty() && devices::deregister(&state.pool, &entry.gw_id, device_id).await?;
+        !device_id.is_empty() && devices::deregister(&state.db, &entry.gw_id, device_id).await?;
     let rc = if found {
         state.directory.set_device(auth_id, device_id, false);
         tracing::info!(gw_id = %entry.gw_id, device_id, "device deregistered");

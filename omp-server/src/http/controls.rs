@@ -357,7 +357,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let key = idempotency_key(&headers)?;
-    let pool = &state.pool;
+    let pool = &state.db;
     require_gateway(pool, gw_id).await?;
     // The body is validated first: a malformed retry is refused as any
     // malformed request is, whatever its key.
@@ -452,7 +452,7 @@ pub async fn list(
         .cursor()?
         .map(|c| cursor::decode_id(CursorKind::Controls, c))
         .transpose()?;
-    let pool = &state.pool;
+    let pool = &state.db;
     require_gateway(pool, gw_id).await?;
     let mut rows = controls::page(pool, gw_id, state_filter, before, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
@@ -472,7 +472,7 @@ pub async fn one(
 ) -> ApiResult<Json<AnyControlBody>> {
     let id = path.positive_i64("id")?;
     let wait = query.integer("wait", 0..=MAX_WAIT_SECONDS)?.unwrap_or(0);
-    let pool = &state.pool;
+    let pool = &state.db;
     let watch = state.control_watch();
     let watching = watch.watch(id);
     // Armed before the first read so that no change slips between them.
@@ -508,7 +508,7 @@ pub async fn cancel(
     path: PathParams,
 ) -> ApiResult<Json<AnyControlBody>> {
     let id = path.positive_i64("id")?;
-    let pool = &state.pool;
+    let pool = &state.db;
     if !state.control.cancel(id).await? {
         return Err(match controls::get_any(pool, id).await? {
             None => ApiError::NotFound(format!("no control {id}")),

@@ -103,10 +103,10 @@ pub async fn latest(
 ) -> ApiResult<Json<DeliveryBody>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let device_id = query.id("device_id", DEVICE_ID_MAX)?;
-    match deliveries::newest(&state.pool, gw_id, device_id).await? {
+    match deliveries::newest(&state.db, gw_id, device_id).await? {
         Some(row) => Ok(Json(row.into())),
         None => {
-            require_gateway(&state.pool, gw_id).await?;
+            require_gateway(&state.db, gw_id).await?;
             Err(ApiError::NotFound(match device_id {
                 Some("") => format!("gateway {gw_id} has no deliveries of its own yet"),
                 Some(d) => format!("gateway {gw_id} has no deliveries of device {d} yet"),
@@ -169,8 +169,8 @@ pub async fn history(
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let limit = query.limit()?;
     let filter = history_filter(&query)?;
-    require_gateway(&state.pool, gw_id).await?;
-    let mut rows = deliveries::history(&state.pool, gw_id, &filter, i64::from(limit) + 1).await?;
+    require_gateway(&state.db, gw_id).await?;
+    let mut rows = deliveries::history(&state.db, gw_id, &filter, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Deliveries, &r.id.to_string())
     });
@@ -260,8 +260,8 @@ pub async fn incomplete(
 ) -> ApiResult<Json<IncompleteList>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let limit = query.limit()?;
-    require_gateway(&state.pool, gw_id).await?;
-    let splits = splits::incomplete(&state.pool, gw_id, i64::from(limit)).await?;
+    require_gateway(&state.db, gw_id).await?;
+    let splits = splits::incomplete(&state.db, gw_id, i64::from(limit)).await?;
     Ok(Json(IncompleteList {
         items: splits.into_iter().map(IncompleteBody::from).collect(),
     }))

@@ -49,13 +49,13 @@ pub async fn deliveries(
         device_id: query.id("device_id", DEVICE_ID_MAX)?.map(str::to_owned),
         ..HistoryFilter::default()
     };
-    require_gateway(&state.pool, gw_id).await?;
+    require_gateway(&state.db, gw_id).await?;
     let selection = Selection {
         gw_id: gw_id.to_owned(),
         filter,
     };
     let chunks = export::deliveries(
-        state.pool.clone(),
+        state.db.clone(),
         selection,
         format,
         Some(state.events().clone()),

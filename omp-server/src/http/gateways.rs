@@ -3,10 +3,10 @@
 //! whether a GMMP session is live now (the
 //! [`Registry`](crate::registry::Registry)).
 
+use crate::store::Db;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use sqlx::SqlitePool;
 use std::sync::Arc;
 
 use super::cursor::{self, CursorKind, page_end};
@@ -24,7 +24,7 @@ pub const GW_ID_MAX: usize = 16;
 pub const DEVICE_ID_MAX: usize = 16;
 
 /// 404 unless `gw_id` is a gateway the OMP registered (now or before).
-pub async fn require_gateway(pool: &SqlitePool, gw_id: &str) -> ApiResult<()> {
+pub async fn require_gateway(pool: &Db, gw_id: &str) -> ApiResult<()> {
     if gateways::exists(pool, gw_id).await? {
         Ok(())
     } else {
@@ -33,7 +33,7 @@ pub async fn require_gateway(pool: &SqlitePool, gw_id: &str) -> ApiResult<()> {
 }
 
 /// 404 unless `device_id` is a device of gateway `gw_id`.
-pub async fn require_device(pool: &SqlitePool, gw_id: &str, device_id: &str) -> ApiResult<()> {
+pub async fn require_device(pool: &Db, gw_id: &str, device_id: &str) -> ApiResult<()> {
     require_gateway(pool, gw_id).await?;
     if devices::exists(pool, gw_id, device_id, false).await? {
         Ok(())
@@ -112,7 +112,7 @@ pub async fn list(
         registered: query.bool("registered")?,
         connected: connected.map(|c| (c, state.registry.gw_ids())),
     };
-    let mut rows = gateways::page_with_profile(&state.pool, &filter, i64::from(limit) + 1).await?;
+    let mut rows = gateways::page_with_profile(&state.db, &filter, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Gateways, &r.gateway.gw_id)
     });
@@ -154,14 +154,14 @@ async fn set_registration_lock(
         // directory from a row it read before this change cannot put the
         // old lock back.
         let _one_at_a_time = state.registrations_serial.lock().await;
-        let auth_id = gateways::set_registration_lock(&state.pool, gw_id, locked)
+        let auth_id = gateways::set_registration_lock(&state.db, gw_id, locked)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
         // Committed first: the directory follows the database, never leads it.
         state.directory.set_registration_lock(&auth_id, locked);
     }
     tracing::info!(gw_id, locked, "GW registration lock changed over the API");
-    let found = gateways::get_with_profile(&state.pool, gw_id)
+    let found = gateways::get_with_profile(&state.db, gw_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
     Ok(Json(GatewayBody::new(&state, found)))
@@ -173,7 +173,7 @@ pub async fn one(
     path: PathParams,
 ) -> ApiResult<Json<GatewayBody>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    let found = gateways::get_with_profile(&state.pool, gw_id)
+    let found = gateways::get_with_profile(&state.db, gw_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no gateway {gw_id}")))?;
     Ok(Json(GatewayBody::new(&state, found)))
@@ -215,8 +215,8 @@ pub async fn devices(
     path: PathParams,
 ) -> ApiResult<Json<DeviceList>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    require_gateway(&state.pool, gw_id).await?;
-    let items = devices::of_gateway(&state.pool, gw_id)
+    require_gateway(&state.db, gw_id).await?;
+    let items = devices::of_gateway(&state.db, gw_id)
         .await?
         .into_iter()
         .map(DeviceBody::from)

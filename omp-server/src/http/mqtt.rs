@@ -69,7 +69,7 @@ pub async fn list(
         .cursor()?
         .map(|c| cursor::decode(CursorKind::MqttDevices, c))
         .transpose()?;
-    let mut rows = mqtt_presence::page(&state.pool, after.as_deref(), i64::from(limit) + 1).await?;
+    let mut rows = mqtt_presence::page(&state.db, after.as_deref(), i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::MqttDevices, &r.client_id)
     });
@@ -83,7 +83,7 @@ pub async fn list(
 }
 
 async fn require_device(state: &Shared, client_id: &str) -> ApiResult<StoredPresence> {
-    mqtt_presence::get(&state.pool, client_id)
+    mqtt_presence::get(&state.db, client_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("MQTT client {client_id} has never connected")))
 }
@@ -158,7 +158,7 @@ pub async fn messages(
         .transpose()?;
     require_device(&state, client_id).await?;
     let mut rows =
-        mqtt_messages::page(&state.pool, client_id, topic, before, i64::from(limit) + 1).await?;
+        mqtt_messages::page(&state.db, client_id, topic, before, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::MqttMessages, &r.id.to_string())
     });
@@ -213,7 +213,7 @@ pub async fn datapoints(
         .transpose()?;
     require_device(&state, client_id).await?;
     let mut rows =
-        mqtt_datapoints::page(&state.pool, client_id, stream, before, i64::from(limit) + 1).await?;
+        mqtt_datapoints::page(&state.db, client_id, stream, before, i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::MqttDataPoints, &r.id.to_string())
     });

@@ -223,8 +223,8 @@ fn accepted(control: MqttControl) -> Response {
 async fn require_known(state: &Shared, client_id: &str) -> ApiResult<()> {
     // Connected now counts too: its presence row lags by one writer batch.
     if state.mqtt.router.is_connected(client_id)
-        || mqtt_presence::get(&state.pool, client_id).await?.is_some()
-        || mqtt_provisioning::by_client_id(&state.pool, client_id)
+        || mqtt_presence::get(&state.db, client_id).await?.is_some()
+        || mqtt_provisioning::by_client_id(&state.db, client_id)
             .await?
             .is_some()
     {
@@ -246,7 +246,7 @@ pub async fn create(
     let key = idempotency_key(&headers)?;
     require_known(&state, client_id).await?;
     let new = body.validate(state.config.control.ttl)?;
-    let pool = &state.pool;
+    let pool = &state.db;
     if let Some(key) = &key
         && let Some(existing) = mqtt_controls::by_idempotency_key(pool, client_id, key).await?
     {
@@ -298,7 +298,7 @@ pub async fn list(
         .transpose()?;
     require_known(&state, client_id).await?;
     let mut rows = mqtt_controls::page(
-        &state.pool,
+        &state.db,
         client_id,
         state_filter,
         before,

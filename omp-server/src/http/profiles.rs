@@ -54,7 +54,7 @@ impl From<ProfileDefaults> for Profile {
 /// The profile in force: the stored one (read as the GMMP side reads it
 /// for 0x06), else the defaults.
 async fn load(state: &Shared, gw_id: &str, device_id: &str) -> ApiResult<ProfileDefaults> {
-    Ok(profiles::get(&state.pool, gw_id, device_id)
+    Ok(profiles::get(&state.db, gw_id, device_id)
         .await?
         .unwrap_or_else(|| state.config.profile_defaults.clone()))
 }
@@ -156,7 +156,7 @@ pub async fn get_gateway(
     path: PathParams,
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    require_gateway(&state.pool, gw_id).await?;
+    require_gateway(&state.db, gw_id).await?;
     Ok(Json(Profile::from(load(&state, gw_id, "").await?)))
 }
 
@@ -167,10 +167,10 @@ pub async fn put_gateway(
     JsonBody(update): JsonBody<ProfileUpdate>,
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
-    require_gateway(&state.pool, gw_id).await?;
+    require_gateway(&state.db, gw_id).await?;
     let mut profile = load(&state, gw_id, "").await?;
     update.apply(&mut profile)?;
-    profiles::put(&state.pool, gw_id, "", &profile).await?;
+    profiles::put(&state.db, gw_id, "", &profile).await?;
     Ok(Json(Profile::from(profile)))
 }
 
@@ -181,7 +181,7 @@ pub async fn get_device(
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let device_id = path.id("device_id", DEVICE_ID_MAX)?;
-    require_device(&state.pool, gw_id, device_id).await?;
+    require_device(&state.db, gw_id, device_id).await?;
     Ok(Json(Profile::from(load(&state, gw_id, device_id).await?)))
 }
 
@@ -193,10 +193,10 @@ pub async fn put_device(
 ) -> ApiResult<Json<Profile>> {
     let gw_id = path.id("gw_id", GW_ID_MAX)?;
     let device_id = path.id("device_id", DEVICE_ID_MAX)?;
-    require_device(&state.pool, gw_id, device_id).await?;
+    require_device(&state.db, gw_id, device_id).await?;
     let mut profile = load(&state, gw_id, device_id).await?;
     update.apply(&mut profile)?;
-    profiles::put(&state.pool, gw_id, device_id, &profile).await?;
+    profiles::put(&state.db, gw_id, device_id, &profile).await?;
     Ok(Json(Profile::from(profile)))
 }
 

@@ -70,7 +70,7 @@ pub async fn list(
         .cursor()?
         .map(|c| cursor::decode(CursorKind::Provisioning, c))
         .transpose()?;
-    let mut rows = provisioning::page(&state.pool, after.as_deref(), i64::from(limit) + 1).await?;
+    let mut rows = provisioning::page(&state.db, after.as_deref(), i64::from(limit) + 1).await?;
     let next_cursor = page_end(&mut rows, limit, |r| {
         cursor::encode(CursorKind::Provisioning, &r.auth_id)
     });
@@ -142,7 +142,7 @@ pub async fn create(
     JsonBody(body): JsonBody<ProvisioningCreate>,
 ) -> ApiResult<Response> {
     let (row, normalised_from) = body.into_row(now_millis())?;
-    if !provisioning::insert_new(&state.pool, &row).await? {
+    if !provisioning::insert_new(&state.db, &row).await? {
         return Err(ApiError::Conflict(format!(
             "auth_id {} is provisioned already",
             row.auth_id
@@ -176,7 +176,7 @@ pub async fn remove(State(state): State<Arc<Shared>>, path: PathParams) -> ApiRe
             revocation::revoke(&state, auth_id).await?,
             Revoked::Removed(_)
         ),
-        ProvisioningMode::Open => provisioning::remove(&state.pool, auth_id).await?,
+        ProvisioningMode::Open => provisioning::remove(&state.db, auth_id).await?,
     };
     if !removed {
         return Err(ApiError::NotFound(format!(

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use super::error::{ApiError, ApiResult};
 use crate::state::Shared;
-use crate::store;
 
 /// The contract, served as written.
 pub const OPENAPI_YAML: &str = include_str!("../../../openapi/openapi.yaml");
@@ -26,7 +25,7 @@ pub struct Health {
 /// `GET /healthz`: 200 with the session count when the database answers,
 /// 503 when it does not.
 pub async fn health(State(state): State<Arc<Shared>>) -> ApiResult<Json<Health>> {
-    store::ping(&state.pool).await.map_err(|e| {
+    state.db.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "health check query failed");
         ApiError::Unavailable
     })?;

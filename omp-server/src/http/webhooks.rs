@@ -191,7 +191,7 @@ pub async fn create(
         None => state.events().head(),
     };
     let hook = table::insert(
-        &state.pool,
+        &state.db,
         &NewWebhook {
             url,
             secret,
@@ -208,7 +208,7 @@ pub async fn create(
 
 /// `GET /api/v1/webhooks`.
 pub async fn list(State(state): State<Arc<Shared>>) -> ApiResult<Json<WebhookList>> {
-    let items = table::list(&state.pool).await?;
+    let items = table::list(&state.db).await?;
     Ok(Json(WebhookList {
         items: items.into_iter().map(WebhookBody::from).collect(),
     }))
@@ -220,7 +220,7 @@ pub async fn one(
     path: PathParams,
 ) -> ApiResult<Json<WebhookBody>> {
     let id = path.positive_i64("id")?;
-    let hook = table::get(&state.pool, id)
+    let hook = table::get(&state.db, id)
         .await?
         .ok_or_else(|| not_found(id))?;
     Ok(Json(hook.into()))
@@ -250,7 +250,7 @@ pub async fn update(
         enabled: body.enabled,
     };
     let hook = with_task_stopped(&state, id, async {
-        table::update(&state.pool, id, &change)
+        table::update(&state.db, id, &change)
             .await?
             .ok_or_else(|| not_found(id))
     })
@@ -263,7 +263,7 @@ pub async fn update(
 pub async fn remove(State(state): State<Arc<Shared>>, path: PathParams) -> ApiResult<StatusCode> {
     let id = path.positive_i64("id")?;
     with_task_stopped(&state, id, async {
-        if table::delete(&state.pool, id).await? {
+        if table::delete(&state.db, id).await? {
             Ok(StatusCode::NO_CONTENT)
         } else {
             Err(not_found(id))
@@ -285,10 +285,10 @@ pub async fn replay(
     })?;
     let from = event_id(&state, "from", i64::try_from(from).unwrap_or(i64::MAX))?;
     let hook = with_task_stopped(&state, id, async {
-        if !table::set_cursor(&state.pool, id, from).await? {
+        if !table::set_cursor(&state.db, id, from).await? {
             return Err(not_found(id));
         }
-        table::get(&state.pool, id)
+        table::get(&state.db, id)
             .await?
             .ok_or_else(|| not_found(id))
     })

@@ -59,11 +59,11 @@ pub fn judge(approval: Option<&MqttProvision>, connect: &Connect) -> Login {
 
 /// Looks up the approval `connect` names and judges it.
 pub async fn check(state: &Shared, connect: &Connect) -> Result<Login, StoreError> {
-    let mut approval = mqtt_provisioning::by_client_id(&state.pool, &connect.client_id).await?;
+    let mut approval = mqtt_provisioning::by_client_id(&state.db, &connect.client_id).await?;
     if approval.is_none()
         && let Some(user) = &connect.username
     {
-        approval = mqtt_provisioning::by_username(&state.pool, user).await?;
+        approval = mqtt_provisioning::by_username(&state.db, user).await?;
     }
     if state.config.provisioning == ProvisioningMode::Open {
         return Ok(Login::Accepted(approval.map(|p| p.profile)));

@@ -4,7 +4,6 @@
 use std::io::Write;
 
 use clap::{Subcommand, ValueEnum};
-use sqlx::SqlitePool;
 
 use crate::error::{ConfigError, ServerError};
 use crate::mqtt::secret;
@@ -137,7 +136,7 @@ pub fn approval(
 
 /// Runs one command on the open store, printing its result to `out`.
 pub async fn execute(
-    pool: &SqlitePool,
+    pool: &crate::store::Db,
     command: &MqttProvisionCommand,
     out: &mut impl Write,
 ) -> Result<(), ServerError> {

@@ -13,6 +13,7 @@
 use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
+use crate::store::{Conn, Db};
 
 /// A control's state, as stored (the contract's `ControlState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,10 +113,8 @@ pub struct NewControl {
 /// Inserts `control` QUEUED (the trigger writes its first timeline row);
 /// its id, or `None` when its idempotency key is already used for the
 /// gateway.
-pub async fn insert(
-    conn: &mut SqliteConnection,
-    control: &NewControl,
-) -> Result<Option<i64>, StoreError> {
+pub async fn insert(conn: &mut Conn<'_>, control: &NewControl) -> Result<Option<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let id: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO controls (gw_id, device_id, control_type, data, state, created_at,
              changed_at, expires_at, idempotency_key)
@@ -189,13 +188,14 @@ pub struct Outcome {
 /// control was not in one of `from` (someone else moved it first): nothing
 /// is written.
 pub async fn transition(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: i64,
     from: &[ControlState],
     to: ControlState,
     at: i64,
     outcome: &Outcome,
 ) -> Result<bool, StoreError> {
+    let conn = conn.sqlite_only()?;
     let from_json = serde_json::to_string(&from.iter().map(|s| s.as_str()).collect::<Vec<_>>())
         .unwrap_or_else(|_| "[]".to_owned());
     // The column names come from a closed list, never from input.
@@ -229,11 +229,12 @@ pub async fn transition(
 /// The QUEUED controls of `gw_id` that have not expired at `now`, oldest
 /// first, at most `limit`.
 pub async fn queued(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     gw_id: &str,
     now: i64,
     limit: i64,
 ) -> Result<Vec<QueuedControl>, StoreError> {
+    let conn = conn.sqlite_only()?;
     Ok(sqlx::query_as(
         "SELECT id, device_id, control_type, data, expires_at FROM controls
          WHERE gw_id = ? AND state = 'QUEUED' AND expires_at > ? ORDER BY id LIMIT ?",
@@ -246,7 +247,8 @@ pub async fn queued(
 }
 
 /// The gateways with a QUEUED control.
-pub async fn gateways_with_queued(conn: &mut SqliteConnection) -> Result<Vec<String>, StoreError> {
+pub async fn gateways_with_queued(conn: &mut Conn<'_>) -> Result<Vec<String>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT gw_id FROM controls WHERE state = 'QUEUED' AND gw_id IS NOT NULL",
     )
@@ -257,7 +259,8 @@ pub async fn gateways_with_queued(conn: &mut SqliteConnection) -> Result<Vec<Str
 
 /// Marks every QUEUED control whose TTL passed by `now` EXPIRED; returns
 /// their ids.
-pub async fn expire_due(conn: &mut SqliteConnection, now: i64) -> Result<Vec<i64>, StoreError> {
+pub async fn expire_due(conn: &mut Conn<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let ids: Vec<(i64,)> = sqlx::query_as(
         "UPDATE controls SET state = 'EXPIRED', completed_at = ?1, changed_at = ?1
          WHERE state = 'QUEUED' AND expires_at <= ?1 RETURNING id",
@@ -269,7 +272,8 @@ pub async fn expire_due(conn: &mut SqliteConnection, now: i64) -> Result<Vec<i64
 }
 
 /// The earliest expiry among QUEUED controls.
-pub async fn next_expiry(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+pub async fn next_expiry(conn: &mut Conn<'_>) -> Result<Option<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let (at,): (Option<i64>,) =
         sqlx::query_as("SELECT MIN(expires_at) FROM controls WHERE state = 'QUEUED'")
             .fetch_one(&mut *conn)
@@ -278,7 +282,8 @@ pub async fn next_expiry(conn: &mut SqliteConnection) -> Result<Option<i64>, Sto
 }
 
 /// Every SENT or PROGRESS GMMP control (start-up recovery).
-pub async fn in_flight(conn: &mut SqliteConnection) -> Result<Vec<OpenControl>, StoreError> {
+pub async fn in_flight(conn: &mut Conn<'_>) -> Result<Vec<OpenControl>, StoreError> {
+    let conn = conn.sqlite_only()?;
     Ok(sqlx::query_as(
         "SELECT id, gw_id, device_id, control_type, tid, state, acknowledged_at, expires_at
          FROM controls WHERE state IN ('SENT', 'PROGRESS') AND gw_id IS NOT NULL ORDER BY id",
@@ -288,7 +293,8 @@ pub async fn in_flight(conn: &mut SqliteConnection) -> Result<Vec<OpenControl>, 
 }
 
 /// The highest T-ID ever given (to continue after it).
-pub async fn max_tid(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+pub async fn max_tid(conn: &mut Conn<'_>) -> Result<Option<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let (tid,): (Option<i64>,) = sqlx::query_as("SELECT MAX(tid) FROM controls")
         .fetch_one(&mut *conn)
         .await?;
@@ -296,7 +302,8 @@ pub async fn max_tid(conn: &mut SqliteConnection) -> Result<Option<i64>, StoreEr
 }
 
 /// The data of control `id`.
-pub async fn data(conn: &mut SqliteConnection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+pub async fn data(conn: &mut Conn<'_>, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT data FROM controls WHERE id = ?")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -411,7 +418,8 @@ const CONTROL_SELECT: &str = "SELECT id, gw_id, device_id, control_type, data, t
     FROM controls";
 
 /// GMMP control `id` (`None` for an MQTT command or no row).
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<Control>, StoreError> {
+pub async fn get(db: &Db, id: i64) -> Result<Option<Control>, StoreError> {
+    let pool = db.sqlite_only()?;
     let row: Option<ControlRow> = sqlx::query_as(AssertSqlSafe(format!(
         "{CONTROL_SELECT} WHERE id = ? AND gw_id IS NOT NULL"
     )))
@@ -441,21 +449,23 @@ impl AnyControl {
 }
 
 /// Control `id`, whichever its kind.
-pub async fn get_any(pool: &SqlitePool, id: i64) -> Result<Option<AnyControl>, StoreError> {
-    if let Some(c) = get(pool, id).await? {
+pub async fn get_any(db: &Db, id: i64) -> Result<Option<AnyControl>, StoreError> {
+    let pool = db.sqlite_only()?;
+    if let Some(c) = get(db, id).await? {
         return Ok(Some(AnyControl::Gmmp(c)));
     }
-    Ok(super::mqtt_controls::get(pool, id)
+    Ok(super::mqtt_controls::get(db, id)
         .await?
         .map(AnyControl::Mqtt))
 }
 
 /// The control of `gw_id` created with idempotency key `key`.
 pub async fn by_idempotency_key(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     key: &str,
 ) -> Result<Option<Control>, StoreError> {
+    let pool = db.sqlite_only()?;
     let row: Option<ControlRow> = sqlx::query_as(AssertSqlSafe(format!(
         "{CONTROL_SELECT} WHERE gw_id = ? AND idempotency_key = ?"
     )))
@@ -469,12 +479,13 @@ pub async fn by_idempotency_key(
 /// At most `limit` controls of `gw_id` (in `state` when given, with ids
 /// below `before_id` when given), newest first.
 pub async fn page(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     state: Option<ControlState>,
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Control>, StoreError> {
+    let pool = db.sqlite_only()?;
     let mut sql = QueryBuilder::<Sqlite>::new(CONTROL_SELECT);
     sql.push(" WHERE gw_id = ").push_bind(gw_id);
     if let Some(s) = state {

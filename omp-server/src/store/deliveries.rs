@@ -20,6 +20,7 @@ use bytes::Bytes;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
+use crate::store::{Conn, Db};
 
 /// Rows per multi-row INSERT: 10 binds each, far below SQLite's limit, and
 /// few enough statements per batch that sqlx's per-statement cost is small.
@@ -101,9 +102,10 @@ pub struct StoredDelivery {
 
 /// Inserts `rows` on `conn` (inside the caller's transaction).
 pub async fn insert_batch<R: Borrow<DeliveryRow>>(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     rows: &[R],
 ) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO deliveries (gw_id, device_id, report_type, media_type, tid,
@@ -135,9 +137,10 @@ pub async fn insert_batch<R: Borrow<DeliveryRow>>(
 /// per row halved the writer's throughput under keyed load). Only keys
 /// already stored — resends, rare — come back with their payload.
 pub async fn stored_keyed(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     rows: &[DeliveryRow],
 ) -> Result<Vec<Option<i64>>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let mut ids = vec![None; rows.len()];
     let keys: Vec<(&str, u32, u32)> = rows
         .iter()
@@ -184,11 +187,8 @@ impl StoredDelivery {
 
 /// The newest `limit` deliveries of `gw_id`, newest first. Used by the
 /// tests only (the API reads through [`newest`] and [`history`]).
-pub async fn latest(
-    pool: &SqlitePool,
-    gw_id: &str,
-    limit: i64,
-) -> Result<Vec<StoredDelivery>, StoreError> {
+pub async fn latest(db: &Db, gw_id: &str, limit: i64) -> Result<Vec<StoredDelivery>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(sqlx::query_as::<_, StoredDelivery>(
         "SELECT id, gw_id, device_id, report_type, media_type, tid, origin_timestamp,
              received_at, encryption_flag, payload
@@ -221,10 +221,11 @@ pub fn latest_sql(with_device: bool) -> String {
 /// The newest delivery of `gw_id` (of its device `device_id` when given,
 /// `''` = the gateway's own).
 pub async fn newest(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     device_id: Option<&str>,
 ) -> Result<Option<StoredDelivery>, StoreError> {
+    let pool = db.sqlite_only()?;
     let sql = latest_sql(device_id.is_some());
     let mut q = sqlx::query_as::<_, StoredDelivery>(AssertSqlSafe(sql)).bind(gw_id);
     if let Some(device_id) = device_id {
@@ -283,12 +284,13 @@ pub fn history_query<'a>(
 /// keyset pages of an export, each one index range of
 /// `deliveries_gw_id`.
 pub async fn oldest_after(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     filter: &HistoryFilter,
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
+    let pool = db.sqlite_only()?;
     let mut sql = QueryBuilder::<Sqlite>::new(format!(
         "SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_gw_id WHERE gw_id = "
     ));
@@ -308,11 +310,12 @@ pub async fn oldest_after(
 
 /// At most `limit` deliveries of `gw_id` matching `filter`, newest first.
 pub async fn history(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     filter: &HistoryFilter,
     limit: i64,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(history_query(gw_id, filter, limit)
         .build_query_as()
         .fetch_all(pool)

@@ -24,6 +24,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use crate::error::StoreError;
 use crate::store::deliveries::{DELIVERY_COLUMNS, StoredDelivery};
 use crate::store::mqtt_messages::{self, StoredMessage};
+use crate::store::{Conn, Db};
 
 /// Most rows one [`page`] call passes over.
 pub const SCAN_WINDOW: i64 = 50_000;
@@ -141,7 +142,8 @@ pub struct EventPage {
 }
 
 /// Inserts `events` on `conn`, inside the caller's transaction.
-pub async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<(), StoreError> {
+pub async fn insert(conn: &mut Conn<'_>, events: &[NewEvent]) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     for e in events {
         sqlx::query("INSERT INTO events (kind, gw_id, device_id, at, data) VALUES (?, ?, ?, ?, ?)")
             .bind(e.kind)
@@ -156,7 +158,8 @@ pub async fn insert(conn: &mut SqliteConnection, events: &[NewEvent]) -> Result<
 }
 
 /// The newest event id (0 when there is none).
-pub async fn last_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
+pub async fn last_id(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
+    let conn = conn.sqlite_only()?;
     Ok(
         // Once retention has emptied the table, SQLite's sequence still
         // knows the last id given (AUTOINCREMENT never reuses one).
@@ -174,12 +177,13 @@ pub async fn last_id(conn: &mut SqliteConnection) -> Result<i64, StoreError> {
 /// upto`, by id, and how far they were looked for (at most
 /// [`SCAN_WINDOW`] ids past `after`).
 pub async fn page(
-    pool: &SqlitePool,
+    db: &Db,
     filter: &EventFilter,
     after: i64,
     upto: i64,
     limit: i64,
 ) -> Result<EventPage, StoreError> {
+    let pool = db.sqlite_only()?;
     let upto = upto.min(after.saturating_add(SCAN_WINDOW));
     if upto <= after {
         return Ok(EventPage {
@@ -211,12 +215,12 @@ pub async fn page(
         Some(last) if rows.len() as i64 == limit => last.id,
         _ => upto,
     };
-    let mut deliveries: HashMap<i64, StoredDelivery> = referenced_deliveries(pool, &rows)
+    let mut deliveries: HashMap<i64, StoredDelivery> = referenced_deliveries(db, &rows)
         .await?
         .into_iter()
         .map(|d| (d.id, d))
         .collect();
-    let mut messages: HashMap<i64, StoredMessage> = referenced_messages(pool, &rows)
+    let mut messages: HashMap<i64, StoredMessage> = referenced_messages(db, &rows)
         .await?
         .into_iter()
         .map(|m| (m.id, m))
@@ -253,9 +257,10 @@ fn referenced(rows: &[EventRow], kind: &str) -> Option<String> {
 }
 
 async fn referenced_deliveries(
-    pool: &SqlitePool,
+    db: &Db,
     rows: &[EventRow],
 ) -> Result<Vec<StoredDelivery>, StoreError> {
+    let pool = db.sqlite_only()?;
     let Some(ids) = referenced(rows, DELIVERY) else {
         return Ok(Vec::new());
     };
@@ -269,12 +274,10 @@ async fn referenced_deliveries(
     )
 }
 
-async fn referenced_messages(
-    pool: &SqlitePool,
-    rows: &[EventRow],
-) -> Result<Vec<StoredMessage>, StoreError> {
+async fn referenced_messages(db: &Db, rows: &[EventRow]) -> Result<Vec<StoredMessage>, StoreError> {
+    let pool = db.sqlite_only()?;
     let Some(ids) = referenced(rows, MQTT_MESSAGE) else {
         return Ok(Vec::new());
     };
-    mqtt_messages::by_ids(pool, &ids).await
+    mqtt_messages::by_ids(db, &ids).await
 }

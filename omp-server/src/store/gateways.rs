@@ -13,6 +13,7 @@ use crate::config::ProfileDefaults;
 use crate::error::StoreError;
 use crate::store::now_millis;
 use crate::store::profiles::{self, ProfileRow};
+use crate::store::{Conn, Db};
 
 /// First GW ID number − 1.
 const GW_ID_BASE: i64 = 10_010_000;
@@ -51,7 +52,8 @@ const COLUMNS: &str = "gw_id, auth_id, auth_key, domain, manufacture_id, registe
     deregistered_at, last_seen, last_peer, registration_lock";
 
 /// Every registered (not deregistered) gateway.
-pub async fn load_active(pool: &SqlitePool) -> Result<Vec<GatewayRecord>, StoreError> {
+pub async fn load_active(db: &Db) -> Result<Vec<GatewayRecord>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM gateways WHERE deregistered_at IS NULL"
@@ -62,10 +64,8 @@ pub async fn load_active(pool: &SqlitePool) -> Result<Vec<GatewayRecord>, StoreE
 }
 
 /// The gateway of `auth_id`, registered or not.
-pub async fn find_by_auth_id(
-    pool: &SqlitePool,
-    auth_id: &str,
-) -> Result<Option<GatewayRecord>, StoreError> {
+pub async fn find_by_auth_id(db: &Db, auth_id: &str) -> Result<Option<GatewayRecord>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM gateways WHERE auth_id = ?"
@@ -92,7 +92,7 @@ pub enum Approval {
 /// GW ID and `new_key`; `None` when `approval` is required and there is
 /// none. Callers serialise registrations (one at a time per process).
 pub async fn register(
-    pool: &SqlitePool,
+    db: &Db,
     auth_id: &str,
     domain: &str,
     manufacture_id: &str,
@@ -100,6 +100,7 @@ pub async fn register(
     max_key_len: usize,
     approval: Approval,
 ) -> Result<Option<GatewayRecord>, StoreError> {
+    let pool = db.sqlite_only()?;
     let now = now_millis();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     if approval == Approval::Required {
@@ -197,10 +198,11 @@ pub async fn register(
 /// Sets or clears the registration lock of `gw_id`; its auth ID, or
 /// `None` when there is no such gateway.
 pub async fn set_registration_lock(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     locked: bool,
 ) -> Result<Option<String>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(sqlx::query_scalar(
         "UPDATE gateways SET registration_lock = ? WHERE gw_id = ? RETURNING auth_id",
     )
@@ -211,7 +213,8 @@ pub async fn set_registration_lock(
 }
 
 /// Marks `gw_id` deregistered (its devices too); true when it was active.
-pub async fn deregister(pool: &SqlitePool, gw_id: &str) -> Result<bool, StoreError> {
+pub async fn deregister(db: &Db, gw_id: &str) -> Result<bool, StoreError> {
+    let pool = db.sqlite_only()?;
     let now = now_millis();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let done = sqlx::query(
@@ -233,7 +236,8 @@ pub async fn deregister(pool: &SqlitePool, gw_id: &str) -> Result<bool, StoreErr
 }
 
 /// A GW's encryption setting: (enabled 0x00/0x01, algorithm).
-pub async fn encryption(pool: &SqlitePool, gw_id: &str) -> Result<(u8, u8), StoreError> {
+pub async fn encryption(db: &Db, gw_id: &str) -> Result<(u8, u8), StoreError> {
+    let pool = db.sqlite_only()?;
     let row: Option<(i64, i64)> = sqlx::query_as(
         "SELECT encryption_enabled, encryption_algorithm FROM gateways WHERE gw_id = ?",
     )
@@ -245,11 +249,8 @@ pub async fn encryption(pool: &SqlitePool, gw_id: &str) -> Result<(u8, u8), Stor
 }
 
 /// Stores the key a GW set with 0x1B (raw bytes as received).
-pub async fn set_encryption_key(
-    pool: &SqlitePool,
-    gw_id: &str,
-    key: &[u8],
-) -> Result<(), StoreError> {
+pub async fn set_encryption_key(db: &Db, gw_id: &str, key: &[u8]) -> Result<(), StoreError> {
+    let pool = db.sqlite_only()?;
     sqlx::query("UPDATE gateways SET encryption_key = ? WHERE gw_id = ?")
         .bind(key)
         .bind(gw_id)
@@ -259,7 +260,8 @@ pub async fn set_encryption_key(
 }
 
 /// The key a GW set, if any.
-pub async fn encryption_key(pool: &SqlitePool, gw_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+pub async fn encryption_key(db: &Db, gw_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let pool = db.sqlite_only()?;
     let key: Option<Option<Vec<u8>>> =
         sqlx::query_scalar("SELECT encryption_key FROM gateways WHERE gw_id = ?")
             .bind(gw_id)
@@ -294,9 +296,10 @@ pub async fn record_last_seen(
 
 /// Last contact time and peer of a GW.
 pub async fn last_seen(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
 ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as("SELECT last_seen, last_peer FROM gateways WHERE gw_id = ?")
             .bind(gw_id)
@@ -306,7 +309,8 @@ pub async fn last_seen(
 }
 
 /// True when `gw_id` is a gateway the OMP registered (now or before).
-pub async fn exists(pool: &SqlitePool, gw_id: &str) -> Result<bool, StoreError> {
+pub async fn exists(db: &Db, gw_id: &str) -> Result<bool, StoreError> {
+    let pool = db.sqlite_only()?;
     let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM gateways WHERE gw_id = ?")
         .bind(gw_id)
         .fetch_optional(pool)
@@ -355,10 +359,8 @@ fn with_profile_select() -> String {
 }
 
 /// Gateway `gw_id` with its profile.
-pub async fn get_with_profile(
-    pool: &SqlitePool,
-    gw_id: &str,
-) -> Result<Option<WithProfile>, StoreError> {
+pub async fn get_with_profile(db: &Db, gw_id: &str) -> Result<Option<WithProfile>, StoreError> {
+    let pool = db.sqlite_only()?;
     let row: Option<WithProfileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{} WHERE g.gw_id = ?",
         with_profile_select()
@@ -384,10 +386,11 @@ pub struct GatewayFilter {
 /// At most `limit` gateways matching `filter` with their profiles, in GW
 /// ID order.
 pub async fn page_with_profile(
-    pool: &SqlitePool,
+    db: &Db,
     filter: &GatewayFilter,
     limit: i64,
 ) -> Result<Vec<WithProfile>, StoreError> {
+    let pool = db.sqlite_only()?;
     let mut sql = QueryBuilder::<Sqlite>::new(with_profile_select());
     sql.push(" WHERE 1 = 1");
     if let Some(after) = &filter.after {

@@ -20,11 +20,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, Connection, migrate::Migrator};
+use sqlx::{ConnectOptions, Connection as _, migrate::Migrator};
 
 use crate::error::StoreError;
 
 pub mod controls;
+pub mod db;
 pub mod deliveries;
 pub mod devices;
 pub mod events;
@@ -42,6 +43,8 @@ pub mod revocations;
 pub mod splits;
 pub mod webhooks;
 pub mod writer;
+
+pub use db::{Backend, Conn, Connection, Db, Tx};
 
 /// The migrations in the top-level `migrations/sqlite/` folder, embedded at build
 /// time (no database is needed to build).
@@ -156,13 +159,6 @@ pub async fn open_dedicated_connection(path: &Path) -> Result<SqliteConnection, 
         .connect()
         .await
         .map_err(|source| cannot_open(path, source))
-}
-
-/// Fails when the database does not answer a trivial query (the health
-/// check).
-pub async fn ping(pool: &SqlitePool) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1").execute(pool).await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqliteConnection, Sqlit
 
 use super::controls::{ControlState, stored_state, timeline};
 use crate::error::StoreError;
+use crate::store::{Conn, Db};
 
 /// An MQTT command to insert, `QUEUED`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +34,10 @@ pub struct NewMqttControl {
 /// Inserts `control` QUEUED; its id, or `None` when its idempotency key is
 /// already used for the client.
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     control: &NewMqttControl,
 ) -> Result<Option<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let id: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO controls (mqtt_client_id, mqtt_topic, mqtt_qos, mqtt_reply_topic, data,
              state, created_at, changed_at, expires_at, idempotency_key)
@@ -75,11 +77,12 @@ pub struct QueuedMqttControl {
 /// The QUEUED commands of `client_id` that have not expired at `now`,
 /// oldest first, at most `limit`.
 pub async fn queued(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     client_id: &str,
     now: i64,
     limit: i64,
 ) -> Result<Vec<QueuedMqttControl>, StoreError> {
+    let conn = conn.sqlite_only()?;
     Ok(sqlx::query_as(
         "SELECT id, mqtt_topic AS topic, COALESCE(data, x'') AS payload, mqtt_qos AS qos,
              mqtt_reply_topic AS reply_topic
@@ -95,7 +98,8 @@ pub async fn queued(
 
 /// Start-up: every MQTT command left SENT by the last run goes back to
 /// QUEUED (its session is gone); their ids.
-pub async fn requeue_sent(conn: &mut SqliteConnection, now: i64) -> Result<Vec<i64>, StoreError> {
+pub async fn requeue_sent(conn: &mut Conn<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let ids: Vec<(i64,)> = sqlx::query_as(
         "UPDATE controls SET state = 'QUEUED', changed_at = ?1
          WHERE mqtt_client_id IS NOT NULL AND state IN ('SENT', 'PROGRESS') RETURNING id",
@@ -183,7 +187,8 @@ const MQTT_CONTROL_SELECT: &str = "SELECT id, mqtt_client_id AS client_id, mqtt_
     FROM controls";
 
 /// MQTT command `id` (`None` for a GMMP control or no row).
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<MqttControl>, StoreError> {
+pub async fn get(db: &Db, id: i64) -> Result<Option<MqttControl>, StoreError> {
+    let pool = db.sqlite_only()?;
     let row: Option<MqttControlRow> = sqlx::query_as(AssertSqlSafe(format!(
         "{MQTT_CONTROL_SELECT} WHERE id = ? AND mqtt_client_id IS NOT NULL"
     )))
@@ -195,10 +200,11 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<MqttControl>, Stor
 
 /// The command of `client_id` created with idempotency key `key`.
 pub async fn by_idempotency_key(
-    pool: &SqlitePool,
+    db: &Db,
     client_id: &str,
     key: &str,
 ) -> Result<Option<MqttControl>, StoreError> {
+    let pool = db.sqlite_only()?;
     let row: Option<MqttControlRow> = sqlx::query_as(AssertSqlSafe(format!(
         "{MQTT_CONTROL_SELECT} WHERE mqtt_client_id = ? AND idempotency_key = ?"
     )))
@@ -212,12 +218,13 @@ pub async fn by_idempotency_key(
 /// At most `limit` commands of `client_id` (in `state` when given, with
 /// ids below `before_id` when given), newest first.
 pub async fn page(
-    pool: &SqlitePool,
+    db: &Db,
     client_id: &str,
     state: Option<ControlState>,
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<MqttControl>, StoreError> {
+    let pool = db.sqlite_only()?;
     let mut sql = QueryBuilder::<Sqlite>::new(MQTT_CONTROL_SELECT);
     sql.push(" WHERE mqtt_client_id = ").push_bind(client_id);
     if let Some(s) = state {

@@ -4,6 +4,7 @@
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
+use crate::store::{Conn, Db};
 
 /// One data point to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +39,10 @@ const COLUMNS: &str = "id, message_id, client_id, stream, at, value";
 /// Inserts data points, each `(message id, client id, point)` (writer
 /// connection, inside its transaction), a hundred per statement.
 pub(crate) async fn insert_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     points: &[(i64, &str, &DataPointRow)],
 ) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     for chunk in points.chunks(100) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
             "INSERT INTO mqtt_datapoints (message_id, client_id, stream, at, value) ",
@@ -60,12 +62,13 @@ pub(crate) async fn insert_batch(
 /// At most `limit` data points of `client_id` with ids below `before`
 /// (newest first), optionally of one stream only.
 pub async fn page(
-    pool: &SqlitePool,
+    db: &Db,
     client_id: &str,
     stream: Option<&str>,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredDataPoint>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredDataPoint>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_datapoints
@@ -82,10 +85,8 @@ pub async fn page(
 }
 
 /// The data points stored from message `message_id`, in order.
-pub async fn of_message(
-    pool: &SqlitePool,
-    message_id: i64,
-) -> Result<Vec<StoredDataPoint>, StoreError> {
+pub async fn of_message(db: &Db, message_id: i64) -> Result<Vec<StoredDataPoint>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredDataPoint>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_datapoints WHERE message_id = ? ORDER BY id"

@@ -8,6 +8,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 use crate::store::mqtt_datapoints::{self, DataPointRow};
+use crate::store::{Conn, Db};
 
 /// Rows per INSERT statement.
 const ROWS_PER_STATEMENT: usize = 100;
@@ -100,9 +101,10 @@ const COLUMNS: &str = "id, client_id, kind, topic, payload, qos, retain, dup, pa
 /// VALUES (the writer is the only one inserting), so sorted they map back
 /// to the rows whatever order RETURNING gives them in.
 pub async fn insert_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     rows: &[MessageRow],
 ) -> Result<Vec<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -143,12 +145,13 @@ pub async fn insert_batch(
                 .map(move |p| (id, row.client_id.as_str(), p))
         })
         .collect();
-    mqtt_datapoints::insert_batch(conn, &points).await?;
+    mqtt_datapoints::insert_batch(&mut Conn::from(&mut *conn), &points).await?;
     Ok(ids)
 }
 
 /// One message by id.
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+pub async fn get(db: &Db, id: i64) -> Result<Option<StoredMessage>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_messages WHERE id = ?"
@@ -160,7 +163,8 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredMessage>, St
 }
 
 /// The messages whose ids are in `ids` (a JSON array), in any order.
-pub async fn by_ids(pool: &SqlitePool, ids: &str) -> Result<Vec<StoredMessage>, StoreError> {
+pub async fn by_ids(db: &Db, ids: &str) -> Result<Vec<StoredMessage>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_messages WHERE id IN (SELECT value FROM json_each(?))"
@@ -174,12 +178,13 @@ pub async fn by_ids(pool: &SqlitePool, ids: &str) -> Result<Vec<StoredMessage>, 
 /// At most `limit` messages of `client_id` with ids below `before`
 /// (newest first), optionally on one topic only.
 pub async fn page(
-    pool: &SqlitePool,
+    db: &Db,
     client_id: &str,
     topic: Option<&str>,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<StoredMessage>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_messages
@@ -197,7 +202,8 @@ pub async fn page(
 
 /// The latest retained message of every topic, unless that message
 /// cleared the topic (an empty payload): what new subscribers get.
-pub async fn retained(pool: &SqlitePool) -> Result<Vec<StoredMessage>, StoreError> {
+pub async fn retained(db: &Db) -> Result<Vec<StoredMessage>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredMessage>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_messages WHERE id IN

@@ -10,6 +10,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 use crate::store::events::{self, NewEvent};
+use crate::store::{Conn, Db};
 
 /// A client's online state to write (the latest of its changes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +50,8 @@ const COLUMNS: &str = "client_id, online, reason, peer, connected_at, last_seen"
 
 /// Writes `states` and their events (writer connection, inside its
 /// transaction).
-pub(crate) async fn record(
-    conn: &mut SqliteConnection,
-    states: &[Presence],
-) -> Result<(), StoreError> {
+pub(crate) async fn record(conn: &mut Conn<'_>, states: &[Presence]) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     for p in states {
         sqlx::query(
             "INSERT INTO mqtt_presence (client_id, online, reason, peer, connected_at, last_seen)
@@ -70,7 +69,7 @@ pub(crate) async fn record(
         .await?;
     }
     let events: Vec<NewEvent> = states.iter().map(Presence::event).collect();
-    events::insert(conn, &events).await
+    events::insert(&mut Conn::from(&mut *conn), &events).await
 }
 
 impl Presence {
@@ -91,7 +90,8 @@ impl Presence {
 }
 
 /// The state of `client_id`, if it ever connected.
-pub async fn get(pool: &SqlitePool, client_id: &str) -> Result<Option<StoredPresence>, StoreError> {
+pub async fn get(db: &Db, client_id: &str) -> Result<Option<StoredPresence>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_presence WHERE client_id = ?"
@@ -104,10 +104,11 @@ pub async fn get(pool: &SqlitePool, client_id: &str) -> Result<Option<StoredPres
 
 /// At most `limit` clients after client id `after`, by client id.
 pub async fn page(
-    pool: &SqlitePool,
+    db: &Db,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<StoredPresence>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM mqtt_presence WHERE ?1 IS NULL OR client_id > ?1

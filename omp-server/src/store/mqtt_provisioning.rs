@@ -6,6 +6,7 @@ use sqlx::SqlitePool;
 
 use crate::error::StoreError;
 use crate::store::now_millis;
+use crate::store::{Conn, Db};
 
 /// How a provisioned client logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +87,8 @@ const COLUMNS: &str = "profile, client_id, username, secret_hash, created_at";
 
 /// Adds `p`, replacing an approval of the same client id (or, for
 /// `password`, the same username).
-pub async fn add(pool: &SqlitePool, p: &MqttProvision) -> Result<(), StoreError> {
+pub async fn add(db: &Db, p: &MqttProvision) -> Result<(), StoreError> {
+    let pool = db.sqlite_only()?;
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     match &p.client_id {
         Some(client_id) => {
@@ -124,10 +126,8 @@ pub async fn add(pool: &SqlitePool, p: &MqttProvision) -> Result<(), StoreError>
 }
 
 /// The approval naming `client_id` (profiles `onenet` and `client-id`).
-pub async fn by_client_id(
-    pool: &SqlitePool,
-    client_id: &str,
-) -> Result<Option<MqttProvision>, StoreError> {
+pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<MqttProvision>, StoreError> {
+    let pool = db.sqlite_only()?;
     sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM mqtt_provisioning WHERE client_id = ?"
     )))
@@ -139,10 +139,8 @@ pub async fn by_client_id(
 }
 
 /// The `password` approval of `username`.
-pub async fn by_username(
-    pool: &SqlitePool,
-    username: &str,
-) -> Result<Option<MqttProvision>, StoreError> {
+pub async fn by_username(db: &Db, username: &str) -> Result<Option<MqttProvision>, StoreError> {
+    let pool = db.sqlite_only()?;
     sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM mqtt_provisioning WHERE profile = 'password' AND username = ?"
     )))
@@ -154,7 +152,8 @@ pub async fn by_username(
 }
 
 /// Every approval, oldest first.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<MqttProvision>, StoreError> {
+pub async fn list(db: &Db) -> Result<Vec<MqttProvision>, StoreError> {
+    let pool = db.sqlite_only()?;
     sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM mqtt_provisioning ORDER BY id"
     )))
@@ -167,7 +166,8 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<MqttProvision>, StoreError> {
 
 /// Removes the approval of client id `name`, or else the `password`
 /// approval of username `name`; true when there was one.
-pub async fn remove(pool: &SqlitePool, name: &str) -> Result<bool, StoreError> {
+pub async fn remove(db: &Db, name: &str) -> Result<bool, StoreError> {
+    let pool = db.sqlite_only()?;
     let done = sqlx::query(
         "DELETE FROM mqtt_provisioning WHERE client_id = ?1
             OR (profile = 'password' AND username = ?1 AND NOT EXISTS

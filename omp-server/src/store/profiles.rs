@@ -5,6 +5,7 @@ use sqlx::SqlitePool;
 
 use crate::config::ProfileDefaults;
 use crate::error::StoreError;
+use crate::store::{Conn, Db};
 
 /// The profile columns, as selected from the table or from a LEFT JOIN
 /// on it (every column NULL = no row: the table's columns are NOT NULL).
@@ -73,10 +74,11 @@ impl ProfileRow {
 /// The profile of `(gw_id, device_id)` (`''` = the GW), or `None` when none
 /// is stored.
 pub async fn get(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     device_id: &str,
 ) -> Result<Option<ProfileDefaults>, StoreError> {
+    let pool = db.sqlite_only()?;
     let row = sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
         "SELECT {} FROM profiles WHERE gw_id = ? AND device_id = ?",
         columns("")
@@ -90,11 +92,12 @@ pub async fn get(
 
 /// Stores the profile of `(gw_id, device_id)`.
 pub async fn put(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     device_id: &str,
     p: &ProfileDefaults,
 ) -> Result<(), StoreError> {
+    let pool = db.sqlite_only()?;
     sqlx::query(
         "INSERT OR REPLACE INTO profiles (gw_id, device_id, heartbeat_period, report_period,
              report_offset, response_timeout, model, firmware_version, software_version,

@@ -5,6 +5,7 @@ use sqlx::SqlitePool;
 
 use crate::error::StoreError;
 use crate::store::now_millis;
+use crate::store::{Conn, Db};
 
 /// One approved auth_id, with optional restrictions.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -26,11 +27,12 @@ const COLUMNS: &str = "auth_id, domain, manufacture_id, name, created_at";
 /// Adds or replaces an approval (the CLI's `provision add`; a name given
 /// earlier is kept).
 pub async fn add(
-    pool: &SqlitePool,
+    db: &Db,
     auth_id: &str,
     domain: Option<&str>,
     manufacture_id: Option<&str>,
 ) -> Result<(), StoreError> {
+    let pool = db.sqlite_only()?;
     sqlx::query(
         "INSERT INTO provisioning (auth_id, domain, manufacture_id, created_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (auth_id) DO UPDATE SET domain = excluded.domain,
@@ -47,7 +49,8 @@ pub async fn add(
 
 /// Adds `p` unless its auth_id is approved already (the API's POST);
 /// false when it was.
-pub async fn insert_new(pool: &SqlitePool, p: &Provision) -> Result<bool, StoreError> {
+pub async fn insert_new(db: &Db, p: &Provision) -> Result<bool, StoreError> {
+    let pool = db.sqlite_only()?;
     let done = sqlx::query(
         "INSERT INTO provisioning (auth_id, domain, manufacture_id, name, created_at)
          VALUES (?, ?, ?, ?, ?) ON CONFLICT (auth_id) DO NOTHING",
@@ -63,7 +66,8 @@ pub async fn insert_new(pool: &SqlitePool, p: &Provision) -> Result<bool, StoreE
 }
 
 /// The approval of `auth_id`, if any.
-pub async fn get(pool: &SqlitePool, auth_id: &str) -> Result<Option<Provision>, StoreError> {
+pub async fn get(db: &Db, auth_id: &str) -> Result<Option<Provision>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(sqlx::query_as::<_, Provision>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM provisioning WHERE auth_id = ?"
     )))
@@ -73,16 +77,14 @@ pub async fn get(pool: &SqlitePool, auth_id: &str) -> Result<Option<Provision>, 
 }
 
 /// Every approval, by auth_id.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<Provision>, StoreError> {
-    page(pool, None, i64::MAX).await
+pub async fn list(db: &Db) -> Result<Vec<Provision>, StoreError> {
+    let pool = db.sqlite_only()?;
+    page(db, None, i64::MAX).await
 }
 
 /// At most `limit` approvals after auth_id `after`, by auth_id.
-pub async fn page(
-    pool: &SqlitePool,
-    after: Option<&str>,
-    limit: i64,
-) -> Result<Vec<Provision>, StoreError> {
+pub async fn page(db: &Db, after: Option<&str>, limit: i64) -> Result<Vec<Provision>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(sqlx::query_as::<_, Provision>(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM provisioning WHERE ?1 IS NULL OR auth_id > ?1
          ORDER BY auth_id LIMIT ?2"
@@ -94,7 +96,8 @@ pub async fn page(
 }
 
 /// Removes an approval; true when there was one.
-pub async fn remove(pool: &SqlitePool, auth_id: &str) -> Result<bool, StoreError> {
+pub async fn remove(db: &Db, auth_id: &str) -> Result<bool, StoreError> {
+    let pool = db.sqlite_only()?;
     let done = sqlx::query("DELETE FROM provisioning WHERE auth_id = ?")
         .bind(auth_id)
         .execute(pool)

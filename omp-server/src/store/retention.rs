@@ -25,6 +25,7 @@
 use sqlx::SqliteConnection;
 
 use crate::error::StoreError;
+use crate::store::{Conn, Db};
 
 /// A table family retention applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,9 +77,10 @@ const FINAL_STATES: &str = "('SUCCESS', 'FAILED', 'TIMEOUT', 'EXPIRED', 'CANCELL
 
 /// Runs `purge` as one transaction on `conn` (plain BEGIN/COMMIT, rolled
 /// back on any error, as the writer's batches are); the rows removed.
-pub(crate) async fn run(conn: &mut SqliteConnection, purge: Purge) -> Result<u64, StoreError> {
+pub(crate) async fn run(conn: &mut Conn<'_>, purge: Purge) -> Result<u64, StoreError> {
+    let conn = conn.sqlite_only()?;
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = match remove(conn, purge).await {
+    let result = match remove(&mut Conn::from(&mut *conn), purge).await {
         Ok(removed) => sqlx::query("COMMIT")
             .execute(&mut *conn)
             .await
@@ -92,12 +94,13 @@ pub(crate) async fn run(conn: &mut SqliteConnection, purge: Purge) -> Result<u64
     result
 }
 
-async fn remove(conn: &mut SqliteConnection, p: Purge) -> Result<u64, StoreError> {
+async fn remove(conn: &mut Conn<'_>, p: Purge) -> Result<u64, StoreError> {
+    let conn = conn.sqlite_only()?;
     let batch = i64::from(p.batch);
     match p.kind {
         Kind::Deliveries => {
             let rows = delete(
-                conn,
+                &mut Conn::from(&mut *conn),
                 "DELETE FROM deliveries WHERE id IN (SELECT id FROM
                     (SELECT id, received_at FROM deliveries ORDER BY id LIMIT ?)
                  WHERE received_at < ?)",
@@ -107,7 +110,7 @@ async fn remove(conn: &mut SqliteConnection, p: Purge) -> Result<u64, StoreError
             .await?;
             // delivery_parts go with their split (ON DELETE CASCADE).
             let splits = delete(
-                conn,
+                &mut Conn::from(&mut *conn),
                 "DELETE FROM delivery_splits WHERE id IN (SELECT id FROM
                     (SELECT id, closed_at FROM delivery_splits WHERE state = 'abandoned'
                      ORDER BY id LIMIT ?)
@@ -120,7 +123,7 @@ async fn remove(conn: &mut SqliteConnection, p: Purge) -> Result<u64, StoreError
         }
         Kind::MqttMessages => {
             let ids = expired_ids(
-                conn,
+                &mut Conn::from(&mut *conn),
                 "SELECT id FROM
                     (SELECT m.id, m.received_at FROM mqtt_messages AS m
                      WHERE NOT (m.retain = 1 AND m.id = (SELECT MAX(r.id) FROM mqtt_messages AS r
@@ -151,7 +154,7 @@ async fn remove(conn: &mut SqliteConnection, p: Purge) -> Result<u64, StoreError
         }
         Kind::Events => {
             delete(
-                conn,
+                &mut Conn::from(&mut *conn),
                 // An event an enabled webhook has not passed yet stays
                 // past its period: a receiver that is down loses nothing.
                 // A disabled webhook holds nothing back.
@@ -167,7 +170,7 @@ async fn remove(conn: &mut SqliteConnection, p: Purge) -> Result<u64, StoreError
         }
         Kind::Controls => {
             let ids = expired_ids(
-                conn,
+                &mut Conn::from(&mut *conn),
                 &format!(
                     "SELECT id FROM
                         (SELECT id, COALESCE(changed_at, created_at) AS changed FROM controls
@@ -202,11 +205,12 @@ async fn remove(conn: &mut SqliteConnection, p: Purge) -> Result<u64, StoreError
 }
 
 async fn delete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     sql: &'static str,
     batch: i64,
     cutoff_ms: i64,
 ) -> Result<u64, StoreError> {
+    let conn = conn.sqlite_only()?;
     Ok(sqlx::query(sql)
         .bind(batch)
         .bind(cutoff_ms)
@@ -216,11 +220,12 @@ async fn delete(
 }
 
 async fn expired_ids(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     sql: &str,
     batch: i64,
     cutoff_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
+    let conn = conn.sqlite_only()?;
     Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
         .bind(batch)
         .bind(cutoff_ms)

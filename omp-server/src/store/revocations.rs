@@ -9,6 +9,7 @@ use sqlx::SqlitePool;
 
 use crate::error::StoreError;
 use crate::store::now_millis;
+use crate::store::{Conn, Db};
 
 /// Rows older than this are pruned by the next revocation: a server
 /// reads them within seconds, and one starting later loads the gateways
@@ -38,7 +39,8 @@ pub enum Revoked {
 
 /// Removes the approval of `auth_id` and deregisters its gateway and
 /// devices, in one transaction, noting it in `revocations`.
-pub async fn revoke(pool: &SqlitePool, auth_id: &str) -> Result<Revoked, StoreError> {
+pub async fn revoke(db: &Db, auth_id: &str) -> Result<Revoked, StoreError> {
+    let pool = db.sqlite_only()?;
     let now = now_millis();
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let removed = sqlx::query("DELETE FROM provisioning WHERE auth_id = ?")
@@ -87,7 +89,8 @@ pub async fn revoke(pool: &SqlitePool, auth_id: &str) -> Result<Revoked, StoreEr
 
 /// The last revocation's `seq` (0 when there was none): a server starting
 /// acts on the revocations after it.
-pub async fn last_seq(pool: &SqlitePool) -> Result<i64, StoreError> {
+pub async fn last_seq(db: &Db) -> Result<i64, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
             .fetch_one(pool)
@@ -96,7 +99,8 @@ pub async fn last_seq(pool: &SqlitePool) -> Result<i64, StoreError> {
 }
 
 /// The revocations after `seq`, in order.
-pub async fn after(pool: &SqlitePool, seq: i64) -> Result<Vec<Revocation>, StoreError> {
+pub async fn after(db: &Db, seq: i64) -> Result<Vec<Revocation>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(sqlx::query_as::<_, Revocation>(
         "SELECT seq, auth_id, gw_id FROM revocations WHERE seq > ? ORDER BY seq",
     )

@@ -15,6 +15,7 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 use crate::store::deliveries::DeliveryRow;
+use crate::store::{Conn, Db};
 
 /// Where a split comes from: GW ID and device ID (`''` for the GW).
 pub type SplitSource = (String, String);
@@ -89,11 +90,8 @@ impl AbandonReason {
 }
 
 /// Opens split `id` with its part 1.
-pub(crate) async fn open(
-    conn: &mut SqliteConnection,
-    id: u64,
-    part: &PartRow,
-) -> Result<(), StoreError> {
+pub(crate) async fn open(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     sqlx::query(
         "INSERT INTO delivery_splits (id, gw_id, device_id, report_type, media_type,
              encryption_flag, keyed, total_count, origin_timestamp, last_tid, state, peer,
@@ -115,26 +113,20 @@ pub(crate) async fn open(
     .bind(part.received_at)
     .execute(&mut *conn)
     .await?;
-    insert_part(conn, id, part).await
+    insert_part(&mut Conn::from(&mut *conn), id, part).await
 }
 
 /// Adds the next part to open split `id`.
-pub(crate) async fn add(
-    conn: &mut SqliteConnection,
-    id: u64,
-    part: &PartRow,
-) -> Result<(), StoreError> {
-    insert_part(conn, id, part).await?;
-    touch(conn, id, part).await
+pub(crate) async fn add(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
+    insert_part(&mut Conn::from(&mut *conn), id, part).await?;
+    touch(&mut Conn::from(&mut *conn), id, part).await
 }
 
 /// Records that `part` repeated the last part of split `id` (its T-ID is
 /// what the next part follows).
-pub(crate) async fn touch(
-    conn: &mut SqliteConnection,
-    id: u64,
-    part: &PartRow,
-) -> Result<(), StoreError> {
+pub(crate) async fn touch(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     sqlx::query(
         "UPDATE delivery_splits SET last_tid = ?, last_part_at = ?, peer = ?
          WHERE id = ? AND state = 'open'",
@@ -148,11 +140,8 @@ pub(crate) async fn touch(
     Ok(())
 }
 
-async fn insert_part(
-    conn: &mut SqliteConnection,
-    id: u64,
-    part: &PartRow,
-) -> Result<(), StoreError> {
+async fn insert_part(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     sqlx::query(
         "INSERT INTO delivery_parts (split_id, current_count, tid, received_at, payload)
          VALUES (?, ?, ?, ?, ?)",
@@ -183,10 +172,11 @@ struct SplitHead {
 /// removes the split and its parts. The caller inserts the delivery in the
 /// same transaction.
 pub(crate) async fn complete(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     split: &OpenSplit,
     last: &PartRow,
 ) -> Result<DeliveryRow, StoreError> {
+    let conn = conn.sqlite_only()?;
     let id = split.id as i64;
     let head: SplitHead = sqlx::query_as(
         "SELECT gw_id, device_id, report_type, media_type, encryption_flag, keyed,
@@ -239,11 +229,12 @@ pub(crate) async fn complete(
 
 /// Marks open split `id` abandoned at `at` (Unix ms); its parts stay.
 pub(crate) async fn abandon(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: u64,
     reason: AbandonReason,
     at: i64,
 ) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     sqlx::query(
         "UPDATE delivery_splits SET state = 'abandoned', reason = ?, closed_at = ?
          WHERE id = ? AND state = 'open'",
@@ -272,8 +263,9 @@ struct OpenRow {
 /// Every open split with what the tracker needs of it, and the lowest id a
 /// new split may take.
 pub async fn load_open(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
 ) -> Result<(Vec<(SplitSource, OpenSplit)>, u64), StoreError> {
+    let conn = conn.sqlite_only()?;
     let next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM delivery_splits")
         .fetch_one(&mut *conn)
         .await?;
@@ -382,10 +374,11 @@ struct IncompleteRow {
 /// The newest `limit` incomplete deliveries of `gw_id` (open and
 /// abandoned), newest first, each with its parts.
 pub async fn incomplete(
-    pool: &SqlitePool,
+    db: &Db,
     gw_id: &str,
     limit: i64,
 ) -> Result<Vec<IncompleteDelivery>, StoreError> {
+    let pool = db.sqlite_only()?;
     // One read transaction: a split completed between the two reads would
     // otherwise show without its parts.
     let mut conn = pool.begin().await?;

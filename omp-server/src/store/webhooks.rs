@@ -8,6 +8,7 @@ use sqlx::SqlitePool;
 
 use crate::error::StoreError;
 use crate::store::events::EventFilter;
+use crate::store::{Conn, Db};
 
 /// A webhook as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -95,7 +96,8 @@ fn kinds_json(kinds: &[String]) -> Option<String> {
 }
 
 /// Inserts `hook`; the stored row.
-pub async fn insert(pool: &SqlitePool, hook: &NewWebhook) -> Result<StoredWebhook, StoreError> {
+pub async fn insert(db: &Db, hook: &NewWebhook) -> Result<StoredWebhook, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO webhooks (url, secret, kinds, gw_id, enabled, cursor, created_at) \
@@ -114,7 +116,8 @@ pub async fn insert(pool: &SqlitePool, hook: &NewWebhook) -> Result<StoredWebhoo
 }
 
 /// Every webhook, by id.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<StoredWebhook>, StoreError> {
+pub async fn list(db: &Db) -> Result<Vec<StoredWebhook>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM webhooks ORDER BY id"
@@ -125,7 +128,8 @@ pub async fn list(pool: &SqlitePool) -> Result<Vec<StoredWebhook>, StoreError> {
 }
 
 /// One webhook.
-pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredWebhook>, StoreError> {
+pub async fn get(db: &Db, id: i64) -> Result<Option<StoredWebhook>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM webhooks WHERE id = ?"
@@ -139,10 +143,11 @@ pub async fn get(pool: &SqlitePool, id: i64) -> Result<Option<StoredWebhook>, St
 /// Applies `change`; the row after it, or `None` when there is no such
 /// webhook. Enabling clears the failure state and the reason.
 pub async fn update(
-    pool: &SqlitePool,
+    db: &Db,
     id: i64,
     change: &WebhookChange,
 ) -> Result<Option<StoredWebhook>, StoreError> {
+    let pool = db.sqlite_only()?;
     let enable = change.enabled == Some(true);
     Ok(
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
@@ -172,7 +177,8 @@ pub async fn update(
 }
 
 /// Deletes a webhook; `false` when there was none.
-pub async fn delete(pool: &SqlitePool, id: i64) -> Result<bool, StoreError> {
+pub async fn delete(db: &Db, id: i64) -> Result<bool, StoreError> {
+    let pool = db.sqlite_only()?;
     let done = sqlx::query("DELETE FROM webhooks WHERE id = ?")
         .bind(id)
         .execute(pool)
@@ -182,7 +188,8 @@ pub async fn delete(pool: &SqlitePool, id: i64) -> Result<bool, StoreError> {
 
 /// Sets the cursor back (or forward) for a replay; `false` when there is
 /// no such webhook.
-pub async fn set_cursor(pool: &SqlitePool, id: i64, cursor: i64) -> Result<bool, StoreError> {
+pub async fn set_cursor(db: &Db, id: i64, cursor: i64) -> Result<bool, StoreError> {
+    let pool = db.sqlite_only()?;
     let done = sqlx::query("UPDATE webhooks SET cursor = ? WHERE id = ?")
         .bind(cursor)
         .bind(id)
@@ -222,12 +229,8 @@ pub async fn advance_cursors(
 
 /// Records a failed attempt: the error, and `since` as the start of the
 /// failures unless one is already recorded. The failures' start.
-pub async fn failed(
-    pool: &SqlitePool,
-    id: i64,
-    since: i64,
-    error: &str,
-) -> Result<Option<i64>, StoreError> {
+pub async fn failed(db: &Db, id: i64, since: i64, error: &str) -> Result<Option<i64>, StoreError> {
+    let pool = db.sqlite_only()?;
     Ok(sqlx::query_scalar::<_, Option<i64>>(
         "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?), last_error = ? \
          WHERE id = ? RETURNING failing_since",
@@ -241,7 +244,8 @@ pub async fn failed(
 }
 
 /// Disables a webhook, saying why.
-pub async fn disable(pool: &SqlitePool, id: i64, reason: &str) -> Result<(), StoreError> {
+pub async fn disable(db: &Db, id: i64, reason: &str) -> Result<(), StoreError> {
+    let pool = db.sqlite_only()?;
     sqlx::query("UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ?")
         .bind(reason)
         .bind(id)

@@ -88,7 +88,7 @@ impl Task<'_> {
                 }
                 continue;
             }
-            let page = match events::page(&state.pool, &filter, cursor.latest(), upto, PAGE).await {
+            let page = match events::page(&state.db, &filter, cursor.latest(), upto, PAGE).await {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(webhook = self.hook.id, error = %e, "webhook: events not read; retrying");
@@ -220,7 +220,7 @@ impl Task<'_> {
     async fn failing_too_long(&self, error: &str) -> bool {
         let now = crate::store::now_millis();
         let error: String = error.chars().take(ERROR_MAX).collect();
-        let since = match table::failed(&self.state.pool, self.hook.id, now, &error).await {
+        let since = match table::failed(&self.state.db, self.hook.id, now, &error).await {
             Ok(since) => since.unwrap_or(now),
             Err(e) => {
                 tracing::warn!(webhook = self.hook.id, error = %e, "webhook: failure not recorded");
@@ -237,7 +237,7 @@ impl Task<'_> {
             humantime::format_duration(Duration::from_secs(failing_for.as_secs())),
             humantime::format_duration(limit)
         );
-        if let Err(e) = table::disable(&self.state.pool, self.hook.id, &reason).await {
+        if let Err(e) = table::disable(&self.state.db, self.hook.id, &reason).await {
             tracing::warn!(webhook = self.hook.id, error = %e, "webhook: not disabled; retrying");
             return false;
         }

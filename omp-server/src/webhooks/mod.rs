@@ -156,7 +156,7 @@ pub fn start(state: &Arc<Shared>, hook: store::webhooks::StoredWebhook) {
 /// (after a change or a replay).
 pub async fn restart(state: &Arc<Shared>, id: i64) -> Result<(), StoreError> {
     state.webhooks.stop(id).await;
-    if let Some(hook) = store::webhooks::get(&state.pool, id).await? {
+    if let Some(hook) = store::webhooks::get(&state.db, id).await? {
         start(state, hook);
     }
     Ok(())
@@ -164,7 +164,7 @@ pub async fn restart(state: &Arc<Shared>, id: i64) -> Result<(), StoreError> {
 
 /// Starts the task of every enabled webhook (server start).
 pub async fn start_all(state: &Arc<Shared>) -> Result<(), StoreError> {
-    for hook in store::webhooks::list(&state.pool).await? {
+    for hook in store::webhooks::list(&state.db).await? {
         start(state, hook);
     }
     Ok(())

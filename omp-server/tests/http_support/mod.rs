@@ -75,7 +75,7 @@ impl TestApp {
         let control_config = config.control.clone();
         let state = Arc::new(Shared::new(
             config,
-            pool.clone(),
+            pool.clone().into(),
             writer,
             Directory::load(vec![], vec![]),
             control,

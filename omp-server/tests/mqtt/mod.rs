@@ -55,9 +55,7 @@ pub async fn provision(
         secret_hash: password.map(|p| secret::hash(p.as_bytes()).unwrap()),
         created_at: 0,
     };
-    mqtt_provisioning::add(&server.state.pool, &p)
-        .await
-        .unwrap();
+    mqtt_provisioning::add(&server.state.db, &p).await.unwrap();
 }
 
 /// A client speaking raw bytes, over TCP or TLS.
@@ -136,7 +134,7 @@ pub async fn messages(
     client_id: &str,
 ) -> Vec<omp_server::store::mqtt_messages::StoredMessage> {
     let mut m =
-        omp_server::store::mqtt_messages::page(&server.state.pool, client_id, None, None, 1000)
+        omp_server::store::mqtt_messages::page(&server.state.db, client_id, None, None, 1000)
             .await
             .unwrap();
     m.reverse();

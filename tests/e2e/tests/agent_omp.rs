@@ -30,7 +30,7 @@ async fn deliveries_reach_the_omp_store_in_order() {
     assert!(answers.iter().all(|a| a.starts_with("ok ")), "{answers:?}");
 
     let gw_id = drained(state.path()).await;
-    let stored = omp_server::store::deliveries::latest(&omp.state.pool, &gw_id, 10)
+    let stored = omp_server::store::deliveries::latest(&omp.state.db, &gw_id, 10)
         .await
         .unwrap();
     let payloads: Vec<String> = stored

@@ -276,7 +276,7 @@ async fn an_agent_killed_while_spooling_restarts_with_its_identity_and_spool() {
         identity,
         "GW ID and auth key kept"
     );
-    let gateways = omp_server::store::gateways::load_active(&omp.state.pool)
+    let gateways = omp_server::store::gateways::load_active(&omp.state.db)
         .await
         .unwrap();
     assert_eq!(gateways.len(), 1);

@@ -40,7 +40,7 @@ impl Omp {
     }
 
     fn pool(&self) -> &SqlitePool {
-        &self.server.state.pool
+        self.server.state.db.as_sqlite().expect("a SQLite store")
     }
 
     fn port(&self) -> u16 {

@@ -276,7 +276,7 @@ listen = "unix:{}"
     }
     let last = payloads.last().cloned().unwrap_or_default();
     loop {
-        let latest = omp_server::store::deliveries::latest(&omp.state.pool, &gw_id, 1).await?;
+        let latest = omp_server::store::deliveries::latest(&omp.state.db, &gw_id, 1).await?;
         if latest.first().is_some_and(|d| d.payload == last.as_bytes()) {
             break;
         }
@@ -294,7 +294,7 @@ listen = "unix:{}"
     });
 
     let stored =
-        omp_server::store::deliveries::latest(&omp.state.pool, &gw_id, args.deliveries as i64 + 10)
+        omp_server::store::deliveries::latest(&omp.state.db, &gw_id, args.deliveries as i64 + 10)
             .await?;
     let in_order = stored
         .iter()

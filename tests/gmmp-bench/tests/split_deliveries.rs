@@ -62,7 +62,7 @@ async fn split_deliveries_are_one_row_each_whichever_way_their_parts_number_tids
             let rows: Vec<(i64, Vec<u8>)> =
                 sqlx::query_as("SELECT tid, payload FROM deliveries WHERE gw_id = ? ORDER BY id")
                     .bind(gw_id)
-                    .fetch_all(&omp.state.pool)
+                    .fetch_all(omp.state.db.as_sqlite().expect("a SQLite store"))
                     .await
                     .unwrap();
             for (i, (tid, payload)) in rows.iter().enumerate() {

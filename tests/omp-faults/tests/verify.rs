@@ -5,6 +5,7 @@ use bytes::Bytes;
 use omp_faults::ledger::{GatewayLedger, SeqRecord};
 use omp_faults::payload::{self, PayloadId};
 use omp_faults::verify::verify;
+use omp_server::store::Conn;
 use omp_server::store::deliveries::{DeliveryRow, insert_batch};
 use sqlx::Acquire;
 
@@ -74,7 +75,9 @@ async fn every_kind_of_fault_is_counted() {
     ];
     let mut conn = pool.acquire().await.unwrap();
     let mut tx = conn.begin().await.unwrap();
-    insert_batch(&mut tx, &rows).await.unwrap();
+    insert_batch(&mut Conn::from(&mut *tx), &rows)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     drop(conn);
     pool.close().await;
@@ -105,7 +108,9 @@ async fn a_clean_database_has_no_violation() {
     let rows: Vec<DeliveryRow> = (0..3).map(|s| row("SC9", p(3, s))).collect();
     let mut conn = pool.acquire().await.unwrap();
     let mut tx = conn.begin().await.unwrap();
-    insert_batch(&mut tx, &rows).await.unwrap();
+    insert_batch(&mut Conn::from(&mut *tx), &rows)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     drop(conn);
     pool.close().await;

@@ -54,7 +54,7 @@ impl Omp {
 
     /// The stored payloads of `gw_id`, oldest first.
     pub async fn payloads(&self, gw_id: &str) -> Vec<String> {
-        omp_server::store::deliveries::latest(&self.state.pool, gw_id, 1000)
+        omp_server::store::deliveries::latest(&self.state.db, gw_id, 1000)
             .await
             .unwrap()
             .iter()
@@ -65,7 +65,7 @@ impl Omp {
 
     /// The active gateways: (gw_id, auth_id).
     pub async fn gateways(&self) -> Vec<(String, String)> {
-        omp_server::store::gateways::load_active(&self.state.pool)
+        omp_server::store::gateways::load_active(&self.state.db)
             .await
             .unwrap()
             .into_iter()

@@ -225,7 +225,7 @@ async fn follow(state: Arc<Shared>) {
             }
             continue;
         }
-        let page = match events::page(&state.pool, &everything, to, upto, PAGE).await {
+        let page = match events::page(&state.db, &everything, to, upto, PAGE).await {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!(error = %e, after = to, "event streams: outbox not read; retrying");

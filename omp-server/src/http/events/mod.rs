@@ -159,7 +159,7 @@ pub async fn list(
     }
     let limit = query.limit()?;
     let head = state.events().head();
-    let page = events::page(&state.pool, &filter, after, head, i64::from(limit)).await?;
+    let page = events::page(&state.db, &filter, after, head, i64::from(limit)).await?;
     Ok(Json(EventPage {
         items: page.events.into_iter().map(EventBody::from).collect(),
         next_after: page.scanned_to,

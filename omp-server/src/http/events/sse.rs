@@ -116,7 +116,7 @@ impl Tail {
                     Taken::Outside => {}
                 }
                 let page =
-                    events::page(&self.state.pool, &self.filter, self.cursor, head, PAGE).await;
+                    events::page(&self.state.db, &self.filter, self.cursor, head, PAGE).await;
                 let page = match page {
                     Ok(page) => page,
                     Err(e) => {

@@ -34,7 +34,7 @@ async fn shared(dir: &tempfile::TempDir, stop: &CancellationToken) -> Arc<Shared
     let (control, _inbox) = ControlHandle::channel();
     Arc::new(Shared::new(
         config,
-        pool,
+        pool.into(),
         writer,
         Directory::load(vec![], vec![]),
         control,

@@ -75,6 +75,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
 use crate::events::EventFeed;
+use crate::store::Conn;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, NewEvent};
 use crate::store::mqtt_messages::MessageRow;
@@ -423,7 +424,9 @@ pub async fn spawn(
     stop: CancellationToken,
 ) -> Result<(WriterHandle, tokio::task::JoinHandle<()>), StoreError> {
     let splits = Splits::load(&mut conn, split_limits).await?;
-    let events = Arc::new(EventFeed::new(events::last_id(&mut conn).await?));
+    let events = Arc::new(EventFeed::new(
+        events::last_id(&mut Conn::from(&mut conn)).await?,
+    ));
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = Arc::new(WriterMetrics::default());
     metrics
@@ -567,7 +570,7 @@ impl Writer {
                 self.commit(&mut batch).await;
             }
             if let Some((p, reply)) = purge {
-                let _ = reply.send(retention::run(&mut self.conn, p).await);
+                let _ = reply.send(retention::run(&mut Conn::from(&mut self.conn), p).await);
             }
         }
         if let Err(e) = self.conn.close().await {

@@ -18,6 +18,7 @@ use sqlx::SqliteConnection;
 
 use super::{Committed, WriterMetrics};
 use crate::error::StoreError;
+use crate::store::Conn;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::now_millis;
 use crate::store::splits::{self, AbandonReason, PartRow, SplitSource};
@@ -78,7 +79,7 @@ impl Splits {
         conn: &mut SqliteConnection,
         limits: SplitLimits,
     ) -> Result<Splits, StoreError> {
-        let (open, next_id) = splits::load_open(conn).await?;
+        let (open, next_id) = splits::load_open(&mut Conn::from(&mut *conn)).await?;
         let mut tracker = SplitTracker::new(limits, next_id);
         for (source, split) in open {
             tracker.restore(source, split);
@@ -148,17 +149,23 @@ impl Splits {
         let mut whole = Vec::new();
         for write in writes {
             match write {
-                PartWrite::Open(id, part) => splits::open(conn, *id, part).await?,
-                PartWrite::Add(id, part) => splits::add(conn, *id, part).await?,
-                PartWrite::Touch(id, part) => splits::touch(conn, *id, part).await?,
+                PartWrite::Open(id, part) => {
+                    splits::open(&mut Conn::from(&mut *conn), *id, part).await?
+                }
+                PartWrite::Add(id, part) => {
+                    splits::add(&mut Conn::from(&mut *conn), *id, part).await?
+                }
+                PartWrite::Touch(id, part) => {
+                    splits::touch(&mut Conn::from(&mut *conn), *id, part).await?
+                }
                 PartWrite::Complete(split, part) => {
-                    whole.push(splits::complete(conn, split, part).await?);
+                    whole.push(splits::complete(&mut Conn::from(&mut *conn), split, part).await?);
                 }
             }
         }
         let now = now_millis();
         for a in abandoned {
-            splits::abandon(conn, a.split.id, a.reason, now).await?;
+            splits::abandon(&mut Conn::from(&mut *conn), a.split.id, a.reason, now).await?;
         }
         Ok(whole)
     }

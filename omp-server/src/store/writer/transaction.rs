@@ -12,6 +12,7 @@ use sqlx::SqliteConnection;
 use super::parts::{Abandoned, PartWrite, Splits};
 use super::{Committed, CursorReply, LastSeen, MqttReply, PartReply, Reply};
 use crate::error::StoreError;
+use crate::store::Conn;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::events::{self, NewEvent};
 use crate::store::gateways;
@@ -123,7 +124,7 @@ async fn write_batch(
         sqlx::query("SAVEPOINT noted_events")
             .execute(&mut *conn)
             .await?;
-        let written = events::insert(conn, &batch.events).await;
+        let written = events::insert(&mut Conn::from(&mut *conn), &batch.events).await;
         if let Err(e) = end_savepoint(conn, "noted_events", written).await {
             tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
         }
@@ -137,7 +138,7 @@ async fn write_batch(
     batch.rows.truncate(plain);
     let mut outcomes = result?;
     let whole_outcomes = outcomes.split_off(plain);
-    let mqtt_ids = mqtt_messages::insert_batch(conn, &batch.mqtt).await?;
+    let mqtt_ids = mqtt_messages::insert_batch(&mut Conn::from(&mut *conn), &batch.mqtt).await?;
     // Like contact times, online states and the noted events must not cost
     // the messages; each set is all or nothing (a savepoint), so no state
     // is saved without its event or the other way round.
@@ -145,7 +146,7 @@ async fn write_batch(
         sqlx::query("SAVEPOINT presence")
             .execute(&mut *conn)
             .await?;
-        let written = mqtt_presence::record(conn, &batch.presence).await;
+        let written = mqtt_presence::record(&mut Conn::from(&mut *conn), &batch.presence).await;
         if let Err(e) = end_savepoint(conn, "presence", written).await {
             tracing::warn!(changes = batch.presence.len(), error = %e,
                 "MQTT online states and their events not saved");
@@ -164,7 +165,7 @@ async fn write_batch(
         rows: outcomes,
         whole: whole_outcomes,
         mqtt_ids,
-        last_event: events::last_id(conn).await?,
+        last_event: events::last_id(&mut Conn::from(&mut *conn)).await?,
     })
 }
 
@@ -199,10 +200,10 @@ async fn insert_rows(
             .filter(|(_, o)| **o == Committed::Stored)
             .map(|(row, _)| row)
             .collect();
-        deliveries::insert_batch(conn, &new_rows).await?;
+        deliveries::insert_batch(&mut Conn::from(&mut *conn), &new_rows).await?;
     } else {
         // The usual batch: every row is new, no copy of the list.
-        deliveries::insert_batch(conn, rows).await?;
+        deliveries::insert_batch(&mut Conn::from(&mut *conn), rows).await?;
     }
     Ok(outcomes)
 }
@@ -217,7 +218,7 @@ async fn sort_out_resends(
     if !rows.iter().any(|r| r.keyed) {
         return Ok(outcomes);
     }
-    let stored = deliveries::stored_keyed(conn, rows).await?;
+    let stored = deliveries::stored_keyed(&mut Conn::from(&mut *conn), rows).await?;
     // Keys of the rows this batch stores, to catch two copies in one batch
     // without comparing every pair.
     let mut batch_keys: HashMap<(&str, u32, u32), Vec<usize>> = HashMap::new();

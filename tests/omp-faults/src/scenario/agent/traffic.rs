@@ -107,7 +107,7 @@ pub(super) async fn drain(
 pub(super) async fn stored_rows(omp: &Omp) -> Result<Vec<Row>, FaultError> {
     let rows: Vec<(String, i64, i64, Vec<u8>)> =
         sqlx::query_as("SELECT gw_id, tid, received_at, payload FROM deliveries ORDER BY id")
-            .fetch_all(&omp.server.state.pool)
+            .fetch_all(omp.server.state.db.as_sqlite().expect("a SQLite store"))
             .await
             .map_err(|source| FaultError::Db {
                 path: omp.data_dir.clone(),
