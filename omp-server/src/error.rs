@@ -51,6 +51,13 @@ pub enum StoreError {
     /// TRANSITIONAL.
     #[error("not ported to PostgreSQL yet")]
     NotPorted,
+    /// The writer lost its database connection and waits before trying
+    /// to make it again; the batch was not written.
+    #[error("the database connection is lost; trying again in {} ms", retry_in.as_millis())]
+    Reconnecting {
+        /// Until the next attempt.
+        retry_in: std::time::Duration,
+    },
     /// SQLite / sqlx failed.
     #[error("database: {0}")]
     Sqlx(#[from] sqlx::Error),

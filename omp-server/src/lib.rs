@@ -127,17 +127,16 @@ pub async fn run(
     data_dir::prepare(&config.data_dir)?;
     let data_dir_lock = data_dir::DataDirLock::acquire(&config.data_dir)?;
     let db_path = config.database_path();
-    let db = store::Db::from(store::open(&db_path).await?);
+    let (db, store_name) = store::Db::open(config.database_url.as_deref(), &db_path).await?;
     let directory = directory::Directory::load(
         store::gateways::load_active(&db).await?,
         store::devices::load_active(&db).await?,
     );
     // Revocations before now are in the directory already (deregistered).
     let revocations_seen = store::revocations::last_seq(&db).await?;
-    let writer_conn = store::open_dedicated_connection(&db_path).await?;
     let writer_stop = CancellationToken::new();
     let (writer, writer_task) = store::writer::spawn(
-        writer_conn,
+        &db,
         config.writer_queue_capacity,
         config.writer_batch_max,
         config.split_limits(),
@@ -193,7 +192,7 @@ pub async fn run(
     }
     let data_dir = config.data_dir.clone();
     tracing::info!(http = %http_addr, "omp-server serving the HTTP API");
-    tracing::info!(gmmp = %gmmp_addr, data = %db_path.display(), gateways = directory.len(),
+    tracing::info!(gmmp = %gmmp_addr, data = %store_name, gateways = directory.len(),
         max_connections = config.max_connections, "omp-server listening for GMMP");
     match mqtt_addr {
         Some(mqtt) => tracing::info!(%mqtt, "omp-server listening for MQTT"),

@@ -34,7 +34,7 @@ async fn messages_and_their_data_points_commit_through_the_writer() {
     let pool = store::open(&path).await.unwrap();
     let stop = CancellationToken::new();
     let (handle, task) = writer::spawn(
-        store::open_dedicated_connection(&path).await.unwrap(),
+        &pool.clone().into(),
         16,
         100,
         SplitLimits::default(),
@@ -190,7 +190,7 @@ async fn a_batch_of_messages_maps_every_id_and_data_point_to_its_own_message() {
     let pool = store::open(&path).await.unwrap();
     let stop = CancellationToken::new();
     let (handle, task) = writer::spawn(
-        store::open_dedicated_connection(&path).await.unwrap(),
+        &pool.clone().into(),
         512,
         300,
         SplitLimits::default(),

@@ -33,6 +33,9 @@ declare_settings! {
         data_dir: PathBuf = parsed("./omp-data"), env "OMP_DATA_DIR",
             "Data directory (the SQLite database `omp.sqlite3`, the API key file).",
             arg(global = true);
+        database_url: String = optional("none"), env "OMP_DATABASE_URL",
+            "PostgreSQL database to store everything in (`postgres://user:password@host:5432/db`, `?sslmode=require` for TLS); without it, the SQLite file in the data directory.",
+            arg(global = true);
         provisioning: ProvisioningMode = parsed("approved"), env "OMP_PROVISIONING",
             "Who may register: `approved` (auth_ids added with `omp-server provision add`) or `open` (anyone).";
         api_key: String = optional("none"), env "OMP_API_KEY",

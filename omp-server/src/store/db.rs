@@ -93,6 +93,26 @@ macro_rules! on_conn {
 }
 
 impl Db {
+    /// Opens the store: the PostgreSQL database at `database_url` when
+    /// given, else (creating it if missing) the SQLite file at
+    /// `sqlite_path`; migrated either way. Returns what logs should name
+    /// it by (the file, or host, port and database without the password).
+    pub async fn open(
+        database_url: Option<&str>,
+        sqlite_path: &std::path::Path,
+    ) -> Result<(Db, String), StoreError> {
+        match database_url {
+            Some(url) => {
+                let (pool, target) = super::postgres::open(url).await?;
+                Ok((Db::Postgres(pool), format!("postgres://{target}")))
+            }
+            None => Ok((
+                Db::Sqlite(super::open(sqlite_path).await?),
+                sqlite_path.display().to_string(),
+            )),
+        }
+    }
+
     /// The backend behind this pool.
     pub fn backend(&self) -> Backend {
         match self {
@@ -185,6 +205,24 @@ impl Connection {
             Connection::Sqlite(_) => Backend::Sqlite,
             Connection::Postgres(_) => Backend::Postgres,
         }
+    }
+
+    /// Fails when the connection no longer answers.
+    pub async fn ping(&mut self) -> Result<(), StoreError> {
+        match self {
+            Connection::Sqlite(c) => c.ping().await?,
+            Connection::Postgres(c) => c.ping().await?,
+        }
+        Ok(())
+    }
+
+    /// Closes the connection cleanly.
+    pub async fn close(self) -> Result<(), StoreError> {
+        match self {
+            Connection::Sqlite(c) => c.close().await?,
+            Connection::Postgres(c) => c.close().await?,
+        }
+        Ok(())
     }
 }
 

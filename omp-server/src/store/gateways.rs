@@ -273,9 +273,10 @@ pub async fn encryption_key(db: &Db, gw_id: &str) -> Result<Option<Vec<u8>>, Sto
 /// Writes last contact times and peers `(gw_id, unix ms, peer)` (the
 /// delivery writer calls it, inside its own transaction).
 pub async fn record_last_seen(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn<'_>,
     seen: &[(String, i64, String)],
 ) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     if seen.is_empty() {
         return Ok(());
     }

@@ -211,9 +211,10 @@ pub struct WebhookCursor {
 /// Writes cursors (never moving one back) and clears the failure state of
 /// their webhooks; the delivery writer calls it inside its transaction.
 pub async fn advance_cursors(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut Conn<'_>,
     cursors: &[WebhookCursor],
 ) -> Result<(), StoreError> {
+    let conn = conn.sqlite_only()?;
     for c in cursors {
         sqlx::query(
             "UPDATE webhooks SET cursor = MAX(cursor, ?), failing_since = NULL, last_error = NULL \

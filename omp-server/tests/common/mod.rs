@@ -232,12 +232,9 @@ pub struct LoneWriter {
 pub async fn start_writer(dir: &Path, capacity: usize, batch_max: usize) -> LoneWriter {
     let path = dir.join("omp.sqlite3");
     let pool = omp_server::store::open(&path).await.unwrap();
-    let conn = omp_server::store::open_dedicated_connection(&path)
-        .await
-        .unwrap();
     let stop = CancellationToken::new();
     let (handle, task) = omp_server::store::writer::spawn(
-        conn,
+        &pool.clone().into(),
         capacity,
         batch_max,
         gmmp_codec::SplitLimits::default(),

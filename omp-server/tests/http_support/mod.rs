@@ -63,7 +63,7 @@ impl TestApp {
         let pool = store::open(&path).await.unwrap();
         let stop = CancellationToken::new();
         let (writer, _) = store::writer::spawn(
-            store::open_dedicated_connection(&path).await.unwrap(),
+            &pool.clone().into(),
             config.writer_queue_capacity,
             config.writer_batch_max,
             config.split_limits(),

@@ -23,7 +23,7 @@ async fn shared(dir: &tempfile::TempDir, stop: &CancellationToken) -> Arc<Shared
     let path = config.database_path();
     let pool = store::open(&path).await.unwrap();
     let (writer, _) = store::writer::spawn(
-        store::open_dedicated_connection(&path).await.unwrap(),
+        &pool.clone().into(),
         config.writer_queue_capacity,
         config.writer_batch_max,
         config.split_limits(),

@@ -69,13 +69,11 @@ use std::time::{Duration, Instant};
 
 use gmmp_codec::SplitLimits;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
 use crate::events::EventFeed;
-use crate::store::Conn;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, NewEvent};
 use crate::store::mqtt_messages::MessageRow;
@@ -83,6 +81,7 @@ use crate::store::mqtt_presence::Presence;
 use crate::store::retention::{self, Purge};
 use crate::store::splits::PartRow;
 use crate::store::webhooks::WebhookCursor;
+use crate::store::{Backend, Connection, Db};
 
 mod parts;
 mod shares;
@@ -413,27 +412,27 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer on `conn`, with the open splits read back from it.
-/// It runs until `stop` is cancelled, then commits whatever is still
-/// queued and returns.
+/// Starts the writer on a connection of its own to `db`, with the open
+/// splits read back from it. It runs until `stop` is cancelled, then
+/// commits whatever is still queued and returns.
 pub async fn spawn(
-    mut conn: SqliteConnection,
+    db: &Db,
     capacity: usize,
     batch_max: usize,
     split_limits: SplitLimits,
     stop: CancellationToken,
 ) -> Result<(WriterHandle, tokio::task::JoinHandle<()>), StoreError> {
-    let splits = Splits::load(&mut conn, split_limits).await?;
-    let events = Arc::new(EventFeed::new(
-        events::last_id(&mut Conn::from(&mut conn)).await?,
-    ));
+    let mut conn = db.dedicated().await?;
+    let splits = Splits::load(&mut conn.conn(), split_limits).await?;
+    let events = Arc::new(EventFeed::new(events::last_id(&mut conn.conn()).await?));
     let (tx, rx) = mpsc::channel(capacity);
     let metrics = Arc::new(WriterMetrics::default());
     metrics
         .splits_open
         .store(splits.open_count() as u64, Ordering::Relaxed);
     let writer = Writer {
-        conn,
+        conn: Some(conn),
+        reconnect: Reconnect::new(db.clone()),
         splits,
         split_limits,
         metrics: metrics.clone(),
@@ -491,11 +490,56 @@ pub async fn spawn(
 }
 
 struct Writer {
-    conn: SqliteConnection,
+    /// `None` while a lost PostgreSQL connection is being replaced.
+    conn: Option<Connection>,
+    reconnect: Reconnect,
     splits: Splits,
     split_limits: SplitLimits,
     metrics: Arc<WriterMetrics>,
     events: Arc<EventFeed>,
+}
+
+/// Making the writer's connection again after it was lost, no more often
+/// than a back-off that doubles from [`RECONNECT_FIRST`] to
+/// [`RECONNECT_MAX`]: meanwhile every batch fails at once (nothing is
+/// acknowledged), and the sessions answer their back-off.
+struct Reconnect {
+    db: Db,
+    backoff: Duration,
+    next: Instant,
+}
+
+const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+impl Reconnect {
+    fn new(db: Db) -> Reconnect {
+        Reconnect {
+            db,
+            backoff: RECONNECT_FIRST,
+            next: Instant::now(),
+        }
+    }
+
+    async fn attempt(&mut self) -> Result<Connection, StoreError> {
+        let now = Instant::now();
+        if now < self.next {
+            return Err(StoreError::Reconnecting {
+                retry_in: self.next - now,
+            });
+        }
+        match self.db.dedicated().await {
+            Ok(conn) => {
+                self.backoff = RECONNECT_FIRST;
+                Ok(conn)
+            }
+            Err(e) => {
+                self.next = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -570,18 +614,61 @@ impl Writer {
                 self.commit(&mut batch).await;
             }
             if let Some((p, reply)) = purge {
-                let _ = reply.send(retention::run(&mut Conn::from(&mut self.conn), p).await);
+                let result = match self.connection().await {
+                    Ok(conn) => retention::run(&mut conn.conn(), p).await,
+                    Err(e) => Err(e),
+                };
+                if result.is_err() {
+                    self.check_connection().await;
+                }
+                let _ = reply.send(result);
             }
         }
-        if let Err(e) = self.conn.close().await {
-            tracing::warn!(error = %e, "closing the writer connection failed");
+        if let Some(conn) = self.conn.take() {
+            if let Err(e) = conn.close().await {
+                tracing::warn!(error = %e, "closing the writer connection failed");
+            }
+        }
+    }
+
+    /// The connection, made again first when it was lost (PostgreSQL).
+    async fn connection(&mut self) -> Result<&mut Connection, StoreError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let mut conn = self.reconnect.attempt().await?;
+                // What the tracker holds of open splits is what the
+                // database says, as after any failed batch.
+                self.splits = Splits::load(&mut conn.conn(), self.split_limits).await?;
+                tracing::info!("the writer's database connection is back");
+                conn
+            }
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// After a failure on PostgreSQL: drops the connection when it no
+    /// longer answers, so the next batch makes a new one. A SQLite
+    /// connection is a file and is kept.
+    async fn check_connection(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if conn.backend() == Backend::Postgres && conn.ping().await.is_err() {
+            tracing::warn!(
+                "the writer's database connection is lost; batches fail until it is back"
+            );
+            self.conn = None;
         }
     }
 
     /// Commits `batch` and answers every job of it; leaves it empty.
     async fn commit(&mut self, batch: &mut Batch) {
         let started = Instant::now();
-        let result = transaction::commit(&mut self.conn, batch).await;
+        let result = match self.connection().await {
+            Ok(conn) => transaction::commit(&mut conn.conn(), batch).await,
+            Err(e) => Err(e),
+        };
         let took = started.elapsed();
         let metrics = &self.metrics;
         let n = batch.rows.len() as u64;
@@ -650,12 +737,16 @@ impl Writer {
                     let _ = reply.send(Err(e.clone()));
                 }
                 batch.parts.clear();
+                self.check_connection().await;
                 // The tracker took this batch's parts as if committed; the
-                // database says what really is.
-                match Splits::load(&mut self.conn, self.split_limits).await {
-                    Ok(splits) => self.splits = splits,
-                    Err(e) => tracing::error!(error = %e,
-                        "open split deliveries could not be read back; keeping the last known"),
+                // database says what really is (read again on a new
+                // connection when this one is lost).
+                if let Some(conn) = self.conn.as_mut() {
+                    match Splits::load(&mut conn.conn(), self.split_limits).await {
+                        Ok(splits) => self.splits = splits,
+                        Err(e) => tracing::error!(error = %e,
+                            "open split deliveries could not be read back; keeping the last known"),
+                    }
                 }
             }
         }

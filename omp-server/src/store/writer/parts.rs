@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use gmmp_codec::{OpenSplit, PartDecision, PartRefusal, SplitLimits, SplitTracker};
-use sqlx::SqliteConnection;
 
 use super::{Committed, WriterMetrics};
 use crate::error::StoreError;
@@ -76,10 +75,10 @@ pub(super) struct Splits {
 impl Splits {
     /// The open splits as committed.
     pub(super) async fn load(
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         limits: SplitLimits,
     ) -> Result<Splits, StoreError> {
-        let (open, next_id) = splits::load_open(&mut Conn::from(&mut *conn)).await?;
+        let (open, next_id) = splits::load_open(conn).await?;
         let mut tracker = SplitTracker::new(limits, next_id);
         for (source, split) in open {
             tracker.restore(source, split);
@@ -142,30 +141,24 @@ impl Splits {
     /// Writes `writes` and `abandoned` inside the caller's transaction;
     /// returns the deliveries the completed splits make, in order.
     pub(super) async fn apply(
-        conn: &mut SqliteConnection,
+        conn: &mut Conn<'_>,
         writes: &[PartWrite],
         abandoned: &[Abandoned],
     ) -> Result<Vec<DeliveryRow>, StoreError> {
         let mut whole = Vec::new();
         for write in writes {
             match write {
-                PartWrite::Open(id, part) => {
-                    splits::open(&mut Conn::from(&mut *conn), *id, part).await?
-                }
-                PartWrite::Add(id, part) => {
-                    splits::add(&mut Conn::from(&mut *conn), *id, part).await?
-                }
-                PartWrite::Touch(id, part) => {
-                    splits::touch(&mut Conn::from(&mut *conn), *id, part).await?
-                }
+                PartWrite::Open(id, part) => splits::open(conn, *id, part).await?,
+                PartWrite::Add(id, part) => splits::add(conn, *id, part).await?,
+                PartWrite::Touch(id, part) => splits::touch(conn, *id, part).await?,
                 PartWrite::Complete(split, part) => {
-                    whole.push(splits::complete(&mut Conn::from(&mut *conn), split, part).await?);
+                    whole.push(splits::complete(conn, split, part).await?);
                 }
             }
         }
         let now = now_millis();
         for a in abandoned {
-            splits::abandon(&mut Conn::from(&mut *conn), a.split.id, a.reason, now).await?;
+            splits::abandon(conn, a.split.id, a.reason, now).await?;
         }
         Ok(whole)
     }

@@ -7,18 +7,17 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqliteConnection;
-
 use super::parts::{Abandoned, PartWrite, Splits};
 use super::{Committed, CursorReply, LastSeen, MqttReply, PartReply, Reply};
 use crate::error::StoreError;
-use crate::store::Conn;
+use crate::on_conn;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::events::{self, NewEvent};
 use crate::store::gateways;
 use crate::store::mqtt_messages::{self, MessageRow};
 use crate::store::mqtt_presence::{self, Presence};
 use crate::store::webhooks::{self, WebhookCursor};
+use crate::store::{Backend, Conn};
 
 /// What one transaction writes.
 #[derive(Default)]
@@ -79,24 +78,34 @@ impl Batch {
 /// ROLLBACK only means SQLite did it already) and the next batch starts
 /// clean. Returns what became of each row, in order, of each delivery a
 /// completed split made, and the ids of the MQTT messages.
+///
+/// On PostgreSQL the batch is a plain `BEGIN`: the writer is the only
+/// inserter of its rows, and the outbox's ids are ordered by the events
+/// table's own lock (see the schema).
 pub(super) async fn commit(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     batch: &mut Batch,
 ) -> Result<BatchOutcomes, StoreError> {
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let begin = match conn.backend() {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        Backend::Postgres => "BEGIN",
+    };
+    execute(conn, begin).await?;
     let result = write_batch(conn, batch).await;
     let result = match result {
-        Ok(outcomes) => sqlx::query("COMMIT")
-            .execute(&mut *conn)
-            .await
-            .map(|_| outcomes)
-            .map_err(StoreError::from),
+        Ok(outcomes) => execute(conn, "COMMIT").await.map(|()| outcomes),
         Err(e) => Err(e),
     };
     if result.is_err() {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        let _ = execute(conn, "ROLLBACK").await;
     }
     result
+}
+
+/// Runs one statement without parameters or rows.
+async fn execute(conn: &mut Conn<'_>, statement: &'static str) -> Result<(), StoreError> {
+    on_conn!(conn, c => sqlx::query(statement).execute(&mut *c).await.map(drop))?;
+    Ok(())
 }
 
 /// What a committed batch made.
@@ -111,20 +120,15 @@ pub(super) struct BatchOutcomes {
     pub(super) last_event: i64,
 }
 
-async fn write_batch(
-    conn: &mut SqliteConnection,
-    batch: &mut Batch,
-) -> Result<BatchOutcomes, StoreError> {
+async fn write_batch(conn: &mut Conn<'_>, batch: &mut Batch) -> Result<BatchOutcomes, StoreError> {
     // Noted events first: each was queued before every row of its gateway
     // or client in this batch (the writer ends a batch before an event
     // that would follow one), so a gateway's `gateway_online` comes
     // before its deliveries' events, and ids keep the order things
     // happened in.
     if !batch.events.is_empty() {
-        sqlx::query("SAVEPOINT noted_events")
-            .execute(&mut *conn)
-            .await?;
-        let written = events::insert(&mut Conn::from(&mut *conn), &batch.events).await;
+        execute(conn, "SAVEPOINT noted_events").await?;
+        let written = events::insert(conn, &batch.events).await;
         if let Err(e) = end_savepoint(conn, "noted_events", written).await {
             tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
         }
@@ -138,15 +142,13 @@ async fn write_batch(
     batch.rows.truncate(plain);
     let mut outcomes = result?;
     let whole_outcomes = outcomes.split_off(plain);
-    let mqtt_ids = mqtt_messages::insert_batch(&mut Conn::from(&mut *conn), &batch.mqtt).await?;
+    let mqtt_ids = mqtt_messages::insert_batch(conn, &batch.mqtt).await?;
     // Like contact times, online states and the noted events must not cost
     // the messages; each set is all or nothing (a savepoint), so no state
     // is saved without its event or the other way round.
     if !batch.presence.is_empty() {
-        sqlx::query("SAVEPOINT presence")
-            .execute(&mut *conn)
-            .await?;
-        let written = mqtt_presence::record(&mut Conn::from(&mut *conn), &batch.presence).await;
+        execute(conn, "SAVEPOINT presence").await?;
+        let written = mqtt_presence::record(conn, &batch.presence).await;
         if let Err(e) = end_savepoint(conn, "presence", written).await {
             tracing::warn!(changes = batch.presence.len(), error = %e,
                 "MQTT online states and their events not saved");
@@ -157,15 +159,29 @@ async fn write_batch(
     // cursor is committed.
     webhooks::advance_cursors(conn, &batch.cursors).await?;
     // Contact times are a convenience: their failure must not cost the
-    // deliveries (SQLite undoes just the failed statement).
-    if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
-        tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
+    // deliveries. SQLite undoes just the failed statement; a failed
+    // statement aborts a whole PostgreSQL transaction, so there they get
+    // a savepoint of their own.
+    if !batch.seen.is_empty() {
+        let on_postgres = conn.backend() == Backend::Postgres;
+        if on_postgres {
+            execute(conn, "SAVEPOINT last_seen").await?;
+        }
+        let written = gateways::record_last_seen(conn, &batch.seen).await;
+        let written = if on_postgres {
+            end_savepoint(conn, "last_seen", written).await
+        } else {
+            written
+        };
+        if let Err(e) = written {
+            tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
+        }
     }
     Ok(BatchOutcomes {
         rows: outcomes,
         whole: whole_outcomes,
         mqtt_ids,
-        last_event: events::last_id(&mut Conn::from(&mut *conn)).await?,
+        last_event: events::last_id(conn).await?,
     })
 }
 
@@ -173,23 +189,21 @@ async fn write_batch(
 /// when `written` is `Ok`, else undoes all of it (the rest of the batch
 /// goes on) and returns the error.
 async fn end_savepoint(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     name: &'static str,
     written: Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     if written.is_err() {
-        sqlx::query(sqlx::AssertSqlSafe(format!("ROLLBACK TO {name}")))
-            .execute(&mut *conn)
-            .await?;
+        let rollback = format!("ROLLBACK TO {name}");
+        on_conn!(conn, c => sqlx::query(sqlx::AssertSqlSafe(rollback)).execute(&mut *c).await.map(drop))?;
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}")))
-        .execute(&mut *conn)
-        .await?;
+    let release = format!("RELEASE {name}");
+    on_conn!(conn, c => sqlx::query(sqlx::AssertSqlSafe(release)).execute(&mut *c).await.map(drop))?;
     written
 }
 
 async fn insert_rows(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     rows: &[DeliveryRow],
 ) -> Result<Vec<Committed>, StoreError> {
     let outcomes = sort_out_resends(conn, rows).await?;
@@ -200,10 +214,10 @@ async fn insert_rows(
             .filter(|(_, o)| **o == Committed::Stored)
             .map(|(row, _)| row)
             .collect();
-        deliveries::insert_batch(&mut Conn::from(&mut *conn), &new_rows).await?;
+        deliveries::insert_batch(conn, &new_rows).await?;
     } else {
         // The usual batch: every row is new, no copy of the list.
-        deliveries::insert_batch(&mut Conn::from(&mut *conn), rows).await?;
+        deliveries::insert_batch(conn, rows).await?;
     }
     Ok(outcomes)
 }
@@ -211,14 +225,14 @@ async fn insert_rows(
 /// Which of `rows` are keyed deliveries stored already, in the table or
 /// earlier in this batch. Unkeyed rows cost nothing here.
 async fn sort_out_resends(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     rows: &[DeliveryRow],
 ) -> Result<Vec<Committed>, StoreError> {
     let mut outcomes = vec![Committed::Stored; rows.len()];
     if !rows.iter().any(|r| r.keyed) {
         return Ok(outcomes);
     }
-    let stored = deliveries::stored_keyed(&mut Conn::from(&mut *conn), rows).await?;
+    let stored = deliveries::stored_keyed(conn, rows).await?;
     // Keys of the rows this batch stores, to catch two copies in one batch
     // without comparing every pair.
     let mut batch_keys: HashMap<(&str, u32, u32), Vec<usize>> = HashMap::new();
