@@ -30,6 +30,9 @@ HOSTILE_SECONDS="${HOSTILE_SECONDS:-30}"  # budget of each hostile run
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 VENV="$TARGET_DIR/contract-venv"
 API_KEY="contract-check-key-$(date +%s)-$$"
+# An empty PostgreSQL database to run the server on instead of SQLite
+# (the contract holds on both stores).
+DATABASE_URL="${CONTRACT_DATABASE_URL:-}"
 
 log() { printf 'contract-check: %s\n' "$*" >&2; }
 
@@ -68,9 +71,16 @@ trap cleanup EXIT INT TERM
 
 GMMP_PORT="$(free_port)"
 HTTP_PORT="$(free_port)"
-log "starting omp-server: GMMP 127.0.0.1:$GMMP_PORT, HTTP 127.0.0.1:$HTTP_PORT"
+store_flags=()
+store_name="SQLite in $DATA_DIR"
+if [[ -n "$DATABASE_URL" ]]; then
+    store_flags=(--database-url "$DATABASE_URL")
+    store_name="PostgreSQL"
+fi
+log "starting omp-server on $store_name: GMMP 127.0.0.1:$GMMP_PORT, HTTP 127.0.0.1:$HTTP_PORT"
 "$BIN" \
     --data-dir "$DATA_DIR" \
+    "${store_flags[@]}" \
     --provisioning open \
     --api-key "$API_KEY" \
     --gmmp-listen "127.0.0.1:$GMMP_PORT" \

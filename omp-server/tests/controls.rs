@@ -246,13 +246,27 @@ async fn nothing_pushed(gw: &mut Client) {
 
 #[tokio::test]
 async fn a_control_for_a_live_gateway_is_pushed_at_once_and_ends_success() {
+    pushed_at_once_and_ends_success(|_| {}).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_control_for_a_live_gateway_is_pushed_at_once_and_ends_success() {
+    let Some(database) =
+        test_support::postgres::TestDatabase::create("controls_pushed_at_once").await
+    else {
+        return;
+    };
+    pushed_at_once_and_ends_success(|c| c.database_url = Some(database.url.clone())).await;
+}
+
+async fn pushed_at_once_and_ends_success(tweak: impl FnOnce(&mut Config)) {
     let Fixture {
         _dir,
         server,
         api,
         mut gw,
         gw_id,
-    } = live_gateway(|_| {}).await;
+    } = live_gateway(tweak).await;
 
     let created = api
         .control(&gw_id, json!({ "control_type": "status_check" }))

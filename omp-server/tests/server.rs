@@ -15,13 +15,45 @@ use gmmp_codec::{
 use omp_server::ProvisioningMode;
 use omp_server::config::ProvisionCommand;
 use omp_server::store::{deliveries, gateways, writer};
+use test_support::postgres::TestDatabase;
 
 const MAC: &str = "0008dc1e3222";
 
+/// Where a test's server stores: SQLite in the data directory, or a
+/// PostgreSQL database of its own.
+enum Store {
+    Sqlite,
+    Postgres(TestDatabase),
+}
+
+impl Store {
+    /// PostgreSQL, or `None` (printed) where none can be had.
+    async fn postgres(test: &str) -> Option<Store> {
+        TestDatabase::create(test).await.map(Store::Postgres)
+    }
+
+    fn apply(&self, config: &mut omp_server::Config) {
+        if let Store::Postgres(database) = self {
+            config.database_url = Some(database.url.clone());
+        }
+    }
+}
+
 #[tokio::test]
 async fn full_gw_and_device_lifecycle() {
+    gw_and_device_lifecycle(Store::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_full_gw_and_device_lifecycle() {
+    if let Some(store) = Store::postgres("full_gw_and_device_lifecycle").await {
+        gw_and_device_lifecycle(store).await;
+    }
+}
+
+async fn gw_and_device_lifecycle(store: Store) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), |c| store.apply(c)).await;
     let mut gw = Client::connect(server.addr, MAC).await;
 
     let reg = gw.register_gw("ThingPlug", "WIZnet").await;
@@ -417,15 +449,26 @@ async fn a_split_delivery_is_answered_per_part_and_stored_once() {
 
 #[tokio::test]
 async fn data_survives_a_server_restart() {
+    survives_a_restart(Store::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_data_survives_a_server_restart() {
+    if let Some(store) = Store::postgres("data_survives_a_server_restart").await {
+        survives_a_restart(store).await;
+    }
+}
+
+async fn survives_a_restart(store: Store) {
     let dir = tempfile::tempdir().unwrap();
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), |c| store.apply(c)).await;
     let mut gw = Client::connect(server.addr, MAC).await;
     gw.register_gw("ThingPlug", "WIZnet").await;
     let device = *gw.register_device(MAC).await.message.device_id().unwrap();
     assert_eq!(rc(&gw.deliver(b"before restart").await), ResultCode::OK);
     server.stop().await;
 
-    let server = start(dir.path(), |_| {}).await;
+    let server = start(dir.path(), |c| store.apply(c)).await;
     // The old key still authenticates (directory loaded from disk) …
     let mut again = Client::connect(server.addr, MAC).await;
     again.domain = gw.domain;

@@ -331,3 +331,15 @@ fn mqtts_cert_and_key_come_together_or_not_at_all() {
         "{err}"
     );
 }
+
+#[test]
+fn a_database_url_that_is_not_postgres_is_refused_without_echoing_it() {
+    let mut c = Config::defaults();
+    c.database_url = Some("mysql://root:hunter2@db/omp".into());
+    let text = c.check().unwrap_err().to_string();
+    assert!(text.contains("database_url"), "{text}");
+    assert!(text.contains("postgres://"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    c.database_url = Some("postgres://omp@db/omp".into());
+    assert!(c.check().is_ok());
+}
