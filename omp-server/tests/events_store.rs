@@ -164,3 +164,61 @@ async fn a_gateways_events_keep_the_order_they_were_queued_in() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn an_mqtt_clients_online_states_keep_their_place_among_its_messages() {
+    use omp_server::store::mqtt_messages::{MessageKind, MessageRow};
+    use omp_server::store::mqtt_presence::Presence;
+    let dir = tempfile::tempdir().unwrap();
+    let w = common::start_writer(dir.path(), 64, 64).await;
+    let change = |online: bool| Presence {
+        client_id: "sim7600".into(),
+        online,
+        reason: (!online).then(|| "connection closed".into()),
+        peer: "127.0.0.1:5000".into(),
+        connected_at: 1,
+        last_seen: 2,
+    };
+    let message = MessageRow {
+        client_id: "sim7600".into(),
+        kind: MessageKind::Publish,
+        topic: "dddrrrggghhhk".into(),
+        payload: bytes::Bytes::from_static(b"between"),
+        qos: 1,
+        retain: false,
+        dup: false,
+        packet_id: Some(1),
+        received_at: 3,
+        datapoints: Vec::new(),
+        dp_error: None,
+    };
+    // Queued while the writer is held: one batch would hold all three.
+    let hold = w.hold().await;
+    w.handle.try_record_presence(change(true)).unwrap();
+    let committed = w.handle.submit_mqtt(message).await.unwrap();
+    w.handle.try_record_presence(change(false)).unwrap();
+    hold.release().await;
+    assert!(committed.await.unwrap().is_ok());
+    let feed = w.handle.events().clone();
+    let db = omp_server::store::Db::from(w.pool.clone());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let page = loop {
+        let page = events::page(&db, &EventFilter::default(), 0, feed.head(), 100)
+            .await
+            .unwrap();
+        if page.events.len() == 3 || tokio::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let kinds: Vec<&str> = page.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            events::MQTT_ONLINE,
+            events::MQTT_MESSAGE,
+            events::MQTT_OFFLINE
+        ]
+    );
+    w.stop().await;
+}

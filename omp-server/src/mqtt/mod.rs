@@ -19,6 +19,7 @@
 use std::sync::Mutex;
 
 use crate::store::mqtt_presence::Presence;
+use crate::store::writer::WriterHandle;
 pub use metrics::{CloseReason, MqttMetrics};
 
 pub mod inbox;
@@ -45,12 +46,21 @@ pub struct MqttState {
 }
 
 impl MqttState {
-    /// Notes a client's online state; written with the next flush of
-    /// contact times (`Shared::flush_last_seen`), so that a session never
-    /// waits on the writer for it — only its messages do.
-    pub fn note_presence(&self, p: Presence) {
+    /// Hands a client's online state to the writer's queue at once, so
+    /// that it keeps its place among the client's messages (see
+    /// [`WriterHandle::try_record_presence`]); a session never waits on the
+    /// writer for it, only its messages do. While the queue is full, or
+    /// while changes noted earlier still wait, it is noted here and
+    /// written with the next flush (`Shared::flush_events`), in order.
+    pub fn note_presence(&self, writer: &WriterHandle, p: Presence) {
         let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        noted.push(p);
+        if !noted.is_empty() {
+            noted.push(p);
+            return;
+        }
+        if let Err(refused) = writer.try_record_presence(p) {
+            noted.extend(refused);
+        }
     }
 
     /// The states noted since the last call.

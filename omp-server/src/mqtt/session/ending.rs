@@ -75,14 +75,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             .await;
         tracing::info!(peer = %self.peer, client_id = %escaped::text(&client.client_id), packet, reason,
             detail = ending.detail, "MQTT client disconnected");
-        state.mqtt.note_presence(Presence {
-            client_id: client.client_id.clone(),
-            online: false,
-            reason: Some(ending.detail.to_owned()),
-            peer: self.peer.to_string(),
-            connected_at: self.connected_at,
-            last_seen: self.last_seen,
-        });
+        state.mqtt.note_presence(
+            &state.writer,
+            Presence {
+                client_id: client.client_id.clone(),
+                online: false,
+                reason: Some(ending.detail.to_owned()),
+                peer: self.peer.to_string(),
+                connected_at: self.connected_at,
+                last_seen: self.last_seen,
+            },
+        );
         state.events().wake_flush();
         if let Some(will) = self.machine.take_will() {
             let row = ingest::row(Incoming {

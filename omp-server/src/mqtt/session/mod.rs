@@ -401,14 +401,17 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             keep_alive = connect.keep_alive, profile = client.profile.map(|p| p.as_str()),
             will = connect.will.is_some(), "MQTT client connected");
         self.connected_at = now_millis();
-        self.state.mqtt.note_presence(Presence {
-            client_id,
-            online: true,
-            reason: None,
-            peer: self.peer.to_string(),
-            connected_at: self.connected_at,
-            last_seen: self.connected_at,
-        });
+        self.state.mqtt.note_presence(
+            &self.state.writer,
+            Presence {
+                client_id,
+                online: true,
+                reason: None,
+                peer: self.peer.to_string(),
+                connected_at: self.connected_at,
+                last_seen: self.connected_at,
+            },
+        );
         self.state.events().wake_flush();
     }
 

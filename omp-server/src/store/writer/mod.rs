@@ -351,6 +351,20 @@ impl WriterHandle {
         }
     }
 
+    /// Queues an MQTT client's online state behind the jobs queued now,
+    /// as [`record_event`](Self::record_event) does for events: its
+    /// `mqtt_online` before the client's first message, its
+    /// `mqtt_offline` after its last. Gives the change back when the queue
+    /// is full, for the caller to note for the flush task.
+    pub fn try_record_presence(&self, change: Presence) -> Result<(), Vec<Presence>> {
+        if let Err(refused) = self.tx.try_send(Job::Presence(vec![change]))
+            && let Job::Presence(changes) = refused.into_inner()
+        {
+            return Err(changes);
+        }
+        Ok(())
+    }
+
     /// Removes one retention batch in a transaction of its own (see the
     /// module docs), waiting for room in the queue; the rows removed.
     pub async fn purge(&self, purge: Purge) -> Result<u64, PurgeError> {
@@ -594,6 +608,9 @@ impl Writer {
                     Job::Mqtt(row, reply) => {
                         batch.mqtt.push(row);
                         batch.mqtt_replies.push(reply);
+                    }
+                    Job::Presence(changes) if batch.has_messages_of(&changes) => {
+                        carried = Some(Job::Presence(changes));
                     }
                     Job::Presence(changes) => batch.presence.extend(changes),
                     Job::Events(events) if batch.has_rows_of(&events) => {

@@ -52,6 +52,16 @@ impl Batch {
         self.rows.len() + self.parts.len() + self.mqtt.len()
     }
 
+    /// True when a message of this batch comes from a client whose
+    /// state one of `changes` is: that change happened after the message
+    /// (it was queued later), and the batch writes its online states
+    /// before its messages, so the change waits for the next batch.
+    pub(super) fn has_messages_of(&self, changes: &[Presence]) -> bool {
+        changes
+            .iter()
+            .any(|p| self.mqtt.iter().any(|m| m.client_id == p.client_id))
+    }
+
     /// True when a row of this batch comes from a gateway or MQTT client
     /// that one of `events` names. Such an event happened after that row
     /// (it was queued later), and the batch writes its noted events
@@ -133,6 +143,19 @@ async fn write_batch(conn: &mut Conn<'_>, batch: &mut Batch) -> Result<BatchOutc
             tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
         }
     }
+    // The MQTT clients' online states next, for the same reason: a
+    // client's `mqtt_online` was queued before its messages. Like contact
+    // times, online states and the noted events must not cost the
+    // messages; each set is all or nothing (a savepoint), so no state is
+    // saved without its event or the other way round.
+    if !batch.presence.is_empty() {
+        execute(conn, "SAVEPOINT presence").await?;
+        let written = mqtt_presence::record(conn, &batch.presence).await;
+        if let Err(e) = end_savepoint(conn, "presence", written).await {
+            tracing::warn!(changes = batch.presence.len(), error = %e,
+                "MQTT online states and their events not saved");
+        }
+    }
     let whole = Splits::apply(conn, &batch.parts, &batch.abandoned).await?;
     let plain = batch.rows.len();
     // Completed splits join the batch's rows for the keyed look-up and the
@@ -143,17 +166,6 @@ async fn write_batch(conn: &mut Conn<'_>, batch: &mut Batch) -> Result<BatchOutc
     let mut outcomes = result?;
     let whole_outcomes = outcomes.split_off(plain);
     let mqtt_ids = mqtt_messages::insert_batch(conn, &batch.mqtt).await?;
-    // Like contact times, online states and the noted events must not cost
-    // the messages; each set is all or nothing (a savepoint), so no state
-    // is saved without its event or the other way round.
-    if !batch.presence.is_empty() {
-        execute(conn, "SAVEPOINT presence").await?;
-        let written = mqtt_presence::record(conn, &batch.presence).await;
-        if let Err(e) = end_savepoint(conn, "presence", written).await {
-            tracing::warn!(changes = batch.presence.len(), error = %e,
-                "MQTT online states and their events not saved");
-        }
-    }
     // A webhook's cursor is answered with the batch: written in the
     // transaction itself, so its task sends the next event only once the
     // cursor is committed.
