@@ -458,7 +458,10 @@ pub async fn spawn(
     // other ready task (HTTP streams, webhooks, sessions) after each of
     // them, and every acknowledgement of the batch waited with it.
     let (started, ready) = oneshot::channel();
-    let thread = std::thread::Builder::new()
+    // What the thread's run ended with: a panic is carried out to the
+    // task below, which raises it as the task's own.
+    let (ended, end) = oneshot::channel::<std::thread::Result<()>>();
+    std::thread::Builder::new()
         .name("omp-writer".into())
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -467,7 +470,10 @@ pub async fn spawn(
             match runtime {
                 Ok(runtime) => {
                     let _ = started.send(Ok(()));
-                    runtime.block_on(writer.run(rx, batch_max, stop));
+                    let run = std::panic::AssertUnwindSafe(|| {
+                        runtime.block_on(writer.run(rx, batch_max, stop))
+                    });
+                    let _ = ended.send(std::panic::catch_unwind(run));
                 }
                 Err(source) => {
                     let _ = started.send(Err(source));
@@ -484,10 +490,11 @@ pub async fn spawn(
             });
         }
     }
-    // Awaitable as a task, as the server's other parts are; a panic of the
-    // writer comes out of it as the task's.
-    let task = tokio::task::spawn_blocking(move || {
-        if let Err(panic) = thread.join() {
+    // Awaitable as a task, as the server's other parts are, without a
+    // thread of the blocking pool held for the server's lifetime to join
+    // the writer's.
+    let task = tokio::spawn(async move {
+        if let Ok(Err(panic)) = end.await {
             std::panic::resume_unwind(panic);
         }
     });
