@@ -30,7 +30,7 @@ CONTROL_RATE=${CONTROL_RATE:-1000}   # offered controls/s for the paced control 
 CONTROL_UNPACED_GATEWAYS=${CONTROL_UNPACED_GATEWAYS:-100}   # closed-loop clients for the saturation run
 PREFILL=${PREFILL:-1000000}       # deliveries in the database for `api`
 EVENTS_GATEWAYS=${EVENTS_GATEWAYS:-100}   # ingest phases of `events`
-ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling mqtt-omp mqtt-sessions ingest sessions control api events"}
+ONLY=${ONLY:-"sqlite-ceiling tcp-ceiling mqtt-ceiling mqtt-omp mqtt-sessions ingest ingest-postgres sessions control api events"}
 API_KEY=bench-key
 BENCH=$ROOT/target/release/gmmp-bench
 OMP=$ROOT/target/release/omp-server
@@ -51,8 +51,10 @@ cleanup() {
             kill -9 "$pid" 2>/dev/null || true
         fi
     done
+    if [[ -n "${STOP_POSTGRES:-}" ]]; then postgres_stop; fi
     rm -rf "$WORK"
 }
+STOP_POSTGRES=
 trap cleanup EXIT INT TERM
 
 log() { echo "[run-all $(date -u +%H:%M:%S)] $*" >&2; }
@@ -114,17 +116,19 @@ machine() {
     } >"$OUT/machine.txt"
 }
 
-start_omp() { # name [mqtt address] → sets OMP_PID, GMMP_PORT, HTTP_PORT, DATA_DIR
-    DATA_DIR=$WORK/omp-$1
+start_omp() { # name [mqtt address] [omp-server flags…] → sets OMP_PID, GMMP_PORT, HTTP_PORT, DATA_DIR
+    local name=$1 mqtt=${2:-none}
+    shift $(( $# < 2 ? $# : 2 ))
+    DATA_DIR=$WORK/omp-$name
     GMMP_PORT=$(free_port)
     HTTP_PORT=$(free_port)
-    "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" --mqtt-listen "${2:-none}" --mqtts-listen none \
-        --data-dir "$DATA_DIR" --provisioning open --api-key "$API_KEY" \
-        >"$WORK/omp-$1.log" 2>&1 &
+    "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" --mqtt-listen "$mqtt" --mqtts-listen none \
+        --data-dir "$DATA_DIR" --provisioning open --api-key "$API_KEY" "$@" \
+        >"$WORK/omp-$name.log" 2>&1 &
     OMP_PID=$!
     STARTED_PIDS+=("$OMP_PID")
     wait_port "$GMMP_PORT" 30
-    log "omp-server ($1) pid $OMP_PID gmmp :$GMMP_PORT http :$HTTP_PORT"
+    log "omp-server ($name) pid $OMP_PID gmmp :$GMMP_PORT http :$HTTP_PORT"
 }
 
 stop_pid() {
@@ -201,6 +205,32 @@ if wants ingest; then
     record ingest "$BENCH" --json ingest --target "127.0.0.1:$GMMP_PORT" --gateways "$GATEWAYS" \
         --duration "$DURATION" --server-pid "$OMP_PID" --check-db "$DATA_DIR/omp.sqlite3"
     stop_pid "$OMP_PID"
+fi
+if wants ingest-postgres; then
+    # The same ingest with the OMP on PostgreSQL: a throwaway cluster on a
+    # free loopback port (scripts/ci/postgres.sh, as in CI), fsync on, as
+    # PostgreSQL ships.
+    source "$ROOT/scripts/ci/postgres.sh"
+    postgres_start
+    STOP_POSTGRES=1
+    psql -q "$OMP_TEST_POSTGRES_URL" -c "CREATE DATABASE omp_bench"
+    start_omp ingest-postgres none --database-url "${OMP_TEST_POSTGRES_URL%/*}/omp_bench"
+    record ingest-postgres "$BENCH" --json ingest --target "127.0.0.1:$GMMP_PORT" --gateways "$GATEWAYS" \
+        --duration "$DURATION" --server-pid "$OMP_PID"
+    # The bench names its scenario `ingest`; this line is the PostgreSQL one.
+    python3 - "$RESULTS" <<'PY'
+import json, sys
+path = sys.argv[1]
+lines = open(path).read().splitlines()
+last = json.loads(lines[-1])
+if last.get("scenario") == "ingest":
+    last["scenario"] = "ingest-postgres"
+    lines[-1] = json.dumps(last, separators=(",", ":"))
+open(path, "w").write("\n".join(lines) + "\n")
+PY
+    stop_pid "$OMP_PID"
+    postgres_stop
+    STOP_POSTGRES=
 fi
 if wants sessions; then
     start_omp sessions

@@ -74,6 +74,16 @@ def main():
             value = ref.get(key) if ref else None
             print(f"| {label} | {value if value is not None else 'n/a'} | {rate} | {ratio(rate, value)} |")
         print()
+    postgres = pick(rows, "ingest-postgres")
+    if ingest and postgres:
+        print("### Ingest by store (same load generator and gateways)\n")
+        print("| store | deliveries/s | ÷ SQLite |")
+        print("|---|---|---|")
+        sqlite_rate = ingest.get("deliveries_per_sec")
+        pg_rate = postgres.get("deliveries_per_sec")
+        print(f"| SQLite (embedded) | {sqlite_rate} | 1.0 |")
+        print(f"| PostgreSQL, 1 instance | {pg_rate} | {ratio(pg_rate, sqlite_rate)} |")
+        print()
     omp_mqtt = [r for r in rows if r.get("scenario") == "mqtt-ceiling" and r.get("broker") == "omp"]
     if omp_mqtt:
         print("### MQTT QoS 1 (OMP ÷ Mosquitto, same clients and load)\n")
