@@ -219,7 +219,7 @@ pub async fn run(
     ));
     let control_stop = CancellationToken::new();
     let control_task = control::dispatcher::spawn(
-        store::open_dedicated_connection(&db_path).await?,
+        state.db.dedicated().await?,
         control_config,
         control_inbox,
         state.control_watch().clone(),

@@ -31,7 +31,7 @@ use super::{ControlMetrics, ControlWatch, Event, Inbox, Live};
 use crate::config::ControlConfig;
 use crate::error::StoreError;
 use crate::events::EventFeed;
-use crate::store::Conn;
+use crate::store::Connection;
 use crate::store::controls::{self as rows, ControlState, Outcome};
 use crate::store::now_millis;
 
@@ -46,8 +46,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 const FALLBACK_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Dispatcher {
-    /// Its own connection: the dispatcher never waits for the API's pool.
-    db: sqlx::SqliteConnection,
+    /// Its own connection (`Db::dedicated`): the dispatcher never waits
+    /// for the API's pool.
+    db: Connection,
     config: ControlConfig,
     table: Table,
     live: HashMap<String, Live>,
@@ -66,14 +67,14 @@ struct Dispatcher {
 /// Recovers the controls left SENT or PROGRESS by the last run, then
 /// starts the dispatcher; it runs until `stop` is cancelled.
 pub async fn spawn(
-    mut db: sqlx::SqliteConnection,
+    mut db: Connection,
     config: ControlConfig,
     inbox: Inbox,
     changed: Arc<ControlWatch>,
     events: Arc<EventFeed>,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StoreError> {
-    let last_tid = rows::max_tid(&mut Conn::from(&mut db))
+    let last_tid = rows::max_tid(&mut db.conn())
         .await?
         .and_then(|t| u32::try_from(t).ok());
     let mut d = Dispatcher {
@@ -155,7 +156,7 @@ impl Dispatcher {
         let now = now_millis();
         let completion = millis(self.config.completion_timeout);
         let (mut requeued, mut waiting) = (0usize, 0usize);
-        for c in rows::in_flight(&mut Conn::from(&mut self.db)).await? {
+        for c in rows::in_flight(&mut self.db.conn()).await? {
             let tid = c.tid.and_then(|t| u32::try_from(t).ok());
             match (c.state.as_str(), tid) {
                 ("PROGRESS", Some(tid)) => {
@@ -177,7 +178,7 @@ impl Dispatcher {
                     let from = [ControlState::Sent, ControlState::Progress];
                     let outcome = Outcome::default();
                     rows::transition(
-                        &mut Conn::from(&mut self.db),
+                        &mut self.db.conn(),
                         c.id,
                         &from,
                         ControlState::Queued,
@@ -189,14 +190,12 @@ impl Dispatcher {
                 }
             }
         }
-        for id in
-            crate::store::mqtt_controls::requeue_sent(&mut Conn::from(&mut self.db), now).await?
-        {
+        for id in crate::store::mqtt_controls::requeue_sent(&mut self.db.conn(), now).await? {
             tracing::debug!(control_id = id, "MQTT command of the last run queued again");
             requeued += 1;
         }
-        self.next_expiry = rows::next_expiry(&mut Conn::from(&mut self.db)).await?;
-        self.maybe_queued = rows::gateways_with_queued(&mut Conn::from(&mut self.db))
+        self.next_expiry = rows::next_expiry(&mut self.db.conn()).await?;
+        self.maybe_queued = rows::gateways_with_queued(&mut self.db.conn())
             .await?
             .into_iter()
             .collect();
@@ -275,15 +274,8 @@ impl Dispatcher {
         to: ControlState,
         outcome: &Outcome,
     ) -> Result<bool, StoreError> {
-        let moved = rows::transition(
-            &mut Conn::from(&mut self.db),
-            id,
-            from,
-            to,
-            now_millis(),
-            outcome,
-        )
-        .await?;
+        let moved =
+            rows::transition(&mut self.db.conn(), id, from, to, now_millis(), outcome).await?;
         if moved {
             let counter = match to {
                 ControlState::Sent => Some(&self.metrics.sent),
@@ -305,7 +297,7 @@ impl Dispatcher {
         if !self.events_pending {
             return;
         }
-        match crate::store::events::last_id(&mut Conn::from(&mut self.db)).await {
+        match crate::store::events::last_id(&mut self.db.conn()).await {
             Ok(id) => {
                 self.events_pending = false;
                 self.events.committed(id);
@@ -351,7 +343,7 @@ impl Dispatcher {
     }
 
     async fn expire(&mut self, now: i64) {
-        match rows::expire_due(&mut Conn::from(&mut self.db), now).await {
+        match rows::expire_due(&mut self.db.conn(), now).await {
             Ok(ids) => {
                 self.metrics
                     .expired
@@ -364,7 +356,7 @@ impl Dispatcher {
             }
             Err(e) => tracing::error!(error = %e, "queued controls not expired: database error"),
         }
-        self.next_expiry = match rows::next_expiry(&mut Conn::from(&mut self.db)).await {
+        self.next_expiry = match rows::next_expiry(&mut self.db.conn()).await {
             Ok(at) => at,
             // Retry in a while rather than at once.
             Err(_) => Some(now.saturating_add(millis(RETRY_AFTER))),
@@ -373,7 +365,7 @@ impl Dispatcher {
 
     /// Pushes for every live gateway with QUEUED controls.
     async fn sweep(&mut self) {
-        let gateways = match rows::gateways_with_queued(&mut Conn::from(&mut self.db)).await {
+        let gateways = match rows::gateways_with_queued(&mut self.db.conn()).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::error!(error = %e, "control sweep failed: database error");

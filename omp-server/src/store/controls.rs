@@ -10,10 +10,11 @@
 //! sending it or an API `DELETE` cancelling it), and the loser sees
 //! `false` and leaves it alone.
 
-use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, FromRow, QueryBuilder};
 
 use crate::error::StoreError;
-use crate::store::{Conn, Db};
+use crate::store::{Backend, Conn, Db};
+use crate::{on_conn, on_db};
 
 /// A control's state, as stored (the contract's `ControlState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,24 +115,25 @@ pub struct NewControl {
 /// its id, or `None` when its idempotency key is already used for the
 /// gateway.
 pub async fn insert(conn: &mut Conn<'_>, control: &NewControl) -> Result<Option<i64>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let id: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO controls (gw_id, device_id, control_type, data, state, created_at,
-             changed_at, expires_at, idempotency_key)
-         VALUES (?1, ?2, ?3, ?4, 'QUEUED', ?5, ?5, ?6, ?7)
-         ON CONFLICT (gw_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING id",
-    )
-    .bind(&control.gw_id)
-    .bind(&control.device_id)
-    .bind(i64::from(control.control_type))
-    .bind(&control.data)
-    .bind(control.created_at)
-    .bind(control.expires_at)
-    .bind(&control.idempotency_key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(id.map(|(id,)| id))
+    let id: Option<i64> = on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "INSERT INTO controls (gw_id, device_id, control_type, data, state, created_at,
+                 changed_at, expires_at, idempotency_key)
+             VALUES ($1, $2, $3, $4, 'QUEUED', $5, $5, $6, $7)
+             ON CONFLICT (gw_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+             RETURNING id",
+        )
+        .bind(&control.gw_id)
+        .bind(&control.device_id)
+        .bind(i64::from(control.control_type))
+        .bind(&control.data)
+        .bind(control.created_at)
+        .bind(control.expires_at)
+        .bind(&control.idempotency_key)
+        .fetch_optional(c)
+        .await
+    })?;
+    Ok(id)
 }
 
 /// A QUEUED control, as the dispatcher needs it to send it.
@@ -195,35 +197,59 @@ pub async fn transition(
     at: i64,
     outcome: &Outcome,
 ) -> Result<bool, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let from_json = serde_json::to_string(&from.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-        .unwrap_or_else(|_| "[]".to_owned());
+    let from: Vec<&'static str> = from.iter().map(|s| s.as_str()).collect();
     // The column names come from a closed list, never from input.
     let stamp = to
         .timestamp_column()
-        .map(|c| format!(", {c} = ?4"))
+        .map(|c| format!(", {c} = $4"))
         .unwrap_or_default();
     let tid = if outcome.tid.is_some() {
-        ", tid = ?5".to_owned()
+        ", tid = $5"
     } else {
-        String::new()
+        ""
+    };
+    // The states `from` are a JSON array on SQLite (json_each) and an
+    // array parameter on PostgreSQL (which has no json_each).
+    let from_states = match conn.backend() {
+        Backend::Sqlite => "IN (SELECT value FROM json_each($3))",
+        Backend::Postgres => "= ANY($3)",
     };
     let sql = format!(
-        "UPDATE controls SET state = ?1, changed_at = ?4{stamp}{tid},
-             result_code = COALESCE(?6, result_code), result_data = COALESCE(?7, result_data)
-         WHERE id = ?2 AND state IN (SELECT value FROM json_each(?3))"
+        "UPDATE controls SET state = $1, changed_at = $4{stamp}{tid},
+             result_code = COALESCE($6, result_code), result_data = COALESCE($7, result_data)
+         WHERE id = $2 AND state {from_states}"
     );
-    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(to.as_str())
-        .bind(id)
-        .bind(from_json)
-        .bind(at)
-        .bind(outcome.tid.map(i64::from))
-        .bind(outcome.result_code.map(i64::from))
-        .bind(outcome.result_data.as_deref())
-        .execute(&mut *conn)
-        .await?;
-    Ok(done.rows_affected() > 0)
+    let tid = outcome.tid.map(i64::from);
+    let result_code = outcome.result_code.map(i64::from);
+    let result_data = outcome.result_data.as_deref();
+    let affected = match conn.reborrow() {
+        Conn::Sqlite(c) => {
+            let from_json = serde_json::to_string(&from).unwrap_or_else(|_| "[]".to_owned());
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(to.as_str())
+                .bind(id)
+                .bind(from_json)
+                .bind(at)
+                .bind(tid)
+                .bind(result_code)
+                .bind(result_data)
+                .execute(c)
+                .await?
+                .rows_affected()
+        }
+        Conn::Postgres(c) => sqlx::query(AssertSqlSafe(sql))
+            .bind(to.as_str())
+            .bind(id)
+            .bind(&from)
+            .bind(at)
+            .bind(tid)
+            .bind(result_code)
+            .bind(result_data)
+            .execute(c)
+            .await?
+            .rows_affected(),
+    };
+    Ok(affected > 0)
 }
 
 /// The QUEUED controls of `gw_id` that have not expired at `now`, oldest
@@ -234,81 +260,84 @@ pub async fn queued(
     now: i64,
     limit: i64,
 ) -> Result<Vec<QueuedControl>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    Ok(sqlx::query_as(
-        "SELECT id, device_id, control_type, data, expires_at FROM controls
-         WHERE gw_id = ? AND state = 'QUEUED' AND expires_at > ? ORDER BY id LIMIT ?",
-    )
-    .bind(gw_id)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(on_conn!(conn, c => {
+        sqlx::query_as(
+            "SELECT id, device_id, control_type, data, expires_at FROM controls
+             WHERE gw_id = $1 AND state = 'QUEUED' AND expires_at > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(gw_id)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+    })?)
 }
 
 /// The gateways with a QUEUED control.
 pub async fn gateways_with_queued(conn: &mut Conn<'_>) -> Result<Vec<String>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT gw_id FROM controls WHERE state = 'QUEUED' AND gw_id IS NOT NULL",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().map(|(g,)| g).collect())
+    Ok(on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "SELECT DISTINCT gw_id FROM controls WHERE state = 'QUEUED' AND gw_id IS NOT NULL",
+        )
+        .fetch_all(c)
+        .await
+    })?)
 }
 
 /// Marks every QUEUED control whose TTL passed by `now` EXPIRED; returns
 /// their ids.
 pub async fn expire_due(conn: &mut Conn<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let ids: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE controls SET state = 'EXPIRED', completed_at = ?1, changed_at = ?1
-         WHERE state = 'QUEUED' AND expires_at <= ?1 RETURNING id",
-    )
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
+    Ok(on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "UPDATE controls SET state = 'EXPIRED', completed_at = $1, changed_at = $1
+             WHERE state = 'QUEUED' AND expires_at <= $1 RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(c)
+        .await
+    })?)
 }
 
 /// The earliest expiry among QUEUED controls.
 pub async fn next_expiry(conn: &mut Conn<'_>) -> Result<Option<i64>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let (at,): (Option<i64>,) =
-        sqlx::query_as("SELECT MIN(expires_at) FROM controls WHERE state = 'QUEUED'")
-            .fetch_one(&mut *conn)
-            .await?;
-    Ok(at)
+    Ok(on_conn!(conn, c => {
+        sqlx::query_scalar("SELECT MIN(expires_at) FROM controls WHERE state = 'QUEUED'")
+            .fetch_one(c)
+            .await
+    })?)
 }
 
 /// Every SENT or PROGRESS GMMP control (start-up recovery).
 pub async fn in_flight(conn: &mut Conn<'_>) -> Result<Vec<OpenControl>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    Ok(sqlx::query_as(
-        "SELECT id, gw_id, device_id, control_type, tid, state, acknowledged_at, expires_at
-         FROM controls WHERE state IN ('SENT', 'PROGRESS') AND gw_id IS NOT NULL ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await?)
+    Ok(on_conn!(conn, c => {
+        sqlx::query_as(
+            "SELECT id, gw_id, device_id, control_type, tid, state, acknowledged_at, expires_at
+             FROM controls WHERE state IN ('SENT', 'PROGRESS') AND gw_id IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(c)
+        .await
+    })?)
 }
 
 /// The highest T-ID ever given (to continue after it).
 pub async fn max_tid(conn: &mut Conn<'_>) -> Result<Option<i64>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let (tid,): (Option<i64>,) = sqlx::query_as("SELECT MAX(tid) FROM controls")
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(tid)
+    // MAX of a BIGINT column is a BIGINT on PostgreSQL too (unlike SUM).
+    Ok(on_conn!(conn, c => {
+        sqlx::query_scalar("SELECT MAX(tid) FROM controls")
+            .fetch_one(c)
+            .await
+    })?)
 }
 
 /// The data of control `id`.
 pub async fn data(conn: &mut Conn<'_>, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT data FROM controls WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.and_then(|(d,)| d))
+    let row: Option<Option<Vec<u8>>> = on_conn!(conn, c => {
+        sqlx::query_scalar("SELECT data FROM controls WHERE id = $1")
+            .bind(id)
+            .fetch_optional(c)
+            .await
+    })?;
+    Ok(row.flatten())
 }
 
 /// A control and its timeline, as the API shows it.
@@ -408,24 +437,47 @@ impl ControlRow {
     }
 }
 
+/// The timeline of the row `controls.id` as JSON text, `[[state, at], …]`
+/// in order, `[]` when it has none. The JSON functions are each backend's
+/// own (PostgreSQL's `json_agg` of no rows is NULL, hence the COALESCE).
+pub(super) fn timeline_column(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "(SELECT json_group_array(json_array(e.state, e.at) ORDER BY e.id)
+              FROM control_events AS e WHERE e.control_id = controls.id)"
+        }
+        Backend::Postgres => {
+            "(SELECT COALESCE(json_agg(json_build_array(e.state, e.at) ORDER BY e.id)::text, '[]')
+              FROM control_events AS e WHERE e.control_id = controls.id)"
+        }
+    }
+}
+
 /// A control and its timeline in one statement, so a read is one
 /// snapshot (two reads could show a state and a timeline that has moved
 /// on past it).
-const CONTROL_SELECT: &str = "SELECT id, gw_id, device_id, control_type, data, tid, state,
-    result_code, result_data, created_at, sent_at, acknowledged_at, completed_at, expires_at,
-    (SELECT json_group_array(json_array(e.state, e.at) ORDER BY e.id)
-     FROM control_events AS e WHERE e.control_id = controls.id) AS timeline
-    FROM controls";
+fn control_select(backend: Backend) -> String {
+    format!(
+        "SELECT id, gw_id, device_id, control_type, data, tid, state,
+            result_code, result_data, created_at, sent_at, acknowledged_at, completed_at,
+            expires_at, {} AS timeline
+         FROM controls",
+        timeline_column(backend)
+    )
+}
 
 /// GMMP control `id` (`None` for an MQTT command or no row).
 pub async fn get(db: &Db, id: i64) -> Result<Option<Control>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let row: Option<ControlRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "{CONTROL_SELECT} WHERE id = ? AND gw_id IS NOT NULL"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+    let sql = format!(
+        "{} WHERE id = $1 AND gw_id IS NOT NULL",
+        control_select(db.backend())
+    );
+    let row: Option<ControlRow> = on_db!(db, pool => {
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })?;
     row.map(ControlRow::into_domain).transpose()
 }
 
@@ -450,7 +502,6 @@ impl AnyControl {
 
 /// Control `id`, whichever its kind.
 pub async fn get_any(db: &Db, id: i64) -> Result<Option<AnyControl>, StoreError> {
-    let pool = db.sqlite_only()?;
     if let Some(c) = get(db, id).await? {
         return Ok(Some(AnyControl::Gmmp(c)));
     }
@@ -465,14 +516,17 @@ pub async fn by_idempotency_key(
     gw_id: &str,
     key: &str,
 ) -> Result<Option<Control>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let row: Option<ControlRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "{CONTROL_SELECT} WHERE gw_id = ? AND idempotency_key = ?"
-    )))
-    .bind(gw_id)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
+    let sql = format!(
+        "{} WHERE gw_id = $1 AND idempotency_key = $2",
+        control_select(db.backend())
+    );
+    let row: Option<ControlRow> = on_db!(db, pool => {
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(gw_id)
+            .bind(key)
+            .fetch_optional(pool)
+            .await
+    })?;
     row.map(ControlRow::into_domain).transpose()
 }
 
@@ -485,16 +539,17 @@ pub async fn page(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Control>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let mut sql = QueryBuilder::<Sqlite>::new(CONTROL_SELECT);
-    sql.push(" WHERE gw_id = ").push_bind(gw_id);
-    if let Some(s) = state {
-        sql.push(" AND state = ").push_bind(s.as_str());
-    }
-    if let Some(id) = before_id {
-        sql.push(" AND id < ").push_bind(id);
-    }
-    sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-    let rows: Vec<ControlRow> = sql.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<ControlRow> = on_db!(db, pool => {
+        let mut sql = QueryBuilder::new(control_select(db.backend()));
+        sql.push(" WHERE gw_id = ").push_bind(gw_id);
+        if let Some(s) = state {
+            sql.push(" AND state = ").push_bind(s.as_str());
+        }
+        if let Some(id) = before_id {
+            sql.push(" AND id < ").push_bind(id);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+        sql.build_query_as().fetch_all(pool).await
+    })?;
     rows.into_iter().map(ControlRow::into_domain).collect()
 }

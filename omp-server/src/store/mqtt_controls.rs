@@ -4,11 +4,12 @@
 //! triggers and the TTL sweep with GMMP controls; their state changes go
 //! through [`super::controls::transition`] like any control's.
 
-use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, FromRow, QueryBuilder};
 
-use super::controls::{ControlState, stored_state, timeline};
+use super::controls::{ControlState, stored_state, timeline, timeline_column};
 use crate::error::StoreError;
-use crate::store::{Conn, Db};
+use crate::store::{Backend, Conn, Db};
+use crate::{on_conn, on_db};
 
 /// An MQTT command to insert, `QUEUED`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,26 +38,27 @@ pub async fn insert(
     conn: &mut Conn<'_>,
     control: &NewMqttControl,
 ) -> Result<Option<i64>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let id: Option<(i64,)> = sqlx::query_as(
-        "INSERT INTO controls (mqtt_client_id, mqtt_topic, mqtt_qos, mqtt_reply_topic, data,
-             state, created_at, changed_at, expires_at, idempotency_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'QUEUED', ?6, ?6, ?7, ?8)
-         ON CONFLICT (mqtt_client_id, idempotency_key)
-             WHERE mqtt_client_id IS NOT NULL AND idempotency_key IS NOT NULL DO NOTHING
-         RETURNING id",
-    )
-    .bind(&control.client_id)
-    .bind(&control.topic)
-    .bind(i64::from(control.qos))
-    .bind(&control.reply_topic)
-    .bind(&control.payload)
-    .bind(control.created_at)
-    .bind(control.expires_at)
-    .bind(&control.idempotency_key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(id.map(|(id,)| id))
+    let id: Option<i64> = on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "INSERT INTO controls (mqtt_client_id, mqtt_topic, mqtt_qos, mqtt_reply_topic, data,
+                 state, created_at, changed_at, expires_at, idempotency_key)
+             VALUES ($1, $2, $3, $4, $5, 'QUEUED', $6, $6, $7, $8)
+             ON CONFLICT (mqtt_client_id, idempotency_key)
+                 WHERE mqtt_client_id IS NOT NULL AND idempotency_key IS NOT NULL DO NOTHING
+             RETURNING id",
+        )
+        .bind(&control.client_id)
+        .bind(&control.topic)
+        .bind(i64::from(control.qos))
+        .bind(&control.reply_topic)
+        .bind(&control.payload)
+        .bind(control.created_at)
+        .bind(control.expires_at)
+        .bind(&control.idempotency_key)
+        .fetch_optional(c)
+        .await
+    })?;
+    Ok(id)
 }
 
 /// A QUEUED MQTT command, as the dispatcher needs it to send it.
@@ -82,32 +84,52 @@ pub async fn queued(
     now: i64,
     limit: i64,
 ) -> Result<Vec<QueuedMqttControl>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    Ok(sqlx::query_as(
-        "SELECT id, mqtt_topic AS topic, COALESCE(data, x'') AS payload, mqtt_qos AS qos,
-             mqtt_reply_topic AS reply_topic
-         FROM controls
-         WHERE mqtt_client_id = ? AND state = 'QUEUED' AND expires_at > ? ORDER BY id LIMIT ?",
-    )
-    .bind(client_id)
-    .bind(now)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?)
+    // `x''` is SQLite's empty blob but a bit string on PostgreSQL, whose
+    // empty bytea is `''::bytea`.
+    Ok(match conn.reborrow() {
+        Conn::Sqlite(c) => {
+            sqlx::query_as(
+                "SELECT id, mqtt_topic AS topic, COALESCE(data, x'') AS payload, mqtt_qos AS qos,
+                     mqtt_reply_topic AS reply_topic
+                 FROM controls
+                 WHERE mqtt_client_id = $1 AND state = 'QUEUED' AND expires_at > $2
+                 ORDER BY id LIMIT $3",
+            )
+            .bind(client_id)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(c)
+            .await?
+        }
+        Conn::Postgres(c) => {
+            sqlx::query_as(
+                "SELECT id, mqtt_topic AS topic, COALESCE(data, ''::bytea) AS payload,
+                     mqtt_qos AS qos, mqtt_reply_topic AS reply_topic
+                 FROM controls
+                 WHERE mqtt_client_id = $1 AND state = 'QUEUED' AND expires_at > $2
+                 ORDER BY id LIMIT $3",
+            )
+            .bind(client_id)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(c)
+            .await?
+        }
+    })
 }
 
 /// Start-up: every MQTT command left SENT by the last run goes back to
 /// QUEUED (its session is gone); their ids.
 pub async fn requeue_sent(conn: &mut Conn<'_>, now: i64) -> Result<Vec<i64>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    let ids: Vec<(i64,)> = sqlx::query_as(
-        "UPDATE controls SET state = 'QUEUED', changed_at = ?1
-         WHERE mqtt_client_id IS NOT NULL AND state IN ('SENT', 'PROGRESS') RETURNING id",
-    )
-    .bind(now)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(ids.into_iter().map(|(id,)| id).collect())
+    Ok(on_conn!(conn, c => {
+        sqlx::query_scalar(
+            "UPDATE controls SET state = 'QUEUED', changed_at = $1
+             WHERE mqtt_client_id IS NOT NULL AND state IN ('SENT', 'PROGRESS') RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(c)
+        .await
+    })?)
 }
 
 /// An MQTT command and its timeline, as the API shows it.
@@ -179,22 +201,35 @@ impl MqttControlRow {
 }
 
 /// A command and its timeline in one statement (one snapshot).
-const MQTT_CONTROL_SELECT: &str = "SELECT id, mqtt_client_id AS client_id, mqtt_topic AS topic,
-    COALESCE(data, x'') AS payload, mqtt_qos AS qos, mqtt_reply_topic AS reply_topic, state,
-    result_data AS result, created_at, sent_at, completed_at, expires_at,
-    (SELECT json_group_array(json_array(e.state, e.at) ORDER BY e.id)
-     FROM control_events AS e WHERE e.control_id = controls.id) AS timeline
-    FROM controls";
+fn mqtt_control_select(backend: Backend) -> String {
+    // `x''` is SQLite's empty blob but a bit string on PostgreSQL, whose
+    // empty bytea is `''::bytea`.
+    let empty = match backend {
+        Backend::Sqlite => "x''",
+        Backend::Postgres => "''::bytea",
+    };
+    format!(
+        "SELECT id, mqtt_client_id AS client_id, mqtt_topic AS topic,
+            COALESCE(data, {empty}) AS payload, mqtt_qos AS qos,
+            mqtt_reply_topic AS reply_topic, state, result_data AS result, created_at, sent_at,
+            completed_at, expires_at, {} AS timeline
+         FROM controls",
+        timeline_column(backend)
+    )
+}
 
 /// MQTT command `id` (`None` for a GMMP control or no row).
 pub async fn get(db: &Db, id: i64) -> Result<Option<MqttControl>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let row: Option<MqttControlRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "{MQTT_CONTROL_SELECT} WHERE id = ? AND mqtt_client_id IS NOT NULL"
-    )))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
+    let sql = format!(
+        "{} WHERE id = $1 AND mqtt_client_id IS NOT NULL",
+        mqtt_control_select(db.backend())
+    );
+    let row: Option<MqttControlRow> = on_db!(db, pool => {
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })?;
     row.map(MqttControlRow::into_domain).transpose()
 }
 
@@ -204,14 +239,17 @@ pub async fn by_idempotency_key(
     client_id: &str,
     key: &str,
 ) -> Result<Option<MqttControl>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let row: Option<MqttControlRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "{MQTT_CONTROL_SELECT} WHERE mqtt_client_id = ? AND idempotency_key = ?"
-    )))
-    .bind(client_id)
-    .bind(key)
-    .fetch_optional(pool)
-    .await?;
+    let sql = format!(
+        "{} WHERE mqtt_client_id = $1 AND idempotency_key = $2",
+        mqtt_control_select(db.backend())
+    );
+    let row: Option<MqttControlRow> = on_db!(db, pool => {
+        sqlx::query_as(AssertSqlSafe(sql))
+            .bind(client_id)
+            .bind(key)
+            .fetch_optional(pool)
+            .await
+    })?;
     row.map(MqttControlRow::into_domain).transpose()
 }
 
@@ -224,16 +262,17 @@ pub async fn page(
     before_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<MqttControl>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let mut sql = QueryBuilder::<Sqlite>::new(MQTT_CONTROL_SELECT);
-    sql.push(" WHERE mqtt_client_id = ").push_bind(client_id);
-    if let Some(s) = state {
-        sql.push(" AND state = ").push_bind(s.as_str());
-    }
-    if let Some(id) = before_id {
-        sql.push(" AND id < ").push_bind(id);
-    }
-    sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-    let rows: Vec<MqttControlRow> = sql.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<MqttControlRow> = on_db!(db, pool => {
+        let mut sql = QueryBuilder::new(mqtt_control_select(db.backend()));
+        sql.push(" WHERE mqtt_client_id = ").push_bind(client_id);
+        if let Some(s) = state {
+            sql.push(" AND state = ").push_bind(s.as_str());
+        }
+        if let Some(id) = before_id {
+            sql.push(" AND id < ").push_bind(id);
+        }
+        sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+        sql.build_query_as().fetch_all(pool).await
+    })?;
     rows.into_iter().map(MqttControlRow::into_domain).collect()
 }

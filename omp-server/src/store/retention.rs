@@ -22,10 +22,10 @@
 //! - [`Kind::Controls`]: controls in a final state by their last change,
 //!   with their timeline; never a QUEUED, SENT or PROGRESS one.
 
-use sqlx::SqliteConnection;
-
 use crate::error::StoreError;
-use crate::store::{Conn, Db};
+use crate::on_conn;
+use crate::store::Conn;
+use crate::store::db::WRITE_LOCK;
 
 /// A table family retention applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,45 +76,71 @@ pub struct Purge {
 const FINAL_STATES: &str = "('SUCCESS', 'FAILED', 'TIMEOUT', 'EXPIRED', 'CANCELLED')";
 
 /// Runs `purge` as one transaction on `conn` (plain BEGIN/COMMIT, rolled
-/// back on any error, as the writer's batches are); the rows removed.
-pub(crate) async fn run(conn: &mut Conn<'_>, purge: Purge) -> Result<u64, StoreError> {
-    let conn = conn.sqlite_only()?;
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = match remove(&mut Conn::from(&mut *conn), purge).await {
-        Ok(removed) => sqlx::query("COMMIT")
-            .execute(&mut *conn)
-            .await
-            .map(|_| removed)
-            .map_err(StoreError::from),
+/// back on any error, as the writer's batches are: see
+/// `writer::transaction` for why not sqlx's `Transaction`); the rows
+/// removed. The server runs it on the writer's connection
+/// ([`super::writer::WriterHandle::purge`]).
+///
+/// On SQLite the BEGIN is IMMEDIATE (the write lock up front); on
+/// PostgreSQL the transaction first takes [`WRITE_LOCK`], as
+/// [`Db::begin_write`](crate::store::Db::begin_write) does, so it is
+/// serialised with the other write transactions as on SQLite.
+pub async fn run(conn: &mut Conn<'_>, purge: Purge) -> Result<u64, StoreError> {
+    let begin = match conn {
+        Conn::Sqlite(_) => "BEGIN IMMEDIATE",
+        Conn::Postgres(_) => "BEGIN",
+    };
+    statement(conn, begin).await?;
+    let result = match locked_remove(conn, purge).await {
+        Ok(removed) => statement(conn, "COMMIT").await.map(|()| removed),
         Err(e) => Err(e),
     };
     if result.is_err() {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        let _ = statement(conn, "ROLLBACK").await;
     }
     result
 }
 
+/// Runs one statement without parameters (transaction control).
+async fn statement(conn: &mut Conn<'_>, sql: &'static str) -> Result<(), StoreError> {
+    on_conn!(conn, c => sqlx::query(sql).execute(c).await.map(drop))?;
+    Ok(())
+}
+
+/// [`remove`] inside the transaction, after taking PostgreSQL's write
+/// lock.
+async fn locked_remove(conn: &mut Conn<'_>, purge: Purge) -> Result<u64, StoreError> {
+    if let Conn::Postgres(c) = conn {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK)
+            .execute(&mut **c)
+            .await?;
+    }
+    remove(conn, purge).await
+}
+
+// The derived tables are named (`AS oldest`): PostgreSQL requires it,
+// SQLite accepts it.
 async fn remove(conn: &mut Conn<'_>, p: Purge) -> Result<u64, StoreError> {
-    let conn = conn.sqlite_only()?;
     let batch = i64::from(p.batch);
     match p.kind {
         Kind::Deliveries => {
             let rows = delete(
-                &mut Conn::from(&mut *conn),
+                conn,
                 "DELETE FROM deliveries WHERE id IN (SELECT id FROM
-                    (SELECT id, received_at FROM deliveries ORDER BY id LIMIT ?)
-                 WHERE received_at < ?)",
+                    (SELECT id, received_at FROM deliveries ORDER BY id LIMIT $1) AS oldest
+                 WHERE received_at < $2)",
                 batch,
                 p.cutoff_ms,
             )
             .await?;
             // delivery_parts go with their split (ON DELETE CASCADE).
             let splits = delete(
-                &mut Conn::from(&mut *conn),
+                conn,
                 "DELETE FROM delivery_splits WHERE id IN (SELECT id FROM
                     (SELECT id, closed_at FROM delivery_splits WHERE state = 'abandoned'
-                     ORDER BY id LIMIT ?)
-                 WHERE closed_at < ?)",
+                     ORDER BY id LIMIT $1) AS oldest
+                 WHERE closed_at < $2)",
                 batch,
                 p.cutoff_ms,
             )
@@ -123,13 +149,13 @@ async fn remove(conn: &mut Conn<'_>, p: Purge) -> Result<u64, StoreError> {
         }
         Kind::MqttMessages => {
             let ids = expired_ids(
-                &mut Conn::from(&mut *conn),
+                conn,
                 "SELECT id FROM
                     (SELECT m.id, m.received_at FROM mqtt_messages AS m
                      WHERE NOT (m.retain = 1 AND m.id = (SELECT MAX(r.id) FROM mqtt_messages AS r
                                 WHERE r.retain = 1 AND r.topic = m.topic))
-                     ORDER BY m.id LIMIT ?)
-                 WHERE received_at < ?",
+                     ORDER BY m.id LIMIT $1) AS oldest
+                 WHERE received_at < $2",
                 batch,
                 p.cutoff_ms,
             )
@@ -137,30 +163,33 @@ async fn remove(conn: &mut Conn<'_>, p: Purge) -> Result<u64, StoreError> {
             if ids.is_empty() {
                 return Ok(0);
             }
-            let ids = serde_json::Value::from(ids).to_string();
-            sqlx::query(
-                "DELETE FROM mqtt_datapoints WHERE message_id IN (SELECT value FROM json_each(?))",
+            delete_listed(
+                conn,
+                &[
+                    Listed {
+                        sqlite: "DELETE FROM mqtt_datapoints
+                                 WHERE message_id IN (SELECT value FROM json_each($1))",
+                        postgres: "DELETE FROM mqtt_datapoints WHERE message_id = ANY($1)",
+                    },
+                    Listed {
+                        sqlite: "DELETE FROM mqtt_messages
+                                 WHERE id IN (SELECT value FROM json_each($1))",
+                        postgres: "DELETE FROM mqtt_messages WHERE id = ANY($1)",
+                    },
+                ],
+                &ids,
             )
-            .bind(&ids)
-            .execute(&mut *conn)
-            .await?;
-            Ok(sqlx::query(
-                "DELETE FROM mqtt_messages WHERE id IN (SELECT value FROM json_each(?))",
-            )
-            .bind(&ids)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected())
+            .await
         }
         Kind::Events => {
             delete(
-                &mut Conn::from(&mut *conn),
+                conn,
                 // An event an enabled webhook has not passed yet stays
                 // past its period: a receiver that is down loses nothing.
                 // A disabled webhook holds nothing back.
                 "DELETE FROM events WHERE id IN (SELECT id FROM
-                    (SELECT id, at FROM events ORDER BY id LIMIT ?)
-                 WHERE at < ?
+                    (SELECT id, at FROM events ORDER BY id LIMIT $1) AS oldest
+                 WHERE at < $2
                    AND id <= (SELECT COALESCE(MIN(cursor), 9223372036854775807)
                               FROM webhooks WHERE enabled = 1))",
                 batch,
@@ -170,12 +199,12 @@ async fn remove(conn: &mut Conn<'_>, p: Purge) -> Result<u64, StoreError> {
         }
         Kind::Controls => {
             let ids = expired_ids(
-                &mut Conn::from(&mut *conn),
+                conn,
                 &format!(
                     "SELECT id FROM
                         (SELECT id, COALESCE(changed_at, created_at) AS changed FROM controls
-                         WHERE state IN {FINAL_STATES} ORDER BY id LIMIT ?)
-                     WHERE changed < ?"
+                         WHERE state IN {FINAL_STATES} ORDER BY id LIMIT $1) AS oldest
+                     WHERE changed < $2"
                 ),
                 batch,
                 p.cutoff_ms,
@@ -184,22 +213,26 @@ async fn remove(conn: &mut Conn<'_>, p: Purge) -> Result<u64, StoreError> {
             if ids.is_empty() {
                 return Ok(0);
             }
-            let ids = serde_json::Value::from(ids).to_string();
-            sqlx::query(
-                "DELETE FROM control_events WHERE control_id IN (SELECT value FROM json_each(?))",
+            // A final state is never left, and the write lock (BEGIN
+            // IMMEDIATE on SQLite) keeps the dispatcher's connection out
+            // until the COMMIT; on PostgreSQL the dispatcher's UPDATEs
+            // only ever match controls not yet final, none of these.
+            delete_listed(
+                conn,
+                &[
+                    Listed {
+                        sqlite: "DELETE FROM control_events
+                                 WHERE control_id IN (SELECT value FROM json_each($1))",
+                        postgres: "DELETE FROM control_events WHERE control_id = ANY($1)",
+                    },
+                    Listed {
+                        sqlite: "DELETE FROM controls WHERE id IN (SELECT value FROM json_each($1))",
+                        postgres: "DELETE FROM controls WHERE id = ANY($1)",
+                    },
+                ],
+                &ids,
             )
-            .bind(&ids)
-            .execute(&mut *conn)
-            .await?;
-            // A final state is never left, and BEGIN IMMEDIATE keeps the
-            // dispatcher's connection out until the COMMIT.
-            Ok(
-                sqlx::query("DELETE FROM controls WHERE id IN (SELECT value FROM json_each(?))")
-                    .bind(&ids)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected(),
-            )
+            .await
         }
     }
 }
@@ -210,13 +243,14 @@ async fn delete(
     batch: i64,
     cutoff_ms: i64,
 ) -> Result<u64, StoreError> {
-    let conn = conn.sqlite_only()?;
-    Ok(sqlx::query(sql)
-        .bind(batch)
-        .bind(cutoff_ms)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected())
+    Ok(on_conn!(conn, c => {
+        sqlx::query(sql)
+            .bind(batch)
+            .bind(cutoff_ms)
+            .execute(c)
+            .await
+            .map(|done| done.rows_affected())
+    })?)
 }
 
 async fn expired_ids(
@@ -225,10 +259,51 @@ async fn expired_ids(
     batch: i64,
     cutoff_ms: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    let conn = conn.sqlite_only()?;
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .bind(batch)
-        .bind(cutoff_ms)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(on_conn!(conn, c => {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(batch)
+            .bind(cutoff_ms)
+            .fetch_all(c)
+            .await
+    })?)
+}
+
+/// One DELETE of the rows whose ids are listed, in each dialect: SQLite
+/// reads the list as a JSON array (`json_each($1)`), PostgreSQL as an
+/// array parameter (`= ANY($1)`).
+struct Listed {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Runs `statements` in order with `ids` (the dependent rows first); the
+/// rows the last one removed.
+async fn delete_listed(
+    conn: &mut Conn<'_>,
+    statements: &[Listed],
+    ids: &[i64],
+) -> Result<u64, StoreError> {
+    let mut removed = 0;
+    match conn.reborrow() {
+        Conn::Sqlite(c) => {
+            let ids = serde_json::Value::from(ids).to_string();
+            for s in statements {
+                removed = sqlx::query(s.sqlite)
+                    .bind(&ids)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+            }
+        }
+        Conn::Postgres(c) => {
+            for s in statements {
+                removed = sqlx::query(s.postgres)
+                    .bind(ids)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+            }
+        }
+    }
+    Ok(removed)
 }

@@ -82,7 +82,7 @@ impl TestApp {
             ApiKey::new(KEY).unwrap(),
         ));
         dispatcher::spawn(
-            store::open_dedicated_connection(&path).await.unwrap(),
+            state.db.dedicated().await.unwrap(),
             control_config,
             inbox,
             state.control_watch().clone(),

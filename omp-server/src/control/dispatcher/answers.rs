@@ -12,7 +12,7 @@ use crate::control::ControlRef;
 use crate::control::inflight::{InFlight, Left};
 use crate::escaped;
 use crate::store::controls::{self as rows, ControlState, Outcome};
-use crate::store::{Conn, now_millis};
+use crate::store::now_millis;
 
 impl Dispatcher {
     pub(super) async fn disconnected(&mut self, gw_id: &str, session: u64) {
@@ -190,7 +190,7 @@ impl Dispatcher {
             self.metrics.unmatched.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         };
-        match rows::data(&mut Conn::from(&mut self.db), c.id).await {
+        match rows::data(&mut self.db.conn(), c.id).await {
             Ok(data) => Ok(Some(Bytes::from(data.unwrap_or_default()))),
             Err(e) => {
                 tracing::error!(gw_id = %about.gw_id, control_id = c.id, error = %e,

@@ -13,7 +13,6 @@ use crate::control::mqtt::{Awaits, MqttCommand, MqttLive, ONENET_REQUEST, comman
 use crate::error::StoreError;
 use crate::escaped;
 use crate::mqtt::topic::granted_qos;
-use crate::store::Conn;
 use crate::store::controls::{ControlState, Outcome};
 use crate::store::mqtt_controls::{self as mqtt_rows, NewMqttControl, QueuedMqttControl};
 use crate::store::now_millis;
@@ -103,7 +102,7 @@ impl Dispatcher {
         &mut self,
         control: NewMqttControl,
     ) -> Result<Option<i64>, StoreError> {
-        let Some(id) = mqtt_rows::insert(&mut Conn::from(&mut self.db), &control).await? else {
+        let Some(id) = mqtt_rows::insert(&mut self.db.conn(), &control).await? else {
             return Ok(None);
         };
         self.events_pending = true;
@@ -303,13 +302,7 @@ impl Dispatcher {
             return;
         };
         let now = now_millis();
-        let queued = match mqtt_rows::queued(
-            &mut Conn::from(&mut self.db),
-            client_id,
-            now,
-            PUSH_BATCH,
-        )
-        .await
+        let queued = match mqtt_rows::queued(&mut self.db.conn(), client_id, now, PUSH_BATCH).await
         {
             Ok(q) => q,
             Err(e) => {

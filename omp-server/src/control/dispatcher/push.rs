@@ -9,14 +9,13 @@ use super::{Dispatcher, FALLBACK_RESPONSE_TIMEOUT, PUSH_BATCH, millis};
 use crate::control::Live;
 use crate::control::inflight::{InFlight, Stage};
 use crate::error::StoreError;
-use crate::store::Conn;
 use crate::store::controls::{self as rows, ControlState, NewControl, Outcome, QueuedControl};
 use crate::store::now_millis;
 
 impl Dispatcher {
     /// Stores a new control QUEUED, then pushes its gateway's queue.
     pub(super) async fn create(&mut self, control: NewControl) -> Result<Option<i64>, StoreError> {
-        let Some(id) = rows::insert(&mut Conn::from(&mut self.db), &control).await? else {
+        let Some(id) = rows::insert(&mut self.db.conn(), &control).await? else {
             return Ok(None);
         };
         self.events_pending = true;
@@ -73,13 +72,7 @@ impl Dispatcher {
         let Some(live) = self.live.get(gw_id).cloned() else {
             return;
         };
-        let queued = match rows::queued(
-            &mut Conn::from(&mut self.db),
-            gw_id,
-            now_millis(),
-            PUSH_BATCH,
-        )
-        .await
+        let queued = match rows::queued(&mut self.db.conn(), gw_id, now_millis(), PUSH_BATCH).await
         {
             Ok(q) => q,
             Err(e) => {
