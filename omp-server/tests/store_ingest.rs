@@ -980,3 +980,43 @@ async fn last_id_never_names_an_event_not_yet_committed() {
         }
     }
 }
+
+#[tokio::test]
+async fn postgres_reads_a_quiet_gateway_through_its_index() {
+    let Some(store) = common::stores::postgres("deliveries_postgres_plan").await else {
+        return;
+    };
+    // Half the table is an old gateway's, the newer half another's: with
+    // `gw_id = $1 ORDER BY id` the planner walks the primary key back
+    // through every newer row to find the old gateway's latest.
+    let rows = |gw_id: &str, from: u32| -> Vec<DeliveryRow> {
+        (from..from + 20_000)
+            .map(|i| DeliveryRow {
+                payload: Bytes::new(),
+                ..delivery(gw_id, i)
+            })
+            .collect()
+    };
+    insert_deliveries(&store.db, &rows("SC10010009", 0)).await;
+    insert_deliveries(&store.db, &rows(OTHER_GW, 20_000)).await;
+    execute(&store.db, "ANALYZE deliveries").await;
+    let pool = store.db.as_postgres().unwrap();
+    for with_device in [false, true] {
+        let sql = deliveries::newest_sql(Backend::Postgres, with_device);
+        let mut explain =
+            sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+                .persistent(false)
+                .bind("SC10010009");
+        if with_device {
+            explain = explain.bind(DEVICE);
+        }
+        let plan = explain.fetch_all(pool).await.unwrap().join("\n");
+        assert!(plan.contains("using deliveries_gw_id"), "{plan}");
+        assert!(!plan.contains("deliveries_pkey"), "{plan}");
+    }
+    let newest = deliveries::newest(&store.db, "SC10010009", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.tid, i64::from(u32::MAX - 19_999));
+}

@@ -12,8 +12,18 @@
 //! `INDEXED BY` pins the plan: once `ANALYZE` statistics say most rows
 //! belong to one gateway, SQLite would otherwise prefer a backwards scan
 //! of the whole table, which costs a full scan for a gateway that
-//! delivered nothing recently. PostgreSQL has no such hint and needs none:
-//! its planner takes the index for an equality on `gw_id` ordered by `id`.
+//! delivered nothing recently.
+//!
+//! PostgreSQL has no such hint and makes the same choice: for a gateway
+//! holding many rows it scans the primary key backwards, filtering on
+//! `gw_id`, which walks every newer row of the other gateways. Its
+//! queries pin the index by their shape instead: `gw_id` is matched as
+//! the range `>= $1 AND <= $1` (equal to `= $1` for a deterministic
+//! collation, but no constant the planner could drop from the ordering)
+//! and ordered by `gw_id, id`, an order only `deliveries_gw_id` yields.
+//! They run as unnamed statements, planned with their parameters each
+//! time: a cached generic plan cannot see that `id > $2` leaves few rows
+//! and sorts the gateway's whole range instead.
 
 use std::borrow::Borrow;
 
@@ -278,27 +288,43 @@ pub async fn latest(db: &Db, gw_id: &str, limit: i64) -> Result<Vec<StoredDelive
 pub const DELIVERY_COLUMNS: &str = "id, gw_id, device_id, report_type, media_type, tid,
     origin_timestamp, received_at, encryption_flag, payload";
 
-/// What the API's reads select from: SQLite pins the index (see the
-/// module doc); PostgreSQL has no `INDEXED BY`, and its planner takes
-/// `deliveries_gw_id` for `gw_id = … ORDER BY id` by itself.
-fn deliveries_by_gateway(backend: Backend) -> &'static str {
+/// `SELECT … FROM` of the API's reads on `backend`, up to `WHERE`.
+fn select_from(backend: Backend) -> String {
     match backend {
-        Backend::Sqlite => "deliveries INDEXED BY deliveries_gw_id",
-        Backend::Postgres => "deliveries",
+        Backend::Sqlite => {
+            format!("SELECT {DELIVERY_COLUMNS} FROM deliveries INDEXED BY deliveries_gw_id")
+        }
+        Backend::Postgres => format!("SELECT {DELIVERY_COLUMNS} FROM deliveries"),
     }
 }
 
-/// The query of [`newest`] on `backend`; `with_device` adds
-/// ` AND device_id = $2`.
-fn newest_sql(backend: Backend, with_device: bool) -> String {
+/// `ORDER BY` of the API's reads on `backend` (see the module doc),
+/// newest first or oldest first.
+fn by_id(backend: Backend, newest_first: bool) -> &'static str {
+    match (backend, newest_first) {
+        (Backend::Sqlite, true) => " ORDER BY id DESC",
+        (Backend::Sqlite, false) => " ORDER BY id",
+        (Backend::Postgres, true) => " ORDER BY gw_id DESC, id DESC",
+        (Backend::Postgres, false) => " ORDER BY gw_id, id",
+    }
+}
+
+/// The query of [`newest`] on `backend` (`$1` the gateway); `with_device`
+/// adds ` AND device_id = $2`.
+pub fn newest_sql(backend: Backend, with_device: bool) -> String {
+    let gateway = match backend {
+        Backend::Sqlite => "gw_id = $1",
+        Backend::Postgres => "gw_id >= $1 AND gw_id <= $1",
+    };
     format!(
-        "SELECT {DELIVERY_COLUMNS} FROM {} WHERE gw_id = $1{} ORDER BY id DESC LIMIT 1",
-        deliveries_by_gateway(backend),
+        "{} WHERE {gateway}{}{} LIMIT 1",
+        select_from(backend),
         if with_device {
             " AND device_id = $2"
         } else {
             ""
-        }
+        },
+        by_id(backend, true)
     )
 }
 
@@ -316,8 +342,11 @@ pub async fn newest(
     device_id: Option<&str>,
 ) -> Result<Option<StoredDelivery>, StoreError> {
     let sql = newest_sql(db.backend(), device_id.is_some());
+    let persistent = keep_prepared(db);
     Ok(on_db!(db, pool => {
-        let mut q = sqlx::query_as::<_, StoredDelivery>(AssertSqlSafe(sql)).bind(gw_id);
+        let mut q = sqlx::query_as::<_, StoredDelivery>(AssertSqlSafe(sql))
+            .persistent(persistent)
+            .bind(gw_id);
         if let Some(device_id) = device_id {
             q = q.bind(device_id);
         }
@@ -362,11 +391,8 @@ where
     for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
 {
-    let mut sql = QueryBuilder::<DB>::new(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM {} WHERE gw_id = ",
-        deliveries_by_gateway(backend)
-    ));
-    sql.push_bind(gw_id);
+    let mut sql = QueryBuilder::<DB>::new(select_from(backend));
+    push_gateway(&mut sql, backend, gw_id);
     if let Some(id) = filter.before_id {
         sql.push(" AND id < ").push_bind(id);
     }
@@ -374,8 +400,34 @@ where
     if let Some(rt) = filter.report_type {
         sql.push(" AND report_type = ").push_bind(i64::from(rt));
     }
-    sql.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+    sql.push(by_id(backend, true))
+        .push(" LIMIT ")
+        .push_bind(limit);
     sql
+}
+
+/// Adds ` WHERE` and the condition on `gw_id` to `sql` (see the module
+/// doc).
+fn push_gateway<DB>(sql: &mut QueryBuilder<DB>, backend: Backend, gw_id: &str)
+where
+    DB: Database,
+    for<'t> &'t str: Encode<'t, DB> + Type<DB>,
+{
+    match backend {
+        Backend::Sqlite => sql.push(" WHERE gw_id = ").push_bind(gw_id),
+        Backend::Postgres => sql
+            .push(" WHERE gw_id >= ")
+            .push_bind(gw_id)
+            .push(" AND gw_id <= ")
+            .push_bind(gw_id),
+    };
+}
+
+/// Whether the API's reads on `db` run as statements the connection
+/// prepares once and keeps: on SQLite, yes; on PostgreSQL, no, so each is
+/// planned with its parameters (see the module doc).
+fn keep_prepared(db: &Db) -> bool {
+    db.backend() == Backend::Sqlite
 }
 
 /// Adds `filter`'s `from`, `to` and `device_id` conditions to `sql`.
@@ -409,13 +461,13 @@ where
     for<'t> &'t str: Encode<'t, DB> + Type<DB>,
     for<'t> i64: Encode<'t, DB> + Type<DB>,
 {
-    let mut sql = QueryBuilder::<DB>::new(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM {} WHERE gw_id = ",
-        deliveries_by_gateway(backend)
-    ));
-    sql.push_bind(gw_id).push(" AND id > ").push_bind(after);
+    let mut sql = QueryBuilder::<DB>::new(select_from(backend));
+    push_gateway(&mut sql, backend, gw_id);
+    sql.push(" AND id > ").push_bind(after);
     push_range_and_device(&mut sql, filter);
-    sql.push(" ORDER BY id LIMIT ").push_bind(limit);
+    sql.push(by_id(backend, false))
+        .push(" LIMIT ")
+        .push_bind(limit);
     sql
 }
 
@@ -430,9 +482,11 @@ pub async fn oldest_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
+    let persistent = keep_prepared(db);
     Ok(on_db!(db, pool => {
         oldest_after_sql(db.backend(), gw_id, filter, after, limit)
             .build_query_as()
+            .persistent(persistent)
             .fetch_all(pool)
             .await
     })?)
@@ -445,9 +499,11 @@ pub async fn history(
     filter: &HistoryFilter,
     limit: i64,
 ) -> Result<Vec<StoredDelivery>, StoreError> {
+    let persistent = keep_prepared(db);
     Ok(on_db!(db, pool => {
         history_sql(db.backend(), gw_id, filter, limit)
             .build_query_as()
+            .persistent(persistent)
             .fetch_all(pool)
             .await
     })?)
