@@ -19,12 +19,13 @@
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::QueryBuilder;
 
 use crate::error::StoreError;
 use crate::store::deliveries::{DELIVERY_COLUMNS, StoredDelivery};
 use crate::store::mqtt_messages::{self, StoredMessage};
 use crate::store::{Conn, Db};
+use crate::{on_conn, on_db};
 
 /// Most rows one [`page`] call passes over.
 pub const SCAN_WINDOW: i64 = 50_000;
@@ -143,34 +144,64 @@ pub struct EventPage {
 
 /// Inserts `events` on `conn`, inside the caller's transaction.
 pub async fn insert(conn: &mut Conn<'_>, events: &[NewEvent]) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
     for e in events {
-        sqlx::query("INSERT INTO events (kind, gw_id, device_id, at, data) VALUES (?, ?, ?, ?, ?)")
+        on_conn!(conn, c => {
+            sqlx::query(
+                "INSERT INTO events (kind, gw_id, device_id, at, data) VALUES ($1, $2, $3, $4, $5)",
+            )
             .bind(e.kind)
             .bind(&e.gw_id)
             .bind(&e.device_id)
             .bind(e.at)
             .bind(e.data.to_string())
-            .execute(&mut *conn)
-            .await?;
+            .execute(c)
+            .await
+            .map(drop)
+        })?;
     }
     Ok(())
 }
 
 /// The newest event id (0 when there is none).
+///
+/// Once retention has emptied the table, the id sequence still knows the
+/// last id given (neither backend reuses one), and that is the answer.
+/// On PostgreSQL the sequence also counts ids drawn by transactions still
+/// open, which a reader must not be told are committed (it would read
+/// past them): the sequence is read under a shared hold of the lock the
+/// events trigger takes, so no other transaction is between drawing an id
+/// and its end.
 pub async fn last_id(conn: &mut Conn<'_>) -> Result<i64, StoreError> {
-    let conn = conn.sqlite_only()?;
-    Ok(
-        // Once retention has emptied the table, SQLite's sequence still
-        // knows the last id given (AUTOINCREMENT never reuses one).
-        sqlx::query_scalar::<_, Option<i64>>(
+    match conn {
+        Conn::Sqlite(c) => Ok(sqlx::query_scalar::<_, Option<i64>>(
             "SELECT COALESCE(MAX(id), (SELECT seq FROM sqlite_sequence WHERE name = 'events'))
              FROM events",
         )
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **c)
         .await?
-        .unwrap_or(0),
-    )
+        .unwrap_or(0)),
+        Conn::Postgres(c) => {
+            let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+                .fetch_one(&mut **c)
+                .await?;
+            if let Some(id) = newest {
+                return Ok(id);
+            }
+            // A transaction of its own (a savepoint inside the caller's):
+            // the lock is transaction-scoped. The key is the one the
+            // schema's `events_commit_ordered_id` trigger locks.
+            let mut tx = sqlx::Connection::begin(&mut **c).await?;
+            sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtext('omp.events'))")
+                .execute(&mut *tx)
+                .await?;
+            let (last_value, is_called): (i64, bool) =
+                sqlx::query_as("SELECT last_value, is_called FROM events_id_seq")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(if is_called { last_value } else { 0 })
+        }
+    }
 }
 
 /// At most `limit` events matching `filter` with ids in `after + 1 ..=
@@ -183,7 +214,6 @@ pub async fn page(
     upto: i64,
     limit: i64,
 ) -> Result<EventPage, StoreError> {
-    let pool = db.sqlite_only()?;
     let upto = upto.min(after.saturating_add(SCAN_WINDOW));
     if upto <= after {
         return Ok(EventPage {
@@ -191,26 +221,28 @@ pub async fn page(
             scanned_to: after,
         });
     }
-    let mut sql = QueryBuilder::<Sqlite>::new(
-        "SELECT id, kind, gw_id, device_id, at, ref_id, data FROM events WHERE id > ",
-    );
-    sql.push_bind(after).push(" AND id <= ").push_bind(upto);
-    if !filter.kinds.is_empty() {
-        sql.push(" AND kind IN (");
-        let mut kinds = sql.separated(", ");
-        for kind in &filter.kinds {
-            kinds.push_bind(kind.as_str());
+    let rows: Vec<EventRow> = on_db!(db, pool => {
+        let mut sql = QueryBuilder::new(
+            "SELECT id, kind, gw_id, device_id, at, ref_id, data FROM events WHERE id > ",
+        );
+        sql.push_bind(after).push(" AND id <= ").push_bind(upto);
+        if !filter.kinds.is_empty() {
+            sql.push(" AND kind IN (");
+            let mut kinds = sql.separated(", ");
+            for kind in &filter.kinds {
+                kinds.push_bind(kind.as_str());
+            }
+            sql.push(")");
         }
-        sql.push(")");
-    }
-    if let Some(gw_id) = &filter.gw_id {
-        sql.push(" AND gw_id = ").push_bind(gw_id.as_str());
-    }
-    if let Some(device_id) = &filter.device_id {
-        sql.push(" AND device_id = ").push_bind(device_id.as_str());
-    }
-    sql.push(" ORDER BY id LIMIT ").push_bind(limit);
-    let rows: Vec<EventRow> = sql.build_query_as().fetch_all(pool).await?;
+        if let Some(gw_id) = &filter.gw_id {
+            sql.push(" AND gw_id = ").push_bind(gw_id.as_str());
+        }
+        if let Some(device_id) = &filter.device_id {
+            sql.push(" AND device_id = ").push_bind(device_id.as_str());
+        }
+        sql.push(" ORDER BY id LIMIT ").push_bind(limit);
+        sql.build_query_as().fetch_all(pool).await
+    })?;
     let scanned_to = match rows.last() {
         Some(last) if rows.len() as i64 == limit => last.id,
         _ => upto,
@@ -246,38 +278,47 @@ pub async fn page(
     Ok(EventPage { events, scanned_to })
 }
 
-/// The ids `rows` of `kind` refer to, as a JSON array for `json_each`.
-fn referenced(rows: &[EventRow], kind: &str) -> Option<String> {
-    let ids: Vec<i64> = rows
-        .iter()
+/// The ids `rows` of `kind` refer to.
+fn referenced(rows: &[EventRow], kind: &str) -> Vec<i64> {
+    rows.iter()
         .filter(|r| r.kind == kind)
         .filter_map(|r| r.ref_id)
-        .collect();
-    (!ids.is_empty()).then(|| serde_json::Value::from(ids).to_string())
+        .collect()
 }
 
 async fn referenced_deliveries(
     db: &Db,
     rows: &[EventRow],
 ) -> Result<Vec<StoredDelivery>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let Some(ids) = referenced(rows, DELIVERY) else {
+    let ids = referenced(rows, DELIVERY);
+    if ids.is_empty() {
         return Ok(Vec::new());
-    };
-    Ok(
-        sqlx::query_as::<_, StoredDelivery>(sqlx::AssertSqlSafe(format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id IN (SELECT value FROM json_each(?))"
-        )))
-        .bind(ids)
-        .fetch_all(pool)
-        .await?,
-    )
+    }
+    Ok(match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as::<_, StoredDelivery>(sqlx::AssertSqlSafe(format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries
+                 WHERE id IN (SELECT value FROM json_each($1))"
+            )))
+            .bind(serde_json::Value::from(ids).to_string())
+            .fetch_all(pool)
+            .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as::<_, StoredDelivery>(sqlx::AssertSqlSafe(format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ANY($1)"
+            )))
+            .bind(ids)
+            .fetch_all(pool)
+            .await?
+        }
+    })
 }
 
 async fn referenced_messages(db: &Db, rows: &[EventRow]) -> Result<Vec<StoredMessage>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let Some(ids) = referenced(rows, MQTT_MESSAGE) else {
+    let ids = referenced(rows, MQTT_MESSAGE);
+    if ids.is_empty() {
         return Ok(Vec::new());
-    };
+    }
     mqtt_messages::by_ids(db, &ids).await
 }

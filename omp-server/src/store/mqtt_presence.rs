@@ -6,11 +6,10 @@
 //! (`store::events`), in order: a client that came and went between two
 //! flushes has both events, and its row ends at the latest state.
 
-use sqlx::{SqliteConnection, SqlitePool};
-
 use crate::error::StoreError;
 use crate::store::events::{self, NewEvent};
-use crate::store::{Conn, Db};
+use crate::store::{Backend, Conn, Db};
+use crate::{on_conn, on_db};
 
 /// A client's online state to write (the latest of its changes).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,28 +47,53 @@ pub struct StoredPresence {
 
 const COLUMNS: &str = "client_id, online, reason, peer, connected_at, last_seen";
 
+/// [`COLUMNS`] on PostgreSQL: its 0/1 BIGINT `online` does not decode as
+/// `bool`.
+const PG_COLUMNS: &str = "client_id, online <> 0 AS online, reason, peer, connected_at, last_seen";
+
+/// The columns of [`StoredPresence`] on `db`'s backend.
+fn columns(db: &Db) -> &'static str {
+    match db.backend() {
+        Backend::Sqlite => COLUMNS,
+        Backend::Postgres => PG_COLUMNS,
+    }
+}
+
 /// Writes `states` and their events (writer connection, inside its
 /// transaction).
-pub(crate) async fn record(conn: &mut Conn<'_>, states: &[Presence]) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
-    for p in states {
-        sqlx::query(
+pub async fn record(conn: &mut Conn<'_>, states: &[Presence]) -> Result<(), StoreError> {
+    // `last_seen` never goes back: SQLite's two-argument MAX is
+    // PostgreSQL's GREATEST.
+    let sql = match conn.backend() {
+        Backend::Sqlite => {
             "INSERT INTO mqtt_presence (client_id, online, reason, peer, connected_at, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (client_id) DO UPDATE SET online = ?2, reason = ?3, peer = ?4,
-                 connected_at = ?5, last_seen = MAX(last_seen, ?6)",
-        )
-        .bind(&p.client_id)
-        .bind(p.online)
-        .bind(&p.reason)
-        .bind(&p.peer)
-        .bind(p.connected_at)
-        .bind(p.last_seen)
-        .execute(&mut *conn)
-        .await?;
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (client_id) DO UPDATE SET online = $2, reason = $3, peer = $4,
+                 connected_at = $5, last_seen = MAX(last_seen, $6)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO mqtt_presence (client_id, online, reason, peer, connected_at, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (client_id) DO UPDATE SET online = $2, reason = $3, peer = $4,
+                 connected_at = $5, last_seen = GREATEST(mqtt_presence.last_seen, $6)"
+        }
+    };
+    for p in states {
+        on_conn!(conn, c => {
+            sqlx::query(sql)
+                .bind(&p.client_id)
+                .bind(i64::from(p.online))
+                .bind(&p.reason)
+                .bind(&p.peer)
+                .bind(p.connected_at)
+                .bind(p.last_seen)
+                .execute(c)
+                .await
+                .map(drop)
+        })?;
     }
     let events: Vec<NewEvent> = states.iter().map(Presence::event).collect();
-    events::insert(&mut Conn::from(&mut *conn), &events).await
+    events::insert(conn, &events).await
 }
 
 impl Presence {
@@ -91,15 +115,16 @@ impl Presence {
 
 /// The state of `client_id`, if it ever connected.
 pub async fn get(db: &Db, client_id: &str) -> Result<Option<StoredPresence>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
-        sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM mqtt_presence WHERE client_id = ?"
-        )))
-        .bind(client_id)
-        .fetch_optional(pool)
-        .await?,
-    )
+    let sql = format!(
+        "SELECT {} FROM mqtt_presence WHERE client_id = $1",
+        columns(db)
+    );
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(sql))
+            .bind(client_id)
+            .fetch_optional(pool)
+            .await
+    })?)
 }
 
 /// At most `limit` clients after client id `after`, by client id.
@@ -108,15 +133,16 @@ pub async fn page(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<StoredPresence>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
-        sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM mqtt_presence WHERE ?1 IS NULL OR client_id > ?1
-         ORDER BY client_id LIMIT ?2"
-        )))
-        .bind(after)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?,
-    )
+    let sql = format!(
+        "SELECT {} FROM mqtt_presence WHERE $1 IS NULL OR client_id > $1
+         ORDER BY client_id LIMIT $2",
+        columns(db)
+    );
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, StoredPresence>(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })?)
 }

@@ -7,15 +7,17 @@
 //! last part's transaction assembles the delivery into `deliveries` and
 //! removes the split. An open split survives a restart ([`load_open`]
 //! hands it back to the tracker); one that never completes is marked
-//! `abandoned` and stays readable through [`incomplete`].
+//! `abandoned` and stays readable through [`incomplete`]. The write
+//! functions take the caller's connection inside its transaction, as the
+//! writer's; they are public so the store can be exercised without it.
 
 use bytes::Bytes;
 use gmmp_codec::OpenSplit;
-use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::StoreError;
 use crate::store::deliveries::DeliveryRow;
-use crate::store::{Conn, Db};
+use crate::store::{Backend, Conn, Db};
+use crate::{on_conn, on_db};
 
 /// Where a split comes from: GW ID and device ID (`''` for the GW).
 pub type SplitSource = (String, String);
@@ -90,69 +92,74 @@ impl AbandonReason {
 }
 
 /// Opens split `id` with its part 1.
-pub(crate) async fn open(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
-    sqlx::query(
-        "INSERT INTO delivery_splits (id, gw_id, device_id, report_type, media_type,
-             encryption_flag, keyed, total_count, origin_timestamp, last_tid, state, peer,
-             started_at, last_part_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-    )
-    .bind(id as i64)
-    .bind(&part.gw_id)
-    .bind(&part.device_id)
-    .bind(i64::from(part.report_type))
-    .bind(i64::from(part.media_type))
-    .bind(i64::from(part.encryption_flag))
-    .bind(part.keyed)
-    .bind(i64::from(part.total))
-    .bind(i64::from(part.origin_timestamp))
-    .bind(i64::from(part.tid))
-    .bind(&part.peer)
-    .bind(part.received_at)
-    .bind(part.received_at)
-    .execute(&mut *conn)
-    .await?;
-    insert_part(&mut Conn::from(&mut *conn), id, part).await
+pub async fn open(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
+    on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO delivery_splits (id, gw_id, device_id, report_type, media_type,
+                 encryption_flag, keyed, total_count, origin_timestamp, last_tid, state, peer,
+                 started_at, last_part_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $12, $13)",
+        )
+        .bind(id as i64)
+        .bind(&part.gw_id)
+        .bind(&part.device_id)
+        .bind(i64::from(part.report_type))
+        .bind(i64::from(part.media_type))
+        .bind(i64::from(part.encryption_flag))
+        .bind(i64::from(part.keyed))
+        .bind(i64::from(part.total))
+        .bind(i64::from(part.origin_timestamp))
+        .bind(i64::from(part.tid))
+        .bind(&part.peer)
+        .bind(part.received_at)
+        .bind(part.received_at)
+        .execute(c)
+        .await
+        .map(drop)
+    })?;
+    insert_part(conn, id, part).await
 }
 
 /// Adds the next part to open split `id`.
-pub(crate) async fn add(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
-    insert_part(&mut Conn::from(&mut *conn), id, part).await?;
-    touch(&mut Conn::from(&mut *conn), id, part).await
+pub async fn add(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
+    insert_part(conn, id, part).await?;
+    touch(conn, id, part).await
 }
 
 /// Records that `part` repeated the last part of split `id` (its T-ID is
 /// what the next part follows).
-pub(crate) async fn touch(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
-    sqlx::query(
-        "UPDATE delivery_splits SET last_tid = ?, last_part_at = ?, peer = ?
-         WHERE id = ? AND state = 'open'",
-    )
-    .bind(i64::from(part.tid))
-    .bind(part.received_at)
-    .bind(&part.peer)
-    .bind(id as i64)
-    .execute(&mut *conn)
-    .await?;
+pub async fn touch(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
+    on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE delivery_splits SET last_tid = $1, last_part_at = $2, peer = $3
+             WHERE id = $4 AND state = 'open'",
+        )
+        .bind(i64::from(part.tid))
+        .bind(part.received_at)
+        .bind(&part.peer)
+        .bind(id as i64)
+        .execute(c)
+        .await
+        .map(drop)
+    })?;
     Ok(())
 }
 
 async fn insert_part(conn: &mut Conn<'_>, id: u64, part: &PartRow) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
-    sqlx::query(
-        "INSERT INTO delivery_parts (split_id, current_count, tid, received_at, payload)
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(id as i64)
-    .bind(i64::from(part.current))
-    .bind(i64::from(part.tid))
-    .bind(part.received_at)
-    .bind(part.payload.as_ref())
-    .execute(&mut *conn)
-    .await?;
+    on_conn!(conn, c => {
+        sqlx::query(
+            "INSERT INTO delivery_parts (split_id, current_count, tid, received_at, payload)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id as i64)
+        .bind(i64::from(part.current))
+        .bind(i64::from(part.tid))
+        .bind(part.received_at)
+        .bind(part.payload.as_ref())
+        .execute(c)
+        .await
+        .map(drop)
+    })?;
     Ok(())
 }
 
@@ -163,7 +170,8 @@ struct SplitHead {
     report_type: i64,
     media_type: i64,
     encryption_flag: i64,
-    keyed: bool,
+    // 0/1: PostgreSQL's BIGINT does not decode as `bool`.
+    keyed: i64,
     origin_timestamp: i64,
 }
 
@@ -171,40 +179,42 @@ struct SplitHead {
 /// (parts in order, part 1's T-ID, origin_timestamp, encryption flag) and
 /// removes the split and its parts. The caller inserts the delivery in the
 /// same transaction.
-pub(crate) async fn complete(
+pub async fn complete(
     conn: &mut Conn<'_>,
     split: &OpenSplit,
     last: &PartRow,
 ) -> Result<DeliveryRow, StoreError> {
-    let conn = conn.sqlite_only()?;
     let id = split.id as i64;
-    let head: SplitHead = sqlx::query_as(
-        "SELECT gw_id, device_id, report_type, media_type, encryption_flag, keyed,
-             origin_timestamp
-         FROM delivery_splits WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let parts: Vec<(Vec<u8>,)> = sqlx::query_as(
-        "SELECT payload FROM delivery_parts WHERE split_id = ? ORDER BY current_count",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let (head, parts) = on_conn!(conn, c => {
+        let head: SplitHead = sqlx::query_as(
+            "SELECT gw_id, device_id, report_type, media_type, encryption_flag, keyed,
+                 origin_timestamp
+             FROM delivery_splits WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await?;
+        let parts: Vec<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT payload FROM delivery_parts WHERE split_id = $1 ORDER BY current_count",
+        )
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?;
+        sqlx::query("DELETE FROM delivery_parts WHERE split_id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query("DELETE FROM delivery_splits WHERE id = $1")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        (head, parts)
+    });
     let mut payload = Vec::with_capacity(split.bytes);
     for (bytes,) in &parts {
         payload.extend_from_slice(bytes);
     }
     payload.extend_from_slice(&last.payload);
-    sqlx::query("DELETE FROM delivery_parts WHERE split_id = ?")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("DELETE FROM delivery_splits WHERE id = ?")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
     let narrow = |field: &'static str, value: i64| StoreError::BadStoredValue {
         field,
         value: value.to_string(),
@@ -223,27 +233,29 @@ pub(crate) async fn complete(
         encryption_flag: u8::try_from(head.encryption_flag)
             .map_err(|_| narrow("encryption_flag", head.encryption_flag))?,
         payload: payload.into(),
-        keyed: head.keyed,
+        keyed: head.keyed != 0,
     })
 }
 
 /// Marks open split `id` abandoned at `at` (Unix ms); its parts stay.
-pub(crate) async fn abandon(
+pub async fn abandon(
     conn: &mut Conn<'_>,
     id: u64,
     reason: AbandonReason,
     at: i64,
 ) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
-    sqlx::query(
-        "UPDATE delivery_splits SET state = 'abandoned', reason = ?, closed_at = ?
-         WHERE id = ? AND state = 'open'",
-    )
-    .bind(reason.as_str())
-    .bind(at)
-    .bind(id as i64)
-    .execute(&mut *conn)
-    .await?;
+    on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE delivery_splits SET state = 'abandoned', reason = $1, closed_at = $2
+             WHERE id = $3 AND state = 'open'",
+        )
+        .bind(reason.as_str())
+        .bind(at)
+        .bind(id as i64)
+        .execute(c)
+        .await
+        .map(drop)
+    })?;
     Ok(())
 }
 
@@ -265,25 +277,31 @@ struct OpenRow {
 pub async fn load_open(
     conn: &mut Conn<'_>,
 ) -> Result<(Vec<(SplitSource, OpenSplit)>, u64), StoreError> {
-    let conn = conn.sqlite_only()?;
-    let next_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM delivery_splits")
-        .fetch_one(&mut *conn)
+    let (next_id, heads) = on_conn!(conn, c => {
+        let next_id: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM delivery_splits")
+                .fetch_one(&mut *c)
+                .await?;
+        let heads: Vec<OpenRow> = sqlx::query_as(
+            "SELECT id, gw_id, device_id, report_type, media_type, total_count, last_tid,
+                 started_at, last_part_at
+             FROM delivery_splits WHERE state = 'open' ORDER BY id",
+        )
+        .fetch_all(&mut *c)
         .await?;
-    let heads: Vec<OpenRow> = sqlx::query_as(
-        "SELECT id, gw_id, device_id, report_type, media_type, total_count, last_tid,
-             started_at, last_part_at
-         FROM delivery_splits WHERE state = 'open' ORDER BY id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+        (next_id, heads)
+    });
     let mut open = Vec::with_capacity(heads.len());
     for head in heads {
-        let parts: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT tid, payload FROM delivery_parts WHERE split_id = ? ORDER BY current_count",
-        )
-        .bind(head.id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let parts: Vec<(i64, Vec<u8>)> = on_conn!(conn, c => {
+            sqlx::query_as(
+                "SELECT tid, payload FROM delivery_parts WHERE split_id = $1
+                 ORDER BY current_count",
+            )
+            .bind(head.id)
+            .fetch_all(c)
+            .await
+        })?;
         let bad = |field: &'static str, value: i64| StoreError::BadStoredValue {
             field,
             value: value.to_string(),
@@ -378,44 +396,51 @@ pub async fn incomplete(
     gw_id: &str,
     limit: i64,
 ) -> Result<Vec<IncompleteDelivery>, StoreError> {
-    let pool = db.sqlite_only()?;
     // One read transaction: a split completed between the two reads would
-    // otherwise show without its parts.
-    let mut conn = pool.begin().await?;
-    let heads: Vec<IncompleteRow> = sqlx::query_as(
-        "SELECT id, gw_id, device_id, state, reason, report_type, media_type, total_count,
-             peer, started_at, last_part_at, closed_at
-         FROM delivery_splits WHERE gw_id = ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(gw_id)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(heads.len());
-    for h in heads {
-        let parts: Vec<StoredPart> = sqlx::query_as(
-            "SELECT current_count, tid, received_at, payload FROM delivery_parts
-             WHERE split_id = ? ORDER BY current_count",
+    // otherwise show without its parts. SQLite's reads in a transaction
+    // share one snapshot; PostgreSQL's need REPEATABLE READ for that (READ
+    // COMMITTED, its default, takes a snapshot per statement).
+    let begin = match db.backend() {
+        Backend::Sqlite => "BEGIN",
+        Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    Ok(on_db!(db, pool => {
+        let mut tx = pool.begin_with(begin).await?;
+        let heads: Vec<IncompleteRow> = sqlx::query_as(
+            "SELECT id, gw_id, device_id, state, reason, report_type, media_type, total_count,
+                 peer, started_at, last_part_at, closed_at
+             FROM delivery_splits WHERE gw_id = $1 ORDER BY id DESC LIMIT $2",
         )
-        .bind(h.id)
-        .fetch_all(&mut *conn)
+        .bind(gw_id)
+        .bind(limit)
+        .fetch_all(&mut *tx)
         .await?;
-        out.push(IncompleteDelivery {
-            id: h.id,
-            gw_id: h.gw_id,
-            device_id: h.device_id,
-            state: h.state,
-            reason: h.reason,
-            report_type: h.report_type,
-            media_type: h.media_type,
-            total_count: h.total_count,
-            peer: h.peer,
-            started_at: h.started_at,
-            last_part_at: h.last_part_at,
-            closed_at: h.closed_at,
-            parts,
-        });
-    }
-    conn.commit().await?;
-    Ok(out)
+        let mut out = Vec::with_capacity(heads.len());
+        for h in heads {
+            let parts: Vec<StoredPart> = sqlx::query_as(
+                "SELECT current_count, tid, received_at, payload FROM delivery_parts
+                 WHERE split_id = $1 ORDER BY current_count",
+            )
+            .bind(h.id)
+            .fetch_all(&mut *tx)
+            .await?;
+            out.push(IncompleteDelivery {
+                id: h.id,
+                gw_id: h.gw_id,
+                device_id: h.device_id,
+                state: h.state,
+                reason: h.reason,
+                report_type: h.report_type,
+                media_type: h.media_type,
+                total_count: h.total_count,
+                peer: h.peer,
+                started_at: h.started_at,
+                last_part_at: h.last_part_at,
+                closed_at: h.closed_at,
+                parts,
+            });
+        }
+        tx.commit().await?;
+        out
+    }))
 }
