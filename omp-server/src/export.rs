@@ -210,11 +210,12 @@ pub async fn execute(config: &Config, command: &ExportCommand) -> Result<(), Ser
         },
     };
     let database = config.database_path();
-    if !database.exists() {
+    // An export never creates the SQLite file it reads.
+    if config.database_url.is_none() && !database.exists() {
         let path = std::path::absolute(&database).unwrap_or(database);
         return Err(ServerError::ExportWithoutDatabase { path });
     }
-    let db = crate::store::Db::from(crate::store::open(&database).await?);
+    let (db, _) = crate::store::Db::open(config.database_url.as_deref(), &database).await?;
     let written = match &command.out {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(ServerError::ExportWrite)?;
