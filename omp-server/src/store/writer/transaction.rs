@@ -155,10 +155,10 @@ async fn write_batch(
     // A webhook's cursor is answered with the batch: written in the
     // transaction itself, so its task sends the next event only once the
     // cursor is committed.
-    webhooks::advance_cursors(conn, &batch.cursors).await?;
+    webhooks::advance_cursors(&mut Conn::from(&mut *conn), &batch.cursors).await?;
     // Contact times are a convenience: their failure must not cost the
     // deliveries (SQLite undoes just the failed statement).
-    if let Err(e) = gateways::record_last_seen(conn, &batch.seen).await {
+    if let Err(e) = gateways::record_last_seen(&mut Conn::from(&mut *conn), &batch.seen).await {
         tracing::warn!(gateways = batch.seen.len(), error = %e, "last contact times not saved");
     }
     Ok(BatchOutcomes {
