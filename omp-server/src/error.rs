@@ -48,9 +48,6 @@ pub enum ConfigError {
 /// A database operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// TRANSITIONAL.
-    #[error("not ported to PostgreSQL yet")]
-    NotPorted,
     /// The writer lost its database connection and waits before trying
     /// to make it again; the batch was not written.
     #[error("the database connection is lost; trying again in {} ms", retry_in.as_millis())]

@@ -3,7 +3,6 @@
 //! whether a GMMP session is live now (the
 //! [`Registry`](crate::registry::Registry)).
 
-use crate::store::Db;
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -15,6 +14,7 @@ use super::params::{PathParams, QueryParams};
 use super::profiles::Profile;
 use super::time::format_millis;
 use crate::state::Shared;
+use crate::store::Db;
 use crate::store::devices::{self, Device};
 use crate::store::gateways::{self, GatewayFilter, WithProfile};
 
@@ -24,8 +24,8 @@ pub const GW_ID_MAX: usize = 16;
 pub const DEVICE_ID_MAX: usize = 16;
 
 /// 404 unless `gw_id` is a gateway the OMP registered (now or before).
-pub async fn require_gateway(pool: &Db, gw_id: &str) -> ApiResult<()> {
-    if gateways::exists(pool, gw_id).await? {
+pub async fn require_gateway(db: &Db, gw_id: &str) -> ApiResult<()> {
+    if gateways::exists(db, gw_id).await? {
         Ok(())
     } else {
         Err(ApiError::NotFound(format!("no gateway {gw_id}")))
@@ -33,9 +33,9 @@ pub async fn require_gateway(pool: &Db, gw_id: &str) -> ApiResult<()> {
 }
 
 /// 404 unless `device_id` is a device of gateway `gw_id`.
-pub async fn require_device(pool: &Db, gw_id: &str, device_id: &str) -> ApiResult<()> {
-    require_gateway(pool, gw_id).await?;
-    if devices::exists(pool, gw_id, device_id, false).await? {
+pub async fn require_device(db: &Db, gw_id: &str, device_id: &str) -> ApiResult<()> {
+    require_gateway(db, gw_id).await?;
+    if devices::exists(db, gw_id, device_id, false).await? {
         Ok(())
     } else {
         Err(ApiError::NotFound(format!(

@@ -7,6 +7,7 @@ use clap::{Subcommand, ValueEnum};
 
 use crate::error::{ConfigError, ServerError};
 use crate::mqtt::secret;
+use crate::store::Db;
 use crate::store::mqtt_provisioning::{self, LoginProfile, MqttProvision};
 
 /// The login profile, as typed.
@@ -136,7 +137,7 @@ pub fn approval(
 
 /// Runs one command on the open store, printing its result to `out`.
 pub async fn execute(
-    pool: &crate::store::Db,
+    db: &Db,
     command: &MqttProvisionCommand,
     out: &mut impl Write,
 ) -> Result<(), ServerError> {
@@ -153,12 +154,12 @@ pub async fn execute(
                 username.as_deref(),
                 password.as_deref(),
             )?;
-            mqtt_provisioning::add(pool, &p).await?;
+            mqtt_provisioning::add(db, &p).await?;
             let name = p.client_id.or(p.username).unwrap_or_default();
             writeln!(out, "approved MQTT client {name} ({})", p.profile.as_str()).ok();
         }
         MqttProvisionCommand::List => {
-            for p in mqtt_provisioning::list(pool).await? {
+            for p in mqtt_provisioning::list(db).await? {
                 writeln!(
                     out,
                     "{}\tprofile={}\tusername={}",
@@ -170,7 +171,7 @@ pub async fn execute(
             }
         }
         MqttProvisionCommand::Remove { name } => {
-            if mqtt_provisioning::remove(pool, name).await? {
+            if mqtt_provisioning::remove(db, name).await? {
                 writeln!(out, "removed MQTT client {name}").ok();
             } else {
                 writeln!(out, "MQTT client {name} was not provisioned").ok();

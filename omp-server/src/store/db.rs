@@ -319,22 +319,3 @@ impl Tx<'_> {
         Ok(())
     }
 }
-
-// TRANSITIONAL: removed once every store module runs on both backends.
-impl Db {
-    /// TRANSITIONAL.
-    pub fn sqlite_only(&self) -> Result<&SqlitePool, StoreError> {
-        self.as_sqlite().ok_or(StoreError::NotPorted)
-    }
-}
-
-// TRANSITIONAL.
-impl Conn<'_> {
-    /// TRANSITIONAL.
-    pub fn sqlite_only(&mut self) -> Result<&mut SqliteConnection, StoreError> {
-        match self {
-            Conn::Sqlite(c) => Ok(c),
-            Conn::Postgres(_) => Err(StoreError::NotPorted),
-        }
-    }
-}

@@ -7,13 +7,16 @@
 //! of 16 characters were issued once), which is replaced; registering
 //! after a deregistration returns the same GW ID with a new key.
 
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqlitePool};
+use std::collections::BTreeMap;
+
+use sqlx::{FromRow, QueryBuilder};
 
 use crate::config::ProfileDefaults;
 use crate::error::StoreError;
 use crate::store::now_millis;
 use crate::store::profiles::{self, ProfileRow};
-use crate::store::{Conn, Db};
+use crate::store::{Backend, Conn, Db};
+use crate::{on_conn, on_db};
 
 /// First GW ID number − 1.
 const GW_ID_BASE: i64 = 10_010_000;
@@ -48,32 +51,39 @@ pub struct GatewayRecord {
     pub registration_lock: bool,
 }
 
-const COLUMNS: &str = "gw_id, auth_id, auth_key, domain, manufacture_id, registered_at,
-    deregistered_at, last_seen, last_peer, registration_lock";
+/// The columns [`GatewayRecord`] reads, qualified with `alias` (`g.` or
+/// `''`). The flag is compared in SQL: PostgreSQL decodes only a
+/// BOOLEAN into `bool`, and a comparison is one on both backends.
+fn columns(alias: &str) -> String {
+    format!(
+        "{alias}gw_id, {alias}auth_id, {alias}auth_key, {alias}domain, {alias}manufacture_id,
+         {alias}registered_at, {alias}deregistered_at, {alias}last_seen, {alias}last_peer,
+         {alias}registration_lock <> 0 AS registration_lock"
+    )
+}
 
 /// Every registered (not deregistered) gateway.
 pub async fn load_active(db: &Db) -> Result<Vec<GatewayRecord>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
-        sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM gateways WHERE deregistered_at IS NULL"
-        )))
-        .fetch_all(pool)
-        .await?,
-    )
+    let sql = format!(
+        "SELECT {} FROM gateways WHERE deregistered_at IS NULL",
+        columns("")
+    );
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+    })?)
 }
 
 /// The gateway of `auth_id`, registered or not.
 pub async fn find_by_auth_id(db: &Db, auth_id: &str) -> Result<Option<GatewayRecord>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
-        sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM gateways WHERE auth_id = ?"
-        )))
-        .bind(auth_id)
-        .fetch_optional(pool)
-        .await?,
-    )
+    let sql = format!("SELECT {} FROM gateways WHERE auth_id = $1", columns(""));
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(sql))
+            .bind(auth_id)
+            .fetch_optional(pool)
+            .await
+    })?)
 }
 
 /// Whether a registration needs the auth_id's approval (mode `approved`).
@@ -90,7 +100,9 @@ pub enum Approval {
 /// `new_key` in place of a stored key over `max_key_len` characters),
 /// revives a deregistered one with `new_key`, or creates one with the next
 /// GW ID and `new_key`; `None` when `approval` is required and there is
-/// none. Callers serialise registrations (one at a time per process).
+/// none. Callers serialise registrations (one at a time per process); the
+/// write transaction serialises them across processes, so the next GW ID
+/// read is the one inserted.
 pub async fn register(
     db: &Db,
     auth_id: &str,
@@ -100,97 +112,102 @@ pub async fn register(
     max_key_len: usize,
     approval: Approval,
 ) -> Result<Option<GatewayRecord>, StoreError> {
-    let pool = db.sqlite_only()?;
     let now = now_millis();
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    if approval == Approval::Required {
-        let approved: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM provisioning WHERE auth_id = ?")
-                .bind(auth_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if approved.is_none() {
-            return Ok(None);
-        }
-    }
-    let existing = sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM gateways WHERE auth_id = ?"
-    )))
-    .bind(auth_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let record = match existing {
-        Some(active)
-            if active.deregistered_at.is_none() && active.auth_key.len() <= max_key_len =>
-        {
-            return Ok(Some(active));
-        }
-        Some(active) if active.deregistered_at.is_none() => {
-            sqlx::query("UPDATE gateways SET auth_key = ? WHERE gw_id = ?")
-                .bind(new_key)
-                .bind(&active.gw_id)
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(gw_id = %active.gw_id, old_len = active.auth_key.len(), new_len = new_key.len(),
-                "auth key too long for real clients; a shorter one issued");
-            GatewayRecord {
-                auth_key: new_key.to_owned(),
-                ..active
-            }
-        }
-        Some(old) => {
-            sqlx::query(
-                "UPDATE gateways SET auth_key = ?, domain = ?, manufacture_id = ?,
-                     registered_at = ?, deregistered_at = NULL WHERE gw_id = ?",
+    let select = format!("SELECT {} FROM gateways WHERE auth_id = $1", columns(""));
+    let mut tx = db.begin_write().await?;
+    let mut conn = tx.conn();
+    let record = on_conn!(conn, c => {
+        if approval == Approval::Required {
+            // CAST: PostgreSQL types a bare 1 as a 32-bit integer.
+            let approved: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(1 AS BIGINT) FROM provisioning WHERE auth_id = $1",
             )
-            .bind(new_key)
-            .bind(domain)
-            .bind(manufacture_id)
-            .bind(now)
-            .bind(&old.gw_id)
-            .execute(&mut *tx)
-            .await?;
-            GatewayRecord {
-                auth_key: new_key.to_owned(),
-                domain: domain.to_owned(),
-                manufacture_id: manufacture_id.to_owned(),
-                registered_at: now,
-                deregistered_at: None,
-                ..old
-            }
-        }
-        None => {
-            let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM gateways")
-                .fetch_one(&mut *tx)
-                .await?;
-            let gw_id = format!("SC{:08}", GW_ID_BASE + seq);
-            sqlx::query(
-                "INSERT INTO gateways (seq, gw_id, auth_id, auth_key, domain, manufacture_id,
-                     registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(seq)
-            .bind(&gw_id)
             .bind(auth_id)
-            .bind(new_key)
-            .bind(domain)
-            .bind(manufacture_id)
-            .bind(now)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *c)
             .await?;
-            GatewayRecord {
-                gw_id,
-                auth_id: auth_id.to_owned(),
-                auth_key: new_key.to_owned(),
-                domain: domain.to_owned(),
-                manufacture_id: manufacture_id.to_owned(),
-                registered_at: now,
-                deregistered_at: None,
-                last_seen: None,
-                last_peer: None,
-                registration_lock: false,
+            if approved.is_none() {
+                return Ok(None);
             }
         }
-    };
+        let existing = sqlx::query_as::<_, GatewayRecord>(sqlx::AssertSqlSafe(select))
+            .bind(auth_id)
+            .fetch_optional(&mut *c)
+            .await?;
+        match existing {
+            Some(active)
+                if active.deregistered_at.is_none() && active.auth_key.len() <= max_key_len =>
+            {
+                return Ok(Some(active));
+            }
+            Some(active) if active.deregistered_at.is_none() => {
+                sqlx::query("UPDATE gateways SET auth_key = $1 WHERE gw_id = $2")
+                    .bind(new_key)
+                    .bind(&active.gw_id)
+                    .execute(&mut *c)
+                    .await?;
+                tracing::info!(gw_id = %active.gw_id, old_len = active.auth_key.len(),
+                    new_len = new_key.len(),
+                    "auth key too long for real clients; a shorter one issued");
+                GatewayRecord {
+                    auth_key: new_key.to_owned(),
+                    ..active
+                }
+            }
+            Some(old) => {
+                sqlx::query(
+                    "UPDATE gateways SET auth_key = $1, domain = $2, manufacture_id = $3,
+                         registered_at = $4, deregistered_at = NULL WHERE gw_id = $5",
+                )
+                .bind(new_key)
+                .bind(domain)
+                .bind(manufacture_id)
+                .bind(now)
+                .bind(&old.gw_id)
+                .execute(&mut *c)
+                .await?;
+                GatewayRecord {
+                    auth_key: new_key.to_owned(),
+                    domain: domain.to_owned(),
+                    manufacture_id: manufacture_id.to_owned(),
+                    registered_at: now,
+                    deregistered_at: None,
+                    ..old
+                }
+            }
+            None => {
+                let seq: i64 =
+                    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM gateways")
+                        .fetch_one(&mut *c)
+                        .await?;
+                let gw_id = format!("SC{:08}", GW_ID_BASE + seq);
+                sqlx::query(
+                    "INSERT INTO gateways (seq, gw_id, auth_id, auth_key, domain, manufacture_id,
+                         registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(seq)
+                .bind(&gw_id)
+                .bind(auth_id)
+                .bind(new_key)
+                .bind(domain)
+                .bind(manufacture_id)
+                .bind(now)
+                .execute(&mut *c)
+                .await?;
+                GatewayRecord {
+                    gw_id,
+                    auth_id: auth_id.to_owned(),
+                    auth_key: new_key.to_owned(),
+                    domain: domain.to_owned(),
+                    manufacture_id: manufacture_id.to_owned(),
+                    registered_at: now,
+                    deregistered_at: None,
+                    last_seen: None,
+                    last_peer: None,
+                    registration_lock: false,
+                }
+            }
+        }
+    });
     tx.commit().await?;
     Ok(Some(record))
 }
@@ -202,71 +219,81 @@ pub async fn set_registration_lock(
     gw_id: &str,
     locked: bool,
 ) -> Result<Option<String>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(sqlx::query_scalar(
-        "UPDATE gateways SET registration_lock = ? WHERE gw_id = ? RETURNING auth_id",
-    )
-    .bind(locked)
-    .bind(gw_id)
-    .fetch_optional(pool)
-    .await?)
+    Ok(on_db!(db, pool => {
+        sqlx::query_scalar(
+            "UPDATE gateways SET registration_lock = $1 WHERE gw_id = $2 RETURNING auth_id",
+        )
+        // The column is a 0/1 BIGINT: PostgreSQL takes no bool for it.
+        .bind(i64::from(locked))
+        .bind(gw_id)
+        .fetch_optional(pool)
+        .await
+    })?)
 }
 
 /// Marks `gw_id` deregistered (its devices too); true when it was active.
 pub async fn deregister(db: &Db, gw_id: &str) -> Result<bool, StoreError> {
-    let pool = db.sqlite_only()?;
     let now = now_millis();
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let done = sqlx::query(
-        "UPDATE gateways SET deregistered_at = ? WHERE gw_id = ? AND deregistered_at IS NULL",
-    )
-    .bind(now)
-    .bind(gw_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE devices SET deregistered_at = ? WHERE gw_id = ? AND deregistered_at IS NULL",
-    )
-    .bind(now)
-    .bind(gw_id)
-    .execute(&mut *tx)
-    .await?;
+    let mut tx = db.begin_write().await?;
+    let mut conn = tx.conn();
+    let affected = on_conn!(conn, c => {
+        let done = sqlx::query(
+            "UPDATE gateways SET deregistered_at = $1 WHERE gw_id = $2
+                 AND deregistered_at IS NULL",
+        )
+        .bind(now)
+        .bind(gw_id)
+        .execute(&mut *c)
+        .await?;
+        sqlx::query(
+            "UPDATE devices SET deregistered_at = $1 WHERE gw_id = $2
+                 AND deregistered_at IS NULL",
+        )
+        .bind(now)
+        .bind(gw_id)
+        .execute(&mut *c)
+        .await?;
+        done.rows_affected()
+    });
     tx.commit().await?;
-    Ok(done.rows_affected() > 0)
+    Ok(affected > 0)
 }
 
 /// A GW's encryption setting: (enabled 0x00/0x01, algorithm).
 pub async fn encryption(db: &Db, gw_id: &str) -> Result<(u8, u8), StoreError> {
-    let pool = db.sqlite_only()?;
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT encryption_enabled, encryption_algorithm FROM gateways WHERE gw_id = ?",
-    )
-    .bind(gw_id)
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(i64, i64)> = on_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT encryption_enabled, encryption_algorithm FROM gateways WHERE gw_id = $1",
+        )
+        .bind(gw_id)
+        .fetch_optional(pool)
+        .await
+    })?;
     let (enabled, algorithm) = row.unwrap_or((0, 0));
     Ok((u8::from(enabled != 0), u8::try_from(algorithm).unwrap_or(0)))
 }
 
 /// Stores the key a GW set with 0x1B (raw bytes as received).
 pub async fn set_encryption_key(db: &Db, gw_id: &str, key: &[u8]) -> Result<(), StoreError> {
-    let pool = db.sqlite_only()?;
-    sqlx::query("UPDATE gateways SET encryption_key = ? WHERE gw_id = ?")
-        .bind(key)
-        .bind(gw_id)
-        .execute(pool)
-        .await?;
+    on_db!(db, pool => {
+        sqlx::query("UPDATE gateways SET encryption_key = $1 WHERE gw_id = $2")
+            .bind(key)
+            .bind(gw_id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })?;
     Ok(())
 }
 
 /// The key a GW set, if any.
 pub async fn encryption_key(db: &Db, gw_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let key: Option<Option<Vec<u8>>> =
-        sqlx::query_scalar("SELECT encryption_key FROM gateways WHERE gw_id = ?")
+    let key: Option<Option<Vec<u8>>> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT encryption_key FROM gateways WHERE gw_id = $1")
             .bind(gw_id)
             .fetch_optional(pool)
-            .await?;
+            .await
+    })?;
     Ok(key.flatten())
 }
 
@@ -276,22 +303,62 @@ pub async fn record_last_seen(
     conn: &mut Conn<'_>,
     seen: &[(String, i64, String)],
 ) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
     if seen.is_empty() {
         return Ok(());
     }
     // One statement for the whole batch (tens of thousands of gateways
     // under load), not one round trip per gateway.
-    let batch = serde_json::to_string(seen).unwrap_or_else(|_| "[]".to_owned());
-    sqlx::query(
-        "UPDATE gateways SET last_seen = seen.at, last_peer = seen.peer
-         FROM (SELECT value ->> 0 AS gw_id, value ->> 1 AS at, value ->> 2 AS peer
-               FROM json_each(?)) AS seen
-         WHERE gateways.gw_id = seen.gw_id",
-    )
-    .bind(batch)
-    .execute(&mut *conn)
-    .await?;
+    match conn.reborrow() {
+        Conn::Sqlite(c) => {
+            let batch = serde_json::to_string(seen).unwrap_or_else(|_| "[]".to_owned());
+            sqlx::query(
+                "UPDATE gateways SET last_seen = seen.at, last_peer = seen.peer
+                 FROM (SELECT value ->> 0 AS gw_id, value ->> 1 AS at, value ->> 2 AS peer
+                       FROM json_each($1)) AS seen
+                 WHERE gateways.gw_id = seen.gw_id",
+            )
+            .bind(batch)
+            .execute(&mut *c)
+            .await?;
+        }
+        Conn::Postgres(c) => {
+            // Typed arrays instead of JSON: no text to parse and cast back
+            // to BIGINT. A gateway seen twice in the batch keeps its
+            // latest contact (a join with two source rows for one target
+            // row would update it with either).
+            // In GW ID order, so two instances' writers lock the rows they
+            // share in one order (no deadlock between them).
+            let mut latest: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
+            for (gw_id, at, peer) in seen {
+                latest
+                    .entry(gw_id.as_str())
+                    .and_modify(|e| {
+                        if *at >= e.0 {
+                            *e = (*at, peer.as_str());
+                        }
+                    })
+                    .or_insert((*at, peer.as_str()));
+            }
+            let mut gw_ids = Vec::with_capacity(latest.len());
+            let mut ats = Vec::with_capacity(latest.len());
+            let mut peers = Vec::with_capacity(latest.len());
+            for (gw_id, (at, peer)) in latest {
+                gw_ids.push(gw_id);
+                ats.push(at);
+                peers.push(peer);
+            }
+            sqlx::query(
+                "UPDATE gateways SET last_seen = seen.at, last_peer = seen.peer
+                 FROM UNNEST($1::text[], $2::bigint[], $3::text[]) AS seen (gw_id, at, peer)
+                 WHERE gateways.gw_id = seen.gw_id",
+            )
+            .bind(gw_ids)
+            .bind(ats)
+            .bind(peers)
+            .execute(&mut *c)
+            .await?;
+        }
+    }
     Ok(())
 }
 
@@ -300,22 +367,23 @@ pub async fn last_seen(
     db: &Db,
     gw_id: &str,
 ) -> Result<Option<(Option<i64>, Option<String>)>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
-        sqlx::query_as("SELECT last_seen, last_peer FROM gateways WHERE gw_id = ?")
+    Ok(on_db!(db, pool => {
+        sqlx::query_as("SELECT last_seen, last_peer FROM gateways WHERE gw_id = $1")
             .bind(gw_id)
             .fetch_optional(pool)
-            .await?,
-    )
+            .await
+    })?)
 }
 
 /// True when `gw_id` is a gateway the OMP registered (now or before).
 pub async fn exists(db: &Db, gw_id: &str) -> Result<bool, StoreError> {
-    let pool = db.sqlite_only()?;
-    let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM gateways WHERE gw_id = ?")
-        .bind(gw_id)
-        .fetch_optional(pool)
-        .await?;
+    // CAST: PostgreSQL types a bare 1 as a 32-bit integer.
+    let found: Option<i64> = on_db!(db, pool => {
+        sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM gateways WHERE gw_id = $1")
+            .bind(gw_id)
+            .fetch_optional(pool)
+            .await
+    })?;
     Ok(found.is_some())
 }
 
@@ -347,28 +415,23 @@ impl WithProfileRow {
 
 /// `SELECT` of a gateway joined with its own profile row, if any.
 fn with_profile_select() -> String {
-    let gateway = COLUMNS
-        .split(',')
-        .map(|c| format!("g.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
-        "SELECT {gateway}, {} FROM gateways g
+        "SELECT {}, {} FROM gateways g
          LEFT JOIN profiles p ON p.gw_id = g.gw_id AND p.device_id = ''",
+        columns("g."),
         profiles::columns("p.")
     )
 }
 
 /// Gateway `gw_id` with its profile.
 pub async fn get_with_profile(db: &Db, gw_id: &str) -> Result<Option<WithProfile>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let row: Option<WithProfileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{} WHERE g.gw_id = ?",
-        with_profile_select()
-    )))
-    .bind(gw_id)
-    .fetch_optional(pool)
-    .await?;
+    let sql = format!("{} WHERE g.gw_id = $1", with_profile_select());
+    let row: Option<WithProfileRow> = on_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(gw_id)
+            .fetch_optional(pool)
+            .await
+    })?;
     row.map(WithProfileRow::into_domain).transpose()
 }
 
@@ -391,34 +454,45 @@ pub async fn page_with_profile(
     filter: &GatewayFilter,
     limit: i64,
 ) -> Result<Vec<WithProfile>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let mut sql = QueryBuilder::<Sqlite>::new(with_profile_select());
-    sql.push(" WHERE 1 = 1");
-    if let Some(after) = &filter.after {
-        sql.push(" AND g.gw_id > ").push_bind(after);
-    }
-    match filter.registered {
-        Some(true) => {
-            sql.push(" AND g.deregistered_at IS NULL");
+    // The set travels as one JSON array parameter, however large; each
+    // backend unpacks it with its own function (a subquery, so `NOT IN`
+    // is one hashed look-up per row on both).
+    let elements = match db.backend() {
+        Backend::Sqlite => "SELECT value FROM json_each(",
+        Backend::Postgres => "SELECT jsonb_array_elements_text(CAST(",
+    };
+    let elements_end = match db.backend() {
+        Backend::Sqlite => "))",
+        Backend::Postgres => " AS jsonb)))",
+    };
+    let rows: Vec<WithProfileRow> = on_db!(db, pool => {
+        let mut sql = QueryBuilder::new(with_profile_select());
+        sql.push(" WHERE 1 = 1");
+        if let Some(after) = &filter.after {
+            sql.push(" AND g.gw_id > ").push_bind(after);
         }
-        Some(false) => {
-            sql.push(" AND g.deregistered_at IS NOT NULL");
+        match filter.registered {
+            Some(true) => {
+                sql.push(" AND g.deregistered_at IS NULL");
+            }
+            Some(false) => {
+                sql.push(" AND g.deregistered_at IS NOT NULL");
+            }
+            None => {}
         }
-        None => {}
-    }
-    if let Some((connected, gw_ids)) = &filter.connected {
-        // The set travels as one JSON array parameter, however large.
-        let ids = serde_json::to_string(gw_ids).unwrap_or_else(|_| "[]".to_owned());
-        sql.push(if *connected {
-            " AND g.gw_id IN"
-        } else {
-            " AND g.gw_id NOT IN"
-        })
-        .push(" (SELECT value FROM json_each(")
-        .push_bind(ids)
-        .push("))");
-    }
-    sql.push(" ORDER BY g.gw_id LIMIT ").push_bind(limit);
-    let rows: Vec<WithProfileRow> = sql.build_query_as().fetch_all(pool).await?;
+        if let Some((connected, gw_ids)) = &filter.connected {
+            let ids = serde_json::to_string(gw_ids).unwrap_or_else(|_| "[]".to_owned());
+            sql.push(if *connected {
+                " AND g.gw_id IN ("
+            } else {
+                " AND g.gw_id NOT IN ("
+            })
+            .push(elements)
+            .push_bind(ids)
+            .push(elements_end);
+        }
+        sql.push(" ORDER BY g.gw_id LIMIT ").push_bind(limit);
+        sql.build_query_as().fetch_all(pool).await
+    })?;
     rows.into_iter().map(WithProfileRow::into_domain).collect()
 }

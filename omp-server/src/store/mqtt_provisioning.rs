@@ -2,11 +2,9 @@
 //! `approved`), each with its login profile. Secrets arrive hashed
 //! (`mqtt::secret`); this module never sees a clear password.
 
-use sqlx::SqlitePool;
-
 use crate::error::StoreError;
-use crate::store::now_millis;
-use crate::store::{Conn, Db};
+use crate::store::{Db, now_millis};
+use crate::{on_conn, on_db};
 
 /// How a provisioned client logs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,77 +86,83 @@ const COLUMNS: &str = "profile, client_id, username, secret_hash, created_at";
 /// Adds `p`, replacing an approval of the same client id (or, for
 /// `password`, the same username).
 pub async fn add(db: &Db, p: &MqttProvision) -> Result<(), StoreError> {
-    let pool = db.sqlite_only()?;
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    match &p.client_id {
-        Some(client_id) => {
-            sqlx::query("DELETE FROM mqtt_provisioning WHERE client_id = ?")
-                .bind(client_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        None => {
-            sqlx::query(
-                "DELETE FROM mqtt_provisioning WHERE profile = 'password' AND username = ?",
-            )
-            .bind(&p.username)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    sqlx::query(
-        "INSERT INTO mqtt_provisioning (profile, client_id, username, secret_hash, created_at)
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(p.profile.as_str())
-    .bind(&p.client_id)
-    .bind(&p.username)
-    .bind(&p.secret_hash)
-    .bind(if p.created_at == 0 {
+    let created_at = if p.created_at == 0 {
         now_millis()
     } else {
         p.created_at
-    })
-    .execute(&mut *tx)
-    .await?;
+    };
+    let mut tx = db.begin_write().await?;
+    let mut conn = tx.conn();
+    on_conn!(conn, c => {
+        match &p.client_id {
+            Some(client_id) => {
+                sqlx::query("DELETE FROM mqtt_provisioning WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&mut *c)
+                    .await?;
+            }
+            None => {
+                sqlx::query(
+                    "DELETE FROM mqtt_provisioning WHERE profile = 'password' AND username = $1",
+                )
+                .bind(&p.username)
+                .execute(&mut *c)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO mqtt_provisioning (profile, client_id, username, secret_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(p.profile.as_str())
+        .bind(&p.client_id)
+        .bind(&p.username)
+        .bind(&p.secret_hash)
+        .bind(created_at)
+        .execute(&mut *c)
+        .await?;
+    });
     tx.commit().await?;
     Ok(())
 }
 
 /// The approval naming `client_id` (profiles `onenet` and `client-id`).
 pub async fn by_client_id(db: &Db, client_id: &str) -> Result<Option<MqttProvision>, StoreError> {
-    let pool = db.sqlite_only()?;
-    sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM mqtt_provisioning WHERE client_id = ?"
-    )))
-    .bind(client_id)
-    .fetch_optional(pool)
-    .await?
+    on_db!(db, pool => {
+        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_provisioning WHERE client_id = $1"
+        )))
+        .bind(client_id)
+        .fetch_optional(pool)
+        .await
+    })?
     .map(MqttProvision::try_from)
     .transpose()
 }
 
 /// The `password` approval of `username`.
 pub async fn by_username(db: &Db, username: &str) -> Result<Option<MqttProvision>, StoreError> {
-    let pool = db.sqlite_only()?;
-    sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM mqtt_provisioning WHERE profile = 'password' AND username = ?"
-    )))
-    .bind(username)
-    .fetch_optional(pool)
-    .await?
+    on_db!(db, pool => {
+        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_provisioning WHERE profile = 'password' AND username = $1"
+        )))
+        .bind(username)
+        .fetch_optional(pool)
+        .await
+    })?
     .map(MqttProvision::try_from)
     .transpose()
 }
 
 /// Every approval, oldest first.
 pub async fn list(db: &Db) -> Result<Vec<MqttProvision>, StoreError> {
-    let pool = db.sqlite_only()?;
-    sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM mqtt_provisioning ORDER BY id"
-    )))
-    .fetch_all(pool)
-    .await?
+    on_db!(db, pool => {
+        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM mqtt_provisioning ORDER BY id"
+        )))
+        .fetch_all(pool)
+        .await
+    })?
     .into_iter()
     .map(MqttProvision::try_from)
     .collect()
@@ -167,14 +171,16 @@ pub async fn list(db: &Db) -> Result<Vec<MqttProvision>, StoreError> {
 /// Removes the approval of client id `name`, or else the `password`
 /// approval of username `name`; true when there was one.
 pub async fn remove(db: &Db, name: &str) -> Result<bool, StoreError> {
-    let pool = db.sqlite_only()?;
-    let done = sqlx::query(
-        "DELETE FROM mqtt_provisioning WHERE client_id = ?1
-            OR (profile = 'password' AND username = ?1 AND NOT EXISTS
-                (SELECT 1 FROM mqtt_provisioning WHERE client_id = ?1))",
-    )
-    .bind(name)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    let affected = on_db!(db, pool => {
+        sqlx::query(
+            "DELETE FROM mqtt_provisioning WHERE client_id = $1
+                OR (profile = 'password' AND username = $1 AND NOT EXISTS
+                    (SELECT 1 FROM mqtt_provisioning WHERE client_id = $1))",
+        )
+        .bind(name)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+    })?;
+    Ok(affected > 0)
 }

@@ -1,11 +1,10 @@
 //! Table `profiles`: the 0x06 values per gateway (`device_id = ''`) or
 //! device. No row means the configured defaults.
 
-use sqlx::SqlitePool;
-
 use crate::config::ProfileDefaults;
 use crate::error::StoreError;
-use crate::store::{Conn, Db};
+use crate::on_db;
+use crate::store::Db;
 
 /// The profile columns, as selected from the table or from a LEFT JOIN
 /// on it (every column NULL = no row: the table's columns are NOT NULL).
@@ -78,15 +77,17 @@ pub async fn get(
     gw_id: &str,
     device_id: &str,
 ) -> Result<Option<ProfileDefaults>, StoreError> {
-    let pool = db.sqlite_only()?;
-    let row = sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM profiles WHERE gw_id = ? AND device_id = ?",
+    let sql = format!(
+        "SELECT {} FROM profiles WHERE gw_id = $1 AND device_id = $2",
         columns("")
-    )))
-    .bind(gw_id)
-    .bind(device_id)
-    .fetch_optional(pool)
-    .await?;
+    );
+    let row = on_db!(db, pool => {
+        sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(sql))
+            .bind(gw_id)
+            .bind(device_id)
+            .fetch_optional(pool)
+            .await
+    })?;
     Ok(row.map(ProfileRow::into_profile).transpose()?.flatten())
 }
 
@@ -97,24 +98,37 @@ pub async fn put(
     device_id: &str,
     p: &ProfileDefaults,
 ) -> Result<(), StoreError> {
-    let pool = db.sqlite_only()?;
-    sqlx::query(
-        "INSERT OR REPLACE INTO profiles (gw_id, device_id, heartbeat_period, report_period,
-             report_offset, response_timeout, model, firmware_version, software_version,
-             hardware_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(gw_id)
-    .bind(device_id)
-    .bind(i64::from(p.heartbeat_period))
-    .bind(i64::from(p.report_period))
-    .bind(i64::from(p.report_offset))
-    .bind(i64::from(p.response_timeout))
-    .bind(&p.model)
-    .bind(&p.firmware_version)
-    .bind(&p.software_version)
-    .bind(&p.hardware_version)
-    .execute(pool)
-    .await?;
+    // An upsert of every column: what SQLite's INSERT OR REPLACE did (no
+    // other column, nothing refers to the row), in the form both take.
+    on_db!(db, pool => {
+        sqlx::query(
+            "INSERT INTO profiles (gw_id, device_id, heartbeat_period, report_period,
+                 report_offset, response_timeout, model, firmware_version, software_version,
+                 hardware_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (gw_id, device_id) DO UPDATE SET
+                 heartbeat_period = excluded.heartbeat_period,
+                 report_period = excluded.report_period,
+                 report_offset = excluded.report_offset,
+                 response_timeout = excluded.response_timeout,
+                 model = excluded.model,
+                 firmware_version = excluded.firmware_version,
+                 software_version = excluded.software_version,
+                 hardware_version = excluded.hardware_version",
+        )
+        .bind(gw_id)
+        .bind(device_id)
+        .bind(i64::from(p.heartbeat_period))
+        .bind(i64::from(p.report_period))
+        .bind(i64::from(p.report_offset))
+        .bind(i64::from(p.response_timeout))
+        .bind(&p.model)
+        .bind(&p.firmware_version)
+        .bind(&p.software_version)
+        .bind(&p.hardware_version)
+        .execute(pool)
+        .await
+        .map(drop)
+    })?;
     Ok(())
 }
 

@@ -5,11 +5,9 @@
 //! learns of it by reading the rows after the last one it has acted on
 //! ([`after`]) and closes that gateway's sessions.
 
-use sqlx::SqlitePool;
-
 use crate::error::StoreError;
-use crate::store::now_millis;
-use crate::store::{Conn, Db};
+use crate::store::{Db, now_millis};
+use crate::{on_conn, on_db};
 
 /// Rows older than this are pruned by the next revocation: a server
 /// reads them within seconds, and one starting later loads the gateways
@@ -39,72 +37,83 @@ pub enum Revoked {
 
 /// Removes the approval of `auth_id` and deregisters its gateway and
 /// devices, in one transaction, noting it in `revocations`.
+///
+/// The row's `seq` is SQLite's AUTOINCREMENT, or on PostgreSQL drawn by
+/// the table's BEFORE INSERT trigger under a lock held to the end of the
+/// transaction: on both, seqs grow in commit order, so a reader's
+/// `seq > last` misses none.
 pub async fn revoke(db: &Db, auth_id: &str) -> Result<Revoked, StoreError> {
-    let pool = db.sqlite_only()?;
     let now = now_millis();
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let removed = sqlx::query("DELETE FROM provisioning WHERE auth_id = ?")
-        .bind(auth_id)
-        .execute(&mut *tx)
-        .await?;
-    if removed.rows_affected() == 0 {
-        return Ok(Revoked::NotProvisioned);
-    }
-    let gw_id: Option<String> = sqlx::query_scalar(
-        "UPDATE gateways SET deregistered_at = ? WHERE auth_id = ? AND deregistered_at IS NULL
-         RETURNING gw_id",
-    )
-    .bind(now)
-    .bind(auth_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some(gw_id) = &gw_id {
-        sqlx::query(
-            "UPDATE devices SET deregistered_at = ? WHERE gw_id = ? AND deregistered_at IS NULL",
+    let mut tx = db.begin_write().await?;
+    let mut conn = tx.conn();
+    let revocation = on_conn!(conn, c => {
+        let removed = sqlx::query("DELETE FROM provisioning WHERE auth_id = $1")
+            .bind(auth_id)
+            .execute(&mut *c)
+            .await?;
+        if removed.rows_affected() == 0 {
+            return Ok(Revoked::NotProvisioned);
+        }
+        let gw_id: Option<String> = sqlx::query_scalar(
+            "UPDATE gateways SET deregistered_at = $1 WHERE auth_id = $2
+                 AND deregistered_at IS NULL
+             RETURNING gw_id",
         )
         .bind(now)
-        .bind(gw_id)
-        .execute(&mut *tx)
+        .bind(auth_id)
+        .fetch_optional(&mut *c)
         .await?;
-    }
-    sqlx::query("DELETE FROM revocations WHERE revoked_at < ?")
-        .bind(now - KEEP_MILLIS)
-        .execute(&mut *tx)
+        if let Some(gw_id) = &gw_id {
+            sqlx::query(
+                "UPDATE devices SET deregistered_at = $1 WHERE gw_id = $2
+                     AND deregistered_at IS NULL",
+            )
+            .bind(now)
+            .bind(gw_id)
+            .execute(&mut *c)
+            .await?;
+        }
+        sqlx::query("DELETE FROM revocations WHERE revoked_at < $1")
+            .bind(now - KEEP_MILLIS)
+            .execute(&mut *c)
+            .await?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO revocations (auth_id, gw_id, revoked_at) VALUES ($1, $2, $3)
+             RETURNING seq",
+        )
+        .bind(auth_id)
+        .bind(&gw_id)
+        .bind(now)
+        .fetch_one(&mut *c)
         .await?;
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO revocations (auth_id, gw_id, revoked_at) VALUES (?, ?, ?) RETURNING seq",
-    )
-    .bind(auth_id)
-    .bind(&gw_id)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
+        Revocation {
+            seq,
+            auth_id: auth_id.to_owned(),
+            gw_id,
+        }
+    });
     tx.commit().await?;
-    Ok(Revoked::Removed(Revocation {
-        seq,
-        auth_id: auth_id.to_owned(),
-        gw_id,
-    }))
+    Ok(Revoked::Removed(revocation))
 }
 
 /// The last revocation's `seq` (0 when there was none): a server starting
 /// acts on the revocations after it.
 pub async fn last_seq(db: &Db) -> Result<i64, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
+    Ok(on_db!(db, pool => {
         sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM revocations")
             .fetch_one(pool)
-            .await?,
-    )
+            .await
+    })?)
 }
 
 /// The revocations after `seq`, in order.
 pub async fn after(db: &Db, seq: i64) -> Result<Vec<Revocation>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(sqlx::query_as::<_, Revocation>(
-        "SELECT seq, auth_id, gw_id FROM revocations WHERE seq > ? ORDER BY seq",
-    )
-    .bind(seq)
-    .fetch_all(pool)
-    .await?)
+    Ok(on_db!(db, pool => {
+        sqlx::query_as::<_, Revocation>(
+            "SELECT seq, auth_id, gw_id FROM revocations WHERE seq > $1 ORDER BY seq",
+        )
+        .bind(seq)
+        .fetch_all(pool)
+        .await
+    })?)
 }

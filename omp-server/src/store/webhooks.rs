@@ -4,11 +4,10 @@
 //! short statement per delivered event, never inside the writer's
 //! transactions.
 
-use sqlx::SqlitePool;
-
 use crate::error::StoreError;
 use crate::store::events::EventFilter;
-use crate::store::{Conn, Db};
+use crate::store::{Backend, Conn, Db};
+use crate::{on_conn, on_db};
 
 /// A webhook as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -88,8 +87,11 @@ pub struct WebhookChange {
     pub enabled: Option<bool>,
 }
 
-const COLUMNS: &str = "id, url, secret, kinds, gw_id, enabled, cursor, created_at, \
-     failing_since, disabled_reason, last_error";
+/// The columns [`StoredWebhook`] reads. The flag is compared in SQL:
+/// PostgreSQL decodes only a BOOLEAN into `bool`, and a comparison is one
+/// on both backends.
+const COLUMNS: &str = "id, url, secret, kinds, gw_id, enabled <> 0 AS enabled, cursor, \
+     created_at, failing_since, disabled_reason, last_error";
 
 fn kinds_json(kinds: &[String]) -> Option<String> {
     (!kinds.is_empty()).then(|| serde_json::Value::from(kinds.to_vec()).to_string())
@@ -97,47 +99,45 @@ fn kinds_json(kinds: &[String]) -> Option<String> {
 
 /// Inserts `hook`; the stored row.
 pub async fn insert(db: &Db, hook: &NewWebhook) -> Result<StoredWebhook, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
+    Ok(on_db!(db, pool => {
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
             "INSERT INTO webhooks (url, secret, kinds, gw_id, enabled, cursor, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
         )))
         .bind(&hook.url)
         .bind(&hook.secret)
         .bind(kinds_json(&hook.kinds))
         .bind(&hook.gw_id)
-        .bind(hook.enabled)
+        // The column is a 0/1 BIGINT: PostgreSQL takes no bool for it.
+        .bind(i64::from(hook.enabled))
         .bind(hook.cursor)
         .bind(crate::store::now_millis())
         .fetch_one(pool)
-        .await?,
-    )
+        .await
+    })?)
 }
 
 /// Every webhook, by id.
 pub async fn list(db: &Db) -> Result<Vec<StoredWebhook>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
+    Ok(on_db!(db, pool => {
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM webhooks ORDER BY id"
         )))
         .fetch_all(pool)
-        .await?,
-    )
+        .await
+    })?)
 }
 
 /// One webhook.
 pub async fn get(db: &Db, id: i64) -> Result<Option<StoredWebhook>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(
+    Ok(on_db!(db, pool => {
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE id = ?"
+            "SELECT {COLUMNS} FROM webhooks WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(pool)
-        .await?,
-    )
+        .await
+    })?)
 }
 
 /// Applies `change`; the row after it, or `None` when there is no such
@@ -147,19 +147,20 @@ pub async fn update(
     id: i64,
     change: &WebhookChange,
 ) -> Result<Option<StoredWebhook>, StoreError> {
-    let pool = db.sqlite_only()?;
     let enable = change.enabled == Some(true);
-    Ok(
+    // `$3`, `$5` and `$8` are conditions (bool binds, which PostgreSQL
+    // takes in CASE WHEN); `$7` is stored, so a 0/1 integer.
+    Ok(on_db!(db, pool => {
         sqlx::query_as::<_, StoredWebhook>(sqlx::AssertSqlSafe(format!(
             "UPDATE webhooks SET \
-             url = COALESCE(?, url), \
-             secret = COALESCE(?, secret), \
-             kinds = CASE WHEN ? THEN ? ELSE kinds END, \
-             gw_id = CASE WHEN ? THEN ? ELSE gw_id END, \
-             enabled = COALESCE(?, enabled), \
-             failing_since = CASE WHEN ? THEN NULL ELSE failing_since END, \
-             disabled_reason = CASE WHEN ? THEN NULL ELSE disabled_reason END \
-         WHERE id = ? RETURNING {COLUMNS}"
+             url = COALESCE($1, url), \
+             secret = COALESCE($2, secret), \
+             kinds = CASE WHEN $3 THEN $4 ELSE kinds END, \
+             gw_id = CASE WHEN $5 THEN $6 ELSE gw_id END, \
+             enabled = COALESCE($7, enabled), \
+             failing_since = CASE WHEN $8 THEN NULL ELSE failing_since END, \
+             disabled_reason = CASE WHEN $8 THEN NULL ELSE disabled_reason END \
+             WHERE id = $9 RETURNING {COLUMNS}"
         )))
         .bind(&change.url)
         .bind(&change.secret)
@@ -167,35 +168,38 @@ pub async fn update(
         .bind(change.kinds.as_deref().and_then(kinds_json))
         .bind(change.gw_id.is_some())
         .bind(change.gw_id.clone().flatten())
-        .bind(change.enabled)
-        .bind(enable)
+        .bind(change.enabled.map(i64::from))
         .bind(enable)
         .bind(id)
         .fetch_optional(pool)
-        .await?,
-    )
+        .await
+    })?)
 }
 
 /// Deletes a webhook; `false` when there was none.
 pub async fn delete(db: &Db, id: i64) -> Result<bool, StoreError> {
-    let pool = db.sqlite_only()?;
-    let done = sqlx::query("DELETE FROM webhooks WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() > 0)
+    let affected = on_db!(db, pool => {
+        sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    Ok(affected > 0)
 }
 
 /// Sets the cursor back (or forward) for a replay; `false` when there is
 /// no such webhook.
 pub async fn set_cursor(db: &Db, id: i64, cursor: i64) -> Result<bool, StoreError> {
-    let pool = db.sqlite_only()?;
-    let done = sqlx::query("UPDATE webhooks SET cursor = ? WHERE id = ?")
-        .bind(cursor)
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() > 0)
+    let affected = on_db!(db, pool => {
+        sqlx::query("UPDATE webhooks SET cursor = $1 WHERE id = $2")
+            .bind(cursor)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+    })?;
+    Ok(affected > 0)
 }
 
 /// A webhook's cursor moved on after a 2xx: `cursor` is the last event
@@ -214,16 +218,27 @@ pub async fn advance_cursors(
     conn: &mut Conn<'_>,
     cursors: &[WebhookCursor],
 ) -> Result<(), StoreError> {
-    let conn = conn.sqlite_only()?;
-    for c in cursors {
-        sqlx::query(
-            "UPDATE webhooks SET cursor = MAX(cursor, ?), failing_since = NULL, last_error = NULL \
-             WHERE id = ?",
-        )
-        .bind(c.cursor)
-        .bind(c.id)
-        .execute(&mut *conn)
-        .await?;
+    // The larger of two values is SQLite's two-argument MAX and
+    // PostgreSQL's GREATEST (where MAX is only the aggregate).
+    let sql = match conn.backend() {
+        Backend::Sqlite => {
+            "UPDATE webhooks SET cursor = MAX(cursor, $1), failing_since = NULL, \
+             last_error = NULL WHERE id = $2"
+        }
+        Backend::Postgres => {
+            "UPDATE webhooks SET cursor = GREATEST(cursor, $1), failing_since = NULL, \
+             last_error = NULL WHERE id = $2"
+        }
+    };
+    for cursor in cursors {
+        on_conn!(conn, c => {
+            sqlx::query(sql)
+                .bind(cursor.cursor)
+                .bind(cursor.id)
+                .execute(&mut *c)
+                .await
+                .map(drop)
+        })?;
     }
     Ok(())
 }
@@ -231,26 +246,29 @@ pub async fn advance_cursors(
 /// Records a failed attempt: the error, and `since` as the start of the
 /// failures unless one is already recorded. The failures' start.
 pub async fn failed(db: &Db, id: i64, since: i64, error: &str) -> Result<Option<i64>, StoreError> {
-    let pool = db.sqlite_only()?;
-    Ok(sqlx::query_scalar::<_, Option<i64>>(
-        "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?), last_error = ? \
-         WHERE id = ? RETURNING failing_since",
-    )
-    .bind(since)
-    .bind(error)
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
+    Ok(on_db!(db, pool => {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "UPDATE webhooks SET failing_since = COALESCE(failing_since, $1), last_error = $2 \
+             WHERE id = $3 RETURNING failing_since",
+        )
+        .bind(since)
+        .bind(error)
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    })?
     .flatten())
 }
 
 /// Disables a webhook, saying why.
 pub async fn disable(db: &Db, id: i64, reason: &str) -> Result<(), StoreError> {
-    let pool = db.sqlite_only()?;
-    sqlx::query("UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ?")
-        .bind(reason)
-        .bind(id)
-        .execute(pool)
-        .await?;
+    on_db!(db, pool => {
+        sqlx::query("UPDATE webhooks SET enabled = 0, disabled_reason = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })?;
     Ok(())
 }
