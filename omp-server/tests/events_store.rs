@@ -116,6 +116,23 @@ async fn a_narrow_filter_over_a_long_history_pages_by_window_without_a_gap() {
 /// Events without a row of their own keep their place among their
 /// gateway's rows: one queued before a delivery has a lower id, one
 /// queued after it a higher one, even when all three are one batch.
+/// The kinds of the events committed once `n` of them are (or after 5 s,
+/// whatever is there), in id order.
+async fn kinds_committed(w: &common::LoneWriter, n: usize) -> Vec<String> {
+    let feed = w.handle.events().clone();
+    let db = omp_server::store::Db::from(w.pool.clone());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let page = events::page(&db, &EventFilter::default(), 0, feed.head(), 100)
+            .await
+            .unwrap();
+        if page.events.len() >= n || tokio::time::Instant::now() > deadline {
+            return page.events.into_iter().map(|e| e.kind).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_gateways_events_keep_the_order_they_were_queued_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,26 +153,8 @@ async fn a_gateways_events_keep_the_order_they_were_queued_in() {
     w.handle.record_event(presence(events::GATEWAY_OFFLINE));
     hold.release().await;
     assert!(delivery.await.unwrap().is_ok());
-    let feed = w.handle.events().clone();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let page = loop {
-        let page = events::page(
-            &omp_server::store::Db::from(w.pool.clone()),
-            &EventFilter::default(),
-            0,
-            feed.head(),
-            100,
-        )
-        .await
-        .unwrap();
-        if page.events.len() == 3 || tokio::time::Instant::now() > deadline {
-            break page;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
-    let kinds: Vec<&str> = page.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
-        kinds,
+        kinds_committed(&w, 3).await,
         [
             events::GATEWAY_ONLINE,
             events::DELIVERY,
@@ -199,21 +198,8 @@ async fn an_mqtt_clients_online_states_keep_their_place_among_its_messages() {
     w.handle.try_record_presence(change(false)).unwrap();
     hold.release().await;
     assert!(committed.await.unwrap().is_ok());
-    let feed = w.handle.events().clone();
-    let db = omp_server::store::Db::from(w.pool.clone());
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    let page = loop {
-        let page = events::page(&db, &EventFilter::default(), 0, feed.head(), 100)
-            .await
-            .unwrap();
-        if page.events.len() == 3 || tokio::time::Instant::now() > deadline {
-            break page;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    };
-    let kinds: Vec<&str> = page.events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
-        kinds,
+        kinds_committed(&w, 3).await,
         [
             events::MQTT_ONLINE,
             events::MQTT_MESSAGE,
