@@ -46,28 +46,12 @@ pub async fn execute(
     command: &ProvisionCommand,
     out: &mut impl Write,
 ) -> Result<(), ServerError> {
-    let database = config.database_path();
-    let shown_dir =
-        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
-    match std::fs::metadata(&config.data_dir) {
-        // Run in another directory, `./omp-data` is not the server's: a
-        // new data directory there would take approvals no server reads.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ServerError::ProvisionWithoutDataDir { path: shown_dir });
-        }
-        _ => crate::data_dir::prepare(&config.data_dir)?,
-    }
-    if !database.exists() {
-        // A data directory made ahead of the server's first start (a
-        // service manager's state directory) is fine; say where it went.
-        let shown = std::path::absolute(&database).unwrap_or_else(|_| database.clone());
-        eprintln!(
-            "note: no database at {}; creating a new one. The server sees these approvals only \
-             if it runs with the same --data-dir.",
-            shown.display()
-        );
-    }
-    let pool = store::Db::from(store::open(&database).await?);
+    let pool = match config.database_url.as_deref() {
+        // The approvals go where every instance on that database reads
+        // them; the data directory plays no part.
+        Some(url) => store::Db::open(Some(url), &config.database_path()).await?.0,
+        None => open_in_data_dir(config).await?,
+    };
     let result = match command {
         ProvisionCommand::Add {
             auth_id,
@@ -134,6 +118,32 @@ pub async fn execute(
     result
 }
 
+/// The SQLite store of the data directory, which must exist: run in
+/// another directory, `./omp-data` is not the server's, and a new data
+/// directory there would take approvals no server reads.
+async fn open_in_data_dir(config: &Config) -> Result<store::Db, ServerError> {
+    let database = config.database_path();
+    let shown_dir =
+        std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    match std::fs::metadata(&config.data_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ServerError::ProvisionWithoutDataDir { path: shown_dir });
+        }
+        _ => crate::data_dir::prepare(&config.data_dir)?,
+    }
+    if !database.exists() {
+        // A data directory made ahead of the server's first start (a
+        // service manager's state directory) is fine; say where it went.
+        let shown = std::path::absolute(&database).unwrap_or_else(|_| database.clone());
+        eprintln!(
+            "note: no database at {}; creating a new one. The server sees these approvals only \
+             if it runs with the same --data-dir.",
+            shown.display()
+        );
+    }
+    Ok(store::Db::from(store::open(&database).await?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +172,28 @@ mod tests {
         assert!(text.contains("--data-dir"), "{text}");
         assert!(text.contains("start the server once"), "{text}");
         assert!(!missing.exists(), "nothing is created");
+    }
+
+    #[tokio::test]
+    async fn on_postgres_approvals_go_to_the_database_without_a_data_dir() {
+        let Some(database) =
+            test_support::postgres::TestDatabase::create("provision_on_postgres").await
+        else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("omp-data");
+        let mut config = config_in(&missing, ProvisioningMode::Approved);
+        config.database_url = Some(database.url.clone());
+        let add = ProvisionCommand::Add {
+            auth_id: "0008dc1e3222".into(),
+            domain: None,
+            manufacture_id: None,
+        };
+        run(&config, add).await.unwrap();
+        let listed = run(&config, ProvisionCommand::List).await.unwrap();
+        assert!(listed.starts_with("0008dc1e3222\t"), "{listed}");
+        assert!(!missing.exists(), "no data directory is needed or made");
     }
 
     #[tokio::test]
