@@ -101,7 +101,47 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })?;
     // Anything after the object is not JSON either.
     json.end().map_err(|e| not_json(&e))?;
+    // JSON writes U+0000 only as the escape `\u0000`: bodies without that
+    // text are not walked again.
+    if bytes.windows(6).any(|w| w == b"\\u0000")
+        && let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = nul_at(&document, String::new())
+    {
+        return Err(ApiError::bad_request(field, super::params::NUL_REFUSED));
+    }
     Ok(value)
+}
+
+/// The path (`url`, `kinds[1]`, …) of the first string in `value`, key or
+/// value, that holds U+0000.
+fn nul_at(value: &serde_json::Value, path: String) -> Option<String> {
+    let named = |path: &str| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        serde_json::Value::String(text) if text.contains('\0') => Some(named(&path)),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_at(item, format!("{}[{i}]", named(&path)))),
+        serde_json::Value::Object(fields) => fields.iter().find_map(|(key, field)| {
+            let inner = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(named(&path))
+            } else {
+                nul_at(field, inner)
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn not_json(e: &serde_json::Error) -> ApiError {
@@ -279,6 +319,15 @@ mod tests {
             }
             Err(other) => panic!("{body}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_nul_character_in_a_string_is_refused_naming_its_field() {
+        let (_, field, message) = refused(r#"{"text": "a\u0000b"}"#);
+        assert_eq!(field, "text");
+        assert!(message.contains("U+0000"), "{message}");
+        // The text `\u0000` itself (an escaped backslash) is no NUL.
+        assert!(decode::<Sample>(br#"{"text": "\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub const DEFAULT_LIMIT: u32 = 100;
 pub const MAX_LIMIT: u32 = 1000;
 /// Longest `cursor` accepted.
 const MAX_CURSOR_LEN: usize = 200;
+/// Why a text with U+0000 in it is refused, wherever it comes from: no
+/// identifier, URL or filter of the API has one, and PostgreSQL's text
+/// cannot hold it (the answer is the same on both stores).
+pub const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
 
 /// The decoded query string (`form_urlencoded`; a bad percent escape is
 /// kept lossily rather than refused, like browsers do).
@@ -26,11 +30,13 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(QueryParams(
-            form_urlencoded::parse(query.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        ))
+        let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if let Some((name, _)) = params.iter().find(|(_, v)| v.contains('\0')) {
+            return Err(ApiError::bad_request(name.clone(), NUL_REFUSED));
+        }
+        Ok(QueryParams(params))
     }
 }
 
@@ -135,6 +141,13 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParams {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request("path", e.body_text()))?;
+        if let Some(name) = params
+            .iter()
+            .find(|(_, v)| v.contains('\0'))
+            .map(|(k, _)| k)
+        {
+            return Err(ApiError::bad_request(name.clone(), NUL_REFUSED));
+        }
         Ok(PathParams(params))
     }
 }
