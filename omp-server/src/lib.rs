@@ -29,7 +29,8 @@
 //! - [`gmmp`]: listener, sessions and one handler per message family.
 //! - [`mqtt`]: the MQTT listener, sessions, login, routing and `$dp`.
 //! - [`control`]: the control queue and its dispatcher task.
-//! - [`store`]: SQLite, one file per table, and the group-commit writer.
+//! - [`store`]: SQLite or PostgreSQL behind one seam (`store::db`), one file
+//!   per table, and the group-commit writer.
 //! - [`events`]: the outbox's feed — "events up to id N are committed" —
 //!   and the events noted for the writer's next batch.
 //! - [`export`]: a gateway's deliveries as CSV or NDJSON, streamed in

@@ -1,16 +1,21 @@
-//! The SQLite store: one file per table, and the group-commit [`writer`].
+//! The store: one file per table, the group-commit [`writer`], on SQLite
+//! (the embedded default, this file) or PostgreSQL ([`postgres`]), both
+//! behind the seam of [`db`].
 //!
 //! Reads and the rare writes (registration, provisioning, encryption key)
-//! go through a [`SqlitePool`]; deliveries, the hot path, go only through
-//! the single writer task, which owns its own connection. SQLite runs in
-//! WAL mode with `synchronous=FULL`: a commit is on disk (survives power
-//! loss) before it returns, and group commit makes that affordable.
+//! go through the pool of a [`Db`]; deliveries, the hot path, go only
+//! through the single writer task, which owns its own [`Connection`].
+//! SQLite runs in WAL mode with `synchronous=FULL`: a commit is on disk
+//! (survives power loss) before it returns, and group commit makes that
+//! affordable. PostgreSQL commits as its server is configured (durable
+//! with its defaults).
 //!
-//! Every write transaction starts with `BEGIN IMMEDIATE`: a deferred
-//! transaction that reads first and writes later cannot wait for the lock
-//! in WAL mode (SQLITE_BUSY_SNAPSHOT once the writer has committed in
-//! between), whereas IMMEDIATE takes the write lock up front and honours
-//! `busy_timeout`.
+//! Every write transaction starts with [`Db::begin_write`]: on SQLite
+//! `BEGIN IMMEDIATE` — a deferred transaction that reads first and writes
+//! later cannot wait for the lock in WAL mode (SQLITE_BUSY_SNAPSHOT once
+//! the writer has committed in between), whereas IMMEDIATE takes the write
+//! lock up front and honours `busy_timeout` — and on PostgreSQL a
+//! transaction holding the store's advisory write lock.
 
 use std::io::ErrorKind;
 use std::path::Path;
