@@ -220,7 +220,7 @@ pub async fn run(
     ));
     let control_stop = CancellationToken::new();
     let control_task = control::dispatcher::spawn(
-        state.db.dedicated().await?,
+        &state.db,
         control_config,
         control_inbox,
         state.control_watch().clone(),

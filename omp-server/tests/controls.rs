@@ -259,6 +259,59 @@ async fn on_postgres_a_control_for_a_live_gateway_is_pushed_at_once_and_ends_suc
     pushed_at_once_and_ends_success(|c| c.database_url = Some(database.url.clone())).await;
 }
 
+#[tokio::test]
+async fn on_postgres_controls_and_deliveries_work_again_after_the_database_drops_every_connection()
+{
+    let Some(database) = test_support::postgres::TestDatabase::create("controls_after_a_cut").await
+    else {
+        return;
+    };
+    let Fixture {
+        _dir,
+        server,
+        api,
+        mut gw,
+        gw_id,
+    } = live_gateway(|c| c.database_url = Some(database.url.clone())).await;
+    common::stores::cut_connections(&database.url).await;
+    // The pool replaces its connections on its own; the writer and the
+    // dispatcher make theirs again (the dispatcher at its next sweep).
+    let deadline = tokio::time::Instant::now() + GUARD;
+    let created = loop {
+        let (status, json) = api
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v1/gateways/{gw_id}/controls"),
+                Some(json!({ "control_type": "status_check" })),
+            )
+            .await;
+        if status == 202 {
+            break json;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "controls never worked again: {status} {json}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (tid, req) = recv_control(&mut gw).await;
+    assert_eq!(created["tid"], tid);
+    carry_out(&mut gw, tid, &req, &[0x01, 0x00]).await;
+    assert_eq!(
+        api.until(id_of(&created), "SUCCESS").await["state"],
+        "SUCCESS"
+    );
+    let deadline = tokio::time::Instant::now() + GUARD;
+    while rc(&gw.deliver(b"after the cut").await) != ResultCode::OK {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries never acknowledged again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
+
 async fn pushed_at_once_and_ends_success(tweak: impl FnOnce(&mut Config)) {
     let Fixture {
         _dir,

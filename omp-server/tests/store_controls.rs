@@ -1105,7 +1105,7 @@ async fn the_dispatcher_runs_on_its_own_connection() {
         let (handle, inbox) = ControlHandle::channel();
         let stop = CancellationToken::new();
         let task = dispatcher::spawn(
-            store.dedicated().await,
+            &store.db,
             config,
             inbox,
             Arc::new(ControlWatch::default()),

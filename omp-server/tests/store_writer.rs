@@ -92,21 +92,6 @@ async fn a_keyed_resend_is_stored_once_on_each_backend() {
     }
 }
 
-/// Ends every other connection to the test's database, as a PostgreSQL
-/// restart does.
-async fn cut_connections(url: &str) {
-    use sqlx::Connection;
-    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = current_database() AND pid <> pg_backend_pid()",
-    )
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    admin.close().await.unwrap();
-}
-
 #[tokio::test]
 async fn a_lost_postgres_connection_fails_its_batch_and_is_made_again() {
     let Some(store) = common::stores::postgres("writer_reconnect").await else {
@@ -121,7 +106,7 @@ async fn a_lost_postgres_connection_fails_its_batch_and_is_made_again() {
     assert_eq!(before.await.unwrap().unwrap(), Committed::Stored);
     acknowledged.insert(1i64);
 
-    cut_connections(&url).await;
+    common::stores::cut_connections(&url).await;
     let lost = writer
         .submit(common::delivery_row(2, 0, false, b"lost"))
         .unwrap();

@@ -31,9 +31,10 @@ use super::{ControlMetrics, ControlWatch, Event, Inbox, Live};
 use crate::config::ControlConfig;
 use crate::error::StoreError;
 use crate::events::EventFeed;
-use crate::store::Connection;
 use crate::store::controls::{self as rows, ControlState, Outcome};
+use crate::store::db::Reconnect;
 use crate::store::now_millis;
+use crate::store::{Backend, Connection, Db};
 
 /// How often QUEUED controls of live gateways are looked for regardless of
 /// events.
@@ -49,6 +50,8 @@ struct Dispatcher {
     /// Its own connection (`Db::dedicated`): the dispatcher never waits
     /// for the API's pool.
     db: Connection,
+    /// Makes `db` again after PostgreSQL dropped it.
+    reconnect: Reconnect,
     config: ControlConfig,
     table: Table,
     live: HashMap<String, Live>,
@@ -67,19 +70,21 @@ struct Dispatcher {
 /// Recovers the controls left SENT or PROGRESS by the last run, then
 /// starts the dispatcher; it runs until `stop` is cancelled.
 pub async fn spawn(
-    mut db: Connection,
+    store: &Db,
     config: ControlConfig,
     inbox: Inbox,
     changed: Arc<ControlWatch>,
     events: Arc<EventFeed>,
     stop: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>, StoreError> {
+    let mut db = store.dedicated().await?;
     let last_tid = rows::max_tid(&mut db.conn())
         .await?
         .and_then(|t| u32::try_from(t).ok());
     let mut d = Dispatcher {
         table: Table::new(last_tid),
         db,
+        reconnect: Reconnect::new(store.clone()),
         config,
         live: HashMap::new(),
         maybe_queued: HashSet::new(),
@@ -99,6 +104,23 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl Dispatcher {
+    /// Makes the connection again when PostgreSQL has dropped it, so the
+    /// sweep that follows retries what failed meanwhile. Until then every
+    /// change fails and is logged, and each control stays as stored.
+    async fn heal(&mut self) {
+        if self.db.backend() != Backend::Postgres || self.db.ping().await.is_ok() {
+            return;
+        }
+        match self.reconnect.attempt().await {
+            Ok(conn) => {
+                self.db = conn;
+                tracing::info!("the control dispatcher's database connection is back");
+            }
+            Err(e) => tracing::warn!(error = %e,
+                "the control dispatcher's database connection is lost; trying again at the next sweep"),
+        }
+    }
+
     async fn run(mut self, mut inbox: Inbox, stop: CancellationToken) {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -365,6 +387,7 @@ impl Dispatcher {
 
     /// Pushes for every live gateway with QUEUED controls.
     async fn sweep(&mut self) {
+        self.heal().await;
         let gateways = match rows::gateways_with_queued(&mut self.db.conn()).await {
             Ok(g) => g,
             Err(e) => {

@@ -18,6 +18,8 @@
 //! transactions (registrations, ID allocation) stay serialised as they are
 //! on SQLite's single writer, across every instance on the database.
 
+use std::time::{Duration, Instant};
+
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{ConnectOptions, Connection as _, Postgres, Sqlite, Transaction};
@@ -317,5 +319,55 @@ impl Tx<'_> {
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(())
+    }
+}
+
+/// Making a task's own [`Connection`] again after PostgreSQL dropped it
+/// (a restart, a failover, a killed backend), no more often than a
+/// back-off that doubles from [`RECONNECT_FIRST`] to [`RECONNECT_MAX`].
+/// Meanwhile the task's work fails at once: the writer acknowledges
+/// nothing, the dispatcher leaves its controls as stored.
+#[derive(Debug)]
+pub struct Reconnect {
+    db: Db,
+    backoff: Duration,
+    next: Instant,
+}
+
+/// The first pause after a failed attempt.
+pub const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+/// The longest pause between attempts.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+impl Reconnect {
+    /// Attempts on `db`'s settings, the first one at once.
+    pub fn new(db: Db) -> Reconnect {
+        Reconnect {
+            db,
+            backoff: RECONNECT_FIRST,
+            next: Instant::now(),
+        }
+    }
+
+    /// A new connection, or why there is none: the connection error, or
+    /// [`StoreError::Reconnecting`] while the back-off lasts.
+    pub async fn attempt(&mut self) -> Result<Connection, StoreError> {
+        let now = Instant::now();
+        if now < self.next {
+            return Err(StoreError::Reconnecting {
+                retry_in: self.next - now,
+            });
+        }
+        match self.db.dedicated().await {
+            Ok(conn) => {
+                self.backoff = RECONNECT_FIRST;
+                Ok(conn)
+            }
+            Err(e) => {
+                self.next = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                Err(e)
+            }
+        }
     }
 }

@@ -74,3 +74,18 @@ pub async fn each(test: &str) -> Vec<TestStore> {
     stores.extend(postgres(test).await);
     stores
 }
+
+/// Ends every other connection to the database at `url`, as a
+/// PostgreSQL restart does to a server's connections.
+pub async fn cut_connections(url: &str) {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+}

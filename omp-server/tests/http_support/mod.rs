@@ -82,7 +82,7 @@ impl TestApp {
             ApiKey::new(KEY).unwrap(),
         ));
         dispatcher::spawn(
-            state.db.dedicated().await.unwrap(),
+            &state.db,
             control_config,
             inbox,
             state.control_watch().clone(),

@@ -74,6 +74,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::StoreError;
 use crate::events::EventFeed;
+use crate::store::db::Reconnect;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, NewEvent};
 use crate::store::mqtt_messages::MessageRow;
@@ -518,49 +519,6 @@ struct Writer {
     split_limits: SplitLimits,
     metrics: Arc<WriterMetrics>,
     events: Arc<EventFeed>,
-}
-
-/// Making the writer's connection again after it was lost, no more often
-/// than a back-off that doubles from [`RECONNECT_FIRST`] to
-/// [`RECONNECT_MAX`]: meanwhile every batch fails at once (nothing is
-/// acknowledged), and the sessions answer their back-off.
-struct Reconnect {
-    db: Db,
-    backoff: Duration,
-    next: Instant,
-}
-
-const RECONNECT_FIRST: Duration = Duration::from_millis(100);
-const RECONNECT_MAX: Duration = Duration::from_secs(5);
-
-impl Reconnect {
-    fn new(db: Db) -> Reconnect {
-        Reconnect {
-            db,
-            backoff: RECONNECT_FIRST,
-            next: Instant::now(),
-        }
-    }
-
-    async fn attempt(&mut self) -> Result<Connection, StoreError> {
-        let now = Instant::now();
-        if now < self.next {
-            return Err(StoreError::Reconnecting {
-                retry_in: self.next - now,
-            });
-        }
-        match self.db.dedicated().await {
-            Ok(conn) => {
-                self.backoff = RECONNECT_FIRST;
-                Ok(conn)
-            }
-            Err(e) => {
-                self.next = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
-                Err(e)
-            }
-        }
-    }
 }
 
 impl Writer {
