@@ -268,6 +268,22 @@ impl<'c> Conn<'c> {
         }
     }
 
+    /// Runs one statement without parameters or rows (transaction
+    /// control: `BEGIN`, `SAVEPOINT x`, `COMMIT`, …).
+    pub async fn execute(&mut self, statement: &'static str) -> Result<(), StoreError> {
+        on_conn!(self, c => sqlx::query(statement).execute(c).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Takes [`WRITE_LOCK`] in the transaction open on this connection,
+    /// on PostgreSQL (SQLite's `BEGIN IMMEDIATE` took the file's lock).
+    pub async fn take_write_lock(&mut self) -> Result<(), StoreError> {
+        if let Conn::Postgres(c) = self {
+            take_write_lock(c).await?;
+        }
+        Ok(())
+    }
+
     /// Starts a write transaction on this connection (see the module
     /// doc).
     pub async fn begin_write(&mut self) -> Result<Tx<'_>, StoreError> {

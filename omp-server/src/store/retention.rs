@@ -25,7 +25,6 @@
 use crate::error::StoreError;
 use crate::on_conn;
 use crate::store::Conn;
-use crate::store::db::WRITE_LOCK;
 
 /// A table family retention applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +81,7 @@ const FINAL_STATES: &str = "('SUCCESS', 'FAILED', 'TIMEOUT', 'EXPIRED', 'CANCELL
 /// ([`super::writer::WriterHandle::purge`]).
 ///
 /// On SQLite the BEGIN is IMMEDIATE (the write lock up front); on
-/// PostgreSQL the transaction first takes [`WRITE_LOCK`], as
+/// PostgreSQL the transaction first takes [`WRITE_LOCK`](crate::store::db::WRITE_LOCK), as
 /// [`Db::begin_write`](crate::store::Db::begin_write) does, so it is
 /// serialised with the other write transactions as on SQLite.
 pub async fn run(conn: &mut Conn<'_>, purge: Purge) -> Result<u64, StoreError> {
@@ -90,32 +89,21 @@ pub async fn run(conn: &mut Conn<'_>, purge: Purge) -> Result<u64, StoreError> {
         Conn::Sqlite(_) => "BEGIN IMMEDIATE",
         Conn::Postgres(_) => "BEGIN",
     };
-    statement(conn, begin).await?;
+    conn.execute(begin).await?;
     let result = match locked_remove(conn, purge).await {
-        Ok(removed) => statement(conn, "COMMIT").await.map(|()| removed),
+        Ok(removed) => conn.execute("COMMIT").await.map(|()| removed),
         Err(e) => Err(e),
     };
     if result.is_err() {
-        let _ = statement(conn, "ROLLBACK").await;
+        let _ = conn.execute("ROLLBACK").await;
     }
     result
-}
-
-/// Runs one statement without parameters (transaction control).
-async fn statement(conn: &mut Conn<'_>, sql: &'static str) -> Result<(), StoreError> {
-    on_conn!(conn, c => sqlx::query(sql).execute(c).await.map(drop))?;
-    Ok(())
 }
 
 /// [`remove`] inside the transaction, after taking PostgreSQL's write
 /// lock.
 async fn locked_remove(conn: &mut Conn<'_>, purge: Purge) -> Result<u64, StoreError> {
-    if let Conn::Postgres(c) = conn {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITE_LOCK)
-            .execute(&mut **c)
-            .await?;
-    }
+    conn.take_write_lock().await?;
     remove(conn, purge).await
 }
 

@@ -100,22 +100,16 @@ pub(super) async fn commit(
         Backend::Sqlite => "BEGIN IMMEDIATE",
         Backend::Postgres => "BEGIN",
     };
-    execute(conn, begin).await?;
+    conn.execute(begin).await?;
     let result = write_batch(conn, batch).await;
     let result = match result {
-        Ok(outcomes) => execute(conn, "COMMIT").await.map(|()| outcomes),
+        Ok(outcomes) => conn.execute("COMMIT").await.map(|()| outcomes),
         Err(e) => Err(e),
     };
     if result.is_err() {
-        let _ = execute(conn, "ROLLBACK").await;
+        let _ = conn.execute("ROLLBACK").await;
     }
     result
-}
-
-/// Runs one statement without parameters or rows.
-async fn execute(conn: &mut Conn<'_>, statement: &'static str) -> Result<(), StoreError> {
-    on_conn!(conn, c => sqlx::query(statement).execute(&mut *c).await.map(drop))?;
-    Ok(())
 }
 
 /// What a committed batch made.
@@ -137,7 +131,7 @@ async fn write_batch(conn: &mut Conn<'_>, batch: &mut Batch) -> Result<BatchOutc
     // before its deliveries' events, and ids keep the order things
     // happened in.
     if !batch.events.is_empty() {
-        execute(conn, "SAVEPOINT noted_events").await?;
+        conn.execute("SAVEPOINT noted_events").await?;
         let written = events::insert(conn, &batch.events).await;
         if let Err(e) = end_savepoint(conn, "noted_events", written).await {
             tracing::warn!(events = batch.events.len(), error = %e, "events not saved");
@@ -149,7 +143,7 @@ async fn write_batch(conn: &mut Conn<'_>, batch: &mut Batch) -> Result<BatchOutc
     // messages; each set is all or nothing (a savepoint), so no state is
     // saved without its event or the other way round.
     if !batch.presence.is_empty() {
-        execute(conn, "SAVEPOINT presence").await?;
+        conn.execute("SAVEPOINT presence").await?;
         let written = mqtt_presence::record(conn, &batch.presence).await;
         if let Err(e) = end_savepoint(conn, "presence", written).await {
             tracing::warn!(changes = batch.presence.len(), error = %e,
@@ -177,7 +171,7 @@ async fn write_batch(conn: &mut Conn<'_>, batch: &mut Batch) -> Result<BatchOutc
     if !batch.seen.is_empty() {
         let on_postgres = conn.backend() == Backend::Postgres;
         if on_postgres {
-            execute(conn, "SAVEPOINT last_seen").await?;
+            conn.execute("SAVEPOINT last_seen").await?;
         }
         let written = gateways::record_last_seen(conn, &batch.seen).await;
         let written = if on_postgres {
