@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod seed;
 pub mod stores;
 
 use std::net::SocketAddr;

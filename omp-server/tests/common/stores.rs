@@ -11,7 +11,11 @@
 //!     // … assertions, with `store.backend()` in messages
 //! }
 //! ```
+//!
+//! What no store function does, a test does in raw SQL on either
+//! backend: [`exec`], [`exec_with`] (with parameters) and [`count`].
 
+use omp_server::on_db;
 use omp_server::store::{Backend, Db};
 use test_support::postgres::TestDatabase;
 
@@ -73,6 +77,32 @@ pub async fn each(test: &str) -> Vec<TestStore> {
     let mut stores = vec![sqlite().await];
     stores.extend(postgres(test).await);
     stores
+}
+
+/// Runs `sql` on whichever backend `db` is: test set-up that no store
+/// function does (test constants only, no parameters).
+pub async fn exec(db: &Db, sql: &str) {
+    exec_with(db, sql, &[]).await;
+}
+
+/// Runs `sql` with `binds` bound in order (`$1`, `$2`, … on both).
+pub async fn exec_with(db: &Db, sql: &str, binds: &[i64]) {
+    on_db!(db, pool => {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.execute(pool).await.map(drop)
+    })
+    .unwrap_or_else(|e| panic!("{sql} on {}: {e}", db.backend()));
+}
+
+/// The one BIGINT `sql` selects.
+pub async fn count(db: &Db, sql: &str) -> i64 {
+    on_db!(db, pool => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(pool)
+        .await)
+    .unwrap_or_else(|e| panic!("{sql} on {}: {e}", db.backend()))
 }
 
 /// Ends every other connection to the database at `url`, as a
