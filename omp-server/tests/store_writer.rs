@@ -12,20 +12,18 @@ use omp_server::store::writer::{self, Committed, WriterHandle};
 use omp_server::store::{Db, deliveries};
 use tokio_util::sync::CancellationToken;
 
-fn start(db: &Db) -> impl std::future::Future<Output = (WriterHandle, CancellationToken)> + '_ {
-    async move {
-        let stop = CancellationToken::new();
-        let (handle, _task) = writer::spawn(
-            db,
-            256,
-            100,
-            gmmp_codec::SplitLimits::default(),
-            stop.clone(),
-        )
-        .await
-        .expect("the writer starts");
-        (handle, stop)
-    }
+async fn start(db: &Db) -> (WriterHandle, CancellationToken) {
+    let stop = CancellationToken::new();
+    let (handle, _task) = writer::spawn(
+        db,
+        256,
+        100,
+        gmmp_codec::SplitLimits::default(),
+        stop.clone(),
+    )
+    .await
+    .expect("the writer starts");
+    (handle, stop)
 }
 
 #[tokio::test]

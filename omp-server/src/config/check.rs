@@ -29,19 +29,18 @@ impl Config {
             }
             _ => {}
         }
-        if let Some(url) = &self.database_url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                // The value itself may hold a password: name only its scheme.
-                let scheme = url.split_once("://").map_or("none", |(scheme, _)| scheme);
-                return Err(ConfigError::BadValue {
-                    key: "database_url",
-                    value: format!("a URL of scheme {scheme}"),
-                    reason:
-                        "must be a PostgreSQL URL, postgres://user:password@host:port/database \
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            // The value itself may hold a password: name only its scheme.
+            let scheme = url.split_once("://").map_or("none", |(scheme, _)| scheme);
+            return Err(ConfigError::BadValue {
+                key: "database_url",
+                value: format!("a URL of scheme {scheme}"),
+                reason: "must be a PostgreSQL URL, postgres://user:password@host:port/database \
                              (leave it unset for the SQLite file in the data directory)"
-                            .into(),
-                });
-            }
+                    .into(),
+            });
         }
         let positive = [
             ("max_connections", self.max_connections),

@@ -648,10 +648,10 @@ impl Writer {
                 let _ = reply.send(result);
             }
         }
-        if let Some(conn) = self.conn.take() {
-            if let Err(e) = conn.close().await {
-                tracing::warn!(error = %e, "closing the writer connection failed");
-            }
+        if let Some(conn) = self.conn.take()
+            && let Err(e) = conn.close().await
+        {
+            tracing::warn!(error = %e, "closing the writer connection failed");
         }
     }
 
