@@ -8,11 +8,13 @@
 //! never a timing assertion.
 
 mod common;
+mod mqtt;
 
 use std::time::Duration;
 
 use common::{Client, GUARD, TestServer, rc, start};
 use gmmp_codec::ResultCode;
+use mqtt::{Raw, hex};
 use sqlx::PgPool;
 use test_support::postgres::TestDatabase;
 
@@ -133,6 +135,58 @@ async fn a_gateway_connecting_to_another_instance_closes_its_session_on_the_firs
         count(&pg, "SELECT count(*) FROM instances WHERE id = $1", &id_a).await,
         0
     );
+    pg.close().await;
+}
+
+/// CONNECT, MQTT 3.1.1, clean session, keep-alive 60 s, client id
+/// `dev 1` (a space: the notice's key is read around it).
+const CONNECT_DEV_1: &str = "10 11 00 04 4d 51 54 54 04 02 00 3c 00 05 64 65 76 20 31";
+const CONNACK_OK: &str = "20 02 00 00";
+
+#[tokio::test]
+async fn an_mqtt_client_connecting_to_another_instance_closes_its_session_on_the_first() {
+    let db = TestDatabase::create("instances_mqtt")
+        .await
+        .expect("PostgreSQL (set OMP_TEST_POSTGRES_URL)");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let on_postgres_with_mqtt = |c: &mut omp_server::Config| {
+        c.database_url = Some(db.url.clone());
+        c.mqtt_listen = Some("127.0.0.1:0".parse().unwrap());
+    };
+    let a = start(dir_a.path(), on_postgres_with_mqtt).await;
+    let b = start(dir_b.path(), on_postgres_with_mqtt).await;
+    let pg = PgPool::connect(&db.url).await.unwrap();
+    let (id_a, id_b) = (instance_id(&a), instance_id(&b));
+
+    let mut on_a = Raw::connect(&a).await;
+    on_a.send(&hex(CONNECT_DEV_1)).await;
+    assert_eq!(on_a.read_exact(4).await, hex(CONNACK_OK));
+    eventually("A claims the client id", || async {
+        row(&pg, "mqtt", "dev 1")
+            .await
+            .is_some_and(|(i, _)| i == id_a)
+    })
+    .await;
+
+    let mut on_b = Raw::connect(&b).await;
+    on_b.send(&hex(CONNECT_DEV_1)).await;
+    assert_eq!(on_b.read_exact(4).await, hex(CONNACK_OK));
+    assert!(on_a.closed().await);
+    eventually("A forgets the client", || async {
+        !a.state.mqtt.router.is_connected("dev 1")
+    })
+    .await;
+    assert_eq!(
+        row(&pg, "mqtt", "dev 1").await.map(|(i, _)| i),
+        Some(id_b.clone())
+    );
+    assert!(b.state.mqtt.router.is_connected("dev 1"));
+    // PINGREQ → PINGRESP: B's session is alive.
+    on_b.send(&hex("c0 00")).await;
+    assert_eq!(on_b.read_exact(2).await, hex("d0 00"));
+
+    b.stop().await;
+    a.stop().await;
     pg.close().await;
 }
 
