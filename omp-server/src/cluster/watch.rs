@@ -44,6 +44,9 @@ pub(super) async fn run(
     let mut rescan = tokio::time::interval(RESCAN_EVERY);
     rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut beating = true;
+    // False once the listener is gone (it ends only at stop, or if it
+    // panicked): the rescans go on alone.
+    let mut listening = true;
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -62,7 +65,7 @@ pub(super) async fn run(
                 }
             }
             _ = rescan.tick() => rescan_table(&state, cluster).await,
-            heard = heard.recv() => match heard {
+            heard = heard.recv(), if listening => match heard {
                 Some(Heard::Notice(payload)) => match Notice::parse(&payload) {
                     Some(notice) => {
                         let taken = cluster.local().claimed_elsewhere(
@@ -80,7 +83,11 @@ pub(super) async fn run(
                         "a notice not of a session claim; ignored"),
                 },
                 Some(Heard::Listening) => rescan_table(&state, cluster).await,
-                None => {}
+                None => {
+                    tracing::warn!(instance = cluster.id(),
+                        "no longer listening for session claims; the rescans go on");
+                    listening = false;
+                }
             },
         }
     }
