@@ -23,6 +23,8 @@
 //! - [`secret`]: the one constant-time comparison of secrets.
 //! - [`directory`]: in-memory auth_id → GW map for hot-path authentication.
 //! - [`registry`]: GW ID → live session (push frames, close, "connected").
+//! - [`cluster`]: on PostgreSQL, the instances sharing the database and
+//!   which one holds each live session (the newest, across instances).
 //! - [`revocation`]: removing an approval deregisters the GW and closes its sessions.
 //! - [`ids`]: auth key generation.
 //! - [`listen`]: the accept loop and connection caps GMMP, MQTT and MQTTS share.
@@ -60,6 +62,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub mod auth_id;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod data_dir;
@@ -208,16 +211,19 @@ pub async fn run(
     if config.provisioning == ProvisioningMode::Open {
         tracing::warn!("provisioning is open: any auth_id may register (private sandbox only)");
     }
+    // Several instances may share a PostgreSQL database; on SQLite one
+    // process holds every session and there is no cluster.
+    let cluster = match db.as_postgres() {
+        Some(pool) => Some(cluster::Cluster::register(pool, config.instance_heartbeat).await?),
+        None => None,
+    };
     let (control, control_inbox) = control::ControlHandle::channel();
     let control_config = config.control.clone();
-    let state = Arc::new(Shared::new(
-        config,
-        db,
-        writer,
-        directory,
-        control,
-        api_key.key,
-    ));
+    let state = Arc::new(
+        Shared::new(config, db, writer, directory, control, api_key.key).with_cluster(cluster),
+    );
+    let cluster_stop = CancellationToken::new();
+    let cluster_task = cluster::spawn(&state, cluster_stop.clone());
     let control_stop = CancellationToken::new();
     let control_task = control::dispatcher::spawn(
         &state.db,
@@ -318,6 +324,11 @@ pub async fn run(
             );
             tracker.close();
             tracker.wait().await;
+            // The sessions are gone: the instance's rows go with them.
+            cluster_stop.cancel();
+            if let Some(cluster_task) = cluster_task {
+                cluster_task.await?;
+            }
             // The sessions are gone: nothing more for the dispatcher.
             control_stop.cancel();
             control_task.await?;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::control::{ControlHandle, ControlWatch};
 use crate::directory::Directory;
@@ -109,6 +110,9 @@ pub struct Shared {
     pub sse_fanout: Fanout,
     /// Where webhook deliveries and event streams run.
     pub outbound: Outbound,
+    /// This instance among the others on the database (PostgreSQL only;
+    /// `None` on SQLite, where one process holds every session).
+    pub cluster: Option<Cluster>,
     control_watch: Arc<ControlWatch>,
     registration_rate: Mutex<RegistrationRate>,
     refusals_logged: Mutex<HashSet<String>>,
@@ -165,7 +169,13 @@ impl Shared {
             retention: RetentionMetrics::default(),
             sse_fanout: Fanout::default(),
             outbound: Outbound::start(),
+            cluster: None,
         }
+    }
+
+    /// The same state, as one instance of `cluster`.
+    pub fn with_cluster(self, cluster: Option<Cluster>) -> Shared {
+        Shared { cluster, ..self }
     }
 
     /// Where the control dispatcher announces that a control's row

@@ -139,6 +139,7 @@ impl Config {
             ("http_body_deadline", self.http_body_deadline),
             ("http_header_timeout", self.http_header_timeout),
             ("retention_interval", self.retention_interval),
+            ("instance_heartbeat", self.instance_heartbeat),
             // Zero would remove each row as it is stored; `none` keeps all.
             (
                 "retention_deliveries",

@@ -36,6 +36,8 @@ declare_settings! {
         database_url: String = optional("none"), env "OMP_DATABASE_URL",
             "PostgreSQL database to store everything in (`postgres://user:password@host:5432/db`, `?sslmode=require` for TLS); without it, the SQLite file in the data directory.",
             arg(global = true);
+        instance_heartbeat: Duration = parsed("2s"), env "OMP_INSTANCE_HEARTBEAT",
+            "On PostgreSQL, how often this instance says in the database that it is alive (its row in `instances`, and `last_seen` of its sessions); unused on SQLite.";
         provisioning: ProvisioningMode = parsed("approved"), env "OMP_PROVISIONING",
             "Who may register: `approved` (auth_ids added with `omp-server provision add`) or `open` (anyone).";
         api_key: String = optional("none"), env "OMP_API_KEY",

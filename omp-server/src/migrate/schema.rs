@@ -30,6 +30,11 @@ pub const TABLES: &[&str] = &[
     "events",
 ];
 
+/// Tables of PostgreSQL only, not copied: which instances run and which
+/// holds each live session (`migrations/postgres/0002…`) describe running
+/// processes, not data, and SQLite has no such tables.
+pub const POSTGRES_ONLY: &[&str] = &["instances", "sessions"];
+
 /// Tables of the migration tool or the engine, not of the OMP.
 fn is_internal(table: &str) -> bool {
     table.starts_with("_sqlx") || table.starts_with("sqlite_")
@@ -96,7 +101,7 @@ pub async fn tables(
         let found: BTreeSet<&str> = found
             .iter()
             .map(String::as_str)
-            .filter(|t| !is_internal(t))
+            .filter(|t| !is_internal(t) && !POSTGRES_ONLY.contains(t))
             .collect();
         if found != expected {
             return Err(StoreError::Unexpected(format!(

@@ -11,6 +11,7 @@ use gmmp_codec::{AuthId, AuthKey, DomainCode, Frame, GwRegistrationRequest, Mess
 
 use super::machine::{self, Answer, Bind, Route};
 use super::{Next, PEER_FAULT_LOG, Session, now};
+use crate::cluster::Kind;
 use crate::control::Live;
 use crate::directory::GatewayEntry;
 use crate::error::StoreError;
@@ -171,6 +172,15 @@ impl Session {
             close: self.close.clone(),
         };
         let replaced = self.state.registry.bind(&entry.gw_id, handle);
+        if let Some(cluster) = &self.state.cluster {
+            cluster.claim(
+                Kind::Gmmp,
+                &entry.gw_id,
+                self.id,
+                self.peer,
+                self.close.clone(),
+            );
+        }
         if replaced.is_none() {
             self.state
                 .note_event(presence::online(&entry.gw_id, self.peer, why));
@@ -272,6 +282,9 @@ impl Session {
             if self.state.registry.unbind(&b.gw_id, self.id) {
                 self.state
                     .note_event(presence::offline(&b.gw_id, self.peer, why, detail));
+            }
+            if let Some(cluster) = &self.state.cluster {
+                cluster.release(Kind::Gmmp, &b.gw_id, self.id);
             }
             self.state.control.disconnected(&b.gw_id, self.id).await;
             tracing::debug!(auth_id = %escaped::text(&b.auth_id), gw_id = %b.gw_id, "session unbound");

@@ -70,6 +70,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Kind;
 use crate::gmmp::log_budget::LogBudget;
 use crate::gmmp::presence;
 use crate::listen::{self, UnauthenticatedSlot};
@@ -154,6 +155,9 @@ pub async fn run(
             session
                 .state
                 .note_event(presence::offline(&b.gw_id, peer, why, reason));
+        }
+        if let Some(cluster) = &session.state.cluster {
+            cluster.release(Kind::Gmmp, &b.gw_id, session.id);
         }
         session
             .state
@@ -262,9 +266,14 @@ impl Session {
     }
 
     /// Why the registry closed this session: another session of its GW
-    /// took its place, or the GW's approval was removed (nothing took it).
+    /// took its place (here or on another instance), or the GW's approval
+    /// was removed (nothing took it).
     fn closed_by_registry(&self) -> &'static str {
         let gw_id = self.machine.gw_id();
+        let cluster = self.state.cluster.as_ref();
+        if cluster.is_some_and(|c| c.taken_by(Kind::Gmmp, gw_id, self.id).is_some()) {
+            return "replaced by a newer session of the same GW on another instance";
+        }
         match self.state.registry.get(gw_id) {
             Some(other) if other.id != self.id => "replaced by a newer session of the same GW",
             _ => "the GW's approval was removed",

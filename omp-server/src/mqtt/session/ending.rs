@@ -10,6 +10,7 @@ use mqtt_codec::PacketType;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::{Session, commit, publish_to_subscribers};
+use crate::cluster::Kind;
 use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::mqtt::ingest::{self, Incoming};
@@ -49,6 +50,22 @@ pub(crate) fn packet_label(first_byte: Option<u8>) -> &'static str {
 }
 
 impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
+    /// Why a newer session closed this one: of the same client id here,
+    /// or on another instance.
+    pub(super) fn replaced(&self) -> Ending {
+        let elsewhere = self.state.cluster.as_ref().is_some_and(|c| {
+            self.machine
+                .client_id()
+                .is_some_and(|id| c.taken_by(Kind::Mqtt, id, self.id).is_some())
+        });
+        let detail = if elsewhere {
+            "replaced by a newer connection of the same client id on another instance"
+        } else {
+            "replaced by a newer connection of the same client id"
+        };
+        Ending::new(CloseReason::Replaced, detail)
+    }
+
     /// The end of the session: counted, logged, then unbind, offline, will.
     pub(super) async fn end(mut self, ending: Ending, first_byte: Option<u8>) {
         let _ = self.write.shutdown().await;
@@ -69,6 +86,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             return;
         };
         state.mqtt.router.unbind(&client.client_id, self.id);
+        if let Some(cluster) = &state.cluster {
+            cluster.release(Kind::Mqtt, &client.client_id, self.id);
+        }
         state
             .control
             .mqtt_disconnected(&client.client_id, self.id)

@@ -43,6 +43,7 @@ use tokio_util::codec::Decoder;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Kind;
 use crate::escaped;
 use crate::gmmp::log_budget::LogBudget;
 use crate::listen::{self, UnauthenticatedSlot};
@@ -221,8 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             tokio::select! {
                 biased;
                 () = &mut shutting_down => return Ending::new(CloseReason::Shutdown, "server shutting down"),
-                () = &mut replaced => return Ending::new(CloseReason::Replaced,
-                    "replaced by a newer connection of the same client id"),
+                () = &mut replaced => return self.replaced(),
                 () = listen::shed(self.unauthenticated.as_ref()) => {
                     return Ending::new(CloseReason::Shed, listen::SHED_REASON);
                 }
@@ -395,6 +395,15 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             .mqtt
             .router
             .bind(&client_id, self.id, self.close.clone(), inbox.clone());
+        if let Some(cluster) = &self.state.cluster {
+            cluster.claim(
+                Kind::Mqtt,
+                &client_id,
+                self.id,
+                self.peer,
+                self.close.clone(),
+            );
+        }
         self.inbox = Some(inbox);
         self.unauthenticated = None;
         tracing::info!(peer = %self.peer, client_id = %escaped::text(&client_id), protocol = connect.protocol.name(),
