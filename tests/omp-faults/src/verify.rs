@@ -21,7 +21,6 @@
 //! The store is where the OMP kept it ([`Store`]): the SQLite file in its
 //! data directory, or the PostgreSQL database of its `--database-url`.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use futures::{Stream, TryStreamExt};
@@ -139,18 +138,8 @@ impl Store {
     }
 }
 
-/// The path, or the URL without its password (it goes into reports and
-/// error messages).
-impl fmt::Display for Store {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Store::Sqlite(path) => write!(f, "{}", path.display()),
-            Store::Postgres(url) => f.write_str(&without_password(url)),
-        }
-    }
-}
-
-/// `url` with the password of its user info, if any, replaced by `***`.
+/// `url` with the password of its user info, if any, replaced by `***`
+/// (it goes into error messages).
 pub fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
