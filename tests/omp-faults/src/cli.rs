@@ -75,6 +75,12 @@ pub enum Command {
         /// part's plus one (`per-part`, as SK Telecom's library does).
         #[arg(long, value_enum, conflicts_with = "keyed")]
         split: Option<PartTids>,
+        /// Run the OMP on this PostgreSQL database (its `--database-url`,
+        /// an existing database it may write to) instead of the SQLite file
+        /// in its data directory; the checker then reads the deliveries
+        /// from there.
+        #[arg(long, value_name = "postgres://…")]
+        database_url: Option<String>,
         /// Shared options.
         #[command(flatten)]
         common: Common,

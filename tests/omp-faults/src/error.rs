@@ -38,6 +38,15 @@ pub enum FaultError {
         #[source]
         source: sqlx::Error,
     },
+    /// The PostgreSQL database could not be read.
+    #[error("database {url}: {source}")]
+    Postgres {
+        /// Its URL, the password left out.
+        url: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// A simulated gateway failed in a way the run cannot go on from.
     #[error(transparent)]
     Gateway(#[from] ClientError),

@@ -32,7 +32,8 @@
 //!   process).
 //! - [`ledger`]: what the gateways recorded, and live counters.
 //! - [`sender`]: a gateway that keeps delivering across server deaths.
-//! - [`verify`]: the database against the ledgers; `integrity_check`.
+//! - [`verify`]: the database (SQLite, or PostgreSQL for `crash
+//!   --database-url`) against the ledgers; `integrity_check`.
 //! - [`scenario`]: the runs — `crash`, `crash_controls` (its own module
 //!   tree: gateways answering controls, an HTTP client, the state machine,
 //!   its checker), `disk_full`, `fd_limit`, `agent` (the agent's run:

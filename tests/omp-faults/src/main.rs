@@ -84,6 +84,7 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
             early_kill_percent,
             keyed,
             split,
+            database_url,
             common,
         } => {
             crash::run(&CrashOptions {
@@ -96,6 +97,7 @@ async fn run(command: &Command) -> Result<Outcome, FaultError> {
                 early_kill_percent: *early_kill_percent,
                 keyed: *keyed,
                 split: *split,
+                database_url: database_url.clone(),
                 phase_timeout: common.phase_timeout,
                 keep: common.keep,
             })

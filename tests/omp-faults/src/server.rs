@@ -24,6 +24,7 @@ use tokio::process::{Child, Command};
 
 use crate::error::FaultError;
 use crate::sys;
+use crate::verify::Store;
 
 /// Starts that exit before the server is ready, tried again this often.
 const START_ATTEMPTS: u32 = 5;
@@ -46,8 +47,11 @@ pub fn free_loopback_addr() -> Result<SocketAddr, FaultError> {
 pub struct ServerSpec {
     /// The program.
     pub program: Program,
-    /// Its data directory (the SQLite database).
+    /// Its data directory (the SQLite database, unless `database_url`).
     pub data_dir: PathBuf,
+    /// `--database-url`: the PostgreSQL database it stores everything in
+    /// instead of the SQLite file (`None`: SQLite).
+    pub database_url: Option<String>,
     /// GMMP listen address.
     pub gmmp_addr: SocketAddr,
     /// HTTP API listen address.
@@ -70,6 +74,7 @@ impl ServerSpec {
         Ok(ServerSpec {
             program,
             data_dir,
+            database_url: None,
             gmmp_addr: free_loopback_addr()?,
             http_addr: free_loopback_addr()?,
             mqtt_addr: None,
@@ -85,6 +90,15 @@ impl ServerSpec {
         self.data_dir.join("omp.sqlite3")
     }
 
+    /// Where the server stores its deliveries: the PostgreSQL database of
+    /// `database_url`, else the SQLite file.
+    pub fn store(&self) -> Store {
+        match &self.database_url {
+            Some(url) => Store::Postgres(url.clone()),
+            None => Store::Sqlite(self.database_path()),
+        }
+    }
+
     fn command(&self) -> Result<Command, FaultError> {
         let mut cmd = self.program.command();
         cmd.arg("--gmmp-listen")
@@ -97,8 +111,11 @@ impl ServerSpec {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--provisioning")
-            .arg("open")
-            .args(&self.extra_args);
+            .arg("open");
+        if let Some(url) = &self.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        cmd.args(&self.extra_args);
         // Settings come from the flags alone, not from the caller's OMP_*.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("OMP_") {

@@ -13,13 +13,19 @@
 //!   the answer, which the client had to send again: **retry duplicates**,
 //!   allowed by at-least-once delivery and counted apart.
 //!
-//! Finally `PRAGMA integrity_check` must answer `ok`.
+//! Finally the store's own check must answer `ok`: on SQLite `PRAGMA
+//! integrity_check`; PostgreSQL has no such check of a database, so there
+//! `integrity` is `ok` when every row of `deliveries` has read back (a
+//! page or tuple it cannot read fails the query, and the run with it).
+//!
+//! The store is where the OMP kept it ([`Store`]): the SQLite file in its
+//! data directory, or the PostgreSQL database of its `--database-url`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use futures::TryStreamExt;
-use sqlx::ConnectOptions;
+use futures::{Stream, TryStreamExt};
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Connection};
 use test_support::report::Report;
 
 use crate::error::FaultError;
@@ -49,7 +55,9 @@ pub struct Verdict {
     pub foreign: u64,
     /// Rows stored under a GW ID the gateway was not given.
     pub wrong_gw: u64,
-    /// `PRAGMA integrity_check`, lines joined with `; `.
+    /// SQLite: `PRAGMA integrity_check`, lines joined with `; `.
+    /// PostgreSQL: `ok` once every row has read back (it has no
+    /// integrity check to run).
     pub integrity: String,
 }
 
@@ -111,79 +119,190 @@ pub async fn open_after_kill(path: &Path) -> Result<sqlx::SqliteConnection, Faul
         })
 }
 
-/// Checks the database at `db_path` (the OMP must not be running) against
-/// `ledgers`, indexed by gateway index.
-pub async fn verify(db_path: &Path, ledgers: &[GatewayLedger]) -> Result<Verdict, FaultError> {
-    let db_err = |source| FaultError::Db {
-        path: db_path.to_path_buf(),
-        source,
+/// Where the OMP stores its deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Store {
+    /// The SQLite file (`omp.sqlite3` in its data directory).
+    Sqlite(PathBuf),
+    /// The PostgreSQL database of its `--database-url`.
+    Postgres(String),
+}
+
+impl Store {
+    /// `sqlite` or `postgres`, for the report.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// `url` with the password of its user info, if any, replaced by `***`
+/// (it goes into error messages).
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
     };
-    let mut conn = open_after_kill(db_path).await?;
-    let mut copies: Vec<Vec<u32>> = ledgers.iter().map(|l| vec![0; l.seqs.len()]).collect();
-    // Ledger position by gateway index.
-    let mut position: Vec<Option<usize>> = Vec::new();
-    for (i, l) in ledgers.iter().enumerate() {
-        let at = l.index as usize;
-        if position.len() <= at {
-            position.resize(at + 1, None);
-        }
-        position[at] = Some(i);
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     }
-    let mut verdict = Verdict::default();
-    {
-        let mut rows = sqlx::query_as::<_, (String, Vec<u8>)>(
-            "SELECT gw_id, payload FROM deliveries ORDER BY id",
-        )
-        .fetch(&mut conn);
-        while let Some((gw_id, bytes)) = rows.try_next().await.map_err(db_err)? {
-            verdict.rows += 1;
-            let Some((id, size)) = payload::parse(&bytes) else {
-                verdict.foreign += 1;
-                continue;
+}
+
+/// Checks the deliveries in `store` (the OMP must not be running) against
+/// `ledgers`, indexed by gateway index.
+pub async fn verify(store: &Store, ledgers: &[GatewayLedger]) -> Result<Verdict, FaultError> {
+    let mut tally = Tally::new(ledgers);
+    const ROWS: &str = "SELECT gw_id, payload FROM deliveries ORDER BY id";
+    let integrity = match store {
+        Store::Sqlite(path) => {
+            let db_err = |source| FaultError::Db {
+                path: path.clone(),
+                source,
             };
-            let at = position.get(id.gateway as usize).copied().flatten();
-            let Some((at, slot)) = at.and_then(|at| Some((at, slot(&mut copies[at], id.seq)?)))
-            else {
-                verdict.foreign += 1;
-                continue;
+            let mut conn = open_after_kill(path).await?;
+            tally
+                .read(sqlx::query_as(ROWS).fetch(&mut conn))
+                .await
+                .map_err(db_err)?;
+            let lines: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+                .fetch_all(&mut conn)
+                .await
+                .map_err(db_err)?;
+            lines.join("; ")
+        }
+        Store::Postgres(url) => {
+            let db_err = |source| FaultError::Postgres {
+                url: without_password(url),
+                source,
             };
-            *slot += 1;
-            if bytes != payload::build(id, size) {
-                verdict.corrupt += 1;
-            }
-            if !ledgers[at].gw_ids.contains(&gw_id) {
-                verdict.wrong_gw += 1;
-            }
+            let mut conn = sqlx::PgConnection::connect(url).await.map_err(db_err)?;
+            tally
+                .read(sqlx::query_as(ROWS).fetch(&mut conn))
+                .await
+                .map_err(db_err)?;
+            let _ = conn.close().await;
+            "ok".to_owned()
         }
-    }
-    for (ledger, copies) in ledgers.iter().zip(&copies) {
-        for (record, &n) in ledger.seqs.iter().zip(copies) {
-            if record.acked {
-                verdict.acked += 1;
-                if n == 0 {
-                    verdict.lost += 1;
-                }
-            } else if n > 0 {
-                verdict.stored_unacked += 1;
-            }
-            let allowed = u32::from(record.acked) + record.unanswered;
-            if n > record.attempts {
-                verdict.duplicated += 1;
-            } else if n > allowed {
-                verdict.stored_despite_error += u64::from(n - allowed);
-            } else if record.acked && n > 1 {
-                verdict.retry_duplicates += u64::from(n - 1);
-            }
-        }
-    }
-    let lines: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
-        .fetch_all(&mut conn)
-        .await
-        .map_err(db_err)?;
-    verdict.integrity = lines.join("; ");
+    };
+    let mut verdict = tally.finish();
+    verdict.integrity = integrity;
     Ok(verdict)
+}
+
+/// The rows read so far: copies per delivery, and the row-level figures.
+struct Tally<'a> {
+    ledgers: &'a [GatewayLedger],
+    /// Rows found per delivery, by ledger position and sequence number.
+    copies: Vec<Vec<u32>>,
+    /// Ledger position by gateway index.
+    position: Vec<Option<usize>>,
+    verdict: Verdict,
+}
+
+impl<'a> Tally<'a> {
+    fn new(ledgers: &'a [GatewayLedger]) -> Tally<'a> {
+        let mut position: Vec<Option<usize>> = Vec::new();
+        for (i, l) in ledgers.iter().enumerate() {
+            let at = l.index as usize;
+            if position.len() <= at {
+                position.resize(at + 1, None);
+            }
+            position[at] = Some(i);
+        }
+        Tally {
+            ledgers,
+            copies: ledgers.iter().map(|l| vec![0; l.seqs.len()]).collect(),
+            position,
+            verdict: Verdict::default(),
+        }
+    }
+
+    /// Matches every `(gw_id, payload)` row to the delivery it names.
+    async fn read(
+        &mut self,
+        rows: impl Stream<Item = Result<(String, Vec<u8>), sqlx::Error>>,
+    ) -> Result<(), sqlx::Error> {
+        let mut rows = std::pin::pin!(rows);
+        while let Some((gw_id, bytes)) = rows.try_next().await? {
+            self.row(&gw_id, &bytes);
+        }
+        Ok(())
+    }
+
+    fn row(&mut self, gw_id: &str, bytes: &[u8]) {
+        let verdict = &mut self.verdict;
+        verdict.rows += 1;
+        let Some((id, size)) = payload::parse(bytes) else {
+            verdict.foreign += 1;
+            return;
+        };
+        let at = self.position.get(id.gateway as usize).copied().flatten();
+        let Some((at, slot)) = at.and_then(|at| Some((at, slot(&mut self.copies[at], id.seq)?)))
+        else {
+            verdict.foreign += 1;
+            return;
+        };
+        *slot += 1;
+        if payload::build(id, size).as_ref() != bytes {
+            verdict.corrupt += 1;
+        }
+        if !self.ledgers[at].gw_ids.contains(gw_id) {
+            verdict.wrong_gw += 1;
+        }
+    }
+
+    /// The per-delivery figures, from the copies against the ledgers.
+    fn finish(self) -> Verdict {
+        let mut verdict = self.verdict;
+        for (ledger, copies) in self.ledgers.iter().zip(&self.copies) {
+            for (record, &n) in ledger.seqs.iter().zip(copies) {
+                if record.acked {
+                    verdict.acked += 1;
+                    if n == 0 {
+                        verdict.lost += 1;
+                    }
+                } else if n > 0 {
+                    verdict.stored_unacked += 1;
+                }
+                let allowed = u32::from(record.acked) + record.unanswered;
+                if n > record.attempts {
+                    verdict.duplicated += 1;
+                } else if n > allowed {
+                    verdict.stored_despite_error += u64::from(n - allowed);
+                } else if record.acked && n > 1 {
+                    verdict.retry_duplicates += u64::from(n - 1);
+                }
+            }
+        }
+        verdict
+    }
 }
 
 fn slot(copies: &mut [u32], seq: u64) -> Option<&mut u32> {
     copies.get_mut(usize::try_from(seq).ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(
+            without_password("postgres://omp:hunter2@db:5432/omp?sslmode=require"),
+            "postgres://omp:***@db:5432/omp?sslmode=require"
+        );
+        assert_eq!(
+            without_password("postgres://omp@127.0.0.1:5432/omp"),
+            "postgres://omp@127.0.0.1:5432/omp"
+        );
+        assert_eq!(without_password("postgres://db/omp"), "postgres://db/omp");
+    }
 }

@@ -4,10 +4,12 @@
 use bytes::Bytes;
 use omp_faults::ledger::{GatewayLedger, SeqRecord};
 use omp_faults::payload::{self, PayloadId};
-use omp_faults::verify::verify;
+use omp_faults::verify::{Store, verify};
 use omp_server::store::Conn;
+use omp_server::store::Db;
 use omp_server::store::deliveries::{DeliveryRow, insert_batch};
 use sqlx::Acquire;
+use test_support::postgres::TestDatabase;
 
 fn row(gw_id: &str, payload: Bytes) -> DeliveryRow {
     DeliveryRow {
@@ -42,7 +44,26 @@ async fn every_kind_of_fault_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("omp.sqlite3");
     let pool = omp_server::store::open(&db).await.unwrap();
+    every_kind_of_fault_is_counted_in(Db::Sqlite(pool), Store::Sqlite(db)).await;
+}
 
+/// The same database on PostgreSQL, read back through `--database-url`'s
+/// path of the checker (its integrity is `ok` once the rows read).
+#[tokio::test]
+async fn every_kind_of_fault_is_counted_on_postgres() {
+    let Some(database) = TestDatabase::create("verify_every_kind_of_fault").await else {
+        return;
+    };
+    let (pool, _) = omp_server::store::postgres::open(&database.url)
+        .await
+        .unwrap();
+    every_kind_of_fault_is_counted_in(Db::Postgres(pool), Store::Postgres(database.url.clone()))
+        .await;
+}
+
+/// Stores one row of each fault in `db` with the OMP's own insert, then
+/// checks `store` (the same database) against a hand-made ledger.
+async fn every_kind_of_fault_is_counted_in(db: Db, store: Store) {
     let mut ledger = GatewayLedger::new(0);
     ledger.gw_ids.insert("SC1".into());
     ledger.seqs = vec![
@@ -73,16 +94,12 @@ async fn every_kind_of_fault_is_counted() {
         row("SC1", p(0, 99)),
         row("SC1", p(5, 0)),
     ];
-    let mut conn = pool.acquire().await.unwrap();
-    let mut tx = conn.begin().await.unwrap();
-    insert_batch(&mut Conn::from(&mut *tx), &rows)
-        .await
-        .unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    insert_batch(&mut tx.conn(), &rows).await.unwrap();
     tx.commit().await.unwrap();
-    drop(conn);
-    pool.close().await;
+    db.close().await;
 
-    let v = verify(&db, &[ledger]).await.unwrap();
+    let v = verify(&store, &[ledger]).await.unwrap();
     assert_eq!(v.rows, 13);
     assert_eq!(v.acked, 7);
     assert_eq!(v.lost, 1);
@@ -115,7 +132,7 @@ async fn a_clean_database_has_no_violation() {
     drop(conn);
     pool.close().await;
 
-    let v = verify(&db, &[ledger]).await.unwrap();
+    let v = verify(&Store::Sqlite(db), &[ledger]).await.unwrap();
     assert_eq!(v.acked, 3);
     assert!(v.violations().is_empty(), "{:?}", v.violations());
 }

@@ -23,6 +23,11 @@
 //! the delivery as one row once its last part came, and never acknowledge
 //! a last part whose row is not committed.
 //!
+//! With `database_url` the OMP runs on that PostgreSQL database, which
+//! stays up through the kills: a SIGKILL ends the server's connections,
+//! PostgreSQL rolls back what they had not committed, and the checker reads
+//! the deliveries from there.
+//!
 //! What it does not simulate: power loss. SIGKILL leaves the kernel's page
 //! cache intact, so this proves the commit protocol (nothing acknowledged
 //! before COMMIT returns; WAL recovery), not the disk's honesty about
@@ -63,6 +68,9 @@ pub struct CrashOptions {
     pub keyed: bool,
     /// The gateways send split deliveries, parts numbered this way.
     pub split: Option<PartTids>,
+    /// The OMP's `--database-url` (PostgreSQL); `None`: the SQLite file in
+    /// its data directory.
+    pub database_url: Option<String>,
     /// Longest wait for progress after a restart, and for the drain.
     pub phase_timeout: Duration,
     /// When to keep the working directory.
@@ -86,11 +94,12 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
     let seed = opts.seed.unwrap_or_else(|| fastrand::u64(..));
     let mut rng = Rng::with_seed(seed);
     let work = WorkDir::new(opts.keep)?;
-    let spec = ServerSpec::new(
+    let mut spec = ServerSpec::new(
         opts.program.clone(),
         work.path().join("data"),
         work.log_path(),
     )?;
+    spec.database_url = opts.database_url.clone();
     let run_started = Instant::now();
     let mut server = spec.start().await?;
     let mut restart_ms: Vec<f64> = vec![server.ready_after.as_secs_f64() * 1e3];
@@ -145,7 +154,8 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
     server.kill().await?;
     let elapsed = run_started.elapsed();
 
-    let verdict = verify::verify(&spec.database_path(), &ledgers).await?;
+    let store = spec.store();
+    let verdict = verify::verify(&store, &ledgers).await?;
     let mut violations = collect_violations(&verdict, &spec);
     if opts.keyed && verdict.retry_duplicates > 0 {
         violations.push(format!(
@@ -162,6 +172,7 @@ pub async fn run(opts: &CrashOptions) -> Result<Outcome, FaultError> {
 
     let mut report = kill_report("crash", seed, opts.kills, early_kills, opts.gateways);
     report
+        .set("store", store.kind())
         .set("in_flight", opts.in_flight)
         .set("keyed", opts.keyed)
         .set("split", opts.split.map_or("no", PartTids::name));

@@ -307,7 +307,7 @@ pub async fn run(opts: &DiskFullOptions) -> Result<Outcome, FaultError> {
     let status = server.terminate(Duration::from_secs(30)).await?;
     let stop_ms = stop_started.elapsed().as_secs_f64() * 1e3;
 
-    let verdict = verify::verify(&spec.database_path(), &ledgers).await?;
+    let verdict = verify::verify(&spec.store(), &ledgers).await?;
     violations.extend(collect_violations(&verdict, &spec));
     if !drained && resume.is_ok() {
         violations.push("not every begun delivery was acknowledged after space returned".into());

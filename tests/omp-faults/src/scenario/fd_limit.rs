@@ -225,7 +225,7 @@ pub async fn run(opts: &FdLimitOptions) -> Result<Outcome, FaultError> {
     let fds_after = fds("counting the server's descriptors")?;
     let status = server.terminate(Duration::from_secs(30)).await?;
 
-    let verdict = verify::verify(&spec.database_path(), &ledgers).await?;
+    let verdict = verify::verify(&spec.store(), &ledgers).await?;
     violations.extend(collect_violations(&verdict, &spec));
     if during.acked == 0 {
         violations.push(

@@ -124,7 +124,7 @@ pub async fn run(opts: &CrashWebhooksOptions) -> Result<Outcome, FaultError> {
     server.kill().await?;
     let elapsed = run_started.elapsed();
 
-    let verdict = verify::verify(&spec.database_path(), &ledgers).await?;
+    let verdict = verify::verify(&spec.store(), &ledgers).await?;
     let stored = delivery_events(&spec.database_path()).await?;
     let hook = check::check(&receiver.ids(), &stored);
     let mut violations = collect_violations(&verdict, &spec);
