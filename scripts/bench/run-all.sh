@@ -123,7 +123,8 @@ start_omp() { # name [mqtt address] [omp-server flags…] → sets OMP_PID, GMMP
     GMMP_PORT=$(free_port)
     HTTP_PORT=$(free_port)
     "$OMP" --gmmp-listen "127.0.0.1:$GMMP_PORT" --http-listen "127.0.0.1:$HTTP_PORT" --mqtt-listen "$mqtt" --mqtts-listen none \
-        --data-dir "$DATA_DIR" --provisioning open --api-key "$API_KEY" "$@" \
+        --data-dir "$DATA_DIR" --provisioning open --api-key "$API_KEY" \
+        --registration-rate-per-ip 100000 --registration-burst-per-ip 100000 "$@" \
         >"$WORK/omp-$name.log" 2>&1 &
     OMP_PID=$!
     STARTED_PIDS+=("$OMP_PID")
