@@ -64,11 +64,52 @@ async fn count(pg: &PgPool, sql: &'static str, id: &str) -> i64 {
         .unwrap()
 }
 
+/// One instance on a database of its own, and a gateway whose session it
+/// has claimed in `sessions`.
+struct ClaimedOnA {
+    _db: TestDatabase,
+    _dir: tempfile::TempDir,
+    a: TestServer,
+    pg: PgPool,
+    gw: Client,
+    gw_id: String,
+}
+
+/// [`ClaimedOnA`], or `None` (printed) where no PostgreSQL can be had.
+async fn claimed_on_a(test: &str) -> Option<ClaimedOnA> {
+    let db = TestDatabase::create(test).await?;
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(dir.path(), |c| c.database_url = Some(db.url.clone())).await;
+    let pg = PgPool::connect(&db.url).await.unwrap();
+    let id_a = instance_id(&a);
+
+    let mut gw = Client::connect(a.addr, MAC).await;
+    assert_eq!(
+        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
+        ResultCode::OK
+    );
+    let gw_id = gw.gw_id.to_string();
+    eventually("A claims the GW", || async {
+        row(&pg, "gmmp", &gw_id)
+            .await
+            .is_some_and(|(i, _)| i == id_a)
+    })
+    .await;
+    Some(ClaimedOnA {
+        _db: db,
+        _dir: dir,
+        a,
+        pg,
+        gw,
+        gw_id,
+    })
+}
+
 #[tokio::test]
 async fn a_gateway_connecting_to_another_instance_closes_its_session_on_the_first() {
-    let db = TestDatabase::create("instances_takeover")
-        .await
-        .expect("PostgreSQL (set OMP_TEST_POSTGRES_URL)");
+    let Some(db) = TestDatabase::create("instances_takeover").await else {
+        return;
+    };
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = start(dir_a.path(), |c| c.database_url = Some(db.url.clone())).await;
     let b = start(dir_b.path(), |c| c.database_url = Some(db.url.clone())).await;
@@ -145,9 +186,9 @@ const CONNACK_OK: &str = "20 02 00 00";
 
 #[tokio::test]
 async fn an_mqtt_client_connecting_to_another_instance_closes_its_session_on_the_first() {
-    let db = TestDatabase::create("instances_mqtt")
-        .await
-        .expect("PostgreSQL (set OMP_TEST_POSTGRES_URL)");
+    let Some(db) = TestDatabase::create("instances_mqtt").await else {
+        return;
+    };
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let on_postgres_with_mqtt = |c: &mut omp_server::Config| {
         c.database_url = Some(db.url.clone());
@@ -192,26 +233,17 @@ async fn an_mqtt_client_connecting_to_another_instance_closes_its_session_on_the
 
 #[tokio::test]
 async fn the_rescan_closes_a_session_the_table_gives_to_another_instance() {
-    let db = TestDatabase::create("instances_rescan")
-        .await
-        .expect("PostgreSQL (set OMP_TEST_POSTGRES_URL)");
-    let dir = tempfile::tempdir().unwrap();
-    let a = start(dir.path(), |c| c.database_url = Some(db.url.clone())).await;
-    let pg = PgPool::connect(&db.url).await.unwrap();
-    let id_a = instance_id(&a);
-
-    let mut gw = Client::connect(a.addr, MAC).await;
-    assert_eq!(
-        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
-        ResultCode::OK
-    );
-    let gw_id = gw.gw_id.to_string();
-    eventually("A claims the GW", || async {
-        row(&pg, "gmmp", &gw_id)
-            .await
-            .is_some_and(|(i, _)| i == id_a)
-    })
-    .await;
+    let Some(ClaimedOnA {
+        _db,
+        _dir,
+        a,
+        pg,
+        mut gw,
+        gw_id,
+    }) = claimed_on_a("instances_rescan").await
+    else {
+        return;
+    };
     // Another instance's claim whose notice A never heard: the row alone.
     sqlx::query(
         "UPDATE sessions SET instance_id = 'ffffffffffffffff', epoch = epoch + 1
@@ -238,26 +270,17 @@ async fn the_rescan_closes_a_session_the_table_gives_to_another_instance() {
 
 #[tokio::test]
 async fn a_session_that_ends_removes_its_own_row() {
-    let db = TestDatabase::create("instances_release")
-        .await
-        .expect("PostgreSQL (set OMP_TEST_POSTGRES_URL)");
-    let dir = tempfile::tempdir().unwrap();
-    let a = start(dir.path(), |c| c.database_url = Some(db.url.clone())).await;
-    let pg = PgPool::connect(&db.url).await.unwrap();
-    let id_a = instance_id(&a);
-
-    let mut gw = Client::connect(a.addr, MAC).await;
-    assert_eq!(
-        rc(&gw.register_gw("ThingPlug", "WIZnet").await),
-        ResultCode::OK
-    );
-    let gw_id = gw.gw_id.to_string();
-    eventually("A claims the GW", || async {
-        row(&pg, "gmmp", &gw_id)
-            .await
-            .is_some_and(|(i, _)| i == id_a)
-    })
-    .await;
+    let Some(ClaimedOnA {
+        _db,
+        _dir,
+        a,
+        pg,
+        mut gw,
+        gw_id,
+    }) = claimed_on_a("instances_release").await
+    else {
+        return;
+    };
     // Connecting again on the same instance: the newer session's claim.
     let mut again = Client::connect(a.addr, MAC).await;
     assert_eq!(

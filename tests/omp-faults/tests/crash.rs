@@ -7,12 +7,12 @@ mod common;
 
 use common::run_faults;
 
-/// `omp-faults crash` with 50 kills, 8 gateways, plus `extra` flags.
-fn fifty_kills(extra: &[&str]) -> common::Run {
+/// `omp-faults crash` with `kills` kills, 8 gateways, plus `extra` flags.
+fn crash(kills: &str, extra: &[&str]) -> common::Run {
     let mut args = vec![
         "crash",
         "--kills",
-        "50",
+        kills,
         "--gateways",
         "8",
         "--in-flight",
@@ -24,6 +24,11 @@ fn fifty_kills(extra: &[&str]) -> common::Run {
     ];
     args.extend_from_slice(extra);
     run_faults(&args)
+}
+
+/// `omp-faults crash` with 50 kills, 8 gateways, plus `extra` flags.
+fn fifty_kills(extra: &[&str]) -> common::Run {
+    crash("50", extra)
 }
 
 #[test]
@@ -85,23 +90,9 @@ fn postgres_database(test: &str) -> Option<test_support::postgres::TestDatabase>
 /// throwaway cluster, if one was made) lives until the run has ended.
 fn twenty_kills_on_postgres(test: &str, extra: &[&str]) -> Option<common::Run> {
     let database = postgres_database(test)?;
-    let mut args = vec![
-        "crash",
-        "--database-url",
-        &database.url,
-        "--kills",
-        "20",
-        "--gateways",
-        "8",
-        "--in-flight",
-        "2",
-        "--max-acks-between-kills",
-        "100",
-        "--phase-timeout",
-        "30s",
-    ];
-    args.extend_from_slice(extra);
-    let run = run_faults(&args);
+    let mut flags = vec!["--database-url", database.url.as_str()];
+    flags.extend_from_slice(extra);
+    let run = crash("20", &flags);
     drop(database);
     Some(run)
 }
