@@ -52,14 +52,19 @@ impl MqttState {
     /// writer for it, only its messages do. While the queue is full, or
     /// while changes noted earlier still wait, it is noted here and
     /// written with the next flush (`Shared::flush_events`), in order.
-    pub fn note_presence(&self, writer: &WriterHandle, p: Presence) {
+    /// True when the change was noted for the flush (the caller wakes it).
+    pub fn note_presence(&self, writer: &WriterHandle, p: Presence) -> bool {
         let mut noted = self.presence.lock().unwrap_or_else(|e| e.into_inner());
         if !noted.is_empty() {
             noted.push(p);
-            return;
+            return true;
         }
-        if let Err(refused) = writer.try_record_presence(p) {
-            noted.extend(refused);
+        match writer.try_record_presence(p) {
+            Ok(()) => false,
+            Err(refused) => {
+                noted.extend(refused);
+                true
+            }
         }
     }
 

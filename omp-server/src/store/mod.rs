@@ -156,9 +156,9 @@ fn cannot_open(path: &Path, source: sqlx::Error) -> StoreError {
     }
 }
 
-/// Opens a dedicated connection to the database at `path` (the delivery
-/// writer and the control dispatcher each own one, so neither waits for
-/// the shared pool).
+/// Opens a connection of its own to the SQLite database at `path`, with
+/// the store's settings (tools and tests; the server's writer and
+/// dispatcher take theirs from [`Db::dedicated`]).
 pub async fn open_dedicated_connection(path: &Path) -> Result<SqliteConnection, StoreError> {
     options(path)
         .connect()

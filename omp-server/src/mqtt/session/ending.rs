@@ -95,7 +95,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             .await;
         tracing::info!(peer = %self.peer, client_id = %escaped::text(&client.client_id), packet, reason,
             detail = ending.detail, "MQTT client disconnected");
-        state.mqtt.note_presence(
+        let for_the_flush = state.mqtt.note_presence(
             &state.writer,
             Presence {
                 client_id: client.client_id.clone(),
@@ -106,7 +106,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 last_seen: self.last_seen,
             },
         );
-        state.events().wake_flush();
+        if for_the_flush {
+            state.events().wake_flush();
+        }
         if let Some(will) = self.machine.take_will() {
             let row = ingest::row(Incoming {
                 client_id: &client.client_id,

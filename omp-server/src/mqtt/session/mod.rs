@@ -410,7 +410,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
             keep_alive = connect.keep_alive, profile = client.profile.map(|p| p.as_str()),
             will = connect.will.is_some(), "MQTT client connected");
         self.connected_at = now_millis();
-        self.state.mqtt.note_presence(
+        let for_the_flush = self.state.mqtt.note_presence(
             &self.state.writer,
             Presence {
                 client_id,
@@ -421,7 +421,9 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Session<S> {
                 last_seen: self.connected_at,
             },
         );
-        self.state.events().wake_flush();
+        if for_the_flush {
+            self.state.events().wake_flush();
+        }
     }
 
     /// Commits `publish`, then acknowledges, retains and routes it.
