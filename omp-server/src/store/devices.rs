@@ -6,7 +6,7 @@
 //! after a deregistration.
 
 use crate::error::StoreError;
-use crate::store::{Db, now_millis};
+use crate::store::{Conn, Db, now_millis};
 use crate::{on_conn, on_db};
 
 const DEVICE_ID_BASE: i64 = 10_014_000;
@@ -136,4 +136,25 @@ pub async fn exists(
         .await
     })?;
     Ok(found.is_some())
+}
+
+/// Marks every active device of `gw_id` deregistered at `now`, inside the
+/// caller's transaction (the gateway's own deregistration or revocation).
+pub(super) async fn deregister_all_of(
+    conn: &mut Conn<'_>,
+    gw_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    on_conn!(conn, c => {
+        sqlx::query(
+            "UPDATE devices SET deregistered_at = $1 WHERE gw_id = $2
+                 AND deregistered_at IS NULL",
+        )
+        .bind(now)
+        .bind(gw_id)
+        .execute(c)
+        .await
+        .map(drop)
+    })?;
+    Ok(())
 }

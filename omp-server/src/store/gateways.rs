@@ -245,16 +245,9 @@ pub async fn deregister(db: &Db, gw_id: &str) -> Result<bool, StoreError> {
         .bind(gw_id)
         .execute(&mut *c)
         .await?;
-        sqlx::query(
-            "UPDATE devices SET deregistered_at = $1 WHERE gw_id = $2
-                 AND deregistered_at IS NULL",
-        )
-        .bind(now)
-        .bind(gw_id)
-        .execute(&mut *c)
-        .await?;
         done.rows_affected()
     });
+    super::devices::deregister_all_of(&mut conn, gw_id, now).await?;
     tx.commit().await?;
     Ok(affected > 0)
 }

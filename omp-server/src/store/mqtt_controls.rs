@@ -84,38 +84,22 @@ pub async fn queued(
     now: i64,
     limit: i64,
 ) -> Result<Vec<QueuedMqttControl>, StoreError> {
-    // `x''` is SQLite's empty blob but a bit string on PostgreSQL, whose
-    // empty bytea is `''::bytea`.
-    Ok(match conn.reborrow() {
-        Conn::Sqlite(c) => {
-            sqlx::query_as(
-                "SELECT id, mqtt_topic AS topic, COALESCE(data, x'') AS payload, mqtt_qos AS qos,
-                     mqtt_reply_topic AS reply_topic
-                 FROM controls
-                 WHERE mqtt_client_id = $1 AND state = 'QUEUED' AND expires_at > $2
-                 ORDER BY id LIMIT $3",
-            )
+    let sql = format!(
+        "SELECT id, mqtt_topic AS topic, COALESCE(data, {}) AS payload, mqtt_qos AS qos,
+             mqtt_reply_topic AS reply_topic
+         FROM controls
+         WHERE mqtt_client_id = $1 AND state = 'QUEUED' AND expires_at > $2
+         ORDER BY id LIMIT $3",
+        empty_blob(conn.backend())
+    );
+    Ok(on_conn!(conn, c => {
+        sqlx::query_as(AssertSqlSafe(sql))
             .bind(client_id)
             .bind(now)
             .bind(limit)
             .fetch_all(c)
-            .await?
-        }
-        Conn::Postgres(c) => {
-            sqlx::query_as(
-                "SELECT id, mqtt_topic AS topic, COALESCE(data, ''::bytea) AS payload,
-                     mqtt_qos AS qos, mqtt_reply_topic AS reply_topic
-                 FROM controls
-                 WHERE mqtt_client_id = $1 AND state = 'QUEUED' AND expires_at > $2
-                 ORDER BY id LIMIT $3",
-            )
-            .bind(client_id)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(c)
-            .await?
-        }
-    })
+            .await
+    })?)
 }
 
 /// Start-up: every MQTT command left SENT by the last run goes back to
@@ -200,14 +184,18 @@ impl MqttControlRow {
     }
 }
 
-/// A command and its timeline in one statement (one snapshot).
-fn mqtt_control_select(backend: Backend) -> String {
-    // `x''` is SQLite's empty blob but a bit string on PostgreSQL, whose
-    // empty bytea is `''::bytea`.
-    let empty = match backend {
+/// The empty blob in SQL: `x''` is SQLite's, but a bit string on
+/// PostgreSQL, whose empty bytea is `''::bytea`.
+fn empty_blob(backend: Backend) -> &'static str {
+    match backend {
         Backend::Sqlite => "x''",
         Backend::Postgres => "''::bytea",
-    };
+    }
+}
+
+/// A command and its timeline in one statement (one snapshot).
+fn mqtt_control_select(backend: Backend) -> String {
+    let empty = empty_blob(backend);
     format!(
         "SELECT id, mqtt_client_id AS client_id, mqtt_topic AS topic,
             COALESCE(data, {empty}) AS payload, mqtt_qos AS qos,

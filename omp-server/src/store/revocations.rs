@@ -46,38 +46,40 @@ pub async fn revoke(db: &Db, auth_id: &str) -> Result<Revoked, StoreError> {
     let now = now_millis();
     let mut tx = db.begin_write().await?;
     let mut conn = tx.conn();
-    let revocation = on_conn!(conn, c => {
+    // `None`: not provisioned; else the gateway it deregistered, if any.
+    let deregistered: Option<Option<String>> = on_conn!(conn, c => {
         let removed = sqlx::query("DELETE FROM provisioning WHERE auth_id = $1")
             .bind(auth_id)
             .execute(&mut *c)
             .await?;
         if removed.rows_affected() == 0 {
-            return Ok(Revoked::NotProvisioned);
-        }
-        let gw_id: Option<String> = sqlx::query_scalar(
-            "UPDATE gateways SET deregistered_at = $1 WHERE auth_id = $2
-                 AND deregistered_at IS NULL
-             RETURNING gw_id",
-        )
-        .bind(now)
-        .bind(auth_id)
-        .fetch_optional(&mut *c)
-        .await?;
-        if let Some(gw_id) = &gw_id {
-            sqlx::query(
-                "UPDATE devices SET deregistered_at = $1 WHERE gw_id = $2
-                     AND deregistered_at IS NULL",
+            None
+        } else {
+            Some(
+                sqlx::query_scalar(
+                    "UPDATE gateways SET deregistered_at = $1 WHERE auth_id = $2
+                         AND deregistered_at IS NULL
+                     RETURNING gw_id",
+                )
+                .bind(now)
+                .bind(auth_id)
+                .fetch_optional(&mut *c)
+                .await?,
             )
-            .bind(now)
-            .bind(gw_id)
-            .execute(&mut *c)
-            .await?;
         }
+    });
+    let Some(gw_id) = deregistered else {
+        return Ok(Revoked::NotProvisioned);
+    };
+    if let Some(gw_id) = &gw_id {
+        super::devices::deregister_all_of(&mut conn, gw_id, now).await?;
+    }
+    let seq: i64 = on_conn!(conn, c => {
         sqlx::query("DELETE FROM revocations WHERE revoked_at < $1")
             .bind(now - KEEP_MILLIS)
             .execute(&mut *c)
             .await?;
-        let seq: i64 = sqlx::query_scalar(
+        sqlx::query_scalar(
             "INSERT INTO revocations (auth_id, gw_id, revoked_at) VALUES ($1, $2, $3)
              RETURNING seq",
         )
@@ -85,15 +87,14 @@ pub async fn revoke(db: &Db, auth_id: &str) -> Result<Revoked, StoreError> {
         .bind(&gw_id)
         .bind(now)
         .fetch_one(&mut *c)
-        .await?;
-        Revocation {
-            seq,
-            auth_id: auth_id.to_owned(),
-            gw_id,
-        }
+        .await?
     });
     tx.commit().await?;
-    Ok(Revoked::Removed(revocation))
+    Ok(Revoked::Removed(Revocation {
+        seq,
+        auth_id: auth_id.to_owned(),
+        gw_id,
+    }))
 }
 
 /// The last revocation's `seq` (0 when there was none): a server starting
